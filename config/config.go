@@ -1,0 +1,110 @@
+// Package config holds the service's typed settings. Load reads them once at start-up from
+// defaults, an optional file, APP_* environment variables and command-line flags (later wins),
+// and validates them with messages that name the bad setting.
+package config
+
+import (
+	"time"
+)
+
+// Config is every setting of the service. Field tags are the viper keys; the environment
+// variable of a key is APP_ plus the key upper-cased with dots turned into underscores
+// (database.dsn -> APP_DATABASE_DSN).
+type Config struct {
+	Env       string    `mapstructure:"env"`
+	DataDir   string    `mapstructure:"data_dir"`
+	HTTP      HTTP      `mapstructure:"http"`
+	Database  Database  `mapstructure:"database"`
+	Auth      Auth      `mapstructure:"auth"`
+	Cache     Cache     `mapstructure:"cache"`
+	Throttle  Throttle  `mapstructure:"throttle"`
+	Log       Log       `mapstructure:"log"`
+	Bootstrap Bootstrap `mapstructure:"bootstrap"`
+}
+
+// Environments.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Database drivers.
+const (
+	DriverSQLite = "sqlite"
+	DriverMySQL  = "mysql"
+)
+
+// IsProduction reports whether the service runs with production safeguards.
+func (c *Config) IsProduction() bool { return c.Env == EnvProduction }
+
+// HTTP configures the listener and request handling.
+type HTTP struct {
+	Addr              string        `mapstructure:"addr"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	ShutdownGrace     time.Duration `mapstructure:"shutdown_grace"`
+	// RequestTimeout bounds the database work of one request, so an outage is answered
+	// with 503 within seconds instead of hanging.
+	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// TrustedProxies lists the addresses or CIDRs whose X-Forwarded-For is believed.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// CORSOrigins lists the browser origins allowed to call the API; none by default.
+	CORSOrigins []string `mapstructure:"cors_origins"`
+}
+
+// Database selects and tunes the store.
+type Database struct {
+	Driver          string        `mapstructure:"driver"`
+	DSN             string        `mapstructure:"dsn"`
+	MaxOpenConns    int           `mapstructure:"max_open_conns"`
+	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
+	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime"`
+	// MigrateOnStart applies pending migrations when the server starts.
+	MigrateOnStart bool `mapstructure:"migrate_on_start"`
+}
+
+// Auth configures passwords and tokens.
+type Auth struct {
+	JWTSecret       string        `mapstructure:"jwt_secret"`
+	JWTIssuer       string        `mapstructure:"jwt_issuer"`
+	JWTAudience     string        `mapstructure:"jwt_audience"`
+	AccessTokenTTL  time.Duration `mapstructure:"access_token_ttl"`
+	RefreshTokenTTL time.Duration `mapstructure:"refresh_token_ttl"`
+	// MaxConcurrentHashes bounds argon2id runs in flight; each holds Argon2MemoryKiB.
+	MaxConcurrentHashes int    `mapstructure:"max_concurrent_hashes"`
+	Argon2MemoryKiB     uint32 `mapstructure:"argon2_memory_kib"`
+	Argon2Iterations    uint32 `mapstructure:"argon2_iterations"`
+	Argon2Parallelism   uint8  `mapstructure:"argon2_parallelism"`
+	// PrincipalCacheTTL lets a verified caller's state be reused for this long. Changes made
+	// through this instance (logout, role change, deletion, post writes) are seen at once
+	// whatever the value; it bounds how long a change made through another instance can go
+	// unseen. 0 checks the database on every request.
+	PrincipalCacheTTL time.Duration `mapstructure:"principal_cache_ttl"`
+}
+
+// Cache configures the in-memory post-list cache.
+type Cache struct {
+	PostsTTL      time.Duration `mapstructure:"posts_ttl"`
+	PostsMaxBytes int64         `mapstructure:"posts_max_bytes"`
+}
+
+// Throttle configures login throttling.
+type Throttle struct {
+	Window          time.Duration `mapstructure:"window"`
+	AccountFailures int           `mapstructure:"account_failures"`
+	AddrFailures    int           `mapstructure:"addr_failures"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Bootstrap creates the first admin on the first start, when both are set.
+type Bootstrap struct {
+	AdminEmail    string `mapstructure:"admin_email"`
+	AdminPassword string `mapstructure:"admin_password"`
+}

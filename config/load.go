@@ -1,0 +1,243 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix is the prefix of every environment variable the service reads.
+const EnvPrefix = "APP"
+
+// Defaults lists every key with its default. It is the one list of settings: Load registers
+// each key from it (so viper binds its environment variable), the README's table follows it,
+// and the deployment tests check manifests against it.
+func Defaults() map[string]any {
+	return map[string]any{
+		"env":                        EnvDevelopment,
+		"data_dir":                   "./data",
+		"http.addr":                  ":8080",
+		"http.read_header_timeout":   "5s",
+		"http.read_timeout":          "60s",
+		"http.write_timeout":         "60s",
+		"http.idle_timeout":          "120s",
+		"http.shutdown_grace":        "20s",
+		"http.request_timeout":       "5s",
+		"http.trusted_proxies":       []string{},
+		"http.cors_origins":          []string{},
+		"database.driver":            DriverSQLite,
+		"database.dsn":               "",
+		"database.max_open_conns":    20,
+		"database.max_idle_conns":    20,
+		"database.conn_max_lifetime": "30m",
+		"database.migrate_on_start":  true,
+		"auth.jwt_secret":            "",
+		"auth.jwt_issuer":            "postsvc",
+		"auth.jwt_audience":          "postsvc-api",
+		"auth.access_token_ttl":      "15m",
+		"auth.refresh_token_ttl":     "720h",
+		"auth.max_concurrent_hashes": 4,
+		"auth.argon2_memory_kib":     19456,
+		"auth.argon2_iterations":     2,
+		"auth.argon2_parallelism":    1,
+		"auth.principal_cache_ttl":   "0s",
+		"cache.posts_ttl":            "5m",
+		"cache.posts_max_bytes":      64 << 20,
+		"throttle.window":            "15m",
+		"throttle.account_failures":  10,
+		"throttle.addr_failures":     50,
+		"log.level":                  "info",
+		"log.format":                 "",
+		"bootstrap.admin_email":      "",
+		"bootstrap.admin_password":   "",
+	}
+}
+
+// EnvName returns the environment variable that sets key.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Load builds the configuration from defaults, the optional file (YAML, TOML or JSON),
+// APP_* variables and the flags in fs that carry a "viper-key" annotation, then validates it
+// and fills the derived values (default SQLite path, development JWT secret).
+func Load(file string, fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	for key, value := range Defaults() {
+		v.SetDefault(key, value)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", file, err)
+		}
+	}
+	if fs != nil {
+		var bindErr error
+		fs.VisitAll(func(f *pflag.Flag) {
+			if keys := f.Annotations[FlagKeyAnnotation]; len(keys) == 1 && bindErr == nil {
+				bindErr = v.BindPFlag(keys[0], f)
+			}
+		})
+		if bindErr != nil {
+			return nil, bindErr
+		}
+	}
+	var cfg Config
+	if err := v.Unmarshal(&cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.finish(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// FlagKeyAnnotation marks a flag with the viper key it sets.
+const FlagKeyAnnotation = "viper-key"
+
+// BindFlag declares that flag name sets key.
+func BindFlag(fs *pflag.FlagSet, name, key string) {
+	_ = fs.SetAnnotation(name, FlagKeyAnnotation, []string{key})
+}
+
+// MinSecretBytes is the shortest JWT secret accepted in production.
+const MinSecretBytes = 32
+
+// finish validates the settings and fills derived values. Every message names the setting
+// by its environment variable, which is how operators set it.
+func (c *Config) finish() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", EnvName(key), fmt.Sprintf(format, args...)))
+	}
+	c.Env = strings.ToLower(strings.TrimSpace(c.Env))
+	if c.Env != EnvDevelopment && c.Env != EnvProduction {
+		bad("env", "must be %q or %q, got %q", EnvDevelopment, EnvProduction, c.Env)
+	}
+	c.Database.Driver = strings.ToLower(strings.TrimSpace(c.Database.Driver))
+	switch c.Database.Driver {
+	case DriverSQLite:
+		if c.Database.DSN == "" {
+			c.Database.DSN = filepath.Join(c.DataDir, "postsvc.db")
+		}
+	case DriverMySQL:
+		if c.Database.DSN == "" {
+			bad("database.dsn", "is required when %s is mysql", EnvName("database.driver"))
+		}
+	default:
+		bad("database.driver", "must be %q or %q, got %q", DriverSQLite, DriverMySQL, c.Database.Driver)
+	}
+	if c.Database.MaxOpenConns < 1 {
+		bad("database.max_open_conns", "must be at least 1")
+	}
+	if c.Database.MaxIdleConns < 0 {
+		bad("database.max_idle_conns", "must not be negative")
+	}
+	if c.HTTP.Addr == "" {
+		bad("http.addr", "is required")
+	}
+	positive := map[string]int64{
+		"http.read_header_timeout":   int64(c.HTTP.ReadHeaderTimeout),
+		"http.read_timeout":          int64(c.HTTP.ReadTimeout),
+		"http.write_timeout":         int64(c.HTTP.WriteTimeout),
+		"http.idle_timeout":          int64(c.HTTP.IdleTimeout),
+		"http.shutdown_grace":        int64(c.HTTP.ShutdownGrace),
+		"http.request_timeout":       int64(c.HTTP.RequestTimeout),
+		"auth.access_token_ttl":      int64(c.Auth.AccessTokenTTL),
+		"auth.refresh_token_ttl":     int64(c.Auth.RefreshTokenTTL),
+		"cache.posts_ttl":            int64(c.Cache.PostsTTL),
+		"throttle.window":            int64(c.Throttle.Window),
+		"auth.max_concurrent_hashes": int64(c.Auth.MaxConcurrentHashes),
+		"auth.argon2_memory_kib":     int64(c.Auth.Argon2MemoryKiB),
+		"auth.argon2_iterations":     int64(c.Auth.Argon2Iterations),
+		"auth.argon2_parallelism":    int64(c.Auth.Argon2Parallelism),
+		"throttle.account_failures":  int64(c.Throttle.AccountFailures),
+		"throttle.addr_failures":     int64(c.Throttle.AddrFailures),
+	}
+	for key, value := range positive {
+		if value <= 0 {
+			bad(key, "must be greater than zero")
+		}
+	}
+	if c.Auth.PrincipalCacheTTL < 0 {
+		bad("auth.principal_cache_ttl", "must not be negative")
+	}
+	if c.Cache.PostsMaxBytes < 0 {
+		bad("cache.posts_max_bytes", "must not be negative")
+	}
+	if c.Auth.JWTIssuer == "" {
+		bad("auth.jwt_issuer", "is required")
+	}
+	if c.Auth.JWTAudience == "" {
+		bad("auth.jwt_audience", "is required")
+	}
+	switch c.Log.Format {
+	case "":
+		c.Log.Format = "text"
+		if c.IsProduction() {
+			c.Log.Format = "json"
+		}
+	case "text", "json":
+	default:
+		bad("log.format", `must be "text" or "json"`)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	if (c.Bootstrap.AdminEmail == "") != (c.Bootstrap.AdminPassword == "") {
+		bad("bootstrap.admin_email", "and %s must be set together", EnvName("bootstrap.admin_password"))
+	}
+	if len(errs) == 0 {
+		if err := c.resolveSecret(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resolveSecret enforces the production secret rule and, in development, generates a random
+// secret once and keeps it in the data folder so tokens survive restarts.
+func (c *Config) resolveSecret() error {
+	if c.Auth.JWTSecret != "" {
+		if c.IsProduction() && len(c.Auth.JWTSecret) < MinSecretBytes {
+			return fmt.Errorf("%s: must be at least %d bytes in production", EnvName("auth.jwt_secret"), MinSecretBytes)
+		}
+		return nil
+	}
+	if c.IsProduction() {
+		return fmt.Errorf("%s: is required in production (at least %d bytes)", EnvName("auth.jwt_secret"), MinSecretBytes)
+	}
+	path := filepath.Join(c.DataDir, "jwt-secret")
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= MinSecretBytes {
+			c.Auth.JWTSecret = s
+			return nil
+		}
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("%s: cannot create %s: %w", EnvName("data_dir"), c.DataDir, err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return err
+	}
+	secret := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("%s: cannot write development secret to %s: %w", EnvName("data_dir"), path, err)
+	}
+	c.Auth.JWTSecret = secret
+	return nil
+}
