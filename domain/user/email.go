@@ -17,12 +17,14 @@ type Email struct{ value string }
 
 // ParseEmail trims and normalises raw and checks that it is a single bare address.
 func ParseEmail(raw string) (Email, error) {
+	// Validity first: ToLower would silently replace invalid bytes with U+FFFD.
+	if !utf8.ValidString(raw) {
+		return Email{}, domain.Invalid("email", "must be valid UTF-8")
+	}
 	s := strings.ToLower(strings.TrimSpace(raw))
 	switch {
 	case s == "":
 		return Email{}, domain.Invalid("email", "is required")
-	case !utf8.ValidString(s):
-		return Email{}, domain.Invalid("email", "must be valid UTF-8")
 	case len(s) > MaxEmailLength:
 		return Email{}, domain.Invalid("email", "must be at most 254 characters")
 	}

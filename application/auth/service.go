@@ -1,0 +1,329 @@
+// Package auth is the accounts use case: signup, login, refresh, logout, authentication of
+// every request, and the caller's own profile.
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/session"
+	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
+)
+
+// Settings are the use case's tunables, filled from configuration by the composition root.
+type Settings struct {
+	// RefreshTokenTTL is how long a session lives from login; refreshing does not extend it,
+	// so a stolen refresh token is useful for a bounded time.
+	RefreshTokenTTL time.Duration
+}
+
+// Service implements ports.AuthService.
+type Service struct {
+	uow      ports.UnitOfWork
+	repos    ports.Repositories
+	hasher   ports.PasswordHasher
+	tokens   ports.TokenIssuer
+	throttle ports.LoginThrottle
+	clock    ports.Clock
+	ids      ports.IDGenerator
+	settings Settings
+
+	// dummyHash is verified against when an email is unknown, so that a login for a missing
+	// account costs the same hashing time as a wrong password and timing tells nothing.
+	dummyMu   sync.Mutex
+	dummyHash user.PasswordHash
+}
+
+var _ ports.AuthService = (*Service)(nil)
+
+// NewService builds the accounts use case.
+func NewService(uow ports.UnitOfWork, repos ports.Repositories, hasher ports.PasswordHasher, tokens ports.TokenIssuer,
+	throttle ports.LoginThrottle, clock ports.Clock, ids ports.IDGenerator, settings Settings,
+) *Service {
+	return &Service{uow: uow, repos: repos, hasher: hasher, tokens: tokens, throttle: throttle, clock: clock, ids: ids, settings: settings}
+}
+
+// Signup creates a user account and opens its first session.
+func (s *Service) Signup(ctx context.Context, in ports.SignupInput) (ports.AuthResult, error) {
+	var v domain.Validator
+	email, err := user.ParseEmail(in.Email)
+	v.Check(err)
+	v.Check(user.ValidatePassword(in.Password))
+	name, err := user.ParseName(in.Name)
+	v.Check(err)
+	if err := v.Err(); err != nil {
+		return ports.AuthResult{}, err
+	}
+	// Hashing is slow and memory-hard: it happens before the transaction opens.
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	now := s.clock.Now()
+	u, err := user.New(user.ID(s.ids.NewID()), email, hash, name, user.RoleUser, now)
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	sess, refresh, err := session.New(session.ID(s.ids.NewID()), u.ID(), now, s.settings.RefreshTokenTTL)
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
+		if err := tx.Users().Add(ctx, u); err != nil {
+			return err
+		}
+		return tx.Sessions().Add(ctx, sess)
+	})
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	return s.result(u, sess.ID(), refresh)
+}
+
+// Login checks a password and opens a session. Unknown emails and wrong passwords get the
+// same error after the same hashing work; failures are throttled per account and per address.
+func (s *Service) Login(ctx context.Context, in ports.LoginInput) (ports.AuthResult, error) {
+	keys := throttleKeys(in.Email, in.ClientAddr)
+	if err := s.throttle.Check(ctx, keys...); err != nil {
+		return ports.AuthResult{}, err
+	}
+	u, err := s.checkPassword(ctx, in.Email, in.Password)
+	if errors.Is(err, user.ErrInvalidCredentials) {
+		s.throttle.Failure(ctx, keys...)
+		return ports.AuthResult{}, err
+	}
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	// A success clears the account's failures but not the address's: otherwise an attacker
+	// could reset its own address budget by logging into an account it owns.
+	s.throttle.Success(ctx, keys[0])
+	sess, refresh, err := session.New(session.ID(s.ids.NewID()), u.ID(), s.clock.Now(), s.settings.RefreshTokenTTL)
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	if err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
+		return tx.Sessions().Add(ctx, sess)
+	}); err != nil {
+		return ports.AuthResult{}, err
+	}
+	return s.result(u, sess.ID(), refresh)
+}
+
+// checkPassword returns the account when email and password match, user.ErrInvalidCredentials
+// when they do not, and any infrastructure error as it is: an outage is never reported as
+// bad credentials.
+func (s *Service) checkPassword(ctx context.Context, rawEmail, password string) (*user.User, error) {
+	if len(password) > user.MaxPasswordBytes || password == "" {
+		// No account can have such a password; nothing secret is learned from rejecting it early.
+		return nil, user.ErrInvalidCredentials
+	}
+	email, err := user.ParseEmail(rawEmail)
+	if err != nil {
+		return nil, s.failAfterDummyVerify(ctx, password)
+	}
+	u, err := s.repos.Users().ByEmail(ctx, email)
+	if errors.Is(err, user.ErrNotFound) {
+		return nil, s.failAfterDummyVerify(ctx, password)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.hasher.Verify(ctx, u.PasswordHash(), password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, user.ErrInvalidCredentials
+	}
+	return u, nil
+}
+
+func (s *Service) failAfterDummyVerify(ctx context.Context, password string) error {
+	hash, err := s.dummy(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := s.hasher.Verify(ctx, hash, password); err != nil {
+		return err
+	}
+	return user.ErrInvalidCredentials
+}
+
+func (s *Service) dummy(ctx context.Context) (user.PasswordHash, error) {
+	s.dummyMu.Lock()
+	defer s.dummyMu.Unlock()
+	if s.dummyHash == "" {
+		hash, err := s.hasher.Hash(ctx, "timing-equaliser-not-a-real-password")
+		if err != nil {
+			return "", err
+		}
+		s.dummyHash = hash
+	}
+	return s.dummyHash, nil
+}
+
+func throttleKeys(rawEmail, addr string) []string {
+	// The account key uses the same normalisation as ParseEmail without validating, so that
+	// "A@x.io " and "a@x.io" share a budget even when the address is malformed.
+	account := "account:" + strings.ToLower(strings.TrimSpace(rawEmail))
+	if len(account) > 300 {
+		account = account[:300]
+	}
+	return []string{account, "addr:" + addr}
+}
+
+// Refresh rotates a refresh token. Presenting a retired token revokes the whole session.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (ports.AuthResult, error) {
+	sid, err := session.SessionIDFromRefreshToken(refreshToken)
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	var (
+		next   string
+		reused bool
+	)
+	now := s.clock.Now()
+	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
+		sess, err := tx.Sessions().ByID(ctx, sid)
+		if errors.Is(err, session.ErrNotFound) {
+			return session.ErrInvalidRefreshToken
+		}
+		if err != nil {
+			return err
+		}
+		next, err = sess.Rotate(refreshToken, now)
+		if errors.Is(err, session.ErrReuse) {
+			// The revocation must commit, so this is not returned as an error from the
+			// transaction; the caller still gets invalid_refresh_token below.
+			reused = true
+			return tx.Sessions().Update(ctx, sess)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.Sessions().Update(ctx, sess)
+	})
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	if reused {
+		return ports.AuthResult{}, session.ErrInvalidRefreshToken
+	}
+	principal, err := s.repos.Sessions().Principal(ctx, sid, now)
+	if errors.Is(err, session.ErrNotFound) {
+		return ports.AuthResult{}, session.ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	u, err := s.repos.Users().ByID(ctx, principal.UserID)
+	if errors.Is(err, user.ErrNotFound) {
+		return ports.AuthResult{}, session.ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	return s.result(u, sid, next)
+}
+
+// Logout revokes the caller's session and, when the client also sends a refresh token of
+// another of its own sessions, that one too.
+func (s *Service) Logout(ctx context.Context, p session.Principal, refreshToken string) error {
+	sids := []session.ID{p.SessionID}
+	if refreshToken != "" {
+		sid, err := session.SessionIDFromRefreshToken(refreshToken)
+		if err != nil {
+			return err
+		}
+		if sid != p.SessionID {
+			sids = append(sids, sid)
+		}
+	}
+	now := s.clock.Now()
+	return s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
+		for _, sid := range sids {
+			sess, err := tx.Sessions().ByID(ctx, sid)
+			if errors.Is(err, session.ErrNotFound) || (err == nil && sess.UserID() != p.UserID) {
+				continue // not the caller's to revoke; revoking its own session still succeeds
+			}
+			if err != nil {
+				return err
+			}
+			sess.Revoke(now)
+			if err := tx.Sessions().Update(ctx, sess); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Authenticate verifies the access token and reads the caller's current state: the session
+// must be active and the account present, so logout, deletion and role changes apply to the
+// very next request.
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (session.Principal, error) {
+	claims, err := s.tokens.Verify(accessToken)
+	if err != nil {
+		return session.Principal{}, err
+	}
+	p, err := s.repos.Sessions().Principal(ctx, claims.SessionID, s.clock.Now())
+	if errors.Is(err, session.ErrNotFound) {
+		return session.Principal{}, domain.ErrUnauthenticated
+	}
+	if err != nil {
+		return session.Principal{}, err
+	}
+	if p.UserID != claims.UserID {
+		return session.Principal{}, domain.ErrUnauthenticated
+	}
+	return p, nil
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context, p session.Principal) (*user.User, error) {
+	u, err := s.repos.Users().ByID(ctx, p.UserID)
+	if errors.Is(err, user.ErrNotFound) {
+		return nil, domain.ErrUnauthenticated
+	}
+	return u, err
+}
+
+// UpdateMe changes the caller's own display name.
+func (s *Service) UpdateMe(ctx context.Context, p session.Principal, in ports.ProfileUpdate) (*user.User, error) {
+	var u *user.User
+	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
+		var err error
+		u, err = tx.Users().ByID(ctx, p.UserID)
+		if errors.Is(err, user.ErrNotFound) {
+			return domain.ErrUnauthenticated
+		}
+		if err != nil {
+			return err
+		}
+		if in.Name != nil {
+			if err := u.Rename(*in.Name, s.clock.Now()); err != nil {
+				return err
+			}
+		}
+		return tx.Users().Update(ctx, u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// result signs the access token after the session is committed.
+func (s *Service) result(u *user.User, sid session.ID, refresh string) (ports.AuthResult, error) {
+	token, lifetime, err := s.tokens.Issue(u.ID(), sid)
+	if err != nil {
+		return ports.AuthResult{}, err
+	}
+	return ports.AuthResult{AccessToken: token, ExpiresInSeconds: int64(lifetime / time.Second), RefreshToken: refresh, User: u}, nil
+}

@@ -1,0 +1,195 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/application/auth"
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/session"
+	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/test/fakes"
+)
+
+func newService(t *testing.T) (*auth.Service, *fakes.Env) {
+	t.Helper()
+	env := fakes.NewEnv()
+	svc := auth.NewService(env.UoW, env.Store, env.Hasher, env.Tokens, env.Throttle, env.Clock, env.IDs,
+		auth.Settings{RefreshTokenTTL: 24 * time.Hour})
+	return svc, env
+}
+
+func signup(t *testing.T, svc *auth.Service, email string) ports.AuthResult {
+	t.Helper()
+	res, err := svc.Signup(context.Background(), ports.SignupInput{Email: email, Password: "correct horse"})
+	if err != nil {
+		t.Fatalf("signup %s: %v", email, err)
+	}
+	return res
+}
+
+func TestSignupValidatesEveryField(t *testing.T) {
+	svc, env := newService(t)
+	_, err := svc.Signup(context.Background(), ports.SignupInput{Email: "nope", Password: "short", Name: string(make([]rune, 101))})
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) != 3 {
+		t.Fatalf("want three field errors, got %v", err)
+	}
+	if env.Hasher.Hashes.Load() != 0 {
+		t.Fatal("invalid input must not be hashed")
+	}
+}
+
+func TestSignupCreatesUserRoleAndSession(t *testing.T) {
+	svc, _ := newService(t)
+	res := signup(t, svc, " Ada@Example.io ")
+	if res.User.Email().String() != "ada@example.io" || res.User.Role() != user.RoleUser {
+		t.Fatalf("user = %v %v", res.User.Email(), res.User.Role())
+	}
+	if res.AccessToken == "" || res.RefreshToken == "" || res.ExpiresInSeconds != 900 {
+		t.Fatalf("session = %+v", res)
+	}
+	p, err := svc.Authenticate(context.Background(), res.AccessToken)
+	if err != nil || p.UserID != res.User.ID() || p.Role != user.RoleUser {
+		t.Fatalf("authenticate: %+v, %v", p, err)
+	}
+	if _, err := svc.Signup(context.Background(), ports.SignupInput{Email: "ADA@example.io", Password: "another one"}); !errors.Is(err, user.ErrEmailTaken) {
+		t.Fatalf("duplicate email in another case: got %v", err)
+	}
+}
+
+func TestLoginSameErrorAndWorkForUnknownEmailAndWrongPassword(t *testing.T) {
+	svc, env := newService(t)
+	signup(t, svc, "a@x.io")
+	ctx := context.Background()
+	before := env.Hasher.Verifies.Load()
+	_, errWrong := svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "wrong password", ClientAddr: "1.1.1.1"})
+	afterWrong := env.Hasher.Verifies.Load()
+	_, errUnknown := svc.Login(ctx, ports.LoginInput{Email: "nobody@x.io", Password: "wrong password", ClientAddr: "1.1.1.1"})
+	afterUnknown := env.Hasher.Verifies.Load()
+	if !errors.Is(errWrong, user.ErrInvalidCredentials) || !errors.Is(errUnknown, user.ErrInvalidCredentials) {
+		t.Fatalf("errors: %v / %v", errWrong, errUnknown)
+	}
+	if afterWrong-before != 1 || afterUnknown-afterWrong != 1 {
+		t.Fatalf("each failure must verify one hash: wrong=%d unknown=%d", afterWrong-before, afterUnknown-afterWrong)
+	}
+	res, err := svc.Login(ctx, ports.LoginInput{Email: "A@X.IO", Password: "correct horse", ClientAddr: "1.1.1.1"})
+	if err != nil || res.User.Email().String() != "a@x.io" {
+		t.Fatalf("login: %v", err)
+	}
+}
+
+func TestLoginThrottlesAndReportsOutagesAsOutages(t *testing.T) {
+	svc, env := newService(t)
+	signup(t, svc, "a@x.io")
+	ctx := context.Background()
+	for range 5 {
+		_, _ = svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "bad password", ClientAddr: "9.9.9.9"})
+	}
+	_, err := svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "8.8.8.8"})
+	var te *domain.ThrottledError
+	if !errors.As(err, &te) {
+		t.Fatalf("sixth attempt: got %v, want throttled", err)
+	}
+	if env.Throttle.Failures("addr:9.9.9.9") != 5 || env.Throttle.Failures("account:a@x.io") != 5 {
+		t.Fatal("failures must be recorded per account and per address")
+	}
+	env.Throttle.Success(ctx, "account:a@x.io")
+	env.Store.FailNext(domain.ErrUnavailable)
+	_, err = svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "8.8.8.8"})
+	if !errors.Is(err, domain.ErrUnavailable) || errors.Is(err, user.ErrInvalidCredentials) {
+		t.Fatalf("database outage: got %v, want ErrUnavailable", err)
+	}
+	if env.Throttle.Failures("account:a@x.io") != 0 {
+		t.Fatal("an outage must not count as a failed guess")
+	}
+}
+
+func TestRefreshRotatesAndReuseRevokesTheSession(t *testing.T) {
+	svc, _ := newService(t)
+	ctx := context.Background()
+	first := signup(t, svc, "a@x.io")
+	second, err := svc.Refresh(ctx, first.RefreshToken)
+	if err != nil || second.RefreshToken == first.RefreshToken {
+		t.Fatalf("refresh: %v", err)
+	}
+	if _, err := svc.Refresh(ctx, first.RefreshToken); !errors.Is(err, session.ErrInvalidRefreshToken) {
+		t.Fatalf("reuse: got %v", err)
+	}
+	// Reuse revoked the whole session: the newest refresh token and the access tokens fail.
+	if _, err := svc.Refresh(ctx, second.RefreshToken); !errors.Is(err, session.ErrInvalidRefreshToken) {
+		t.Fatalf("descendant after reuse: got %v", err)
+	}
+	if _, err := svc.Authenticate(ctx, second.AccessToken); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("access token after reuse: got %v", err)
+	}
+}
+
+func TestLogoutKillsAccessAndRefreshAtOnce(t *testing.T) {
+	svc, _ := newService(t)
+	ctx := context.Background()
+	res := signup(t, svc, "a@x.io")
+	other, err := svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "1.1.1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Authenticate(ctx, res.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Logout(ctx, p, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, res.AccessToken); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("access token after logout: %v", err)
+	}
+	if _, err := svc.Refresh(ctx, res.RefreshToken); !errors.Is(err, session.ErrInvalidRefreshToken) {
+		t.Fatalf("refresh token after logout: %v", err)
+	}
+	if _, err := svc.Authenticate(ctx, other.AccessToken); err != nil {
+		t.Fatalf("another session of the same user must survive: %v", err)
+	}
+}
+
+func TestAuthenticateRejectsExpiredTokensAndDeletedUsers(t *testing.T) {
+	svc, env := newService(t)
+	ctx := context.Background()
+	res := signup(t, svc, "a@x.io")
+	env.Clock.Advance(16 * time.Minute)
+	if _, err := svc.Authenticate(ctx, res.AccessToken); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("expired: %v", err)
+	}
+	fresh, err := svc.Refresh(ctx, res.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Store.Users().Delete(ctx, res.User.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, fresh.AccessToken); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("deleted user: %v", err)
+	}
+}
+
+func TestUpdateMeValidatesAndPersists(t *testing.T) {
+	svc, _ := newService(t)
+	ctx := context.Background()
+	res := signup(t, svc, "a@x.io")
+	p, _ := svc.Authenticate(ctx, res.AccessToken)
+	long := string(make([]byte, 101))
+	if _, err := svc.UpdateMe(ctx, p, ports.ProfileUpdate{Name: &long}); err == nil {
+		t.Fatal("invalid name accepted")
+	}
+	name := "  Ada Lovelace "
+	u, err := svc.UpdateMe(ctx, p, ports.ProfileUpdate{Name: &name})
+	if err != nil || u.Name() != "Ada Lovelace" {
+		t.Fatalf("update: %v %q", err, u.Name())
+	}
+	me, err := svc.Me(ctx, p)
+	if err != nil || me.Name() != "Ada Lovelace" {
+		t.Fatalf("me: %v %q", err, me.Name())
+	}
+}

@@ -1,0 +1,216 @@
+package posts_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/acme/postsvc/application/posts"
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/post"
+	"github.com/acme/postsvc/domain/session"
+	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/test/fakes"
+)
+
+type fixture struct {
+	svc *posts.Service
+	env *fakes.Env
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	env := fakes.NewEnv()
+	return &fixture{svc: posts.NewService(env.UoW, env.Store, env.Cache, env.Clock, env.IDs), env: env}
+}
+
+// principal creates a user and returns its current principal, as Authenticate would.
+func (f *fixture) principal(t *testing.T, email string, role user.Role) session.Principal {
+	t.Helper()
+	ctx := context.Background()
+	addr, _ := user.ParseEmail(email)
+	u, err := user.New(user.ID(f.env.IDs.NewID()), addr, "fake$x", "", role, f.env.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.env.Store.Users().Add(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	return f.refresh(t, session.Principal{UserID: u.ID(), Role: role})
+}
+
+// refresh reloads the posts version, as the next request's authentication would.
+func (f *fixture) refresh(t *testing.T, p session.Principal) session.Principal {
+	t.Helper()
+	sid := session.ID(f.env.IDs.NewID())
+	s, _, err := session.New(sid, p.UserID, f.env.Clock.Now(), 3600e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.env.Store.Sessions().Add(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := f.env.Store.Sessions().Principal(context.Background(), sid, f.env.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fresh
+}
+
+func TestAdminsHoldNoContent(t *testing.T) {
+	f := newFixture(t)
+	admin := f.principal(t, "root@x.io", user.RoleAdmin)
+	ctx := context.Background()
+	if _, err := f.svc.Add(ctx, admin, "hi"); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("add: %v", err)
+	}
+	if _, _, err := f.svc.List(ctx, admin, ports.PageRequest{}); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("list: %v", err)
+	}
+	if _, err := f.svc.Get(ctx, admin, "1"); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("get: %v", err)
+	}
+	if err := f.svc.Delete(ctx, admin, "1"); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("delete: %v", err)
+	}
+}
+
+func TestOtherUsersPostsAreNotFound(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	bob := f.principal(t, "bob@x.io", user.RoleUser)
+	p, err := f.svc.Add(ctx, alice, "alice's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Get(ctx, bob, string(p.ID())); !errors.Is(err, post.ErrNotFound) {
+		t.Errorf("bob reads alice's post: %v", err)
+	}
+	if err := f.svc.Delete(ctx, bob, string(p.ID())); !errors.Is(err, post.ErrNotFound) {
+		t.Errorf("bob deletes alice's post: %v", err)
+	}
+	if got, err := f.svc.Get(ctx, alice, string(p.ID())); err != nil || got.Text() != "alice's" {
+		t.Errorf("alice's post must survive: %v", err)
+	}
+	if _, err := f.svc.Get(ctx, alice, "../../etc"); !errors.Is(err, post.ErrNotFound) {
+		t.Errorf("garbage id: %v", err)
+	}
+}
+
+func TestTextRules(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	var ve *domain.ValidationError
+	if _, err := f.svc.Add(ctx, alice, ""); !errors.As(err, &ve) {
+		t.Errorf("empty: %v", err)
+	}
+	if _, err := f.svc.Add(ctx, alice, strings.Repeat("a", post.MaxTextBytes+1)); !errors.Is(err, domain.ErrPayloadTooLarge) {
+		t.Errorf("too large: %v", err)
+	}
+	big := strings.Repeat("😀", post.MaxTextBytes/4)
+	p, err := f.svc.Add(ctx, alice, big)
+	if err != nil || p.Text() != big {
+		t.Fatalf("1 MiB: %v", err)
+	}
+}
+
+func TestListReadsYourWritesThroughTheCache(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	if _, err := f.svc.Add(ctx, alice, "one"); err != nil {
+		t.Fatal(err)
+	}
+	alice = f.refresh(t, alice)
+	page, hit, err := f.svc.List(ctx, alice, ports.PageRequest{})
+	if err != nil || hit || len(page.Posts) != 1 {
+		t.Fatalf("first list: %d posts, hit=%v, %v", len(page.Posts), hit, err)
+	}
+	if _, hit, _ = f.svc.List(ctx, alice, ports.PageRequest{}); !hit {
+		t.Fatal("second identical list must hit the cache")
+	}
+	if _, err := f.svc.Add(ctx, alice, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.env.Cache.Forgotten); n != 2 || f.env.Cache.Forgotten[n-1] != alice.UserID {
+		t.Fatalf("cache must be told after each committed write: %v", f.env.Cache.Forgotten)
+	}
+	alice = f.refresh(t, alice)
+	page, hit, err = f.svc.List(ctx, alice, ports.PageRequest{})
+	if err != nil || hit || len(page.Posts) != 2 || page.Posts[0].Text() != "two" {
+		t.Fatalf("after a write the next list must be fresh and newest first: hit=%v %v", hit, err)
+	}
+}
+
+func TestFailedWriteLeavesCacheAndStoreAlone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	f.env.Store.FailNext(domain.ErrUnavailable)
+	if _, err := f.svc.Add(ctx, alice, "lost?"); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+	if len(f.env.Cache.Forgotten) != 0 {
+		t.Fatal("the cache must not be touched when the transaction did not commit")
+	}
+	page, _, err := f.svc.List(ctx, f.refresh(t, alice), ports.PageRequest{})
+	if err != nil || len(page.Posts) != 0 {
+		t.Fatalf("nothing may be half-written: %d posts, %v", len(page.Posts), err)
+	}
+}
+
+func TestCursorPagingVisitsEveryPostOnceWhilePostsAreAdded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	for i := range 25 {
+		if _, err := f.svc.Add(ctx, alice, fmt.Sprint("post ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[post.ID]int{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+		page, _, err := f.svc.List(ctx, f.refresh(t, alice), ports.PageRequest{Cursor: cursor, Limit: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.Posts {
+			seen[p.ID()]++
+		}
+		// A post added mid-way is newer than every cursor, so it must not shift later pages.
+		if _, err := f.svc.Add(ctx, alice, "added while paging"); err != nil {
+			t.Fatal(err)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(seen) != 25 {
+		t.Fatalf("saw %d distinct posts, want 25", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("post %s seen %d times", id, n)
+		}
+	}
+}
+
+func TestListValidatesLimitAndCursor(t *testing.T) {
+	f := newFixture(t)
+	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	_, _, err := f.svc.List(context.Background(), alice, ports.PageRequest{Limit: 101, Cursor: "%%%"})
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) != 2 {
+		t.Fatalf("want limit and cursor errors, got %v", err)
+	}
+}

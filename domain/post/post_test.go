@@ -1,0 +1,61 @@
+package post_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/post"
+)
+
+func TestValidateText(t *testing.T) {
+	fourByte := strings.Repeat("😀", post.MaxTextBytes/4) // exactly 1 MiB
+	cases := []struct {
+		name    string
+		text    string
+		wantErr error // nil, domain.ErrPayloadTooLarge, or a *domain.ValidationError (errValidation)
+	}{
+		{"one byte", "a", nil},
+		{"exactly 1 MiB ascii", strings.Repeat("a", post.MaxTextBytes), nil},
+		{"exactly 1 MiB of 4-byte characters", fourByte, nil},
+		{"1 MiB + 1 byte", strings.Repeat("a", post.MaxTextBytes+1), domain.ErrPayloadTooLarge},
+		{"1 MiB of 4-byte characters + 1 byte", fourByte + "a", domain.ErrPayloadTooLarge},
+		{"empty", "", errValidation},
+		{"invalid utf8", "ok\xffno", errValidation},
+	}
+	for _, c := range cases {
+		err := post.ValidateText(c.text)
+		switch {
+		case c.wantErr == nil && err != nil:
+			t.Errorf("%s: unexpected error %v", c.name, err)
+		case c.wantErr == errValidation:
+			var ve *domain.ValidationError
+			if !errors.As(err, &ve) || ve.Fields[0].Field != "text" {
+				t.Errorf("%s: got %v, want a validation error on text", c.name, err)
+			}
+		case c.wantErr != nil && !errors.Is(err, c.wantErr):
+			t.Errorf("%s: got %v, want %v", c.name, err, c.wantErr)
+		}
+	}
+}
+
+var errValidation = errors.New("validation")
+
+func TestNewKeepsTextByteForByte(t *testing.T) {
+	text := "  spaces, tabs\t and \r\n newlines stay  "
+	p, err := post.New("p1", "u1", text, time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Text() != text {
+		t.Errorf("text changed: %q", p.Text())
+	}
+	if p.CreatedAt().Location() != time.UTC {
+		t.Errorf("created_at must be UTC, got %v", p.CreatedAt().Location())
+	}
+	if _, err := post.New("", "u1", "x", time.Now()); err == nil {
+		t.Error("empty id accepted")
+	}
+}

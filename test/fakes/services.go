@@ -1,0 +1,191 @@
+package fakes
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/session"
+	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
+)
+
+// Clock is a settable clock.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t.UTC()} }
+
+// Now returns the current fake time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// IDs makes increasing ids ("00000000000000000001", ...), time-ordered like the real ones.
+type IDs struct{ n atomic.Int64 }
+
+// NewID returns the next id.
+func (g *IDs) NewID() string { return fmt.Sprintf("%020d", g.n.Add(1)) }
+
+// Hasher is a fast, transparent stand-in for argon2id. It counts calls so tests can check
+// that unknown emails pay the same hashing work as wrong passwords.
+type Hasher struct {
+	Hashes   atomic.Int64
+	Verifies atomic.Int64
+}
+
+// Hash returns "fake$" + plain.
+func (h *Hasher) Hash(ctx context.Context, plain string) (user.PasswordHash, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	h.Hashes.Add(1)
+	return user.PasswordHash("fake$" + plain), nil
+}
+
+// Verify compares in constant time.
+func (h *Hasher) Verify(ctx context.Context, hash user.PasswordHash, plain string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	h.Verifies.Add(1)
+	stored, ok := strings.CutPrefix(string(hash), "fake$")
+	if !ok {
+		return false, fmt.Errorf("fakes: malformed hash")
+	}
+	return subtle.ConstantTimeCompare([]byte(stored), []byte(plain)) == 1, nil
+}
+
+// Tokens issues readable tokens "tok|<user>|<session>|<expiry unix>" checked against a clock.
+type Tokens struct {
+	Clock    ports.Clock
+	Lifetime time.Duration
+}
+
+// Issue makes a token.
+func (t *Tokens) Issue(uid user.ID, sid session.ID) (string, time.Duration, error) {
+	exp := t.Clock.Now().Add(t.Lifetime).Unix()
+	return fmt.Sprintf("tok|%s|%s|%d", uid, sid, exp), t.Lifetime, nil
+}
+
+// Verify parses a token made by Issue.
+func (t *Tokens) Verify(token string) (ports.AccessClaims, error) {
+	var uid, sid string
+	var exp int64
+	parts := strings.Split(token, "|")
+	if len(parts) != 4 || parts[0] != "tok" {
+		return ports.AccessClaims{}, domain.ErrUnauthenticated
+	}
+	uid, sid = parts[1], parts[2]
+	if _, err := fmt.Sscan(parts[3], &exp); err != nil || uid == "" || sid == "" {
+		return ports.AccessClaims{}, domain.ErrUnauthenticated
+	}
+	if !t.Clock.Now().Before(time.Unix(exp, 0)) {
+		return ports.AccessClaims{}, fmt.Errorf("%w: expired", domain.ErrUnauthenticated)
+	}
+	return ports.AccessClaims{UserID: user.ID(uid), SessionID: session.ID(sid), ExpiresAt: time.Unix(exp, 0)}, nil
+}
+
+// Cache is a map-backed post-list cache without expiry or budget; it records what was
+// forgotten so tests can check that the cache is touched only after a commit.
+type Cache struct {
+	mu        sync.Mutex
+	pages     map[ports.PostPageKey]ports.PostPage
+	Forgotten []user.ID
+	Loads     int
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache { return &Cache{pages: map[ports.PostPageKey]ports.PostPage{}} }
+
+// GetOrLoad implements ports.PostListCache.
+func (c *Cache) GetOrLoad(ctx context.Context, key ports.PostPageKey, load func(context.Context) (ports.PostPage, error)) (ports.PostPage, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pages[key]; ok {
+		return ports.PostPage{Posts: append(p.Posts[:0:0], p.Posts...), NextCursor: p.NextCursor}, true, nil
+	}
+	c.Loads++
+	p, err := load(ctx)
+	if err != nil {
+		return ports.PostPage{}, false, err
+	}
+	c.pages[key] = ports.PostPage{Posts: append(p.Posts[:0:0], p.Posts...), NextCursor: p.NextCursor}
+	return p, false, nil
+}
+
+// Forget implements ports.PostListCache.
+func (c *Cache) Forget(id user.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Forgotten = append(c.Forgotten, id)
+	for k := range c.pages {
+		if k.UserID == id {
+			delete(c.pages, k)
+		}
+	}
+}
+
+// Throttle blocks a key after Limit failures until Success; it records calls.
+type Throttle struct {
+	mu       sync.Mutex
+	Limit    int
+	failures map[string]int
+}
+
+// Check implements ports.LoginThrottle.
+func (t *Throttle) Check(_ context.Context, keys ...string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		if t.Limit > 0 && t.failures[k] >= t.Limit {
+			return &domain.ThrottledError{RetryAfter: time.Minute}
+		}
+	}
+	return nil
+}
+
+// Failure implements ports.LoginThrottle.
+func (t *Throttle) Failure(_ context.Context, keys ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.failures == nil {
+		t.failures = map[string]int{}
+	}
+	for _, k := range keys {
+		t.failures[k]++
+	}
+}
+
+// Success implements ports.LoginThrottle.
+func (t *Throttle) Success(_ context.Context, keys ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		delete(t.failures, k)
+	}
+}
+
+// Failures returns the recorded failures of key.
+func (t *Throttle) Failures(key string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failures[key]
+}
