@@ -235,7 +235,23 @@ func (c *Config) resolveSecret() error {
 		return err
 	}
 	secret := hex.EncodeToString(raw[:])
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+	// O_EXCL: when two processes start at once, one writes and the other reads its secret.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		b, readErr := os.ReadFile(path)
+		if s := strings.TrimSpace(string(b)); readErr == nil && len(s) >= MinSecretBytes {
+			c.Auth.JWTSecret = s
+			return nil
+		}
+		return fmt.Errorf("%s: %s holds no usable secret; delete it to have a new one generated", EnvName("auth.jwt_secret"), path)
+	}
+	if err == nil {
+		_, err = f.WriteString(secret + "\n")
+		if closeErr := f.Close(); err == nil {
+			err = closeErr
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("%s: cannot write development secret to %s: %w", EnvName("data_dir"), path, err)
 	}
 	c.Auth.JWTSecret = secret

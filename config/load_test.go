@@ -1,0 +1,134 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/acme/postsvc/config"
+)
+
+// isolate points the data folder at a temporary directory and clears APP_ variables that the
+// developer's shell might set.
+func isolate(t *testing.T) string {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "APP_") {
+			t.Setenv(k, "")
+			_ = os.Unsetenv(k)
+		}
+	}
+	dir := t.TempDir()
+	t.Setenv("APP_DATA_DIR", dir)
+	return dir
+}
+
+func TestDefaults(t *testing.T) {
+	dir := isolate(t)
+	cfg, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Env != "development" || cfg.HTTP.Addr != ":8080" || cfg.Database.Driver != "sqlite" ||
+		cfg.Cache.PostsTTL != 5*time.Minute || cfg.Auth.AccessTokenTTL != 15*time.Minute || cfg.Cache.PostsMaxBytes != 64<<20 {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	if cfg.Database.DSN != filepath.Join(dir, "postsvc.db") {
+		t.Fatalf("default DSN %q", cfg.Database.DSN)
+	}
+	if len(cfg.Auth.JWTSecret) < config.MinSecretBytes {
+		t.Fatal("development must generate a secret")
+	}
+	again, err := config.Load("", nil)
+	if err != nil || again.Auth.JWTSecret != cfg.Auth.JWTSecret {
+		t.Fatal("the development secret must be kept in the data folder and reused")
+	}
+	info, err := os.Stat(filepath.Join(dir, "jwt-secret"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v %v", info, err)
+	}
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	dir := isolate(t)
+	file := filepath.Join(dir, "cfg.yaml")
+	yaml := "http:\n  addr: \":7000\"\ncache:\n  posts_ttl: 2m\ndatabase:\n  max_open_conns: 3\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("APP_CACHE_POSTS_TTL", "90s")
+	t.Setenv("APP_HTTP_ADDR", ":7001")
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.String("http-addr", "", "")
+	config.BindFlag(fs, "http-addr", "http.addr")
+	if err := fs.Parse([]string{"--http-addr=:7002"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.MaxOpenConns != 3 {
+		t.Errorf("file value lost: %d", cfg.Database.MaxOpenConns)
+	}
+	if cfg.Cache.PostsTTL != 90*time.Second {
+		t.Errorf("env must beat file: %v", cfg.Cache.PostsTTL)
+	}
+	if cfg.HTTP.Addr != ":7002" {
+		t.Errorf("flag must beat env: %v", cfg.HTTP.Addr)
+	}
+}
+
+func TestInvalidSettingsAreNamed(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"APP_ENV": "staging"}, "APP_ENV"},
+		{map[string]string{"APP_DATABASE_DRIVER": "postgres"}, "APP_DATABASE_DRIVER"},
+		{map[string]string{"APP_DATABASE_DRIVER": "mysql"}, "APP_DATABASE_DSN"},
+		{map[string]string{"APP_CACHE_POSTS_TTL": "soon"}, "posts_ttl"},
+		{map[string]string{"APP_CACHE_POSTS_TTL": "-1s"}, "APP_CACHE_POSTS_TTL"},
+		{map[string]string{"APP_ENV": "production"}, "APP_AUTH_JWT_SECRET"},
+		{map[string]string{"APP_ENV": "production", "APP_AUTH_JWT_SECRET": "short"}, "APP_AUTH_JWT_SECRET"},
+		{map[string]string{"APP_BOOTSTRAP_ADMIN_EMAIL": "a@x.io"}, "APP_BOOTSTRAP_ADMIN_PASSWORD"},
+	}
+	for _, c := range cases {
+		t.Run(c.want, func(t *testing.T) {
+			isolate(t)
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			_, err := config.Load("", nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("env %v: error %v, want it to name %s", c.env, err, c.want)
+			}
+		})
+	}
+}
+
+func TestProductionAcceptsALongSecretAndWritesNoFile(t *testing.T) {
+	dir := isolate(t)
+	t.Setenv("APP_ENV", "production")
+	t.Setenv("APP_AUTH_JWT_SECRET", strings.Repeat("s", 32))
+	cfg, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Format != "json" {
+		t.Errorf("production logs default to json, got %s", cfg.Log.Format)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jwt-secret")); !os.IsNotExist(err) {
+		t.Error("production must not generate a secret file")
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := config.EnvName("cache.posts_ttl"); got != "APP_CACHE_POSTS_TTL" {
+		t.Fatal(got)
+	}
+}
