@@ -1,0 +1,269 @@
+package httpapi
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/acme/postsvc/domain/post"
+)
+
+// Body limits per endpoint family.
+const (
+	// smallBodyLimit covers auth, profile and admin bodies: a few short strings and a
+	// password of at most 1024 bytes, with ample room for escaping.
+	smallBodyLimit int64 = 64 << 10
+	// postBodyLimit admits the largest valid post however it is escaped: one byte of text is
+	// at most six bytes of JSON (\u00XX), plus room for the envelope. Text just over the
+	// limit is therefore read and refused by the domain (413), while anything far larger is
+	// refused before it is read.
+	postBodyLimit int64 = 6*post.MaxTextBytes + 4096
+)
+
+// errInvalidUTF8 is returned by utf8Reader; encoding/json would otherwise replace invalid
+// bytes with U+FFFD silently and the text would not round-trip byte for byte.
+var errInvalidUTF8 = errors.New("request body is not valid UTF-8")
+
+// bodyOptions tune decodeJSON for one endpoint.
+type bodyOptions struct {
+	limit int64
+	// optional allows an absent or empty body (logout), which leaves dst untouched.
+	optional bool
+}
+
+// decodeJSON reads a request body of at most opts.limit bytes holding exactly one JSON object
+// into dst. On failure it has already answered the request (400, 413 or 415) and returns false.
+//
+// Unknown fields are ignored, so clients may send fields a later version understands. Data
+// after the object is refused: a body holding two objects is a client bug.
+func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
+	r := c.Request
+	if r.ContentLength > opts.limit {
+		// Refused on the declared length alone: nothing of the body is read.
+		c.Header("Connection", "close")
+		writeProblem(c, newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+			"The request body must be at most "+strconv.FormatInt(opts.limit, 10)+" bytes."))
+		return false
+	}
+	if opts.optional && (r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody) {
+		return true
+	}
+	contentType := r.Header.Get("Content-Type")
+	isJSON := jsonMediaType(contentType)
+	if !isJSON && (contentType != "" || !opts.optional) {
+		unsupportedMediaType(c)
+		return false
+	}
+	body := bufio.NewReader(&utf8Reader{r: http.MaxBytesReader(c.Writer, r.Body, opts.limit)})
+	first, err := firstNonSpace(body)
+	switch {
+	case errors.Is(err, io.EOF):
+		if opts.optional {
+			return true
+		}
+		malformed(c, "The request body is empty; a JSON object is required.")
+		return false
+	case err != nil:
+		s.bodyReadError(c, err)
+		return false
+	case !isJSON:
+		// An optional body sent without a Content-Type is only acceptable when empty.
+		unsupportedMediaType(c)
+		return false
+	case first != '{':
+		malformed(c, "The request body must be a JSON object.")
+		return false
+	}
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(dst); err != nil {
+		s.bodyReadError(c, err)
+		return false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil && isReadError(err) {
+			s.bodyReadError(c, err)
+			return false
+		}
+		malformed(c, "The request body must hold a single JSON object and nothing after it.")
+		return false
+	}
+	return true
+}
+
+// jsonMediaType accepts application/json, with an optional charset that must be UTF-8.
+func jsonMediaType(contentType string) bool {
+	mediaType, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mediaType != "application/json" {
+		return false
+	}
+	charset, ok := params["charset"]
+	return !ok || strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8")
+}
+
+func unsupportedMediaType(c *gin.Context) {
+	writeProblem(c, newProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+		"The request body must be JSON, sent with Content-Type: application/json."))
+}
+
+// isReadError reports whether err came from reading the body rather than from parsing it.
+func isReadError(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge) || errors.Is(err, errInvalidUTF8)
+}
+
+// bodyReadError answers a failed read or decode with a detail that names the problem without
+// echoing the input.
+func (s *server) bodyReadError(c *gin.Context, err error) {
+	var (
+		tooLarge  *http.MaxBytesError
+		syntax    *json.SyntaxError
+		typeError *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		s.fail(c, err)
+	case errors.Is(err, errInvalidUTF8):
+		malformed(c, "The request body must be valid UTF-8.")
+	case errors.As(err, &syntax):
+		malformed(c, fmt.Sprintf("The request body is not valid JSON (at byte %d): %s.", syntax.Offset, syntax.Error()))
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		malformed(c, "The request body ends before its JSON object is complete.")
+	case errors.As(err, &typeError):
+		if typeError.Field == "" {
+			malformed(c, "The request body must be a JSON object.")
+			return
+		}
+		malformed(c, fmt.Sprintf("Field %q must be %s.", typeError.Field, jsonKind(typeError.Type)))
+	case isInvalidUnmarshal(err):
+		// A programming error (a non-pointer destination), not the client's.
+		s.fail(c, err)
+	default:
+		malformed(c, "The request body could not be read.")
+	}
+}
+
+func isInvalidUnmarshal(err error) bool {
+	var invalid *json.InvalidUnmarshalError
+	return errors.As(err, &invalid)
+}
+
+// jsonKind names the JSON type a Go destination expects, for error details.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "of another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "of another type"
+}
+
+// firstNonSpace returns the first byte after JSON whitespace without consuming it.
+func firstNonSpace(r *bufio.Reader) (byte, error) {
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch b {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return b, r.UnreadByte()
+	}
+}
+
+// optionalString decodes a field that, when present, must be a JSON string (null included in
+// "not a string"). It returns nil when the field was absent.
+func optionalString(field string, raw json.RawMessage) (*string, string) {
+	if raw == nil {
+		return nil, ""
+	}
+	var s string
+	if string(raw) == "null" || json.Unmarshal(raw, &s) != nil {
+		return nil, fmt.Sprintf("Field %q must be a string.", field)
+	}
+	return &s, ""
+}
+
+// utf8Reader passes bytes through while checking that they form valid UTF-8 across read
+// boundaries. On invalid input it returns errInvalidUTF8 and none of the chunk's bytes.
+type utf8Reader struct {
+	r       io.Reader
+	partial [utf8.UTFMax]byte // the start of a rune split by the previous read
+	n       int
+	failed  bool
+}
+
+func (u *utf8Reader) Read(p []byte) (int, error) {
+	if u.failed {
+		return 0, errInvalidUTF8
+	}
+	n, err := u.r.Read(p)
+	if !u.valid(p[:n]) || (errors.Is(err, io.EOF) && u.n > 0) {
+		u.failed = true
+		return 0, errInvalidUTF8
+	}
+	return n, err
+}
+
+// valid checks b as the continuation of the stream, keeping a trailing incomplete rune for
+// the next call.
+func (u *utf8Reader) valid(b []byte) bool {
+	// First complete the rune the previous chunk ended in.
+	for u.n > 0 && len(b) > 0 {
+		u.partial[u.n] = b[0]
+		u.n++
+		b = b[1:]
+		if utf8.FullRune(u.partial[:u.n]) {
+			r, size := utf8.DecodeRune(u.partial[:u.n])
+			if r == utf8.RuneError && size <= 1 {
+				return false
+			}
+			u.n = 0
+		}
+	}
+	if u.n > 0 {
+		return true // b ended inside the carried rune
+	}
+	// Hold back a rune cut off at the end of b.
+	cut := len(b)
+	for i := len(b) - 1; i >= 0 && i >= len(b)-(utf8.UTFMax-1); i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	if !utf8.Valid(b[:cut]) {
+		return false
+	}
+	u.n = copy(u.partial[:], b[cut:])
+	return true
+}

@@ -1,0 +1,232 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/acme/postsvc/domain/post"
+	"github.com/acme/postsvc/ports"
+)
+
+func TestMalformedBodies(t *testing.T) {
+	cases := []struct {
+		name        string
+		contentType string
+		body        string
+		status      int
+		code        string
+		detail      string // a substring the detail must contain
+	}{
+		{"truncated", "application/json", `{"email":`, 400, "malformed_request", "complete"},
+		{"syntax", "application/json", `{"email" "a@x.io"}`, 400, "malformed_request", "not valid JSON"},
+		{"number for string", "application/json", `{"email":5,"password":"password1"}`, 400, "malformed_request", `"email" must be a string`},
+		{"object for string", "application/json", `{"email":"a@x.io","password":{"x":1}}`, 400, "malformed_request", `"password" must be a string`},
+		{"array body", "application/json", `["a@x.io"]`, 400, "malformed_request", "JSON object"},
+		{"string body", "application/json", `"a@x.io"`, 400, "malformed_request", "JSON object"},
+		{"null body", "application/json", `null`, 400, "malformed_request", "JSON object"},
+		{"empty body", "application/json", ``, 400, "malformed_request", "empty"},
+		{"whitespace body", "application/json", " \n\t ", 400, "malformed_request", "empty"},
+		{"trailing object", "application/json", `{"email":"a@x.io"} {"email":"b@x.io"}`, 400, "malformed_request", "nothing after it"},
+		{"trailing garbage", "application/json", `{"email":"a@x.io"}garbage`, 400, "malformed_request", "nothing after it"},
+		{"invalid utf-8", "application/json", "{\"email\":\"a\xff@x.io\",\"password\":\"password1\"}", 400, "malformed_request", "UTF-8"},
+		{"plain text", "text/plain", `{"email":"a@x.io","password":"password1"}`, 415, "unsupported_media_type", "application/json"},
+		{"no content type", "", `{"email":"a@x.io","password":"password1"}`, 415, "unsupported_media_type", "application/json"},
+		{"latin-1 charset", "application/json; charset=iso-8859-1", `{"email":"a@x.io","password":"password1"}`, 415, "unsupported_media_type", "application/json"},
+		{"form", "application/x-www-form-urlencoded", `email=a@x.io`, 415, "unsupported_media_type", "application/json"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := newHarness(t)
+			req := httptest.NewRequest("POST", "/api/v1/auth/signup", strings.NewReader(tc.body))
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			p := assertProblem(t, hs.serve(req), tc.status, tc.code)
+			if !strings.Contains(p.Detail, tc.detail) {
+				t.Fatalf("detail %q lacks %q", p.Detail, tc.detail)
+			}
+			if hs.auth.count() != 0 {
+				t.Fatal("the use case ran on a malformed request")
+			}
+		})
+	}
+}
+
+func TestAcceptedBodies(t *testing.T) {
+	cases := []struct {
+		name, contentType, body string
+	}{
+		{"plain", "application/json", `{"email":"a@x.io","password":"password1","name":"Ann"}`},
+		{"charset", "application/json; charset=UTF-8", `{"email":"a@x.io","password":"password1","name":"Ann"}`},
+		{"unknown fields ignored", "application/json", `{"email":"a@x.io","password":"password1","name":"Ann","role":"admin","extra":[1,2]}`},
+		{"surrounding whitespace", "application/json", "\n {\"email\":\"a@x.io\",\"password\":\"password1\",\"name\":\"Ann\"} \n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := newHarness(t)
+			req := httptest.NewRequest("POST", "/api/v1/auth/signup", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.contentType)
+			rec := hs.serve(req)
+			if rec.Code != http.StatusCreated {
+				t.Fatalf("status = %d: %s", rec.Code, rec.Body.String())
+			}
+			_, arg := hs.auth.last()
+			if in := arg.(ports.SignupInput); in != (ports.SignupInput{Email: "a@x.io", Password: "password1", Name: "Ann"}) {
+				t.Fatalf("Signup got %+v", in)
+			}
+		})
+	}
+}
+
+// countingReader yields an endless JSON-looking body and counts what is read from it.
+type countingReader struct {
+	t     *testing.T
+	read  atomic.Int64
+	limit int64
+	first bool
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if !r.first {
+		r.first = true
+		return copy(p, `{"text":"`), nil
+	}
+	for i := range p {
+		p[i] = 'a'
+	}
+	if n := r.read.Add(int64(len(p))); n > r.limit {
+		r.t.Errorf("read %d bytes of an oversized body, more than %d", n, r.limit)
+		return 0, io.ErrUnexpectedEOF
+	}
+	return len(p), nil
+}
+
+func TestOversizedPostIsRefusedBeforeReading(t *testing.T) {
+	hs := newHarness(t)
+	body := &countingReader{t: t, limit: 1 << 20}
+	req := httptest.NewRequest("POST", "/api/v1/posts", body)
+	req.ContentLength = 64 << 20
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+userToken)
+	rec := hs.serve(req)
+	assertProblem(t, rec, http.StatusRequestEntityTooLarge, "payload_too_large")
+	if got := body.read.Load(); got != 0 {
+		t.Fatalf("read %d bytes of a body declared too large", got)
+	}
+	if rec.Header().Get("Connection") != "close" {
+		t.Fatalf("Connection = %q, want close", rec.Header().Get("Connection"))
+	}
+	if hs.posts.count() != 0 {
+		t.Fatal("the use case ran")
+	}
+}
+
+func TestOversizedChunkedPostStopsAtTheLimit(t *testing.T) {
+	hs := newHarness(t)
+	body := &countingReader{t: t, limit: 6<<20 + 4096 + 64<<10}
+	req := httptest.NewRequest("POST", "/api/v1/posts", body)
+	req.ContentLength = -1 // unknown length, as with chunked transfer encoding
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+userToken)
+	assertProblem(t, hs.serve(req), http.StatusRequestEntityTooLarge, "payload_too_large")
+	if hs.posts.count() != 0 {
+		t.Fatal("the use case ran")
+	}
+}
+
+func TestPostTextSizeLimits(t *testing.T) {
+	// Every byte of this text is escaped as \u00XX: the worst case for the body limit.
+	escaped := func(n int) string { return strings.Repeat("\x01", n) }
+	cases := []struct {
+		name   string
+		text   string
+		status int
+	}{
+		{"1 MiB, fully escaped", escaped(post.MaxTextBytes), 201},
+		{"1 MiB of multi-byte text", strings.Repeat("é", post.MaxTextBytes/2), 201},
+		{"1 MiB with quotes and markup", strings.Repeat(`<"&\>`, post.MaxTextBytes/5) + "x", 201},
+		{"1 MiB + 1 byte, fully escaped", escaped(post.MaxTextBytes + 1), 413},
+		{"1 MiB + 1 byte", strings.Repeat("a", post.MaxTextBytes+1), 413},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := newHarness(t)
+			body, err := json.Marshal(map[string]string{"text": tc.text})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := hs.do(request{Method: "POST", Path: "/api/v1/posts", Token: userToken, Body: string(body)})
+			if tc.status == 413 {
+				assertProblem(t, rec, 413, "payload_too_large")
+				return
+			}
+			if rec.Code != tc.status {
+				t.Fatalf("status = %d: %.200s", rec.Code, rec.Body.String())
+			}
+			if _, arg := hs.posts.last(); arg != tc.text {
+				t.Fatal("the use case did not receive the text byte for byte")
+			}
+			var got struct{ Text string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Text != tc.text {
+				t.Fatalf("response text differs from the sent text (err %v)", err)
+			}
+		})
+	}
+}
+
+func TestLogoutBody(t *testing.T) {
+	cases := []struct {
+		name        string
+		body        string
+		contentType string
+		status      int
+		token       string
+	}{
+		{"no body", "", "", 204, ""},
+		{"empty JSON body", "", "application/json", 204, ""},
+		{"empty object", "{}", "application/json", 204, ""},
+		{"refresh token", `{"refresh_token":"r-1"}`, "application/json", 204, "r-1"},
+		{"body without content type", `{"refresh_token":"r-1"}`, "", 415, ""},
+		{"wrong type", `{"refresh_token":1}`, "application/json", 400, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := newHarness(t)
+			req := httptest.NewRequest("POST", "/api/v1/auth/logout", bytes.NewReader([]byte(tc.body)))
+			if tc.body == "" {
+				req.ContentLength = 0
+			}
+			req.Header.Set("Authorization", "Bearer "+userToken)
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			rec := hs.serve(req)
+			if rec.Code != tc.status {
+				t.Fatalf("status = %d: %s", rec.Code, rec.Body.String())
+			}
+			if tc.status != 204 {
+				return
+			}
+			if rec.Body.Len() != 0 {
+				t.Fatalf("204 with a body: %q", rec.Body.String())
+			}
+			if name, arg := hs.auth.last(); name != "Logout" || arg != tc.token {
+				t.Fatalf("last call %s(%v), want Logout(%q)", name, arg, tc.token)
+			}
+		})
+	}
+	// A chunked empty body (unknown length) is an empty body too.
+	hs := newHarness(t)
+	req := httptest.NewRequest("POST", "/api/v1/auth/logout", strings.NewReader(""))
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer "+userToken)
+	if rec := hs.serve(req); rec.Code != 204 {
+		t.Fatalf("chunked empty logout = %d: %s", rec.Code, rec.Body.String())
+	}
+}

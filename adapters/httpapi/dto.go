@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/acme/postsvc/domain/post"
+	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
+)
+
+// Request bodies. Every field is a plain JSON string; fields a PATCH may omit are kept raw so
+// that "absent" and "not a string" (including null) can be told apart.
+type (
+	credentialsRequest struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		Name     string `json:"name"`
+	}
+	refreshRequest struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	profilePatchRequest struct {
+		Name json.RawMessage `json:"name"`
+	}
+	newPostRequest struct {
+		Text string `json:"text"`
+	}
+	newUserRequest struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		Name     string `json:"name"`
+		Role     string `json:"role"`
+	}
+	userPatchRequest struct {
+		Name json.RawMessage `json:"name"`
+		Role json.RawMessage `json:"role"`
+	}
+)
+
+// Response bodies. Domain objects are always mapped field by field, so nothing the contract
+// does not list (a password hash above all) can leak into a response.
+type (
+	userResponse struct {
+		ID        string `json:"id"`
+		Email     string `json:"email"`
+		Name      string `json:"name"`
+		Role      string `json:"role"`
+		CreatedAt string `json:"created_at"`
+	}
+	sessionResponse struct {
+		AccessToken  string       `json:"access_token"`
+		TokenType    string       `json:"token_type"`
+		ExpiresIn    int64        `json:"expires_in"`
+		RefreshToken string       `json:"refresh_token"`
+		User         userResponse `json:"user"`
+	}
+	postResponse struct {
+		ID        string `json:"id"`
+		Text      string `json:"text"`
+		CreatedAt string `json:"created_at"`
+	}
+	postPageResponse struct {
+		Posts      []postResponse `json:"posts"`
+		NextCursor *string        `json:"next_cursor"`
+	}
+	userPageResponse struct {
+		Users      []userResponse `json:"users"`
+		NextCursor *string        `json:"next_cursor"`
+	}
+	statusResponse struct {
+		Status string `json:"status"`
+	}
+)
+
+// timestamp formats t as RFC 3339 in UTC.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func toUser(u *user.User) userResponse {
+	return userResponse{
+		ID:        string(u.ID()),
+		Email:     u.Email().String(),
+		Name:      u.Name(),
+		Role:      string(u.Role()),
+		CreatedAt: timestamp(u.CreatedAt()),
+	}
+}
+
+func toSession(r ports.AuthResult) sessionResponse {
+	return sessionResponse{
+		AccessToken:  r.AccessToken,
+		TokenType:    "Bearer",
+		ExpiresIn:    r.ExpiresInSeconds,
+		RefreshToken: r.RefreshToken,
+		User:         toUser(r.User),
+	}
+}
+
+func toPost(p *post.Post) postResponse {
+	return postResponse{ID: string(p.ID()), Text: p.Text(), CreatedAt: timestamp(p.CreatedAt())}
+}
+
+func toPostPage(page ports.PostPage) postPageResponse {
+	out := postPageResponse{Posts: make([]postResponse, 0, len(page.Posts)), NextCursor: cursor(page.NextCursor)}
+	for _, p := range page.Posts {
+		out.Posts = append(out.Posts, toPost(p))
+	}
+	return out
+}
+
+func toUserPage(page ports.UserPage) userPageResponse {
+	out := userPageResponse{Users: make([]userResponse, 0, len(page.Users)), NextCursor: cursor(page.NextCursor)}
+	for _, u := range page.Users {
+		out.Users = append(out.Users, toUser(u))
+	}
+	return out
+}
+
+// cursor is null in JSON on the last page.
+func cursor(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
+}

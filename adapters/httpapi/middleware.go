@@ -1,0 +1,171 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+)
+
+// HeaderRequestID carries the request id in both directions.
+const HeaderRequestID = "X-Request-ID"
+
+// maxRequestIDLength bounds a client-supplied request id.
+const maxRequestIDLength = 128
+
+type requestIDKey struct{}
+
+// RequestIDFrom returns the request id stored in ctx by the router, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// saneRequestID accepts 1 to 128 characters of [A-Za-z0-9._-]: enough for every common id
+// format, and nothing that could forge a log line or a header.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		switch {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '.', b == '_', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// requestID keeps the client's X-Request-ID when it is sane and makes a fresh one otherwise,
+// echoes it on the response (set before anything else runs, so every response carries it)
+// and stores it in the request context for logs.
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader(HeaderRequestID)
+		if !saneRequestID(id) {
+			id = uuid.NewString()
+		}
+		c.Header(HeaderRequestID, id)
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
+		c.Next()
+	}
+}
+
+// securityHeaders stops browsers from sniffing JSON into something executable.
+func securityHeaders(c *gin.Context) {
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Next()
+}
+
+// accessLog writes one line per request once it has been answered. It logs the route
+// template rather than the path, and never headers or bodies, so no token or password can
+// reach the log.
+func (s *server) accessLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		status := c.Writer.Status()
+		attrs := []slog.Attr{
+			slog.String("method", c.Request.Method),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Duration("latency", time.Since(start)),
+			slog.Int("bytes", max(c.Writer.Size(), 0)),
+			slog.String("request_id", RequestIDFrom(c.Request.Context())),
+		}
+		if p, ok := PrincipalFrom(c); ok {
+			attrs = append(attrs, slog.String("user_id", string(p.UserID)))
+		}
+		level := slog.LevelInfo
+		switch {
+		case status >= http.StatusInternalServerError:
+			level = slog.LevelWarn
+		case route == "/livez" || route == "/readyz":
+			// Probes arrive every few seconds; keep them out of the default log level.
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(c.Request.Context(), level, "http request", attrs...)
+	}
+}
+
+// recovery turns a panic into a 500 problem document and logs it with its stack. The
+// http.ErrAbortHandler sentinel is re-raised: it asks net/http to drop the connection.
+func (s *server) recovery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			rec := recover()
+			if rec == nil {
+				return
+			}
+			if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(rec)
+			}
+			s.log.LogAttrs(c.Request.Context(), slog.LevelError, "panic while handling request",
+				slog.String("request_id", RequestIDFrom(c.Request.Context())),
+				slog.String("method", c.Request.Method),
+				slog.String("route", c.FullPath()),
+				slog.String("panic", fmt.Sprint(rec)),
+				slog.String("stack", string(debug.Stack())),
+			)
+			if c.Writer.Written() {
+				c.Abort()
+				return
+			}
+			writeProblem(c, newProblem(http.StatusInternalServerError, CodeInternalError, "An unexpected error occurred."))
+		}()
+		c.Next()
+	}
+}
+
+// timeout bounds the request context, so that the database work of one request ends within
+// d and an outage is answered (503, via context.DeadlineExceeded) instead of hanging.
+func timeout(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if d <= 0 {
+			c.Next()
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+// cors lets the configured browser origins call the API and answers their preflight
+// requests. With no origins configured it is not installed at all.
+func cors(origins []string) gin.HandlerFunc {
+	anyOrigin := slices.Contains(origins, "*")
+	return func(c *gin.Context) {
+		origin := c.GetHeader("Origin")
+		if origin == "" || (!anyOrigin && !slices.Contains(origins, origin)) {
+			c.Next()
+			return
+		}
+		h := c.Writer.Header()
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", strings.Join([]string{
+			HeaderRequestID, headerCache, "Location", "Retry-After", "WWW-Authenticate",
+		}, ", "))
+		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, "+HeaderRequestID)
+			h.Set("Access-Control-Max-Age", "600")
+			c.AbortWithStatus(http.StatusNoContent)
+			return
+		}
+		c.Next()
+	}
+}

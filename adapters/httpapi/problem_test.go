@@ -1,0 +1,136 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/post"
+	"github.com/acme/postsvc/domain/session"
+	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
+)
+
+func TestErrorMapping(t *testing.T) {
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+		header map[string]string
+	}{
+		{"validation", domain.Invalid("text", "must not be empty"), 422, "validation_failed", nil},
+		{"payload too large", domain.ErrPayloadTooLarge, 413, "payload_too_large", nil},
+		{"email taken", user.ErrEmailTaken, 409, "email_taken", nil},
+		{"invalid credentials", user.ErrInvalidCredentials, 401, "invalid_credentials", nil},
+		{"invalid refresh token", session.ErrInvalidRefreshToken, 401, "invalid_refresh_token", nil},
+		{"unauthenticated", domain.ErrUnauthenticated, 401, "unauthenticated",
+			map[string]string{"WWW-Authenticate": `Bearer error="invalid_token"`}},
+		{"forbidden", domain.ErrForbidden, 403, "forbidden", nil},
+		{"post not found", post.ErrNotFound, 404, "post_not_found", nil},
+		{"user not found", user.ErrNotFound, 404, "user_not_found", nil},
+		{"last admin", user.ErrLastAdmin, 409, "last_admin", nil},
+		{"throttled rounds up", &domain.ThrottledError{RetryAfter: 2500 * time.Millisecond}, 429, "too_many_attempts",
+			map[string]string{"Retry-After": "3"}},
+		{"throttled at least one second", &domain.ThrottledError{RetryAfter: time.Millisecond}, 429, "too_many_attempts",
+			map[string]string{"Retry-After": "1"}},
+		{"unavailable", fmt.Errorf("users.byID: %w: %w", domain.ErrUnavailable, errSecret), 503, "unavailable",
+			map[string]string{"Retry-After": "5"}},
+		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), 503, "unavailable",
+			map[string]string{"Retry-After": "5"}},
+		{"outage wins over a business error", errors.Join(user.ErrInvalidCredentials, domain.ErrUnavailable), 503, "unavailable", nil},
+		{"unknown", errSecret, 500, "internal_error", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := newHarness(t)
+			hs.posts.get = func(context.Context, string) (*post.Post, error) {
+				return nil, fmt.Errorf("posts.get: %w", tc.err)
+			}
+			rec := hs.do(request{Method: "GET", Path: "/api/v1/posts/p-1", Token: userToken})
+			p := assertProblem(t, rec, tc.status, tc.code)
+			for k, v := range tc.header {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if tc.status == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without a Bearer challenge: %q", rec.Header().Get("WWW-Authenticate"))
+			}
+			if strings.Contains(rec.Body.String(), "secret-driver-text") || strings.Contains(rec.Body.String(), "SQLSTATE") {
+				t.Errorf("internal error text leaked: %s", rec.Body.String())
+			}
+			if tc.code == "validation_failed" {
+				if len(p.Errors) != 1 || p.Errors[0].Field != "text" || p.Errors[0].Message != "must not be empty" {
+					t.Errorf("errors = %+v, want the text field", p.Errors)
+				}
+			} else if p.Errors != nil {
+				t.Errorf("errors present on a non-validation problem: %+v", p.Errors)
+			}
+		})
+	}
+}
+
+func TestInternalErrorIsLoggedWithRequestID(t *testing.T) {
+	hs := newHarness(t)
+	hs.posts.get = func(context.Context, string) (*post.Post, error) { return nil, errSecret }
+	rec := hs.do(request{Method: "GET", Path: "/api/v1/posts/p-1", Token: userToken, Header: map[string]string{"X-Request-ID": "req-500"}})
+	p := assertProblem(t, rec, 500, "internal_error")
+	if strings.Contains(p.Detail, "secret") {
+		t.Fatalf("detail leaks the error: %q", p.Detail)
+	}
+	logs := hs.logs.String()
+	if strings.Count(logs, "secret-driver-text") != 1 {
+		t.Fatalf("the cause must be logged exactly once:\n%s", logs)
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "secret-driver-text") && !strings.Contains(line, `"request_id":"req-500"`) {
+			t.Fatalf("error logged without its request id: %s", line)
+		}
+	}
+}
+
+func TestValidationErrorListsEveryField(t *testing.T) {
+	hs := newHarness(t)
+	hs.auth.signup = func(in ports.SignupInput) (ports.AuthResult, error) {
+		var v domain.Validator
+		v.Check(domain.Invalid("email", "must be a valid email address"))
+		v.Check(domain.Invalid("password", "must be at least 8 characters"))
+		return ports.AuthResult{}, v.Err()
+	}
+	rec := hs.do(request{Method: "POST", Path: "/api/v1/auth/signup", Body: `{"email":"x","password":"y"}`})
+	p := assertProblem(t, rec, 422, "validation_failed")
+	if len(p.Errors) != 2 || p.Errors[0].Field != "email" || p.Errors[1].Field != "password" {
+		t.Fatalf("errors = %+v", p.Errors)
+	}
+}
+
+func TestPanicBecomesProblem(t *testing.T) {
+	hs := newHarness(t)
+	hs.posts.get = func(context.Context, string) (*post.Post, error) { panic("boom: secret-panic-text") }
+	rec := hs.do(request{Method: "GET", Path: "/api/v1/posts/p-1", Token: userToken})
+	assertProblem(t, rec, 500, "internal_error")
+	if strings.Contains(rec.Body.String(), "secret-panic-text") {
+		t.Fatal("panic value leaked to the client")
+	}
+	if logs := hs.logs.String(); !strings.Contains(logs, "secret-panic-text") || !strings.Contains(logs, "stack") {
+		t.Fatalf("panic not logged with its stack:\n%s", logs)
+	}
+}
+
+func TestUnknownRouteAndMethod(t *testing.T) {
+	hs := newHarness(t)
+	for _, path := range []string{"/nope", "/api/v1/posts/", "/api/v2/posts", "/api/v1/posts/a/b"} {
+		assertProblem(t, hs.do(request{Method: "GET", Path: path, Token: userToken}), 404, "not_found")
+	}
+	rec := hs.do(request{Method: "PUT", Path: "/api/v1/posts", Token: userToken})
+	assertProblem(t, rec, 405, "method_not_allowed")
+	if allow := rec.Header().Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
+		t.Fatalf("Allow = %q", allow)
+	}
+}
