@@ -77,11 +77,6 @@ type Auth struct {
 	Argon2MemoryKiB     uint32 `mapstructure:"argon2_memory_kib"`
 	Argon2Iterations    uint32 `mapstructure:"argon2_iterations"`
 	Argon2Parallelism   uint8  `mapstructure:"argon2_parallelism"`
-	// PrincipalCacheTTL lets a verified caller's state be reused for this long. Changes made
-	// through this instance (logout, role change, deletion, post writes) are seen at once
-	// whatever the value; it bounds how long a change made through another instance can go
-	// unseen. 0 checks the database on every request.
-	PrincipalCacheTTL time.Duration `mapstructure:"principal_cache_ttl"`
 }
 
 // Cache configures the in-memory post-list cache.

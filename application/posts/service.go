@@ -48,10 +48,13 @@ func (s *Service) Add(ctx context.Context, p session.Principal, text string) (*p
 		return nil, err
 	}
 	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		if err := tx.Posts().Add(ctx, created); err != nil {
+		// The version bump comes first: it takes the author's row lock before the insert's
+		// foreign-key check takes a shared one, so concurrent writers of one author queue
+		// instead of deadlocking on InnoDB.
+		if err := tx.Users().BumpPostsVersion(ctx, p.UserID); err != nil {
 			return err
 		}
-		return tx.Users().BumpPostsVersion(ctx, p.UserID)
+		return tx.Posts().Add(ctx, created)
 	})
 	if err != nil {
 		return nil, err
@@ -81,10 +84,11 @@ func (s *Service) Delete(ctx context.Context, p session.Principal, id string) er
 		return post.ErrNotFound
 	}
 	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		if err := tx.Posts().Delete(ctx, p.UserID, post.ID(id)); err != nil {
+		// Same lock order as Add: the author's row first.
+		if err := tx.Users().BumpPostsVersion(ctx, p.UserID); err != nil {
 			return err
 		}
-		return tx.Users().BumpPostsVersion(ctx, p.UserID)
+		return tx.Posts().Delete(ctx, p.UserID, post.ID(id))
 	})
 	if err != nil {
 		return err
