@@ -1,0 +1,59 @@
+package gormstore_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/test/testdb"
+)
+
+// TestDeadlockVictimIsRetried makes two transactions lock two users in opposite orders, which
+// InnoDB resolves by rolling one back with ER_LOCK_DEADLOCK. The unit of work must run the
+// victim again, so both succeed and each bump lands exactly once.
+func TestDeadlockVictimIsRetried(t *testing.T) {
+	db := testdb.MySQL(t)
+	store := gormstore.NewStore(db)
+	uow := gormstore.NewUnitOfWork(db)
+	a := addTestUser(t, store, "a@deadlock.io", user.RoleUser)
+	b := addTestUser(t, store, "b@deadlock.io", user.RoleUser)
+
+	var firstLocks sync.WaitGroup
+	firstLocks.Add(2)
+	var attempts atomic.Int32
+	run := func(first, second user.ID) error {
+		var once sync.Once
+		return uow.Do(context.Background(), func(ctx context.Context, tx ports.Repositories) error {
+			attempts.Add(1)
+			if err := tx.Users().BumpPostsVersion(ctx, first); err != nil {
+				return err
+			}
+			// Only the first attempt waits, so both hold one lock before asking for the other.
+			once.Do(func() { firstLocks.Done(); firstLocks.Wait() })
+			return tx.Users().BumpPostsVersion(ctx, second)
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- run(a.ID(), b.ID()) }()
+	go func() { errs <- run(b.ID(), a.ID()) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a transaction failed instead of being retried: %v", err)
+		}
+	}
+	if attempts.Load() < 3 {
+		t.Fatalf("%d attempts: the deadlock did not happen, so the test proved nothing", attempts.Load())
+	}
+	for _, id := range []user.ID{a.ID(), b.ID()} {
+		s := addTestSession(t, store, id)
+		p, err := store.Sessions().Principal(context.Background(), s, time.Now())
+		if err != nil || p.PostsVersion != 2 {
+			t.Fatalf("user %s: posts version %d, %v; want 2", id, p.PostsVersion, err)
+		}
+	}
+}

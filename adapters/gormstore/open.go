@@ -1,0 +1,219 @@
+package gormstore
+
+import (
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	mysqldriver "github.com/go-sql-driver/mysql"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/acme/postsvc/config"
+)
+
+// Connection limits added to a MySQL DSN that does not set its own. They bound how long a
+// request can wait on a dead or unreachable server, so an outage is answered with 503 within
+// seconds instead of hanging until the kernel gives up on the socket.
+const (
+	mysqlDialTimeout  = 3 * time.Second
+	mysqlReadTimeout  = 10 * time.Second
+	mysqlWriteTimeout = 10 * time.Second
+)
+
+// sqliteMaxOpenConns caps the SQLite pool. In WAL mode readers never block the single writer
+// and the writer never blocks readers, so a few connections let reads (the per-request
+// principal check above all) run alongside a write. Write transactions start with BEGIN
+// IMMEDIATE, so they wait for one another in SQLite's busy handler, which polls rather than
+// queues: the more writers wait there at once, the more likely one of them loses every race
+// until busy_timeout and fails. Keeping the pool small makes the surplus callers queue in
+// database/sql instead, where the wait is fair and bounded by the request's context.
+const sqliteMaxOpenConns = 4
+
+// sqliteBusyTimeout is how long (in milliseconds) a connection waits for the write lock before
+// SQLite answers SQLITE_BUSY, which mapErr reports as domain.ErrUnavailable.
+const sqliteBusyTimeout = 5000
+
+// Open connects to the database that cfg describes and returns the pool with a cleanup function
+// that closes it. It fails when the database cannot be reached (wrapping domain.ErrUnavailable)
+// so that a misconfigured or unreachable database stops start-up with a clear message rather
+// than surfacing later as failing requests.
+func Open(cfg config.Database) (*gorm.DB, func(), error) {
+	var (
+		dialector gorm.Dialector
+		err       error
+		// opened is a pool created here before gorm.Open, to be closed if that fails.
+		opened *sql.DB
+	)
+	maxOpen, maxIdle, lifetime := cfg.MaxOpenConns, cfg.MaxIdleConns, cfg.ConnMaxLifetime
+	switch cfg.Driver {
+	case config.DriverMySQL:
+		var mc *mysqldriver.Config
+		if mc, err = mysqlConfig(cfg.DSN); err != nil {
+			return nil, nil, err
+		}
+		// The pool is built from the parsed configuration rather than a DSN string, because
+		// a DSN cannot carry settings such as the driver's logger.
+		var connector driver.Connector
+		if connector, err = mysqldriver.NewConnector(mc); err != nil {
+			return nil, nil, fmt.Errorf("gormstore: invalid MySQL DSN: %w", err)
+		}
+		pool := sql.OpenDB(connector)
+		opened = pool
+		dialector = gormmysql.New(gormmysql.Config{Conn: pool, DSNConfig: mc})
+	case config.DriverSQLite:
+		var (
+			dsn    string
+			memory bool
+		)
+		if dsn, memory, err = sqliteDSN(cfg.DSN); err != nil {
+			return nil, nil, err
+		}
+		dialector = sqlite.Open(dsn)
+		if maxOpen <= 0 || maxOpen > sqliteMaxOpenConns {
+			maxOpen = sqliteMaxOpenConns
+		}
+		maxIdle = maxOpen
+		// A connection to a local file costs nothing to keep, while reopening one reruns
+		// the pragmas; only a server-side connection benefits from being recycled.
+		lifetime = 0
+		if memory {
+			// Every connection to ":memory:" is a separate, empty database, so an
+			// in-memory store must live on exactly one connection that is never closed.
+			maxOpen, maxIdle = 1, 1
+		}
+	default:
+		return nil, nil, fmt.Errorf("gormstore: unknown database driver %q (want %q or %q)",
+			cfg.Driver, config.DriverSQLite, config.DriverMySQL)
+	}
+
+	db, err := gorm.Open(dialector, &gorm.Config{
+		// Duplicate keys and foreign key violations come back as gorm.ErrDuplicatedKey and
+		// gorm.ErrForeignKeyViolated, whichever the dialect, so uniqueness is enforced by the
+		// database and recognised here without parsing driver messages.
+		TranslateError: true,
+		// The service logs errors itself, with the request id; GORM's own logger would print
+		// SQL (and with it user data) to stdout.
+		Logger:  logger.Discard,
+		NowFunc: func() time.Time { return time.Now().UTC() },
+		// Every repository write is a single statement, atomic on its own; work spanning
+		// several statements goes through UnitOfWork. Wrapping each statement in its own
+		// transaction would only add round trips.
+		SkipDefaultTransaction: true,
+	})
+	if err != nil {
+		if opened != nil {
+			_ = opened.Close()
+		}
+		return nil, nil, fmt.Errorf("gormstore: open %s database: %w", cfg.Driver, mapErr(err))
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, nil, fmt.Errorf("gormstore: %w", err)
+	}
+	if maxOpen > 0 {
+		sqlDB.SetMaxOpenConns(maxOpen)
+	}
+	sqlDB.SetMaxIdleConns(maxIdle)
+	sqlDB.SetConnMaxLifetime(lifetime)
+	cleanup := func() { _ = sqlDB.Close() }
+	return db, cleanup, nil
+}
+
+// mysqlConfig merges the settings the adapter depends on into an operator's DSN. It goes
+// through the driver's own parser so that user, password and existing parameters are kept
+// exactly, whatever characters they contain.
+func mysqlConfig(dsn string) (*mysqldriver.Config, error) {
+	mc, err := mysqldriver.ParseDSN(dsn)
+	if err != nil {
+		// The parser's message does not repeat the DSN, so the password cannot leak into logs.
+		return nil, fmt.Errorf("gormstore: invalid MySQL DSN: %w", err)
+	}
+	// DATETIME columns are read into time.Time and both read and written as UTC, so the
+	// server's or the host's time zone can never shift a timestamp.
+	mc.ParseTime = true
+	mc.Loc = time.UTC
+	// utf8mb4 is the only MySQL character set that holds every Unicode character (posts keep
+	// emoji byte for byte). The collation is left to the operator or the server default:
+	// MariaDB lacks MySQL 8's utf8mb4_0900_* collations, and the columns declare their own
+	// binary collations anyway.
+	if err := mc.Apply(mysqldriver.Charset("utf8mb4", mc.Collation)); err != nil {
+		return nil, fmt.Errorf("gormstore: invalid MySQL DSN: %w", err)
+	}
+	// Report rows matched rather than rows changed, as SQLite does, so that saving an
+	// unchanged row is not mistaken for a missing one.
+	mc.ClientFoundRows = true
+	if mc.Timeout == 0 {
+		mc.Timeout = mysqlDialTimeout
+	}
+	if mc.ReadTimeout == 0 {
+		mc.ReadTimeout = mysqlReadTimeout
+	}
+	if mc.WriteTimeout == 0 {
+		mc.WriteTimeout = mysqlWriteTimeout
+	}
+	// The driver otherwise prints connection problems to stderr in its own format; they are
+	// returned as errors and logged by the service with the request that met them.
+	mc.Logger = log.New(io.Discard, "", 0)
+	return mc, nil
+}
+
+// sqlitePragmas are applied by the driver to every new connection, in this order.
+var sqlitePragmas = []string{
+	// Readers and the writer do not block each other, and a commit is one append to the log.
+	"journal_mode(WAL)",
+	// Wait for the write lock instead of failing at once when another connection holds it.
+	fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout),
+	// SQLite ignores foreign keys unless asked, per connection; the schema relies on
+	// ON DELETE CASCADE.
+	"foreign_keys(1)",
+}
+
+// sqliteDSN turns a file path (optionally with driver parameters after "?") into the driver's
+// DSN with the pragmas above and _txlock=immediate, and creates the file's directory. It
+// reports whether the database is the in-memory one.
+//
+// _txlock=immediate makes every transaction take the write lock at BEGIN. With the default
+// (deferred), a transaction that reads and then writes tries to upgrade its lock mid-way and
+// fails with SQLITE_BUSY at once if another connection is writing, because waiting could
+// deadlock; taking the lock up front lets concurrent write transactions queue on
+// busy_timeout instead.
+func sqliteDSN(dsn string) (string, bool, error) {
+	path, rawQuery, _ := strings.Cut(dsn, "?")
+	if path == "" {
+		return "", false, errors.New("gormstore: empty SQLite database path")
+	}
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", false, fmt.Errorf("gormstore: invalid SQLite DSN parameters: %w", err)
+	}
+	if query.Has("_time_format") {
+		// The driver stops reading parameters after _time_format, which would silently drop
+		// _txlock, and the stored time format is part of the schema's contract.
+		return "", false, errors.New("gormstore: the SQLite DSN must not set _time_format")
+	}
+	memory := path == ":memory:" || query.Get("mode") == "memory"
+	if !memory {
+		dir := filepath.Dir(strings.TrimPrefix(path, "file:"))
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return "", false, fmt.Errorf("gormstore: create SQLite directory: %w", err)
+		}
+	}
+	// The operator's own pragmas run after the adapter's, so they can override them.
+	query["_pragma"] = slices.Concat(sqlitePragmas, query["_pragma"])
+	if !query.Has("_txlock") {
+		query.Set("_txlock", "immediate")
+	}
+	return path + "?" + query.Encode(), memory, nil
+}

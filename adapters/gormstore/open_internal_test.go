@@ -1,0 +1,121 @@
+package gormstore
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mysqldriver "github.com/go-sql-driver/mysql"
+)
+
+func TestMySQLDSN(t *testing.T) {
+	cases := []struct {
+		name  string
+		in    string
+		check func(t *testing.T, c *mysqldriver.Config)
+	}{
+		{"adds what is missing", "root@tcp(127.0.0.1:3306)/app", func(t *testing.T, c *mysqldriver.Config) {
+			if c.Timeout != mysqlDialTimeout || c.ReadTimeout != mysqlReadTimeout || c.WriteTimeout != mysqlWriteTimeout {
+				t.Errorf("timeouts = %s/%s/%s", c.Timeout, c.ReadTimeout, c.WriteTimeout)
+			}
+		}},
+		{"keeps the operator's timeouts", "root@tcp(db:3306)/app?timeout=1s&readTimeout=30s&writeTimeout=40s", func(t *testing.T, c *mysqldriver.Config) {
+			if c.Timeout != time.Second || c.ReadTimeout != 30*time.Second || c.WriteTimeout != 40*time.Second {
+				t.Errorf("timeouts = %s/%s/%s", c.Timeout, c.ReadTimeout, c.WriteTimeout)
+			}
+		}},
+		{"overrides settings the adapter relies on", "root@tcp(db:3306)/app?parseTime=false&loc=Local&clientFoundRows=false", nil},
+		{"keeps credentials and other parameters exactly", "us:er:p@ss/w?rd@tcp(db:3306)/app?tls=skip-verify&maxAllowedPacket=1048576", func(t *testing.T, c *mysqldriver.Config) {
+			if c.User != "us" || c.Passwd != "er:p@ss/w?rd" || c.TLSConfig != "skip-verify" || c.MaxAllowedPacket != 1<<20 {
+				t.Errorf("got user %q password %q tls %q packet %d", c.User, c.Passwd, c.TLSConfig, c.MaxAllowedPacket)
+			}
+		}},
+		{"keeps the operator's collation", "root@tcp(db:3306)/app?collation=utf8mb4_unicode_ci", func(t *testing.T, c *mysqldriver.Config) {
+			if c.Collation != "utf8mb4_unicode_ci" {
+				t.Errorf("collation = %q", c.Collation)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := mysqlConfig(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := c.FormatDSN()
+			if !c.ParseTime || c.Loc != time.UTC || !c.ClientFoundRows {
+				t.Errorf("parseTime=%v loc=%v clientFoundRows=%v in %q", c.ParseTime, c.Loc, c.ClientFoundRows, out)
+			}
+			if !strings.Contains(out, "charset=utf8mb4") {
+				t.Errorf("no utf8mb4 charset in %q", out)
+			}
+			if c.DBName != "app" {
+				t.Errorf("database = %q", c.DBName)
+			}
+			if tc.check != nil {
+				tc.check(t, c)
+			}
+		})
+	}
+	if _, err := mysqlConfig("not a dsn"); err == nil {
+		t.Error("an invalid DSN was accepted")
+	}
+}
+
+func TestSQLiteDSN(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "data")
+	dsn, memory, err := sqliteDSN(filepath.Join(dir, "app.db") + "?_pragma=busy_timeout(100)&cache=shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if memory {
+		t.Error("a file database reported as in-memory")
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Errorf("the database directory was not created: %v", err)
+	}
+	path, rawQuery, _ := strings.Cut(dsn, "?")
+	if path != filepath.Join(dir, "app.db") {
+		t.Errorf("path = %q", path)
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPragmas := []string{"journal_mode(WAL)", "busy_timeout(5000)", "foreign_keys(1)", "busy_timeout(100)"}
+	if !slices.Equal(q["_pragma"], wantPragmas) {
+		t.Errorf("pragmas = %v, want %v (the operator's last, so they win)", q["_pragma"], wantPragmas)
+	}
+	if q.Get("_txlock") != "immediate" || q.Get("cache") != "shared" {
+		t.Errorf("query = %v", q)
+	}
+
+	if _, _, err := sqliteDSN(filepath.Join(dir, "x.db") + "?_time_format=sqlite"); err == nil {
+		t.Error("_time_format was accepted")
+	}
+	if _, memory, err := sqliteDSN(":memory:"); err != nil || !memory {
+		t.Errorf(":memory: gave memory=%v err=%v", memory, err)
+	}
+	if _, _, err := sqliteDSN(""); err == nil {
+		t.Error("an empty path was accepted")
+	}
+}
+
+func TestContainsPattern(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":  "%plain%",
+		"100%":   "%100!%%",
+		"a_b":    "%a!_b%",
+		"hey!":   "%hey!!%",
+		`back\s`: `%back\s%`,
+		"'":      "%'%",
+	} {
+		if got := containsPattern(in); got != want {
+			t.Errorf("containsPattern(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+package gormstore
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+
+	"github.com/acme/postsvc/ports"
+)
+
+// scope hands out repositories bound to one *gorm.DB: the pool for Store, a transaction inside
+// UnitOfWork.Do. Binding happens here and only here, so a repository can never mix the two.
+type scope struct{ db *gorm.DB }
+
+func (s scope) Users() ports.UserRepository       { return userRepo(s) }
+func (s scope) Posts() ports.PostRepository       { return postRepo(s) }
+func (s scope) Sessions() ports.SessionRepository { return sessionRepo(s) }
+
+// Store is the non-transactional set of repositories: each call runs on its own pooled
+// connection and commits by itself. Use it for reads and for single-statement writes; use
+// UnitOfWork when several writes must succeed or fail together.
+type Store struct {
+	scope
+}
+
+var _ ports.Repositories = (*Store)(nil)
+
+// NewStore binds the repositories to the pool that Open returned.
+func NewStore(db *gorm.DB) *Store {
+	return &Store{scope: scope{db: db}}
+}
+
+// Ping checks that the database answers, for the readiness probe. The caller bounds it with a
+// context deadline; an unreachable database yields an error wrapping domain.ErrUnavailable.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return mapErr(sqlDB.PingContext(ctx))
+}

@@ -1,0 +1,64 @@
+package gormstore
+
+import (
+	"context"
+	"errors"
+
+	mysqldriver "github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
+
+	"github.com/acme/postsvc/ports"
+)
+
+// UnitOfWork runs a function in one database transaction; see ports.UnitOfWork.
+type UnitOfWork struct{ db *gorm.DB }
+
+var _ ports.UnitOfWork = (*UnitOfWork)(nil)
+
+// NewUnitOfWork binds a unit of work to the pool that Open returned.
+func NewUnitOfWork(db *gorm.DB) *UnitOfWork { return &UnitOfWork{db: db} }
+
+// Do begins a transaction, passes fn repositories bound to it, and commits when fn returns
+// nil. GORM's Transaction rolls back when fn returns an error or panics (and re-panics), and
+// returns the commit's own error, so a failed commit is never reported as success.
+//
+// fn's error is returned exactly as fn returned it: the repositories inside have already
+// classified their errors, and a business error such as user.ErrEmailTaken must reach the
+// caller unchanged. Only failures of BEGIN and COMMIT themselves go through mapErr here.
+//
+// A transaction that InnoDB chose as a deadlock victim was rolled back whole and is safe to run
+// again, so Do retries it, at most maxAttempts times in all; every other failure is returned at
+// once. fn must therefore not have effects outside the transaction, which the port's contract
+// already asks.
+func (u *UnitOfWork) Do(ctx context.Context, fn func(ctx context.Context, tx ports.Repositories) error) error {
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		err = u.once(ctx, fn)
+		if !isDeadlock(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// maxAttempts bounds deadlock retries: contention that survives three attempts is reported
+// (as 503 with Retry-After) rather than retried without end.
+const maxAttempts = 3
+
+func (u *UnitOfWork) once(ctx context.Context, fn func(ctx context.Context, tx ports.Repositories) error) error {
+	var fnErr error
+	err := u.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		fnErr = fn(ctx, scope{db: tx})
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return mapErr(err)
+}
+
+// isDeadlock reports whether err carries MySQL's ER_LOCK_DEADLOCK (1213).
+func isDeadlock(err error) bool {
+	var me *mysqldriver.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
+}

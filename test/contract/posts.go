@@ -1,0 +1,199 @@
+package contract
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/acme/postsvc/domain/post"
+	"github.com/acme/postsvc/domain/user"
+)
+
+func postTests() []namedTest {
+	return []namedTest{
+		{"add and read back", testPostAddAndRead},
+		{"text round-trips byte for byte", testPostTextRoundTrip},
+		{"scoped by author", testPostScopedByAuthor},
+		{"list newest first in pages", testPostListPaging},
+		{"delete by author", testPostDeleteByAuthor},
+		{"author must exist", testPostAuthorMustExist},
+	}
+}
+
+func testPostAddAndRead(t *testing.T, b Backend) {
+	ctx := t.Context()
+	u := addUser(t, b, "author@x.io", "", user.RoleUser)
+	p := addPost(t, b, u.ID(), "hello, world")
+	got, err := b.Repos.Posts().ByID(ctx, u.ID(), p.ID())
+	noErr(t, "ByID", err)
+	if got.ID() != p.ID() || got.AuthorID() != u.ID() || got.Text() != p.Text() {
+		t.Errorf("post = {%s %s %q}, want {%s %s %q}", got.ID(), got.AuthorID(), got.Text(), p.ID(), u.ID(), p.Text())
+	}
+	sameInstant(t, "created_at", got.CreatedAt(), p.CreatedAt())
+}
+
+func testPostTextRoundTrip(t *testing.T, b Backend) {
+	ctx := t.Context()
+	u := addUser(t, b, "bytes@x.io", "", user.RoleUser)
+	cases := []struct {
+		name string
+		text string
+	}{
+		{"1 MiB of 1-byte characters", strings.Repeat("a", post.MaxTextBytes)},
+		{"1 MiB of 4-byte characters", strings.Repeat("😀", post.MaxTextBytes/4)},
+		{"1 MiB of mixed widths", strings.Repeat("aé€😀", post.MaxTextBytes/10)},
+		{"surrounding whitespace and line ends", "  \r\n\tindented\r\nline  \n\n  "},
+		{"NUL and control characters", "before\x00after\x01\x1f\x7f end"},
+		{"combining and zero-width characters", "e\u0301 \u200b\u200d👩\u200d💻 \ufeff"},
+		{"SQL and escape characters", `'; DROP TABLE posts; -- \' \\ %_ "quoted"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := post.ValidateText(c.text); err != nil {
+				t.Fatalf("test text is not a valid post: %v", err)
+			}
+			p := addPost(t, b, u.ID(), c.text)
+			got, err := b.Repos.Posts().ByID(ctx, u.ID(), p.ID())
+			noErr(t, "ByID", err)
+			if got.Text() != c.text {
+				t.Fatalf("text changed: %d bytes back for %d written, first difference at byte %d",
+					len(got.Text()), len(c.text), firstDiff(got.Text(), c.text))
+			}
+			page, err := b.Repos.Posts().ListByAuthor(ctx, u.ID(), "", 1)
+			noErr(t, "ListByAuthor", err)
+			if len(page) != 1 || page[0].Text() != c.text {
+				t.Fatalf("the listed post does not carry the exact text")
+			}
+		})
+	}
+}
+
+func firstDiff(a, b string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func testPostScopedByAuthor(t *testing.T, b Backend) {
+	ctx := t.Context()
+	owner := addUser(t, b, "owner@x.io", "", user.RoleUser)
+	intruder := addUser(t, b, "intruder@x.io", "", user.RoleUser)
+	p := addPost(t, b, owner.ID(), "mine")
+	missing := post.ID(newID(t))
+
+	cases := []struct {
+		name   string
+		author user.ID
+		id     post.ID
+	}{
+		{"another author's post", intruder.ID(), p.ID()},
+		{"a missing post", owner.ID(), missing},
+		{"an unknown author", user.ID(newID(t)), p.ID()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := b.Repos.Posts().ByID(ctx, c.author, c.id)
+			wantErr(t, "ByID", err, post.ErrNotFound)
+			wantErr(t, "Delete", b.Repos.Posts().Delete(ctx, c.author, c.id), post.ErrNotFound)
+		})
+	}
+	// The owner's post survived the other author's delete.
+	got, err := b.Repos.Posts().ByID(ctx, owner.ID(), p.ID())
+	noErr(t, "ByID by owner", err)
+	if got.Text() != "mine" {
+		t.Fatalf("text = %q", got.Text())
+	}
+	list, err := b.Repos.Posts().ListByAuthor(ctx, intruder.ID(), "", 10)
+	noErr(t, "ListByAuthor", err)
+	if len(list) != 0 {
+		t.Fatalf("another author lists %d posts, want 0", len(list))
+	}
+
+	noErr(t, "Delete by owner", b.Repos.Posts().Delete(ctx, owner.ID(), p.ID()))
+	_, err = b.Repos.Posts().ByID(ctx, owner.ID(), p.ID())
+	wantErr(t, "ByID after Delete", err, post.ErrNotFound)
+	wantErr(t, "second Delete", b.Repos.Posts().Delete(ctx, owner.ID(), p.ID()), post.ErrNotFound)
+}
+
+func testPostListPaging(t *testing.T, b Backend) {
+	ctx := t.Context()
+	a := addUser(t, b, "a@x.io", "", user.RoleUser)
+	other := addUser(t, b, "b@x.io", "", user.RoleUser)
+	var mine []post.ID
+	for i := range 7 {
+		mine = append(mine, addPost(t, b, a.ID(), "post "+string(rune('0'+i))).ID())
+		// Interleave another author's posts, which must never show up.
+		addPost(t, b, other.ID(), "not yours")
+	}
+	want := newestFirst(mine)
+
+	for _, limit := range []int{1, 3, 7, 100} {
+		var got []post.ID
+		var before post.ID
+		for pages := 0; ; pages++ {
+			if pages > len(mine) {
+				t.Fatalf("limit %d: paging does not end", limit)
+			}
+			page, err := b.Repos.Posts().ListByAuthor(ctx, a.ID(), before, limit)
+			noErr(t, "ListByAuthor", err)
+			if len(page) > limit {
+				t.Fatalf("limit %d: page of %d", limit, len(page))
+			}
+			for _, p := range page {
+				if p.AuthorID() != a.ID() {
+					t.Fatalf("limit %d: listed a post of %s", limit, p.AuthorID())
+				}
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, postIDs(page)...)
+			before = page[len(page)-1].ID()
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("limit %d: pages gave %v, want each of %v once, newest first", limit, got, want)
+		}
+	}
+
+	// A cursor in the middle starts strictly below it.
+	page, err := b.Repos.Posts().ListByAuthor(ctx, a.ID(), want[2], 2)
+	noErr(t, "ListByAuthor", err)
+	if ids := postIDs(page); !slices.Equal(ids, want[3:5]) {
+		t.Errorf("page after %s = %v, want %v", want[2], ids, want[3:5])
+	}
+}
+
+func testPostDeleteByAuthor(t *testing.T, b Backend) {
+	ctx := t.Context()
+	a := addUser(t, b, "a@x.io", "", user.RoleUser)
+	other := addUser(t, b, "b@x.io", "", user.RoleUser)
+	for range 3 {
+		addPost(t, b, a.ID(), "goes")
+	}
+	kept := addPost(t, b, other.ID(), "stays")
+
+	noErr(t, "DeleteByAuthor", b.Repos.Posts().DeleteByAuthor(ctx, a.ID()))
+	list, err := b.Repos.Posts().ListByAuthor(ctx, a.ID(), "", 10)
+	noErr(t, "ListByAuthor", err)
+	if len(list) != 0 {
+		t.Fatalf("%d posts left after DeleteByAuthor", len(list))
+	}
+	_, err = b.Repos.Posts().ByID(ctx, other.ID(), kept.ID())
+	noErr(t, "another author's post", err)
+	// Deleting nothing is not an error.
+	noErr(t, "DeleteByAuthor again", b.Repos.Posts().DeleteByAuthor(ctx, a.ID()))
+	// The account itself is untouched.
+	_, err = b.Repos.Users().ByID(ctx, a.ID())
+	noErr(t, "ByID", err)
+}
+
+func testPostAuthorMustExist(t *testing.T, b Backend) {
+	ctx := t.Context()
+	p := makePost(t, user.ID(newID(t)), "orphan")
+	if err := b.Repos.Posts().Add(ctx, p); err == nil {
+		t.Fatalf("a post of an unknown author was stored")
+	}
+}
