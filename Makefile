@@ -1,0 +1,36 @@
+# Thin wrappers over the commands the README shows. Nothing here does more than the README.
+GOLANGCI_LINT_VERSION := v2.15.0
+TEST_MYSQL_DSN ?=
+export TEST_MYSQL_DSN
+
+.PHONY: run test lint generate check-generated bench tools
+
+## run: serve on :8080 with the embedded SQLite file under ./data
+run:
+	go run ./cmd/server
+
+## test: every test, race detector on, in random order; MySQL suites run when TEST_MYSQL_DSN is set
+test:
+	go test -race -shuffle=on -count=1 ./...
+
+## lint: gofmt, go vet and golangci-lint with the checked-in configuration
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
+	go vet ./...
+	golangci-lint run ./...
+
+## generate: regenerate wire_gen.go (and every other go:generate output)
+generate:
+	go generate ./...
+
+## check-generated: fail when generated files differ from what the generators produce
+check-generated: generate
+	@git diff --exit-code -- '*wire_gen.go' || { echo "generated code is stale: run make generate and commit"; exit 1; }
+
+## bench: Go benchmarks of the hot paths
+bench:
+	go test -run '^$$' -bench . -benchmem ./...
+
+## tools: install the pinned linter
+tools:
+	go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/acme/postsvc/application/admin"
+	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
+)
+
+// globalFlags are accepted by every subcommand; each sets the configuration key it names.
+func addGlobalFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "optional configuration file (YAML, TOML or JSON)")
+	flags := []struct{ name, key, usage string }{
+		{"env", "env", "development or production"},
+		{"http-addr", "http.addr", "listen address"},
+		{"database-driver", "database.driver", "sqlite or mysql"},
+		{"database-dsn", "database.dsn", "SQLite file path or MySQL DSN"},
+		{"data-dir", "data_dir", "folder for the SQLite file and the development secret"},
+	}
+	for _, f := range flags {
+		fs.String(f.name, "", f.usage+" (env "+config.EnvName(f.key)+")")
+		config.BindFlag(fs, f.name, f.key)
+	}
+}
+
+// loadConfig reads configuration with the command's flags. Flags left empty do not override.
+func loadConfig(cmd *cobra.Command) (*config.Config, error) {
+	file, _ := cmd.Flags().GetString("config")
+	fs := pflag.NewFlagSet("set", pflag.ContinueOnError)
+	cmd.Flags().Visit(func(f *pflag.Flag) { fs.AddFlag(f) })
+	return config.Load(file, fs)
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "server",
+		Short:         "Accounts and posts API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE:          runServe,
+	}
+	addGlobalFlags(root.PersistentFlags())
+	root.AddCommand(
+		&cobra.Command{Use: "serve", Short: "Serve the HTTP API (the default)", Args: cobra.NoArgs, RunE: runServe},
+		newMigrateCommand(),
+		newUsersCommand(),
+	)
+	return root
+}
+
+func newMigrateCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "migrate", Short: "Apply, roll back or list schema migrations"}
+	run := func(action string) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			app, cleanup, err := newApp(cfg, newLogger(cfg, cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			switch action {
+			case "up":
+				return app.migrator.Up(cmd.Context())
+			case "down":
+				return app.migrator.Down(cmd.Context())
+			default:
+				return app.migrator.Status(cmd.Context(), cmd.OutOrStdout())
+			}
+		}
+	}
+	for _, a := range []struct{ name, short string }{
+		{"up", "Apply every pending migration"},
+		{"down", "Roll back the latest migration"},
+		{"status", "List migrations and whether each is applied"},
+	} {
+		cmd.AddCommand(&cobra.Command{Use: a.name, Short: a.short, Args: cobra.NoArgs, RunE: run(a.name)})
+	}
+	return cmd
+}
+
+func newUsersCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "users", Short: "Manage accounts from the command line"}
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an account (use --role admin for the first administrator)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			email, _ := cmd.Flags().GetString("email")
+			password, _ := cmd.Flags().GetString("password")
+			role, _ := cmd.Flags().GetString("role")
+			name, _ := cmd.Flags().GetString("name")
+			if !cmd.Flags().Changed("password") {
+				var err error
+				if password, err = readPassword(cmd.InOrStdin()); err != nil {
+					return err
+				}
+			}
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			app, cleanup, err := newApp(cfg, newLogger(cfg, cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			if err := app.migrateIfEnabled(cmd.Context()); err != nil {
+				return err
+			}
+			u, err := app.createAccount(cmd.Context(), ports.NewUserInput{Email: email, Password: password, Name: name, Role: role})
+			if err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s %s (%s)\n", u.Role(), u.Email(), u.ID())
+			return nil
+		},
+	}
+	create.Flags().String("email", "", "email address (required)")
+	create.Flags().String("password", "", "password; read from standard input when absent")
+	create.Flags().String("role", "user", "user or admin")
+	create.Flags().String("name", "", "display name")
+	_ = create.MarkFlagRequired("email")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+// readPassword takes the first line of standard input, so a password never has to appear in
+// the process list or the shell history.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password: pass --password or write it to standard input")
+	}
+	return line, nil
+}
+
+// describe turns a validation error into a message for a person at a terminal.
+func describe(err error) error {
+	return fmt.Errorf("cannot create the account: %w", err)
+}
+
+// createAccount runs the shared account-creation use case with the app's adapters.
+func (a *app) createAccount(ctx context.Context, in ports.NewUserInput) (*user.User, error) {
+	return admin.CreateAccount(ctx, a.uow, a.hasher, a.clock, a.ids, in)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,318 @@
+// Package e2e drives the real server binary over real HTTP, once per database: the same
+// process, configuration path and wiring that operators run.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/test/testdb"
+)
+
+// serverBinary is built once by TestMain.
+var serverBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "postsvc-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	serverBinary = filepath.Join(dir, "server")
+	args := []string{"build", "-o", serverBinary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/acme/postsvc/cmd/server")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the server:", err)
+		os.Exit(1)
+	}
+	code := testdb.Main(m)
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// backend is a database the suite runs against.
+type backend struct {
+	name string
+	// env returns the settings that point a server at a fresh, empty database.
+	env func(t *testing.T) []string
+}
+
+func backends() []backend {
+	return []backend{
+		{"sqlite", func(t *testing.T) []string {
+			return []string{"APP_DATABASE_DRIVER=sqlite", "APP_DATABASE_DSN=" + filepath.Join(t.TempDir(), "e2e.db")}
+		}},
+		{"mysql", func(t *testing.T) []string {
+			return []string{"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t)}
+		}},
+	}
+}
+
+// forEachBackend runs fn as a subtest per database, each with its own server and database.
+func forEachBackend(t *testing.T, fn func(t *testing.T, s *server)) {
+	t.Helper()
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			fn(t, startServer(t, b.env(t)))
+		})
+	}
+}
+
+// server is a running server process.
+type server struct {
+	t      *testing.T
+	base   string
+	cmd    *exec.Cmd
+	env    []string
+	stderr *lockedWriter
+	exited chan struct{}
+}
+
+// startServer launches the binary with env and waits until /readyz answers 200. The process
+// is stopped with SIGTERM at the end of the test.
+func startServer(t *testing.T, env []string, extra ...string) *server {
+	t.Helper()
+	port := freePort(t)
+	full := append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"APP_ENV=development",
+		"APP_DATA_DIR=" + t.TempDir(),
+		"APP_HTTP_ADDR=127.0.0.1:" + port,
+		"APP_LOG_LEVEL=warn",
+	}, env...)
+	full = append(full, extra...)
+	s := &server{t: t, base: "http://127.0.0.1:" + port, env: full}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) start() {
+	s.t.Helper()
+	s.stderr = &lockedWriter{w: &bytes.Buffer{}}
+	s.cmd = exec.Command(serverBinary)
+	s.cmd.Env = s.env
+	s.cmd.Stdout = io.Discard
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.exited = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			s.t.Fatalf("server exited during start-up:\n%s", s.stderr.String())
+		default:
+		}
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("server not ready within 60s:\n%s", s.stderr.String())
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		s.t.Errorf("server did not stop within 30s of SIGTERM")
+	}
+}
+
+// restart stops the process and starts a new one on the same database and data folder.
+func (s *server) restart() {
+	s.t.Helper()
+	s.stop()
+	s.start()
+}
+
+// lockedWriter lets the process's stderr be copied while a test reads it.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// String returns what the process has written so far.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic map, failing the test on invalid JSON.
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("status %d: body is not a JSON object: %v\n%s", r.Status, err, truncate(r.Body))
+	}
+	return m
+}
+
+func truncate(b []byte) string {
+	if len(b) > 2000 {
+		return string(b[:2000]) + "..."
+	}
+	return string(b)
+}
+
+// do sends a request. body may be nil, a []byte/string (sent as is) or any value (JSON-encoded).
+func (s *server) do(method, path, token string, body any) response {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	case string:
+		r = strings.NewReader(b)
+	default:
+		enc, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r = bytes.NewReader(enc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.base+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}
+
+// expect fails the test unless the status matches, showing the body.
+func expect(t *testing.T, r response, status int) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, truncate(r.Body))
+	}
+}
+
+// expectProblem checks a problem document's status and code.
+func expectProblem(t *testing.T, r response, status int, code string) map[string]any {
+	t.Helper()
+	expect(t, r, status)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("content type %q, want application/problem+json", ct)
+	}
+	m := r.JSON(t)
+	if m["code"] != code {
+		t.Fatalf("code %v, want %s: %s", m["code"], code, truncate(r.Body))
+	}
+	if int(m["status"].(float64)) != status || m["title"] == nil || m["type"] == nil {
+		t.Fatalf("incomplete problem document: %s", truncate(r.Body))
+	}
+	return m
+}
+
+var emailSeq atomic.Int64
+
+// uniqueEmail returns an address no other test uses.
+func uniqueEmail(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d@example.io", prefix, time.Now().UnixNano(), emailSeq.Add(1))
+}
+
+// account is a signed-up user.
+type account struct {
+	Email, Password, Access, Refresh, ID string
+}
+
+func (s *server) signup(email string) account {
+	s.t.Helper()
+	pw := "correct horse battery"
+	r := s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": email, "password": pw})
+	expect(s.t, r, http.StatusCreated)
+	m := r.JSON(s.t)
+	u, _ := m["user"].(map[string]any)
+	access, _ := m["access_token"].(string)
+	refresh, _ := m["refresh_token"].(string)
+	id, _ := u["id"].(string)
+	return account{Email: email, Password: pw, Access: access, Refresh: refresh, ID: id}
+}
+
+func (s *server) addPost(token, text string) string {
+	s.t.Helper()
+	r := s.do("POST", "/api/v1/posts", token, map[string]any{"text": text})
+	expect(s.t, r, http.StatusCreated)
+	id, _ := r.JSON(s.t)["id"].(string)
+	return id
+}
