@@ -44,7 +44,11 @@ type HTTP struct {
 	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
-	ShutdownGrace     time.Duration `mapstructure:"shutdown_grace"`
+	// ShutdownDelay is how long the server keeps serving after SIGTERM with /readyz already
+	// answering 503, so load balancers (Kubernetes endpoints) stop sending new requests
+	// before the listener closes. ShutdownGrace starts after it.
+	ShutdownDelay time.Duration `mapstructure:"shutdown_delay"`
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
 	// RequestTimeout bounds the database work of one request, so an outage is answered
 	// with 503 within seconds instead of hanging.
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`

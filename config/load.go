@@ -28,6 +28,7 @@ func Defaults() map[string]any {
 		"http.read_timeout":          "60s",
 		"http.write_timeout":         "60s",
 		"http.idle_timeout":          "120s",
+		"http.shutdown_delay":        "0s",
 		"http.shutdown_grace":        "20s",
 		"http.request_timeout":       "5s",
 		"http.trusted_proxies":       []string{},
@@ -168,6 +169,9 @@ func (c *Config) finish() error {
 		if value <= 0 {
 			bad(key, "must be greater than zero")
 		}
+	}
+	if c.HTTP.ShutdownDelay < 0 {
+		bad("http.shutdown_delay", "must not be negative")
 	}
 	if c.Cache.PostsMaxBytes < 0 {
 		bad("cache.posts_max_bytes", "must not be negative")

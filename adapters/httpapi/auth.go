@@ -54,7 +54,11 @@ func hasBearerToken(c *gin.Context) bool {
 // authenticate requires a valid access token and stores the caller's principal. Any refusal
 // is a 401, except an outage: when the caller's state cannot be read the answer is 503, since
 // telling a client its valid token is invalid would log it out for nothing.
+//
+// Every response of an authenticated route, refusals included, is marked no-store: it is one
+// user's data, which no browser or proxy cache may keep.
 func (s *server) authenticate(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
 	values := c.Request.Header.Values("Authorization")
 	if len(values) != 1 {
 		s.unauthenticated(c, len(values) > 1)

@@ -61,9 +61,26 @@ func requestID() gin.HandlerFunc {
 	}
 }
 
-// securityHeaders stops browsers from sniffing JSON into something executable.
+// APIContentSecurityPolicy is the Content-Security-Policy of every response but the /docs
+// page and its assets: API answers are data, so a browser that renders one anyway may load,
+// run or frame nothing.
+const APIContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every response carries, errors included: no content-type
+// sniffing (JSON must never turn into something executable), no Referer leaking paths to
+// other sites, and a Content-Security-Policy chosen by path, so the /docs page (Swagger UI)
+// gets the one it needs to work and everything else the restrictive API policy.
+// Cache-Control: no-store is set by the authentication middleware and the token handlers,
+// which know the response is private.
 func securityHeaders(c *gin.Context) {
-	c.Header("X-Content-Type-Options", "nosniff")
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	csp := APIContentSecurityPolicy
+	if p := c.Request.URL.Path; p == "/docs" || strings.HasPrefix(p, "/docs/") {
+		csp = DocsContentSecurityPolicy
+	}
+	h.Set("Content-Security-Policy", csp)
 	c.Next()
 }
 
@@ -91,8 +108,9 @@ func (s *server) accessLog() gin.HandlerFunc {
 		switch {
 		case status >= http.StatusInternalServerError:
 			level = slog.LevelWarn
-		case route == "/livez" || route == "/readyz":
-			// Probes arrive every few seconds; keep them out of the default log level.
+		case route == "/livez" || route == "/readyz" || route == "/metrics":
+			// Probes and scrapes arrive every few seconds; keep them out of the default log
+			// level.
 			level = slog.LevelDebug
 		}
 		s.log.LogAttrs(c.Request.Context(), level, "http request", attrs...)
@@ -144,17 +162,22 @@ func timeout(d time.Duration) gin.HandlerFunc {
 }
 
 // cors lets the configured browser origins call the API and answers their preflight
-// requests. With no origins configured it is not installed at all.
+// requests. With no origins configured it is not installed at all. Other origins get no CORS
+// header, so their browsers refuse to hand them the response; their preflight requests fall
+// through to the router (405). Credentials (cookies) are never allowed: the API authenticates
+// with bearer tokens.
 func cors(origins []string) gin.HandlerFunc {
 	anyOrigin := slices.Contains(origins, "*")
 	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		// Every answer depends on Origin once CORS is on, allowed or not, so shared caches
+		// must not hand one origin's answer to another.
+		h.Add("Vary", "Origin")
 		origin := c.GetHeader("Origin")
 		if origin == "" || (!anyOrigin && !slices.Contains(origins, origin)) {
 			c.Next()
 			return
 		}
-		h := c.Writer.Header()
-		h.Add("Vary", "Origin")
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Set("Access-Control-Expose-Headers", strings.Join([]string{
 			HeaderRequestID, headerCache, "Location", "Retry-After", "WWW-Authenticate",

@@ -14,8 +14,8 @@ import (
 )
 
 // ProviderSet builds the router for wire. The injector supplies the three use cases, a
-// ReadyFunc, a *slog.Logger and config.HTTP; it gets back the *gin.Engine and the *Readiness
-// whose SetShuttingDown the shutdown sequence calls.
+// ReadyFunc, a *slog.Logger, config.HTTP and RouterExtras; it gets back the *gin.Engine and
+// the *Readiness whose SetShuttingDown the shutdown sequence calls.
 var ProviderSet = wire.NewSet(NewReadiness, ProvideRouter)
 
 // RouterDeps is everything the router needs.
@@ -31,13 +31,19 @@ type RouterDeps struct {
 	// Middleware runs on every request after the request id, access log, recovery and
 	// timeout middleware and before routing to a handler (for example, metrics).
 	Middleware []gin.HandlerFunc
+	// Routes are operational endpoints added by the composition root (GET /metrics).
+	Routes []Route
 }
 
-// ProvideRouter is NewRouter with positional arguments, for wire.
+// ProvideRouter is NewRouter with positional arguments, for wire. extras carries what the
+// composition root adds (metrics middleware and GET /metrics).
 func ProvideRouter(auth ports.AuthService, posts ports.PostService, admin ports.AdminService,
-	readiness *Readiness, logger *slog.Logger, cfg config.HTTP,
+	readiness *Readiness, logger *slog.Logger, cfg config.HTTP, extras RouterExtras,
 ) (*gin.Engine, error) {
-	return NewRouter(RouterDeps{Auth: auth, Posts: posts, Admin: admin, Readiness: readiness, Logger: logger, HTTP: cfg})
+	return NewRouter(RouterDeps{
+		Auth: auth, Posts: posts, Admin: admin, Readiness: readiness, Logger: logger, HTTP: cfg,
+		Middleware: extras.Middleware, Routes: extras.Routes,
+	})
 }
 
 // server holds the handlers' dependencies.
@@ -95,6 +101,9 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 
 	e.GET("/livez", s.livez)
 	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.json", s.openAPIDocument)
+	e.GET("/docs", s.docsPage)
+	e.GET("/docs/*asset", s.docsAsset)
 
 	v1 := e.Group("/api/v1")
 	v1.POST("/auth/signup", s.signup)
@@ -116,6 +125,10 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	authed.GET("/admin/users/:id", s.getUser)
 	authed.PATCH("/admin/users/:id", s.updateUser)
 	authed.DELETE("/admin/users/:id", s.deleteUser)
+
+	for _, r := range deps.Routes {
+		e.Handle(r.Method, r.Path, r.Handler)
+	}
 	return e, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,8 +72,8 @@ func (a *app) bootstrapAdmin(ctx context.Context) error {
 }
 
 // runServe migrates (unless switched off), creates the bootstrap admin, serves until SIGINT
-// or SIGTERM, then stops being ready, lets in-flight requests finish within the grace period
-// and closes the database.
+// or SIGTERM, then stops being ready, keeps serving for the shutdown delay (0 by default),
+// lets in-flight requests finish within the grace period and closes the database.
 func runServe(cmd *cobra.Command, _ []string) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
@@ -118,8 +119,20 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	a.logger.Info("shutting down", "grace", h.ShutdownGrace)
+	a.logger.Info("shutting down", "delay", h.ShutdownDelay, "grace", h.ShutdownGrace)
 	a.readiness.SetShuttingDown()
+	// Clients get Connection: close from now on, so they reconnect elsewhere.
+	srv.SetKeepAlivesEnabled(false)
+	if h.ShutdownDelay > 0 {
+		// Keep serving while /readyz answers 503, until the load balancer has noticed.
+		t := time.NewTimer(h.ShutdownDelay)
+		select {
+		case <-t.C:
+		case err := <-served:
+			t.Stop()
+			return err
+		}
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

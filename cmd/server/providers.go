@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/google/wire"
 	"gorm.io/gorm"
 
+	"github.com/acme/postsvc/adapters/argon2id"
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/adapters/metrics"
+	"github.com/acme/postsvc/adapters/postcache"
 
 	"github.com/acme/postsvc/application/admin"
 	"github.com/acme/postsvc/application/auth"
@@ -57,5 +62,46 @@ func readyCheck(store *gormstore.Store) httpapi.ReadyFunc {
 		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 		defer cancel()
 		return store.Ping(ctx)
+	}
+}
+
+// observabilitySet provides the Prometheus metrics and what they add to the router. The
+// metrics adapter sees the pool, the cache and the hasher only through the functions built
+// here, so no adapter imports another.
+//
+//nolint:unused // used by the wireinject injector
+var observabilitySet = wire.NewSet(
+	metricsSources,
+	metrics.ProviderSet,
+	routerExtras,
+)
+
+// metricsSources reads the database pool statistics, the post cache counters and the hashes
+// in flight at scrape time.
+func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher) (metrics.Sources, error) {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return metrics.Sources{}, err
+	}
+	return metrics.Sources{
+		DBStats: sqlDB.Stats,
+		Cache: func() metrics.CacheStats {
+			s := cache.Stats()
+			return metrics.CacheStats{
+				Hits: s.Hits, Misses: s.Misses, Evictions: s.Evictions, Rejected: s.Rejected,
+				Bytes: s.Bytes, Items: s.Items,
+			}
+		},
+		HashesInFlight: hasher.InFlight,
+	}, nil
+}
+
+// routerExtras hands the router the request metrics middleware and GET /metrics.
+func routerExtras(m *metrics.Metrics) httpapi.RouterExtras {
+	return httpapi.RouterExtras{
+		Middleware: []gin.HandlerFunc{m.Middleware()},
+		Routes: []httpapi.Route{
+			{Method: http.MethodGet, Path: "/metrics", Handler: gin.WrapH(m.Handler())},
+		},
 	}
 }

@@ -32,6 +32,7 @@ func newApp(cfg *config.Config, logger *slog.Logger) (*app, func(), error) {
 		throttle.ProviderSet,
 		applicationSet,
 		infrastructureSet,
+		observabilitySet,
 		httpapi.ProviderSet,
 		wire.Bind(new(http.Handler), new(*gin.Engine)),
 		wire.Struct(new(app), "*"),

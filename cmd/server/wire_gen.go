@@ -11,6 +11,7 @@ import (
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/adapters/jwttoken"
+	"github.com/acme/postsvc/adapters/metrics"
 	"github.com/acme/postsvc/adapters/postcache"
 	"github.com/acme/postsvc/adapters/system"
 	"github.com/acme/postsvc/adapters/throttle"
@@ -49,7 +50,18 @@ func newApp(cfg *config.Config, logger *slog.Logger) (*app, func(), error) {
 	readyFunc := readyCheck(store)
 	readiness := httpapi.NewReadiness(readyFunc)
 	http := cfg.HTTP
-	engine, err := httpapi.ProvideRouter(service, postsService, adminService, readiness, logger, http)
+	sources, err := metricsSources(db, postcacheCache, hasher)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	metricsMetrics, err := metrics.New(sources)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	httpapiRouterExtras := routerExtras(metricsMetrics)
+	engine, err := httpapi.ProvideRouter(service, postsService, adminService, readiness, logger, http, httpapiRouterExtras)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -1,0 +1,169 @@
+// Package metrics exposes the service's Prometheus metrics: HTTP request counts and
+// latencies by route template, database pool statistics, post cache counters and password
+// hashes in flight. It keeps its own registry (never the global default), so tests and
+// several instances in one process do not collide.
+//
+// The package reads the other adapters only through plain functions handed to New, so it
+// imports neither gorm nor the cache nor the hasher; the composition root builds those
+// functions.
+package metrics
+
+import (
+	"database/sql"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Namespace prefixes every metric the service defines itself.
+const Namespace = "postsvc"
+
+// UnmatchedRoute is the route label of requests no route matched (404s and 405s). The raw
+// path is never used as a label: it would let any client create unbounded series.
+const UnmatchedRoute = "unmatched"
+
+// otherMethod is the method label of requests with a method outside the standard set, for
+// the same reason.
+const otherMethod = "OTHER"
+
+// DBStatsFunc returns the database pool statistics (database/sql's DBStats).
+type DBStatsFunc func() sql.DBStats
+
+// CacheStats is a snapshot of the post cache counters. Hits, Misses, Evictions and Rejected
+// only grow; Bytes and Items are current values.
+type CacheStats struct {
+	Hits      int64
+	Misses    int64
+	Evictions int64
+	Rejected  int64
+	Bytes     int64
+	Items     int64
+}
+
+// CacheStatsFunc returns the post cache counters.
+type CacheStatsFunc func() CacheStats
+
+// HashesInFlightFunc returns how many password hashes are being computed right now.
+type HashesInFlightFunc func() int64
+
+// Sources are where the gauges and counters that the service does not update itself come
+// from. A nil source leaves its metrics out.
+type Sources struct {
+	DBStats        DBStatsFunc
+	Cache          CacheStatsFunc
+	HashesInFlight HashesInFlightFunc
+}
+
+// latencyBuckets cover fast reads (a few milliseconds), password hashing (tens to hundreds of
+// milliseconds) and slow uploads near the request timeout.
+var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// Metrics owns the registry and the HTTP instruments.
+type Metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds a registry with the Go runtime and process collectors, the HTTP instruments
+// and collectors over src.
+func New(src Sources) (*Metrics, error) {
+	labels := []string{"route", "method", "status"}
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "http", Name: "requests_total",
+			Help: "HTTP requests answered, by route template, method and status code.",
+		}, labels),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "http", Name: "request_duration_seconds",
+			Help:    "Time from the request reaching the router to the handler returning, by route template, method and status code.",
+			Buckets: latencyBuckets,
+		}, labels),
+	}
+	cs := []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests,
+		m.latency,
+	}
+	if src.DBStats != nil {
+		cs = append(cs, newDBCollector(src.DBStats))
+	}
+	if src.Cache != nil {
+		cs = append(cs, newCacheCollector(src.Cache))
+	}
+	if src.HashesInFlight != nil {
+		f := src.HashesInFlight
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "password", Name: "hashes_in_flight",
+			Help: "Argon2id password hashes being computed right now (callers waiting for a slot not included).",
+		}, func() float64 { return float64(f()) }))
+	}
+	var errs []error
+	for _, c := range cs {
+		if err := m.registry.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Registry returns the registry, for tests and for collectors added by the caller.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Handler serves the registry in the Prometheus text format (GET /metrics).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		Registry:            m.registry, // counts its own scrape errors
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
+
+// Middleware records every request it sees once the rest of the chain has answered. The
+// route label is the matched route template (c.FullPath(), "/api/v1/posts/:id"), or
+// UnmatchedRoute; never the raw path. A panic passing through is recorded as a 500 and
+// re-raised for the recovery middleware.
+func (m *Metrics) Middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		panicked := true
+		defer func() {
+			status := c.Writer.Status()
+			if panicked {
+				status = http.StatusInternalServerError
+			}
+			l := prometheus.Labels{"route": routeLabel(c.FullPath()), "method": methodLabel(c.Request.Method), "status": strconv.Itoa(status)}
+			m.requests.With(l).Inc()
+			m.latency.With(l).Observe(time.Since(start).Seconds())
+		}()
+		c.Next()
+		panicked = false
+	}
+}
+
+func routeLabel(fullPath string) string {
+	if fullPath == "" {
+		return UnmatchedRoute
+	}
+	return fullPath
+}
+
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return otherMethod
+}
