@@ -233,17 +233,13 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (ports.AuthR
 }
 
 // Logout revokes the caller's session and, when the client also sends a refresh token of
-// another of its own sessions, that one too.
+// another of its own sessions, that one too. An unusable refresh token in the body is ignored
+// rather than refused (as RFC 7009 does for revocation): refusing it would leave the caller's
+// own session alive while the client, seeing a 401, believes it has logged out.
 func (s *Service) Logout(ctx context.Context, p session.Principal, refreshToken string) error {
 	sids := []session.ID{p.SessionID}
-	if refreshToken != "" {
-		sid, err := session.SessionIDFromRefreshToken(refreshToken)
-		if err != nil {
-			return err
-		}
-		if sid != p.SessionID {
-			sids = append(sids, sid)
-		}
+	if sid, err := session.SessionIDFromRefreshToken(refreshToken); err == nil && sid != p.SessionID {
+		sids = append(sids, sid)
 	}
 	now := s.clock.Now()
 	return s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {

@@ -1,0 +1,454 @@
+package e2e
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// adminEndpoints are every administration route, with bodies that would succeed for an admin.
+func adminEndpoints(targetID string) []struct {
+	method, path string
+	body         any
+} {
+	return []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/v1/admin/users", nil},
+		{"GET", "/api/v1/admin/users?q=a&limit=5", nil},
+		{"GET", "/api/v1/admin/users/" + targetID, nil},
+		{"POST", "/api/v1/admin/users", map[string]any{"email": uniqueEmail("made"), "password": "correct horse battery", "role": "admin"}},
+		{"PATCH", "/api/v1/admin/users/" + targetID, map[string]any{"role": "user"}},
+		{"DELETE", "/api/v1/admin/users/" + targetID, nil},
+	}
+}
+
+// postEndpoints are every content route, on a post that exists.
+func postEndpoints(postID string) []struct {
+	method, path string
+	body         any
+} {
+	return []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/api/v1/posts", map[string]any{"text": "admin writing"}},
+		{"GET", "/api/v1/posts", nil},
+		{"GET", "/api/v1/posts?limit=1", nil},
+		{"GET", "/api/v1/posts/" + postID, nil},
+		{"DELETE", "/api/v1/posts/" + postID, nil},
+	}
+}
+
+func expectForbiddenEverywhere(t *testing.T, s *server, token, who string, routes []struct {
+	method, path string
+	body         any
+},
+) {
+	t.Helper()
+	for _, e := range routes {
+		r := s.do(e.method, e.path, token, e.body)
+		if r.Status != http.StatusForbidden {
+			t.Fatalf("%s: %s %s: status %d, want 403: %s", who, e.method, e.path, r.Status, truncate(r.Body))
+		}
+		expectProblem(t, r, http.StatusForbidden, "forbidden")
+	}
+}
+
+func TestAdminsHoldNoContentAndUsersAdministerNothing(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		u := s.signup(uniqueEmail("plain"))
+		postID := s.addPost(u.Access, "mine alone")
+
+		expectForbiddenEverywhere(t, s, admin.Access, "admin on posts", postEndpoints(postID))
+		// Nothing the admin tried happened: the post is still there, and the admin has none.
+		got := s.do("GET", "/api/v1/posts/"+postID, u.Access, nil)
+		expect(t, got, http.StatusOK)
+		if got.JSON(t)["text"] != "mine alone" {
+			t.Fatalf("post changed: %s", got.Body)
+		}
+
+		expectForbiddenEverywhere(t, s, u.Access, "user on admin", adminEndpoints(admin.ID))
+		// The user's attempts changed nothing: the admin is still an admin and still exists.
+		me := s.do("GET", "/api/v1/users/me", admin.Access, nil)
+		expect(t, me, http.StatusOK)
+		if me.JSON(t)["role"] != "admin" {
+			t.Fatalf("admin demoted by a user: %s", me.Body)
+		}
+		if n := len(s.directory(admin.Access, "made-", 0)); n != 0 {
+			t.Fatalf("a user created %d accounts through the admin endpoint", n)
+		}
+	})
+}
+
+func TestSignupNeverCreatesAnAdmin(t *testing.T) {
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		for _, body := range []map[string]any{
+			{"email": uniqueEmail("sneaky"), "password": "correct horse battery", "role": "admin"},
+			{"email": uniqueEmail("sneaky"), "password": "correct horse battery", "Role": "admin", "user": map[string]any{"role": "admin"}},
+		} {
+			r := s.do("POST", "/api/v1/auth/signup", "", body)
+			expect(t, r, http.StatusCreated)
+			m := r.JSON(t)
+			if role := m["user"].(map[string]any)["role"]; role != "user" {
+				t.Fatalf("signup created role %v", role)
+			}
+			token := m["access_token"].(string)
+			expectProblem(t, s.do("GET", "/api/v1/admin/users", token, nil), http.StatusForbidden, "forbidden")
+			expect(t, s.do("GET", "/api/v1/posts", token, nil), http.StatusOK)
+		}
+	})
+}
+
+func TestRoleChangesApplyOnTheNextRequest(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		u := s.signup(uniqueEmail("climber"))
+		s.addPost(u.Access, "before promotion")
+		expectProblem(t, s.do("GET", "/api/v1/admin/users", u.Access, nil), http.StatusForbidden, "forbidden")
+
+		r := s.do("PATCH", "/api/v1/admin/users/"+u.ID, admin.Access, map[string]any{"role": "admin"})
+		expect(t, r, http.StatusOK)
+		if r.JSON(t)["role"] != "admin" {
+			t.Fatalf("promotion answer: %s", r.Body)
+		}
+		// The same token, issued while the user was a user, now carries admin rights...
+		expect(t, s.do("GET", "/api/v1/admin/users", u.Access, nil), http.StatusOK)
+		expect(t, s.do("GET", "/api/v1/admin/users/"+admin.ID, u.Access, nil), http.StatusOK)
+		if got := s.do("GET", "/api/v1/users/me", u.Access, nil).JSON(t)["role"]; got != "admin" {
+			t.Fatalf("/users/me role after promotion: %v", got)
+		}
+		// ...and has lost the content: admins hold none.
+		expectForbiddenEverywhere(t, s, u.Access, "promoted user on posts", postEndpoints("whatever"))
+
+		r = s.do("PATCH", "/api/v1/admin/users/"+u.ID, admin.Access, map[string]any{"role": "user"})
+		expect(t, r, http.StatusOK)
+		expectProblem(t, s.do("GET", "/api/v1/admin/users", u.Access, nil), http.StatusForbidden, "forbidden")
+		expectProblem(t, s.do("PATCH", "/api/v1/admin/users/"+admin.ID, u.Access, map[string]any{"role": "user"}), http.StatusForbidden, "forbidden")
+		p, list := s.list(u.Access, "")
+		if len(p.Posts) != 1 || p.Posts[0].Text != "before promotion" {
+			t.Fatalf("the demoted user's posts: %s", list.Body)
+		}
+
+		// A token refreshed after a role change reflects the new role too.
+		rr := s.refreshWith(u.Refresh)
+		expect(t, rr, http.StatusOK)
+		if role := rr.JSON(t)["user"].(map[string]any)["role"]; role != "user" {
+			t.Fatalf("refreshed session role %v", role)
+		}
+	})
+}
+
+func TestDeletedUsersLoseTokensAndPosts(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		u := s.signup(uniqueEmail("doomed"))
+		second := s.loginAs(u.Email, u.Password)
+		for _, text := range []string{"one", "two", "three"} {
+			s.addPost(u.Access, text)
+		}
+		// Warm the post-list cache so that a stale page would be there to serve.
+		s.do("GET", "/api/v1/posts", u.Access, nil)
+		if r := s.do("GET", "/api/v1/posts", u.Access, nil); r.Header.Get("X-Cache") != "HIT" {
+			t.Logf("second list was not a cache hit (X-Cache %q)", r.Header.Get("X-Cache"))
+		}
+
+		expect(t, s.do("DELETE", "/api/v1/admin/users/"+u.ID, admin.Access, nil), http.StatusNoContent)
+
+		expectUnauthenticated(t, s, u.Access, "deleted user's token")
+		expectUnauthenticated(t, s, second.Access, "deleted user's other session")
+		expectProblem(t, s.do("GET", "/api/v1/posts", u.Access, nil), http.StatusUnauthorized, "unauthenticated")
+		expectProblem(t, s.do("POST", "/api/v1/posts", second.Access, map[string]any{"text": "ghost"}), http.StatusUnauthorized, "unauthenticated")
+		expectRefreshRefused(t, s, u.Refresh, "deleted user's refresh token")
+		expectRefreshRefused(t, s, second.Refresh, "deleted user's other refresh token")
+		expectProblem(t, s.do("POST", "/api/v1/auth/login", "", map[string]any{"email": u.Email, "password": u.Password}),
+			http.StatusUnauthorized, "invalid_credentials")
+		expectProblem(t, s.do("GET", "/api/v1/admin/users/"+u.ID, admin.Access, nil), http.StatusNotFound, "user_not_found")
+
+		// The address is free again, and the new account inherits nothing.
+		again := s.signup(u.Email)
+		if again.ID == u.ID {
+			t.Fatal("a new account reused the deleted account's id")
+		}
+		if p, list := s.list(again.Access, ""); len(p.Posts) != 0 {
+			t.Fatalf("a new account with a deleted account's email sees posts: %s", list.Body)
+		}
+	})
+}
+
+func TestAdminDirectorySearchIsLiteralAndCaseInsensitive(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		users := map[string]struct{ email, name string }{
+			"percent":   {"per%cent@example.io", "Percent"},
+			"under":     {"under_score@example.io", "Underscore"},
+			"apostr":    {"o'brien@example.io", "Apostrophe"},
+			"dquote":    {"dquote@example.io", `Say "cheese"`},
+			"backslash": {"backslash@example.io", `Back\Slash`},
+			"mixed":     {"mixed@example.io", "MiXeD CaSe"},
+			"nameonly":  {"plain@example.io", "Hundred % Sure"},
+		}
+		for _, u := range users {
+			s.createUser(admin.Access, strings.ToUpper(u.email), u.name, "user")
+		}
+		cases := []struct {
+			q    string
+			want []string
+		}{
+			{"%", []string{"percent", "nameonly"}},
+			{"_", []string{"under"}},
+			{"'", []string{"apostr"}},
+			{`"`, []string{"dquote"}},
+			{`\`, []string{"backslash"}},
+			{`\s`, []string{"backslash"}},
+			{"r%c", []string{"percent"}},
+			{"PER%CENT", []string{"percent"}},
+			{"R_S", []string{"under"}},
+			{"mixed case", []string{"mixed"}},
+			{"O'BRIEN", []string{"apostr"}},
+			{"%%", nil},
+			{"_ore", nil},
+			{"' OR '1'='1", nil},
+			{`" OR ""="`, nil},
+			{"'; DROP TABLE users; --", nil},
+			{"%' OR 1=1 -- ", nil},
+			{"!", nil},
+			{"[a-z]", nil},
+			{"*", nil},
+		}
+		for _, c := range cases {
+			var got []string
+			for _, u := range s.directory(admin.Access, c.q, 0) {
+				for key, want := range users {
+					if u.Email == want.email {
+						got = append(got, key)
+					}
+				}
+				if u.Email == admin.Email {
+					got = append(got, "admin")
+				}
+			}
+			sort.Strings(got)
+			want := append([]string(nil), c.want...)
+			sort.Strings(want)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("q=%q matched %v, want %v", c.q, got, want)
+			}
+		}
+		// Without q, and with a q everyone matches, the directory lists everyone.
+		if n := len(s.directory(admin.Access, "", 0)); n != len(users)+1 {
+			t.Errorf("directory without q: %d users, want %d", n, len(users)+1)
+		}
+		if n := len(s.directory(admin.Access, "EXAMPLE.IO", 0)); n != len(users)+1 {
+			t.Errorf("q=EXAMPLE.IO: %d users, want %d", n, len(users)+1)
+		}
+		// Nothing above harmed the table.
+		expect(t, s.do("GET", "/api/v1/users/me", admin.Access, nil), http.StatusOK)
+		// An overlong q is a validation error, not a slow query.
+		expectProblem(t, s.do("GET", "/api/v1/admin/users?q="+strings.Repeat("a", 255), admin.Access, nil), http.StatusUnprocessableEntity, "validation_failed")
+	})
+}
+
+func TestAdminDirectoryPaging(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		want := map[string]bool{admin.ID: true}
+		for range 6 {
+			want[s.createUser(admin.Access, uniqueEmail("pager"), "", "user")] = true
+		}
+		for _, limit := range []int{1, 2, 3, 100} {
+			seen := map[string]int{}
+			for _, u := range s.directory(admin.Access, "", limit) {
+				seen[u.ID]++
+			}
+			if len(seen) != len(want) {
+				t.Errorf("limit %d: %d distinct users, want %d", limit, len(seen), len(want))
+			}
+			for id, n := range seen {
+				if n != 1 || !want[id] {
+					t.Errorf("limit %d: user %s listed %d times (known: %v)", limit, id, n, want[id])
+				}
+			}
+		}
+		// Paging a search reaches exactly its matches.
+		if n := len(s.directory(admin.Access, "PAGER", 4)); n != 6 {
+			t.Errorf("q=PAGER with limit 4: %d users, want 6", n)
+		}
+		// One page says where the next one starts, and a full page ends with null.
+		r := s.do("GET", "/api/v1/admin/users?limit=2", admin.Access, nil)
+		expect(t, r, http.StatusOK)
+		if m := r.JSON(t); len(m["users"].([]any)) != 2 || m["next_cursor"] == nil {
+			t.Fatalf("first page: %s", r.Body)
+		}
+		r = s.do("GET", "/api/v1/admin/users?limit=100", admin.Access, nil)
+		if m := r.JSON(t); m["next_cursor"] != nil {
+			t.Fatalf("single page has a next_cursor: %s", r.Body)
+		}
+		for _, q := range []string{"limit=0", "limit=-1", "limit=101", "limit=abc", "limit=1.5", "cursor=not-a-cursor!", "cursor=%00", "limit=2&cursor=" + url.QueryEscape("' OR 1=1")} {
+			expectProblem(t, s.do("GET", "/api/v1/admin/users?"+q, admin.Access, nil), http.StatusUnprocessableEntity, "validation_failed")
+		}
+	})
+}
+
+func TestAdminCreatesReadsUpdatesAndDeletesUsers(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		email := uniqueEmail("Staff")
+		r := s.do("POST", "/api/v1/admin/users", admin.Access, map[string]any{
+			"email": email, "password": "staff password 1", "name": "Staff Member", "role": "admin",
+		})
+		expect(t, r, http.StatusCreated)
+		if strings.Contains(strings.ToLower(string(r.Body)), "password") || strings.Contains(string(r.Body), "argon2") {
+			t.Fatalf("create response leaks a password or hash: %s", r.Body)
+		}
+		created := r.JSON(t)
+		id, _ := created["id"].(string)
+		if created["email"] != strings.ToLower(email) || created["name"] != "Staff Member" || created["role"] != "admin" || id == "" {
+			t.Fatalf("created user: %s", r.Body)
+		}
+		if loc := r.Header.Get("Location"); loc != "/api/v1/admin/users/"+id {
+			t.Fatalf("Location %q for id %q", loc, id)
+		}
+		got := s.do("GET", r.Header.Get("Location"), admin.Access, nil)
+		expect(t, got, http.StatusOK)
+		if g := got.JSON(t); g["id"] != id || g["email"] != created["email"] || g["role"] != "admin" || g["created_at"] != created["created_at"] {
+			t.Fatalf("GET one: %s, created %s", got.Body, r.Body)
+		}
+		// The role is honoured: the new admin administers and holds no content.
+		staff := s.loginAs(email, "staff password 1")
+		expect(t, s.do("GET", "/api/v1/admin/users", staff.Access, nil), http.StatusOK)
+		expectProblem(t, s.do("GET", "/api/v1/posts", staff.Access, nil), http.StatusForbidden, "forbidden")
+
+		// A created user with role user (and one with the role left out) is a user.
+		plainID := s.createUser(admin.Access, uniqueEmail("made"), "", "user")
+		r = s.do("POST", "/api/v1/admin/users", admin.Access, map[string]any{"email": uniqueEmail("norole"), "password": "correct horse battery"})
+		expect(t, r, http.StatusCreated)
+		if r.JSON(t)["role"] != "user" {
+			t.Fatalf("create without a role: %s", r.Body)
+		}
+
+		// Duplicates, in any case, are conflicts.
+		dup := s.do("POST", "/api/v1/admin/users", admin.Access, map[string]any{"email": "  " + strings.ToUpper(email), "password": "another password", "role": "user"})
+		expectProblem(t, dup, http.StatusConflict, "email_taken")
+
+		// Invalid fields are named.
+		for name, c := range map[string]struct {
+			body   map[string]any
+			fields []string
+		}{
+			"bad email":      {map[string]any{"email": "nope", "password": "correct horse battery", "role": "user"}, []string{"email"}},
+			"short password": {map[string]any{"email": uniqueEmail("v"), "password": "short", "role": "user"}, []string{"password"}},
+			"bad role":       {map[string]any{"email": uniqueEmail("v"), "password": "correct horse battery", "role": "superuser"}, []string{"role"}},
+			"long name":      {map[string]any{"email": uniqueEmail("v"), "password": "correct horse battery", "name": strings.Repeat("n", 101)}, []string{"name"}},
+			"all wrong":      {map[string]any{"email": "", "password": "", "name": strings.Repeat("n", 101), "role": "root"}, []string{"email", "password", "name", "role"}},
+		} {
+			m := expectProblem(t, s.do("POST", "/api/v1/admin/users", admin.Access, c.body), http.StatusUnprocessableEntity, "validation_failed")
+			have := map[string]bool{}
+			errs, _ := m["errors"].([]any)
+			for _, e := range errs {
+				if f, _ := e.(map[string]any); f["message"] != "" {
+					field, _ := f["field"].(string)
+					have[field] = true
+				}
+			}
+			for _, f := range c.fields {
+				if !have[f] {
+					t.Errorf("%s: no error for field %s: %v", name, f, m["errors"])
+				}
+			}
+		}
+		expectProblem(t, s.do("POST", "/api/v1/admin/users", admin.Access, `{"email": 1}`), http.StatusBadRequest, "malformed_request")
+		if n := len(s.directory(admin.Access, "v-", 0)); n != 0 {
+			t.Fatalf("refused creations left %d accounts", n)
+		}
+
+		// GET one for unknown ids.
+		for _, bad := range []string{"01ARZ3NDEKTSV4RRFFQ69G5FAV", "does-not-exist", "%27%20OR%201%3D1"} {
+			expectProblem(t, s.do("GET", "/api/v1/admin/users/"+bad, admin.Access, nil), http.StatusNotFound, "user_not_found")
+		}
+
+		// PATCH name, role, or both.
+		r = s.do("PATCH", "/api/v1/admin/users/"+plainID, admin.Access, map[string]any{"name": "Renamed"})
+		expect(t, r, http.StatusOK)
+		if m := r.JSON(t); m["name"] != "Renamed" || m["role"] != "user" {
+			t.Fatalf("rename: %s", r.Body)
+		}
+		r = s.do("PATCH", "/api/v1/admin/users/"+plainID, admin.Access, map[string]any{"role": "admin"})
+		expect(t, r, http.StatusOK)
+		if m := r.JSON(t); m["name"] != "Renamed" || m["role"] != "admin" {
+			t.Fatalf("role change: %s", r.Body)
+		}
+		r = s.do("PATCH", "/api/v1/admin/users/"+plainID, admin.Access, map[string]any{"name": "Both", "role": "user"})
+		expect(t, r, http.StatusOK)
+		if m := r.JSON(t); m["name"] != "Both" || m["role"] != "user" {
+			t.Fatalf("name and role: %s", r.Body)
+		}
+		if g := s.do("GET", "/api/v1/admin/users/"+plainID, admin.Access, nil).JSON(t); g["name"] != "Both" || g["role"] != "user" {
+			t.Fatalf("PATCH not stored: %v", g)
+		}
+		for name, body := range map[string]any{
+			"bad role":       map[string]any{"role": "superuser"},
+			"empty role":     map[string]any{"role": ""},
+			"long name":      map[string]any{"name": strings.Repeat("x", 101)},
+			"bad role, name": map[string]any{"role": "root", "name": "Fine"},
+		} {
+			r := s.do("PATCH", "/api/v1/admin/users/"+plainID, admin.Access, body)
+			if r.Status != http.StatusUnprocessableEntity {
+				t.Errorf("%s: status %d, want 422: %s", name, r.Status, truncate(r.Body))
+				continue
+			}
+			expectProblem(t, r, http.StatusUnprocessableEntity, "validation_failed")
+		}
+		if g := s.do("GET", "/api/v1/admin/users/"+plainID, admin.Access, nil).JSON(t); g["name"] != "Both" || g["role"] != "user" {
+			t.Fatalf("a refused PATCH changed the user: %v", g)
+		}
+		expectProblem(t, s.do("PATCH", "/api/v1/admin/users/"+plainID, admin.Access, `{"role": null}`), http.StatusBadRequest, "malformed_request")
+		expectProblem(t, s.do("PATCH", "/api/v1/admin/users/01ARZ3NDEKTSV4RRFFQ69G5FAV", admin.Access, map[string]any{"name": "x"}), http.StatusNotFound, "user_not_found")
+		expectProblem(t, s.do("PATCH", "/api/v1/admin/users/nobody", admin.Access, map[string]any{"role": "admin"}), http.StatusNotFound, "user_not_found")
+
+		// DELETE, then it is gone.
+		expect(t, s.do("DELETE", "/api/v1/admin/users/"+plainID, admin.Access, nil), http.StatusNoContent)
+		expectProblem(t, s.do("GET", "/api/v1/admin/users/"+plainID, admin.Access, nil), http.StatusNotFound, "user_not_found")
+		expectProblem(t, s.do("DELETE", "/api/v1/admin/users/"+plainID, admin.Access, nil), http.StatusNotFound, "user_not_found")
+		expectProblem(t, s.do("PATCH", "/api/v1/admin/users/"+plainID, admin.Access, map[string]any{"name": "x"}), http.StatusNotFound, "user_not_found")
+		for _, u := range s.directory(admin.Access, "", 0) {
+			if u.ID == plainID {
+				t.Fatal("a deleted user is still listed")
+			}
+		}
+	})
+}
+
+func TestTheLastAdminStays(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, first account) {
+		expectProblem(t, s.do("PATCH", "/api/v1/admin/users/"+first.ID, first.Access, map[string]any{"role": "user"}), http.StatusConflict, "last_admin")
+		expectProblem(t, s.do("DELETE", "/api/v1/admin/users/"+first.ID, first.Access, nil), http.StatusConflict, "last_admin")
+		me := s.do("GET", "/api/v1/users/me", first.Access, nil)
+		expect(t, me, http.StatusOK)
+		if me.JSON(t)["role"] != "admin" {
+			t.Fatalf("the last admin was demoted anyway: %s", me.Body)
+		}
+		// A rename of the last admin is not a demotion.
+		expect(t, s.do("PATCH", "/api/v1/admin/users/"+first.ID, first.Access, map[string]any{"name": "Root", "role": "admin"}), http.StatusOK)
+
+		// With a second admin, one of them may go.
+		secondEmail := uniqueEmail("second")
+		secondID := s.createUser(first.Access, secondEmail, "", "admin")
+		second := s.loginAs(secondEmail, "correct horse battery")
+		r := s.do("PATCH", "/api/v1/admin/users/"+first.ID, second.Access, map[string]any{"role": "user"})
+		expect(t, r, http.StatusOK)
+		if r.JSON(t)["role"] != "user" {
+			t.Fatalf("demotion: %s", r.Body)
+		}
+		expectProblem(t, s.do("GET", "/api/v1/admin/users", first.Access, nil), http.StatusForbidden, "forbidden")
+
+		// Now the second is the last one.
+		expectProblem(t, s.do("PATCH", "/api/v1/admin/users/"+secondID, second.Access, map[string]any{"role": "user"}), http.StatusConflict, "last_admin")
+		expectProblem(t, s.do("DELETE", "/api/v1/admin/users/"+secondID, second.Access, nil), http.StatusConflict, "last_admin")
+		expect(t, s.do("GET", "/api/v1/admin/users", second.Access, nil), http.StatusOK)
+
+		// Promote the first again; then deleting the second admin is allowed.
+		expect(t, s.do("PATCH", "/api/v1/admin/users/"+first.ID, second.Access, map[string]any{"role": "admin"}), http.StatusOK)
+		expect(t, s.do("DELETE", "/api/v1/admin/users/"+secondID, first.Access, nil), http.StatusNoContent)
+		expectUnauthenticated(t, s, second.Access, "deleted admin")
+		expectProblem(t, s.do("DELETE", "/api/v1/admin/users/"+first.ID, first.Access, nil), http.StatusConflict, "last_admin")
+	})
+}
