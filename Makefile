@@ -27,9 +27,11 @@ generate:
 check-generated: generate
 	@git diff --exit-code -- '*wire_gen.go' || { echo "generated code is stale: run make generate and commit"; exit 1; }
 
-## bench: Go benchmarks of the hot paths
+## bench: Go benchmarks of the hot paths, then the load run against the MySQL server of
+## TEST_MYSQL_DSN, which writes bench/REPORT.md and bench/ratios.png (LOAD_FLAGS: go run ./test/load -h)
 bench:
-	go test -run '^$$' -bench . -benchmem ./...
+	go test -run '^$$' -bench . -benchmem -benchtime=200ms ./...
+	go run ./test/load $(LOAD_FLAGS)
 
 ## tools: install the pinned linter
 tools:

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/argon2"
+)
+
+// Environment of the HTTP ceiling: the runner starts itself again as a separate process with
+// these set, so the ceiling, like the real server, runs in a process of its own.
+const (
+	envCeilingResponse = "POSTSVC_LOAD_CEILING_RESPONSE"
+	envCeilingAddr     = "POSTSVC_LOAD_CEILING_ADDR"
+	// envCeilingDSN, when set, makes the ceiling read the caller's principal from MySQL
+	// before answering, as every authenticated request of the service does;
+	// envCeilingPool is that pool's size.
+	envCeilingDSN  = "POSTSVC_LOAD_CEILING_DSN"
+	envCeilingPool = "POSTSVC_LOAD_CEILING_POOL"
+)
+
+// capturedResponse is a real cached list response, replayed by the HTTP ceiling.
+type capturedResponse struct {
+	Status int         `json:"status"`
+	Header http.Header `json:"header"`
+	Body   []byte      `json:"body"`
+}
+
+// capture keeps what the server sent in resp (body in w.buf). Date is left to net/http, which
+// adds it to both servers' responses; Content-Length and Transfer-Encoding are net/http's
+// choice from the way the body is written, which the ceiling repeats (one Write of the whole
+// body).
+func capture(resp reply, body []byte) capturedResponse {
+	h := resp.header.Clone()
+	for _, k := range []string{"Date", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive"} {
+		h.Del(k)
+	}
+	return capturedResponse{Status: resp.status, Header: h, Body: append([]byte(nil), body...)}
+}
+
+// serveCeiling is the HTTP ceiling process: a bare net/http server that answers every request
+// with the captured response's status, headers and body, written the way the service writes
+// a JSON response (headers, status, then one Write of the encoded body). With dsn it first
+// reads the principal of the bearer token's session, the one database read every
+// authenticated request of the service makes.
+func serveCeiling(file, addr, dsn string, poolSize int) error {
+	raw, err := os.ReadFile(file) //nolint:gosec // G304: a path the runner itself wrote
+	if err != nil {
+		return err
+	}
+	var cr capturedResponse
+	if err := json.Unmarshal(raw, &cr); err != nil {
+		return err
+	}
+	var db *sql.DB
+	if dsn != "" {
+		if db, err = openPool(dsn, poolSize); err != nil {
+			return err
+		}
+		defer db.Close()
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// /livez tells the runner the process is up; it skips the read, which needs a token.
+		if db != nil && req.URL.Path != "/livez" {
+			sid, err := sessionIDOf(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
+			if err == nil {
+				err = principalRead(req.Context(), db, sid)
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		h := w.Header()
+		for k, v := range cr.Header {
+			h[k] = v
+		}
+		w.WriteHeader(cr.Status)
+		_, _ = w.Write(cr.Body)
+	})
+	// The same timeouts as the service's defaults (config.Defaults).
+	srv := &http.Server{
+		Addr: addr, Handler: handler,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// startHTTPCeiling writes the captured response to dir and starts the ceiling process; with a
+// dsn, one that also reads the caller's principal (see serveCeiling).
+func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn string, poolSize int) (*process, error) {
+	file := dir + "/ceiling-response.json"
+	raw, err := json.Marshal(cr)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeLoopbackAddr(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env := []string{envCeilingResponse + "=" + file, envCeilingAddr + "=" + addr}
+	name := "HTTP ceiling"
+	if dsn != "" {
+		env = append(env, envCeilingDSN+"="+dsn, envCeilingPool+"="+strconv.Itoa(poolSize))
+		name = "HTTP ceiling with principal read"
+	}
+	// Every path answers the captured response, /livez included.
+	return startProcess(ctx, name, self, nil, env, "http://"+addr, "/livez")
+}
+
+// The statements the service issues, as GORM spells them for MySQL.
+const (
+	bumpVersionSQL = "UPDATE `users` SET `posts_version`=posts_version + 1 WHERE id = ?"
+	insertPostSQL  = "INSERT INTO `posts` (`id`,`author_id`,`text`,`created_at`) VALUES (?,?,?,?)"
+	listPostsSQL   = "SELECT * FROM `posts` WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+	principalSQL   = `SELECT u.id AS user_id, u.role AS role, u.posts_version AS posts_version
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
+)
+
+// dbNow is a timestamp as the service writes it: UTC, whole microseconds.
+func dbNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// principalRead is the per-request authentication read, for the informational ceilings that
+// include it.
+func principalRead(ctx context.Context, db *sql.DB, sessionID string) error {
+	var (
+		id, role string
+		version  int64
+	)
+	return db.QueryRowContext(ctx, principalSQL, sessionID, dbNow()).Scan(&id, &role, &version)
+}
+
+// insertCeiling is the add-post transaction issued directly: the author's version bump and
+// the insert, committed together, as posts.Service.Add does. withPrincipal first does the
+// per-request authentication read, as every authenticated request does.
+func insertCeiling(db *sql.DB, users []*loadUser, text string, withPrincipal bool) op {
+	return func(ctx context.Context, w *worker, _ int64) (bool, error) {
+		u := users[w.id%len(users)]
+		if withPrincipal {
+			if err := principalRead(ctx, db, u.sessionID); err != nil {
+				return false, err
+			}
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return false, err
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return false, err
+		}
+		if _, err := tx.ExecContext(ctx, bumpVersionSQL, u.id); err != nil {
+			_ = tx.Rollback()
+			return false, err
+		}
+		if _, err := tx.ExecContext(ctx, insertPostSQL, id.String(), u.id, text, dbNow()); err != nil {
+			_ = tx.Rollback()
+			return false, err
+		}
+		return false, tx.Commit()
+	}
+}
+
+// selectCeiling is the list query issued directly: one more row than the page (as the use
+// case asks, to know whether a next page exists), read into Go values. The cursor is a fresh
+// one per request, as in the list-miss scenario.
+func selectCeiling(db *sql.DB, users []*loadUser, limit int, withPrincipal bool) op {
+	return func(ctx context.Context, w *worker, seq int64) (bool, error) {
+		u := users[w.id%len(users)]
+		if withPrincipal {
+			if err := principalRead(ctx, db, u.sessionID); err != nil {
+				return false, err
+			}
+		}
+		rows, err := db.QueryContext(ctx, listPostsSQL, u.id, futureID(seq), limit+1)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var (
+				id, author, text string
+				created          time.Time
+			)
+			if err := rows.Scan(&id, &author, &text, &created); err != nil {
+				return false, err
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return false, errors.New("the list query returned no rows")
+		}
+		return false, nil
+	}
+}
+
+// argon2Params are the service's hashing parameters.
+type argon2Params struct {
+	memoryKiB, iterations uint32
+	parallelism           uint8
+}
+
+// hashCeiling runs raw Argon2id verifications (key derivation plus constant-time compare,
+// what a verification is) with p on runtime.NumCPU() goroutines.
+func hashCeiling(ctx context.Context, p argon2Params, b bounds) result {
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	password := []byte(loadPassword)
+	want := argon2.IDKey(password, salt, p.iterations, p.memoryKiB, p.parallelism, 32)
+	b.clients = runtime.NumCPU()
+	r := drive(ctx, "hashing ceiling (raw argon2id)", b, 0, func(context.Context, *worker, int64) (bool, error) {
+		got := argon2.IDKey(password, salt, p.iterations, p.memoryKiB, p.parallelism, 32)
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			return false, errors.New("argon2id verification mismatch")
+		}
+		return false, nil
+	})
+	r.Unit = "verif"
+	return r
+}
+
+// futureID is a UUIDv7-shaped id later than every id the service has made (its time field is
+// all ones), different for every seq. As a cursor it asks for the newest posts, the same rows
+// as the first page, under a cache key no request has used before.
+func futureID(seq int64) string {
+	return fmt.Sprintf("ffffffff-ffff-7fff-bfff-%012x", seq)
+}
+
+// sessionIDOf reads the sid claim of an access token without verifying it: the runner only
+// needs to know which session the token names.
+func sessionIDOf(token string) (string, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", errors.New("not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil || c.SID == "" {
+		return "", fmt.Errorf("token without sid: %w", err)
+	}
+	return c.SID, nil
+}

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// bounds stop a scenario by itself: after maxRequests requests or once duration has passed,
+// whichever comes first. Requests in flight at the deadline are allowed to finish (each is
+// bounded by the client's timeout).
+type bounds struct {
+	clients     int
+	maxRequests int64
+	duration    time.Duration
+	// firstSeq is the seq of the first operation, so that a scenario run in several slices
+	// numbers its operations without repeating one.
+	firstSeq int64
+}
+
+// result is what one scenario or ceiling measured.
+type result struct {
+	Name     string
+	Clients  int
+	Requests int64 // completed operations, failed ones included
+	Errors   int64 // non-2xx answers and transport errors
+	Elapsed  time.Duration
+	P50      time.Duration
+	P99      time.Duration
+	Max      time.Duration
+	// PeakRSS is the measured process's peak resident memory, in bytes; 0 when no separate
+	// process was measured.
+	PeakRSS int64
+	// FirstError describes one failure, for the report.
+	FirstError string
+	// Unexpected counts successful answers that were not the kind the scenario asks for
+	// (an X-Cache other than the one expected).
+	Unexpected int64
+	// Unit names what Requests counts ("req", "verif", "tx", "query").
+	Unit string
+	// CPU time used during the run by the measured process (0 when none), by this runner
+	// (the clients, and the in-process ceilings), and by the whole machine.
+	ProcCPU, SelfCPU, MachineCPU time.Duration
+	// lat holds every operation's latency, sorted, for merging slices.
+	lat []time.Duration
+}
+
+// merge combines the slices of one scenario (or ceiling) into one result: counts, times and
+// CPU add up, latencies are pooled, the peak RSS is the highest.
+func merge(parts ...result) result {
+	if len(parts) == 0 {
+		return result{}
+	}
+	m := parts[0]
+	m.lat = append([]time.Duration(nil), m.lat...)
+	for _, p := range parts[1:] {
+		m.Requests += p.Requests
+		m.Errors += p.Errors
+		m.Unexpected += p.Unexpected
+		m.Elapsed += p.Elapsed
+		m.ProcCPU += p.ProcCPU
+		m.SelfCPU += p.SelfCPU
+		m.MachineCPU += p.MachineCPU
+		m.PeakRSS = max(m.PeakRSS, p.PeakRSS)
+		if m.FirstError == "" {
+			m.FirstError = p.FirstError
+		}
+		m.lat = append(m.lat, p.lat...)
+	}
+	slices.Sort(m.lat)
+	m.setPercentiles()
+	return m
+}
+
+func (r *result) setPercentiles() {
+	r.P50, r.P99, r.Max = 0, 0, 0
+	if len(r.lat) > 0 {
+		r.P50 = percentile(r.lat, 0.50)
+		r.P99 = percentile(r.lat, 0.99)
+		r.Max = r.lat[len(r.lat)-1]
+	}
+}
+
+// perOp divides a CPU time by the operations done.
+func (r result) perOp(d time.Duration) time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return d / time.Duration(r.Requests)
+}
+
+// OtherCPU is the machine's CPU time not used by the measured process or the runner: the
+// database server, mostly.
+func (r result) OtherCPU() time.Duration {
+	return max(r.MachineCPU-r.ProcCPU-r.SelfCPU, 0)
+}
+
+// Rate is the completed operations per second.
+func (r result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// errExhausted, returned by an op, ends its worker without counting the call: the worker has
+// nothing left to do (the delete scenario's worker has deleted every post it may).
+var errExhausted = errors.New("worker has nothing left to do")
+
+// op performs one operation for worker w; seq numbers operations across the scenario from 0.
+// It returns an error for anything but the expected answer. unexpected marks an answer that
+// is acceptable but not the kind measured (it is counted, not failed).
+type op func(ctx context.Context, w *worker, seq int64) (unexpected bool, err error)
+
+// worker is one concurrent client: its index, a reusable body buffer and its own latencies.
+type worker struct {
+	id        int
+	buf       bytes.Buffer
+	latencies []time.Duration
+}
+
+// drive runs op from b.clients goroutines until the bounds are reached and measures it.
+// pid, when not 0, is the process whose peak RSS is recorded.
+func drive(ctx context.Context, name string, b bounds, pid int, fn op) result {
+	var (
+		next       atomic.Int64
+		errs       atomic.Int64
+		unexpected atomic.Int64
+		firstErr   sync.Once
+		firstMsg   string
+	)
+	var sampler *rssSampler
+	if pid != 0 {
+		sampler = startRSS(pid)
+	}
+	workers := make([]*worker, b.clients)
+	cpu := startCPU(pid)
+	start := time.Now()
+	deadline := start.Add(b.duration)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &worker{id: i, latencies: make([]time.Duration, 0, 1024)}
+		workers[i] = w
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				n := next.Add(1) - 1
+				if n >= b.maxRequests {
+					return
+				}
+				seq := b.firstSeq + n
+				t0 := time.Now()
+				odd, err := fn(ctx, w, seq)
+				if errors.Is(err, errExhausted) {
+					return
+				}
+				w.latencies = append(w.latencies, time.Since(t0))
+				if err != nil {
+					errs.Add(1)
+					firstErr.Do(func() { firstMsg = err.Error() })
+				} else if odd {
+					unexpected.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	procCPU, selfCPU, machineCPU := cpu.finish()
+	var all []time.Duration
+	for _, w := range workers {
+		all = append(all, w.latencies...)
+	}
+	slices.Sort(all)
+	r := result{
+		Name: name, Clients: b.clients, Requests: int64(len(all)), Errors: errs.Load(),
+		Unexpected: unexpected.Load(), Elapsed: elapsed, FirstError: firstMsg, Unit: "req",
+		ProcCPU: procCPU, SelfCPU: selfCPU, MachineCPU: machineCPU, lat: all,
+	}
+	r.setPercentiles()
+	if sampler != nil {
+		r.PeakRSS = sampler.finish()
+	}
+	return r
+}
+
+// percentile of sorted durations, nearest rank.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// httpClient is the client every HTTP scenario and the HTTP ceiling use: keep-alive
+// connections, one per concurrent client, no compression (the server sends none).
+func httpClient(clients int) *http.Client {
+	return &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			// Idle connections to the server and to the HTTP ceiling are both kept, since
+			// the two are driven in turns.
+			MaxIdleConns:        4 * clients,
+			MaxIdleConnsPerHost: clients,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+	}
+}
+
+// reply is a finished HTTP exchange; its body is in the worker's buffer.
+type reply struct {
+	status       int
+	header       http.Header
+	method, path string
+}
+
+// call is one HTTP exchange; the response body is read completely into w.buf, so the
+// connection is reused.
+func call(ctx context.Context, c *http.Client, w *worker, method, url, token string, body []byte) (reply, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return reply{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	w.buf.Reset()
+	_, err = w.buf.ReadFrom(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: reading the body: %w", method, url, err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, method: method, path: req.URL.Path}, nil
+}
+
+// expect turns an unexpected status into an error that shows the start of the body.
+func expect(resp reply, w *worker, want int) error {
+	if resp.status == want {
+		return nil
+	}
+	body := w.buf.Bytes()
+	if len(body) > 300 {
+		body = body[:300]
+	}
+	return fmt.Errorf("%s %s: status %d, want %d: %s", resp.method, resp.path, resp.status, want, body)
+}

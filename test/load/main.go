@@ -1,0 +1,194 @@
+// Command load drives the real server binary against MySQL with many concurrent keep-alive
+// clients, scenario by scenario, measures the ceilings the hardware and the libraries set in
+// the same run, and writes a Markdown report and a PNG chart of each scenario's ratio to its
+// ceiling.
+//
+//	go run ./test/load -h
+//	TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go run ./test/load
+//
+// Everything listens on 127.0.0.1 only. Every scenario stops by itself, after -requests
+// requests or -duration, whichever comes first. The run creates a database of its own on the
+// MySQL server and drops it at the end.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the runner's flags.
+type options struct {
+	server       string
+	mysqlDSN     string
+	clients      int
+	clients1MiB  int
+	duration     time.Duration
+	requests     int64
+	requests1MiB int64
+	users        int
+	posts        int
+	postBytes    int
+	settle       time.Duration
+	report       string
+	chart        string
+	strict       bool
+	perfDir      string
+	rounds       int
+	serverEnv    envList
+}
+
+// envList is a repeatable KEY=VALUE flag.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+func (e *envList) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+func main() {
+	// The HTTP ceiling is this same program started again as a separate process.
+	if file := os.Getenv(envCeilingResponse); file != "" {
+		pool, _ := strconv.Atoi(os.Getenv(envCeilingPool))
+		if err := serveCeiling(file, os.Getenv(envCeilingAddr), os.Getenv(envCeilingDSN), max(pool, 1)); err != nil {
+			fmt.Fprintln(os.Stderr, "HTTP ceiling:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	opts, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	missed, err := run(ctx, opts)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+	if missed > 0 && opts.strict {
+		fmt.Fprintf(os.Stderr, "load: %d target(s) missed\n", missed)
+		os.Exit(3)
+	}
+}
+
+func parseFlags(args []string) (options, error) {
+	root, rootErr := moduleRoot()
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.server, "server", "", "server binary to run; empty builds ./cmd/server into a temporary folder")
+	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "",
+		"DSN of a MySQL/MariaDB server whose user may CREATE and DROP databases (default $TEST_MYSQL_DSN);\n"+
+			"the run uses a fresh database of its own and drops it at the end")
+	fs.IntVar(&o.clients, "clients", 64, "concurrent keep-alive clients per scenario and ceiling")
+	fs.IntVar(&o.clients1MiB, "clients-1mib", 64, "concurrent clients adding 1 MiB posts (the peak-RSS scenario)")
+	fs.DurationVar(&o.duration, "duration", 8*time.Second, "longest time per scenario and per ceiling")
+	fs.IntVar(&o.rounds, "rounds", 4,
+		"turns in which a scenario and its ceiling alternate (each turn gets -duration/-rounds and\n"+
+			"-requests/-rounds), so that other load on the machine weighs on both alike")
+	fs.Int64Var(&o.requests, "requests", 200_000, "most requests per scenario and per ceiling")
+	fs.Int64Var(&o.requests1MiB, "requests-1mib", 1_000, "most requests of the 1 MiB scenario (each stores 1 MiB in MySQL)")
+	fs.IntVar(&o.users, "users", 64, "users seeded; client i acts as user i mod users")
+	fs.IntVar(&o.posts, "posts", 30, "posts seeded per user (a full first page of 20 and a next cursor)")
+	fs.IntVar(&o.postBytes, "post-bytes", 280, "text size of a seeded post")
+	fs.DurationVar(&o.settle, "settle", 150*time.Second,
+		"longest wait after the load for the server's RSS to return near its idle level\n"+
+			"(the Go runtime forces a GC after 2 minutes without one, then returns the memory)")
+	fs.StringVar(&o.report, "report", filepath.Join("bench", "REPORT.md"), "Markdown report to write (a relative path is relative to the module root)")
+	fs.StringVar(&o.chart, "chart", filepath.Join("bench", "ratios.png"), "PNG chart of the ratios to write (relative to the module root too)")
+	fs.BoolVar(&o.strict, "strict", false, "exit with status 3 when a target is missed")
+	fs.Var(&o.serverEnv, "server-env",
+		"KEY=VALUE added to the server's environment after the runner's own settings, to try a\n"+
+			"change without editing code (GOGC=200, APP_DATABASE_MAX_OPEN_CONNS=8, ...); repeatable")
+	fs.StringVar(&o.perfDir, "perf-dir", "",
+		"when set, record each server scenario with Linux perf (perf record -g) into this folder,\n"+
+			"one <scenario>.data file each; read them with perf report -i FILE")
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprint(out, `Usage: go run ./test/load [flags]
+
+Starts the real server (127.0.0.1 only) against a fresh MySQL database, seeds users and posts,
+and drives each scenario with concurrent keep-alive clients: signup, login, add 1 KiB post,
+add 1 MiB post, list (cache hit), list (cache miss), get one, delete. Each scenario stops
+after -requests requests or -duration, whichever comes first. For each it reports requests/s,
+p50/p99/max latency, errors (non-2xx or transport) and the server's peak RSS.
+
+In the same run, in turns with the scenario each one bounds, it measures the ceilings: a bare
+net/http server replaying a captured cached list response (separate process), the same INSERT
+transaction and SELECT through database/sql, and raw argon2id verifications on all cores. The
+report gives each scenario as a ratio to its ceiling against the targets, the CPU time per
+request of the server, the runner and the rest of the machine (the database), and the
+server's RSS after the load.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if rootErr != nil {
+		return o, rootErr
+	}
+	if o.mysqlDSN == "" {
+		o.mysqlDSN = os.Getenv("TEST_MYSQL_DSN")
+	}
+	for _, p := range []*string{&o.report, &o.chart} {
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(root, *p)
+		}
+	}
+	switch {
+	case o.mysqlDSN == "":
+		return o, errors.New("no MySQL server: set -mysql-dsn or TEST_MYSQL_DSN (e.g. 'root@tcp(127.0.0.1:3306)/')")
+	case o.clients < 1 || o.clients1MiB < 1 || o.users < 1 || o.posts < 1 || o.postBytes < 1:
+		return o, errors.New("-clients, -clients-1mib, -users, -posts and -post-bytes must be at least 1")
+	case o.duration <= 0 || o.requests < 1 || o.requests1MiB < 1 || o.rounds < 1:
+		return o, errors.New("-duration, -requests, -requests-1mib and -rounds must be positive")
+	}
+	return o, nil
+}
+
+// moduleRoot finds the folder holding this module's go.mod, from the working directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		raw, err := os.ReadFile(filepath.Join(dir, "go.mod")) //nolint:gosec // G304: go.mod of a parent folder
+		if err == nil && strings.Contains(string(raw), "module github.com/acme/postsvc\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the github.com/acme/postsvc module")
+		}
+		dir = parent
+	}
+}
+
+// numCPU is the core count the server and the hashing ceiling use.
+func numCPU() int { return runtime.NumCPU() }

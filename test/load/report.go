@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// ratio is a scenario's throughput over its ceiling's.
+type ratio struct {
+	label, short      string
+	scenario, ceiling result
+	target            float64
+}
+
+func (r ratio) value() float64 {
+	if r.ceiling.Rate() == 0 {
+		return 0
+	}
+	return r.scenario.Rate() / r.ceiling.Rate()
+}
+
+// machineInfo describes where the run happened.
+type machineInfo struct {
+	cpus                                                     int
+	cpuModel, memTotal, kernel, goVersion, mysqlVersion, rev string
+}
+
+// report is everything a run measured.
+type report struct {
+	started, finished time.Time
+	machine           machineInfo
+	scenarios         []result
+	ceilings          []result
+	ratios            []ratio
+	// infoRatios compare with ceilings that include the per-request principal read.
+	infoRatios []ratio
+	captured   capturedResponse
+
+	idleRSS, seededRSS, peak1MiB int64
+	rssAfter10s, settledRSS      int64
+	settleLimit, cacheMax        int64
+	settleWait                   time.Duration
+	// backgroundBefore and backgroundAfter are the cores busy while the server idled before
+	// and after the load: other processes' share of the machine.
+	backgroundBefore, backgroundAfter float64
+}
+
+// Memory targets.
+const peakRSSLimit = 512 << 20
+
+func describeMachine(ctx context.Context, root string, db *sql.DB) machineInfo {
+	m := machineInfo{cpus: runtime.NumCPU(), goVersion: runtime.Version(), cpuModel: "unknown", memTotal: "unknown", kernel: "unknown", mysqlVersion: "unknown", rev: "unknown"}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpuModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+					m.memTotal = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+				}
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(raw))
+	}
+	var v string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err == nil {
+		m.mysqlVersion = v
+	}
+	git := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD")
+	git.Dir = root
+	if out, err := git.Output(); err == nil {
+		m.rev = strings.TrimSpace(string(out))
+		status := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no")
+		status.Dir = root
+		if out, err := status.Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			m.rev += " (with uncommitted changes)"
+		}
+	}
+	return m
+}
+
+// check is one target and whether the run met it.
+type check struct {
+	name, measured, target string
+	met                    bool
+}
+
+func (rep *report) checks() []check {
+	var out []check
+	for _, r := range rep.ratios {
+		out = append(out, check{
+			name:     r.label,
+			measured: fmt.Sprintf("%.3f (%.0f / %.0f per s)", r.value(), r.scenario.Rate(), r.ceiling.Rate()),
+			target:   fmt.Sprintf("≥ %.1f", r.target),
+			met:      r.value() >= r.target,
+		})
+	}
+	var errs int64
+	var where []string
+	for _, r := range append(append([]result{}, rep.scenarios...), rep.ceilings...) {
+		errs += r.Errors
+		if r.Errors > 0 {
+			where = append(where, fmt.Sprintf("%s: %d", r.Name, r.Errors))
+		}
+	}
+	measured := "0"
+	if errs > 0 {
+		measured = fmt.Sprintf("%d (%s)", errs, strings.Join(where, "; "))
+	}
+	out = append(out,
+		check{name: "errors (non-2xx or transport), all scenarios", measured: measured, target: "0", met: errs == 0},
+		check{name: "peak RSS while 64 clients add 1 MiB posts", measured: mib(rep.peak1MiB), target: "< " + mib(peakRSSLimit), met: rep.peak1MiB > 0 && rep.peak1MiB < peakRSSLimit},
+		check{
+			name:     "RSS after the load (idle " + mib(rep.idleRSS) + ")",
+			measured: settledText(rep),
+			target:   "≤ " + mib(rep.settleLimit),
+			met:      rep.settledRSS > 0 && rep.settledRSS <= rep.settleLimit,
+		},
+	)
+	return out
+}
+
+func settledText(rep *report) string {
+	s := fmt.Sprintf("%s after %s", mib(rep.settledRSS), rep.settleWait.Round(time.Second))
+	if rep.rssAfter10s > 0 && rep.settleWait > 10*time.Second {
+		s += fmt.Sprintf(" (%s after 10 s)", mib(rep.rssAfter10s))
+	}
+	return s
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// write prints the tables, writes the Markdown report and the chart, and returns how many
+// targets were missed.
+func (rep *report) write(opts options) (int, error) {
+	checks := rep.checks()
+	missed := 0
+	for _, c := range checks {
+		if !c.met {
+			missed++
+		}
+	}
+	rep.printText(os.Stdout, checks)
+	for _, path := range []string{opts.report, opts.chart} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return missed, err
+		}
+	}
+	chartRef, err := filepath.Rel(filepath.Dir(opts.report), opts.chart)
+	if err != nil {
+		chartRef = opts.chart
+	}
+	var md strings.Builder
+	rep.markdown(&md, checks, filepath.ToSlash(chartRef), opts)
+	if err := os.WriteFile(opts.report, []byte(md.String()), 0o600); err != nil {
+		return missed, err
+	}
+	if err := drawChart(opts.chart, rep.ratios); err != nil {
+		return missed, err
+	}
+	logf("wrote %s and %s", opts.report, opts.chart)
+	return missed, nil
+}
+
+func (rep *report) printText(w io.Writer, checks []check) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nscenario\tclients\trequests\terrors\trate/s\tp50\tp99\tmax\tpeak RSS\tCPU/op server|runner|other\tcores busy\n")
+	for _, r := range rep.scenarios {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Clients, r.Requests, r.Errors, r.Rate(),
+			roundDur(r.P50), roundDur(r.P99), roundDur(r.Max), mib(r.PeakRSS), cpuSplit(r), busy(r))
+	}
+	fmt.Fprintf(tw, "\nceiling\tclients\tops\terrors\trate/s\tp50\tp99\tmax\tpeak RSS\tCPU/op process|runner|other\tcores busy\n")
+	for _, r := range rep.ceilings {
+		rss := "-"
+		if r.PeakRSS > 0 {
+			rss = mib(r.PeakRSS)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d %s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Clients, r.Requests, r.Unit, r.Errors, r.Rate(),
+			roundDur(r.P50), roundDur(r.P99), roundDur(r.Max), rss, cpuSplit(r), busy(r))
+	}
+	_ = tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\ntarget\tmeasured\twant\tresult\n")
+	for _, c := range checks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.name, c.measured, c.target, verdict(c.met))
+	}
+	for _, r := range rep.infoRatios {
+		fmt.Fprintf(tw, "(info) %s\t%.2f (%.0f / %.0f per s)\t\t\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+}
+
+func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts options) {
+	m := rep.machine
+	fmt.Fprintf(w, "# Load report\n\n")
+	fmt.Fprintf(w, "Written by `go run ./test/load` (`make bench`) on %s, in %s. "+
+		"Every figure below comes from that one run; rerun `make bench` to refresh it.\n\n",
+		rep.started.Format("2006-01-02 15:04 MST"), rep.finished.Sub(rep.started).Round(time.Second))
+	fmt.Fprintf(w, "## Machine\n\n| | |\n|---|---|\n")
+	fmt.Fprintf(w, "| CPU | %s, %d cores (nproc) |\n| Memory | %s |\n| OS | %s |\n| Go | %s |\n| Database | MySQL-compatible server %s |\n| Service | commit %s |\n| Background load | %.2f cores busy before the load, %.2f while the server idled after it (other processes: the runner measures on a shared machine) |\n\n",
+		m.cpuModel, m.cpus, m.memTotal, m.kernel, m.goVersion, m.mysqlVersion, m.rev, rep.backgroundBefore, rep.backgroundAfter)
+
+	fmt.Fprintf(w, "## Targets\n\n| target | measured | want | result |\n|---|---|---|---|\n")
+	for _, c := range checks {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", c.name, c.measured, c.target, verdict(c.met))
+	}
+	fmt.Fprintf(w, "\n![Each scenario's throughput as a ratio of its ceiling; the line across each bar is its target](%s)\n\n", chartRef)
+	fmt.Fprintf(w, "Bars, left to right: %s. Green meets its target line, red does not.\n\n", joinShort(rep.ratios))
+	fmt.Fprintf(w, "Every authenticated request reads its session and user from the database (so that logout, deletion and role changes apply "+
+		"to the very next request), which none of the ceilings above does. Against ceilings that make that same read (not targets):\n\n"+
+		"| ratio | measured |\n|---|---|\n")
+	for _, r := range rep.infoRatios {
+		fmt.Fprintf(w, "| %s | %.2f (%.0f / %.0f per s) |\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
+	}
+	fmt.Fprintln(w)
+
+	if len(opts.serverEnv) > 0 {
+		fmt.Fprintf(w, "The server ran with these settings added to its environment: `%s`.\n\n", opts.serverEnv.String())
+	}
+	fmt.Fprintf(w, "## Scenarios\n\nThe real server (`./cmd/server`) on 127.0.0.1, MySQL backend, %d concurrent keep-alive clients "+
+		"(%d for 1 MiB posts); each scenario stops after %d requests or %s, whichever comes first.\n\n",
+		opts.clients, opts.clients1MiB, opts.requests, opts.duration)
+	fmt.Fprintf(w, "| scenario | clients | requests | errors | req/s | p50 | p99 | max | server peak RSS | CPU per request: server / runner / other | cores busy |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rep.scenarios {
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %.0f | %s | %s | %s | %s | %s | %s |\n", r.Name, r.Clients, r.Requests, r.Errors, r.Rate(),
+			roundDur(r.P50), roundDur(r.P99), roundDur(r.Max), mib(r.PeakRSS), cpuSplit(r), busy(r))
+	}
+	for _, r := range rep.scenarios {
+		if r.Unexpected > 0 {
+			fmt.Fprintf(w, "\n%s: %d answers had an unexpected X-Cache header.\n", r.Name, r.Unexpected)
+		}
+	}
+	fmt.Fprintf(w, "\n## Ceilings\n\nMeasured in the same run with the same concurrency, in %d turns alternating with the scenario each one bounds "+
+		"(scenario, ceiling, scenario, ceiling, ...), so that anything else the machine does weighs on both alike. "+
+		"The scenarios with a ceiling are reported over the same turns.\n\n", opts.rounds)
+	fmt.Fprintf(w, "| ceiling | workers | operations | errors | per s | p50 | p99 | max | CPU per operation: process / runner / other | cores busy |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rep.ceilings {
+		fmt.Fprintf(w, "| %s | %d | %d %s | %d | %.0f | %s | %s | %s | %s | %s |\n", r.Name, r.Clients, r.Requests, r.Unit, r.Errors, r.Rate(),
+			roundDur(r.P50), roundDur(r.P99), roundDur(r.Max), cpuSplit(r), busy(r))
+	}
+	fmt.Fprintf(w, "\n## Memory\n\n| moment | server RSS |\n|---|--:|\n")
+	fmt.Fprintf(w, "| idle after start-up (migrated, nothing served) | %s |\n| after seeding | %s |\n| peak, %d clients adding 1 MiB posts | %s |\n| %s after the load | %s |\n\n",
+		mib(rep.idleRSS), mib(rep.seededRSS), opts.clients1MiB, mib(rep.peak1MiB), rep.settleWait.Round(time.Second), mib(rep.settledRSS))
+	fmt.Fprintf(w, "\"Near idle\" is at most the idle RSS plus the post-list cache's byte budget (%s, pages the server may keep for their TTL) plus 32 MiB. "+
+		"The server exposes nothing for this: the runner reads VmRSS from /proc once a second for up to %s. "+
+		"An idle Go process gives memory back only after a garbage collection, and without allocation the runtime forces one every two minutes.\n\n",
+		mib(rep.cacheMax), opts.settle)
+
+	fmt.Fprintf(w, "## Method\n\n")
+	fmt.Fprintf(w, "- Seeding: %d users signed up through the API, %d posts of %d bytes each; client *i* acts as user *i* mod %d.\n",
+		opts.users, opts.posts, opts.postBytes, opts.users)
+	fmt.Fprintf(w, "- List (cache hit): `GET /api/v1/posts` (first page, 20 posts), after one warming request per user; every answer is checked to say `X-Cache: HIT`.\n")
+	fmt.Fprintf(w, "- List (cache miss): `GET /api/v1/posts?cursor=…` where every request carries a cursor no earlier request used: it encodes a UUIDv7-shaped id whose time field is all ones, later than every stored post, so the rows are the first page's while the cache key is new. Every answer is checked to say `X-Cache: MISS`. The pages it stores fill the cache up to its byte budget, as a miss-heavy load would.\n")
+	fmt.Fprintf(w, "- Get one: `GET /api/v1/posts/{id}` over the user's seeded posts. Delete: `DELETE /api/v1/posts/{id}` of the posts the 1 KiB scenario added, each client its own, until none is left or the bounds are reached.\n")
+	fmt.Fprintf(w, "- Login and signup use the service's default argon2id cost; the server runs with `APP_AUTH_MAX_CONCURRENT_HASHES=%d` (one per core) and throttling limits raised.\n", rep.machine.cpus)
+	fmt.Fprintf(w, "- HTTP ceiling: a bare `net/http` server in a process of its own (this runner, started again) that answers every request with the status, headers and body of a cached list response captured from the server (%d bytes of body), driven by the same client code. The \"HTTP info\" row is the same process reading the principal of the token's session from MySQL first.\n", len(rep.captured.Body))
+	fmt.Fprintf(w, "- DB ceilings: the service's own statements through `database/sql` and go-sql-driver/mysql, with the driver settings the service adds to its DSN and its pool size, from the same number of goroutines: the add-post transaction (`UPDATE users SET posts_version = posts_version + 1`, `INSERT INTO posts`, commit) and the list `SELECT` (21 rows, fresh cursor each time). The \"DB info\" rows add the per-request authentication read (session joined to user) that every authenticated request makes; they are not targets, they show what that read costs.\n")
+	fmt.Fprintf(w, "- Hashing ceiling: raw argon2id key derivations with the service's parameters plus a constant-time compare (what a verification is), on %d goroutines (runtime.NumCPU).\n", rep.machine.cpus)
+	fmt.Fprintf(w, "- CPU per request splits the machine's busy CPU time during the run (from /proc) into the measured process (the server, or the HTTP ceiling's process), this runner (the clients, and the in-process ceilings' own work), and everything else, which is the database server above all. \"Cores busy\" is the machine's average; %d means saturated.\n", rep.machine.cpus)
+	fmt.Fprintf(w, "- Latencies are measured by the client from sending a request to reading the whole response body. Peak RSS is the kernel's high-water mark (VmHWM, reset per scenario through /proc/<pid>/clear_refs) and VmRSS polled every 20 ms, whichever is higher.\n")
+}
+
+// cpuSplit is the CPU time per operation of the measured process, the runner and the rest of
+// the machine (the database, mostly).
+func cpuSplit(r result) string {
+	proc := "-"
+	if r.ProcCPU > 0 {
+		proc = micros(r.perOp(r.ProcCPU))
+	}
+	return fmt.Sprintf("%s / %s / %s", proc, micros(r.perOp(r.SelfCPU)), micros(r.perOp(r.OtherCPU())))
+}
+
+func micros(d time.Duration) string {
+	if d >= 10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%d µs", d.Microseconds())
+}
+
+// busy is how many cores were busy on average during the run.
+func busy(r result) string {
+	if r.Elapsed <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r.MachineCPU.Seconds()/r.Elapsed.Seconds())
+}
+
+func joinShort(rs []ratio) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.label
+	}
+	return strings.Join(parts, ", ")
+}
+
+func roundDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond).String()
+	default:
+		return d.Round(time.Millisecond).String()
+	}
+}
