@@ -28,7 +28,7 @@ func TestMySQLDSN(t *testing.T) {
 				t.Errorf("timeouts = %s/%s/%s", c.Timeout, c.ReadTimeout, c.WriteTimeout)
 			}
 		}},
-		{"overrides settings the adapter relies on", "root@tcp(db:3306)/app?parseTime=false&loc=Local&clientFoundRows=false", nil},
+		{"overrides settings the adapter relies on", "root@tcp(db:3306)/app?parseTime=false&loc=Local&clientFoundRows=false&interpolateParams=false", nil},
 		{"keeps credentials and other parameters exactly", "us:er:p@ss/w?rd@tcp(db:3306)/app?tls=skip-verify&maxAllowedPacket=1048576", func(t *testing.T, c *mysqldriver.Config) {
 			if c.User != "us" || c.Passwd != "er:p@ss/w?rd" || c.TLSConfig != "skip-verify" || c.MaxAllowedPacket != 1<<20 {
 				t.Errorf("got user %q password %q tls %q packet %d", c.User, c.Passwd, c.TLSConfig, c.MaxAllowedPacket)
@@ -42,13 +42,14 @@ func TestMySQLDSN(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := mysqlConfig(tc.in)
+			c, err := MySQLConfig(tc.in)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out := c.FormatDSN()
-			if !c.ParseTime || c.Loc != time.UTC || !c.ClientFoundRows {
-				t.Errorf("parseTime=%v loc=%v clientFoundRows=%v in %q", c.ParseTime, c.Loc, c.ClientFoundRows, out)
+			if !c.ParseTime || c.Loc != time.UTC || !c.ClientFoundRows || !c.InterpolateParams {
+				t.Errorf("parseTime=%v loc=%v clientFoundRows=%v interpolateParams=%v in %q",
+					c.ParseTime, c.Loc, c.ClientFoundRows, c.InterpolateParams, out)
 			}
 			if !strings.Contains(out, "charset=utf8mb4") {
 				t.Errorf("no utf8mb4 charset in %q", out)
@@ -61,7 +62,7 @@ func TestMySQLDSN(t *testing.T) {
 			}
 		})
 	}
-	if _, err := mysqlConfig("not a dsn"); err == nil {
+	if _, err := MySQLConfig("not a dsn"); err == nil {
 		t.Error("an invalid DSN was accepted")
 	}
 }

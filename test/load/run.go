@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 
+	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/config"
 )
 
@@ -225,18 +225,11 @@ func (r *runner) openCeilingPool(dsn string) (*sql.DB, error) {
 // openPool opens database/sql on dsn as the service's MySQL adapter does, with size
 // connections at most.
 func openPool(dsn string, size int) (*sql.DB, error) {
-	mc, err := mysqldriver.ParseDSN(dsn)
+	// The service's own driver settings, so the ceilings talk to MySQL exactly as it does.
+	mc, err := gormstore.MySQLConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
-	mc.ParseTime = true
-	mc.Loc = time.UTC
-	if err := mc.Apply(mysqldriver.Charset("utf8mb4", mc.Collation)); err != nil {
-		return nil, err
-	}
-	mc.ClientFoundRows = true
-	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 3*time.Second, 10*time.Second, 10*time.Second
-	mc.Logger = log.New(io.Discard, "", 0)
 	connector, err := mysqldriver.NewConnector(mc)
 	if err != nil {
 		return nil, err
