@@ -3,9 +3,7 @@ package gormstore_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,71 +18,6 @@ import (
 	"github.com/acme/postsvc/test/testdb"
 )
 
-// proxy is a TCP relay in front of the database that a test can cut, to see what the store
-// does while the database is unreachable and after it comes back.
-type proxy struct {
-	t        *testing.T
-	upstream string
-	addr     string
-
-	mu       sync.Mutex
-	listener net.Listener
-	conns    []net.Conn
-}
-
-func newProxy(t *testing.T, upstream string) *proxy {
-	p := &proxy{t: t, upstream: upstream}
-	p.listen("127.0.0.1:0")
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) listen(addr string) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		p.t.Fatalf("proxy listen: %v", err)
-	}
-	p.mu.Lock()
-	p.listener, p.addr = l, l.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.upstream)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-			go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
-		}
-	}()
-}
-
-// cut closes the listener and every relayed connection: new connections are refused and
-// pooled ones are broken, as when the database host goes down.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.listener != nil {
-		_ = p.listener.Close()
-		p.listener = nil
-	}
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
-// restore accepts connections again on the same address.
-func (p *proxy) restore() { p.listen(p.addr) }
-
 // TestOutageIsUnavailable cuts the connection to MySQL under a working store: every kind of
 // call must fail quickly with domain.ErrUnavailable (never a business error such as "not
 // found"), and the store must work again by itself once the database is back.
@@ -95,8 +28,8 @@ func TestOutageIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newProxy(t, cfg.Addr)
-	cfg.Addr = p.addr
+	p := testdb.NewProxy(t, cfg.Addr)
+	cfg.Addr = p.Addr()
 	db := mustOpen(t, cfg.FormatDSN())
 	store, uow := gormstore.NewStore(db), gormstore.NewUnitOfWork(db)
 
@@ -114,7 +47,7 @@ func TestOutageIsUnavailable(t *testing.T) {
 		if err := tx.Users().BumpPostsVersion(ctx, u.ID()); err != nil {
 			return err
 		}
-		p.cut()
+		p.Refuse()
 		return nil
 	})
 	if !errors.Is(err, domain.ErrUnavailable) {
@@ -155,7 +88,7 @@ func TestOutageIsUnavailable(t *testing.T) {
 		})
 	}
 
-	p.restore()
+	p.Restore()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, err := store.Users().ByID(ctx, u.ID())

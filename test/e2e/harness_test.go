@@ -221,6 +221,12 @@ func truncate(b []byte) string {
 // do sends a request. body may be nil, a []byte/string (sent as is) or any value (JSON-encoded).
 func (s *server) do(method, path, token string, body any) response {
 	s.t.Helper()
+	return s.doWith(method, path, token, body, nil)
+}
+
+// doWith is do with extra request headers.
+func (s *server) doWith(method, path, token string, body any, headers map[string]string) response {
+	s.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -246,6 +252,9 @@ func (s *server) do(method, path, token string, body any) response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -137,44 +136,6 @@ func (s *server) directory(adminToken, q string, limit int) []dirUser {
 	}
 	s.t.Fatal("directory paging does not end")
 	return nil
-}
-
-// doWith is s.do with extra request headers.
-func (s *server) doWith(method, path, token string, body any, headers map[string]string) response {
-	s.t.Helper()
-	var r io.Reader = http.NoBody
-	if body != nil {
-		enc, err := json.Marshal(body)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		r = bytes.NewReader(enc)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.base+path, r)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: data}
 }
 
 // loginFrom tries a login with an X-Forwarded-For header (none when xff is empty).

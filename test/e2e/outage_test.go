@@ -2,150 +2,13 @@ package e2e
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	mysqldriver "github.com/go-sql-driver/mysql"
-
 	"github.com/acme/postsvc/test/testdb"
 )
-
-// dbProxy is a TCP relay between the server and MySQL that a test can break in two ways:
-// refuse (the listener closes and every relayed connection is reset, as when the database
-// host or process is gone) and stall (bytes stop flowing both ways on every connection, old
-// and new, as when the network drops packets). Restore brings the database back on the same
-// address.
-type dbProxy struct {
-	t        *testing.T
-	upstream string
-	addr     string
-	stalled  atomic.Bool
-
-	mu       sync.Mutex
-	cond     *sync.Cond // signalled when stalled turns false
-	listener net.Listener
-	conns    []net.Conn
-}
-
-func newDBProxy(t *testing.T, upstream string) *dbProxy {
-	p := &dbProxy{t: t, upstream: upstream}
-	p.cond = sync.NewCond(&p.mu)
-	p.listen("127.0.0.1:0")
-	t.Cleanup(func() { p.restore(); p.refuse() })
-	return p
-}
-
-func (p *dbProxy) listen(addr string) {
-	var l net.Listener
-	var err error
-	// The port was ours a moment ago; retry briefly in case the kernel is slow to free it.
-	for range 50 {
-		if l, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatalf("proxy listen %s: %v", addr, err)
-	}
-	p.mu.Lock()
-	p.listener, p.addr = l, l.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.upstream)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go p.relay(up, c)
-			go p.relay(c, up)
-		}
-	}()
-}
-
-// relay copies src to dst, holding each chunk while the proxy is stalled.
-func (p *dbProxy) relay(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			for p.stalled.Load() {
-				p.cond.Wait()
-			}
-			p.mu.Unlock()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// refuse closes the listener and resets every relayed connection.
-func (p *dbProxy) refuse() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.listener != nil {
-		_ = p.listener.Close()
-		p.listener = nil
-	}
-	for _, c := range p.conns {
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // RST, not FIN: the peer sees a reset connection
-		}
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
-// stall stops every byte from flowing, on connections old and new.
-func (p *dbProxy) stall() { p.stalled.Store(true) }
-
-// restore lets bytes flow again and, after refuse, listens again on the same address.
-func (p *dbProxy) restore() {
-	p.mu.Lock()
-	p.stalled.Store(false)
-	p.cond.Broadcast()
-	closed := p.listener == nil
-	addr := p.addr
-	p.mu.Unlock()
-	if closed {
-		p.listen(addr)
-	}
-}
-
-// mysqlBehindProxy returns a fresh MySQL database's DSN rewritten to go through a proxy.
-func mysqlBehindProxy(t *testing.T) (string, *dbProxy) {
-	t.Helper()
-	cfg, err := mysqldriver.ParseDSN(testdb.MySQLDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Net != "tcp" {
-		t.Skipf("the outage test needs MySQL over TCP, not %q", cfg.Net)
-	}
-	p := newDBProxy(t, cfg.Addr)
-	cfg.Addr = p.addr
-	return cfg.FormatDSN(), p
-}
 
 // timedDo sends a request with a client-side deadline, so a hang fails the test instead of
 // blocking it, and reports how long the answer took.
@@ -182,14 +45,14 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 
 	modes := []struct {
 		name string
-		cut  func(*dbProxy)
+		cut  func(*testdb.Proxy)
 	}{
-		{"refused", (*dbProxy).refuse},
-		{"stalled", (*dbProxy).stall},
+		{"refused", (*testdb.Proxy).Refuse},
+		{"stalled", (*testdb.Proxy).Stall},
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			dsn, proxy := mysqlBehindProxy(t)
+			dsn, proxy := testdb.MySQLBehindProxy(t)
 			s := startServer(t, []string{"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + dsn},
 				"APP_HTTP_REQUEST_TIMEOUT="+requestTimeout.String())
 			a := s.signup(uniqueEmail("outage"))
@@ -237,7 +100,7 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 				}
 			}
 
-			proxy.restore()
+			proxy.Restore()
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				r, _ := timedDo(t, s, "GET", "/readyz", "")
