@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,6 +160,10 @@ func (s *server) list(token, query string) (page, response) {
 	s.t.Helper()
 	r := s.do("GET", "/api/v1/posts"+query, token, nil)
 	expect(s.t, r, http.StatusOK)
+	// Pages are sent whole with their length, never chunked (a client can size its buffer).
+	if got, want := r.Header.Get("Content-Length"), strconv.Itoa(len(r.Body)); got != want {
+		s.t.Fatalf("list Content-Length %q, want %s", got, want)
+	}
 	var p page
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		s.t.Fatal(err)
@@ -179,7 +184,8 @@ func TestReadYourWritesThroughTheCache(t *testing.T) {
 		if _, r = s.list(a.Access, ""); r.Header.Get("X-Cache") != "HIT" {
 			t.Fatalf("second list: X-Cache=%q, want HIT", r.Header.Get("X-Cache"))
 		}
-		id := s.addPost(a.Access, "fresh")
+		// Larger than net/http's 2 KiB chunking threshold, so the page must carry its length.
+		id := s.addPost(a.Access, strings.Repeat("fresh ", 700))
 		p, r = s.list(a.Access, "")
 		if r.Header.Get("X-Cache") != "MISS" || len(p.Posts) != 1 || p.Posts[0].ID != id {
 			t.Fatalf("after add: X-Cache=%q posts=%d", r.Header.Get("X-Cache"), len(p.Posts))

@@ -42,12 +42,12 @@ type capturedResponse struct {
 }
 
 // capture keeps what the server sent in resp (body in w.buf). Date is left to net/http, which
-// adds it to both servers' responses; Content-Length and Transfer-Encoding are net/http's
-// choice from the way the body is written, which the ceiling repeats (one Write of the whole
-// body).
+// adds it to both servers' responses; Transfer-Encoding and the connection headers are
+// net/http's choice. Content-Length is kept: the service sets it on every JSON response, and
+// the ceiling sends the same one.
 func capture(resp reply, body []byte) capturedResponse {
 	h := resp.header.Clone()
-	for _, k := range []string{"Date", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive"} {
+	for _, k := range []string{"Date", "Transfer-Encoding", "Connection", "Keep-Alive"} {
 		h.Del(k)
 	}
 	return capturedResponse{Status: resp.status, Header: h, Body: append([]byte(nil), body...)}
