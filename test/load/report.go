@@ -88,7 +88,8 @@ func describeMachine(ctx context.Context, root string, db *sql.DB) machineInfo {
 	git.Dir = root
 	if out, err := git.Output(); err == nil {
 		m.rev = strings.TrimSpace(string(out))
-		status := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no")
+		// The report's own outputs (bench/) do not make the measured code dirty.
+		status := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench")
 		status.Dir = root
 		if out, err := status.Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
 			m.rev += " (with uncommitted changes)"
