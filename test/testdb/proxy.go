@@ -1,6 +1,7 @@
 package testdb
 
 import (
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -64,7 +65,7 @@ func (p *Proxy) listen(addr string) {
 	var err error
 	// The port was ours a moment ago; retry briefly in case the kernel is slow to free it.
 	for range 50 {
-		if l, err = net.Listen("tcp", addr); err == nil {
+		if l, err = new(net.ListenConfig).Listen(context.Background(), "tcp", addr); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -81,7 +82,7 @@ func (p *Proxy) listen(addr string) {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", p.upstream)
+			up, err := new(net.Dialer).DialContext(context.Background(), "tcp", p.upstream)
 			if err != nil {
 				_ = c.Close()
 				continue
