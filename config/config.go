@@ -56,6 +56,9 @@ type HTTP struct {
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
 	// CORSOrigins lists the browser origins allowed to call the API; none by default.
 	CORSOrigins []string `mapstructure:"cors_origins"`
+	// PprofAddr, when set, is a loopback address on which a second listener serves the Go
+	// profiler (net/http/pprof), for profiling a running instance. Off by default.
+	PprofAddr string `mapstructure:"pprof_addr"`
 }
 
 // Database selects and tunes the store.

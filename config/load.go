@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,7 @@ func Defaults() map[string]any {
 		"http.request_timeout":       "5s",
 		"http.trusted_proxies":       []string{},
 		"http.cors_origins":          []string{},
+		"http.pprof_addr":            "",
 		"database.driver":            DriverSQLite,
 		"database.dsn":               "",
 		"database.max_open_conns":    20,
@@ -170,6 +172,9 @@ func (c *Config) finish() error {
 			bad(key, "must be greater than zero")
 		}
 	}
+	if c.HTTP.PprofAddr != "" && !isLoopbackAddr(c.HTTP.PprofAddr) {
+		bad("http.pprof_addr", "must be a loopback host:port such as 127.0.0.1:6060 (profiles expose the process's internals)")
+	}
 	if c.HTTP.ShutdownDelay < 0 {
 		bad("http.shutdown_delay", "must not be negative")
 	}
@@ -257,4 +262,18 @@ func (c *Config) resolveSecret() error {
 	}
 	c.Auth.JWTSecret = secret
 	return nil
+}
+
+// isLoopbackAddr reports whether addr is host:port with a loopback host (an IP in 127.0.0.0/8
+// or ::1, or "localhost") and a port.
+func isLoopbackAddr(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

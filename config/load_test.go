@@ -96,6 +96,9 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_ENV": "production"}, "APP_AUTH_JWT_SECRET"},
 		{map[string]string{"APP_ENV": "production", "APP_AUTH_JWT_SECRET": "short"}, "APP_AUTH_JWT_SECRET"},
 		{map[string]string{"APP_BOOTSTRAP_ADMIN_EMAIL": "a@x.io"}, "APP_BOOTSTRAP_ADMIN_PASSWORD"},
+		{map[string]string{"APP_HTTP_PPROF_ADDR": ":6060"}, "APP_HTTP_PPROF_ADDR"},
+		{map[string]string{"APP_HTTP_PPROF_ADDR": "0.0.0.0:6060"}, "APP_HTTP_PPROF_ADDR"},
+		{map[string]string{"APP_HTTP_PPROF_ADDR": "127.0.0.1"}, "APP_HTTP_PPROF_ADDR"},
 	}
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {
@@ -124,6 +127,17 @@ func TestProductionAcceptsALongSecretAndWritesNoFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "jwt-secret")); !os.IsNotExist(err) {
 		t.Error("production must not generate a secret file")
+	}
+}
+
+func TestProfilerListensOnLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:0"} {
+		isolate(t)
+		t.Setenv("APP_HTTP_PPROF_ADDR", addr)
+		cfg, err := config.Load("", nil)
+		if err != nil || cfg.HTTP.PprofAddr != addr {
+			t.Errorf("%s: %v, %+v", addr, err, cfg)
+		}
 	}
 }
 

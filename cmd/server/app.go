@@ -97,6 +97,12 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", config.EnvName("http.addr"), err)
 	}
+	stopProfiler, err := a.startProfiler(ctx)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopProfiler()
 	return a.serve(ctx, ln)
 }
 

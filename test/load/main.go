@@ -43,6 +43,7 @@ type options struct {
 	chart        string
 	strict       bool
 	perfDir      string
+	pprofDir     string
 	rounds       int
 	serverEnv    envList
 }
@@ -122,6 +123,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.perfDir, "perf-dir", "",
 		"when set, record each server scenario with Linux perf (perf record -g) into this folder,\n"+
 			"one <scenario>.data file each; read them with perf report -i FILE")
+	fs.StringVar(&o.pprofDir, "pprof-dir", "",
+		"when set, run the server with its Go profiler on (APP_HTTP_PPROF_ADDR) and save a CPU\n"+
+			"profile of each server scenario turn into this folder, one <scenario>.pprof file each;\n"+
+			"read them with go tool pprof -top FILE")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprint(out, `Usage: go run ./test/load [flags]

@@ -47,6 +47,8 @@ type runner struct {
 	// db is the ceilings' own pool on the run's database, configured like the service's.
 	db        *sql.DB
 	serverDSN string
+	// pprofAddr is the server's profiler address when -pprof-dir is set.
+	pprofAddr string
 	// serviceDefaults are the settings the server runs with (config.Defaults).
 	poolSize  int
 	cacheMax  int64
@@ -262,6 +264,12 @@ func (r *runner) startServer(ctx context.Context, bin, dsn string) error {
 		// The seeded tokens must outlive the run.
 		"APP_AUTH_ACCESS_TOKEN_TTL=2h",
 	}
+	if r.opts.pprofDir != "" {
+		if r.pprofAddr, err = freeLoopbackAddr(ctx); err != nil {
+			return err
+		}
+		env = append(env, "APP_HTTP_PPROF_ADDR="+r.pprofAddr)
+	}
 	env = append(env, r.opts.serverEnv...)
 	if len(r.opts.serverEnv) > 0 {
 		logf("server environment adds %s", r.opts.serverEnv.String())
@@ -421,11 +429,28 @@ func (r *runner) listOp(base string) op {
 	}
 }
 
-// driveServer runs a scenario against the server, recorded with perf when -perf-dir is set.
+// driveServer runs a scenario against the server, recorded with perf when -perf-dir is set
+// and profiled with pprof when -pprof-dir is set.
 func (r *runner) driveServer(ctx context.Context, name string, b bounds, fn op) result {
-	stop := r.startPerf(ctx, name)
-	defer stop()
+	stopPerf := r.startPerf(ctx, name)
+	defer stopPerf()
+	waitProfile := r.startCPUProfile(ctx, name, b.duration)
+	defer waitProfile()
 	return drive(ctx, name, b, r.server.pid(), fn)
+}
+
+// profileFile returns dir/<scenario><ext>, numbered when a scenario run in turns already
+// wrote one.
+func profileFile(dir, name, ext string) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	stem := filepath.Join(dir, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(name))
+	file := stem + ext
+	for i := 2; fileExists(file); i++ {
+		file = fmt.Sprintf("%s.%d%s", stem, i, ext)
+	}
+	return file, nil
 }
 
 // startPerf starts "perf record" on the server and returns the function that stops it.
@@ -433,15 +458,10 @@ func (r *runner) startPerf(ctx context.Context, name string) func() {
 	if r.opts.perfDir == "" {
 		return func() {}
 	}
-	if err := os.MkdirAll(r.opts.perfDir, 0o750); err != nil {
+	file, err := profileFile(r.opts.perfDir, name, ".data")
+	if err != nil {
 		logf("perf: %v", err)
 		return func() {}
-	}
-	stem := filepath.Join(r.opts.perfDir, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(name))
-	file := stem + ".data"
-	// A scenario run in turns records one file per turn.
-	for i := 2; fileExists(file); i++ {
-		file = fmt.Sprintf("%s.%d.data", stem, i)
 	}
 	cmd := exec.CommandContext(ctx, "perf", "record", "-F", "499", "-g", "-o", file, "-p", strconv.Itoa(r.server.pid())) //nolint:gosec // G204: fixed program, our own arguments
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
@@ -454,6 +474,47 @@ func (r *runner) startPerf(ctx context.Context, name string) func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	}
+}
+
+// startCPUProfile asks the server's profiler for a CPU profile as long as the turn may last
+// (whole seconds, at least one) and returns the function that waits for it and saves it.
+func (r *runner) startCPUProfile(ctx context.Context, name string, d time.Duration) func() {
+	if r.pprofAddr == "" {
+		return func() {}
+	}
+	file, err := profileFile(r.opts.pprofDir, name, ".pprof")
+	if err != nil {
+		logf("pprof: %v", err)
+		return func() {}
+	}
+	seconds := max(1, int((d+time.Second-1)/time.Second))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.pprofAddr, seconds)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			logf("pprof: %v", err)
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			logf("pprof: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d: %.200s", resp.StatusCode, data)
+		}
+		if err == nil {
+			err = os.WriteFile(file, data, 0o600)
+		}
+		if err != nil {
+			logf("pprof %s: %v", name, err)
+		}
+	}()
+	return func() { <-done }
 }
 
 // slice is one turn of a paired measurement: bounds of its own, a share of the scenario's.
