@@ -13,6 +13,7 @@ import (
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/session"
 	"github.com/acme/postsvc/domain/user"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/testdb"
@@ -102,6 +103,10 @@ func TestOutageIsUnavailable(t *testing.T) {
 			t.Fatalf("the store did not recover after the database came back: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The authentication read, never prepared while the database was away, answers again.
+	if _, err := store.Sessions().Principal(ctx, "01900000-0000-7000-8000-000000000002", time.Now()); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Principal after recovery: got %v, want session.ErrNotFound", err)
 	}
 }
 

@@ -14,20 +14,27 @@ type scope struct{ db *gorm.DB }
 
 func (s scope) Users() ports.UserRepository       { return userRepo(s) }
 func (s scope) Posts() ports.PostRepository       { return postRepo(s) }
-func (s scope) Sessions() ports.SessionRepository { return sessionRepo(s) }
+func (s scope) Sessions() ports.SessionRepository { return sessionRepo{db: s.db} }
 
 // Store is the non-transactional set of repositories: each call runs on its own pooled
 // connection and commits by itself. Use it for reads and for single-statement writes; use
 // UnitOfWork when several writes must succeed or fail together.
 type Store struct {
 	scope
+	// principal is the per-request authentication read, prepared once for the pool.
+	principal *preparedQuery
 }
 
 var _ ports.Repositories = (*Store)(nil)
 
 // NewStore binds the repositories to the pool that Open returned.
 func NewStore(db *gorm.DB) *Store {
-	return &Store{scope: scope{db: db}}
+	return &Store{scope: scope{db: db}, principal: &preparedQuery{db: db, query: principalSQL}}
+}
+
+// Sessions is the pool's session repository, whose Principal runs as a prepared statement.
+func (s *Store) Sessions() ports.SessionRepository {
+	return sessionRepo{db: s.db, principal: s.principal}
 }
 
 // Ping checks that the database answers, for the readiness probe. The caller bounds it with a
