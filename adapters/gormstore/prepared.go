@@ -26,7 +26,7 @@ type preparedQuery struct {
 
 // queryRow runs the query with args, through the prepared statement when it can be had.
 func (p *preparedQuery) queryRow(ctx context.Context, args ...any) *sql.Row {
-	if stmt := p.prepared(ctx); stmt != nil {
+	if stmt := p.prepared(ctx); stmt != nil { //nolint:sqlclosecheck // shared by every call; see prepared
 		return stmt.QueryRowContext(ctx, args...)
 	}
 	return p.db.Statement.ConnPool.QueryRowContext(ctx, p.query, args...)
@@ -50,7 +50,9 @@ func (p *preparedQuery) prepared(ctx context.Context) *sql.Stmt {
 	if err != nil {
 		return nil
 	}
-	stmt, err := sqlDB.PrepareContext(ctx, p.query)
+	// The statement lives as long as the pool: closing the pool closes the connections it
+	// is prepared on, so it is never closed by itself.
+	stmt, err := sqlDB.PrepareContext(ctx, p.query) //nolint:sqlclosecheck // see above
 	if err != nil {
 		return nil
 	}
