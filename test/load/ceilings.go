@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,19 +68,23 @@ func serveCeiling(file, addr, dsn string, poolSize int) error {
 	if err := json.Unmarshal(raw, &cr); err != nil {
 		return err
 	}
-	var db *sql.DB
+	var (
+		db        *sql.DB
+		principal *principalReader
+	)
 	if dsn != "" {
 		if db, err = openPool(dsn, poolSize); err != nil {
 			return err
 		}
 		defer db.Close()
+		principal = &principalReader{db: db}
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		// /livez tells the runner the process is up; it skips the read, which needs a token.
 		if db != nil && req.URL.Path != "/livez" {
 			sid, err := sessionIDOf(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
 			if err == nil {
-				err = principalRead(req.Context(), db, sid)
+				err = principal.read(req.Context(), sid)
 			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -157,24 +162,36 @@ WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 // dbNow is a timestamp as the service writes it: UTC, whole microseconds.
 func dbNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-// principalRead is the per-request authentication read, for the informational ceilings that
-// include it.
-func principalRead(ctx context.Context, db *sql.DB, sessionID string) error {
+// principalReader is the per-request authentication read as the service runs it: one
+// statement prepared on the pool (adapters/gormstore/prepared.go), for the informational
+// ceilings that include it. It is prepared on first use, once the server has migrated.
+type principalReader struct {
+	db   *sql.DB
+	once sync.Once
+	stmt *sql.Stmt
+	err  error
+}
+
+func (p *principalReader) read(ctx context.Context, sessionID string) error {
+	p.once.Do(func() { p.stmt, p.err = p.db.PrepareContext(ctx, principalSQL) }) //nolint:sqlclosecheck // lives as long as the pool
+	if p.err != nil {
+		return p.err
+	}
 	var (
 		id, role string
 		version  int64
 	)
-	return db.QueryRowContext(ctx, principalSQL, sessionID, dbNow()).Scan(&id, &role, &version)
+	return p.stmt.QueryRowContext(ctx, sessionID, dbNow()).Scan(&id, &role, &version)
 }
 
 // insertCeiling is the add-post transaction issued directly: the author's version bump and
 // the insert, committed together, as posts.Service.Add does. withPrincipal first does the
 // per-request authentication read, as every authenticated request does.
-func insertCeiling(db *sql.DB, users []*loadUser, text string, withPrincipal bool) op {
+func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *principalReader) op {
 	return func(ctx context.Context, w *worker, _ int64) (bool, error) {
 		u := users[w.id%len(users)]
-		if withPrincipal {
-			if err := principalRead(ctx, db, u.sessionID); err != nil {
+		if principal != nil {
+			if err := principal.read(ctx, u.sessionID); err != nil {
 				return false, err
 			}
 		}
@@ -201,11 +218,11 @@ func insertCeiling(db *sql.DB, users []*loadUser, text string, withPrincipal boo
 // selectCeiling is the list query issued directly: one more row than the page (as the use
 // case asks, to know whether a next page exists), read into Go values. The cursor is a fresh
 // one per request, as in the list-miss scenario.
-func selectCeiling(db *sql.DB, users []*loadUser, limit int, withPrincipal bool) op {
+func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principalReader) op {
 	return func(ctx context.Context, w *worker, seq int64) (bool, error) {
 		u := users[w.id%len(users)]
-		if withPrincipal {
-			if err := principalRead(ctx, db, u.sessionID); err != nil {
+		if principal != nil {
+			if err := principal.read(ctx, u.sessionID); err != nil {
 				return false, err
 			}
 		}
