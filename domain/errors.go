@@ -21,6 +21,12 @@ var (
 	ErrUnavailable = errors.New("dependency unavailable")
 	// ErrPayloadTooLarge: an input exceeds a hard size limit (a post over 1 MiB).
 	ErrPayloadTooLarge = errors.New("payload too large")
+	// ErrOverloaded: the service sheds this request because it cannot start the work soon
+	// (more password checks are waiting than can run in time, or the caller already holds
+	// its fair share). Unlike ErrUnavailable, every dependency is fine; retrying shortly is.
+	ErrOverloaded = errors.New("overloaded")
+	// ErrRequestTimeout: the client did not finish sending its request body in time.
+	ErrRequestTimeout = errors.New("request body not received in time")
 )
 
 // FieldError names one invalid input field and says what is wrong with it in words a client

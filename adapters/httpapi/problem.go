@@ -42,14 +42,21 @@ const (
 	CodeLastAdmin            = "last_admin"
 	CodeTooManyAttempts      = "too_many_attempts"
 	CodeUnavailable          = "unavailable"
+	CodeOverloaded           = "overloaded"
+	CodeRequestTimeout       = "request_timeout"
 	CodeInternalError        = "internal_error"
 )
 
 // problemContentType is the media type of RFC 9457 problem documents.
 const problemContentType = "application/problem+json"
 
-// unavailableRetryAfter is the Retry-After, in seconds, of every 503.
-const unavailableRetryAfter = "5"
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503 unavailable; overloaded
+// answers ask for a shorter wait, since the work that crowded this request out takes about a
+// second to drain.
+const (
+	unavailableRetryAfter = "5"
+	overloadedRetryAfter  = "1"
+)
 
 // Problem is an RFC 9457 problem document with the service's "code" extension and, for
 // validation failures, the list of invalid fields.
@@ -86,6 +93,8 @@ var titles = map[string]string{ //nolint:gosec // G101: problem titles, not cred
 	CodeLastAdmin:            "Last admin",
 	CodeTooManyAttempts:      "Too many attempts",
 	CodeUnavailable:          "Service unavailable",
+	CodeOverloaded:           "Service overloaded",
+	CodeRequestTimeout:       "Request timeout",
 	CodeInternalError:        "Internal server error",
 }
 
@@ -118,6 +127,15 @@ func (s *server) fail(c *gin.Context, err error) {
 		tooLarge   *http.MaxBytesError
 	)
 	switch {
+	case errors.Is(err, domain.ErrOverloaded):
+		// Checked before the timeouts: shedding is decided at once, never by waiting.
+		c.Header("Retry-After", overloadedRetryAfter)
+		writeProblem(c, newProblem(http.StatusServiceUnavailable, CodeOverloaded,
+			"The service is busy and shed this request; retry in a moment."))
+	case errors.Is(err, domain.ErrRequestTimeout):
+		c.Header("Connection", "close")
+		writeProblem(c, newProblem(http.StatusRequestTimeout, CodeRequestTimeout,
+			"The request body was not received within the read timeout."))
 	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		s.logAt(c, slog.LevelWarn, "dependency unavailable", err)
 		s.unavailable(c, "The service is temporarily unavailable; retry later.")
