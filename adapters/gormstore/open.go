@@ -213,9 +213,12 @@ func sqliteDSN(dsn string) (string, bool, error) {
 	}
 	memory := path == ":memory:" || query.Get("mode") == "memory"
 	if !memory {
-		dir := filepath.Dir(strings.TrimPrefix(path, "file:"))
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		file := strings.TrimPrefix(path, "file:")
+		if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
 			return "", false, fmt.Errorf("gormstore: create SQLite directory: %w", err)
+		}
+		if err := restrictSQLiteFiles(file, query.Get("mode") != "ro"); err != nil {
+			return "", false, err
 		}
 	}
 	// The operator's own pragmas run after the adapter's, so they can override them.
@@ -224,4 +227,51 @@ func sqliteDSN(dsn string) (string, bool, error) {
 		query.Set("_txlock", "immediate")
 	}
 	return path + "?" + query.Encode(), memory, nil
+}
+
+// sqliteFileMode is the only access the database file and its -wal and -shm siblings get:
+// they hold password hashes, refresh-token hashes, emails and every post, so no other local
+// user may read them.
+const sqliteFileMode os.FileMode = 0o600
+
+// restrictSQLiteFiles makes the database file and its -wal and -shm siblings readable and
+// writable by their owner only, before the driver opens them.
+//
+// The driver would create a missing file with SQLite's default 0644 less the umask, which
+// usually leaves it readable by every local user; creating it here first (when create is
+// set, that is unless the DSN opens it read-only) gives it 0600 whatever the umask or the
+// folder. SQLite creates the -wal and -shm files with the mode of the database file, so they
+// follow. Files that already exist with group or other bits, such as those created before
+// this rule, are tightened rather than refused: they hold the same data, and the fix is the
+// same one an operator would make by hand. A file whose mode cannot be changed (another
+// user's) stops start-up, since serving from it would keep the data readable to others.
+func restrictSQLiteFiles(file string, create bool) error {
+	if create {
+		// O_CREATE without O_EXCL: an existing file is opened and left untouched; only a
+		// new, empty file gets created (an empty file is a valid, empty SQLite database).
+		f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, sqliteFileMode) //nolint:gosec // G304: the operator's own database path
+		if err != nil {
+			return fmt.Errorf("gormstore: create SQLite database file: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("gormstore: create SQLite database file: %w", err)
+		}
+	}
+	for _, name := range []string{file, file + "-wal", file + "-shm"} {
+		st, err := os.Stat(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("gormstore: SQLite file: %w", err)
+		}
+		if st.Mode().Perm()&^sqliteFileMode == 0 {
+			continue
+		}
+		if err := os.Chmod(name, st.Mode().Perm()&sqliteFileMode); err != nil {
+			return fmt.Errorf("gormstore: %s is readable by other users (mode %04o) and cannot be restricted to %04o: %w",
+				name, st.Mode().Perm(), sqliteFileMode, err)
+		}
+	}
+	return nil
 }
