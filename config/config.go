@@ -92,11 +92,14 @@ type Cache struct {
 	PostsMaxBytes int64         `mapstructure:"posts_max_bytes"`
 }
 
-// Throttle configures login throttling.
+// Throttle configures the throttling of login attempts and signups.
 type Throttle struct {
 	Window          time.Duration `mapstructure:"window"`
 	AccountFailures int           `mapstructure:"account_failures"`
 	AddrFailures    int           `mapstructure:"addr_failures"`
+	// SignupAttempts is how many signups one client address may make per Window; each one
+	// costs a password hash, so unthrottled signups are a cheap way to occupy the hasher.
+	SignupAttempts int `mapstructure:"signup_attempts"`
 }
 
 // Log configures logging.

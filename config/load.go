@@ -55,6 +55,7 @@ func Defaults() map[string]any {
 		"throttle.window":            "15m",
 		"throttle.account_failures":  10,
 		"throttle.addr_failures":     50,
+		"throttle.signup_attempts":   20,
 		"log.level":                  "info",
 		"log.format":                 "",
 		"bootstrap.admin_email":      "",
@@ -166,6 +167,7 @@ func (c *Config) finish() error {
 		"auth.argon2_parallelism":    int64(c.Auth.Argon2Parallelism),
 		"throttle.account_failures":  int64(c.Throttle.AccountFailures),
 		"throttle.addr_failures":     int64(c.Throttle.AddrFailures),
+		"throttle.signup_attempts":   int64(c.Throttle.SignupAttempts),
 	}
 	for key, value := range positive {
 		if value <= 0 {

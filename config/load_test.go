@@ -37,6 +37,9 @@ func TestDefaults(t *testing.T) {
 		cfg.Cache.PostsTTL != 5*time.Minute || cfg.Auth.AccessTokenTTL != 15*time.Minute || cfg.Cache.PostsMaxBytes != 64<<20 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
+	if cfg.Throttle.SignupAttempts != 20 {
+		t.Fatalf("signups per address per window: %d, want 20 (the contract's default)", cfg.Throttle.SignupAttempts)
+	}
 	if cfg.Database.DSN != filepath.Join(dir, "postsvc.db") {
 		t.Fatalf("default DSN %q", cfg.Database.DSN)
 	}
@@ -99,6 +102,7 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_HTTP_PPROF_ADDR": ":6060"}, "APP_HTTP_PPROF_ADDR"},
 		{map[string]string{"APP_HTTP_PPROF_ADDR": "0.0.0.0:6060"}, "APP_HTTP_PPROF_ADDR"},
 		{map[string]string{"APP_HTTP_PPROF_ADDR": "127.0.0.1"}, "APP_HTTP_PPROF_ADDR"},
+		{map[string]string{"APP_THROTTLE_SIGNUP_ATTEMPTS": "0"}, "APP_THROTTLE_SIGNUP_ATTEMPTS"},
 	}
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {

@@ -22,13 +22,16 @@ type AuthService interface {
 }
 
 // SignupInput is a signup request as the client sent it; the service validates every field.
+// ClientAddr is the caller's address, for throttling signups and sharing the hasher fairly.
 type SignupInput struct {
-	Email    string
-	Password string
-	Name     string
+	Email      string
+	Password   string
+	Name       string
+	ClientAddr string
 }
 
-// LoginInput is a login attempt. ClientAddr is the caller's address for throttling.
+// LoginInput is a login attempt. ClientAddr is the caller's address, for throttling and for
+// sharing the hasher fairly.
 type LoginInput struct {
 	Email      string
 	Password   string
@@ -87,11 +90,13 @@ type UserPage struct {
 }
 
 // NewUserInput creates an account with a chosen role (admin directory and command line).
+// ClientAddr is the admin's address, for sharing the hasher fairly; the command line has none.
 type NewUserInput struct {
-	Email    string
-	Password string
-	Name     string
-	Role     string
+	Email      string
+	Password   string
+	Name       string
+	Role       string
+	ClientAddr string
 }
 
 // UserUpdate changes an account's name and/or role; nil leaves a field alone.

@@ -77,7 +77,8 @@ func TestAcceptedBodies(t *testing.T) {
 				t.Fatalf("status = %d: %s", rec.Code, rec.Body.String())
 			}
 			_, arg := hs.auth.last()
-			if in := arg.(ports.SignupInput); in != (ports.SignupInput{Email: "a@x.io", Password: "password1", Name: "Ann"}) {
+			// The client's address reaches the use case too: signups are throttled per address.
+			if in := arg.(ports.SignupInput); in != (ports.SignupInput{Email: "a@x.io", Password: "password1", Name: "Ann", ClientAddr: "192.0.2.1"}) {
 				t.Fatalf("Signup got %+v", in)
 			}
 		})

@@ -18,7 +18,9 @@ func (s *server) signup(c *gin.Context) {
 	if !s.decodeJSON(c, bodyOptions{limit: smallBodyLimit}, &req) {
 		return
 	}
-	res, err := s.auth.Signup(c.Request.Context(), ports.SignupInput{Email: req.Email, Password: req.Password, Name: req.Name})
+	res, err := s.auth.Signup(c.Request.Context(), ports.SignupInput{
+		Email: req.Email, Password: req.Password, Name: req.Name, ClientAddr: c.ClientIP(),
+	})
 	s.sendSession(c, http.StatusCreated, res, err)
 }
 

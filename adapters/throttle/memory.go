@@ -1,9 +1,10 @@
-// Package throttle slows password guessing by limiting failed logins per account and per
-// client address.
+// Package throttle limits password attempts per account and per client address, and signups
+// per client address.
 package throttle
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,41 +18,47 @@ import (
 const (
 	AccountPrefix = "account:"
 	AddrPrefix    = "addr:"
+	SignupPrefix  = "signup:"
 
 	DefaultWindow          = 15 * time.Minute
 	DefaultAccountFailures = 10
 	DefaultAddrFailures    = 50
-	// DefaultMaxKeys caps the keys tracked per kind (accounts, addresses, anything else). A
-	// tracked key costs on the order of a hundred bytes, so the cap bounds the throttle at a
-	// few tens of megabytes however many addresses an attacker sprays.
+	DefaultSignupAttempts  = 20
+	// DefaultMaxKeys caps the keys tracked per kind (accounts, addresses, signups, anything
+	// else). A tracked key costs on the order of a hundred bytes, so the cap bounds the
+	// throttle at a few tens of megabytes however many addresses an attacker sprays.
 	DefaultMaxKeys = 100_000
 )
 
-// Memory implements ports.LoginThrottle in process memory. Each instance of the service
+// Memory implements ports.AttemptThrottle in process memory. Each instance of the service
 // throttles on its own, so behind a load balancer the effective limit is multiplied by the
 // number of instances; a shared implementation can replace it behind the same port.
 //
 // Each key is a token bucket, kept in the GCRA form: a key holds only the time at which its
 // bucket will be full again. The bucket holds limit tokens and refills at limit per window, so
-// limit failures in a burst are allowed and then one more every window/limit. Compared with a
+// limit attempts in a burst are allowed and then one more every window/limit. Compared with a
 // fixed or sliding window counter, this gives back attempts gradually instead of all at once,
-// and it bounds how long anyone is locked out: once failures stop, the next attempt is allowed
+// and it bounds how long anyone is locked out: once attempts stop, the next attempt is allowed
 // within window/limit (90 seconds with the defaults) and the bucket is full again within one
 // window. In particular an attacker's failures against an account from another address can
 // never lock its owner out for longer than the window after the attacker stops; while the
 // attack goes on the owner competes with it for the trickle of attempts, which is the price
 // of protecting the password at all.
 //
-// Keys starting with "account:" get the account limit and keys starting with "addr:" the
-// address limit; any other key gets the account limit, the stricter default, so a caller's
-// typo errs on the side of caution.
+// An attempt takes its token when it is admitted, before any password is hashed, under the
+// same lock that checked the budget. So however many attempts arrive at once, no more than
+// the budget are ever admitted; an attempt that then tests nothing is refunded.
+//
+// Keys starting with "account:" get the account limit, "addr:" the address limit and
+// "signup:" the signup limit; any other key gets the account limit, the strictest login
+// default, so a caller's typo errs on the side of caution.
 type Memory struct {
 	clock ports.Clock
 	mu    sync.Mutex
-	kinds [3]*kind // accounts, addresses, other; see kindOf
+	kinds [4]*kind // accounts, addresses, signups, other; see kindOf
 }
 
-var _ ports.LoginThrottle = (*Memory)(nil)
+var _ ports.AttemptThrottle = (*Memory)(nil)
 
 // NewMemory builds the throttle from its settings; zero or negative settings fall back to the
 // defaults above.
@@ -60,19 +67,19 @@ func NewMemory(cfg config.Throttle, clock ports.Clock) *Memory {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	account := cfg.AccountFailures
-	if account <= 0 {
-		account = DefaultAccountFailures
+	orDefault := func(v, def int) int {
+		if v <= 0 {
+			return def
+		}
+		return v
 	}
-	addr := cfg.AddrFailures
-	if addr <= 0 {
-		addr = DefaultAddrFailures
-	}
+	account := orDefault(cfg.AccountFailures, DefaultAccountFailures)
 	return &Memory{
 		clock: clock,
-		kinds: [3]*kind{
+		kinds: [4]*kind{
 			newKind(account, window, DefaultMaxKeys),
-			newKind(addr, window, DefaultMaxKeys),
+			newKind(orDefault(cfg.AddrFailures, DefaultAddrFailures), window, DefaultMaxKeys),
+			newKind(orDefault(cfg.SignupAttempts, DefaultSignupAttempts), window, DefaultMaxKeys),
 			newKind(account, window, DefaultMaxKeys),
 		},
 	}
@@ -84,16 +91,20 @@ func (m *Memory) kindOf(key string) *kind {
 		return m.kinds[0]
 	case strings.HasPrefix(key, AddrPrefix):
 		return m.kinds[1]
-	default:
+	case strings.HasPrefix(key, SignupPrefix):
 		return m.kinds[2]
+	default:
+		return m.kinds[3]
 	}
 }
 
-// Check returns a *domain.ThrottledError when any key has no attempt left. RetryAfter is the
-// longest wait among the blocked keys, rounded up to whole seconds and at least one second,
-// because Retry-After is sent in seconds and a client that honours it must not be refused
-// again.
-func (m *Memory) Check(_ context.Context, keys ...string) error {
+// Admit takes one token from every key's bucket, or, when any key has none left, takes
+// nothing and returns a *domain.ThrottledError. Checking and taking happen under one lock, so
+// concurrent attempts cannot all see the last token. RetryAfter is the longest wait among the
+// blocked keys, rounded up to whole seconds and at least one second, because Retry-After is
+// sent in seconds and a client that honours it must not be refused again. A key named twice
+// is taken from once.
+func (m *Memory) Admit(_ context.Context, keys ...string) error {
 	now := m.clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -105,24 +116,37 @@ func (m *Memory) Check(_ context.Context, keys ...string) error {
 			wait = max(wait, k.wait(b, now))
 		}
 	}
-	if wait <= 0 {
-		return nil
+	if wait > 0 {
+		return &domain.ThrottledError{RetryAfter: roundUpToSecond(wait)}
 	}
-	return &domain.ThrottledError{RetryAfter: roundUpToSecond(wait)}
+	for i, key := range keys {
+		if slices.Contains(keys[:i], key) {
+			continue
+		}
+		m.kindOf(key).take(key, now)
+	}
+	return nil
 }
 
-// Failure takes one attempt from each key's bucket.
-func (m *Memory) Failure(_ context.Context, keys ...string) {
+// Refund gives one token back to each key's bucket, for an admitted attempt that turned out
+// to test nothing or that must not count. A bucket never holds more than its limit.
+func (m *Memory) Refund(_ context.Context, keys ...string) {
 	now := m.clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, key := range keys {
-		m.kindOf(key).fail(key, now)
+	for i, key := range keys {
+		if slices.Contains(keys[:i], key) {
+			continue
+		}
+		k := m.kindOf(key)
+		if b := k.byKey[key]; b != nil {
+			k.refund(b, now)
+		}
 	}
 }
 
-// Success forgets the keys' failures: their buckets are full again.
-func (m *Memory) Success(_ context.Context, keys ...string) {
+// Reset forgets the keys' attempts: their buckets are full again.
+func (m *Memory) Reset(_ context.Context, keys ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, key := range keys {
@@ -133,7 +157,7 @@ func (m *Memory) Success(_ context.Context, keys ...string) {
 	}
 }
 
-// Tracked reports how many keys currently hold failures, for a metrics gauge.
+// Tracked reports how many keys currently hold attempts, for a metrics gauge.
 func (m *Memory) Tracked() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -150,7 +174,7 @@ func roundUpToSecond(d time.Duration) time.Duration {
 }
 
 // kind holds the buckets of one kind of key. Buckets form a list ordered by their last
-// failure, oldest first, which is both the eviction order when the kind is at its cap and the
+// attempt, oldest first, which is both the eviction order when the kind is at its cap and the
 // order in which buckets tend to become full and so forgettable.
 type kind struct {
 	window   time.Duration
@@ -190,12 +214,13 @@ func (k *kind) wait(b *bucket, now time.Time) time.Duration {
 	return k.debt(b, now) - (k.window - k.interval)
 }
 
-func (k *kind) fail(key string, now time.Time) {
+// take adds one token's worth of debt to key's bucket, creating the bucket when needed.
+func (k *kind) take(key string, now time.Time) {
 	k.pruneIdle(now)
 	b := k.byKey[key]
 	if b == nil {
 		if len(k.byKey) >= k.maxKeys && k.oldest != nil {
-			// Losing the oldest bucket forgets failures early, which an attacker could use
+			// Losing the oldest bucket forgets attempts early, which an attacker could use
 			// only by filling the whole kind within one window; keeping memory bounded matters
 			// more. Accounts and addresses are separate kinds, so spraying addresses never
 			// evicts an account's bucket.
@@ -210,6 +235,17 @@ func (k *kind) fail(key string, now time.Time) {
 	// bucket stays empty rather than going further into debt), which is what bounds a lockout.
 	b.full = now.Add(min(k.debt(b, now)+k.interval, k.window))
 	k.pushNewest(b)
+}
+
+// refund removes one token's worth of debt from b; a bucket that is full again is dropped.
+// The bucket keeps its place in the eviction order: giving back a token is not a new attempt.
+func (k *kind) refund(b *bucket, now time.Time) {
+	debt := k.debt(b, now) - k.interval
+	if debt <= 0 {
+		k.remove(b)
+		return
+	}
+	b.full = now.Add(debt)
 }
 
 // pruneIdle drops buckets that have become full, oldest first, stopping at the first one that

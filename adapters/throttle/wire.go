@@ -6,9 +6,9 @@ import (
 	"github.com/acme/postsvc/ports"
 )
 
-// ProviderSet provides the in-memory login throttle as the ports.LoginThrottle. It needs a
+// ProviderSet provides the in-memory attempt throttle as the ports.AttemptThrottle. It needs a
 // config.Throttle and a ports.Clock in the injector.
 var ProviderSet = wire.NewSet(
 	NewMemory,
-	wire.Bind(new(ports.LoginThrottle), new(*Memory)),
+	wire.Bind(new(ports.AttemptThrottle), new(*Memory)),
 )

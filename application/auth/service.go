@@ -28,7 +28,7 @@ type Service struct {
 	repos    ports.Repositories
 	hasher   ports.PasswordHasher
 	tokens   ports.TokenIssuer
-	throttle ports.LoginThrottle
+	throttle ports.AttemptThrottle
 	clock    ports.Clock
 	ids      ports.IDGenerator
 	settings Settings
@@ -43,12 +43,14 @@ var _ ports.AuthService = (*Service)(nil)
 
 // NewService builds the accounts use case.
 func NewService(uow ports.UnitOfWork, repos ports.Repositories, hasher ports.PasswordHasher, tokens ports.TokenIssuer,
-	throttle ports.LoginThrottle, clock ports.Clock, ids ports.IDGenerator, settings Settings,
+	throttle ports.AttemptThrottle, clock ports.Clock, ids ports.IDGenerator, settings Settings,
 ) *Service {
 	return &Service{uow: uow, repos: repos, hasher: hasher, tokens: tokens, throttle: throttle, clock: clock, ids: ids, settings: settings}
 }
 
-// Signup creates a user account and opens its first session.
+// Signup creates a user account and opens its first session. Signups are throttled per client
+// address: each one costs a password hash, and without a limit one client could keep the
+// hasher busy for everyone.
 func (s *Service) Signup(ctx context.Context, in ports.SignupInput) (ports.AuthResult, error) {
 	var v domain.Validator
 	email, err := user.ParseEmail(in.Email)
@@ -57,11 +59,19 @@ func (s *Service) Signup(ctx context.Context, in ports.SignupInput) (ports.AuthR
 	name, err := user.ParseName(in.Name)
 	v.Check(err)
 	if err := v.Err(); err != nil {
+		// Invalid input is answered without hashing, so it is not counted either.
+		return ports.AuthResult{}, err
+	}
+	// The signup counts from here, whatever happens next (a taken email included), except
+	// when nothing was hashed.
+	key := signupKey(in.ClientAddr)
+	if err := s.throttle.Admit(ctx, key); err != nil {
 		return ports.AuthResult{}, err
 	}
 	// Hashing is slow and memory-hard: it happens before the transaction opens.
 	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
+		s.throttle.Refund(ctx, key)
 		return ports.AuthResult{}, err
 	}
 	now := s.clock.Now()
@@ -87,22 +97,30 @@ func (s *Service) Signup(ctx context.Context, in ports.SignupInput) (ports.AuthR
 
 // Login checks a password and opens a session. Unknown emails and wrong passwords get the
 // same error after the same hashing work; failures are throttled per account and per address.
+//
+// An attempt is counted when it is admitted, before the password is checked, so that however
+// many guesses arrive at once no more than the budget are tested. Only a failure keeps its
+// count: an attempt that tested nothing (shed, cancelled, the database unreachable) is given
+// back, and so is a success.
 func (s *Service) Login(ctx context.Context, in ports.LoginInput) (ports.AuthResult, error) {
 	keys := throttleKeys(in.Email, in.ClientAddr)
-	if err := s.throttle.Check(ctx, keys...); err != nil {
+	if err := s.throttle.Admit(ctx, keys...); err != nil {
 		return ports.AuthResult{}, err
 	}
 	u, err := s.checkPassword(ctx, in.Email, in.Password)
 	if errors.Is(err, user.ErrInvalidCredentials) {
-		s.throttle.Failure(ctx, keys...)
 		return ports.AuthResult{}, err
 	}
 	if err != nil {
+		// An outage is not a guess: it must not lock the account's owner out.
+		s.throttle.Refund(ctx, keys...)
 		return ports.AuthResult{}, err
 	}
-	// A success clears the account's failures but not the address's: otherwise an attacker
-	// could reset its own address budget by logging into an account it owns.
-	s.throttle.Success(ctx, keys[0])
+	// A success clears the account's failures. The address only gets back the attempt this
+	// login took, never its earlier failures: otherwise an attacker could reset its own
+	// address budget by logging into an account it owns.
+	s.throttle.Reset(ctx, keys[0])
+	s.throttle.Refund(ctx, keys[1])
 	sess, refresh, err := session.New(session.ID(s.ids.NewID()), u.ID(), s.clock.Now(), s.settings.RefreshTokenTTL)
 	if err != nil {
 		return ports.AuthResult{}, err
@@ -177,6 +195,9 @@ func throttleKeys(rawEmail, addr string) []string {
 	}
 	return []string{account, "addr:" + addr}
 }
+
+// signupKey is the throttle key of signups from one client address.
+func signupKey(addr string) string { return "signup:" + addr }
 
 // Refresh rotates a refresh token. Presenting a retired token revokes the whole session.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (ports.AuthResult, error) {

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,6 +62,44 @@ func TestSignupCreatesUserRoleAndSession(t *testing.T) {
 	}
 }
 
+// TestSignupIsThrottledPerAddress: every admitted signup counts, a taken email included,
+// because each costs a hash; invalid input is refused before hashing and does not count.
+func TestSignupIsThrottledPerAddress(t *testing.T) {
+	svc, env := newService(t) // the fake throttle admits 5 per key
+	ctx := context.Background()
+	in := func(email, addr string) ports.SignupInput {
+		return ports.SignupInput{Email: email, Password: "correct horse", ClientAddr: addr}
+	}
+	for range 3 {
+		if _, err := svc.Signup(ctx, ports.SignupInput{Email: "not an email", Password: "correct horse", ClientAddr: "1.1.1.1"}); err == nil {
+			t.Fatal("invalid signup accepted")
+		}
+	}
+	for i := range 4 {
+		if _, err := svc.Signup(ctx, in(fmt.Sprintf("u%d@x.io", i), "1.1.1.1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.Signup(ctx, in("u0@x.io", "1.1.1.1")); !errors.Is(err, user.ErrEmailTaken) {
+		t.Fatalf("duplicate: got %v", err)
+	}
+	hashes := env.Hasher.Hashes.Load()
+	_, err := svc.Signup(ctx, in("u9@x.io", "1.1.1.1"))
+	var te *domain.ThrottledError
+	if !errors.As(err, &te) {
+		t.Fatalf("sixth signup from one address: got %v, want throttled", err)
+	}
+	if env.Hasher.Hashes.Load() != hashes {
+		t.Fatal("a throttled signup was hashed")
+	}
+	if env.Throttle.Attempts("signup:1.1.1.1") != 5 {
+		t.Fatalf("signup:1.1.1.1 holds %d attempts, want 5", env.Throttle.Attempts("signup:1.1.1.1"))
+	}
+	if _, err := svc.Signup(ctx, in("u9@x.io", "2.2.2.2")); err != nil {
+		t.Fatalf("another address was throttled: %v", err)
+	}
+}
+
 func TestLoginSameErrorAndWorkForUnknownEmailAndWrongPassword(t *testing.T) {
 	svc, env := newService(t)
 	signup(t, svc, "a@x.io")
@@ -94,17 +133,42 @@ func TestLoginThrottlesAndReportsOutagesAsOutages(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("sixth attempt: got %v, want throttled", err)
 	}
-	if env.Throttle.Failures("addr:9.9.9.9") != 5 || env.Throttle.Failures("account:a@x.io") != 5 {
+	if env.Throttle.Attempts("addr:9.9.9.9") != 5 || env.Throttle.Attempts("account:a@x.io") != 5 {
 		t.Fatal("failures must be recorded per account and per address")
 	}
-	env.Throttle.Success(ctx, "account:a@x.io")
+	env.Throttle.Reset(ctx, "account:a@x.io")
 	env.Store.FailNext(domain.ErrUnavailable)
 	_, err = svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "8.8.8.8"})
 	if !errors.Is(err, domain.ErrUnavailable) || errors.Is(err, user.ErrInvalidCredentials) {
 		t.Fatalf("database outage: got %v, want ErrUnavailable", err)
 	}
-	if env.Throttle.Failures("account:a@x.io") != 0 {
+	if env.Throttle.Attempts("account:a@x.io") != 0 || env.Throttle.Attempts("addr:8.8.8.8") != 0 {
 		t.Fatal("an outage must not count as a failed guess")
+	}
+}
+
+// TestLoginSuccessKeepsTheAddressFailures checks the two halves of what a success gives back:
+// the account's whole budget, and only its own attempt to the address, whose earlier failures
+// stay counted.
+func TestLoginSuccessKeepsTheAddressFailures(t *testing.T) {
+	svc, env := newService(t)
+	signup(t, svc, "a@x.io")
+	signup(t, svc, "b@x.io")
+	ctx := context.Background()
+	for range 3 {
+		_, _ = svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "bad password", ClientAddr: "9.9.9.9"})
+	}
+	if _, err := svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "9.9.9.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Login(ctx, ports.LoginInput{Email: "b@x.io", Password: "correct horse", ClientAddr: "9.9.9.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := env.Throttle.Attempts("account:a@x.io"); n != 0 {
+		t.Fatalf("account holds %d attempts after a success, want 0", n)
+	}
+	if n := env.Throttle.Attempts("addr:9.9.9.9"); n != 3 {
+		t.Fatalf("address holds %d attempts after 3 failures and 2 successes, want 3", n)
 	}
 }
 

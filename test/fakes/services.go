@@ -143,49 +143,56 @@ func (c *Cache) Forget(id user.ID) {
 	}
 }
 
-// Throttle blocks a key after Limit failures until Success; it records calls.
+// Throttle admits Limit attempts per key until they are refunded or the key is reset; it
+// keeps the count of each key so tests can check what was recorded. Like the real one, it
+// checks and takes under one lock.
 type Throttle struct {
 	mu       sync.Mutex
 	Limit    int
-	failures map[string]int
+	attempts map[string]int
 }
 
-// Check implements ports.LoginThrottle.
-func (t *Throttle) Check(_ context.Context, keys ...string) error {
+// Admit implements ports.AttemptThrottle.
+func (t *Throttle) Admit(_ context.Context, keys ...string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
-		if t.Limit > 0 && t.failures[k] >= t.Limit {
+		if t.Limit > 0 && t.attempts[k] >= t.Limit {
 			return &domain.ThrottledError{RetryAfter: time.Minute}
 		}
+	}
+	if t.attempts == nil {
+		t.attempts = map[string]int{}
+	}
+	for _, k := range keys {
+		t.attempts[k]++
 	}
 	return nil
 }
 
-// Failure implements ports.LoginThrottle.
-func (t *Throttle) Failure(_ context.Context, keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.failures == nil {
-		t.failures = map[string]int{}
-	}
-	for _, k := range keys {
-		t.failures[k]++
-	}
-}
-
-// Success implements ports.LoginThrottle.
-func (t *Throttle) Success(_ context.Context, keys ...string) {
+// Refund implements ports.AttemptThrottle.
+func (t *Throttle) Refund(_ context.Context, keys ...string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
-		delete(t.failures, k)
+		if t.attempts[k] > 0 {
+			t.attempts[k]--
+		}
 	}
 }
 
-// Failures returns the recorded failures of key.
-func (t *Throttle) Failures(key string) int {
+// Reset implements ports.AttemptThrottle.
+func (t *Throttle) Reset(_ context.Context, keys ...string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.failures[key]
+	for _, k := range keys {
+		delete(t.attempts, k)
+	}
+}
+
+// Attempts returns the attempts key holds now.
+func (t *Throttle) Attempts(key string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.attempts[key]
 }

@@ -259,9 +259,11 @@ func (r *runner) startServer(ctx context.Context, bin, dsn string) error {
 		"APP_LOG_LEVEL=warn",
 		"APP_DATABASE_DRIVER=mysql",
 		"APP_DATABASE_DSN=" + dsn,
-		// Logins in the run never fail, but nothing should throttle them if one did.
+		// Logins in the run never fail, but nothing should throttle them if one did; every
+		// signup (the seeding, the signup scenario) comes from this one address.
 		"APP_THROTTLE_ACCOUNT_FAILURES=1000000",
 		"APP_THROTTLE_ADDR_FAILURES=1000000",
+		"APP_THROTTLE_SIGNUP_ATTEMPTS=1000000",
 		// One argon2id run per core: more cannot go faster, fewer would leave a core idle.
 		"APP_AUTH_MAX_CONCURRENT_HASHES=" + strconv.Itoa(numCPU()),
 		// The seeded tokens must outlive the run.
