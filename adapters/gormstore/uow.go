@@ -2,7 +2,9 @@ package gormstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
@@ -52,9 +54,22 @@ func (u *UnitOfWork) once(ctx context.Context, fn func(ctx context.Context, tx p
 		return fnErr
 	})
 	if fnErr != nil {
-		return fnErr
+		return interrupted(ctx, fnErr)
 	}
-	return mapErr(err)
+	return interrupted(ctx, mapErr(err))
+}
+
+// interrupted reports a transaction that its context ended as the context's error. When the
+// context of a transaction ends, database/sql rolls it back on its own, from another
+// goroutine, and then fails whatever comes next (a statement, or the COMMIT that races the
+// deadline) with sql.ErrTxDone, "transaction has already been committed or rolled back". That
+// is a timeout or a cancellation, not a programming error: it must be answered like any other
+// (503), never as a 500. Nothing was committed: the rollback won, so the writes are gone.
+func interrupted(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return fmt.Errorf("gormstore: transaction ended with its request: %w", context.Cause(ctx))
 }
 
 // isDeadlock reports whether err carries MySQL's ER_LOCK_DEADLOCK (1213).
