@@ -4,7 +4,6 @@ package paging
 
 import (
 	"encoding/base64"
-	"strings"
 
 	"github.com/acme/postsvc/domain"
 )
@@ -13,9 +12,11 @@ import (
 const (
 	DefaultLimit = 20
 	MaxLimit     = 100
-	// maxIDLength bounds what a cursor may carry; ids are far shorter.
-	maxIDLength = 64
 )
+
+// idLength is the length of an identifier in its canonical text form:
+// "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".
+const idLength = 36
 
 // Limit applies the default to 0 and checks the range.
 func Limit(requested int) (int, error) {
@@ -34,16 +35,18 @@ func Encode(lastID string) string {
 }
 
 // Decode returns the id a cursor carries; "" decodes to "" (the first page). Anything that
-// this package did not make is a validation error naming the cursor.
+// this package did not make is a validation error naming the cursor: a cursor is only
+// accepted when it carries an id this service could have issued (see ValidID), so a forged
+// one such as the encoding of "zzzz" is refused instead of being read as a position.
 func Decode(cursor string) (string, error) {
 	if cursor == "" {
 		return "", nil
 	}
-	if len(cursor) > base64.RawURLEncoding.EncodedLen(maxIDLength) {
+	if len(cursor) != base64.RawURLEncoding.EncodedLen(idLength) {
 		return "", invalidCursor()
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(raw) == 0 {
+	if err != nil {
 		return "", invalidCursor()
 	}
 	id := string(raw)
@@ -53,12 +56,39 @@ func Decode(cursor string) (string, error) {
 	return id, nil
 }
 
-// ValidID reports whether id could be an identifier this service made: 1 to 64 characters of
-// letters, digits, '-' and '_'. Anything else cannot name a stored item.
+// ValidID reports whether id could be an identifier this service made. Every id comes from
+// ports.IDGenerator, whose implementation (adapters/system) issues UUIDv7 in the canonical
+// lower-case text form, so anything else (another UUID version or variant, upper case,
+// braces, no hyphens, "zzzz") cannot name a stored item and is refused before it reaches
+// the database.
 func ValidID(id string) bool {
-	return id != "" && len(id) <= maxIDLength && strings.IndexFunc(id, func(r rune) bool {
-		return (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && r != '-' && r != '_'
-	}) < 0
+	if len(id) != idLength {
+		return false
+	}
+	for i := range len(id) {
+		b := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if b != '-' {
+				return false
+			}
+		case 14:
+			// The version nibble: 7, time-ordered.
+			if b != '7' {
+				return false
+			}
+		case 19:
+			// The variant of RFC 9562: the two top bits are 10.
+			if b != '8' && b != '9' && b != 'a' && b != 'b' {
+				return false
+			}
+		default:
+			if (b < '0' || b > '9') && (b < 'a' || b > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func invalidCursor() error {

@@ -38,11 +38,13 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// IDs makes increasing ids ("00000000000000000001", ...), time-ordered like the real ones.
+// IDs makes increasing ids ("00000000-0000-7000-8000-000000000001", ...), time-ordered like
+// the real ones and shaped like them (canonical UUIDv7 text), so the use cases' id checks
+// (paging.ValidID) accept them as they accept real ids.
 type IDs struct{ n atomic.Int64 }
 
 // NewID returns the next id.
-func (g *IDs) NewID() string { return fmt.Sprintf("%020d", g.n.Add(1)) }
+func (g *IDs) NewID() string { return fmt.Sprintf("00000000-0000-7000-8000-%012d", g.n.Add(1)) }
 
 // Hasher is a fast, transparent stand-in for argon2id. It counts calls so tests can check
 // that unknown emails pay the same hashing work as wrong passwords.
