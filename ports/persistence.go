@@ -66,11 +66,37 @@ type PostRepository interface {
 	ByID(ctx context.Context, author user.ID, id post.ID) (*post.Post, error)
 	// Delete returns post.ErrNotFound when absent or owned by someone else.
 	Delete(ctx context.Context, author user.ID, id post.ID) error
-	// ListByAuthor returns at most limit posts of author, newest (highest id) first, with ids
-	// below before when before is not empty.
-	ListByAuthor(ctx context.Context, author user.ID, before post.ID, limit int) ([]*post.Post, error)
+	// ListByAuthor returns one page of an author's posts, newest (highest id) first, as q
+	// describes. It reads the texts of the posts it returns and of no others, so the memory a
+	// page takes is bounded by q.MaxBytes (plus one post), not by q.Limit times the largest
+	// post.
+	ListByAuthor(ctx context.Context, q PostListQuery) (PostList, error)
 	// DeleteByAuthor removes every post of author.
 	DeleteByAuthor(ctx context.Context, author user.ID) error
+}
+
+// PostListQuery asks a PostRepository for one page of an author's posts.
+type PostListQuery struct {
+	Author user.ID
+	// Before, when not empty, starts the page below that id (the position a cursor names).
+	Before post.ID
+	// Limit is the most posts the page holds; it must be positive.
+	Limit int
+	// MaxBytes, when positive, ends the page early: posts are taken newest first while the
+	// sum of their Size stays within MaxBytes, and the first post is taken whatever its size,
+	// so a page is never empty while posts remain.
+	MaxBytes int64
+	// Size is what one post counts against MaxBytes. It must never be less than the length of
+	// the post's text in bytes: that is what lets a repository leave out, before reading them,
+	// the texts that cannot fit. Nil counts the text's length.
+	Size func(*post.Post) int64
+}
+
+// PostList is a page of posts as a repository returns it.
+type PostList struct {
+	Posts []*post.Post
+	// More reports whether the author has posts below the last one in Posts.
+	More bool
 }
 
 // SessionRepository stores login sessions.
@@ -86,4 +112,18 @@ type SessionRepository interface {
 	// still present) with the user's current role and posts version, in one indexed query:
 	// it runs on every authenticated request. session.ErrNotFound otherwise.
 	Principal(ctx context.Context, id session.ID, now time.Time) (session.Principal, error)
+}
+
+// SizeOf is what p counts against the query's MaxBytes.
+func (q PostListQuery) SizeOf(p *post.Post) int64 {
+	if q.Size == nil {
+		return int64(len(p.Text()))
+	}
+	return q.Size(p)
+}
+
+// Fits reports whether a post that counts n may join a page already holding taken posts that
+// count used in all. The first post always fits.
+func (q PostListQuery) Fits(taken int, used, n int64) bool {
+	return taken == 0 || q.MaxBytes <= 0 || used+n <= q.MaxBytes
 }

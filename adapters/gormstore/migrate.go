@@ -134,6 +134,15 @@ func (m *Migrator) Down(ctx context.Context) error {
 	return nil
 }
 
+// Latest returns the version of the newest migration this binary carries.
+func (m *Migrator) Latest() int64 {
+	sources := m.provider.ListSources()
+	if len(sources) == 0 {
+		return 0
+	}
+	return sources[len(sources)-1].Version
+}
+
 // Version returns the version of the most recently applied migration, 0 when none is.
 func (m *Migrator) Version(ctx context.Context) (int64, error) {
 	var v int64

@@ -27,16 +27,23 @@ func TestMigrateDownAndUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertVersion(t, m, 1)
+			latest := m.Latest()
+			if latest < 2 {
+				t.Fatalf("latest migration %d, want at least 2", latest)
+			}
+			assertVersion(t, m, latest)
 			assertStatus(t, m, `(?m)^1\s+applied\s+\d{4}-\d\d-\d\dT\S+\s+00001_init\.sql$`)
 			if err := m.Up(ctx); err != nil {
 				t.Fatalf("Up with nothing pending: %v", err)
 			}
 
-			if err := m.Down(ctx); err != nil {
-				t.Fatalf("Down: %v", err)
+			// Every migration can be reverted, one Down at a time, newest first.
+			for v := latest; v > 0; v-- {
+				if err := m.Down(ctx); err != nil {
+					t.Fatalf("Down from version %d: %v", v, err)
+				}
+				assertVersion(t, m, v-1)
 			}
-			assertVersion(t, m, 0)
 			assertStatus(t, m, `(?m)^1\s+pending\s+-\s+00001_init\.sql$`)
 			if tables := tableCount(t, db); tables != 0 {
 				t.Fatalf("%d application tables left after Down", tables)
@@ -48,7 +55,7 @@ func TestMigrateDownAndUp(t *testing.T) {
 			if err := m.Up(ctx); err != nil {
 				t.Fatalf("Up after Down: %v", err)
 			}
-			assertVersion(t, m, 1)
+			assertVersion(t, m, latest)
 			if tables := tableCount(t, db); tables != 3 {
 				t.Fatalf("%d application tables after Up, want 3", tables)
 			}
@@ -117,7 +124,7 @@ func TestMigrateConcurrentStartsOnMySQL(t *testing.T) {
 			t.Errorf("instance %d: %v", i, err)
 		}
 	}
-	assertVersion(t, migrators[0], 1)
+	assertVersion(t, migrators[0], migrators[0].Latest())
 }
 
 // TestMigrateWaitsForTheLockOnMySQL holds the migration lock from another connection and
@@ -166,5 +173,5 @@ func TestMigrateWaitsForTheLockOnMySQL(t *testing.T) {
 	if err := m.Up(t.Context()); err != nil {
 		t.Fatalf("Up after the lock was released: %v", err)
 	}
-	assertVersion(t, m, 1)
+	assertVersion(t, m, m.Latest())
 }

@@ -38,6 +38,9 @@ type postRow struct {
 	ID        string    `gorm:"column:id;primaryKey"`
 	AuthorID  string    `gorm:"column:author_id"`
 	Text      string    `gorm:"column:text"`
+	// TextBytes is len(Text), kept beside it so a page can be cut to its byte budget from the
+	// index alone, before any text is read (postRepo.ListByAuthor).
+	TextBytes int64     `gorm:"column:text_bytes"`
 	CreatedAt time.Time `gorm:"column:created_at;autoCreateTime:false"`
 }
 
@@ -97,6 +100,7 @@ func toPostRow(p *post.Post) postRow {
 		ID:        string(p.ID()),
 		AuthorID:  string(p.AuthorID()),
 		Text:      p.Text(),
+		TextBytes: int64(len(p.Text())),
 		CreatedAt: dbTime(p.CreatedAt()),
 	}
 }

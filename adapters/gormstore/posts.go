@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -54,25 +55,74 @@ func (r postRepo) Delete(ctx context.Context, author user.ID, id post.ID) error 
 	return nil
 }
 
-func (r postRepo) ListByAuthor(ctx context.Context, author user.ID, before post.ID, limit int) ([]*post.Post, error) {
-	if limit <= 0 {
-		return []*post.Post{}, nil
+// ListByAuthor reads a page in two steps, so that it never holds texts it will not return.
+// The first reads only ids and text lengths from the (author_id, id, text_bytes) index, and
+// keeps the prefix whose texts fit q.MaxBytes by length alone, a lower bound of their size.
+// The second reads those posts' texts one row at a time and stops at the first that does not
+// fit by its real size (which may count escaping). On MySQL, closing the rows early still
+// drains what the server already sent, which the first step bounds to about MaxBytes.
+func (r postRepo) ListByAuthor(ctx context.Context, q ports.PostListQuery) (ports.PostList, error) {
+	if q.Limit <= 0 {
+		return ports.PostList{Posts: []*post.Post{}}, nil
 	}
-	// The (author_id, id) index serves both the filter and the order, so a page costs the
-	// same however deep the cursor is.
-	tx := r.db.WithContext(ctx).Where("author_id = ?", string(author))
-	if before != "" {
-		tx = tx.Where("id < ?", string(before))
+	var heads []postHead
+	tx := r.db.WithContext(ctx).Model(&postRow{}).Select("id", "text_bytes").Where("author_id = ?", string(q.Author))
+	if q.Before != "" {
+		tx = tx.Where("id < ?", string(q.Before))
 	}
-	var rows []postRow
-	if err := tx.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
-		return nil, mapErr(err)
+	// One more than the limit tells whether another page follows without a count query.
+	if err := tx.Order("id DESC").Limit(q.Limit + 1).Find(&heads).Error; err != nil {
+		return ports.PostList{}, mapErr(err)
 	}
-	out := make([]*post.Post, len(rows))
-	for i := range rows {
-		out[i] = rows[i].toDomain()
+	var (
+		ids  []string
+		used int64
+	)
+	for _, h := range heads {
+		if len(ids) == q.Limit || !q.Fits(len(ids), used, h.TextBytes) {
+			break
+		}
+		ids = append(ids, h.ID)
+		used += h.TextBytes
+	}
+	out := ports.PostList{Posts: make([]*post.Post, 0, len(ids)), More: len(heads) > len(ids)}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := r.db.WithContext(ctx).Model(&postRow{}).Select("id", "text", "created_at").
+		Where("author_id = ? AND id IN ?", string(q.Author), ids).Order("id DESC").Rows()
+	if err != nil {
+		return ports.PostList{}, mapErr(err)
+	}
+	defer rows.Close()
+	used = 0
+	for rows.Next() {
+		var (
+			id, text  string
+			createdAt time.Time
+		)
+		if err := rows.Scan(&id, &text, &createdAt); err != nil {
+			return ports.PostList{}, mapErr(err)
+		}
+		p := post.Rehydrate(post.ID(id), q.Author, text, createdAt)
+		n := q.SizeOf(p)
+		if !q.Fits(len(out.Posts), used, n) {
+			out.More = true
+			break
+		}
+		out.Posts = append(out.Posts, p)
+		used += n
+	}
+	if err := rows.Err(); err != nil {
+		return ports.PostList{}, mapErr(err)
 	}
 	return out, nil
+}
+
+// postHead is what the first step of ListByAuthor reads: no text.
+type postHead struct {
+	ID        string `gorm:"column:id"`
+	TextBytes int64  `gorm:"column:text_bytes"`
 }
 
 func (r postRepo) DeleteByAuthor(ctx context.Context, author user.ID) error {

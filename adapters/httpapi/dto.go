@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/acme/postsvc/domain/post"
 	"github.com/acme/postsvc/domain/user"
 	"github.com/acme/postsvc/ports"
 )
@@ -39,7 +38,8 @@ type (
 )
 
 // Response bodies. Domain objects are always mapped field by field, so nothing the contract
-// does not list (a password hash above all) can leak into a response.
+// does not list (a password hash above all) can leak into a response. Posts are written by
+// stream.go, field by field as well.
 type (
 	userResponse struct {
 		ID        string `json:"id"`
@@ -54,15 +54,6 @@ type (
 		ExpiresIn    int64        `json:"expires_in"`
 		RefreshToken string       `json:"refresh_token"`
 		User         userResponse `json:"user"`
-	}
-	postResponse struct {
-		ID        string `json:"id"`
-		Text      string `json:"text"`
-		CreatedAt string `json:"created_at"`
-	}
-	postPageResponse struct {
-		Posts      []postResponse `json:"posts"`
-		NextCursor *string        `json:"next_cursor"`
 	}
 	userPageResponse struct {
 		Users      []userResponse `json:"users"`
@@ -94,18 +85,6 @@ func toSession(r ports.AuthResult) sessionResponse {
 		RefreshToken: r.RefreshToken,
 		User:         toUser(r.User),
 	}
-}
-
-func toPost(p *post.Post) postResponse {
-	return postResponse{ID: string(p.ID()), Text: p.Text(), CreatedAt: timestamp(p.CreatedAt())}
-}
-
-func toPostPage(page ports.PostPage) postPageResponse {
-	out := postPageResponse{Posts: make([]postResponse, 0, len(page.Posts)), NextCursor: cursor(page.NextCursor)}
-	for _, p := range page.Posts {
-		out.Posts = append(out.Posts, toPost(p))
-	}
-	return out
 }
 
 func toUserPage(page ports.UserPage) userPageResponse {

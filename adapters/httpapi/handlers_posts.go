@@ -32,7 +32,7 @@ func (s *server) addPost(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/v1/posts/"+url.PathEscape(string(created.ID())))
-	s.writeJSON(c, http.StatusCreated, toPost(created))
+	writePost(c, http.StatusCreated, created)
 }
 
 func (s *server) getPost(c *gin.Context) {
@@ -48,7 +48,7 @@ func (s *server) getPost(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.writeJSON(c, http.StatusOK, toPost(found))
+	writePost(c, http.StatusOK, found)
 }
 
 func (s *server) deletePost(c *gin.Context) {
@@ -83,7 +83,7 @@ func (s *server) listPosts(c *gin.Context) {
 	} else {
 		c.Header(headerCache, "MISS")
 	}
-	s.writeJSON(c, http.StatusOK, toPostPage(page))
+	writePostPage(c, page)
 }
 
 // queryLimit reads the optional "limit" query parameter. Absent (or empty) is 0, which the

@@ -13,28 +13,44 @@ import (
 // jsonContentType is the media type of every successful JSON response.
 const jsonContentType = "application/json; charset=utf-8"
 
-// encodeBuffers recycles response buffers: a list page is several KiB and would otherwise be
-// grown from nothing on every request. Buffers that grew past maxPooledBuffer (a 1 MiB post
-// echoed back) are left to the garbage collector rather than pinned in the pool.
-var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// bufferPool recycles response buffers, so a response is not grown from nothing on every
+// request. Buffers that grew past the pool's limit are left to the garbage collector rather
+// than pinned in the pool.
+type bufferPool struct {
+	pool     sync.Pool
+	maxBytes int
+}
 
-const maxPooledBuffer = 64 << 10
+func newBufferPool(maxBytes int) *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { return new(bytes.Buffer) }}, maxBytes: maxBytes}
+}
 
-// writeJSON encodes v completely before sending anything, so an encoding failure becomes a
-// clean 500 instead of a truncated 200, and the response carries its Content-Length instead
-// of being chunked. HTML characters are not escaped: the body is served as JSON with nosniff,
-// and escaping would only inflate post text.
-func (s *server) writeJSON(c *gin.Context, status int, v any) {
-	buf, _ := encodeBuffers.Get().(*bytes.Buffer)
+func (p *bufferPool) get() *bytes.Buffer {
+	buf, _ := p.pool.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)
 	}
 	buf.Reset()
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			encodeBuffers.Put(buf)
-		}
-	}()
+	return buf
+}
+
+func (p *bufferPool) put(buf *bytes.Buffer) {
+	if buf.Cap() <= p.maxBytes {
+		p.pool.Put(buf)
+	}
+}
+
+// encodeBuffers serve writeJSON, whose responses are small (users, sessions, problems, pages
+// of the user directory); posts, which can be large, are streamed instead (stream.go).
+var encodeBuffers = newBufferPool(64 << 10)
+
+// writeJSON encodes v completely before sending anything, so an encoding failure becomes a
+// clean 500 instead of a truncated 200, and the response carries its Content-Length instead
+// of being chunked. HTML characters are not escaped: the body is served as JSON with nosniff,
+// and escaping would only inflate text.
+func (s *server) writeJSON(c *gin.Context, status int, v any) {
+	buf := encodeBuffers.get()
+	defer encodeBuffers.put(buf)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {

@@ -33,6 +33,12 @@ const (
 	// detachedLoadTimeout bounds a shared load whose first caller had no deadline, so a load
 	// that outlives its callers can never run forever.
 	detachedLoadTimeout = 30 * time.Second
+	// entryShare is the largest share of the byte budget one page may take: a page bigger
+	// than budget/entryShare is served but not kept. Pages reach 4 MiB of posts, so without
+	// it a handful of users listing pages of 1 MiB posts would fill the whole cache and shut
+	// everyone else out of it for the TTL. With the default 64 MiB budget a full 4 MiB page
+	// still fits.
+	entryShare = 16
 )
 
 // Estimated bytes a page costs beyond its strings: the post struct (two ids, text header and
@@ -49,7 +55,7 @@ type Stats struct {
 	Hits      int64 // GetOrLoad calls answered from the cache
 	Misses    int64 // GetOrLoad calls that needed a load (shared or not)
 	Evictions int64 // pages removed by expiry or Forget
-	Rejected  int64 // loaded pages not kept because they did not fit the byte budget
+	Rejected  int64 // loaded pages not kept: too big a share of the byte budget, or no room left
 	Bytes     int64 // estimated bytes of the pages held, expired but not yet cleaned included
 	Items     int64 // pages held, expired but not yet cleaned included
 }
@@ -78,7 +84,8 @@ func New(cfg config.Cache) *Cache {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	l := &ledger{maxBytes: max(cfg.PostsMaxBytes, 0), byUser: make(map[user.ID]map[string]*entry)}
+	maxBytes := max(cfg.PostsMaxBytes, 0)
+	l := &ledger{maxBytes: maxBytes, maxEntry: maxBytes / entryShare, byUser: make(map[user.ID]map[string]*entry)}
 	items := gocache.New(ttl, cleanupInterval)
 	items.OnEvicted(l.evicted)
 	return &Cache{items: items, ledger: l, ttl: ttl}
@@ -211,7 +218,7 @@ func (c *Cache) store(k string, owner user.ID, page ports.PostPage) {
 	if previous != nil {
 		held -= previous.bytes
 	}
-	if held+e.bytes > l.maxBytes {
+	if e.bytes > l.maxEntry || held+e.bytes > l.maxBytes {
 		l.rejected.Add(1)
 		return
 	}
@@ -260,6 +267,8 @@ func (c *Cache) Stats() Stats {
 type ledger struct {
 	mu       sync.Mutex
 	maxBytes int64
+	// maxEntry is the most one page may take (maxBytes / entryShare).
+	maxEntry int64
 	byUser   map[user.ID]map[string]*entry
 
 	bytes     atomic.Int64

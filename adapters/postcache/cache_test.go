@@ -275,6 +275,8 @@ func TestPageOverBudgetIsReturnedButNotCached(t *testing.T) {
 	small := makePage("u1", 1, 10)
 	smallBytes := pageBytes(cacheKey(key("u1")), small)
 	c := New(config.Cache{PostsTTL: time.Minute, PostsMaxBytes: 2 * smallBytes})
+	// This test is about the total budget; the share one page may take has its own test.
+	c.ledger.maxEntry = c.ledger.maxBytes
 	var calls atomic.Int64
 
 	big := makePage("u1", 5, 1000)
@@ -309,6 +311,36 @@ func TestPageOverBudgetIsReturnedButNotCached(t *testing.T) {
 	}
 	if _, hit, _ := c.GetOrLoad(context.Background(), key("u3"), loader(makePage("u3", 1, 10), &calls)); !hit {
 		t.Fatal("after Forget freed room, u3's page was not cached")
+	}
+}
+
+// TestOnePageTakesASmallShareAtMost fills no more than a sixteenth of the budget with one page:
+// a page just over that share is served but not kept, one just under it is kept.
+func TestOnePageTakesASmallShareAtMost(t *testing.T) {
+	const budget = 1 << 20
+	c := New(config.Cache{PostsTTL: time.Minute, PostsMaxBytes: budget})
+	var calls atomic.Int64
+	k := key("u1")
+	k.Cursor = "over"
+	overhead := pageBytes(cacheKey(k), makePage("u1", 1, 0))
+	over := makePage("u1", 1, int(budget/16-overhead)+1)
+	under := makePage("u1", 1, int(budget/16-overhead))
+	for range 2 {
+		if _, hit, err := c.GetOrLoad(context.Background(), k, loader(over, &calls)); hit || err != nil {
+			t.Fatalf("page over the share: hit %v, %v", hit, err)
+		}
+	}
+	if s := c.Stats(); s.Items != 0 || s.Rejected != 2 || calls.Load() != 2 {
+		t.Fatalf("a page over a sixteenth of the budget was kept: %+v, %d loads", s, calls.Load())
+	}
+	k.Cursor = "belo" // as long as "over", so the page's overhead is the same
+	for range 2 {
+		if _, _, err := c.GetOrLoad(context.Background(), k, loader(under, &calls)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := c.Stats(); s.Items != 1 || s.Bytes != budget/16 || calls.Load() != 3 {
+		t.Fatalf("a page of exactly a sixteenth was not kept: %+v, %d loads", s, calls.Load())
 	}
 }
 
@@ -493,6 +525,7 @@ func TestForgetOnlyAffectsThatUser(t *testing.T) {
 func TestConcurrentUseKeepsAccountingExact(t *testing.T) {
 	const ttl = 5 * time.Millisecond
 	c := New(config.Cache{PostsTTL: ttl, PostsMaxBytes: 64 << 10})
+	c.ledger.maxEntry = c.ledger.maxBytes // pages of up to 2 KiB must be able to fill it
 	users := []user.ID{"u1", "u2", "u3", "u4"}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

@@ -14,20 +14,51 @@ import (
 	"github.com/acme/postsvc/ports"
 )
 
+// MaxPageBytes is the contract's bound on one page: it ends before its encoded posts pass
+// 4 MiB, and always holds at least one post when any remain. With 1 MiB posts a page of 100
+// would otherwise be over 100 MiB in memory (600 MiB once escaped).
+const MaxPageBytes = 4 << 20
+
+// Settings are the use case's tunables, filled by the composition root.
+type Settings struct {
+	// PageBytes bounds a page by the encoded size of its posts; zero means MaxPageBytes.
+	PageBytes int64
+	// PostSize is the size of one post as the API encodes it, never less than its text's
+	// length. The encoding belongs to the HTTP adapter, so the composition root hands its
+	// measure in; nil falls back to the text's length plus a fixed allowance for the id and
+	// timestamp, which undercounts only escaped characters.
+	PostSize func(*post.Post) int64
+}
+
 // Service implements ports.PostService.
 type Service struct {
-	uow   ports.UnitOfWork
-	repos ports.Repositories
-	cache ports.PostListCache
-	clock ports.Clock
-	ids   ports.IDGenerator
+	uow      ports.UnitOfWork
+	repos    ports.Repositories
+	cache    ports.PostListCache
+	clock    ports.Clock
+	ids      ports.IDGenerator
+	settings Settings
 }
 
 var _ ports.PostService = (*Service)(nil)
 
 // NewService builds the posts use case.
-func NewService(uow ports.UnitOfWork, repos ports.Repositories, cache ports.PostListCache, clock ports.Clock, ids ports.IDGenerator) *Service {
-	return &Service{uow: uow, repos: repos, cache: cache, clock: clock, ids: ids}
+func NewService(uow ports.UnitOfWork, repos ports.Repositories, cache ports.PostListCache, clock ports.Clock,
+	ids ports.IDGenerator, settings Settings,
+) *Service {
+	if settings.PageBytes <= 0 {
+		settings.PageBytes = MaxPageBytes
+	}
+	if settings.PostSize == nil {
+		settings.PostSize = approximateSize
+	}
+	return &Service{uow: uow, repos: repos, cache: cache, clock: clock, ids: ids, settings: settings}
+}
+
+// approximateSize is the fallback PostSize: the text, the id and room for the field names,
+// quotes and an RFC 3339 timestamp.
+func approximateSize(p *post.Post) int64 {
+	return int64(len(p.Text()) + len(p.ID()) + 64)
 }
 
 // contentOwner refuses admins: they manage accounts and hold no content.
@@ -112,15 +143,16 @@ func (s *Service) List(ctx context.Context, p session.Principal, req ports.PageR
 	}
 	key := ports.PostPageKey{UserID: p.UserID, Version: p.PostsVersion, Cursor: req.Cursor, Limit: limit}
 	return s.cache.GetOrLoad(ctx, key, func(ctx context.Context) (ports.PostPage, error) {
-		// One more than asked tells whether a next page exists without a count query.
-		items, err := s.repos.Posts().ListByAuthor(ctx, p.UserID, post.ID(before), limit+1)
+		list, err := s.repos.Posts().ListByAuthor(ctx, ports.PostListQuery{
+			Author: p.UserID, Before: post.ID(before), Limit: limit,
+			MaxBytes: s.settings.PageBytes, Size: s.settings.PostSize,
+		})
 		if err != nil {
 			return ports.PostPage{}, err
 		}
-		page := ports.PostPage{Posts: items}
-		if len(items) > limit {
-			page.Posts = items[:limit]
-			page.NextCursor = paging.Encode(string(items[limit-1].ID()))
+		page := ports.PostPage{Posts: list.Posts}
+		if list.More && len(list.Posts) > 0 {
+			page.NextCursor = paging.Encode(string(list.Posts[len(list.Posts)-1].ID()))
 		}
 		return page, nil
 	})

@@ -23,8 +23,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, posts.Settings{})
+}
+
+func newFixtureWith(t *testing.T, settings posts.Settings) *fixture {
+	t.Helper()
 	env := fakes.NewEnv()
-	return &fixture{svc: posts.NewService(env.UoW, env.Store, env.Cache, env.Clock, env.IDs), env: env}
+	return &fixture{svc: posts.NewService(env.UoW, env.Store, env.Cache, env.Clock, env.IDs, settings), env: env}
 }
 
 // principal creates a user and returns its current principal, as Authenticate would.
@@ -212,5 +217,60 @@ func TestListValidatesLimitAndCursor(t *testing.T) {
 	var ve *domain.ValidationError
 	if !errors.As(err, &ve) || len(ve.Fields) != 2 {
 		t.Fatalf("want limit and cursor errors, got %v", err)
+	}
+}
+
+// TestPagesEndBeforeTheirByteBudget lists posts whose sizes make pages end early: a page never
+// passes the budget unless it holds a single post (which it always does when posts remain),
+// and following the cursors still returns every post exactly once.
+func TestPagesEndBeforeTheirByteBudget(t *testing.T) {
+	// Each post counts its text's length times its first byte's digit, so a "6..." post costs
+	// six times its length, as a text of control characters does once JSON-escaped.
+	size := func(p *post.Post) int64 { return int64(len(p.Text())) * int64(p.Text()[0]-'0') }
+	f := newFixtureWith(t, posts.Settings{PageBytes: 1000, PostSize: size})
+	ctx := context.Background()
+	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	texts := []string{
+		strings.Repeat("1", 300), strings.Repeat("1", 300), strings.Repeat("1", 300), strings.Repeat("1", 300),
+		strings.Repeat("6", 400), // alone over the budget
+		strings.Repeat("1", 100), strings.Repeat("2", 200), strings.Repeat("1", 500),
+	}
+	for _, text := range texts {
+		if _, err := f.svc.Add(ctx, alice, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		sizes  [][]int64
+		seen   = map[post.ID]bool{}
+		cursor string
+	)
+	for pages := 0; pages < 10; pages++ {
+		page, _, err := f.svc.List(ctx, f.refresh(t, alice), ports.PageRequest{Cursor: cursor, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		var total int64
+		for _, p := range page.Posts {
+			if seen[p.ID()] {
+				t.Fatalf("post %s listed twice", p.ID())
+			}
+			seen[p.ID()] = true
+			got = append(got, size(p))
+			total += size(p)
+		}
+		if len(got) == 0 || (len(got) > 1 && total > 1000) {
+			t.Fatalf("page %d holds sizes %v: empty, or several posts over the budget", pages, got)
+		}
+		sizes = append(sizes, got)
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	// Newest first: 500; 400+100 (the 2400 after them does not fit); 2400 alone; 300+300+300; 300.
+	want := "[[500 400 100] [2400] [300 300 300] [300]]"
+	if fmt.Sprint(sizes) != want || len(seen) != len(texts) {
+		t.Fatalf("pages %v, want %s, all %d posts", sizes, want, len(texts))
 	}
 }

@@ -31,6 +31,7 @@ var applicationSet = wire.NewSet(
 	authSettings,
 	auth.NewService,
 	wire.Bind(new(ports.AuthService), new(*auth.Service)),
+	postsSettings,
 	posts.NewService,
 	wire.Bind(new(ports.PostService), new(*posts.Service)),
 	admin.NewService,
@@ -39,6 +40,12 @@ var applicationSet = wire.NewSet(
 
 func authSettings(cfg config.Auth) auth.Settings {
 	return auth.Settings{RefreshTokenTTL: cfg.RefreshTokenTTL}
+}
+
+// postsSettings bounds list pages by the size of posts as the HTTP adapter encodes them, so
+// the contract's 4 MiB is counted in the bytes a client receives.
+func postsSettings() posts.Settings {
+	return posts.Settings{PageBytes: posts.MaxPageBytes, PostSize: httpapi.PostWireBytes}
 }
 
 // infrastructureSet adapts adapter constructors whose inputs the injector cannot name alone.

@@ -45,7 +45,8 @@ func newApp(cfg *config.Config, logger *slog.Logger) (*app, func(), error) {
 	service := auth.NewService(unitOfWork, store, hasher, issuer, memory, clock, iDs, settings)
 	cache := cfg.Cache
 	postcacheCache := postcache.New(cache)
-	postsService := posts.NewService(unitOfWork, store, postcacheCache, clock, iDs)
+	settings2 := postsSettings()
+	postsService := posts.NewService(unitOfWork, store, postcacheCache, clock, iDs, settings2)
 	adminService := admin.NewService(unitOfWork, store, hasher, postcacheCache, clock, iDs)
 	readyFunc := readyCheck(store)
 	readiness := httpapi.NewReadiness(readyFunc)

@@ -79,7 +79,7 @@ func newStack(tb testing.TB, db *gorm.DB, h hashing) *stack {
 	ids := system.NewIDs()
 	authSvc := auth.NewService(uow, store, hasher, issuer, memory, clock, ids, auth.Settings{RefreshTokenTTL: cfg.Auth.RefreshTokenTTL})
 	cache := postcache.New(cfg.Cache)
-	postSvc := posts.NewService(uow, store, cache, clock, ids)
+	postSvc := posts.NewService(uow, store, cache, clock, ids, posts.Settings{PostSize: httpapi.PostWireBytes})
 	adminSvc := admin.NewService(uow, store, hasher, cache, clock, ids)
 	router, err := httpapi.NewRouter(httpapi.RouterDeps{
 		Auth: authSvc, Posts: postSvc, Admin: adminSvc,

@@ -11,6 +11,7 @@ import (
 	"github.com/acme/postsvc/domain/post"
 	"github.com/acme/postsvc/domain/session"
 	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
 )
 
 // newID returns a time-ordered id: ids made later by this process sort after earlier ones,
@@ -148,4 +149,12 @@ func newestFirst[S ~[]E, E ~string](ids S) S {
 	slices.Sort(out)
 	slices.Reverse(out)
 	return out
+}
+
+// listPosts returns one page of an author's posts with no byte budget.
+func listPosts(t testing.TB, b Backend, author user.ID, before post.ID, limit int) []*post.Post {
+	t.Helper()
+	list, err := b.Repos.Posts().ListByAuthor(t.Context(), ports.PostListQuery{Author: author, Before: before, Limit: limit})
+	noErr(t, "ListByAuthor", err)
+	return list.Posts
 }

@@ -1,12 +1,14 @@
 package contract
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/acme/postsvc/domain/post"
 	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
 )
 
 func postTests() []namedTest {
@@ -15,6 +17,7 @@ func postTests() []namedTest {
 		{"text round-trips byte for byte", testPostTextRoundTrip},
 		{"scoped by author", testPostScopedByAuthor},
 		{"list newest first in pages", testPostListPaging},
+		{"list pages end at their byte budget", testPostListByteBudget},
 		{"delete by author", testPostDeleteByAuthor},
 		{"author must exist", testPostAuthorMustExist},
 	}
@@ -62,8 +65,7 @@ func testPostTextRoundTrip(t *testing.T, b Backend) {
 				t.Fatalf("text changed: %d bytes back for %d written, first difference at byte %d",
 					len(got.Text()), len(c.text), firstDiff(got.Text(), c.text))
 			}
-			page, err := b.Repos.Posts().ListByAuthor(ctx, u.ID(), "", 1)
-			noErr(t, "ListByAuthor", err)
+			page := listPosts(t, b, u.ID(), "", 1)
 			if len(page) != 1 || page[0].Text() != c.text {
 				t.Fatalf("the listed post does not carry the exact text")
 			}
@@ -109,8 +111,7 @@ func testPostScopedByAuthor(t *testing.T, b Backend) {
 	if got.Text() != "mine" {
 		t.Fatalf("text = %q", got.Text())
 	}
-	list, err := b.Repos.Posts().ListByAuthor(ctx, intruder.ID(), "", 10)
-	noErr(t, "ListByAuthor", err)
+	list := listPosts(t, b, intruder.ID(), "", 10)
 	if len(list) != 0 {
 		t.Fatalf("another author lists %d posts, want 0", len(list))
 	}
@@ -122,7 +123,6 @@ func testPostScopedByAuthor(t *testing.T, b Backend) {
 }
 
 func testPostListPaging(t *testing.T, b Backend) {
-	ctx := t.Context()
 	a := addUser(t, b, "a@x.io", "", user.RoleUser)
 	other := addUser(t, b, "b@x.io", "", user.RoleUser)
 	var mine []post.ID
@@ -140,8 +140,7 @@ func testPostListPaging(t *testing.T, b Backend) {
 			if pages > len(mine) {
 				t.Fatalf("limit %d: paging does not end", limit)
 			}
-			page, err := b.Repos.Posts().ListByAuthor(ctx, a.ID(), before, limit)
-			noErr(t, "ListByAuthor", err)
+			page := listPosts(t, b, a.ID(), before, limit)
 			if len(page) > limit {
 				t.Fatalf("limit %d: page of %d", limit, len(page))
 			}
@@ -162,8 +161,7 @@ func testPostListPaging(t *testing.T, b Backend) {
 	}
 
 	// A cursor in the middle starts strictly below it.
-	page, err := b.Repos.Posts().ListByAuthor(ctx, a.ID(), want[2], 2)
-	noErr(t, "ListByAuthor", err)
+	page := listPosts(t, b, a.ID(), want[2], 2)
 	if ids := postIDs(page); !slices.Equal(ids, want[3:5]) {
 		t.Errorf("page after %s = %v, want %v", want[2], ids, want[3:5])
 	}
@@ -179,12 +177,11 @@ func testPostDeleteByAuthor(t *testing.T, b Backend) {
 	kept := addPost(t, b, other.ID(), "stays")
 
 	noErr(t, "DeleteByAuthor", b.Repos.Posts().DeleteByAuthor(ctx, a.ID()))
-	list, err := b.Repos.Posts().ListByAuthor(ctx, a.ID(), "", 10)
-	noErr(t, "ListByAuthor", err)
+	list := listPosts(t, b, a.ID(), "", 10)
 	if len(list) != 0 {
 		t.Fatalf("%d posts left after DeleteByAuthor", len(list))
 	}
-	_, err = b.Repos.Posts().ByID(ctx, other.ID(), kept.ID())
+	_, err := b.Repos.Posts().ByID(ctx, other.ID(), kept.ID())
 	noErr(t, "another author's post", err)
 	// Deleting nothing is not an error.
 	noErr(t, "DeleteByAuthor again", b.Repos.Posts().DeleteByAuthor(ctx, a.ID()))
@@ -198,5 +195,61 @@ func testPostAuthorMustExist(t *testing.T, b Backend) {
 	p := makePost(t, user.ID(newID(t)), "orphan")
 	if err := b.Repos.Posts().Add(ctx, p); err == nil {
 		t.Fatalf("a post of an unknown author was stored")
+	}
+}
+
+// testPostListByteBudget checks that a page ends before its posts' sizes pass MaxBytes, that
+// the first post is taken whatever its size, that More tells whether posts follow, and that
+// the repository sizes (and so reads) no post beyond the one that ends the page.
+func testPostListByteBudget(t *testing.T, b Backend) {
+	ctx := t.Context()
+	a := addUser(t, b, "budget@x.io", "", user.RoleUser)
+	// Oldest first. A text's first byte is the factor its size is multiplied by, standing in
+	// for JSON escaping, which can make a text count more than its length but never less.
+	texts := []string{
+		strings.Repeat("1", 3000), strings.Repeat("1", 3000), strings.Repeat("1", 3000),
+		strings.Repeat("6", 2000), strings.Repeat("1", 1000), strings.Repeat("1", 9000),
+		strings.Repeat("2", 1500), strings.Repeat("1", 4000),
+	}
+	for _, text := range texts {
+		addPost(t, b, a.ID(), text)
+	}
+	var sized []int64
+	size := func(p *post.Post) int64 {
+		n := int64(len(p.Text())) * int64(p.Text()[0]-'0')
+		sized = append(sized, n)
+		return n
+	}
+	var (
+		pages  [][]int64
+		before post.ID
+	)
+	for range len(texts) + 1 {
+		sized = nil
+		list, err := b.Repos.Posts().ListByAuthor(ctx, ports.PostListQuery{
+			Author: a.ID(), Before: before, Limit: 3, MaxBytes: 10000, Size: size,
+		})
+		noErr(t, "ListByAuthor", err)
+		var got []int64
+		for _, p := range list.Posts {
+			got = append(got, int64(len(p.Text()))*int64(p.Text()[0]-'0'))
+		}
+		if len(sized) > len(got)+1 {
+			t.Fatalf("page %v: sized %v, more posts than the page and the one that ended it", got, sized)
+		}
+		pages = append(pages, got)
+		if !list.More {
+			break
+		}
+		if len(list.Posts) == 0 {
+			t.Fatal("an empty page says more posts follow")
+		}
+		before = list.Posts[len(list.Posts)-1].ID()
+	}
+	// Newest first: 4000+3000 (the 9000 after them would pass 10000); 9000+1000; 12000 alone;
+	// 3000+3000+3000 (the limit).
+	want := "[[4000 3000] [9000 1000] [12000] [3000 3000 3000]]"
+	if fmt.Sprint(pages) != want {
+		t.Fatalf("pages %v, want %s", pages, want)
 	}
 }

@@ -212,8 +212,7 @@ func testMalformedIDs(t *testing.T, b Backend) {
 			_, err = b.Repos.Posts().ByID(ctx, u.ID(), post.ID(id))
 			wantErr(t, "posts ByID", err, post.ErrNotFound)
 			wantErr(t, "posts Delete", b.Repos.Posts().Delete(ctx, u.ID(), post.ID(id)), post.ErrNotFound)
-			list, err := b.Repos.Posts().ListByAuthor(ctx, user.ID(id), "", 10)
-			noErr(t, "ListByAuthor", err)
+			list := listPosts(t, b, user.ID(id), "", 10)
 			if len(list) != 0 {
 				t.Errorf("ListByAuthor of a malformed author returned %d posts", len(list))
 			}

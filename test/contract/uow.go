@@ -67,8 +67,7 @@ func assertNothingWritten(t *testing.T, b Backend, u *user.User, p *post.Post, s
 	wantErr(t, "user by email after rollback", err, user.ErrNotFound)
 	_, err = b.Repos.Posts().ByID(ctx, u.ID(), p.ID())
 	wantErr(t, "post after rollback", err, post.ErrNotFound)
-	list, err := b.Repos.Posts().ListByAuthor(ctx, u.ID(), "", 10)
-	noErr(t, "ListByAuthor", err)
+	list := listPosts(t, b, u.ID(), "", 10)
 	if len(list) != 0 {
 		t.Errorf("%d posts visible after rollback", len(list))
 	}

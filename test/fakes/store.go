@@ -313,23 +313,30 @@ func (r *posts) Delete(_ context.Context, author user.ID, id post.ID) error {
 	})
 }
 
-func (r *posts) ListByAuthor(_ context.Context, author user.ID, before post.ID, limit int) ([]*post.Post, error) {
-	var out []*post.Post
+func (r *posts) ListByAuthor(_ context.Context, q ports.PostListQuery) (ports.PostList, error) {
+	out := ports.PostList{Posts: []*post.Post{}}
+	if q.Limit <= 0 {
+		return out, nil
+	}
 	err := r.view(false, func(d *data) error {
 		var ids []post.ID
 		for id, p := range d.posts {
-			if p.AuthorID() == author && (before == "" || id < before) {
+			if p.AuthorID() == q.Author && (q.Before == "" || id < q.Before) {
 				ids = append(ids, id)
 			}
 		}
 		slices.Sort(ids)
 		slices.Reverse(ids)
-		for _, id := range ids {
-			if len(out) == limit {
+		var used int64
+		for i, id := range ids {
+			p := d.posts[id]
+			n := q.SizeOf(&p)
+			if i == q.Limit || !q.Fits(len(out.Posts), used, n) {
+				out.More = true
 				break
 			}
-			p := d.posts[id]
-			out = append(out, &p)
+			out.Posts = append(out.Posts, &p)
+			used += n
 		}
 		return nil
 	})
