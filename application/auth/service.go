@@ -5,7 +5,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +68,7 @@ func (s *Service) Signup(ctx context.Context, in ports.SignupInput) (ports.AuthR
 		return ports.AuthResult{}, err
 	}
 	// Hashing is slow and memory-hard: it happens before the transaction opens.
-	hash, err := s.hasher.Hash(ctx, in.Password)
+	hash, err := s.hasher.Hash(ctx, ports.ClientKey(in.ClientAddr), in.Password)
 	if err != nil {
 		s.throttle.Refund(ctx, key)
 		return ports.AuthResult{}, err
@@ -107,7 +106,7 @@ func (s *Service) Login(ctx context.Context, in ports.LoginInput) (ports.AuthRes
 	if err := s.throttle.Admit(ctx, keys...); err != nil {
 		return ports.AuthResult{}, err
 	}
-	u, err := s.checkPassword(ctx, in.Email, in.Password)
+	u, err := s.checkPassword(ctx, ports.ClientKey(in.ClientAddr), in.Email, in.Password)
 	if errors.Is(err, user.ErrInvalidCredentials) {
 		return ports.AuthResult{}, err
 	}
@@ -135,24 +134,24 @@ func (s *Service) Login(ctx context.Context, in ports.LoginInput) (ports.AuthRes
 
 // checkPassword returns the account when email and password match, user.ErrInvalidCredentials
 // when they do not, and any infrastructure error as it is: an outage is never reported as
-// bad credentials.
-func (s *Service) checkPassword(ctx context.Context, rawEmail, password string) (*user.User, error) {
+// bad credentials. Every hash it computes, the dummy one included, is client's.
+func (s *Service) checkPassword(ctx context.Context, client ports.ClientKey, rawEmail, password string) (*user.User, error) {
 	if len(password) > user.MaxPasswordBytes || password == "" {
 		// No account can have such a password; nothing secret is learned from rejecting it early.
 		return nil, user.ErrInvalidCredentials
 	}
 	email, err := user.ParseEmail(rawEmail)
 	if err != nil {
-		return nil, s.failAfterDummyVerify(ctx, password)
+		return nil, s.failAfterDummyVerify(ctx, client, password)
 	}
 	u, err := s.repos.Users().ByEmail(ctx, email)
 	if errors.Is(err, user.ErrNotFound) {
-		return nil, s.failAfterDummyVerify(ctx, password)
+		return nil, s.failAfterDummyVerify(ctx, client, password)
 	}
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.hasher.Verify(ctx, u.PasswordHash(), password)
+	ok, err := s.hasher.Verify(ctx, client, u.PasswordHash(), password)
 	if err != nil {
 		return nil, err
 	}
@@ -162,22 +161,24 @@ func (s *Service) checkPassword(ctx context.Context, rawEmail, password string) 
 	return u, nil
 }
 
-func (s *Service) failAfterDummyVerify(ctx context.Context, password string) error {
-	hash, err := s.dummy(ctx)
+// failAfterDummyVerify spends on an unknown email the hashing a wrong password costs, in the
+// caller's own share of the hasher like any other check, and fails.
+func (s *Service) failAfterDummyVerify(ctx context.Context, client ports.ClientKey, password string) error {
+	hash, err := s.dummy(ctx, client)
 	if err != nil {
 		return err
 	}
-	if _, err := s.hasher.Verify(ctx, hash, password); err != nil {
+	if _, err := s.hasher.Verify(ctx, client, hash, password); err != nil {
 		return err
 	}
 	return user.ErrInvalidCredentials
 }
 
-func (s *Service) dummy(ctx context.Context) (user.PasswordHash, error) {
+func (s *Service) dummy(ctx context.Context, client ports.ClientKey) (user.PasswordHash, error) {
 	s.dummyMu.Lock()
 	defer s.dummyMu.Unlock()
 	if s.dummyHash == "" {
-		hash, err := s.hasher.Hash(ctx, "timing-equaliser-not-a-real-password")
+		hash, err := s.hasher.Hash(ctx, client, "timing-equaliser-not-a-real-password")
 		if err != nil {
 			return "", err
 		}
@@ -188,8 +189,9 @@ func (s *Service) dummy(ctx context.Context) (user.PasswordHash, error) {
 
 func throttleKeys(rawEmail, addr string) []string {
 	// The account key uses the same normalisation as ParseEmail without validating, so that
-	// "A@x.io " and "a@x.io" share a budget even when the address is malformed.
-	account := "account:" + strings.ToLower(strings.TrimSpace(rawEmail))
+	// "A@x.io " and "a@x.io" (or a composed and a decomposed "é") share a budget even when
+	// the address is malformed.
+	account := "account:" + user.NormalizeEmail(rawEmail)
 	if len(account) > 300 {
 		account = account[:300]
 	}

@@ -3,30 +3,50 @@ package user
 import (
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/acme/postsvc/domain"
 )
 
-// MaxEmailLength is the longest address accepted (RFC 5321's path limit).
+// MaxEmailLength is the longest address accepted, in bytes of UTF-8 once normalised (RFC
+// 5321's path limit is counted in octets).
 const MaxEmailLength = 254
 
-// Email is a normalised address: trimmed and lower-cased, so that "A@X.io" and "a@x.io" are
-// one account. The zero value is not a valid email.
+// Email is a normalised address: trimmed, in Unicode NFC and lower-cased, so that "A@X.io" and
+// "a@x.io" are one account, and so are "café@x.io" typed with a composed é (U+00E9) and with
+// an e followed by a combining accent (U+0301). The zero value is not a valid email.
 type Email struct{ value string }
 
-// ParseEmail trims and normalises raw and checks that it is a single bare address.
+// NormalizeEmail is the normalisation ParseEmail applies, without any validation: surrounding
+// white space removed, Unicode NFC, lower case. Code that must key something by an address
+// before (or without) parsing it, such as the login throttle, uses it so that every spelling
+// of one address meets under one key.
+func NormalizeEmail(raw string) string {
+	// NFC before lower-casing makes canonically equivalent inputs identical first, and NFC
+	// again afterwards because a lower-case mapping may leave a sequence that composes.
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(strings.TrimSpace(raw))))
+}
+
+// ParseEmail normalises raw (see NormalizeEmail) and checks that it is a single bare address
+// of at most MaxEmailLength bytes, free of control and invisible characters.
 func ParseEmail(raw string) (Email, error) {
-	// Validity first: ToLower would silently replace invalid bytes with U+FFFD.
+	// Validity first: ToLower and NFC would silently replace invalid bytes with U+FFFD.
 	if !utf8.ValidString(raw) {
 		return Email{}, domain.Invalid("email", "must be valid UTF-8")
 	}
-	s := strings.ToLower(strings.TrimSpace(raw))
+	s := NormalizeEmail(raw)
 	switch {
 	case s == "":
 		return Email{}, domain.Invalid("email", "is required")
 	case len(s) > MaxEmailLength:
-		return Email{}, domain.Invalid("email", "must be at most 254 characters")
+		return Email{}, domain.Invalid("email", "must be at most 254 bytes of UTF-8 (an accented letter takes two or more)")
+	case strings.IndexFunc(s, invisible) >= 0:
+		// net/mail accepts any non-ASCII character in an address (RFC 6532), so it lets these
+		// through: two addresses that look the same on screen would be two accounts.
+		return Email{}, domain.Invalid("email", "must not contain spaces, control or invisible characters")
 	}
 	addr, err := mail.ParseAddress(s)
 	// ParseAddress also accepts "Name <a@b>" and comments; only a bare address that
@@ -35,10 +55,19 @@ func ParseEmail(raw string) (Email, error) {
 		return Email{}, domain.Invalid("email", "must be a valid email address")
 	}
 	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n") {
+	if at <= 0 || at == len(s)-1 {
 		return Email{}, domain.Invalid("email", "must be a valid email address")
 	}
 	return Email{value: s}, nil
+}
+
+// invisible reports whether r would not show as a character of its own: a control character
+// (Cc), a format character (Cf: zero-width space, zero-width joiners, bidirectional marks,
+// soft hyphen, byte order mark), any space or line separator (Z), a variation selector, or
+// another default-ignorable code point (combining grapheme joiner, Hangul fillers).
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Z, unicode.Variation_Selector,
+		unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // String returns the normalised address.

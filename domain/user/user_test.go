@@ -32,6 +32,29 @@ func TestParseEmail(t *testing.T) {
 		{"a b@x.io", "", false},
 		{"a@x.io,b@x.io", "", false},
 		{"\xff@x.io", "", false},
+		// One account per address however its characters are composed: NFC.
+		{"caf\u00e9@x.io", "caf\u00e9@x.io", true},
+		{"cafe\u0301@x.io", "caf\u00e9@x.io", true},
+		{"CAFE\u0301@X.IO", "caf\u00e9@x.io", true},
+		{"\u212a@x.io", "k@x.io", true}, // KELVIN SIGN is canonically K
+		// Control and invisible characters would make look-alike accounts.
+		{"a\u200b@x.io", "", false},  // zero-width space
+		{"a\u200d@x.io", "", false},  // zero-width joiner
+		{"a\u2060@x.io", "", false},  // word joiner
+		{"a\ufeff@x.io", "", false},  // byte order mark
+		{"a\u00ad@x.io", "", false},  // soft hyphen
+		{"a\u202e@x.io", "", false},  // right-to-left override
+		{"a\u00a0b@x.io", "", false}, // no-break space
+		{"a\u3164@x.io", "", false},  // Hangul filler
+		{"a\ufe0f@x.io", "", false},  // variation selector
+		{"a\x00@x.io", "", false},
+		{"a\x7f@x.io", "", false},
+		{"a\u0085@x.io", "", false}, // next line, a C1 control
+		{"a\tb@x.io", "", false},
+		// The limit is 254 bytes, not characters.
+		{strings.Repeat("\u00e9", 124) + "@x.io", strings.Repeat("\u00e9", 124) + "@x.io", true},  // 253 bytes
+		{strings.Repeat("\u00e9", 125) + "@x.io", "", false},                                      // 130 characters, 255 bytes
+		{strings.Repeat("e\u0301", 124) + "@x.io", strings.Repeat("\u00e9", 124) + "@x.io", true}, // 377 bytes sent, 253 once composed
 	}
 	for _, c := range cases {
 		got, err := user.ParseEmail(c.in)
@@ -46,6 +69,18 @@ func TestParseEmail(t *testing.T) {
 		if c.ok && got.String() != c.want {
 			t.Errorf("ParseEmail(%q) = %q, want %q", c.in, got.String(), c.want)
 		}
+		if c.ok && user.NormalizeEmail(c.in) != got.String() {
+			t.Errorf("NormalizeEmail(%q) = %q, want ParseEmail's %q", c.in, user.NormalizeEmail(c.in), got.String())
+		}
+	}
+}
+
+// TestEmailLengthMessageSaysBytes keeps the message in step with what is counted.
+func TestEmailLengthMessageSaysBytes(t *testing.T) {
+	_, err := user.ParseEmail(strings.Repeat("\u00e9", 125) + "@x.io")
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(ve.Fields[0].Message, "254 bytes") {
+		t.Fatalf("err = %v, want a message that counts bytes", err)
 	}
 }
 
