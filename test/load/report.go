@@ -46,6 +46,9 @@ type report struct {
 	captured   capturedResponse
 
 	idleRSS, seededRSS, peak1MiB int64
+	// largePages are the list scenarios over pages of 1 MiB posts (pages.go); their peak RSS
+	// has the same target as adding 1 MiB posts.
+	largePages []result
 	rssAfter10s, settledRSS      int64
 	settleLimit, cacheMax        int64
 	settleWait                   time.Duration
@@ -129,6 +132,15 @@ func (rep *report) checks() []check {
 	out = append(out,
 		check{name: "errors (non-2xx or transport), all scenarios", measured: measured, target: "0", met: errs == 0},
 		check{name: "peak RSS while 64 clients add 1 MiB posts", measured: mib(rep.peak1MiB), target: "< " + mib(peakRSSLimit), met: rep.peak1MiB > 0 && rep.peak1MiB < peakRSSLimit},
+	)
+	for _, p := range rep.largePages {
+		out = append(out, check{
+			name:     fmt.Sprintf("peak RSS while %d clients %s", p.Clients, p.Name),
+			measured: mib(p.PeakRSS), target: "< " + mib(peakRSSLimit),
+			met: p.PeakRSS > 0 && p.PeakRSS < peakRSSLimit && p.Errors == 0,
+		})
+	}
+	out = append(out,
 		check{
 			name:     "RSS after the load (idle " + mib(rep.idleRSS) + ")",
 			measured: settledText(rep),

@@ -305,19 +305,54 @@ func prose(n int) string {
 // seed signs up the users and adds their posts through the API.
 func (r *runner) seed(ctx context.Context) error {
 	start := time.Now()
-	r.users = make([]*loadUser, r.opts.users)
-	for i := range r.users {
-		email := fmt.Sprintf("seed-%s-%d@load.example.io", r.runID, i)
-		body, _ := json.Marshal(map[string]string{"email": email, "password": loadPassword})
-		r.users[i] = &loadUser{email: email, loginBody: body}
+	var err error
+	if r.users, err = r.signupUsers(ctx, "seed", r.opts.users); err != nil {
+		return err
 	}
-	base := r.server.base
+	if err := r.seedPosts(ctx, "seed posts", r.users, r.opts.posts, r.postBody(r.opts.postBytes), r.opts.clients); err != nil {
+		return err
+	}
+	total := len(r.users) * r.opts.posts
+	rss, _, _ := memStatus(r.server.pid())
+	r.rep.seededRSS = rss
+	logf("seeded %d users and %d posts in %s; server RSS %s", len(r.users), total, time.Since(start).Round(time.Millisecond), mib(rss))
+	return nil
+}
+
+// seedPosts adds perUser posts with body to each of users, from clients at once, and keeps
+// their ids on the users.
+func (r *runner) seedPosts(ctx context.Context, name string, users []*loadUser, perUser int, body []byte, clients int) error {
+	var mu sync.Mutex
+	total := int64(len(users) * perUser)
+	res := drive(ctx, name, bounds{clients: clients, maxRequests: total, duration: 10 * time.Minute}, 0,
+		func(ctx context.Context, w *worker, seq int64) (bool, error) {
+			u := users[seq%int64(len(users))]
+			id, err := r.addPost(ctx, w, u, body)
+			if err != nil {
+				return false, err
+			}
+			mu.Lock()
+			u.posts = append(u.posts, id)
+			mu.Unlock()
+			return false, nil
+		})
+	return seedErr(res, total)
+}
+
+// signupUsers signs up n accounts named after prefix and returns them with their tokens.
+func (r *runner) signupUsers(ctx context.Context, prefix string, n int) ([]*loadUser, error) {
+	users := make([]*loadUser, n)
+	for i := range users {
+		email := fmt.Sprintf("%s-%s-%d@load.example.io", prefix, r.runID, i)
+		body, _ := json.Marshal(map[string]string{"email": email, "password": loadPassword})
+		users[i] = &loadUser{email: email, loginBody: body}
+	}
 	// Signups queue for the server's hashing slots (one per core); a few clients keep them
 	// busy without queueing anyone towards the request timeout.
-	res := drive(ctx, "seed users", bounds{clients: min(2*numCPU(), len(r.users)), maxRequests: int64(len(r.users)), duration: 10 * time.Minute}, 0,
+	res := drive(ctx, prefix+" users", bounds{clients: min(2*numCPU(), n), maxRequests: int64(n), duration: 10 * time.Minute}, 0,
 		func(ctx context.Context, w *worker, seq int64) (bool, error) {
-			u := r.users[seq]
-			resp, err := call(ctx, r.client, w, http.MethodPost, base+"/api/v1/auth/signup", "", u.loginBody)
+			u := users[seq]
+			resp, err := call(ctx, r.client, w, http.MethodPost, r.server.base+"/api/v1/auth/signup", "", u.loginBody)
 			if err != nil {
 				return false, err
 			}
@@ -337,31 +372,7 @@ func (r *runner) seed(ctx context.Context) error {
 			u.sessionID, err = sessionIDOf(out.AccessToken)
 			return false, err
 		})
-	if err := seedErr(res, int64(len(r.users))); err != nil {
-		return err
-	}
-	body := r.postBody(r.opts.postBytes)
-	var mu sync.Mutex
-	total := int64(len(r.users) * r.opts.posts)
-	res = drive(ctx, "seed posts", bounds{clients: r.opts.clients, maxRequests: total, duration: 10 * time.Minute}, 0,
-		func(ctx context.Context, w *worker, seq int64) (bool, error) {
-			u := r.users[seq%int64(len(r.users))]
-			id, err := r.addPost(ctx, w, u, body)
-			if err != nil {
-				return false, err
-			}
-			mu.Lock()
-			u.posts = append(u.posts, id)
-			mu.Unlock()
-			return false, nil
-		})
-	if err := seedErr(res, total); err != nil {
-		return err
-	}
-	rss, _, _ := memStatus(r.server.pid())
-	r.rep.seededRSS = rss
-	logf("seeded %d users and %d posts in %s; server RSS %s", len(r.users), total, time.Since(start).Round(time.Millisecond), mib(rss))
-	return nil
+	return users, seedErr(res, int64(n))
 }
 
 func seedErr(res result, want int64) error {
@@ -715,6 +726,9 @@ func (r *runner) scenarios(ctx context.Context) error {
 		return false, expect(resp, w, http.StatusCreated)
 	}), false)
 	r.rep.peak1MiB = add1MiB.PeakRSS
+	if err := r.listLargePages(ctx); err != nil {
+		return err
+	}
 
 	r.rep.ratios = []ratio{
 		{label: "cached list / HTTP ceiling", short: "LIST HIT", scenario: listHit, ceiling: httpCeiling, target: 0.6},

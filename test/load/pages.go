@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// largePages is one kind of large list page the memory scenarios read.
+type largePages struct {
+	name string
+	// text is every seeded post's text; perPage is how many of them a page holds: as many
+	// as fit 4 MiB once JSON-encoded, at least one.
+	text    string
+	perPage int
+	// seeded is how many posts each user gets: a page more than perPage, so every page read
+	// says that another follows.
+	seeded int
+}
+
+// listLargePages measures the server's peak RSS while many clients list distinct pages of
+// 1 MiB posts at once: every request names a cursor no earlier one used, so each one is a
+// cache miss that reads its page from MySQL. Two kinds of text: prose, where a page holds three
+// posts (3 MiB of JSON), and a control character that JSON escapes six-fold (\u0001), where
+// a page holds the one post it must (6 MiB of JSON). Before pages were bounded, one request
+// for 100 such posts took 544 MB (1.35 GB escaped). The target is a peak below 512 MiB.
+func (r *runner) listLargePages(ctx context.Context) error {
+	clients := r.opts.clients1MiB
+	for _, kind := range []largePages{
+		{name: "list pages of 1 MiB posts", text: prose(1 << 20), perPage: 3, seeded: 4},
+		{name: "list pages of 1 MiB posts escaping 6x", text: strings.Repeat("\x01", 1<<20), perPage: 1, seeded: 2},
+	} {
+		users, err := r.signupUsers(ctx, "pages", clients)
+		if err != nil {
+			return err
+		}
+		body, _ := json.Marshal(map[string]string{"text": kind.text})
+		// Few clients: the point is the listing, and each upload holds up to 6 MiB of JSON.
+		if err := r.seedPosts(ctx, "seed "+kind.name, users, kind.seeded, body, 8); err != nil {
+			return err
+		}
+		b := bounds{clients: clients, maxRequests: r.opts.requests1MiB, duration: r.opts.duration}
+		res := r.record(r.driveServer(ctx, kind.name, b, func(ctx context.Context, w *worker, seq int64) (bool, error) {
+			u := users[w.id%len(users)]
+			cursor := base64.RawURLEncoding.EncodeToString([]byte(futureID(seq)))
+			resp, err := call(ctx, r.client, w, http.MethodGet, r.server.base+"/api/v1/posts?limit=100&cursor="+cursor, u.token, nil)
+			if err != nil {
+				return false, err
+			}
+			if err := expect(resp, w, http.StatusOK); err != nil {
+				return false, err
+			}
+			var page struct {
+				Posts []struct {
+					Text string `json:"text"`
+				} `json:"posts"`
+				NextCursor *string `json:"next_cursor"`
+			}
+			if err := json.Unmarshal(w.buf.Bytes(), &page); err != nil {
+				return false, err
+			}
+			if len(page.Posts) != kind.perPage || page.NextCursor == nil || page.Posts[0].Text != kind.text {
+				return false, fmt.Errorf("page of %d posts (next cursor %v), want %d of the seeded text and a cursor",
+					len(page.Posts), page.NextCursor != nil, kind.perPage)
+			}
+			return resp.header.Get("X-Cache") != "MISS", nil
+		}), false)
+		r.rep.largePages = append(r.rep.largePages, res)
+	}
+	return ctx.Err()
+}
