@@ -19,10 +19,16 @@ import (
 	"github.com/acme/postsvc/domain/user"
 )
 
-// ProblemTypePrefix starts the "type" URI of every problem document; the stable code follows
-// it ("https://postsvc.dev/problems/email_taken"). One prefix for every problem keeps the
-// type and the code in step, so a client may switch on either.
-const ProblemTypePrefix = "https://postsvc.dev/problems/"
+// ProblemTypePrefix starts the "type" of every problem document; the stable code follows it
+// ("/problems/email_taken"). One prefix for every problem keeps the type and the code in
+// step, so a client may switch on either.
+//
+// The type is a relative reference to the page this service itself serves for the code (GET
+// /problems/{code}, problems.go): RFC 9457 (section 3.1.1) allows a URI reference and asks
+// that a relative one carry the full path, as this does. Resolved against the request's URL it
+// leads to the explanation on whichever host answered, without the service having to know the
+// public name it is reached by, and without pointing at a domain the project does not own.
+const ProblemTypePrefix = "/problems/"
 
 // Problem codes: the stable snake_case strings clients switch on.
 const (

@@ -104,6 +104,7 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	e.GET("/openapi.json", s.openAPIDocument)
 	e.GET("/docs", s.docsPage)
 	e.GET("/docs/*asset", s.docsAsset)
+	e.GET("/problems/:code", s.problemTypePage)
 
 	v1 := e.Group("/api/v1")
 	v1.POST("/auth/signup", s.signup)
