@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/acme/postsvc/domain/post"
 )
@@ -30,9 +32,24 @@ const (
 	postBodyLimit int64 = 6*post.MaxTextBytes + 4096
 )
 
-// errInvalidUTF8 is returned by utf8Reader; encoding/json would otherwise replace invalid
-// bytes with U+FFFD silently and the text would not round-trip byte for byte.
+// errInvalidUTF8 is returned by utf8Reader, so that a body with invalid bytes is refused with
+// a detail that says so, wherever the bytes are.
 var errInvalidUTF8 = errors.New("request body is not valid UTF-8")
+
+// decodeOptions are the JSON rules of every request body. They are json v2's defaults, spelled
+// out so that a change of defaults cannot loosen them unnoticed:
+//   - member names match struct fields exactly: "EMAIL" is an unknown member, not "email"
+//     (encoding/json matched case-insensitively, so {"email":"a","EMAIL":"b"} meant b);
+//   - unknown members are ignored, so clients may send fields a later version understands;
+//   - strings must be valid Unicode: invalid UTF-8 and lone surrogate escapes ("\ud800")
+//     are errors (encoding/json replaced both with U+FFFD silently);
+//   - a member named twice is an error, being as ambiguous as a case variant.
+var decodeOptions = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(false),
+	jsonv2.RejectUnknownMembers(false),
+	jsontext.AllowInvalidUTF8(false),
+	jsontext.AllowDuplicateNames(false),
+)
 
 // bodyOptions tune decodeJSON for one endpoint.
 type bodyOptions struct {
@@ -42,11 +59,17 @@ type bodyOptions struct {
 }
 
 // decodeJSON reads a request body of at most opts.limit bytes holding exactly one JSON object
-// into dst. On failure it has already answered the request (400, 413 or 415) and returns false.
+// into dst, which must be a non-nil pointer. On failure it has already answered the request
+// (400, 413 or 415) and returns false.
 //
 // Unknown fields are ignored, so clients may send fields a later version understands. Data
 // after the object is refused: a body holding two objects is a client bug.
 func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
+	if v := reflect.ValueOf(dst); v.Kind() != reflect.Pointer || v.IsNil() {
+		// A programming error, not the client's.
+		s.fail(c, fmt.Errorf("httpapi: decodeJSON into %T, want a non-nil pointer", dst))
+		return false
+	}
 	r := c.Request
 	if r.ContentLength > opts.limit {
 		// Refused on the declared length alone: nothing of the body is read.
@@ -84,12 +107,12 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		malformed(c, "The request body must be a JSON object.")
 		return false
 	}
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(dst); err != nil {
+	dec := jsontext.NewDecoder(body, decodeOptions)
+	if err := jsonv2.UnmarshalDecode(dec, dst); err != nil {
 		s.bodyReadError(c, err)
 		return false
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		if err != nil && isReadError(err) {
 			s.bodyReadError(c, err)
 			return false
@@ -122,39 +145,47 @@ func isReadError(err error) bool {
 }
 
 // bodyReadError answers a failed read or decode with a detail that names the problem without
-// echoing the input.
+// echoing the input beyond a character or an escape sequence.
 func (s *server) bodyReadError(c *gin.Context, err error) {
 	var (
-		tooLarge  *http.MaxBytesError
-		syntax    *json.SyntaxError
-		typeError *json.UnmarshalTypeError
+		tooLarge *http.MaxBytesError
+		syntax   *jsontext.SyntacticError
+		semantic *jsonv2.SemanticError
 	)
 	switch {
 	case errors.As(err, &tooLarge):
 		s.fail(c, err)
 	case errors.Is(err, errInvalidUTF8):
 		malformed(c, "The request body must be valid UTF-8.")
-	case errors.As(err, &syntax):
-		malformed(c, fmt.Sprintf("The request body is not valid JSON (at byte %d): %s.", syntax.Offset, syntax.Error()))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		malformed(c, "The request body ends before its JSON object is complete.")
-	case errors.As(err, &typeError):
-		if typeError.Field == "" {
+	case errors.As(err, &syntax) && errors.Is(syntax.Err, jsontext.ErrDuplicateName):
+		malformed(c, "The request body names a field more than once.")
+	case errors.As(err, &syntax) && isSurrogateError(syntax.Err):
+		malformed(c, fmt.Sprintf("The request body holds text that is not valid Unicode (at byte %d): "+
+			`a \uXXXX escape of a surrogate (\ud800 to \udfff) must be one half of a pair.`, syntax.ByteOffset))
+	case errors.As(err, &syntax):
+		malformed(c, fmt.Sprintf("The request body is not valid JSON (at byte %d): %s.", syntax.ByteOffset, syntax.Err))
+	case errors.As(err, &semantic):
+		// Only members that name a field of dst are decoded (unknown ones are skipped), so
+		// the first token of the pointer is one of the service's own field names.
+		field, _, _ := strings.Cut(strings.TrimPrefix(string(semantic.JSONPointer), "/"), "/")
+		if field == "" {
 			malformed(c, "The request body must be a JSON object.")
 			return
 		}
-		malformed(c, fmt.Sprintf("Field %q must be %s.", typeError.Field, jsonKind(typeError.Type)))
-	case isInvalidUnmarshal(err):
-		// A programming error (a non-pointer destination), not the client's.
-		s.fail(c, err)
+		malformed(c, fmt.Sprintf("Field %q must be %s.", field, jsonKind(semantic.GoType)))
 	default:
 		malformed(c, "The request body could not be read.")
 	}
 }
 
-func isInvalidUnmarshal(err error) bool {
-	var invalid *json.InvalidUnmarshalError
-	return errors.As(err, &invalid)
+// isSurrogateError reports whether a syntax error is json v2's refusal of an escaped
+// surrogate that is not half of a valid pair ("\ud800", "\udc00\ud800"). The library has
+// no error value for it, only this wording; should the wording change, the request is still
+// refused as invalid JSON, and decode_test.go notices that the detail changed.
+func isSurrogateError(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "surrogate")
 }
 
 // jsonKind names the JSON type a Go destination expects, for error details.
@@ -199,13 +230,14 @@ func firstNonSpace(r *bufio.Reader) (byte, error) {
 }
 
 // optionalString decodes a field that, when present, must be a JSON string (null included in
-// "not a string"). It returns nil when the field was absent.
+// "not a string"). It returns nil when the field was absent. raw has already been checked by
+// decodeJSON (valid Unicode, no lone surrogates).
 func optionalString(field string, raw json.RawMessage) (*string, string) {
 	if raw == nil {
 		return nil, ""
 	}
 	var s string
-	if string(raw) == "null" || json.Unmarshal(raw, &s) != nil {
+	if string(raw) == "null" || jsonv2.Unmarshal(raw, &s) != nil {
 		return nil, fmt.Sprintf("Field %q must be a string.", field)
 	}
 	return &s, ""

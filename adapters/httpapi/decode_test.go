@@ -231,3 +231,99 @@ func TestLogoutBody(t *testing.T) {
 		t.Fatalf("chunked empty logout = %d: %s", rec.Code, rec.Body.String())
 	}
 }
+
+// TestFieldNamesMatchExactly: a case variant of a field name is an unknown field (ignored),
+// never an alias that overrides the real one, whichever comes first.
+func TestFieldNamesMatchExactly(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       ports.SignupInput
+	}{
+		{"variant after", `{"email":"a@x.io","EMAIL":"evil@x.io","password":"password1"}`, ports.SignupInput{Email: "a@x.io", Password: "password1"}},
+		{"variant before", `{"EMAIL":"evil@x.io","email":"a@x.io","password":"password1"}`, ports.SignupInput{Email: "a@x.io", Password: "password1"}},
+		{"variant alone", `{"Email":"a@x.io","Password":"password1"}`, ports.SignupInput{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := newHarness(t)
+			if rec := hs.do(request{Method: "POST", Path: "/api/v1/auth/signup", Body: tc.body}); rec.Code != http.StatusCreated {
+				t.Fatalf("status = %d: %s", rec.Code, rec.Body.String())
+			}
+			_, arg := hs.auth.last()
+			if in, ok := arg.(ports.SignupInput); !ok || in.Email != tc.want.Email || in.Password != tc.want.Password || in.Name != tc.want.Name {
+				t.Fatalf("Signup got %+v, want %+v", arg, tc.want)
+			}
+		})
+	}
+	hs := newHarness(t)
+	hs.do(request{Method: "PATCH", Path: "/api/v1/users/me", Token: userToken, Body: `{"NAME":"Mallory"}`})
+	if _, arg := hs.auth.last(); arg.(ports.ProfileUpdate).Name != nil {
+		t.Fatalf("UpdateMe got %+v: NAME must not set name", arg)
+	}
+}
+
+func TestDuplicateFieldIsMalformed(t *testing.T) {
+	hs := newHarness(t)
+	p := assertProblem(t, hs.do(request{Method: "POST", Path: "/api/v1/auth/login",
+		Body: `{"email":"a@x.io","password":"password1","email":"b@x.io"}`}), 400, "malformed_request")
+	if !strings.Contains(p.Detail, "more than once") || strings.Contains(p.Detail, "b@x.io") {
+		t.Fatalf("detail = %q", p.Detail)
+	}
+	if hs.auth.count() != 0 {
+		t.Fatal("the use case ran")
+	}
+}
+
+// TestLoneSurrogatesAreRefused covers every text field of every JSON body: a \uXXXX escape of
+// a surrogate that is not half of a valid pair is not text, and must not turn into U+FFFD.
+func TestLoneSurrogatesAreRefused(t *testing.T) {
+	endpoints := []struct {
+		method, path, token string
+		fields              []string
+	}{
+		{"POST", "/api/v1/auth/signup", "", []string{"email", "password", "name"}},
+		{"POST", "/api/v1/auth/login", "", []string{"email", "password"}},
+		{"POST", "/api/v1/auth/refresh", "", []string{"refresh_token"}},
+		{"POST", "/api/v1/auth/logout", userToken, []string{"refresh_token"}},
+		{"PATCH", "/api/v1/users/me", userToken, []string{"name"}},
+		{"POST", "/api/v1/posts", userToken, []string{"text"}},
+		{"POST", "/api/v1/admin/users", adminToken, []string{"email", "password", "name", "role"}},
+		{"PATCH", "/api/v1/admin/users/u-alice", adminToken, []string{"name", "role"}},
+	}
+	escapes := map[string]string{
+		"lone high":     `\ud800`,
+		"lone low":      `\udfff`,
+		"reversed pair": `\udc00\ud800`,
+		"high then BMP": `\ud800\u0041`,
+		"high at end":   `x\udbff`,
+	}
+	for _, ep := range endpoints {
+		for _, field := range append(ep.fields, "unknown_field") {
+			for name, esc := range escapes {
+				t.Run(ep.method+" "+ep.path+"/"+field+"/"+name, func(t *testing.T) {
+					hs := newHarness(t)
+					body := `{"` + field + `":"a` + esc + `b"}`
+					p := assertProblem(t, hs.do(request{Method: ep.method, Path: ep.path, Token: ep.token, Body: body}), 400, "malformed_request")
+					if !strings.Contains(p.Detail, "not valid Unicode") {
+						t.Fatalf("detail = %q, want one that says the text is not valid Unicode", p.Detail)
+					}
+					if hs.auth.count()+hs.posts.count()+hs.admin.count() != 0 {
+						t.Fatal("the use case ran")
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestSurrogatePairsAreText: a valid pair is one character, decoded as such.
+func TestSurrogatePairsAreText(t *testing.T) {
+	hs := newHarness(t)
+	rec := hs.do(request{Method: "POST", Path: "/api/v1/posts", Token: userToken, Body: `{"text":"smile \ud83d\ude00 \uD83C\uDF89"}`})
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("status = %d: %s", rec.Code, rec.Body.String())
+	}
+	if _, arg := hs.posts.last(); arg != "smile 😀 🎉" {
+		t.Fatalf("Add got %q", arg)
+	}
+}
