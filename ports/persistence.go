@@ -20,6 +20,7 @@ type UnitOfWork interface {
 // Repositories is the set of repositories of one scope: bound to a transaction inside
 // UnitOfWork.Do, or to the plain connection pool for reads outside one.
 type Repositories interface {
+	Scope
 	Users() UserRepository
 	Posts() PostRepository
 	Sessions() SessionRepository

@@ -2,6 +2,7 @@ package gormstore
 
 import (
 	"context"
+	"fmt"
 
 	"gorm.io/gorm"
 
@@ -11,6 +12,22 @@ import (
 // scope hands out repositories bound to one *gorm.DB: the pool for Store, a transaction inside
 // UnitOfWork.Do. Binding happens here and only here, so a repository can never mix the two.
 type scope struct{ db *gorm.DB }
+
+// StorageScope marks scope as a ports.Scope.
+func (scope) StorageScope() {}
+
+// DB returns the connection a scope made by this package is bound to: the transaction inside
+// UnitOfWork.Do, the pool for Store. Adapters that store their own tables (the job queue, a
+// context's repositories) build on it, so their writes join the caller's transaction.
+func DB(s ports.Scope) (*gorm.DB, error) {
+	switch v := s.(type) {
+	case scope:
+		return v.db, nil
+	case *Store:
+		return v.db, nil
+	}
+	return nil, fmt.Errorf("gormstore: %T is not a scope of this store", s)
+}
 
 func (s scope) Users() ports.UserRepository       { return userRepo(s) }
 func (s scope) Posts() ports.PostRepository       { return postRepo(s) }

@@ -47,6 +47,9 @@ type Store struct {
 	failNext error
 }
 
+// StorageScope marks the store (the auto-commit scope) as a ports.Scope.
+func (s *Store) StorageScope() {}
+
 // NewStore returns an empty store.
 func NewStore() *Store {
 	return &Store{committed: &data{
@@ -127,6 +130,9 @@ type txRepos struct {
 	s *Store
 	d *data
 }
+
+// StorageScope marks a transaction as a ports.Scope.
+func (t *txRepos) StorageScope() {}
 
 func (t *txRepos) view(_ bool, fn func(d *data) error) error {
 	if err := t.s.injected(); err != nil {
