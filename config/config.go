@@ -84,6 +84,12 @@ type Auth struct {
 	Argon2MemoryKiB     uint32 `mapstructure:"argon2_memory_kib"`
 	Argon2Iterations    uint32 `mapstructure:"argon2_iterations"`
 	Argon2Parallelism   uint8  `mapstructure:"argon2_parallelism"`
+
+	// MaxQueuedHashes bounds the password checks waiting for a slot, all clients together,
+	// and MaxQueuedPerClient those of one client address; beyond them a check is refused at
+	// once with 503 overloaded instead of waiting towards the request timeout.
+	MaxQueuedHashes    int `mapstructure:"max_queued_hashes"`
+	MaxQueuedPerClient int `mapstructure:"max_queued_per_client"`
 }
 
 // Cache configures the in-memory post-list cache.

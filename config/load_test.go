@@ -40,6 +40,9 @@ func TestDefaults(t *testing.T) {
 	if cfg.Throttle.SignupAttempts != 20 {
 		t.Fatalf("signups per address per window: %d, want 20 (the contract's default)", cfg.Throttle.SignupAttempts)
 	}
+	if cfg.Auth.MaxQueuedHashes != 16 || cfg.Auth.MaxQueuedPerClient != 4 {
+		t.Fatalf("hashing queue bounds %d and %d per client, want 16 and 4", cfg.Auth.MaxQueuedHashes, cfg.Auth.MaxQueuedPerClient)
+	}
 	if cfg.Database.DSN != filepath.Join(dir, "postsvc.db") {
 		t.Fatalf("default DSN %q", cfg.Database.DSN)
 	}
@@ -103,6 +106,8 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_HTTP_PPROF_ADDR": "0.0.0.0:6060"}, "APP_HTTP_PPROF_ADDR"},
 		{map[string]string{"APP_HTTP_PPROF_ADDR": "127.0.0.1"}, "APP_HTTP_PPROF_ADDR"},
 		{map[string]string{"APP_THROTTLE_SIGNUP_ATTEMPTS": "0"}, "APP_THROTTLE_SIGNUP_ATTEMPTS"},
+		{map[string]string{"APP_AUTH_MAX_QUEUED_HASHES": "0"}, "APP_AUTH_MAX_QUEUED_HASHES"},
+		{map[string]string{"APP_AUTH_MAX_QUEUED_PER_CLIENT": "-1"}, "APP_AUTH_MAX_QUEUED_PER_CLIENT"},
 	}
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain/user"
@@ -20,12 +19,16 @@ import (
 )
 
 // OWASP's recommended Argon2id configuration (19 MiB, two passes, one lane), used when a
-// setting is left at zero, and the slot count used when none is configured.
+// setting is left at zero, and the slot and queue sizes used when none are configured. The
+// queue holds four slots' worth of checks, so a queued check starts within about four hash
+// times; one client may queue as many as there are slots.
 const (
-	DefaultMemoryKiB     uint32 = 19456
-	DefaultIterations    uint32 = 2
-	DefaultParallelism   uint8  = 1
-	DefaultMaxConcurrent        = 4
+	DefaultMemoryKiB          uint32 = 19456
+	DefaultIterations         uint32 = 2
+	DefaultParallelism        uint8  = 1
+	DefaultMaxConcurrent             = 4
+	DefaultMaxQueued                 = 4 * DefaultMaxConcurrent
+	DefaultMaxQueuedPerClient        = DefaultMaxConcurrent
 )
 
 // Sizes of what Hash generates. Verify accepts other sizes within the bounds in phc.go, so a
@@ -41,11 +44,13 @@ var ErrMalformedHash = errors.New("argon2id: malformed password hash")
 
 // Hasher implements ports.PasswordHasher. Argon2id is memory-hard: each run holds
 // Params.MemoryKiB of memory for tens of milliseconds, so unbounded concurrency would let a
-// burst of logins exhaust memory. A weighted semaphore caps the runs in flight; callers queue
-// for a slot for as long as their context allows.
+// burst of logins exhaust memory. A gate (gate.go) caps the runs in flight, shares the slots
+// fairly between clients and bounds the queue: a check that could not start soon is refused
+// at once with an error wrapping domain.ErrOverloaded, and a queued caller leaves when its
+// context ends.
 type Hasher struct {
 	params   params
-	slots    *semaphore.Weighted
+	gate     *gate
 	inFlight atomic.Int64
 	// derive computes the key. It is argon2.IDKey in production; tests in this package replace
 	// it to observe how many runs overlap.
@@ -73,11 +78,16 @@ func NewHasher(cfg config.Auth) *Hasher {
 	p.memory = max(p.memory, 8*uint32(p.parallelism))
 	p.memory = min(p.memory, maxMemoryKiB)
 	p.iterations = min(p.iterations, maxIterations)
-	slots := cfg.MaxConcurrentHashes
-	if slots <= 0 {
-		slots = DefaultMaxConcurrent
+	orDefault := func(v, def int) int {
+		if v <= 0 {
+			return def
+		}
+		return v
 	}
-	return &Hasher{params: p, slots: semaphore.NewWeighted(int64(slots)), derive: idKey}
+	g := newGate(orDefault(cfg.MaxConcurrentHashes, DefaultMaxConcurrent),
+		orDefault(cfg.MaxQueuedHashes, DefaultMaxQueued),
+		orDefault(cfg.MaxQueuedPerClient, DefaultMaxQueuedPerClient))
+	return &Hasher{params: p, gate: g, derive: idKey}
 }
 
 func idKey(password, salt []byte, p params, keyLen uint32) []byte {
@@ -88,14 +98,22 @@ func idKey(password, salt []byte, p params, keyLen uint32) []byte {
 // waiting for a slot). It is meant for a metrics gauge.
 func (h *Hasher) InFlight() int64 { return h.inFlight.Load() }
 
-// Hash derives a new PHC-encoded hash of plain with a fresh random salt. The whole password is
-// hashed, whatever its length; limiting the length is the domain's policy, not this adapter's.
-func (h *Hasher) Hash(ctx context.Context, plain string) (user.PasswordHash, error) {
+// Queued reports how many password checks are waiting for a slot, for a metrics gauge.
+func (h *Hasher) Queued() int64 { return h.gate.waiting() }
+
+// Shed reports how many password checks have been refused as overloaded since start, for a
+// metrics counter.
+func (h *Hasher) Shed() int64 { return h.gate.shed.Load() }
+
+// Hash derives a new PHC-encoded hash of plain with a fresh random salt, in a slot shared
+// fairly with client's. The whole password is hashed, whatever its length; limiting the length
+// is the domain's policy, not this adapter's.
+func (h *Hasher) Hash(ctx context.Context, client ports.ClientKey, plain string) (user.PasswordHash, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("argon2id: reading salt: %w", err)
 	}
-	key, err := h.run(ctx, []byte(plain), salt, h.params, keyLen)
+	key, err := h.run(ctx, client, []byte(plain), salt, h.params, keyLen)
 	if err != nil {
 		return "", err
 	}
@@ -105,12 +123,12 @@ func (h *Hasher) Hash(ctx context.Context, plain string) (user.PasswordHash, err
 // Verify reports whether plain matches hash, using the parameters stored in hash rather than
 // the configured ones. A hash that cannot be parsed is ErrMalformedHash, and nothing is
 // computed for it.
-func (h *Hasher) Verify(ctx context.Context, hash user.PasswordHash, plain string) (bool, error) {
+func (h *Hasher) Verify(ctx context.Context, client ports.ClientKey, hash user.PasswordHash, plain string) (bool, error) {
 	d, err := decode(string(hash))
 	if err != nil {
 		return false, err
 	}
-	key, err := h.run(ctx, []byte(plain), d.salt, d.params, d.keyLen())
+	key, err := h.run(ctx, client, []byte(plain), d.salt, d.params, d.keyLen())
 	if err != nil {
 		return false, err
 	}
@@ -125,13 +143,15 @@ func (h *Hasher) NeedsRehash(hash user.PasswordHash) bool {
 	return err != nil || d.params != h.params || len(d.salt) != saltLen || len(d.key) != keyLen
 }
 
-// run waits for a slot and derives the key. A caller whose context ends while queued gets the
-// context's error and never starts the expensive work.
-func (h *Hasher) run(ctx context.Context, password, salt []byte, p params, keyLen uint32) ([]byte, error) {
-	if err := h.slots.Acquire(ctx, 1); err != nil {
+// run waits for a slot of client's share and derives the key. A caller whose context ends
+// while queued gets the context's error, and a caller shed by the gate an error wrapping
+// domain.ErrOverloaded; neither starts the expensive work.
+func (h *Hasher) run(ctx context.Context, client ports.ClientKey, password, salt []byte, p params, keyLen uint32) ([]byte, error) {
+	c, err := h.gate.acquire(ctx, client)
+	if err != nil {
 		return nil, fmt.Errorf("argon2id: waiting for a hashing slot: %w", err)
 	}
-	defer h.slots.Release(1)
+	defer h.gate.release(c)
 	h.inFlight.Add(1)
 	defer h.inFlight.Add(-1)
 	return h.derive(password, salt, p, keyLen), nil

@@ -11,7 +11,11 @@ import (
 
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/ports"
 )
+
+// testClient is the client every test of this file hashes for, unless it says otherwise.
+const testClient ports.ClientKey = "192.0.2.1"
 
 // fastConfig keeps Argon2 cheap so the tests run quickly under -race; the code paths are the
 // same as with production parameters.
@@ -30,36 +34,36 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 		strings.Repeat("a", 200) + "1",
 	}
 	for _, pw := range passwords {
-		hash, err := h.Hash(ctx, pw)
+		hash, err := h.Hash(ctx, testClient, pw)
 		if err != nil {
 			t.Fatalf("Hash: %v", err)
 		}
 		if strings.Contains(string(hash), pw) {
 			t.Fatal("hash contains the plain password")
 		}
-		ok, err := h.Verify(ctx, hash, pw)
+		ok, err := h.Verify(ctx, testClient, hash, pw)
 		if err != nil || !ok {
 			t.Fatalf("Verify(own hash) = %v, %v; want true, nil", ok, err)
 		}
-		ok, err = h.Verify(ctx, hash, pw+"x")
+		ok, err = h.Verify(ctx, testClient, hash, pw+"x")
 		if err != nil || ok {
 			t.Fatalf("Verify(wrong password) = %v, %v; want false, nil", ok, err)
 		}
 	}
 	long := strings.Repeat("a", 200)
-	hash, _ := h.Hash(ctx, long+"1")
-	if ok, _ := h.Verify(ctx, hash, long+"2"); ok {
+	hash, _ := h.Hash(ctx, testClient, long+"1")
+	if ok, _ := h.Verify(ctx, testClient, hash, long+"2"); ok {
 		t.Fatal("passwords differing only at byte 201 verified as equal: the input was truncated")
 	}
 }
 
 func TestHashFormatAndUniqueSalt(t *testing.T) {
 	h := NewHasher(config.Auth{Argon2MemoryKiB: 96, Argon2Iterations: 3, Argon2Parallelism: 2, MaxConcurrentHashes: 1})
-	a, err := h.Hash(context.Background(), "password1")
+	a, err := h.Hash(context.Background(), testClient, "password1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := h.Hash(context.Background(), "password1")
+	b, _ := h.Hash(context.Background(), testClient, "password1")
 	if a == b {
 		t.Fatal("two hashes of one password are equal: salt is not random")
 	}
@@ -90,13 +94,13 @@ func TestDefaultsAreOWASP(t *testing.T) {
 func TestVerifyUsesParametersStoredInHash(t *testing.T) {
 	ctx := context.Background()
 	old := NewHasher(config.Auth{Argon2MemoryKiB: 64, Argon2Iterations: 1, Argon2Parallelism: 1})
-	hash, err := old.Hash(ctx, "password1")
+	hash, err := old.Hash(ctx, testClient, "password1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The cost was raised after the hash was stored; the old hash must still verify.
 	current := NewHasher(config.Auth{Argon2MemoryKiB: 128, Argon2Iterations: 2, Argon2Parallelism: 2})
-	if ok, err := current.Verify(ctx, hash, "password1"); err != nil || !ok {
+	if ok, err := current.Verify(ctx, testClient, hash, "password1"); err != nil || !ok {
 		t.Fatalf("old-parameter hash: Verify = %v, %v; want true, nil", ok, err)
 	}
 	if !current.NeedsRehash(hash) {
@@ -108,7 +112,7 @@ func TestVerifyUsesParametersStoredInHash(t *testing.T) {
 	// Changing a stored parameter changes the derived key, so it must not verify: this proves
 	// the parameters are read from the hash rather than from configuration.
 	tampered := user.PasswordHash(strings.Replace(string(hash), "t=1", "t=2", 1))
-	if ok, err := old.Verify(ctx, tampered, "password1"); err != nil || ok {
+	if ok, err := old.Verify(ctx, testClient, tampered, "password1"); err != nil || ok {
 		t.Fatalf("tampered t: Verify = %v, %v; want false, nil", ok, err)
 	}
 }
@@ -118,7 +122,7 @@ func TestVerifyKnownVector(t *testing.T) {
 	// The "-m 16" there is log2 of the memory: 65536 KiB.
 	const vector = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
 	h := NewHasher(fastConfig())
-	ok, err := h.Verify(context.Background(), vector, "password")
+	ok, err := h.Verify(context.Background(), testClient, vector, "password")
 	if err != nil || !ok {
 		t.Fatalf("reference vector: Verify = %v, %v; want true, nil", ok, err)
 	}
@@ -126,7 +130,7 @@ func TestVerifyKnownVector(t *testing.T) {
 
 func TestVerifyMalformedHashIsError(t *testing.T) {
 	h := NewHasher(fastConfig())
-	valid, err := h.Hash(context.Background(), "password1")
+	valid, err := h.Hash(context.Background(), testClient, "password1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +163,7 @@ func TestVerifyMalformedHashIsError(t *testing.T) {
 	}
 	for name, hash := range cases {
 		t.Run(name, func(t *testing.T) {
-			ok, err := h.Verify(context.Background(), user.PasswordHash(hash), "password1")
+			ok, err := h.Verify(context.Background(), testClient, user.PasswordHash(hash), "password1")
 			if ok || !errors.Is(err, ErrMalformedHash) {
 				t.Fatalf("Verify = %v, %v; want false, ErrMalformedHash", ok, err)
 			}
@@ -175,7 +179,9 @@ func TestVerifyMalformedHashIsError(t *testing.T) {
 // all twenty would overlap.
 func TestConcurrencyIsBounded(t *testing.T) {
 	const limit, callers = 3, 20
-	h := NewHasher(config.Auth{Argon2MemoryKiB: 64, Argon2Iterations: 1, Argon2Parallelism: 1, MaxConcurrentHashes: limit})
+	// A queue long enough for every caller, so that none is shed (gate_test.go covers that).
+	h := NewHasher(config.Auth{Argon2MemoryKiB: 64, Argon2Iterations: 1, Argon2Parallelism: 1, MaxConcurrentHashes: limit,
+		MaxQueuedHashes: callers, MaxQueuedPerClient: callers})
 	var current, peak, gaugePeak atomic.Int64
 	real := h.derive
 	h.derive = func(password, salt []byte, p params, n uint32) []byte {
@@ -198,7 +204,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 	for range callers {
 		wg.Go(func() {
 			<-start
-			if _, err := h.Hash(context.Background(), "password1"); err != nil {
+			if _, err := h.Hash(context.Background(), testClient, "password1"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -236,7 +242,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 	}
 	holder := make(chan error, 1)
 	go func() {
-		_, err := h.Hash(context.Background(), "password1")
+		_, err := h.Hash(context.Background(), testClient, "password1")
 		holder <- err
 	}()
 	<-entered
@@ -244,7 +250,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	waiter := make(chan error, 1)
 	go func() {
-		_, err := h.Verify(ctx, "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc", "password")
+		_, err := h.Verify(ctx, testClient, "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc", "password")
 		waiter <- err
 	}()
 	select {
@@ -264,7 +270,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 
 	deadlineCtx, stop := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer stop()
-	if _, err := h.Hash(deadlineCtx, "password1"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := h.Hash(deadlineCtx, testClient, "password1"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Hash with expiring context = %v, want context.DeadlineExceeded", err)
 	}
 
@@ -276,7 +282,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 		t.Fatalf("%d derivations ran, want only the slot holder's", got)
 	}
 	// The slot is free again and usable.
-	if _, err := h.Hash(context.Background(), "password1"); err != nil {
+	if _, err := h.Hash(context.Background(), testClient, "password1"); err != nil {
 		t.Fatalf("Hash after release: %v", err)
 	}
 }
@@ -291,13 +297,13 @@ func BenchmarkVerify(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := NewHasher(bc.cfg)
-			hash, err := h.Hash(context.Background(), "correct horse battery staple")
+			hash, err := h.Hash(context.Background(), testClient, "correct horse battery staple")
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if ok, err := h.Verify(context.Background(), hash, "correct horse battery staple"); !ok || err != nil {
+				if ok, err := h.Verify(context.Background(), testClient, hash, "correct horse battery staple"); !ok || err != nil {
 					b.Fatal(ok, err)
 				}
 			}

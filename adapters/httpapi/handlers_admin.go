@@ -48,7 +48,7 @@ func (s *server) createUser(c *gin.Context) {
 		return
 	}
 	u, err := s.admin.CreateUser(c.Request.Context(), p, ports.NewUserInput{
-		Email: req.Email, Password: req.Password, Name: req.Name, Role: req.Role,
+		Email: req.Email, Password: req.Password, Name: req.Name, Role: req.Role, ClientAddr: c.ClientIP(),
 	})
 	if err == nil && u != nil {
 		c.Header("Location", "/api/v1/admin/users/"+url.PathEscape(string(u.ID())))

@@ -154,7 +154,8 @@ func TestAdminUserPatch(t *testing.T) {
 	if rec.Code != 201 || rec.Header().Get("Location") != "/api/v1/admin/users/u-alice" {
 		t.Fatalf("create = %d, Location %q", rec.Code, rec.Header().Get("Location"))
 	}
-	if _, arg := hs.admin.last(); arg != (ports.NewUserInput{Email: "a@x.io", Password: "password1", Name: "A", Role: "admin"}) {
+	// The admin's address goes along: the new account's password is hashed in its share.
+	if _, arg := hs.admin.last(); arg != (ports.NewUserInput{Email: "a@x.io", Password: "password1", Name: "A", Role: "admin", ClientAddr: "192.0.2.1"}) {
 		t.Fatalf("CreateUser got %+v", arg)
 	}
 	if rec := hs.do(request{Method: "DELETE", Path: "/api/v1/admin/users/u-alice", Token: adminToken}); rec.Code != 204 || rec.Body.Len() != 0 {

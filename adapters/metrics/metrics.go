@@ -58,6 +58,10 @@ type Sources struct {
 	DBStats        DBStatsFunc
 	Cache          CacheStatsFunc
 	HashesInFlight HashesInFlightFunc
+	// HashesQueued returns how many password checks wait for a hashing slot, and HashesShed
+	// how many have been refused as overloaded since start.
+	HashesQueued func() int64
+	HashesShed   func() int64
 }
 
 // latencyBuckets cover fast reads (a few milliseconds), password hashing (tens to hundreds of
@@ -104,6 +108,20 @@ func New(src Sources) (*Metrics, error) {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "password", Name: "hashes_in_flight",
 			Help: "Argon2id password hashes being computed right now (callers waiting for a slot not included).",
+		}, func() float64 { return float64(f()) }))
+	}
+	if src.HashesQueued != nil {
+		f := src.HashesQueued
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "password", Name: "hashes_queued",
+			Help: "Password checks waiting for a hashing slot right now.",
+		}, func() float64 { return float64(f()) }))
+	}
+	if src.HashesShed != nil {
+		f := src.HashesShed
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "password", Name: "hashes_shed_total",
+			Help: "Password checks refused at once as overloaded (503 overloaded) instead of queued.",
 		}, func() float64 { return float64(f()) }))
 	}
 	var errs []error

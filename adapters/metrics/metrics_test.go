@@ -26,6 +26,8 @@ func newMetrics(t *testing.T) *metrics.Metrics {
 			return metrics.CacheStats{Hits: 11, Misses: 4, Evictions: 2, Rejected: 1, Bytes: 4096, Items: 3}
 		},
 		HashesInFlight: func() int64 { return 2 },
+		HashesQueued:   func() int64 { return 5 },
+		HashesShed:     func() int64 { return 9 },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +116,8 @@ func TestSourcesAreExported(t *testing.T) {
 		"postsvc_post_cache_bytes 4096",
 		"postsvc_post_cache_items 3",
 		"postsvc_password_hashes_in_flight 2",
+		"postsvc_password_hashes_queued 5",
+		"postsvc_password_hashes_shed_total 9",
 		"go_goroutines ",
 		"# TYPE postsvc_post_cache_hits_total counter",
 		"# TYPE postsvc_post_cache_bytes gauge",

@@ -82,18 +82,20 @@ func (s *Service) GetUser(ctx context.Context, p session.Principal, id string) (
 	return s.repos.Users().ByID(ctx, user.ID(id))
 }
 
-// CreateUser creates an account with the given role.
+// CreateUser creates an account with the given role. Its password is hashed in the admin's
+// client address's share of the hasher, like a signup's.
 func (s *Service) CreateUser(ctx context.Context, p session.Principal, in ports.NewUserInput) (*user.User, error) {
 	if err := requireAdmin(p); err != nil {
 		return nil, err
 	}
-	return CreateAccount(ctx, s.uow, s.hasher, s.clock, s.ids, in)
+	return CreateAccount(ctx, s.uow, s.hasher, s.clock, s.ids, ports.ClientKey(in.ClientAddr), in)
 }
 
-// CreateAccount validates and stores a new account with a chosen role. It is shared by the
-// admin endpoint, the command line and the bootstrap admin, which have no principal.
+// CreateAccount validates and stores a new account with a chosen role, hashing its password
+// for client. It is shared by the admin endpoint, the command line and the bootstrap admin,
+// which have no principal; the last two pass ports.LocalClient.
 func CreateAccount(ctx context.Context, uow ports.UnitOfWork, hasher ports.PasswordHasher, clock ports.Clock,
-	ids ports.IDGenerator, in ports.NewUserInput,
+	ids ports.IDGenerator, client ports.ClientKey, in ports.NewUserInput,
 ) (*user.User, error) {
 	var v domain.Validator
 	email, err := user.ParseEmail(in.Email)
@@ -109,7 +111,7 @@ func CreateAccount(ctx context.Context, uow ports.UnitOfWork, hasher ports.Passw
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	hash, err := hasher.Hash(ctx, in.Password)
+	hash, err := hasher.Hash(ctx, client, in.Password)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package admin_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/acme/postsvc/application/admin"
@@ -18,7 +20,7 @@ func setup(t *testing.T) (*admin.Service, *fakes.Env, session.Principal) {
 	t.Helper()
 	env := fakes.NewEnv()
 	svc := admin.NewService(env.UoW, env.Store, env.Hasher, env.Cache, env.Clock, env.IDs)
-	root, err := admin.CreateAccount(context.Background(), env.UoW, env.Hasher, env.Clock, env.IDs,
+	root, err := admin.CreateAccount(context.Background(), env.UoW, env.Hasher, env.Clock, env.IDs, ports.LocalClient,
 		ports.NewUserInput{Email: "root@x.io", Password: "root password", Role: "admin"})
 	if err != nil {
 		t.Fatal(err)
@@ -127,4 +129,35 @@ func TestListUsersSearchesLiterallyAndPages(t *testing.T) {
 	if err != nil || len(second.Users) != 2 || second.NextCursor != "" {
 		t.Fatalf("page 2: %d users, %q, %v", len(second.Users), second.NextCursor, err)
 	}
+}
+
+// TestCreateUserHashesInTheAdminsShare: an admin creating accounts competes for the hasher
+// like any other client address, and the command line's accounts are hashed as the local
+// client, so neither can take the slots other clients are owed.
+func TestCreateUserHashesInTheAdminsShare(t *testing.T) {
+	svc, env, root := setup(t)
+	if _, err := svc.CreateUser(context.Background(), root, ports.NewUserInput{Email: "a@x.io", Password: "password a", ClientAddr: "203.0.113.5"}); err != nil {
+		t.Fatal(err)
+	}
+	got := env.Hasher.Clients()
+	if want := []ports.ClientKey{ports.LocalClient, "203.0.113.5"}; !slices.Equal(got, want) {
+		t.Fatalf("hashed for %q, want %q", got, want)
+	}
+	// A hasher that sheds the work is reported as it is, and nothing is stored.
+	env.Hasher.Err = fmt.Errorf("test: %w", domain.ErrOverloaded)
+	if _, err := svc.CreateUser(context.Background(), root, ports.NewUserInput{Email: "b@x.io", Password: "password b", ClientAddr: "203.0.113.5"}); !errors.Is(err, domain.ErrOverloaded) {
+		t.Fatalf("shed hash: got %v, want ErrOverloaded", err)
+	}
+	if _, err := env.Store.Users().ByEmail(context.Background(), mustEmail(t, "b@x.io")); !errors.Is(err, user.ErrNotFound) {
+		t.Fatalf("an account was stored without a hash: %v", err)
+	}
+}
+
+func mustEmail(t *testing.T, s string) user.Email {
+	t.Helper()
+	e, err := user.ParseEmail(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,5 +258,117 @@ func TestUpdateMeValidatesAndPersists(t *testing.T) {
 	me, err := svc.Me(ctx, p)
 	if err != nil || me.Name() != "Ada Lovelace" {
 		t.Fatalf("me: %v %q", err, me.Name())
+	}
+}
+
+// gatedHasher holds every Verify until release is closed, so that a test can have many
+// logins in flight at once, all past the throttle and none finished.
+type gatedHasher struct {
+	*fakes.Hasher
+	entered atomic.Int64
+	release chan struct{}
+}
+
+func (g *gatedHasher) Verify(ctx context.Context, client ports.ClientKey, hash user.PasswordHash, plain string) (bool, error) {
+	g.entered.Add(1)
+	<-g.release
+	return g.Hasher.Verify(ctx, client, hash, plain)
+}
+
+// TestConcurrentWrongPasswordsTestNoMoreThanTheLimit sends many wrong passwords for one
+// account at once, each from its own address, and holds every password check until all of
+// them have either reached the hasher or been answered. Only the account's budget (5 with
+// the fake throttle) may reach the hasher; a throttle checked before hashing and charged after
+// would let all of them through.
+func TestConcurrentWrongPasswordsTestNoMoreThanTheLimit(t *testing.T) {
+	env := fakes.NewEnv()
+	hasher := &gatedHasher{Hasher: env.Hasher, release: make(chan struct{})}
+	svc := auth.NewService(env.UoW, env.Store, hasher, env.Tokens, env.Throttle, env.Clock, env.IDs,
+		auth.Settings{RefreshTokenTTL: 24 * time.Hour})
+	signup(t, svc, "victim@x.io")
+
+	const attempts = 50
+	var answered, throttled, invalid atomic.Int64
+	var wg sync.WaitGroup
+	for i := range attempts {
+		wg.Go(func() {
+			_, err := svc.Login(context.Background(), ports.LoginInput{
+				Email: "victim@x.io", Password: fmt.Sprintf("guess number %d", i), ClientAddr: fmt.Sprintf("198.51.100.%d", i),
+			})
+			var te *domain.ThrottledError
+			switch {
+			case errors.As(err, &te):
+				throttled.Add(1)
+			case errors.Is(err, user.ErrInvalidCredentials):
+				invalid.Add(1)
+			default:
+				t.Errorf("login: %v", err)
+			}
+			answered.Add(1)
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for answered.Load()+hasher.entered.Load() < attempts && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	inHasher := hasher.entered.Load()
+	close(hasher.release)
+	wg.Wait()
+	if inHasher > 5 {
+		t.Fatalf("%d of %d concurrent guesses reached the hasher, the limit is 5", inHasher, attempts)
+	}
+	if invalid.Load() != 5 || throttled.Load() != attempts-5 {
+		t.Fatalf("%d invalid credentials and %d throttled, want 5 and %d", invalid.Load(), throttled.Load(), attempts-5)
+	}
+}
+
+// TestEveryHashRunsInTheCallersShare: signup, login and the dummy verification of an unknown
+// email all hash for the caller's address, so the hasher can keep one address from taking
+// every slot.
+func TestEveryHashRunsInTheCallersShare(t *testing.T) {
+	svc, env := newService(t)
+	ctx := context.Background()
+	if _, err := svc.Signup(ctx, ports.SignupInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "192.0.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "192.0.2.2"}); err != nil {
+		t.Fatal(err)
+	}
+	// The first unknown email also makes the dummy hash.
+	if _, err := svc.Login(ctx, ports.LoginInput{Email: "nobody@x.io", Password: "wrong password", ClientAddr: "192.0.2.3"}); !errors.Is(err, user.ErrInvalidCredentials) {
+		t.Fatal(err)
+	}
+	if _, err := svc.Login(ctx, ports.LoginInput{Email: "not an email", Password: "wrong password", ClientAddr: "192.0.2.4"}); !errors.Is(err, user.ErrInvalidCredentials) {
+		t.Fatal(err)
+	}
+	got := env.Hasher.Clients()
+	want := []ports.ClientKey{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.3", "192.0.2.4"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("hashed for %q, want %q", got, want)
+	}
+}
+
+// TestShedChecksAreNotCounted: when the hasher sheds a check (overloaded), no password was
+// tested and no account created, so neither a login nor a signup keeps its attempt; the
+// caller gets the overload as it is, to retry shortly.
+func TestShedChecksAreNotCounted(t *testing.T) {
+	svc, env := newService(t)
+	signup(t, svc, "a@x.io")
+	ctx := context.Background()
+	env.Hasher.Err = fmt.Errorf("test: %w", domain.ErrOverloaded)
+	for range 10 {
+		_, err := svc.Login(ctx, ports.LoginInput{Email: "a@x.io", Password: "bad password", ClientAddr: "9.9.9.9"})
+		if !errors.Is(err, domain.ErrOverloaded) {
+			t.Fatalf("login while shed: got %v, want ErrOverloaded", err)
+		}
+		_, err = svc.Signup(ctx, ports.SignupInput{Email: "b@x.io", Password: "correct horse", ClientAddr: "9.9.9.9"})
+		if !errors.Is(err, domain.ErrOverloaded) {
+			t.Fatalf("signup while shed: got %v, want ErrOverloaded", err)
+		}
+	}
+	for _, key := range []string{"account:a@x.io", "addr:9.9.9.9", "signup:9.9.9.9"} {
+		if n := env.Throttle.Attempts(key); n != 0 {
+			t.Errorf("%s holds %d attempts after only shed checks", key, n)
+		}
 	}
 }

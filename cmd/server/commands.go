@@ -157,9 +157,10 @@ func describe(err error) error {
 	return fmt.Errorf("cannot create the account: %w", err)
 }
 
-// createAccount runs the shared account-creation use case with the app's adapters.
+// createAccount runs the shared account-creation use case with the app's adapters. No network
+// client asked for it, so its hash runs as ports.LocalClient.
 func (a *app) createAccount(ctx context.Context, in ports.NewUserInput) (*user.User, error) {
-	return admin.CreateAccount(ctx, a.uow, a.hasher, a.clock, a.ids, in)
+	return admin.CreateAccount(ctx, a.uow, a.hasher, a.clock, a.ids, ports.LocalClient, in)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

@@ -100,6 +100,8 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 			}
 		},
 		HashesInFlight: hasher.InFlight,
+		HashesQueued:   hasher.Queued,
+		HashesShed:     hasher.Shed,
 	}, nil
 }
 

@@ -47,15 +47,41 @@ type IDs struct{ n atomic.Int64 }
 func (g *IDs) NewID() string { return fmt.Sprintf("00000000-0000-7000-8000-%012d", g.n.Add(1)) }
 
 // Hasher is a fast, transparent stand-in for argon2id. It counts calls so tests can check
-// that unknown emails pay the same hashing work as wrong passwords.
+// that unknown emails pay the same hashing work as wrong passwords, and records the client
+// of each call so they can check whose share of the hasher it was. Err, when set, is
+// returned by every call instead of hashing (an overloaded hasher, say).
 type Hasher struct {
 	Hashes   atomic.Int64
 	Verifies atomic.Int64
+	Err      error
+
+	mu      sync.Mutex
+	clients []ports.ClientKey
+}
+
+// Clients returns the client of every call so far, in order.
+func (h *Hasher) Clients() []ports.ClientKey {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]ports.ClientKey(nil), h.clients...)
+}
+
+func (h *Hasher) begin(ctx context.Context, client ports.ClientKey) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if h.Err != nil {
+		return h.Err
+	}
+	h.mu.Lock()
+	h.clients = append(h.clients, client)
+	h.mu.Unlock()
+	return nil
 }
 
 // Hash returns "fake$" + plain.
-func (h *Hasher) Hash(ctx context.Context, plain string) (user.PasswordHash, error) {
-	if err := ctx.Err(); err != nil {
+func (h *Hasher) Hash(ctx context.Context, client ports.ClientKey, plain string) (user.PasswordHash, error) {
+	if err := h.begin(ctx, client); err != nil {
 		return "", err
 	}
 	h.Hashes.Add(1)
@@ -63,8 +89,8 @@ func (h *Hasher) Hash(ctx context.Context, plain string) (user.PasswordHash, err
 }
 
 // Verify compares in constant time.
-func (h *Hasher) Verify(ctx context.Context, hash user.PasswordHash, plain string) (bool, error) {
-	if err := ctx.Err(); err != nil {
+func (h *Hasher) Verify(ctx context.Context, client ports.ClientKey, hash user.PasswordHash, plain string) (bool, error) {
+	if err := h.begin(ctx, client); err != nil {
 		return false, err
 	}
 	h.Verifies.Add(1)
