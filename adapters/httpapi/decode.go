@@ -8,15 +8,18 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/post"
 )
 
@@ -51,6 +54,12 @@ var decodeOptions = jsonv2.JoinOptions(
 	jsontext.AllowDuplicateNames(false),
 )
 
+// readTimeoutAnswerGrace is how long the 408 answer to a body cut off by the read timeout may
+// take to write. net/http starts the connection's write deadline (APP_HTTP_WRITE_TIMEOUT) when
+// the headers have been read, almost when the read deadline started, so by the time the read
+// deadline has passed the write deadline may have too; the answer is a few hundred bytes.
+const readTimeoutAnswerGrace = 5 * time.Second
+
 // bodyOptions tune decodeJSON for one endpoint.
 type bodyOptions struct {
 	limit int64
@@ -60,10 +69,12 @@ type bodyOptions struct {
 
 // decodeJSON reads a request body of at most opts.limit bytes holding exactly one JSON object
 // into dst, which must be a non-nil pointer. On failure it has already answered the request
-// (400, 413 or 415) and returns false.
+// (400, 408, 413 or 415) and returns false.
 //
 // Unknown fields are ignored, so clients may send fields a later version understands. Data
-// after the object is refused: a body holding two objects is a client bug.
+// after the object is refused: a body holding two objects is a client bug. The time spent
+// receiving the body does not count against the request timeout (see pauseDeadline): it is
+// bounded by the read timeout instead, and a client too slow to send its body gets 408.
 func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 	if v := reflect.ValueOf(dst); v.Kind() != reflect.Pointer || v.IsNil() {
 		// A programming error, not the client's.
@@ -87,11 +98,13 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		unsupportedMediaType(c)
 		return false
 	}
+	started := time.Now()
 	body := bufio.NewReader(&utf8Reader{r: http.MaxBytesReader(c.Writer, r.Body, opts.limit)})
 	first, err := firstNonSpace(body)
 	switch {
 	case errors.Is(err, io.EOF):
 		if opts.optional {
+			pauseDeadline(c, time.Since(started))
 			return true
 		}
 		malformed(c, "The request body is empty; a JSON object is required.")
@@ -112,6 +125,7 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		s.bodyReadError(c, err)
 		return false
 	}
+	// Reading on to the end also proves the whole body has arrived before the use case runs.
 	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		if err != nil && isReadError(err) {
 			s.bodyReadError(c, err)
@@ -120,6 +134,7 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		malformed(c, "The request body must hold a single JSON object and nothing after it.")
 		return false
 	}
+	pauseDeadline(c, time.Since(started))
 	return true
 }
 
@@ -141,7 +156,7 @@ func unsupportedMediaType(c *gin.Context) {
 // isReadError reports whether err came from reading the body rather than from parsing it.
 func isReadError(err error) bool {
 	var tooLarge *http.MaxBytesError
-	return errors.As(err, &tooLarge) || errors.Is(err, errInvalidUTF8)
+	return errors.As(err, &tooLarge) || errors.Is(err, errInvalidUTF8) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // bodyReadError answers a failed read or decode with a detail that names the problem without
@@ -155,6 +170,12 @@ func (s *server) bodyReadError(c *gin.Context, err error) {
 	switch {
 	case errors.As(err, &tooLarge):
 		s.fail(c, err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The connection's read deadline (http.Server.ReadTimeout, APP_HTTP_READ_TIMEOUT)
+		// passed while the body was still arriving: the client is too slow, which is neither
+		// a malformed request nor an outage.
+		_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(readTimeoutAnswerGrace))
+		s.fail(c, fmt.Errorf("read request body: %w: %w", domain.ErrRequestTimeout, err))
 	case errors.Is(err, errInvalidUTF8):
 		malformed(c, "The request body must be valid UTF-8.")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):

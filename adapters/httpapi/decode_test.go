@@ -1,14 +1,19 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/acme/postsvc/domain/post"
 	"github.com/acme/postsvc/ports"
@@ -325,5 +330,83 @@ func TestSurrogatePairsAreText(t *testing.T) {
 	}
 	if _, arg := hs.posts.last(); arg != "smile 😀 🎉" {
 		t.Fatalf("Add got %q", arg)
+	}
+}
+
+// deadlineReader yields a start of body, then fails as a connection does when its read
+// deadline (http.Server.ReadTimeout) has passed.
+type deadlineReader struct{ sent bool }
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	if !r.sent {
+		r.sent = true
+		return copy(p, `{"text":"aaaa`), nil
+	}
+	return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+}
+
+// TestBodyCutOffByTheReadTimeoutIs408: a client too slow to send its body gets 408
+// request_timeout, not a 400 (the request is not malformed) and not a 503 (no dependency
+// failed), and nothing is logged as a dependency failure.
+func TestBodyCutOffByTheReadTimeoutIs408(t *testing.T) {
+	for _, r := range []request{
+		{Method: "POST", Path: "/api/v1/posts", Token: userToken},
+		{Method: "POST", Path: "/api/v1/auth/signup"},
+		{Method: "POST", Path: "/api/v1/auth/logout", Token: userToken},
+	} {
+		hs := newHarness(t)
+		req := httptest.NewRequest(r.Method, r.Path, &deadlineReader{})
+		req.Header.Set("Content-Type", "application/json")
+		if r.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+r.Token)
+		}
+		rec := hs.serve(req)
+		assertProblem(t, rec, http.StatusRequestTimeout, "request_timeout")
+		if rec.Header().Get("Connection") != "close" {
+			t.Fatalf("%s: Connection = %q, want close", r.Path, rec.Header().Get("Connection"))
+		}
+		if hs.auth.count()+hs.posts.count() != 0 {
+			t.Fatalf("%s: the use case ran", r.Path)
+		}
+		if logs := hs.logs.String(); strings.Contains(logs, "unavailable") || strings.Contains(logs, `"level":"WARN"`) {
+			t.Fatalf("%s: logged as a failure:\n%s", r.Path, logs)
+		}
+	}
+}
+
+// TestSlowBodyOverTheWireGets408 sends the headers and the start of a body on a real
+// connection and then stalls: once the server's read timeout passes, the client reads a 408
+// problem document, even though the write timeout started (and so ends) at about the same
+// moment as the read timeout.
+func TestSlowBodyOverTheWireGets408(t *testing.T) {
+	hs := newHarness(t)
+	srv := httptest.NewUnstartedServer(hs.h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = fmt.Fprintf(conn, "POST /api/v1/posts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"text\":\"aaaa", userToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response to a stalled body: %v", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || !res.Close || !strings.Contains(string(body), `"code":"request_timeout"`) {
+		t.Fatalf("status = %d, close = %v, body %s; want 408 request_timeout and a closed connection", res.StatusCode, res.Close, body)
+	}
+	if hs.posts.count() != 0 {
+		t.Fatal("the use case ran")
 	}
 }

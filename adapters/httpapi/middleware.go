@@ -147,18 +147,60 @@ func (s *server) recovery() gin.HandlerFunc {
 }
 
 // timeout bounds the request context, so that the database work of one request ends within
-// d and an outage is answered (503, via context.DeadlineExceeded) instead of hanging.
+// d and an outage is answered (503, via context.DeadlineExceeded) instead of hanging. The
+// clock stops while decodeJSON receives the request body (see pauseDeadline): a slow upload
+// is the client's time, bounded by the read timeout, and must not leave the database work
+// without a budget.
 func timeout(d time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if d <= 0 {
 			c.Next()
 			return
 		}
-		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
-		defer cancel()
+		rd := &requestDeadline{parent: c.Request.Context(), at: time.Now().Add(d)}
+		ctx, cancel := context.WithDeadline(rd.parent, rd.at)
+		rd.cancel = cancel
+		defer func() { rd.cancel() }()
+		c.Set(requestDeadlineKey{}, rd)
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
+}
+
+type requestDeadlineKey struct{}
+
+// requestDeadline is the request timeout of one request, kept so that it can be moved later.
+type requestDeadline struct {
+	// parent is the request's context before the deadline: net/http cancels it when the
+	// client goes away or the connection fails.
+	parent context.Context
+	at     time.Time
+	cancel context.CancelFunc
+}
+
+// pauseDeadline moves the request deadline later by paused, the time spent receiving the
+// request body, so the request keeps its whole budget for the work that follows however long
+// the upload took (within the read timeout). Every value stored in the request context so far
+// is kept, and the client going away still cancels the work. Without the timeout middleware
+// it does nothing.
+func pauseDeadline(c *gin.Context, paused time.Duration) {
+	v, _ := c.Get(requestDeadlineKey{})
+	rd, ok := v.(*requestDeadline)
+	if !ok || paused <= 0 {
+		return
+	}
+	rd.at = rd.at.Add(paused)
+	// WithoutCancel drops the old deadline (which may have passed during the upload) but
+	// keeps the values; AfterFunc restores the cancellation by the client.
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(c.Request.Context()), rd.at)
+	stop := context.AfterFunc(rd.parent, cancel)
+	previous := rd.cancel
+	rd.cancel = func() {
+		stop()
+		cancel()
+	}
+	previous()
+	c.Request = c.Request.WithContext(ctx)
 }
 
 // cors lets the configured browser origins call the API and answers their preflight
