@@ -48,10 +48,10 @@ type report struct {
 	idleRSS, seededRSS, peak1MiB int64
 	// largePages are the list scenarios over pages of 1 MiB posts (pages.go); their peak RSS
 	// has the same target as adding 1 MiB posts.
-	largePages []result
-	rssAfter10s, settledRSS      int64
-	settleLimit, cacheMax        int64
-	settleWait                   time.Duration
+	largePages              []result
+	rssAfter10s, settledRSS int64
+	settleLimit, cacheMax   int64
+	settleWait              time.Duration
 	// backgroundBefore and backgroundAfter are the cores busy while the server idled before
 	// and after the load: other processes' share of the machine.
 	backgroundBefore, backgroundAfter float64
