@@ -59,6 +59,11 @@ type HTTP struct {
 	// PprofAddr, when set, is a loopback address on which a second listener serves the Go
 	// profiler (net/http/pprof), for profiling a running instance. Off by default.
 	PprofAddr string `mapstructure:"pprof_addr"`
+	// OpsAddr, when set, is the host:port of a second listener for operators: GET /metrics
+	// moves there (and the API's address answers it 404), and /livez and /readyz are served
+	// there as well as on the API's address. Unlike PprofAddr it need not be loopback, since
+	// Prometheus scrapes from another host or pod; keep it off the public load balancer.
+	OpsAddr string `mapstructure:"ops_addr"`
 }
 
 // Database selects and tunes the store.

@@ -35,6 +35,7 @@ func Defaults() map[string]any {
 		"http.trusted_proxies":       []string{},
 		"http.cors_origins":          []string{},
 		"http.pprof_addr":            "",
+		"http.ops_addr":              "",
 		"database.driver":            DriverSQLite,
 		"database.dsn":               "",
 		"database.max_open_conns":    20,
@@ -181,6 +182,11 @@ func (c *Config) finish() error {
 	if c.HTTP.PprofAddr != "" && !isLoopbackAddr(c.HTTP.PprofAddr) {
 		bad("http.pprof_addr", "must be a loopback host:port such as 127.0.0.1:6060 (profiles expose the process's internals)")
 	}
+	if c.HTTP.OpsAddr != "" {
+		if msg := opsAddrProblem(c.HTTP.OpsAddr, c.HTTP.Addr); msg != "" {
+			bad("http.ops_addr", "%s", msg)
+		}
+	}
 	if c.HTTP.ShutdownDelay < 0 {
 		bad("http.shutdown_delay", "must not be negative")
 	}
@@ -282,4 +288,30 @@ func isLoopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// opsAddrProblem says what is wrong with the operations listener's address, or returns "".
+// Any host is allowed (Prometheus scrapes from another pod, so loopback would be useless in
+// a cluster), but the address must name a port, and not the API's own port on an
+// overlapping host, where the second listener could not bind; saying so here names the
+// setting before anything starts.
+func opsAddrProblem(ops, api string) string {
+	host, port, err := net.SplitHostPort(ops)
+	if err != nil || port == "" {
+		return "must be host:port or :port, such as :9090"
+	}
+	apiHost, apiPort, err := net.SplitHostPort(api)
+	if err != nil || port == "0" || port != apiPort {
+		return ""
+	}
+	if host == apiHost || isWildcardHost(host) || isWildcardHost(apiHost) {
+		return fmt.Sprintf("must not use the port of %s (%s)", EnvName("http.addr"), api)
+	}
+	return ""
+}
+
+// isWildcardHost reports whether a listen host means every interface.
+func isWildcardHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
 }

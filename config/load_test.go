@@ -105,6 +105,10 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_HTTP_PPROF_ADDR": ":6060"}, "APP_HTTP_PPROF_ADDR"},
 		{map[string]string{"APP_HTTP_PPROF_ADDR": "0.0.0.0:6060"}, "APP_HTTP_PPROF_ADDR"},
 		{map[string]string{"APP_HTTP_PPROF_ADDR": "127.0.0.1"}, "APP_HTTP_PPROF_ADDR"},
+		{map[string]string{"APP_HTTP_OPS_ADDR": "9090"}, "APP_HTTP_OPS_ADDR"},
+		{map[string]string{"APP_HTTP_OPS_ADDR": "10.0.0.1"}, "APP_HTTP_OPS_ADDR"},
+		{map[string]string{"APP_HTTP_OPS_ADDR": ":8080"}, "APP_HTTP_OPS_ADDR"},
+		{map[string]string{"APP_HTTP_ADDR": "127.0.0.1:7000", "APP_HTTP_OPS_ADDR": "0.0.0.0:7000"}, "APP_HTTP_OPS_ADDR"},
 		{map[string]string{"APP_THROTTLE_SIGNUP_ATTEMPTS": "0"}, "APP_THROTTLE_SIGNUP_ATTEMPTS"},
 		{map[string]string{"APP_AUTH_MAX_QUEUED_HASHES": "0"}, "APP_AUTH_MAX_QUEUED_HASHES"},
 		{map[string]string{"APP_AUTH_MAX_QUEUED_PER_CLIENT": "-1"}, "APP_AUTH_MAX_QUEUED_PER_CLIENT"},
@@ -146,6 +150,32 @@ func TestProfilerListensOnLoopbackOnly(t *testing.T) {
 		cfg, err := config.Load("", nil)
 		if err != nil || cfg.HTTP.PprofAddr != addr {
 			t.Errorf("%s: %v, %+v", addr, err, cfg)
+		}
+	}
+}
+
+// TestOperationsListenerAddress accepts any host with a port other than the API's: unlike the
+// profiler's, the operations listener is scraped from other hosts, so loopback is not required.
+func TestOperationsListenerAddress(t *testing.T) {
+	isolate(t)
+	cfg, err := config.Load("", nil)
+	if err != nil || cfg.HTTP.OpsAddr != "" {
+		t.Fatalf("the operations listener must be off by default: %q, %v", cfg.HTTP.OpsAddr, err)
+	}
+	for _, c := range []struct{ api, ops string }{
+		{":8080", ":9090"},
+		{":8080", "0.0.0.0:9090"},
+		{":8080", "10.1.2.3:9090"},
+		{":8080", "[::1]:9090"},
+		{"127.0.0.1:8080", "10.1.2.3:8080"},
+		{":8080", "127.0.0.1:0"},
+	} {
+		isolate(t)
+		t.Setenv("APP_HTTP_ADDR", c.api)
+		t.Setenv("APP_HTTP_OPS_ADDR", c.ops)
+		cfg, err := config.Load("", nil)
+		if err != nil || cfg.HTTP.OpsAddr != c.ops {
+			t.Errorf("API %s, operations %s: %v", c.api, c.ops, err)
 		}
 	}
 }

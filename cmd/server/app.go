@@ -23,6 +23,7 @@ type app struct {
 	cfg       *config.Config
 	logger    *slog.Logger
 	router    http.Handler
+	scrape    scrapeHandler
 	readiness *httpapi.Readiness
 	migrator  *gormstore.Migrator
 	uow       ports.UnitOfWork
@@ -97,19 +98,28 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", config.EnvName("http.addr"), err)
 	}
-	stopProfiler, err := a.startProfiler(ctx)
+	opsLn, err := a.listenOps(ctx)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
+	stopProfiler, err := a.startProfiler(ctx)
+	if err != nil {
+		_ = ln.Close()
+		if opsLn != nil {
+			_ = opsLn.Close()
+		}
+		return err
+	}
 	defer stopProfiler()
-	return a.serve(ctx, ln)
+	return a.serve(ctx, ln, opsLn)
 }
 
-func (a *app) serve(ctx context.Context, ln net.Listener) error {
+// newServer is an http.Server with the configured timeouts.
+func (a *app) newServer(handler http.Handler) *http.Server {
 	h := a.cfg.HTTP
-	srv := &http.Server{
-		Handler:           a.router,
+	return &http.Server{
+		Handler:           handler,
 		ReadHeaderTimeout: h.ReadHeaderTimeout,
 		ReadTimeout:       h.ReadTimeout,
 		WriteTimeout:      h.WriteTimeout,
@@ -117,18 +127,45 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+}
+
+// serve serves the API on ln and, when opsLn is not nil, the operations listener on it, until
+// ctx is done or either server fails. The operations listener follows the API's shutdown and
+// closes after it, so /metrics and /readyz (503 by then) stay readable while the API drains.
+func (a *app) serve(ctx context.Context, ln, opsLn net.Listener) error {
+	h := a.cfg.HTTP
+	servers := []*http.Server{a.newServer(a.router)}
+	listeners := []net.Listener{ln}
+	if opsLn != nil {
+		servers = append(servers, a.newServer(a.opsHandler()))
+		listeners = append(listeners, opsLn)
+	}
+	served := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { served <- srv.Serve(listeners[i]) }()
+	}
+	// A server that stops on its own ends the process; the other one must not linger.
+	closeAll := func() {
+		for _, srv := range servers {
+			_ = srv.Close()
+		}
+	}
 	a.logger.Info("serving", "addr", ln.Addr().String(), "env", a.cfg.Env, "database", a.cfg.Database.Driver)
+	if opsLn != nil {
+		a.logger.Info("operations listener serving /metrics, /livez and /readyz", "addr", opsLn.Addr().String())
+	}
 	select {
 	case err := <-served:
+		closeAll()
 		return err
 	case <-ctx.Done():
 	}
 	a.logger.Info("shutting down", "delay", h.ShutdownDelay, "grace", h.ShutdownGrace)
 	a.readiness.SetShuttingDown()
 	// Clients get Connection: close from now on, so they reconnect elsewhere.
-	srv.SetKeepAlivesEnabled(false)
+	for _, srv := range servers {
+		srv.SetKeepAlivesEnabled(false)
+	}
 	if h.ShutdownDelay > 0 {
 		// Keep serving while /readyz answers 503, until the load balancer has noticed.
 		t := time.NewTimer(h.ShutdownDelay)
@@ -136,16 +173,23 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		case <-t.C:
 		case err := <-served:
 			t.Stop()
+			closeAll()
 			return err
 		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("graceful shutdown did not finish within %s: %w", h.ShutdownGrace, err)
+	// In order: the API first, then the operations listener.
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			closeAll()
+			return fmt.Errorf("graceful shutdown did not finish within %s: %w", h.ShutdownGrace, err)
+		}
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for range servers {
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	a.logger.Info("stopped")
 	return nil

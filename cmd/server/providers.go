@@ -80,6 +80,7 @@ func readyCheck(store *gormstore.Store) httpapi.ReadyFunc {
 var observabilitySet = wire.NewSet(
 	metricsSources,
 	metrics.ProviderSet,
+	newScrapeHandler,
 	routerExtras,
 )
 
@@ -105,12 +106,14 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 	}, nil
 }
 
-// routerExtras hands the router the request metrics middleware and GET /metrics.
-func routerExtras(m *metrics.Metrics) httpapi.RouterExtras {
-	return httpapi.RouterExtras{
-		Middleware: []gin.HandlerFunc{m.Middleware()},
-		Routes: []httpapi.Route{
-			{Method: http.MethodGet, Path: "/metrics", Handler: gin.WrapH(m.Handler())},
-		},
+// routerExtras hands the router the request metrics middleware and, unless an operations
+// listener is configured (APP_HTTP_OPS_ADDR), GET /metrics. With one, /metrics is served
+// there only, and the API's address answers it 404 like any unknown path, so request
+// counts and pool statistics are not readable by whoever can reach the API.
+func routerExtras(m *metrics.Metrics, scrape scrapeHandler, cfg config.HTTP) httpapi.RouterExtras {
+	extras := httpapi.RouterExtras{Middleware: []gin.HandlerFunc{m.Middleware()}}
+	if cfg.OpsAddr == "" {
+		extras.Routes = append(extras.Routes, httpapi.Route{Method: http.MethodGet, Path: "/metrics", Handler: gin.WrapH(scrape)})
 	}
+	return extras
 }

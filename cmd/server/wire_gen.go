@@ -61,7 +61,8 @@ func newApp(cfg *config.Config, logger *slog.Logger) (*app, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	httpapiRouterExtras := routerExtras(metricsMetrics)
+	mainScrapeHandler := newScrapeHandler(metricsMetrics)
+	httpapiRouterExtras := routerExtras(metricsMetrics, mainScrapeHandler, http)
 	engine, err := httpapi.ProvideRouter(service, postsService, adminService, readiness, logger, http, httpapiRouterExtras)
 	if err != nil {
 		cleanup()
@@ -76,6 +77,7 @@ func newApp(cfg *config.Config, logger *slog.Logger) (*app, func(), error) {
 		cfg:       cfg,
 		logger:    logger,
 		router:    engine,
+		scrape:    mainScrapeHandler,
 		readiness: readiness,
 		migrator:  migrator,
 		uow:       unitOfWork,

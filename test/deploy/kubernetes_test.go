@@ -33,8 +33,9 @@ type object struct {
 }
 
 type metadata struct {
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels"`
+	Name        string            `json:"name"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
 }
 
 type workloadSpec struct {
@@ -130,6 +131,9 @@ type kustomization struct {
 }
 
 const base = "deployments/k8s/base"
+
+// opsPortName is the container port of the operations listener (APP_HTTP_OPS_ADDR).
+const opsPortName = "metrics"
 
 // loadBase reads kustomization.yaml and every resource it lists, failing for a listed file
 // that is missing or does not parse.
@@ -369,15 +373,39 @@ func TestKubernetesBase(t *testing.T) {
 			addr = config.Defaults()["http.addr"].(string)
 		}
 		listen := portOf(t, addr)
+		// The operations listener, when the settings turn it on, is the container port named
+		// opsPortName; every other port is the API's.
+		opsAddr, ops := appEnv[config.EnvName("http.ops_addr")], 0
+		if opsAddr != "" {
+			ops = portOf(t, opsAddr)
+		}
 		named := map[string]int{}
 		for _, p := range app.Ports {
 			named[p.Name] = p.ContainerPort
-			if p.ContainerPort != listen {
+			switch {
+			case p.Name == opsPortName && p.ContainerPort != ops:
+				t.Errorf("container port %q is %d, but %s is %q", opsPortName, p.ContainerPort, config.EnvName("http.ops_addr"), opsAddr)
+			case p.Name != opsPortName && p.ContainerPort != listen:
 				t.Errorf("containerPort %d, but the service listens on %s", p.ContainerPort, addr)
 			}
 		}
 		if len(app.Ports) == 0 {
 			t.Fatal("the container declares no port")
+		}
+		if ops != 0 && named[opsPortName] != ops {
+			t.Errorf("%s=%q, but no container port named %q declares %d", config.EnvName("http.ops_addr"), opsAddr, opsPortName, ops)
+		}
+		// Pods discovered by annotation are scraped where /metrics is served: the operations
+		// port when there is one (the API's port then answers 404), the API's otherwise.
+		if ann := ds.Template.Metadata.Annotations; ann["prometheus.io/scrape"] == "true" {
+			want := listen
+			if ops != 0 {
+				want = ops
+			}
+			if ann["prometheus.io/port"] != strconv.Itoa(want) || ann["prometheus.io/path"] != "/metrics" {
+				t.Errorf("prometheus.io annotations scrape port %q path %q, but /metrics is served on %d",
+					ann["prometheus.io/port"], ann["prometheus.io/path"], want)
+			}
 		}
 		resolve := func(v any) int {
 			switch p := v.(type) {
@@ -392,6 +420,8 @@ func TestKubernetesBase(t *testing.T) {
 			}
 			return 0
 		}
+		// Every Service port leads to the API's port, so the operations listener is never
+		// reachable through the Service.
 		svc := one(t, objs, "Service")
 		ss := spec[serviceSpec](t, svc)
 		if !selects(ss.Selector, ds.Template.Metadata.Labels) {

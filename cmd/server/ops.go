@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/acme/postsvc/adapters/metrics"
+	"github.com/acme/postsvc/config"
+)
+
+// scrapeHandler answers GET /metrics. It is its own type so that wire can hand the one
+// handler to whichever listener serves it: the API's router when APP_HTTP_OPS_ADDR is empty,
+// the operations listener otherwise.
+type scrapeHandler http.Handler
+
+// newScrapeHandler builds the Prometheus handler once, whichever listener serves it.
+func newScrapeHandler(m *metrics.Metrics) scrapeHandler {
+	return m.Handler()
+}
+
+// listenOps opens the operations listener when APP_HTTP_OPS_ADDR is set, and returns nil
+// otherwise. It runs before anything is served, so a taken or invalid address stops start-up
+// with a message naming the setting instead of leaving an instance that cannot be scraped.
+func (a *app) listenOps(ctx context.Context) (net.Listener, error) {
+	addr := a.cfg.HTTP.OpsAddr
+	if addr == "" {
+		return nil, nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvName("http.ops_addr"), err)
+	}
+	return ln, nil
+}
+
+// opsHandler is what the operations listener serves: GET /metrics, which is then no route of
+// the API, and the two probes. The probes are handed to the API's own router, so they answer
+// exactly as they do on the API's address (the same readiness, shutdown state, request id and
+// access log); the deployment's probes stay on the API's address, which they also check is
+// serving. Every other path is a plain 404: this listener is for operators' tools, not for
+// API clients, and nothing of the API is reachable through it.
+func (a *app) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.scrape)
+	mux.Handle("GET /livez", a.router)
+	mux.Handle("GET /readyz", a.router)
+	return mux
+}
