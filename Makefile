@@ -1,9 +1,11 @@
 # Thin wrappers over the commands the README shows. Nothing here does more than the README.
 GOLANGCI_LINT_VERSION := v2.15.0
+# The OpenAPI linter's version is pinned in .ci/redocly/package.json and package-lock.json.
+REDOCLY_DIR := .ci/redocly
 TEST_MYSQL_DSN ?=
 export TEST_MYSQL_DSN
 
-.PHONY: run test lint generate check-generated bench tools
+.PHONY: run test lint lint-api generate check-generated bench tools
 
 ## run: serve on :8080 with the embedded SQLite file under ./data
 run:
@@ -18,6 +20,13 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
 	go vet ./...
 	golangci-lint run ./...
+
+## lint-api: redocly lint of the OpenAPI document (Redocly's recommended rules, strict), with the
+## pinned @redocly/cli installed from the lock file (needs Node.js 20.19+ and npm; telemetry off)
+lint-api:
+	cd $(REDOCLY_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		$(REDOCLY_DIR)/node_modules/.bin/redocly lint --config $(REDOCLY_DIR)/redocly.yaml adapters/httpapi/openapi.yaml
 
 ## generate: regenerate wire_gen.go (and every other go:generate output)
 generate:

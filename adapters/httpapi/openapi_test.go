@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
+	"sigs.k8s.io/yaml"
 
 	"github.com/acme/postsvc/ports"
 )
@@ -167,7 +169,12 @@ func TestOpenAPIConventions(t *testing.T) {
 				}
 			}
 			api := strings.HasPrefix(path, "/api/")
-			bearer := op.Security != nil && len(*op.Security) > 0
+			// An operation without its own security requirement inherits the document's.
+			security := doc.Security
+			if op.Security != nil {
+				security = *op.Security
+			}
+			bearer := len(security) > 0
 			if api != bearer && !strings.HasPrefix(path, "/api/v1/auth/") {
 				t.Errorf("%s: every API operation outside /auth needs bearerAuth, and only those", key)
 			}
@@ -190,6 +197,92 @@ func TestOpenAPIConventions(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestOpenAPISecurityAndServers holds the document to the redocly rules no-empty-servers and
+// security-defined without Node: a relative server (this service, on whatever address serves
+// the document) and a document-wide bearer requirement, so an operation that does not say
+// `security: []` is protected, never public by omission.
+func TestOpenAPISecurityAndServers(t *testing.T) {
+	doc := loadDocument(t)
+	if len(doc.Servers) != 1 || doc.Servers[0].URL != "/" {
+		t.Errorf("servers = %+v, want exactly one, the relative URL /", doc.Servers)
+	}
+	if len(doc.Security) != 1 || len(doc.Security[0]) != 1 || doc.Security[0]["bearerAuth"] == nil {
+		t.Errorf("the document-wide security requirement must be bearerAuth alone: %+v", doc.Security)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Security != nil && len(*op.Security) == 0 && strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/api/v1/auth/") {
+				t.Errorf("%s %s is documented as public", method, path)
+			}
+		}
+	}
+}
+
+// noClientErrors lists the operations that take no input at all, so no client error (4xx) can
+// answer them. They are the only exceptions to "every operation documents a 4xx", in this
+// test and in redocly's operation-4xx-response rule (.ci/redocly/.redocly.lint-ignore.yaml).
+var noClientErrors = []string{"GET /docs", "GET /livez", "GET /openapi.json", "GET /readyz"}
+
+// redoclyIgnoreFile is where `make lint-api` reads the locations exempt from its rules.
+const redoclyIgnoreFile = "../../.ci/redocly/.redocly.lint-ignore.yaml"
+
+// TestOpenAPIClientErrors holds every operation to redocly's operation-4xx-response rule
+// without Node: each documents at least one 4xx, except those in noClientErrors, which must
+// really take no input and must be the very locations the linter is told to ignore.
+func TestOpenAPIClientErrors(t *testing.T) {
+	doc := loadDocument(t)
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			key := method + " " + path
+			has4xx := false
+			for status := range op.Responses.Map() {
+				has4xx = has4xx || strings.HasPrefix(status, "4")
+			}
+			exempt := slices.Contains(noClientErrors, key)
+			switch {
+			case !has4xx && !exempt:
+				t.Errorf("%s documents no 4xx response", key)
+			case exempt && has4xx:
+				t.Errorf("%s documents a 4xx now: remove it from noClientErrors and the redocly ignore file", key)
+			case exempt && (len(item.Parameters) > 0 || len(op.Parameters) > 0 || op.RequestBody != nil || op.Security == nil || len(*op.Security) > 0):
+				t.Errorf("%s takes input (parameters, a body or credentials), so a client error is possible: document it", key)
+			}
+		}
+	}
+
+	raw, err := os.ReadFile(redoclyIgnoreFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ignored map[string]map[string][]string
+	if err := yaml.Unmarshal(raw, &ignored); err != nil {
+		t.Fatalf("%s: %v", redoclyIgnoreFile, err)
+	}
+	var locations []string
+	for file, rules := range ignored {
+		if file != "../../adapters/httpapi/openapi.yaml" {
+			t.Errorf("%s names %s, not the document", redoclyIgnoreFile, file)
+		}
+		for rule, pointers := range rules {
+			if rule != "operation-4xx-response" {
+				t.Errorf("%s ignores %s, which openapi_test.go does not know to be justified", redoclyIgnoreFile, rule)
+			}
+			locations = append(locations, pointers...)
+		}
+	}
+	var want []string
+	for _, key := range noClientErrors {
+		method, path, _ := strings.Cut(key, " ")
+		pointer := strings.ReplaceAll(strings.ReplaceAll(path, "~", "~0"), "/", "~1")
+		want = append(want, "#/paths/"+pointer+"/"+strings.ToLower(method)+"/responses")
+	}
+	slices.Sort(locations)
+	slices.Sort(want)
+	if !slices.Equal(locations, want) {
+		t.Errorf("redocly ignores %v\nnoClientErrors means %v", locations, want)
 	}
 }
 
