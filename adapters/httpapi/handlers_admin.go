@@ -14,13 +14,17 @@ func (s *server) listUsers(c *gin.Context) {
 	if !ok {
 		return
 	}
-	limit, err := queryLimit(c)
+	query, ok := queryParams(c, "q", "limit", "cursor")
+	if !ok {
+		return
+	}
+	limit, err := queryLimit(query["limit"])
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	page, err := s.admin.ListUsers(c.Request.Context(), p, ports.UserListRequest{
-		Query: c.Query("q"), Cursor: c.Query("cursor"), Limit: limit,
+		Query: query["q"], Cursor: query["cursor"], Limit: limit,
 	})
 	if err != nil {
 		s.fail(c, err)

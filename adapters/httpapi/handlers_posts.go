@@ -68,12 +68,16 @@ func (s *server) listPosts(c *gin.Context) {
 	if !ok {
 		return
 	}
-	limit, err := queryLimit(c)
+	query, ok := queryParams(c, "limit", "cursor")
+	if !ok {
+		return
+	}
+	limit, err := queryLimit(query["limit"])
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	page, hit, err := s.posts.List(c.Request.Context(), p, ports.PageRequest{Cursor: c.Query("cursor"), Limit: limit})
+	page, hit, err := s.posts.List(c.Request.Context(), p, ports.PageRequest{Cursor: query["cursor"], Limit: limit})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -86,12 +90,11 @@ func (s *server) listPosts(c *gin.Context) {
 	writePostPage(c, page)
 }
 
-// queryLimit reads the optional "limit" query parameter. Absent (or empty) is 0, which the
-// use case reads as "the default". An explicit value must be an integer from 1 up; since 0
-// means "default" to the use case, an explicit 0 is refused here. The upper bound and the
-// cursor are the use case's to check.
-func queryLimit(c *gin.Context) (int, error) {
-	raw := c.Query("limit")
+// queryLimit reads the optional "limit" query parameter, as decoded by queryParams. Absent
+// (or empty) is 0, which the use case reads as "the default". An explicit value must be an
+// integer from 1 up; since 0 means "default" to the use case, an explicit 0 is refused here.
+// The upper bound and the cursor are the use case's to check.
+func queryLimit(raw string) (int, error) {
 	if raw == "" {
 		return 0, nil
 	}
