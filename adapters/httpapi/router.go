@@ -99,12 +99,13 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 		writeProblem(c, newProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "This path does not support the method."))
 	})
 
-	e.GET("/livez", s.livez)
-	e.GET("/readyz", s.readyz)
-	e.GET("/openapi.json", s.openAPIDocument)
-	e.GET("/docs", s.docsPage)
-	e.GET("/docs/*asset", s.docsAsset)
-	e.GET("/problems/:code", s.problemTypePage)
+	// Every GET route is registered through getAndHead, so it answers HEAD too.
+	getAndHead(e, "/livez", s.livez)
+	getAndHead(e, "/readyz", s.readyz)
+	getAndHead(e, "/openapi.json", s.openAPIDocument)
+	getAndHead(e, "/docs", s.docsPage)
+	getAndHead(e, "/docs/*asset", s.docsAsset)
+	getAndHead(e, "/problems/:code", s.problemTypePage)
 
 	v1 := e.Group("/api/v1")
 	v1.POST("/auth/signup", s.signup)
@@ -113,24 +114,38 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 
 	authed := v1.Group("", s.authenticate)
 	authed.POST("/auth/logout", s.logout)
-	authed.GET("/users/me", s.me)
+	getAndHead(authed, "/users/me", s.me)
 	authed.PATCH("/users/me", s.updateMe)
 
 	authed.POST("/posts", s.addPost)
-	authed.GET("/posts", s.listPosts)
-	authed.GET("/posts/:id", s.getPost)
+	getAndHead(authed, "/posts", s.listPosts)
+	getAndHead(authed, "/posts/:id", s.getPost)
 	authed.DELETE("/posts/:id", s.deletePost)
 
-	authed.GET("/admin/users", s.listUsers)
+	getAndHead(authed, "/admin/users", s.listUsers)
 	authed.POST("/admin/users", s.createUser)
-	authed.GET("/admin/users/:id", s.getUser)
+	getAndHead(authed, "/admin/users/:id", s.getUser)
 	authed.PATCH("/admin/users/:id", s.updateUser)
 	authed.DELETE("/admin/users/:id", s.deleteUser)
 
 	for _, r := range deps.Routes {
+		if r.Method == http.MethodGet {
+			getAndHead(e, r.Path, r.Handler)
+			continue
+		}
 		e.Handle(r.Method, r.Path, r.Handler)
 	}
 	return e, nil
+}
+
+// getAndHead registers handlers for GET and for HEAD on path. RFC 9110 (section 9.3.2) asks
+// every resource that answers GET to answer HEAD with the same status and headers and no
+// body; the handlers need not know: net/http sends no body for HEAD and keeps the
+// Content-Length the handler set or wrote. gin has no such fallback, and answered HEAD with
+// 405. head_test.go fails on a GET route registered without its HEAD twin.
+func getAndHead(r gin.IRoutes, path string, handlers ...gin.HandlerFunc) {
+	r.GET(path, handlers...)
+	r.HEAD(path, handlers...)
 }
 
 // livez answers while the process serves; it checks nothing external.
