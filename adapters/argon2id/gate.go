@@ -2,6 +2,7 @@ package argon2id
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -73,8 +74,9 @@ func newGate(slots, maxQueued, maxPerClient int) *gate {
 }
 
 // acquire returns with a slot held for key, to be given back with release, or with an error:
-// the context's when it ended first, or one wrapping domain.ErrOverloaded, at once, when the
-// check could not start soon.
+// one wrapping domain.ErrOverloaded, at once, when the check could not start soon; the
+// context's when it was cancelled first; and when its deadline passed in the queue, both
+// (the check did not start in time, which is load, not an unreachable dependency).
 func (g *gate) acquire(ctx context.Context, key ports.ClientKey) (*client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -129,10 +131,12 @@ func (g *gate) acquire(ctx context.Context, key ports.ClientKey) (*client, error
 			return nil, err
 		}
 		g.releaseLocked(c)
-		return nil, ctx.Err()
 	default:
+		g.removeWaiter(w)
 	}
-	g.removeWaiter(w)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, g.refusal("no slot before the request's deadline: %w", ctx.Err())
+	}
 	return nil, ctx.Err()
 }
 

@@ -228,6 +228,23 @@ func TestACancelledCheckLeavesTheQueue(t *testing.T) {
 	}
 }
 
+// TestACheckOutOfTimeInTheQueueIsOverloaded: a check whose request deadline passes while it
+// waits did not start because of load, so it is shed as overloaded (and counted), not
+// reported as a dependency timeout; the deadline stays visible in the error.
+func TestACheckOutOfTimeInTheQueueIsOverloaded(t *testing.T) {
+	g := newGate(1, 16, 4)
+	holdNow(t, g, "holder")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := g.acquire(ctx, "A")
+	if !errors.Is(err, domain.ErrOverloaded) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("acquire past its deadline = %v, want ErrOverloaded wrapping DeadlineExceeded", err)
+	}
+	if g.shed.Load() != 1 || g.waiting() != 0 {
+		t.Fatalf("shed %d, waiting %d; want 1 and 0", g.shed.Load(), g.waiting())
+	}
+}
+
 // TestGateUnderChurn runs many clients that queue, give up and finish at random, and checks
 // that the slots are never over-committed and that nothing is left behind.
 func TestGateUnderChurn(t *testing.T) {
@@ -253,6 +270,8 @@ func TestGateUnderChurn(t *testing.T) {
 					inside.Add(-1)
 					g.release(c)
 				} else if !errors.Is(err, domain.ErrOverloaded) && !errors.Is(err, context.DeadlineExceeded) {
+					// Shed, or a deadline that passed before acquire was called (returned as it
+					// is), are the only ways to fail here.
 					t.Error(err)
 				}
 				cancel()

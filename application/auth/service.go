@@ -5,7 +5,7 @@ package auth
 import (
 	"context"
 	"errors"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/acme/postsvc/domain"
@@ -33,9 +33,9 @@ type Service struct {
 	settings Settings
 
 	// dummyHash is verified against when an email is unknown, so that a login for a missing
-	// account costs the same hashing time as a wrong password and timing tells nothing.
-	dummyMu   sync.Mutex
-	dummyHash user.PasswordHash
+	// account costs the same hashing time as a wrong password and timing tells nothing. It is
+	// made by the first such login and kept.
+	dummyHash atomic.Pointer[user.PasswordHash]
 }
 
 var _ ports.AuthService = (*Service)(nil)
@@ -174,17 +174,21 @@ func (s *Service) failAfterDummyVerify(ctx context.Context, client ports.ClientK
 	return user.ErrInvalidCredentials
 }
 
+// dummy returns the dummy hash, making it first when needed. No lock is held while hashing:
+// a lock would queue every unknown-email login behind one waiting for a hashing slot, outside
+// the hasher's fair and bounded queue (under a flood, logins waited seconds on it just to be
+// shed). Logins that arrive together before the first dummy exists each make one, in their
+// own share of the hasher, and the first one stored is kept.
 func (s *Service) dummy(ctx context.Context, client ports.ClientKey) (user.PasswordHash, error) {
-	s.dummyMu.Lock()
-	defer s.dummyMu.Unlock()
-	if s.dummyHash == "" {
-		hash, err := s.hasher.Hash(ctx, client, "timing-equaliser-not-a-real-password")
-		if err != nil {
-			return "", err
-		}
-		s.dummyHash = hash
+	if h := s.dummyHash.Load(); h != nil {
+		return *h, nil
 	}
-	return s.dummyHash, nil
+	hash, err := s.hasher.Hash(ctx, client, "timing-equaliser-not-a-real-password")
+	if err != nil {
+		return "", err
+	}
+	s.dummyHash.CompareAndSwap(nil, &hash)
+	return *s.dummyHash.Load(), nil
 }
 
 func throttleKeys(rawEmail, addr string) []string {

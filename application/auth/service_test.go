@@ -372,3 +372,63 @@ func TestShedChecksAreNotCounted(t *testing.T) {
 		}
 	}
 }
+
+// blockingFirstHasher holds the hashes of one client until release is closed and lets every
+// other client through, counting what reaches it.
+type blockingFirstHasher struct {
+	*fakes.Hasher
+	slow    ports.ClientKey
+	held    chan struct{} // closed when the slow client's hash is being held
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *blockingFirstHasher) Hash(ctx context.Context, client ports.ClientKey, plain string) (user.PasswordHash, error) {
+	if client == b.slow {
+		b.once.Do(func() { close(b.held) })
+		<-b.release
+	}
+	return b.Hasher.Hash(ctx, client, plain)
+}
+
+// TestUnknownEmailsDoNotQueueBehindOneDummyHash: while the first unknown-email login waits
+// for the hasher to make the dummy hash, another client's unknown-email login goes to the
+// hasher itself (its own share of the fair queue) instead of waiting behind the first one.
+func TestUnknownEmailsDoNotQueueBehindOneDummyHash(t *testing.T) {
+	env := fakes.NewEnv()
+	hasher := &blockingFirstHasher{Hasher: env.Hasher, slow: "192.0.2.1", held: make(chan struct{}), release: make(chan struct{})}
+	svc := auth.NewService(env.UoW, env.Store, hasher, env.Tokens, env.Throttle, env.Clock, env.IDs,
+		auth.Settings{RefreshTokenTTL: 24 * time.Hour})
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() {
+		_, err := svc.Login(ctx, ports.LoginInput{Email: "nobody@x.io", Password: "wrong password", ClientAddr: "192.0.2.1"})
+		first <- err
+	}()
+	<-hasher.held
+	second := make(chan error, 1)
+	go func() {
+		_, err := svc.Login(ctx, ports.LoginInput{Email: "nobody-else@x.io", Password: "wrong password", ClientAddr: "192.0.2.2"})
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		if !errors.Is(err, user.ErrInvalidCredentials) {
+			t.Fatalf("second login: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an unknown-email login waited for another client's dummy hash")
+	}
+	close(hasher.release)
+	if err := <-first; !errors.Is(err, user.ErrInvalidCredentials) {
+		t.Fatalf("first login: %v", err)
+	}
+	// Once made, the dummy is kept: later unknown emails only verify.
+	hashes := env.Hasher.Hashes.Load()
+	if _, err := svc.Login(ctx, ports.LoginInput{Email: "third@x.io", Password: "wrong password", ClientAddr: "192.0.2.3"}); !errors.Is(err, user.ErrInvalidCredentials) {
+		t.Fatal(err)
+	}
+	if env.Hasher.Hashes.Load() != hashes {
+		t.Fatal("the dummy hash was made again")
+	}
+}
