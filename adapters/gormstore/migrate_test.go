@@ -56,8 +56,8 @@ func TestMigrateDownAndUp(t *testing.T) {
 				t.Fatalf("Up after Down: %v", err)
 			}
 			assertVersion(t, m, latest)
-			if tables := tableCount(t, db); tables != 3 {
-				t.Fatalf("%d application tables after Up, want 3", tables)
+			if tables := tableCount(t, db); tables != 4 {
+				t.Fatalf("%d application tables after Up, want 4", tables)
 			}
 		})
 	}
@@ -88,7 +88,7 @@ func assertStatus(t *testing.T, m *gormstore.Migrator, pattern string) {
 func tableCount(t *testing.T, db *gorm.DB) int {
 	t.Helper()
 	n := 0
-	for _, table := range []string{"users", "posts", "sessions"} {
+	for _, table := range []string{"users", "posts", "sessions", "jobs"} {
 		if db.Migrator().HasTable(table) {
 			n++
 		}
