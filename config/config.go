@@ -50,7 +50,9 @@ type HTTP struct {
 	ShutdownDelay time.Duration `mapstructure:"shutdown_delay"`
 	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
 	// RequestTimeout bounds the database work of one request, so an outage is answered
-	// with 503 within seconds instead of hanging.
+	// with 503 within seconds instead of hanging. The time spent receiving the request body
+	// does not count: ReadTimeout bounds that, and a body still arriving when it ends is
+	// answered 408.
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// TrustedProxies lists the addresses or CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
