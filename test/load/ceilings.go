@@ -151,9 +151,12 @@ func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn 
 // The statements the service issues, as GORM spells them for MySQL.
 const (
 	bumpVersionSQL = "UPDATE `users` SET `posts_version`=posts_version + 1 WHERE id = ?"
-	insertPostSQL  = "INSERT INTO `posts` (`id`,`author_id`,`text`,`created_at`) VALUES (?,?,?,?)"
-	listPostsSQL   = "SELECT * FROM `posts` WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
-	principalSQL   = `SELECT u.id AS user_id, u.role AS role, u.posts_version AS posts_version
+	insertPostSQL  = "INSERT INTO `posts` (`id`,`author_id`,`text`,`text_bytes`,`created_at`) VALUES (?,?,?,?,?)"
+	// A list page is two statements: the ids and text lengths from the index, then the texts
+	// of the posts that fit the page's byte budget (gormstore's ListByAuthor).
+	listHeadsSQL = "SELECT `id`,`text_bytes` FROM `posts` WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+	listTextsSQL = "SELECT `id`,`text`,`created_at` FROM `posts` WHERE author_id = ? AND id IN (%s) ORDER BY id DESC"
+	principalSQL = `SELECT u.id AS user_id, u.role AS role, u.posts_version AS posts_version
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
@@ -207,7 +210,7 @@ func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *princi
 			_ = tx.Rollback()
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, insertPostSQL, id.String(), u.id, text, dbNow()); err != nil {
+		if _, err := tx.ExecContext(ctx, insertPostSQL, id.String(), u.id, text, len(text), dbNow()); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}
@@ -215,8 +218,9 @@ func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *princi
 	}
 }
 
-// selectCeiling is the list query issued directly: one more row than the page (as the use
-// case asks, to know whether a next page exists), read into Go values. The cursor is a fresh
+// selectCeiling is the list queries issued directly: the heads of one more row than the page
+// (as the use case asks, to know whether a next page exists), then the page's texts, read
+// into Go values. The cursor is a fresh
 // one per request, as in the list-miss scenario.
 func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principalReader) op {
 	return func(ctx context.Context, w *worker, seq int64) (bool, error) {
@@ -226,29 +230,46 @@ func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principa
 				return false, err
 			}
 		}
-		rows, err := db.QueryContext(ctx, listPostsSQL, u.id, futureID(seq), limit+1)
+		heads, err := db.QueryContext(ctx, listHeadsSQL, u.id, futureID(seq), limit+1)
+		if err != nil {
+			return false, err
+		}
+		args := []any{u.id}
+		for heads.Next() {
+			var (
+				id    string
+				bytes int64
+			)
+			if err := heads.Scan(&id, &bytes); err != nil {
+				_ = heads.Close()
+				return false, err
+			}
+			if len(args) <= limit {
+				args = append(args, id)
+			}
+		}
+		if err := errors.Join(heads.Err(), heads.Close()); err != nil {
+			return false, err
+		}
+		if len(args) == 1 {
+			return false, errors.New("the list query returned no rows")
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?,", len(args)-1), ",")
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(listTextsSQL, marks), args...)
 		if err != nil {
 			return false, err
 		}
 		defer rows.Close()
-		n := 0
 		for rows.Next() {
 			var (
-				id, author, text string
-				created          time.Time
+				id, text string
+				created  time.Time
 			)
-			if err := rows.Scan(&id, &author, &text, &created); err != nil {
+			if err := rows.Scan(&id, &text, &created); err != nil {
 				return false, err
 			}
-			n++
 		}
-		if err := rows.Err(); err != nil {
-			return false, err
-		}
-		if n == 0 {
-			return false, errors.New("the list query returned no rows")
-		}
-		return false, nil
+		return false, rows.Err()
 	}
 }
 
