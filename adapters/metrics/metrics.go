@@ -1,6 +1,6 @@
 // Package metrics exposes the service's Prometheus metrics: HTTP request counts and
-// latencies by route template, database pool statistics, post cache counters and password
-// hashes in flight. It keeps its own registry (never the global default), so tests and
+// latencies by route template, database pool statistics, post cache counters, password
+// hashes in flight and background job counts. It keeps its own registry (never the global default), so tests and
 // several instances in one process do not collide.
 //
 // The package reads the other adapters only through plain functions handed to New, so it
@@ -62,6 +62,10 @@ type Sources struct {
 	// how many have been refused as overloaded since start.
 	HashesQueued func() int64
 	HashesShed   func() int64
+	// Jobs reads the background job counts by kind; JobKinds lists the kinds that are
+	// reported even while they have no jobs (those with handlers, typically).
+	Jobs     JobStatsFunc
+	JobKinds []string
 }
 
 // latencyBuckets cover fast reads (a few milliseconds), password hashing (tens to hundreds of
@@ -123,6 +127,9 @@ func New(src Sources) (*Metrics, error) {
 			Namespace: Namespace, Subsystem: "password", Name: "hashes_shed_total",
 			Help: "Password checks refused at once as overloaded (503 overloaded) instead of queued.",
 		}, func() float64 { return float64(f()) }))
+	}
+	if src.Jobs != nil {
+		cs = append(cs, newJobsCollector(src.Jobs, src.JobKinds))
 	}
 	var errs []error
 	for _, c := range cs {
