@@ -20,6 +20,7 @@ type Config struct {
 	Throttle  Throttle  `mapstructure:"throttle"`
 	Log       Log       `mapstructure:"log"`
 	Bootstrap Bootstrap `mapstructure:"bootstrap"`
+	Jobs      Jobs      `mapstructure:"jobs"`
 }
 
 // Environments.
@@ -125,4 +126,21 @@ type Log struct {
 type Bootstrap struct {
 	AdminEmail    string `mapstructure:"admin_email"`
 	AdminPassword string `mapstructure:"admin_password"`
+}
+
+// Jobs configures the background job workers of this process (adapters/worker).
+type Jobs struct {
+	// Workers is how many jobs this process runs at once.
+	Workers int `mapstructure:"workers"`
+	// Lease is how long a claimed job stays its worker's without a heartbeat: after a crash,
+	// its jobs are taken over this long after the last heartbeat.
+	Lease time.Duration `mapstructure:"lease"`
+	// PollInterval is the longest an idle worker waits before looking for new jobs.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// ShutdownGrace is how long running jobs get to finish after SIGTERM before they are
+	// cancelled and handed back to other instances. It runs alongside the HTTP shutdown.
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
+	// FailedRetention is how long jobs that failed for good are kept for operators to read
+	// their reasons before they are purged.
+	FailedRetention time.Duration `mapstructure:"failed_retention"`
 }

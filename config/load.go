@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -63,6 +64,11 @@ func Defaults() map[string]any {
 		"log.format":                 "",
 		"bootstrap.admin_email":      "",
 		"bootstrap.admin_password":   "",
+		"jobs.workers":               4,
+		"jobs.lease":                 "30s",
+		"jobs.poll_interval":         "1s",
+		"jobs.shutdown_grace":        "20s",
+		"jobs.failed_retention":      "168h",
 	}
 }
 
@@ -178,6 +184,22 @@ func (c *Config) finish() error {
 		if value <= 0 {
 			bad(key, "must be greater than zero")
 		}
+	}
+	for key, value := range map[string]int64{
+		"jobs.workers":          int64(c.Jobs.Workers),
+		"jobs.lease":            int64(c.Jobs.Lease),
+		"jobs.poll_interval":    int64(c.Jobs.PollInterval),
+		"jobs.shutdown_grace":   int64(c.Jobs.ShutdownGrace),
+		"jobs.failed_retention": int64(c.Jobs.FailedRetention),
+	} {
+		if value <= 0 {
+			bad(key, "must be greater than zero")
+		}
+	}
+	if c.Jobs.Lease > 0 && c.Jobs.Lease < time.Second {
+		// Heartbeats renew a lease every third of it; shorter leases would have every running
+		// job write to the database several times a second.
+		bad("jobs.lease", "must be at least 1s")
 	}
 	if c.HTTP.PprofAddr != "" && !isLoopbackAddr(c.HTTP.PprofAddr) {
 		bad("http.pprof_addr", "must be a loopback host:port such as 127.0.0.1:6060 (profiles expose the process's internals)")

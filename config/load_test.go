@@ -43,6 +43,10 @@ func TestDefaults(t *testing.T) {
 	if cfg.Auth.MaxQueuedHashes != 16 || cfg.Auth.MaxQueuedPerClient != 4 {
 		t.Fatalf("hashing queue bounds %d and %d per client, want 16 and 4", cfg.Auth.MaxQueuedHashes, cfg.Auth.MaxQueuedPerClient)
 	}
+	if j := cfg.Jobs; j.Workers != 4 || j.Lease != 30*time.Second || j.PollInterval != time.Second ||
+		j.ShutdownGrace != 20*time.Second || j.FailedRetention != 7*24*time.Hour {
+		t.Fatalf("job settings %+v, want 4 workers, 30s lease, 1s poll, 20s grace, 7 days of failed jobs", j)
+	}
 	if cfg.Database.DSN != filepath.Join(dir, "postsvc.db") {
 		t.Fatalf("default DSN %q", cfg.Database.DSN)
 	}
@@ -113,6 +117,17 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_AUTH_MAX_QUEUED_HASHES": "0"}, "APP_AUTH_MAX_QUEUED_HASHES"},
 		{map[string]string{"APP_AUTH_MAX_QUEUED_PER_CLIENT": "-1"}, "APP_AUTH_MAX_QUEUED_PER_CLIENT"},
 	}
+	cases = append(cases, []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"APP_JOBS_WORKERS": "0"}, "APP_JOBS_WORKERS"},
+		{map[string]string{"APP_JOBS_LEASE": "0s"}, "APP_JOBS_LEASE"},
+		{map[string]string{"APP_JOBS_LEASE": "500ms"}, "APP_JOBS_LEASE"},
+		{map[string]string{"APP_JOBS_POLL_INTERVAL": "-1s"}, "APP_JOBS_POLL_INTERVAL"},
+		{map[string]string{"APP_JOBS_SHUTDOWN_GRACE": "0s"}, "APP_JOBS_SHUTDOWN_GRACE"},
+		{map[string]string{"APP_JOBS_FAILED_RETENTION": "0s"}, "APP_JOBS_FAILED_RETENTION"},
+	}...)
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {
 			isolate(t)
