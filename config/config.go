@@ -98,6 +98,10 @@ type Auth struct {
 	// once with 503 overloaded instead of waiting towards the request timeout.
 	MaxQueuedHashes    int `mapstructure:"max_queued_hashes"`
 	MaxQueuedPerClient int `mapstructure:"max_queued_per_client"`
+	// MaxHashesPerClient is how many slots one client address may hold at once, so that a
+	// slot stays free for others while one floods; 0 means half of MaxConcurrentHashes (at
+	// least one).
+	MaxHashesPerClient int `mapstructure:"max_hashes_per_client"`
 }
 
 // Cache configures the in-memory post-list cache.

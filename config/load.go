@@ -51,6 +51,7 @@ func Defaults() map[string]any {
 		"auth.max_concurrent_hashes": 4,
 		"auth.max_queued_hashes":     16,
 		"auth.max_queued_per_client": 4,
+		"auth.max_hashes_per_client": 0,
 		"auth.argon2_memory_kib":     19456,
 		"auth.argon2_iterations":     2,
 		"auth.argon2_parallelism":    1,
@@ -208,6 +209,9 @@ func (c *Config) finish() error {
 		if msg := opsAddrProblem(c.HTTP.OpsAddr, c.HTTP.Addr); msg != "" {
 			bad("http.ops_addr", "%s", msg)
 		}
+	}
+	if c.Auth.MaxHashesPerClient < 0 {
+		bad("auth.max_hashes_per_client", "must not be negative (0 means half of %s)", EnvName("auth.max_concurrent_hashes"))
 	}
 	if c.HTTP.ShutdownDelay < 0 {
 		bad("http.shutdown_delay", "must not be negative")

@@ -40,8 +40,9 @@ func TestDefaults(t *testing.T) {
 	if cfg.Throttle.SignupAttempts != 20 {
 		t.Fatalf("signups per address per window: %d, want 20 (the contract's default)", cfg.Throttle.SignupAttempts)
 	}
-	if cfg.Auth.MaxQueuedHashes != 16 || cfg.Auth.MaxQueuedPerClient != 4 {
-		t.Fatalf("hashing queue bounds %d and %d per client, want 16 and 4", cfg.Auth.MaxQueuedHashes, cfg.Auth.MaxQueuedPerClient)
+	if cfg.Auth.MaxQueuedHashes != 16 || cfg.Auth.MaxQueuedPerClient != 4 || cfg.Auth.MaxHashesPerClient != 0 {
+		t.Fatalf("hashing queue bounds %d and %d per client, share %d; want 16, 4 and 0 (half the slots)",
+			cfg.Auth.MaxQueuedHashes, cfg.Auth.MaxQueuedPerClient, cfg.Auth.MaxHashesPerClient)
 	}
 	if j := cfg.Jobs; j.Workers != 4 || j.Lease != 30*time.Second || j.PollInterval != time.Second ||
 		j.ShutdownGrace != 20*time.Second || j.FailedRetention != 7*24*time.Hour {
@@ -116,6 +117,7 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_THROTTLE_SIGNUP_ATTEMPTS": "0"}, "APP_THROTTLE_SIGNUP_ATTEMPTS"},
 		{map[string]string{"APP_AUTH_MAX_QUEUED_HASHES": "0"}, "APP_AUTH_MAX_QUEUED_HASHES"},
 		{map[string]string{"APP_AUTH_MAX_QUEUED_PER_CLIENT": "-1"}, "APP_AUTH_MAX_QUEUED_PER_CLIENT"},
+		{map[string]string{"APP_AUTH_MAX_HASHES_PER_CLIENT": "-1"}, "APP_AUTH_MAX_HASHES_PER_CLIENT"},
 	}
 	cases = append(cases, []struct {
 		env  map[string]string

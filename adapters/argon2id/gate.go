@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/ports"
@@ -19,26 +20,37 @@ import (
 // the queue, so everybody else waits behind all of its work (a flood of signups from one
 // address made another client's login wait 5 seconds and fail). The gate instead:
 //
-//   - gives a free slot to whoever asks while no one is waiting, so a single client (or all
-//     clients behind one proxy) can still use every slot when nobody else needs them;
+//   - lets one client hold at most maxRunningPerClient slots (by default half of them), so
+//     while one address floods the hasher a slot is free for anyone else's check to start at
+//     once, in about one hash time;
 //   - when a slot frees and clients are waiting, gives it to the waiting client that holds the
 //     fewest slots, the longest-unserved one among equals (round robin across clients, first
-//     come first served within a client), so a newcomer waits at most until the first running
-//     hash ends rather than behind the flooder's queue: a flooder holds no more than its fair
-//     share of the slots whenever someone else wants one;
+//     come first served within a client), so that when several addresses flood at once a
+//     newcomer waits at most until the first running hash ends, never behind a flooder's
+//     queue;
 //   - lets each client keep at most maxPerClient checks waiting, and all clients together at
 //     most maxQueued, and refuses beyond that at once with an error wrapping
 //     domain.ErrOverloaded. When the whole queue is full, a client with fewer waiting checks
 //     takes the place of the newest check of the client with the most waiting, so a few
-//     flooding addresses together still cannot shut everyone else out.
+//     flooding addresses together still cannot shut everyone else out;
+//   - refuses at once, too, a check that by the recent hash time would not be done before
+//     its request's deadline: when the machine is so busy that hashes take seconds, waiting
+//     would only end in a timeout.
 //
-// Counting slots rather than reserving some for others keeps the gate work-conserving: no
-// slot is idle while any client waits.
+// The cap per client is what lets a newcomer start at once instead of waiting for a
+// flooder's hash to end. Its price is that a client alone (or every client behind one
+// untrusted proxy) uses only its share of the slots; with at least as many slots as cores,
+// as by default, half of them still keep the cores busy. Setting it to the slot count makes
+// the gate work-conserving.
 type gate struct {
-	slots        int
-	maxQueued    int
-	maxPerClient int
-	shed         atomic.Int64
+	slots               int
+	maxRunningPerClient int
+	maxQueued           int
+	maxPerClient        int
+	shed                atomic.Int64
+	// hashTime is a moving average of how long a hash holds its slot, in nanoseconds; 0
+	// until the first one ends.
+	hashTime atomic.Int64
 
 	mu      sync.Mutex
 	running int
@@ -66,9 +78,9 @@ type waiter struct {
 	decided chan error
 }
 
-func newGate(slots, maxQueued, maxPerClient int) *gate {
+func newGate(slots, maxRunningPerClient, maxQueued, maxPerClient int) *gate {
 	return &gate{
-		slots: slots, maxQueued: maxQueued, maxPerClient: maxPerClient,
+		slots: slots, maxRunningPerClient: min(maxRunningPerClient, slots), maxQueued: maxQueued, maxPerClient: maxPerClient,
 		clients: make(map[ports.ClientKey]*client),
 	}
 }
@@ -87,9 +99,9 @@ func (g *gate) acquire(ctx context.Context, key ports.ClientKey) (*client, error
 		c = &client{key: key}
 		g.clients[key] = c
 	}
-	// Waiters exist only while every slot is taken (release hands a freed slot straight to
-	// one), so a free slot means nobody is waiting and the caller may have it.
-	if g.running < g.slots {
+	// A free slot goes to a caller within its share at once: anyone waiting while a slot is
+	// free is a client at its share (release hands a freed slot straight to any other).
+	if g.running < g.slots && c.running < g.maxRunningPerClient {
 		c.running++
 		g.running++
 		g.mu.Unlock()
@@ -99,6 +111,11 @@ func (g *gate) acquire(ctx context.Context, key ports.ClientKey) (*client, error
 		g.forgetIfIdle(c)
 		g.mu.Unlock()
 		return nil, g.refusal("this client already has %d password checks waiting", g.maxPerClient)
+	}
+	if late, ahead := g.tooLate(ctx, c); late {
+		g.forgetIfIdle(c)
+		g.mu.Unlock()
+		return nil, g.refusal("about %v of hashing is ahead of it, more than the request has left", ahead)
 	}
 	if g.queued >= g.maxQueued && !g.pushOutFor(c) {
 		g.forgetIfIdle(c)
@@ -140,6 +157,35 @@ func (g *gate) acquire(ctx context.Context, key ports.ClientKey) (*client, error
 	return nil, ctx.Err()
 }
 
+// tooLate reports whether a check of c that queued now would not be done before ctx's
+// deadline, estimating with the recent hash time: c's checks already waiting start a share
+// at a time, this one after them once a slot frees, and then it runs. It also returns the
+// estimate. Without a deadline or a hash time yet, nothing is too late.
+func (g *gate) tooLate(ctx context.Context, c *client) (bool, time.Duration) {
+	deadline, ok := ctx.Deadline()
+	hash := time.Duration(g.hashTime.Load())
+	if !ok || hash <= 0 {
+		return false, 0
+	}
+	ahead := time.Duration(len(c.waiters)/g.maxRunningPerClient+2) * hash
+	return time.Until(deadline) < ahead, ahead.Round(time.Millisecond)
+}
+
+// observe folds the time a hash held its slot into the moving average (one eighth of the
+// way, so one slow hash does not make the gate refuse everything).
+func (g *gate) observe(d time.Duration) {
+	for {
+		old := g.hashTime.Load()
+		next := int64(d)
+		if old > 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if g.hashTime.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
 // release gives back a slot that acquire returned for c.
 func (g *gate) release(c *client) {
 	g.mu.Lock()
@@ -151,19 +197,25 @@ func (g *gate) releaseLocked(c *client) {
 	c.running--
 	g.running--
 	g.forgetIfIdle(c)
-	for g.running < g.slots && len(g.ready) > 0 {
-		g.grantNext()
+	for g.running < g.slots {
+		if !g.grantNext() {
+			return
+		}
 	}
 }
 
-// grantNext gives a slot to the first waiter of the ready client holding the fewest slots;
-// among equals the one earliest in the ready order, which then goes to the back.
-func (g *gate) grantNext() {
-	best := 0
+// grantNext gives a slot to the first waiter of the ready client holding the fewest slots,
+// below its share; among equals the one earliest in the ready order, which then goes to the
+// back. It reports whether any client could have one.
+func (g *gate) grantNext() bool {
+	best := -1
 	for i, c := range g.ready {
-		if c.running < g.ready[best].running {
+		if c.running < g.maxRunningPerClient && (best < 0 || c.running < g.ready[best].running) {
 			best = i
 		}
+	}
+	if best < 0 {
+		return false
 	}
 	c := g.ready[best]
 	g.ready = slices.Delete(g.ready, best, best+1)
@@ -177,6 +229,7 @@ func (g *gate) grantNext() {
 	c.running++
 	g.running++
 	w.decided <- nil
+	return true
 }
 
 // pushOutFor makes room in a full queue for a check of c by shedding the newest waiting check

@@ -99,21 +99,35 @@ func expectShedAtOnce(t *testing.T, g *gate, key ports.ClientKey) {
 	}
 }
 
-func TestOneClientMayUseEverySlotWhileNobodyElseWaits(t *testing.T) {
-	g := newGate(3, 16, 4)
-	for range 3 {
-		holdNow(t, g, "192.0.2.1")
+// TestOneClientHoldsAtMostItsShare: a client at its share of the slots waits even with slots
+// free, which stay for other clients, whose checks start at once.
+func TestOneClientHoldsAtMostItsShare(t *testing.T) {
+	g := newGate(4, 2, 16, 4)
+	const flooder = "198.51.100.1"
+	held := holdNow(t, g, flooder)
+	holdNow(t, g, flooder)
+	flood := []<-chan granted{queueAsync(t, g, flooder), queueAsync(t, g, flooder)}
+	expectWaiting(t, flood...)
+	// Another client starts at once, twice: the free slots were kept for others.
+	holdNow(t, g, "203.0.113.7")
+	holdNow(t, g, "203.0.113.8")
+	if g.running != 4 {
+		t.Fatalf("running = %d, want all 4 slots", g.running)
 	}
-	if g.running != 3 {
-		t.Fatalf("running = %d, want 3", g.running)
+	// When one of the flooder's checks ends, its next one takes the place.
+	g.release(held)
+	if res := receive(t, flood[0]); res.err != nil {
+		t.Fatal(res.err)
 	}
+	expectWaiting(t, flood[1])
 }
 
-// TestANewcomerGetsTheNextFreeSlot is the fairness the gate exists for: a client flooding
-// the hasher holds every slot and has checks queued, and another client's check still gets
-// the very next slot that frees, ahead of the flood's queue.
+// TestANewcomerGetsTheNextFreeSlot: when floods hold every slot and have checks queued (here
+// one client may hold them all, as when the share is the slot count or several addresses
+// flood together), another client's check still gets the very next slot that frees, ahead of
+// the floods' queues.
 func TestANewcomerGetsTheNextFreeSlot(t *testing.T) {
-	g := newGate(2, 16, 4)
+	g := newGate(2, 2, 16, 4)
 	const flooder, other = "198.51.100.1", "203.0.113.7"
 	held := []*client{holdNow(t, g, flooder), holdNow(t, g, flooder)}
 	flood := []<-chan granted{queueAsync(t, g, flooder), queueAsync(t, g, flooder), queueAsync(t, g, flooder)}
@@ -135,7 +149,7 @@ func TestANewcomerGetsTheNextFreeSlot(t *testing.T) {
 // TestWaitersAreServedRoundRobin queues three checks of A, three of B and one of C behind one
 // slot: they are served A B C A B A B, not in order of arrival.
 func TestWaitersAreServedRoundRobin(t *testing.T) {
-	g := newGate(1, 16, 4)
+	g := newGate(1, 1, 16, 4)
 	holder := holdNow(t, g, "holder")
 	var queued []<-chan granted
 	for _, key := range []ports.ClientKey{"A", "A", "A", "B", "B", "B", "C"} {
@@ -160,8 +174,22 @@ func TestWaitersAreServedRoundRobin(t *testing.T) {
 	}
 }
 
+// TestACheckStartsAtOnceBesideOneFlood: with the default share (half the slots), one
+// address flooding leaves a slot free, so another client's check does not wait at all.
+func TestACheckStartsAtOnceBesideOneFlood(t *testing.T) {
+	g := newGate(2, 1, 16, 4)
+	holdNow(t, g, "198.51.100.1")
+	queueAsync(t, g, "198.51.100.1")
+	queueAsync(t, g, "198.51.100.1")
+	start := time.Now()
+	holdNow(t, g, "203.0.113.7")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the other client's check waited %v", d)
+	}
+}
+
 func TestAClientsWaitingChecksAreBounded(t *testing.T) {
-	g := newGate(1, 16, 2)
+	g := newGate(1, 1, 16, 2)
 	holdNow(t, g, "holder")
 	queueAsync(t, g, "A")
 	queueAsync(t, g, "A")
@@ -174,7 +202,7 @@ func TestAClientsWaitingChecksAreBounded(t *testing.T) {
 }
 
 func TestTheQueueIsBounded(t *testing.T) {
-	g := newGate(1, 3, 3)
+	g := newGate(1, 1, 3, 3)
 	holdNow(t, g, "holder")
 	for _, key := range []ports.ClientKey{"c1", "c2", "c3"} {
 		queueAsync(t, g, key)
@@ -193,7 +221,7 @@ func TestTheQueueIsBounded(t *testing.T) {
 // TestAFullQueueMakesRoomForAClientWithLessWaiting: when one client has filled the whole
 // queue, a newcomer takes the place of that client's newest check, which is shed.
 func TestAFullQueueMakesRoomForAClientWithLessWaiting(t *testing.T) {
-	g := newGate(1, 3, 3)
+	g := newGate(1, 1, 3, 3)
 	holder := holdNow(t, g, "holder")
 	a := []<-chan granted{queueAsync(t, g, "A"), queueAsync(t, g, "A"), queueAsync(t, g, "A")}
 	b := acquireAsync(context.Background(), g, "B")
@@ -213,7 +241,7 @@ func TestAFullQueueMakesRoomForAClientWithLessWaiting(t *testing.T) {
 }
 
 func TestACancelledCheckLeavesTheQueue(t *testing.T) {
-	g := newGate(1, 16, 4)
+	g := newGate(1, 1, 16, 4)
 	holder := holdNow(t, g, "holder")
 	ctx, cancel := context.WithCancel(context.Background())
 	out := acquireAsync(ctx, g, "A")
@@ -232,7 +260,7 @@ func TestACancelledCheckLeavesTheQueue(t *testing.T) {
 // waits did not start because of load, so it is shed as overloaded (and counted), not
 // reported as a dependency timeout; the deadline stays visible in the error.
 func TestACheckOutOfTimeInTheQueueIsOverloaded(t *testing.T) {
-	g := newGate(1, 16, 4)
+	g := newGate(1, 1, 16, 4)
 	holdNow(t, g, "holder")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -248,17 +276,22 @@ func TestACheckOutOfTimeInTheQueueIsOverloaded(t *testing.T) {
 // TestGateUnderChurn runs many clients that queue, give up and finish at random, and checks
 // that the slots are never over-committed and that nothing is left behind.
 func TestGateUnderChurn(t *testing.T) {
-	const slots = 3
-	g := newGate(slots, 8, 2)
+	const slots, share = 3, 2
+	g := newGate(slots, share, 8, 2)
 	var inside, peak atomic.Int64
+	var perClient [5]atomic.Int64
 	var wg sync.WaitGroup
 	for w := range 32 {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 1))
 			for range 100 {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.IntN(2000))*time.Microsecond)
-				c, err := g.acquire(ctx, ports.ClientKey(fmt.Sprint(r.IntN(5))))
+				k := r.IntN(len(perClient))
+				c, err := g.acquire(ctx, ports.ClientKey(fmt.Sprint(k)))
 				if err == nil {
+					if mine := perClient[k].Add(1); mine > share {
+						t.Errorf("client %d holds %d slots, its share is %d", k, mine, share)
+					}
 					n := inside.Add(1)
 					for {
 						old := peak.Load()
@@ -268,6 +301,7 @@ func TestGateUnderChurn(t *testing.T) {
 					}
 					time.Sleep(time.Duration(r.IntN(200)) * time.Microsecond)
 					inside.Add(-1)
+					perClient[k].Add(-1)
 					g.release(c)
 				} else if !errors.Is(err, domain.ErrOverloaded) && !errors.Is(err, context.DeadlineExceeded) {
 					// Shed, or a deadline that passed before acquire was called (returned as it
@@ -289,8 +323,9 @@ func TestGateUnderChurn(t *testing.T) {
 
 // TestAnotherClientIsServedDuringAFlood drives the hasher itself, with a derivation that
 // takes a known 20 ms: one client floods it from 40 goroutines while another checks a
-// password five times. The other client's checks each take about one derivation to get a
-// slot plus its own (never the flood's queue), and the flood's surplus is shed at once.
+// password five times. With the default share the flood holds one of the two slots, so the
+// other client's checks start at once and take about one derivation (never the flood's
+// queue), and the flood's surplus is shed at once.
 func TestAnotherClientIsServedDuringAFlood(t *testing.T) {
 	const derivation = 20 * time.Millisecond
 	h := NewHasher(config.Auth{Argon2MemoryKiB: 64, Argon2Iterations: 1, Argon2Parallelism: 1, MaxConcurrentHashes: 2})
@@ -336,10 +371,10 @@ func TestAnotherClientIsServedDuringAFlood(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
-	// One derivation to wait for a slot and one to run, plus generous scheduling slack. Behind
-	// a first-come-first-served queue of the flood it would take ten derivations or more.
-	if slowest > 6*derivation {
-		t.Fatalf("the other client's slowest check took %v during the flood, want about %v", slowest, 2*derivation)
+	// One derivation, plus generous scheduling slack. Behind a first-come-first-served queue
+	// of the flood it would take ten derivations or more.
+	if slowest > 4*derivation {
+		t.Fatalf("the other client's slowest check took %v during the flood, want about %v", slowest, derivation)
 	}
 	if shed.Load() == 0 {
 		t.Fatal("the flood was never shed")
@@ -351,4 +386,39 @@ func TestAnotherClientIsServedDuringAFlood(t *testing.T) {
 		t.Fatalf("Shed() = %d (saw %d), Queued() = %d after the flood", h.Shed(), shed.Load(), h.Queued())
 	}
 	t.Logf("other client's slowest check %v; %d flood checks shed, the slowest refusal in %v", slowest, shed.Load(), time.Duration(shedSlow.Load()))
+}
+
+// TestACheckThatCouldNotFinishInTimeIsShedAtOnce: when recent hashes took a second, a check
+// with half a second left before its deadline is refused at once rather than queued towards
+// a timeout, while one with time enough waits its turn.
+func TestACheckThatCouldNotFinishInTimeIsShedAtOnce(t *testing.T) {
+	g := newGate(1, 1, 16, 4)
+	g.observe(time.Second)
+	holder := holdNow(t, g, "holder")
+	short, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := g.acquire(short, "A"); !errors.Is(err, domain.ErrOverloaded) {
+		t.Fatalf("a check with 500 ms left behind 1 s hashes: %v, want shed", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("shedding it took %v; it must not wait", d)
+	}
+	long, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	queued := acquireAsync(long, g, "A")
+	waitFor(t, func() bool { return g.waiting() == 1 }, "the check with time enough to queue")
+	g.release(holder)
+	if res := receive(t, queued); res.err != nil {
+		t.Fatal(res.err)
+	}
+}
+
+func TestTheHashTimeIsAMovingAverage(t *testing.T) {
+	g := newGate(1, 1, 16, 4)
+	g.observe(80 * time.Millisecond)
+	g.observe(160 * time.Millisecond)
+	if got := time.Duration(g.hashTime.Load()); got != 90*time.Millisecond {
+		t.Fatalf("after 80 ms and 160 ms the average is %v, want 90 ms (an eighth of the way)", got)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 
@@ -21,7 +22,8 @@ import (
 // OWASP's recommended Argon2id configuration (19 MiB, two passes, one lane), used when a
 // setting is left at zero, and the slot and queue sizes used when none are configured. The
 // queue holds four slots' worth of checks, so a queued check starts within about four hash
-// times; one client may queue as many as there are slots.
+// times; one client may queue as many as there are slots. A client may hold half the slots
+// (at least one) unless configured otherwise.
 const (
 	DefaultMemoryKiB          uint32 = 19456
 	DefaultIterations         uint32 = 2
@@ -84,7 +86,8 @@ func NewHasher(cfg config.Auth) *Hasher {
 		}
 		return v
 	}
-	g := newGate(orDefault(cfg.MaxConcurrentHashes, DefaultMaxConcurrent),
+	slots := orDefault(cfg.MaxConcurrentHashes, DefaultMaxConcurrent)
+	g := newGate(slots, orDefault(cfg.MaxHashesPerClient, max(slots/2, 1)),
 		orDefault(cfg.MaxQueuedHashes, DefaultMaxQueued),
 		orDefault(cfg.MaxQueuedPerClient, DefaultMaxQueuedPerClient))
 	return &Hasher{params: p, gate: g, derive: idKey}
@@ -154,5 +157,8 @@ func (h *Hasher) run(ctx context.Context, client ports.ClientKey, password, salt
 	defer h.gate.release(c)
 	h.inFlight.Add(1)
 	defer h.inFlight.Add(-1)
-	return h.derive(password, salt, p, keyLen), nil
+	start := time.Now()
+	key := h.derive(password, salt, p, keyLen)
+	h.gate.observe(time.Since(start))
+	return key, nil
 }

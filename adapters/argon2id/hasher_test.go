@@ -91,6 +91,19 @@ func TestDefaultsAreOWASP(t *testing.T) {
 	}
 }
 
+// TestAClientsShareOfTheSlots: by default a client may hold half the slots, at least one;
+// a configured share is kept within the slot count.
+func TestAClientsShareOfTheSlots(t *testing.T) {
+	for _, c := range []struct{ slots, share, want int }{
+		{4, 0, 2}, {0, 0, DefaultMaxConcurrent / 2}, {1, 0, 1}, {3, 0, 1}, {8, 0, 4}, {4, 3, 3}, {4, 9, 4},
+	} {
+		h := NewHasher(config.Auth{MaxConcurrentHashes: c.slots, MaxHashesPerClient: c.share})
+		if got := h.gate.maxRunningPerClient; got != c.want {
+			t.Errorf("%d slots, share setting %d: a client may hold %d, want %d", c.slots, c.share, got, c.want)
+		}
+	}
+}
+
 func TestVerifyUsesParametersStoredInHash(t *testing.T) {
 	ctx := context.Background()
 	old := NewHasher(config.Auth{Argon2MemoryKiB: 64, Argon2Iterations: 1, Argon2Parallelism: 1})
@@ -179,9 +192,10 @@ func TestVerifyMalformedHashIsError(t *testing.T) {
 // all twenty would overlap.
 func TestConcurrencyIsBounded(t *testing.T) {
 	const limit, callers = 3, 20
-	// A queue long enough for every caller, so that none is shed (gate_test.go covers that).
+	// A queue long enough for every caller, so that none is shed, and a client's share of
+	// every slot (gate_test.go covers both).
 	h := NewHasher(config.Auth{Argon2MemoryKiB: 64, Argon2Iterations: 1, Argon2Parallelism: 1, MaxConcurrentHashes: limit,
-		MaxQueuedHashes: callers, MaxQueuedPerClient: callers})
+		MaxQueuedHashes: callers, MaxQueuedPerClient: callers, MaxHashesPerClient: limit})
 	var current, peak, gaugePeak atomic.Int64
 	real := h.derive
 	h.derive = func(password, salt []byte, p params, n uint32) []byte {

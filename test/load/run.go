@@ -267,8 +267,10 @@ func (r *runner) startServer(ctx context.Context, bin, dsn string) error {
 		// One argon2id run per core: more cannot go faster, fewer would leave a core idle.
 		"APP_AUTH_MAX_CONCURRENT_HASHES=" + strconv.Itoa(numCPU()),
 		// The login and signup scenarios measure hashing throughput with every client on this
-		// one address, so the queue must hold them all instead of shedding; the flood
-		// scenario (flood.go) runs a server of its own with the default bounds.
+		// one address, so that address may use every slot and the queue must hold them all
+		// instead of shedding; the flood scenario (flood.go) runs a server of its own with
+		// the default bounds.
+		"APP_AUTH_MAX_HASHES_PER_CLIENT=" + strconv.Itoa(numCPU()),
 		"APP_AUTH_MAX_QUEUED_HASHES=1000000",
 		"APP_AUTH_MAX_QUEUED_PER_CLIENT=1000000",
 		// The seeded tokens must outlive the run.
