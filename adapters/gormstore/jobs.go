@@ -171,8 +171,21 @@ func (q *JobQueue) Claim(ctx context.Context, c ports.JobClaim) ([]ports.Job, er
 	return jobs, nil
 }
 
+// dueSQL tells whether any job is due, without locking anything.
+const dueSQL = `SELECT id FROM jobs WHERE due_at <= ? AND kind IN ? LIMIT 1`
+
 func (q *JobQueue) claimOnce(ctx context.Context, c ports.JobClaim) ([]ports.Job, error) {
 	now := dbTime(q.clock.Now())
+	// Idle workers poll every second or so. Looking first with a plain read keeps those polls
+	// to one statement, and on SQLite keeps them from taking the database's single write lock
+	// (BEGIN IMMEDIATE) that request transactions wait for.
+	var due []string
+	if err := q.db.WithContext(ctx).Raw(dueSQL, now, c.Kinds).Scan(&due).Error; err != nil {
+		return nil, err
+	}
+	if len(due) == 0 {
+		return nil, nil
+	}
 	expires := dbTime(now.Add(c.Lease))
 	lease := q.ids.NewID()
 	var jobs []ports.Job
