@@ -55,6 +55,8 @@ type report struct {
 	// backgroundBefore and backgroundAfter are the cores busy while the server idled before
 	// and after the load: other processes' share of the machine.
 	backgroundBefore, backgroundAfter float64
+	// flood is the login-during-a-signup-flood scenario (flood.go), nil when it did not run.
+	flood *floodFigures
 }
 
 // Memory targets.
@@ -225,6 +227,7 @@ func (rep *report) printText(w io.Writer, checks []check) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
+	rep.flood.printText(w)
 }
 
 func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts options) {
@@ -282,6 +285,8 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 		"The server exposes nothing for this: the runner reads VmRSS from /proc once a second for up to %s. "+
 		"An idle Go process gives memory back only after a garbage collection, and without allocation the runtime forces one every two minutes.\n\n",
 		mib(rep.cacheMax), opts.settle)
+
+	rep.flood.markdown(w, floodSettings(opts))
 
 	fmt.Fprintf(w, "## Method\n\n")
 	fmt.Fprintf(w, "- Seeding: %d users signed up through the API, %d posts of %d bytes each; client *i* acts as user *i* mod %d.\n",

@@ -748,6 +748,9 @@ func (r *runner) scenarios(ctx context.Context) error {
 		{label: "add 1 KiB / principal read + add-post transaction", scenario: add1KiB, ceiling: insertRead},
 		{label: "list miss / principal read + list SELECT", scenario: listMiss, ceiling: selectRead},
 	}
+	if err := r.flood(ctx); err != nil {
+		return err
+	}
 	return ctx.Err()
 }
 
