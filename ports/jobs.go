@@ -24,8 +24,9 @@ const (
 	// MaxJobPayloadBytes bounds a payload. A job carries identifiers and small parameters, not
 	// the data it works on, which stays in the rows the job concerns.
 	MaxJobPayloadBytes = 64 << 10
-	// DefaultJobMaxAttempts is the attempts a job gets when NewJob.MaxAttempts is 0: with the
-	// worker's default backoff (1 s doubling to 10 min) they span about half an hour.
+	// DefaultJobMaxAttempts is the attempts a job gets when NewJob.MaxAttempts is 0. With the
+	// worker's default backoff (1 s, doubling, less up to half for jitter) the waits between
+	// them add up to 4 to 9 minutes; a job that must outlast longer outages asks for more.
 	DefaultJobMaxAttempts = 10
 	// MaxJobAttempts bounds NewJob.MaxAttempts, so that a job can never retry without end.
 	MaxJobAttempts = 100
