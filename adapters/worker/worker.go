@@ -242,6 +242,10 @@ func (r *Runner) dispatch(ctx, hard context.Context, slots chan struct{}, inflig
 				r.process(hard, job)
 			})
 		}
+		if err == nil && failing > 0 {
+			r.log.Info("claiming jobs works again")
+			failing = 0
+		}
 		var wait time.Duration
 		switch {
 		case err != nil:
@@ -253,16 +257,13 @@ func (r *Runner) dispatch(ctx, hard context.Context, slots chan struct{}, inflig
 			wait = failing
 		case len(jobs) == free:
 			// Every slot found work: there may be more, so look again as soon as one frees.
-			idle, failing = quickPoll, 0
+			idle = quickPoll
 			continue
 		default:
-			if failing > 0 {
-				r.log.Info("claiming jobs works again")
-			}
 			if len(jobs) > 0 {
 				idle = quickPoll
 			}
-			failing, wait = 0, idle
+			wait = idle
 			idle = min(2*idle, r.s.PollInterval)
 		}
 		timer := time.NewTimer(wait)
