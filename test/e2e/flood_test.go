@@ -20,7 +20,9 @@ import (
 // loopback proxy, and each request names its client in X-Forwarded-For.
 const trustLoopbackProxy = "APP_HTTP_TRUSTED_PROXIES=127.0.0.1/32"
 
-// floodEachBackend is forEachBackend for a server started with extra settings.
+// floodEachBackend is forEachBackend for a server started with extra settings. Unlike
+// forEachBackendWith it keeps the service's real argon2id cost: these tests are about how
+// the hashing time is shared.
 func floodEachBackend(t *testing.T, fn func(t *testing.T, s *server), extra ...string) {
 	t.Helper()
 	for _, b := range backends() {
