@@ -145,7 +145,7 @@ func isTimeout(err error) bool {
 
 func newUser(t *testing.T, email string) *user.User {
 	t.Helper()
-	u, err := user.New(user.ID(newUserID(t)), mustEmail(t, email), "hash", "", user.RoleUser, time.Now())
+	u, err := user.New(newUserID(t), mustEmail(t, email), "hash", "", user.RoleUser, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,9 +35,9 @@ func (userRow) TableName() string { return "users" }
 
 // postRow is one row of the posts table.
 type postRow struct {
-	ID        string    `gorm:"column:id;primaryKey"`
-	AuthorID  string    `gorm:"column:author_id"`
-	Text      string    `gorm:"column:text"`
+	ID       string `gorm:"column:id;primaryKey"`
+	AuthorID string `gorm:"column:author_id"`
+	Text     string `gorm:"column:text"`
 	// TextBytes is len(Text), kept beside it so a page can be cut to its byte budget from the
 	// index alone, before any text is read (postRepo.ListByAuthor).
 	TextBytes int64     `gorm:"column:text_bytes"`
