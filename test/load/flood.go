@@ -219,9 +219,18 @@ func (r *runner) flood(ctx context.Context) error {
 		fig.shedServerFast, fig.shedServerAll = bucket(metrics, "/api/v1/auth/signup", "503", "0.005")
 	}
 	logf("flood: %v; shed answers p50 %s p99 %s max %s (%d of %d within 5 ms server side)", fig.floodStatus,
-		roundDur(percentile(fig.shed, 0.5)), roundDur(percentile(fig.shed, 0.99)), roundDur(maxOf(fig.shed)), fig.shedServerFast, fig.shedServerAll)
+		roundDur(shedPercentile(fig.shed, 0.5)), roundDur(shedPercentile(fig.shed, 0.99)), roundDur(maxOf(fig.shed)), fig.shedServerFast, fig.shedServerAll)
 	r.rep.flood = fig
 	return ctx.Err()
+}
+
+// shedPercentile is percentile over the shed answers' latencies, 0 when there were none
+// (a server that never sheds, such as one from before shedding existed).
+func shedPercentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return percentile(sorted, q)
 }
 
 func maxOf(sorted []time.Duration) time.Duration {
@@ -305,7 +314,7 @@ func (f *floodFigures) printText(w io.Writer) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "signup flood (%d clients, one address): %s; 503 overloaded answered in p50 %s, p99 %s, max %s\n\n", floodClients,
-		statusText(f.floodStatus), roundDur(percentile(f.shed, 0.5)), roundDur(percentile(f.shed, 0.99)), roundDur(maxOf(f.shed)))
+		statusText(f.floodStatus), roundDur(shedPercentile(f.shed, 0.5)), roundDur(shedPercentile(f.shed, 0.99)), roundDur(maxOf(f.shed)))
 }
 
 // markdown writes the scenario's section of the report.
@@ -330,7 +339,7 @@ func (f *floodFigures) markdown(w io.Writer, hashSlots string) {
 	fmt.Fprintf(w, "\nThe flood: %d signups in %s (%s). Its 503 `overloaded` answers (with `Retry-After: 1`) took p50 %s, p99 %s, max %s at the client; "+
 		"the server's handlers gave %d of %d of them within 5 ms (its request-duration histogram).\n\n",
 		f.flood.Requests, f.flood.Elapsed.Round(100*time.Millisecond), statusText(f.floodStatus),
-		roundDur(percentile(f.shed, 0.5)), roundDur(percentile(f.shed, 0.99)), roundDur(maxOf(f.shed)), f.shedServerFast, f.shedServerAll)
+		roundDur(shedPercentile(f.shed, 0.5)), roundDur(shedPercentile(f.shed, 0.99)), roundDur(maxOf(f.shed)), f.shedServerFast, f.shedServerAll)
 }
 
 // floodSettings describes the hashing settings the flood server runs with: the service's
