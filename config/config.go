@@ -55,6 +55,9 @@ type HTTP struct {
 	// does not count: ReadTimeout bounds that, and a body still arriving when it ends is
 	// answered 408.
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// BodyMemory bounds the memory that request bodies being decoded take at once; a request
+	// waits for its share, and is shed as overloaded if its deadline passes first.
+	BodyMemory int64 `mapstructure:"body_memory"`
 	// TrustedProxies lists the addresses or CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
 	// CORSOrigins lists the browser origins allowed to call the API; none by default.

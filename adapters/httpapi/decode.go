@@ -1,7 +1,8 @@
 package httpapi
 
 import (
-	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/post"
@@ -34,6 +36,10 @@ const (
 	// refused before it is read.
 	postBodyLimit int64 = 6*post.MaxTextBytes + 4096
 )
+
+// DefaultBodyMemory is the budget of request bodies being decoded at once when none is
+// configured: room for five of the largest post bodies, or dozens of ordinary ones.
+const DefaultBodyMemory int64 = 64 << 20
 
 // errInvalidUTF8 is returned by utf8Reader, so that a body with invalid bytes is refused with
 // a detail that says so, wherever the bytes are.
@@ -98,19 +104,26 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		unsupportedMediaType(c)
 		return false
 	}
+	release, err := s.bodies.reserve(r.Context(), bodyReservation(r.ContentLength, opts.limit))
+	if err != nil {
+		s.fail(c, err)
+		return false
+	}
+	defer release()
 	started := time.Now()
-	body := bufio.NewReader(&utf8Reader{r: http.MaxBytesReader(c.Writer, r.Body, opts.limit)})
-	first, err := firstNonSpace(body)
+	body, err := readBody(r, http.MaxBytesReader(c.Writer, r.Body, opts.limit))
+	if err != nil {
+		s.bodyReadError(c, err)
+		return false
+	}
+	first := firstNonSpace(body.Bytes())
 	switch {
-	case errors.Is(err, io.EOF):
+	case first == 0:
 		if opts.optional {
 			pauseDeadline(c, time.Since(started))
 			return true
 		}
 		malformed(c, "The request body is empty; a JSON object is required.")
-		return false
-	case err != nil:
-		s.bodyReadError(c, err)
 		return false
 	case !isJSON:
 		// An optional body sent without a Content-Type is only acceptable when empty.
@@ -120,17 +133,14 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		malformed(c, "The request body must be a JSON object.")
 		return false
 	}
+	// Given a *bytes.Buffer, the decoder parses the buffer's own bytes instead of copying
+	// them into a buffer of its own.
 	dec := jsontext.NewDecoder(body, decodeOptions)
 	if err := jsonv2.UnmarshalDecode(dec, dst); err != nil {
 		s.bodyReadError(c, err)
 		return false
 	}
-	// Reading on to the end also proves the whole body has arrived before the use case runs.
 	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
-		if err != nil && isReadError(err) {
-			s.bodyReadError(c, err)
-			return false
-		}
 		malformed(c, "The request body must hold a single JSON object and nothing after it.")
 		return false
 	}
@@ -151,12 +161,6 @@ func jsonMediaType(contentType string) bool {
 func unsupportedMediaType(c *gin.Context) {
 	writeProblem(c, newProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
 		"The request body must be JSON, sent with Content-Type: application/json."))
-}
-
-// isReadError reports whether err came from reading the body rather than from parsing it.
-func isReadError(err error) bool {
-	var tooLarge *http.MaxBytesError
-	return errors.As(err, &tooLarge) || errors.Is(err, errInvalidUTF8) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // bodyReadError answers a failed read or decode with a detail that names the problem without
@@ -235,19 +239,70 @@ func jsonKind(t reflect.Type) string {
 	return "of another type"
 }
 
-// firstNonSpace returns the first byte after JSON whitespace without consuming it.
-func firstNonSpace(r *bufio.Reader) (byte, error) {
-	for {
-		b, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		switch b {
+// firstNonSpace returns the first byte of b after JSON whitespace, or 0 when there is none.
+func firstNonSpace(b []byte) byte {
+	for _, c := range b {
+		switch c {
 		case ' ', '\t', '\n', '\r':
 			continue
 		}
-		return b, r.UnreadByte()
+		return c
 	}
+	return 0
+}
+
+// readBody reads the whole body, checking that it is valid UTF-8 as it arrives. The body is
+// read before it is decoded, into a buffer of exactly its declared length when it has one:
+// a decoder reading from the stream grows its buffer by doubling, which for the largest post
+// (6 MiB of escaped JSON) allocated 24 MB per request; this way it is the body's size plus
+// what it decodes to. Reading it whole also proves it has arrived before the use case runs.
+func readBody(r *http.Request, limited io.Reader) (*bytes.Buffer, error) {
+	body := new(bytes.Buffer)
+	if r.ContentLength > 0 {
+		body.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := body.ReadFrom(&utf8Reader{r: limited})
+	return body, err
+}
+
+// bodyReservation is the memory a body of the declared length takes while it is decoded: the
+// body itself, the decoder's unescaping buffer (as long as the escaped text at worst) and the
+// text it decodes to (never longer). BenchmarkDecodePost measures 2.0 times the body for plain
+// text and 2.2 times for a post escaped six-fold; 2.5 covers both. A body of unknown length
+// (chunked) is reserved at the endpoint's limit.
+func bodyReservation(contentLength, limit int64) int64 {
+	if contentLength < 0 || contentLength > limit {
+		contentLength = limit
+	}
+	return contentLength*5/2 + bytes.MinRead
+}
+
+// byteBudget bounds the memory that request bodies being decoded take at once, whatever the
+// number of requests: each decode reserves its share first and waits while the budget is
+// spent. Without it, 64 clients each uploading a post escaped to 6 MiB of JSON took over a
+// gigabyte. A request whose context ends while it waits (its deadline, or the client going
+// away) is shed as overloaded.
+type byteBudget struct {
+	sem *semaphore.Weighted
+	max int64
+}
+
+func newByteBudget(maxBytes int64) *byteBudget {
+	return &byteBudget{sem: semaphore.NewWeighted(maxBytes), max: maxBytes}
+}
+
+// reserve takes n bytes (at most the whole budget, so a body the size of the budget still
+// passes alone) and returns the function that gives them back. A nil budget bounds nothing;
+// NewRouter always makes one, tests of single functions may not.
+func (b *byteBudget) reserve(ctx context.Context, n int64) (func(), error) {
+	if b == nil {
+		return func() {}, nil
+	}
+	n = min(n, b.max)
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return nil, fmt.Errorf("%w: waiting for memory to read the request body: %w", domain.ErrOverloaded, err)
+	}
+	return func() { b.sem.Release(n) }, nil
 }
 
 // optionalString decodes a field that, when present, must be a JSON string (null included in

@@ -53,6 +53,8 @@ type server struct {
 	admin     ports.AdminService
 	readiness *Readiness
 	log       *slog.Logger
+	// bodies bounds the memory of request bodies being decoded (APP_HTTP_BODY_MEMORY).
+	bodies *byteBudget
 }
 
 // NewRouter builds the HTTP API: the routes of the contract under /api/v1 and the /livez and
@@ -68,6 +70,11 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	bodyMemory := deps.HTTP.BodyMemory
+	if bodyMemory <= 0 {
+		bodyMemory = DefaultBodyMemory
+	}
+	s.bodies = newByteBudget(bodyMemory)
 
 	e := gin.New()
 	// Redirects would be answered before any middleware runs (no X-Request-ID, no problem
