@@ -230,26 +230,13 @@ func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principa
 				return false, err
 			}
 		}
-		heads, err := db.QueryContext(ctx, listHeadsSQL, u.id, futureID(seq), limit+1)
+		ids, err := pageHeads(ctx, db, u.id, futureID(seq), limit)
 		if err != nil {
 			return false, err
 		}
 		args := []any{u.id}
-		for heads.Next() {
-			var (
-				id    string
-				bytes int64
-			)
-			if err := heads.Scan(&id, &bytes); err != nil {
-				_ = heads.Close()
-				return false, err
-			}
-			if len(args) <= limit {
-				args = append(args, id)
-			}
-		}
-		if err := errors.Join(heads.Err(), heads.Close()); err != nil {
-			return false, err
+		for _, id := range ids {
+			args = append(args, id)
 		}
 		if len(args) == 1 {
 			return false, errors.New("the list query returned no rows")
@@ -271,6 +258,30 @@ func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principa
 		}
 		return false, rows.Err()
 	}
+}
+
+// pageHeads runs the first list statement and returns the ids of the page's posts: limit of
+// them, out of the limit+1 heads read.
+func pageHeads(ctx context.Context, db *sql.DB, author, before string, limit int) ([]string, error) {
+	rows, err := db.QueryContext(ctx, listHeadsSQL, author, before, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var (
+			id    string
+			bytes int64
+		)
+		if err := rows.Scan(&id, &bytes); err != nil {
+			return nil, err
+		}
+		if len(ids) < limit {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rows.Err()
 }
 
 // argon2Params are the service's hashing parameters.
