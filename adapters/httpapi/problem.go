@@ -9,14 +9,11 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/domain/user"
 )
 
 // ProblemTypePrefix starts the "type" of every problem document; the stable code follows it
@@ -122,78 +119,93 @@ func writeProblem(c *gin.Context, p Problem) {
 	c.Abort()
 }
 
+// statusOf is the HTTP status of each kind of failure. The mapper knows kinds, never a
+// context's errors: a new context declares its errors with a kind and a code, and needs no
+// edit here.
+var statusOf = map[domain.Kind]int{
+	domain.KindInvalid:         http.StatusUnprocessableEntity,
+	domain.KindMalformed:       http.StatusBadRequest,
+	domain.KindUnauthenticated: http.StatusUnauthorized,
+	domain.KindForbidden:       http.StatusForbidden,
+	domain.KindNotFound:        http.StatusNotFound,
+	domain.KindConflict:        http.StatusConflict,
+	domain.KindTooLarge:        http.StatusRequestEntityTooLarge,
+	domain.KindUnsupported:     http.StatusUnsupportedMediaType,
+	domain.KindThrottled:       http.StatusTooManyRequests,
+	domain.KindTimeout:         http.StatusRequestTimeout,
+	domain.KindUnavailable:     http.StatusServiceUnavailable,
+	domain.KindOverloaded:      http.StatusServiceUnavailable,
+}
+
 // fail is the one error mapper: every handler and middleware error reaches the client through
-// it. Errors are matched with errors.Is and errors.As only; infrastructure failures are
-// checked first so that an outage is never disguised as a business answer. The text of an
-// unrecognised error is logged, never sent.
+// it. An error that describes itself (domain.Error, found with errors.As anywhere in the
+// chain) is answered by its kind, with its code and its message; infrastructure trouble is
+// looked for first, so an outage is never disguised as a business answer. Anything else is a
+// 500 whose text is logged, never sent.
 func (s *server) fail(c *gin.Context, err error) {
-	var (
-		validation *domain.ValidationError
-		throttled  *domain.ThrottledError
-		tooLarge   *http.MaxBytesError
-	)
+	kind := domain.KindOf(err)
+	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.Is(err, domain.ErrOverloaded):
-		// Checked before the timeouts: shedding is decided at once, never by waiting.
+	case kind == domain.KindOverloaded:
 		c.Header("Retry-After", overloadedRetryAfter)
-		writeProblem(c, newProblem(http.StatusServiceUnavailable, CodeOverloaded,
-			"The service is busy and shed this request; retry in a moment."))
-	case errors.Is(err, domain.ErrRequestTimeout):
-		c.Header("Connection", "close")
-		writeProblem(c, newProblem(http.StatusRequestTimeout, CodeRequestTimeout,
-			"The request body was not received within the read timeout."))
-	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		s.describe(c, http.StatusServiceUnavailable, domain.ErrOverloaded.Code(), domain.ErrOverloaded.Error())
+	case kind == domain.KindUnavailable, errors.Is(err, context.DeadlineExceeded):
 		s.logAt(c, slog.LevelWarn, "dependency unavailable", err)
-		s.unavailable(c, "The service is temporarily unavailable; retry later.")
+		s.unavailable(c, domain.ErrUnavailable.Error())
 	case errors.Is(err, context.Canceled):
 		// The client went away or the server is stopping; nobody is likely to read this.
 		s.logAt(c, slog.LevelInfo, "request canceled", err)
 		s.unavailable(c, "The request was canceled before it completed.")
-	case errors.As(err, &validation):
-		p := newProblem(http.StatusUnprocessableEntity, CodeValidationFailed, validationDetail(validation))
+	case errors.As(err, &tooLarge):
+		// The body limit of the route, met while reading: the rest of the body is unread.
+		c.Header("Connection", "close")
+		writeProblem(c, newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+			"The request body must be at most "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes."))
+	case kind == domain.KindInternal:
+		s.logAt(c, slog.LevelError, "unhandled error", err)
+		writeProblem(c, newProblem(http.StatusInternalServerError, CodeInternalError, "An unexpected error occurred."))
+	default:
+		s.described(c, kind, err)
+	}
+}
+
+// described answers a failure that describes itself.
+func (s *server) described(c *gin.Context, kind domain.Kind, err error) {
+	var (
+		de         domain.Error
+		validation *domain.ValidationError
+		retry      interface{ RetryAfterDuration() time.Duration }
+	)
+	errors.As(err, &de)
+	status := statusOf[kind]
+	switch kind {
+	case domain.KindUnauthenticated:
+		if de.Code() == CodeUnauthenticated {
+			s.unauthenticated(c, hasBearerToken(c))
+			return
+		}
+		c.Header("WWW-Authenticate", "Bearer")
+	case domain.KindThrottled:
+		if errors.As(err, &retry) {
+			secs := max(int64(math.Ceil(retry.RetryAfterDuration().Seconds())), 1)
+			c.Header("Retry-After", strconv.FormatInt(secs, 10))
+		}
+	case domain.KindTimeout:
+		c.Header("Connection", "close")
+	}
+	p := newProblem(status, de.Code(), de.Error())
+	if errors.As(err, &validation) {
 		p.Errors = make([]ProblemFieldError, 0, len(validation.Fields))
 		for _, f := range validation.Fields {
 			p.Errors = append(p.Errors, ProblemFieldError{Field: f.Field, Message: f.Message})
 		}
-		writeProblem(c, p)
-	case errors.As(err, &tooLarge):
-		c.Header("Connection", "close")
-		writeProblem(c, newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
-			"The request body must be at most "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes."))
-	case errors.Is(err, domain.ErrPayloadTooLarge):
-		writeProblem(c, newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
-			"The request exceeds a size limit (a post's text is at most "+strconv.Itoa(post.MaxTextBytes)+" bytes)."))
-	case errors.As(err, &throttled):
-		secs := int64(math.Ceil(throttled.RetryAfter.Seconds()))
-		if secs < 1 {
-			secs = 1
-		}
-		c.Header("Retry-After", strconv.FormatInt(secs, 10))
-		writeProblem(c, newProblem(http.StatusTooManyRequests, CodeTooManyAttempts,
-			"Too many failed attempts; retry after "+strconv.FormatInt(secs, 10)+" seconds."))
-	case errors.Is(err, user.ErrEmailTaken):
-		writeProblem(c, newProblem(http.StatusConflict, CodeEmailTaken, "An account with this email already exists."))
-	case errors.Is(err, user.ErrInvalidCredentials):
-		c.Header("WWW-Authenticate", "Bearer")
-		writeProblem(c, newProblem(http.StatusUnauthorized, CodeInvalidCredentials, "The email or the password is incorrect."))
-	case errors.Is(err, session.ErrInvalidRefreshToken), errors.Is(err, session.ErrReuse):
-		c.Header("WWW-Authenticate", "Bearer")
-		writeProblem(c, newProblem(http.StatusUnauthorized, CodeInvalidRefreshToken,
-			"The refresh token is invalid, expired or already used."))
-	case errors.Is(err, domain.ErrUnauthenticated):
-		s.unauthenticated(c, hasBearerToken(c))
-	case errors.Is(err, domain.ErrForbidden):
-		writeProblem(c, newProblem(http.StatusForbidden, CodeForbidden, "Your role does not allow this operation."))
-	case errors.Is(err, post.ErrNotFound):
-		writeProblem(c, newProblem(http.StatusNotFound, CodePostNotFound, "There is no such post."))
-	case errors.Is(err, user.ErrNotFound):
-		writeProblem(c, newProblem(http.StatusNotFound, CodeUserNotFound, "There is no such user."))
-	case errors.Is(err, user.ErrLastAdmin):
-		writeProblem(c, newProblem(http.StatusConflict, CodeLastAdmin, "The service must keep at least one admin."))
-	default:
-		s.logAt(c, slog.LevelError, "unhandled error", err)
-		writeProblem(c, newProblem(http.StatusInternalServerError, CodeInternalError, "An unexpected error occurred."))
 	}
+	writeProblem(c, p)
+}
+
+// describe answers a problem with a code and a detail.
+func (s *server) describe(c *gin.Context, status int, code, detail string) {
+	writeProblem(c, newProblem(status, code, detail))
 }
 
 // unavailable answers 503 with Retry-After.
@@ -226,21 +238,4 @@ func (s *server) logAt(c *gin.Context, level slog.Level, msg string, err error) 
 		slog.String("route", c.FullPath()),
 		slog.String("error", err.Error()),
 	)
-}
-
-// validationDetail summarises a validation error in one sentence; each message is the
-// domain's own text, never client input.
-func validationDetail(v *domain.ValidationError) string {
-	parts := make([]string, 0, len(v.Fields))
-	for _, f := range v.Fields {
-		if f.Field == "" {
-			parts = append(parts, f.Message)
-			continue
-		}
-		parts = append(parts, f.Field+" "+f.Message)
-	}
-	if len(parts) == 0 {
-		return "The request is invalid."
-	}
-	return strings.Join(parts, "; ") + "."
 }

@@ -13,9 +13,14 @@ import (
 // MaxTextBytes is the largest post text: 1 MiB of UTF-8, counted in bytes.
 const MaxTextBytes = 1 << 20
 
-// ErrNotFound: no such post for this author. Another author's post answers the same, so ids
-// cannot be probed.
-var ErrNotFound = errors.New("post not found")
+// The posts context's failures; each describes itself (kind, stable code, message).
+var (
+	// ErrNotFound: no such post for this author. Another author's post answers the same, so
+	// ids cannot be probed.
+	ErrNotFound = domain.NewError(domain.KindNotFound, "post_not_found", "There is no such post.")
+	// ErrTextTooLarge: the text is over MaxTextBytes.
+	ErrTextTooLarge = domain.TooLarge("A post's text is at most 1048576 bytes (1 MiB) of UTF-8.")
+)
 
 // ID identifies a post. IDs are time-ordered: sorting by ID sorts by creation time, which is
 // what makes cursor pagination stable while posts are being added.
@@ -30,14 +35,14 @@ type Post struct {
 }
 
 // ValidateText checks the text invariant: 1 to MaxTextBytes bytes of valid UTF-8. Text over
-// the limit is a domain.ErrPayloadTooLarge, not a validation error, because clients treat
-// "too big" differently from "wrong".
+// the limit is ErrTextTooLarge (413), not a validation error, because clients treat "too big"
+// differently from "wrong".
 func ValidateText(text string) error {
 	switch {
 	case text == "":
 		return domain.Invalid("text", "must not be empty")
 	case len(text) > MaxTextBytes:
-		return domain.ErrPayloadTooLarge
+		return ErrTextTooLarge
 	case !utf8.ValidString(text):
 		return domain.Invalid("text", "must be valid UTF-8")
 	}

@@ -39,7 +39,7 @@ func TestValidateText(t *testing.T) {
 				t.Errorf("%s: unexpected error %v", c.name, err)
 			}
 		case tooLarge:
-			if !errors.Is(err, domain.ErrPayloadTooLarge) {
+			if !errors.Is(err, post.ErrTextTooLarge) {
 				t.Errorf("%s: got %v, want ErrPayloadTooLarge", c.name, err)
 			}
 		case invalid:

@@ -9,17 +9,22 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/user"
 )
 
 var (
 	// ErrNotFound: no session with that id, or it is revoked, expired, or its user is gone.
+	// Use cases turn it into the answer that fits (unauthenticated, invalid refresh token);
+	// it is not meant to reach a client, so it does not describe itself.
 	ErrNotFound = errors.New("session not found")
 	// ErrInvalidRefreshToken: the refresh token is unknown, malformed, retired or expired.
-	ErrInvalidRefreshToken = errors.New("invalid refresh token")
+	ErrInvalidRefreshToken = domain.NewError(domain.KindUnauthenticated, "invalid_refresh_token",
+		"The refresh token is invalid, expired or already used.")
 )
 
 // ID identifies a session; access tokens carry it as their "sid" claim.
@@ -84,7 +89,7 @@ func (s *Session) Revoke(now time.Time) {
 
 // ErrReuse is returned by Rotate when the presented token was valid once but has been
 // retired: someone replayed an old token, so the whole session must be revoked.
-var ErrReuse = errors.New("refresh token reused")
+var ErrReuse = fmt.Errorf("refresh token reused: %w", ErrInvalidRefreshToken)
 
 // Rotate checks the presented plain refresh token and, when it is the current one, retires it
 // and returns its successor. A token that names this session but is not the current one is

@@ -1,15 +1,18 @@
 package user
 
-import "errors"
+import "github.com/acme/postsvc/domain"
 
+// The accounts context's failures. Each describes itself (kind, stable code, message for
+// people), so the HTTP kernel answers it without knowing this package.
 var (
 	// ErrNotFound: no account with that id or email.
-	ErrNotFound = errors.New("user not found")
+	ErrNotFound = domain.NewError(domain.KindNotFound, "user_not_found", "There is no such user.")
 	// ErrEmailTaken: the normalised email already belongs to an account. Raised by the
 	// repository from the database's unique index, never by a prior lookup.
-	ErrEmailTaken = errors.New("email already registered")
+	ErrEmailTaken = domain.NewError(domain.KindConflict, "email_taken", "An account with this email already exists.")
 	// ErrInvalidCredentials: unknown email or wrong password; deliberately one error for both.
-	ErrInvalidCredentials = errors.New("invalid credentials")
+	ErrInvalidCredentials = domain.NewError(domain.KindUnauthenticated, "invalid_credentials", //nolint:gosec // G101: a problem code, not a credential
+		"The email or the password is incorrect.")
 	// ErrLastAdmin: the operation would leave the service without an administrator.
-	ErrLastAdmin = errors.New("cannot remove the last admin")
+	ErrLastAdmin = domain.NewError(domain.KindConflict, "last_admin", "The service must keep at least one admin.")
 )
