@@ -173,11 +173,11 @@ func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("Too many failed attempts; retry after %d seconds.", secs)
 }
 
-func (e *ThrottledError) Kind() Kind   { return KindThrottled }
+func (e *ThrottledError) Kind() Kind { return KindThrottled }
 
 // RetryAfterDuration is when the caller may try again; transports turn it into Retry-After.
 func (e *ThrottledError) RetryAfterDuration() time.Duration { return e.RetryAfter }
-func (e *ThrottledError) Code() string { return "too_many_attempts" }
+func (e *ThrottledError) Code() string                      { return "too_many_attempts" }
 
 // KindOf returns the kind of the first described failure in err's chain, KindInternal when
 // there is none. An outage or shed load anywhere in the chain wins over any other kind, so

@@ -11,23 +11,22 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
-	"github.com/acme/postsvc/adapters/gormstore"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/testdb"
 )
 
-func newUserID(t *testing.T) user.ID {
+func newUserID(t *testing.T) identity.UserID {
 	t.Helper()
 	id, err := uuid.NewV7()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return user.ID(id.String())
+	return identity.UserID(id.String())
 }
 
-func addTestUser(t *testing.T, repos ports.Repositories, email string, role user.Role) *user.User {
+func addTestUser(t *testing.T, repos stores, email string, role identity.Role) *user.User {
 	t.Helper()
 	u, err := user.New(newUserID(t), mustEmail(t, email), "hash", "", role, time.Now())
 	if err != nil {
@@ -44,17 +43,19 @@ func addTestUser(t *testing.T, repos ports.Repositories, email string, role user
 // for the first demotion and see its result, so one admin always remains.
 func TestLastAdminRace(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		store, uow := gormstore.NewStore(db), gormstore.NewUnitOfWork(db)
+		store := newStores(db)
+		uow := store.uow
 		admins := []*user.User{
-			addTestUser(t, store, "admin1@x.io", user.RoleAdmin),
-			addTestUser(t, store, "admin2@x.io", user.RoleAdmin),
+			addTestUser(t, store, "admin1@x.io", identity.RoleAdmin),
+			addTestUser(t, store, "admin2@x.io", identity.RoleAdmin),
 		}
 		counted := make(chan struct{}, len(admins))
 		errs := make([]error, len(admins))
 		var wg sync.WaitGroup
 		for i, a := range admins {
 			wg.Go(func() {
-				errs[i] = uow.Do(t.Context(), func(ctx context.Context, tx ports.Repositories) error {
+				errs[i] = uow.Do(t.Context(), func(ctx context.Context, scope ports.Scope) error {
+					tx := store.in(scope)
 					n, err := tx.Users().CountAdminsForUpdate(ctx)
 					if err != nil {
 						return err
@@ -65,7 +66,7 @@ func TestLastAdminRace(t *testing.T) {
 					}
 					// Give the other transaction every chance to count before this one writes.
 					time.Sleep(200 * time.Millisecond)
-					if err := a.ChangeRole(user.RoleUser, time.Now()); err != nil {
+					if err := a.ChangeRole(identity.RoleUser, time.Now()); err != nil {
 						return err
 					}
 					return tx.Users().Update(ctx, a)
@@ -98,14 +99,16 @@ func TestLastAdminRace(t *testing.T) {
 // BEGIN IMMEDIATE makes such transactions queue instead, so all of them must succeed.
 func TestConcurrentReadThenWrite(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		store, uow := gormstore.NewStore(db), gormstore.NewUnitOfWork(db)
-		u := addTestUser(t, store, "busy@x.io", user.RoleUser)
+		store := newStores(db)
+		uow := store.uow
+		u := addTestUser(t, store, "busy@x.io", identity.RoleUser)
 		const n = 24
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				errs[i] = uow.Do(t.Context(), func(ctx context.Context, tx ports.Repositories) error {
+				errs[i] = uow.Do(t.Context(), func(ctx context.Context, scope ports.Scope) error {
+					tx := store.in(scope)
 					current, err := tx.Users().ByID(ctx, u.ID())
 					if err != nil {
 						return err
@@ -116,7 +119,7 @@ func TestConcurrentReadThenWrite(t *testing.T) {
 					if err := tx.Users().Update(ctx, current); err != nil {
 						return err
 					}
-					return tx.Users().BumpPostsVersion(ctx, u.ID())
+					return tx.Posts().BumpVersion(ctx, u.ID())
 				})
 			})
 		}
@@ -126,25 +129,9 @@ func TestConcurrentReadThenWrite(t *testing.T) {
 				t.Errorf("transaction %d: %v", i, err)
 			}
 		}
-		sess := addTestSession(t, store, u.ID())
-		p, err := store.Sessions().Principal(t.Context(), sess, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.PostsVersion != n {
-			t.Fatalf("posts version = %d after %d transactions", p.PostsVersion, n)
+		v, err := store.Posts().Version(t.Context(), u.ID())
+		if err != nil || v != n {
+			t.Fatalf("posts version = %d, %v after %d transactions", v, err, n)
 		}
 	})
-}
-
-func addTestSession(t *testing.T, repos ports.Repositories, u user.ID) session.ID {
-	t.Helper()
-	s, _, err := session.New(session.ID(newUserID(t)), u, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := repos.Sessions().Add(t.Context(), s); err != nil {
-		t.Fatal(err)
-	}
-	return s.ID()
 }

@@ -5,10 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/acme/postsvc/adapters/gormstore"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/testdb"
 )
@@ -18,24 +16,25 @@ import (
 // victim again, so both succeed and each bump lands exactly once.
 func TestDeadlockVictimIsRetried(t *testing.T) {
 	db := testdb.MySQL(t)
-	store := gormstore.NewStore(db)
-	uow := gormstore.NewUnitOfWork(db)
-	a := addTestUser(t, store, "a@deadlock.io", user.RoleUser)
-	b := addTestUser(t, store, "b@deadlock.io", user.RoleUser)
+	store := newStores(db)
+	uow := store.uow
+	a := addTestUser(t, store, "a@deadlock.io", identity.RoleUser)
+	b := addTestUser(t, store, "b@deadlock.io", identity.RoleUser)
 
 	var firstLocks sync.WaitGroup
 	firstLocks.Add(2)
 	var attempts atomic.Int32
-	run := func(first, second user.ID) error {
+	run := func(first, second identity.UserID) error {
 		var once sync.Once
-		return uow.Do(context.Background(), func(ctx context.Context, tx ports.Repositories) error {
+		return uow.Do(context.Background(), func(ctx context.Context, scope ports.Scope) error {
+			tx := store.in(scope)
 			attempts.Add(1)
-			if err := tx.Users().BumpPostsVersion(ctx, first); err != nil {
+			if err := tx.Posts().BumpVersion(ctx, first); err != nil {
 				return err
 			}
 			// Only the first attempt waits, so both hold one lock before asking for the other.
 			once.Do(func() { firstLocks.Done(); firstLocks.Wait() })
-			return tx.Users().BumpPostsVersion(ctx, second)
+			return tx.Posts().BumpVersion(ctx, second)
 		})
 	}
 	errs := make(chan error, 2)
@@ -49,11 +48,10 @@ func TestDeadlockVictimIsRetried(t *testing.T) {
 	if attempts.Load() < 3 {
 		t.Fatalf("%d attempts: the deadlock did not happen, so the test proved nothing", attempts.Load())
 	}
-	for _, id := range []user.ID{a.ID(), b.ID()} {
-		s := addTestSession(t, store, id)
-		p, err := store.Sessions().Principal(context.Background(), s, time.Now())
-		if err != nil || p.PostsVersion != 2 {
-			t.Fatalf("user %s: posts version %d, %v; want 2", id, p.PostsVersion, err)
+	for _, id := range []identity.UserID{a.ID(), b.ID()} {
+		v, err := store.Posts().Version(context.Background(), id)
+		if err != nil || v != 2 {
+			t.Fatalf("user %s: posts version %d, %v; want 2", id, v, err)
 		}
 	}
 }

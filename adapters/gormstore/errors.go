@@ -22,7 +22,7 @@ import (
 // Retry-After; the original error stays wrapped too, so the log shows what really happened.
 // Every other error is returned unchanged: business outcomes (not found, duplicate email) are
 // translated by the repository method that knows what they mean, before calling mapErr.
-func mapErr(err error) error {
+func MapErr(err error) error {
 	if err == nil || errors.Is(err, domain.ErrUnavailable) {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/accounts/user"
 )
 
 func TestMapErr(t *testing.T) {
@@ -48,19 +48,19 @@ func TestMapErr(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := mapErr(c.err)
+			got := MapErr(c.err)
 			if errors.Is(got, domain.ErrUnavailable) != c.unavailable {
-				t.Fatalf("mapErr(%v) = %v; unavailable = %v, want %v", c.err, got, !c.unavailable, c.unavailable)
+				t.Fatalf("MapErr(%v) = %v; unavailable = %v, want %v", c.err, got, !c.unavailable, c.unavailable)
 			}
 			if !errors.Is(got, c.err) {
-				t.Fatalf("mapErr(%v) = %v no longer wraps the original error", c.err, got)
+				t.Fatalf("MapErr(%v) = %v no longer wraps the original error", c.err, got)
 			}
 		})
 	}
-	if mapErr(nil) != nil {
-		t.Fatal("mapErr(nil) is not nil")
+	if MapErr(nil) != nil {
+		t.Fatal("MapErr(nil) is not nil")
 	}
-	twice := mapErr(mapErr(driver.ErrBadConn))
+	twice := MapErr(MapErr(driver.ErrBadConn))
 	if n := strings.Count(twice.Error(), domain.ErrUnavailable.Error()); n != 1 {
 		t.Fatalf("mapErr wrapped an already mapped error again: %v", twice)
 	}

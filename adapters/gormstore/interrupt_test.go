@@ -13,10 +13,10 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/testdb"
 )
@@ -27,7 +27,8 @@ import (
 // like any timeout), never sql.ErrTxDone (which became a 500), and nothing may be stored.
 func TestTransactionEndedByItsContext(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		store, uow := gormstore.NewStore(db), gormstore.NewUnitOfWork(db)
+		store := newStores(db)
+		uow := store.uow
 		for _, c := range []struct {
 			name   string
 			cancel bool // cancel inside the transaction, or let a 50 ms deadline pass
@@ -40,7 +41,8 @@ func TestTransactionEndedByItsContext(t *testing.T) {
 				ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 				defer cancel()
 				u := newUser(t, c.name+"@interrupted.io")
-				err := uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
+				err := uow.Do(ctx, func(ctx context.Context, scope ports.Scope) error {
+					tx := store.in(scope)
 					if err := tx.Users().Add(ctx, u); err != nil {
 						return err
 					}
@@ -70,7 +72,8 @@ func TestTransactionEndedByItsContext(t *testing.T) {
 // timeout with the post stored) may happen.
 func TestCommitRacingItsDeadline(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		store, uow := gormstore.NewStore(db), gormstore.NewUnitOfWork(db)
+		store := newStores(db)
+		uow := store.uow
 		author := newUser(t, "racer@interrupted.io")
 		if err := store.Users().Add(t.Context(), author); err != nil {
 			t.Fatal(err)
@@ -82,8 +85,9 @@ func TestCommitRacingItsDeadline(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			return p, uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-				if err := tx.Users().BumpPostsVersion(ctx, author.ID()); err != nil {
+			return p, uow.Do(ctx, func(ctx context.Context, scope ports.Scope) error {
+				tx := store.in(scope)
+				if err := tx.Posts().BumpVersion(ctx, author.ID()); err != nil {
 					return err
 				}
 				return tx.Posts().Add(ctx, p)
@@ -145,7 +149,7 @@ func isTimeout(err error) bool {
 
 func newUser(t *testing.T, email string) *user.User {
 	t.Helper()
-	u, err := user.New(newUserID(t), mustEmail(t, email), "hash", "", user.RoleUser, time.Now())
+	u, err := user.New(newUserID(t), mustEmail(t, email), "hash", "", identity.RoleUser, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

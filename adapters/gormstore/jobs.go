@@ -85,10 +85,10 @@ func (q *JobQueue) Enqueue(ctx context.Context, scope ports.Scope, job ports.New
 	if err != nil {
 		return "", err
 	}
-	now := dbTime(q.clock.Now())
+	now := DBTime(q.clock.Now())
 	runAt := now
 	if !job.RunAt.IsZero() {
-		runAt = dbTime(job.RunAt)
+		runAt = DBTime(job.RunAt)
 	}
 	maxAttempts := job.MaxAttempts
 	if maxAttempts == 0 {
@@ -105,7 +105,7 @@ func (q *JobQueue) Enqueue(ctx context.Context, scope ports.Scope, job ports.New
 		VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)`,
 		id, job.Kind, payload, jobQueued, maxAttempts, runAt, now, now).Error
 	if err != nil {
-		return "", fmt.Errorf("gormstore: enqueue %s job: %w", job.Kind, mapErr(err))
+		return "", fmt.Errorf("gormstore: enqueue %s job: %w", job.Kind, MapErr(err))
 	}
 	if f := q.onEnqueue.Load(); f != nil {
 		(*f)()
@@ -166,7 +166,7 @@ func (q *JobQueue) Claim(ctx context.Context, c ports.JobClaim) ([]ports.Job, er
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("gormstore: claim jobs: %w", interrupted(ctx, mapErr(err)))
+		return nil, fmt.Errorf("gormstore: claim jobs: %w", interrupted(ctx, MapErr(err)))
 	}
 	return jobs, nil
 }
@@ -175,7 +175,7 @@ func (q *JobQueue) Claim(ctx context.Context, c ports.JobClaim) ([]ports.Job, er
 const dueSQL = `SELECT id FROM jobs WHERE due_at <= ? AND kind IN ? LIMIT 1`
 
 func (q *JobQueue) claimOnce(ctx context.Context, c ports.JobClaim) ([]ports.Job, error) {
-	now := dbTime(q.clock.Now())
+	now := DBTime(q.clock.Now())
 	// Idle workers poll every second or so. Looking first with a plain read keeps those polls
 	// to one statement, and on SQLite keeps them from taking the database's single write lock
 	// (BEGIN IMMEDIATE) that request transactions wait for.
@@ -186,7 +186,7 @@ func (q *JobQueue) claimOnce(ctx context.Context, c ports.JobClaim) ([]ports.Job
 	if len(due) == 0 {
 		return nil, nil
 	}
-	expires := dbTime(now.Add(c.Lease))
+	expires := DBTime(now.Add(c.Lease))
 	lease := q.ids.NewID()
 	var jobs []ports.Job
 	err := q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -246,7 +246,7 @@ func (q *JobQueue) held(ctx context.Context, what string, job ports.Job, set str
 	args = append(args, job.ID, job.Lease, jobRunning)
 	res := q.db.WithContext(ctx).Exec(`UPDATE jobs SET `+set+` WHERE id = ? AND lease_token = ? AND status = ?`, args...)
 	if res.Error != nil {
-		return fmt.Errorf("gormstore: %s job %s: %w", what, job.ID, mapErr(res.Error))
+		return fmt.Errorf("gormstore: %s job %s: %w", what, job.ID, MapErr(res.Error))
 	}
 	// MySQL reports rows matched rather than changed (clientFoundRows), as SQLite does, so
 	// an extension that sets the same expiry twice still counts.
@@ -261,8 +261,8 @@ func (q *JobQueue) Extend(ctx context.Context, job ports.Job, lease time.Duratio
 	if lease <= 0 {
 		return time.Time{}, fmt.Errorf("gormstore: extend: lease must be positive, got %s", lease)
 	}
-	now := dbTime(q.clock.Now())
-	expires := dbTime(now.Add(lease))
+	now := DBTime(q.clock.Now())
+	expires := DBTime(now.Add(lease))
 	if err := q.held(ctx, "extend", job, "due_at = ?, updated_at = ?", expires, now); err != nil {
 		return time.Time{}, err
 	}
@@ -274,7 +274,7 @@ func (q *JobQueue) Complete(ctx context.Context, job ports.Job) error {
 	res := q.db.WithContext(ctx).Exec(`DELETE FROM jobs WHERE id = ? AND lease_token = ? AND status = ?`,
 		job.ID, job.Lease, jobRunning)
 	if res.Error != nil {
-		return fmt.Errorf("gormstore: complete job %s: %w", job.ID, mapErr(res.Error))
+		return fmt.Errorf("gormstore: complete job %s: %w", job.ID, MapErr(res.Error))
 	}
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("gormstore: complete job %s: %w", job.ID, ports.ErrJobLeaseLost)
@@ -284,10 +284,10 @@ func (q *JobQueue) Complete(ctx context.Context, job ports.Job) error {
 
 // Retry queues the job again, due at at; see ports.JobSource.
 func (q *JobQueue) Retry(ctx context.Context, job ports.Job, at time.Time, reason string) error {
-	now := dbTime(q.clock.Now())
+	now := DBTime(q.clock.Now())
 	due := now
 	if !at.IsZero() {
-		due = dbTime(at)
+		due = DBTime(at)
 	}
 	return q.held(ctx, "retry", job, "status = ?, due_at = ?, lease_token = NULL, last_error = ?, updated_at = ?",
 		jobQueued, due, ports.CleanJobReason(reason), now)
@@ -295,14 +295,14 @@ func (q *JobQueue) Retry(ctx context.Context, job ports.Job, at time.Time, reaso
 
 // Fail marks the job failed for good; see ports.JobSource.
 func (q *JobQueue) Fail(ctx context.Context, job ports.Job, reason string) error {
-	now := dbTime(q.clock.Now())
+	now := DBTime(q.clock.Now())
 	return q.held(ctx, "fail", job, "status = ?, due_at = NULL, lease_token = NULL, last_error = ?, updated_at = ?",
 		jobFailed, ports.CleanJobReason(reason), now)
 }
 
 // Release hands the job back at once without counting the attempt; see ports.JobSource.
 func (q *JobQueue) Release(ctx context.Context, job ports.Job) error {
-	now := dbTime(q.clock.Now())
+	now := DBTime(q.clock.Now())
 	return q.held(ctx, "release", job, "status = ?, attempts = attempts - 1, due_at = ?, lease_token = NULL, updated_at = ?",
 		jobQueued, now, now)
 }
@@ -315,10 +315,10 @@ GROUP BY status, kind`
 
 // Stats counts jobs by kind; see ports.JobSource.
 func (q *JobQueue) Stats(ctx context.Context) ([]ports.JobStats, error) {
-	now := dbTime(q.clock.Now())
+	now := DBTime(q.clock.Now())
 	rows, err := q.db.WithContext(ctx).Raw(statsSQL, jobQueued, now).Rows()
 	if err != nil {
-		return nil, fmt.Errorf("gormstore: job stats: %w", mapErr(err))
+		return nil, fmt.Errorf("gormstore: job stats: %w", MapErr(err))
 	}
 	defer rows.Close()
 	byKind := map[string]*ports.JobStats{}
@@ -330,7 +330,7 @@ func (q *JobQueue) Stats(ctx context.Context) ([]ports.JobStats, error) {
 			oldest       any
 		)
 		if err := rows.Scan(&status, &kind, &n, &oldest); err != nil {
-			return nil, fmt.Errorf("gormstore: job stats: %w", mapErr(err))
+			return nil, fmt.Errorf("gormstore: job stats: %w", MapErr(err))
 		}
 		s := byKind[kind]
 		if s == nil {
@@ -355,7 +355,7 @@ func (q *JobQueue) Stats(ctx context.Context) ([]ports.JobStats, error) {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("gormstore: job stats: %w", mapErr(err))
+		return nil, fmt.Errorf("gormstore: job stats: %w", MapErr(err))
 	}
 	out := make([]ports.JobStats, 0, len(order))
 	for _, k := range order {
@@ -415,7 +415,7 @@ func (q *JobQueue) Lookup(ctx context.Context, id string) (ports.JobInfo, error)
 	err := q.db.WithContext(ctx).Raw(`SELECT id, kind, status, attempts, max_attempts, last_error, worker,
 		due_at, created_at, updated_at FROM jobs WHERE id = ?`, id).Scan(&rows).Error
 	if err != nil {
-		return ports.JobInfo{}, fmt.Errorf("gormstore: look up job %s: %w", id, mapErr(err))
+		return ports.JobInfo{}, fmt.Errorf("gormstore: look up job %s: %w", id, MapErr(err))
 	}
 	if len(rows) == 0 {
 		return ports.JobInfo{}, fmt.Errorf("gormstore: job %s: %w", id, ports.ErrJobNotFound)
@@ -440,21 +440,21 @@ func (q *JobQueue) Lookup(ctx context.Context, id string) (ports.JobInfo, error)
 
 // PurgeFailed deletes failed jobs last updated before before; see ports.JobSource.
 func (q *JobQueue) PurgeFailed(ctx context.Context, before time.Time) (int, error) {
-	cutoff := dbTime(before)
+	cutoff := DBTime(before)
 	total := 0
 	for {
 		var ids []string
 		err := q.db.WithContext(ctx).Raw(`SELECT id FROM jobs WHERE status = ? AND updated_at < ? LIMIT ?`,
 			jobFailed, cutoff, purgeBatch).Scan(&ids).Error
 		if err != nil {
-			return total, fmt.Errorf("gormstore: purge failed jobs: %w", mapErr(err))
+			return total, fmt.Errorf("gormstore: purge failed jobs: %w", MapErr(err))
 		}
 		if len(ids) == 0 {
 			return total, nil
 		}
 		res := q.db.WithContext(ctx).Exec(`DELETE FROM jobs WHERE id IN ? AND status = ?`, ids, jobFailed)
 		if res.Error != nil {
-			return total, fmt.Errorf("gormstore: purge failed jobs: %w", mapErr(res.Error))
+			return total, fmt.Errorf("gormstore: purge failed jobs: %w", MapErr(res.Error))
 		}
 		total += int(res.RowsAffected)
 		if len(ids) < purgeBatch {

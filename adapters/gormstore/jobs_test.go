@@ -53,7 +53,7 @@ func enqueueDue(t *testing.T, q *gormstore.JobQueue, scope ports.Scope, n int) [
 func TestJobClaimsShareTheWorkOnMySQL(t *testing.T) {
 	db := testdb.MySQL(t)
 	q := gormstore.NewJobQueue(db, system.NewClock(), system.NewIDs())
-	ids := enqueueDue(t, q, gormstore.NewStore(db), 10)
+	ids := enqueueDue(t, q, gormstore.NewUnitOfWork(db).Pool(), 10)
 
 	held := holdClaim(t, db, q, 2)
 
@@ -92,12 +92,12 @@ func holdClaim(t *testing.T, db *gorm.DB, q *gormstore.JobQueue, limit int) *gor
 func TestJobEnqueueDoesNotWaitForClaimsOnMySQL(t *testing.T) {
 	db := testdb.MySQL(t)
 	q := gormstore.NewJobQueue(db, system.NewClock(), system.NewIDs())
-	enqueueDue(t, q, gormstore.NewStore(db), 3)
+	enqueueDue(t, q, gormstore.NewUnitOfWork(db).Pool(), 3)
 	holdClaim(t, db, q, 100)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
 	start := time.Now()
-	if _, err := q.Enqueue(ctx, gormstore.NewStore(db), ports.NewJob{Kind: "k"}); err != nil {
+	if _, err := q.Enqueue(ctx, gormstore.NewUnitOfWork(db).Pool(), ports.NewJob{Kind: "k"}); err != nil {
 		t.Fatalf("Enqueue beside a claim in flight: %v (after %s)", err, time.Since(start))
 	}
 	if d := time.Since(start); d > time.Second {
@@ -110,12 +110,12 @@ func TestJobEnqueueDoesNotWaitForClaimsOnMySQL(t *testing.T) {
 func TestJobClaimSkipsUncommittedJobsOnMySQL(t *testing.T) {
 	db := testdb.MySQL(t)
 	q := gormstore.NewJobQueue(db, system.NewClock(), system.NewIDs())
-	committed := enqueueDue(t, q, gormstore.NewStore(db), 1)
+	committed := enqueueDue(t, q, gormstore.NewUnitOfWork(db).Pool(), 1)
 
 	enqueued, finish := make(chan string), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- gormstore.NewUnitOfWork(db).Do(t.Context(), func(ctx context.Context, tx ports.Repositories) error {
+		done <- gormstore.NewUnitOfWork(db).Do(t.Context(), func(ctx context.Context, tx ports.Scope) error {
 			id, err := q.Enqueue(ctx, tx, ports.NewJob{Kind: "k", RunAt: time.Now().Add(-time.Hour)})
 			if err != nil {
 				return err

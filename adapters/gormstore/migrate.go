@@ -114,7 +114,7 @@ func (m *Migrator) Up(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("gormstore: migrate up: %w", mapErr(err))
+		return fmt.Errorf("gormstore: migrate up: %w", MapErr(err))
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func (m *Migrator) Down(ctx context.Context) error {
 		if errors.Is(err, goose.ErrNoNextVersion) {
 			return errors.New("gormstore: migrate down: no migration is applied")
 		}
-		return fmt.Errorf("gormstore: migrate down: %w", mapErr(err))
+		return fmt.Errorf("gormstore: migrate down: %w", MapErr(err))
 	}
 	return nil
 }
@@ -151,7 +151,7 @@ func (m *Migrator) Version(ctx context.Context) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("gormstore: migration version: %w", mapErr(err))
+		return 0, fmt.Errorf("gormstore: migration version: %w", MapErr(err))
 	}
 	return v, nil
 }
@@ -165,7 +165,7 @@ func (m *Migrator) Status(ctx context.Context, w io.Writer) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("gormstore: migration status: %w", mapErr(err))
+		return fmt.Errorf("gormstore: migration status: %w", MapErr(err))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tFILE")

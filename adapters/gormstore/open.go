@@ -116,7 +116,7 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 		if opened != nil {
 			_ = opened.Close()
 		}
-		return nil, nil, fmt.Errorf("gormstore: open %s database: %w", cfg.Driver, mapErr(err))
+		return nil, nil, fmt.Errorf("gormstore: open %s database: %w", cfg.Driver, MapErr(err))
 	}
 	sqlDB, err := db.DB()
 	if err != nil {

@@ -13,8 +13,9 @@ import (
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/accounts/session"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/testdb"
 )
@@ -32,10 +33,11 @@ func TestOutageIsUnavailable(t *testing.T) {
 	p := testdb.NewProxy(t, cfg.Addr)
 	cfg.Addr = p.Addr()
 	db := mustOpen(t, cfg.FormatDSN())
-	store, uow := gormstore.NewStore(db), gormstore.NewUnitOfWork(db)
+	store := newStores(db)
+	uow := store.uow
 
 	ctx := t.Context()
-	u, err := user.New("01900000-0000-7000-8000-000000000001", mustEmail(t, "outage@x.io"), "hash", "", user.RoleUser, time.Now())
+	u, err := user.New("01900000-0000-7000-8000-000000000001", mustEmail(t, "outage@x.io"), "hash", "", identity.RoleUser, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +46,9 @@ func TestOutageIsUnavailable(t *testing.T) {
 	}
 
 	// A commit that cannot reach the server is an error, never a silent success.
-	err = uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		if err := tx.Users().BumpPostsVersion(ctx, u.ID()); err != nil {
+	err = uow.Do(ctx, func(ctx context.Context, scope ports.Scope) error {
+		tx := store.in(scope)
+		if err := tx.Posts().BumpVersion(ctx, u.ID()); err != nil {
 			return err
 		}
 		p.Refuse()
@@ -68,7 +71,7 @@ func TestOutageIsUnavailable(t *testing.T) {
 		}},
 		{"Add", func(ctx context.Context) error { return store.Users().Add(ctx, u) }},
 		{"Do", func(ctx context.Context) error {
-			return uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error { return tx.Users().Add(ctx, u) })
+			return uow.Do(ctx, func(ctx context.Context, scope ports.Scope) error { return store.in(scope).Users().Add(ctx, u) })
 		}},
 	}
 	for _, c := range calls {
@@ -139,19 +142,20 @@ func TestSQLiteBusyIsUnavailable(t *testing.T) {
 	}
 	t.Cleanup(cleanup)
 	testdb.Migrate(t, db, config.DriverSQLite)
-	store, uow := gormstore.NewStore(db), gormstore.NewUnitOfWork(db)
+	store := newStores(db)
+	uow := store.uow
 
 	holding, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error)
 	go func() {
-		done <- uow.Do(t.Context(), func(ctx context.Context, tx ports.Repositories) error {
+		done <- uow.Do(t.Context(), func(context.Context, ports.Scope) error {
 			close(holding)
 			<-release
 			return nil
 		})
 	}()
 	<-holding
-	u, err := user.New("01900000-0000-7000-8000-000000000003", mustEmail(t, "busy@x.io"), "hash", "", user.RoleUser, time.Now())
+	u, err := user.New("01900000-0000-7000-8000-000000000003", mustEmail(t, "busy@x.io"), "hash", "", identity.RoleUser, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

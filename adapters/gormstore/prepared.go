@@ -9,13 +9,13 @@ import (
 	"gorm.io/gorm"
 )
 
-// preparedQuery is one query run as a prepared statement on the pool. database/sql prepares
+// PreparedQuery is one query run as a prepared statement on the pool. database/sql prepares
 // it on each connection the first time that connection runs it and keeps it there, so the
 // server parses the query once per connection instead of once per call; on MySQL it is also
 // one round trip. It is prepared lazily: a database that is down when the service starts
 // only delays the preparation, and until it succeeds the query runs unprepared, so an outage
 // is reported by the query itself (as domain.ErrUnavailable) and service resumes by itself.
-type preparedQuery struct {
+type PreparedQuery struct {
 	db    *gorm.DB
 	query string
 
@@ -24,8 +24,17 @@ type preparedQuery struct {
 	preparing sync.Mutex
 }
 
-// queryRow runs the query with args, through the prepared statement when it can be had.
-func (p *preparedQuery) queryRow(ctx context.Context, args ...any) *sql.Row {
+// Prepared returns the statement once it has been prepared, nil before: for tests that check
+// a query runs prepared.
+func (p *PreparedQuery) Prepared() *sql.Stmt { return p.stmt.Load() }
+
+// NewPreparedQuery prepares query on the pool db, lazily: on its first use.
+func NewPreparedQuery(db *gorm.DB, query string) *PreparedQuery {
+	return &PreparedQuery{db: db, query: query}
+}
+
+// QueryRow runs the query with args, through the prepared statement when it can be had.
+func (p *PreparedQuery) QueryRow(ctx context.Context, args ...any) *sql.Row {
 	if stmt := p.prepared(ctx); stmt != nil { //nolint:sqlclosecheck // shared by every call; see prepared
 		return stmt.QueryRowContext(ctx, args...)
 	}
@@ -35,7 +44,7 @@ func (p *preparedQuery) queryRow(ctx context.Context, args ...any) *sql.Row {
 // prepared returns the statement, preparing it on first use. It returns nil while that fails
 // and while another caller is preparing it: nobody waits on a lock that a preparation stuck on
 // an unreachable database could hold past their request's deadline.
-func (p *preparedQuery) prepared(ctx context.Context) *sql.Stmt {
+func (p *PreparedQuery) prepared(ctx context.Context) *sql.Stmt {
 	if stmt := p.stmt.Load(); stmt != nil {
 		return stmt
 	}

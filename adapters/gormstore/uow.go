@@ -20,6 +20,9 @@ var _ ports.UnitOfWork = (*UnitOfWork)(nil)
 // NewUnitOfWork binds a unit of work to the pool that Open returned.
 func NewUnitOfWork(db *gorm.DB) *UnitOfWork { return &UnitOfWork{db: db} }
 
+// Pool is the scope of the pool itself: each repository call on it commits by itself.
+func (u *UnitOfWork) Pool() ports.Scope { return scope{db: u.db, pool: true} }
+
 // Do begins a transaction, passes fn repositories bound to it, and commits when fn returns
 // nil. GORM's Transaction rolls back when fn returns an error or panics (and re-panics), and
 // returns the commit's own error, so a failed commit is never reported as success.
@@ -32,7 +35,7 @@ func NewUnitOfWork(db *gorm.DB) *UnitOfWork { return &UnitOfWork{db: db} }
 // again, so Do retries it, at most maxAttempts times in all; every other failure is returned at
 // once. fn must therefore not have effects outside the transaction, which the port's contract
 // already asks.
-func (u *UnitOfWork) Do(ctx context.Context, fn func(ctx context.Context, tx ports.Repositories) error) error {
+func (u *UnitOfWork) Do(ctx context.Context, fn func(ctx context.Context, tx ports.Scope) error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		err = u.once(ctx, fn)
@@ -47,7 +50,7 @@ func (u *UnitOfWork) Do(ctx context.Context, fn func(ctx context.Context, tx por
 // (as 503 with Retry-After) rather than retried without end.
 const maxAttempts = 3
 
-func (u *UnitOfWork) once(ctx context.Context, fn func(ctx context.Context, tx ports.Repositories) error) error {
+func (u *UnitOfWork) once(ctx context.Context, fn func(ctx context.Context, tx ports.Scope) error) error {
 	var fnErr error
 	err := u.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		fnErr = fn(ctx, scope{db: tx})
@@ -56,7 +59,7 @@ func (u *UnitOfWork) once(ctx context.Context, fn func(ctx context.Context, tx p
 	if fnErr != nil {
 		return interrupted(ctx, fnErr)
 	}
-	return interrupted(ctx, mapErr(err))
+	return interrupted(ctx, MapErr(err))
 }
 
 // interrupted reports a transaction that its context ended as the context's error. When the

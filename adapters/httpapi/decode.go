@@ -22,19 +22,6 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-)
-
-// Body limits per endpoint family.
-const (
-	// smallBodyLimit covers auth, profile and admin bodies: a few short strings and a
-	// password of at most 1024 bytes, with ample room for escaping.
-	smallBodyLimit int64 = 64 << 10
-	// postBodyLimit admits the largest valid post however it is escaped: one byte of text is
-	// at most six bytes of JSON (\u00XX), plus room for the envelope. Text just over the
-	// limit is therefore read and refused by the domain (413), while anything far larger is
-	// refused before it is read.
-	postBodyLimit int64 = 6*post.MaxTextBytes + 4096
 )
 
 // DefaultBodyMemory is the budget of request bodies being decoded at once when none is
@@ -305,10 +292,10 @@ func (b *byteBudget) reserve(ctx context.Context, n int64) (func(), error) {
 	return func() { b.sem.Release(n) }, nil
 }
 
-// optionalString decodes a field that, when present, must be a JSON string (null included in
+// OptionalString decodes a field that, when present, must be a JSON string (null included in
 // "not a string"). It returns nil when the field was absent. raw has already been checked by
 // decodeJSON (valid Unicode, no lone surrogates).
-func optionalString(field string, raw json.RawMessage) (*string, string) {
+func OptionalString(field string, raw json.RawMessage) (*string, string) {
 	if raw == nil {
 		return nil, ""
 	}

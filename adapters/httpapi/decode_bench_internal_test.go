@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/acme/postsvc/domain/post"
+	"github.com/acme/postsvc/domain/posts/post"
 )
 
 // BenchmarkDecodePost measures decodeJSON on the largest valid post, once as plain text and

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/domain/posts/post"
+	"github.com/acme/postsvc/ports/accounts"
 )
 
 func TestMalformedBodies(t *testing.T) {
@@ -83,7 +83,7 @@ func TestAcceptedBodies(t *testing.T) {
 			}
 			_, arg := hs.auth.last()
 			// The client's address reaches the use case too: signups are throttled per address.
-			if in := arg.(ports.SignupInput); in != (ports.SignupInput{Email: "a@x.io", Password: "password1", Name: "Ann", ClientAddr: "192.0.2.1"}) {
+			if in := arg.(accounts.SignupInput); in != (accounts.SignupInput{Email: "a@x.io", Password: "password1", Name: "Ann", ClientAddr: "192.0.2.1"}) {
 				t.Fatalf("Signup got %+v", in)
 			}
 		})
@@ -242,11 +242,11 @@ func TestLogoutBody(t *testing.T) {
 func TestFieldNamesMatchExactly(t *testing.T) {
 	cases := []struct {
 		name, body string
-		want       ports.SignupInput
+		want       accounts.SignupInput
 	}{
-		{"variant after", `{"email":"a@x.io","EMAIL":"evil@x.io","password":"password1"}`, ports.SignupInput{Email: "a@x.io", Password: "password1"}},
-		{"variant before", `{"EMAIL":"evil@x.io","email":"a@x.io","password":"password1"}`, ports.SignupInput{Email: "a@x.io", Password: "password1"}},
-		{"variant alone", `{"Email":"a@x.io","Password":"password1"}`, ports.SignupInput{}},
+		{"variant after", `{"email":"a@x.io","EMAIL":"evil@x.io","password":"password1"}`, accounts.SignupInput{Email: "a@x.io", Password: "password1"}},
+		{"variant before", `{"EMAIL":"evil@x.io","email":"a@x.io","password":"password1"}`, accounts.SignupInput{Email: "a@x.io", Password: "password1"}},
+		{"variant alone", `{"Email":"a@x.io","Password":"password1"}`, accounts.SignupInput{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,14 +255,14 @@ func TestFieldNamesMatchExactly(t *testing.T) {
 				t.Fatalf("status = %d: %s", rec.Code, rec.Body.String())
 			}
 			_, arg := hs.auth.last()
-			if in, ok := arg.(ports.SignupInput); !ok || in.Email != tc.want.Email || in.Password != tc.want.Password || in.Name != tc.want.Name {
+			if in, ok := arg.(accounts.SignupInput); !ok || in.Email != tc.want.Email || in.Password != tc.want.Password || in.Name != tc.want.Name {
 				t.Fatalf("Signup got %+v, want %+v", arg, tc.want)
 			}
 		})
 	}
 	hs := newHarness(t)
 	hs.do(request{Method: "PATCH", Path: "/api/v1/users/me", Token: userToken, Body: `{"NAME":"Mallory"}`})
-	if _, arg := hs.auth.last(); arg.(ports.ProfileUpdate).Name != nil {
+	if _, arg := hs.auth.last(); arg.(accounts.ProfileUpdate).Name != nil {
 		t.Fatalf("UpdateMe got %+v: NAME must not set name", arg)
 	}
 }

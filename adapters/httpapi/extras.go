@@ -2,9 +2,9 @@ package httpapi
 
 import "github.com/gin-gonic/gin"
 
-// Route is an operational endpoint that the composition root adds to the router, such as
+// OpsRoute is an operational endpoint that the composition root adds to the router, such as
 // GET /metrics, whose handler belongs to another adapter.
-type Route struct {
+type OpsRoute struct {
 	Method  string
 	Path    string
 	Handler gin.HandlerFunc
@@ -18,5 +18,5 @@ type RouterExtras struct {
 	Middleware []gin.HandlerFunc
 	// Routes are registered on the engine next to /livez and /readyz, behind the same
 	// middleware.
-	Routes []Route
+	Routes []OpsRoute
 }

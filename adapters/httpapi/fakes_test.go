@@ -17,13 +17,18 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/acme/postsvc/adapters/accounts/accountshttp"
 	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/adapters/posts/postshttp"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/accounts/session"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
 	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/accounts"
+	"github.com/acme/postsvc/ports/posts"
 )
 
 func TestMain(m *testing.M) {
@@ -38,8 +43,8 @@ const (
 )
 
 var (
-	alice = session.Principal{UserID: "u-alice", SessionID: "s-alice", Role: user.RoleUser, PostsVersion: 3}
-	root  = session.Principal{UserID: "u-root", SessionID: "s-root", Role: user.RoleAdmin}
+	alice = identity.Principal{UserID: "u-alice", Role: identity.RoleUser, Credential: identity.Credential{Kind: identity.CredentialSession, ID: "s-alice"}}
+	root  = identity.Principal{UserID: "u-root", Role: identity.RoleAdmin, Credential: identity.Credential{Kind: identity.CredentialSession, ID: "s-root"}}
 	epoch = time.Date(2026, 1, 2, 3, 4, 5, 600000000, time.UTC)
 )
 
@@ -47,7 +52,7 @@ var (
 const secretHash = user.PasswordHash("$argon2id$v=19$m=65536,t=3,p=2$c2VjcmV0LXNhbHQ$SECRET-HASH-BYTES")
 
 func aliceUser() *user.User {
-	return user.Rehydrate("u-alice", "alice@example.com", secretHash, "Alice", user.RoleUser, epoch, epoch)
+	return user.Rehydrate("u-alice", "alice@example.com", secretHash, "Alice", identity.RoleUser, epoch, epoch)
 }
 
 // calls records what the fakes were asked, for assertions.
@@ -80,21 +85,21 @@ func (c *calls) count() int {
 	return len(c.list)
 }
 
-// fakeAuth is a scriptable ports.AuthService. A nil hook gives a plausible default answer.
+// fakeAuth is a scriptable accounts.AuthService. A nil hook gives a plausible default answer.
 type fakeAuth struct {
 	calls
-	authenticate func(ctx context.Context, token string) (session.Principal, error)
-	signup       func(in ports.SignupInput) (ports.AuthResult, error)
-	login        func(in ports.LoginInput) (ports.AuthResult, error)
+	authenticate func(ctx context.Context, token string) (identity.Principal, error)
+	signup       func(in accounts.SignupInput) (accounts.AuthResult, error)
+	login        func(in accounts.LoginInput) (accounts.AuthResult, error)
 	me           func(ctx context.Context) (*user.User, error)
 	logout       func(refresh string) error
 }
 
-func (f *fakeAuth) result() ports.AuthResult {
-	return ports.AuthResult{AccessToken: "new-access", ExpiresInSeconds: 900, RefreshToken: "new-refresh", User: aliceUser()}
+func (f *fakeAuth) result() accounts.AuthResult {
+	return accounts.AuthResult{AccessToken: "new-access", ExpiresInSeconds: 900, RefreshToken: "new-refresh", User: aliceUser()}
 }
 
-func (f *fakeAuth) Signup(_ context.Context, in ports.SignupInput) (ports.AuthResult, error) {
+func (f *fakeAuth) Signup(_ context.Context, in accounts.SignupInput) (accounts.AuthResult, error) {
 	f.add("Signup", in)
 	if f.signup != nil {
 		return f.signup(in)
@@ -102,7 +107,7 @@ func (f *fakeAuth) Signup(_ context.Context, in ports.SignupInput) (ports.AuthRe
 	return f.result(), nil
 }
 
-func (f *fakeAuth) Login(_ context.Context, in ports.LoginInput) (ports.AuthResult, error) {
+func (f *fakeAuth) Login(_ context.Context, in accounts.LoginInput) (accounts.AuthResult, error) {
 	f.add("Login", in)
 	if f.login != nil {
 		return f.login(in)
@@ -110,15 +115,15 @@ func (f *fakeAuth) Login(_ context.Context, in ports.LoginInput) (ports.AuthResu
 	return f.result(), nil
 }
 
-func (f *fakeAuth) Refresh(_ context.Context, token string) (ports.AuthResult, error) {
+func (f *fakeAuth) Refresh(_ context.Context, token string) (accounts.AuthResult, error) {
 	f.add("Refresh", token)
 	if token != "good-refresh" {
-		return ports.AuthResult{}, session.ErrInvalidRefreshToken
+		return accounts.AuthResult{}, session.ErrInvalidRefreshToken
 	}
 	return f.result(), nil
 }
 
-func (f *fakeAuth) Logout(_ context.Context, p session.Principal, refresh string) error {
+func (f *fakeAuth) Logout(_ context.Context, p identity.Principal, refresh string) error {
 	f.add("Logout", refresh)
 	if f.logout != nil {
 		return f.logout(refresh)
@@ -126,7 +131,10 @@ func (f *fakeAuth) Logout(_ context.Context, p session.Principal, refresh string
 	return nil
 }
 
-func (f *fakeAuth) Authenticate(ctx context.Context, token string) (session.Principal, error) {
+// Accepts takes every token: the fake is the only credential scheme.
+func (f *fakeAuth) Accepts(string) bool { return true }
+
+func (f *fakeAuth) Authenticate(ctx context.Context, token string) (identity.Principal, error) {
 	if f.authenticate != nil {
 		return f.authenticate(ctx, token)
 	}
@@ -136,10 +144,10 @@ func (f *fakeAuth) Authenticate(ctx context.Context, token string) (session.Prin
 	case adminToken:
 		return root, nil
 	}
-	return session.Principal{}, domain.ErrUnauthenticated
+	return identity.Principal{}, domain.ErrUnauthenticated
 }
 
-func (f *fakeAuth) Me(ctx context.Context, p session.Principal) (*user.User, error) {
+func (f *fakeAuth) Me(ctx context.Context, p identity.Principal) (*user.User, error) {
 	f.add("Me", p)
 	if f.me != nil {
 		return f.me(ctx)
@@ -147,24 +155,24 @@ func (f *fakeAuth) Me(ctx context.Context, p session.Principal) (*user.User, err
 	return aliceUser(), nil
 }
 
-func (f *fakeAuth) UpdateMe(_ context.Context, _ session.Principal, in ports.ProfileUpdate) (*user.User, error) {
+func (f *fakeAuth) UpdateMe(_ context.Context, _ identity.Principal, in accounts.ProfileUpdate) (*user.User, error) {
 	f.add("UpdateMe", in)
 	return aliceUser(), nil
 }
 
-// fakePosts is a scriptable ports.PostService. Add applies the real text invariant.
+// fakePosts is a scriptable posts.PostService. Add applies the real text invariant.
 type fakePosts struct {
 	calls
 	get  func(ctx context.Context, id string) (*post.Post, error)
-	list func(req ports.PageRequest) (ports.PostPage, bool, error)
+	list func(req ports.PageRequest) (posts.PostPage, bool, error)
 }
 
-func (f *fakePosts) Add(_ context.Context, p session.Principal, text string) (*post.Post, error) {
+func (f *fakePosts) Add(_ context.Context, p identity.Principal, text string) (*post.Post, error) {
 	f.add("Add", text)
 	return post.New("p-1", p.UserID, text, epoch)
 }
 
-func (f *fakePosts) Get(ctx context.Context, p session.Principal, id string) (*post.Post, error) {
+func (f *fakePosts) Get(ctx context.Context, p identity.Principal, id string) (*post.Post, error) {
 	f.add("Get", id)
 	if f.get != nil {
 		return f.get(ctx, id)
@@ -172,7 +180,7 @@ func (f *fakePosts) Get(ctx context.Context, p session.Principal, id string) (*p
 	return post.Rehydrate(post.ID(id), p.UserID, "hello", epoch), nil
 }
 
-func (f *fakePosts) Delete(_ context.Context, _ session.Principal, id string) error {
+func (f *fakePosts) Delete(_ context.Context, _ identity.Principal, id string) error {
 	f.add("Delete", id)
 	if id == "missing" {
 		return post.ErrNotFound
@@ -180,25 +188,25 @@ func (f *fakePosts) Delete(_ context.Context, _ session.Principal, id string) er
 	return nil
 }
 
-func (f *fakePosts) List(_ context.Context, _ session.Principal, req ports.PageRequest) (ports.PostPage, bool, error) {
+func (f *fakePosts) List(_ context.Context, _ identity.Principal, req ports.PageRequest) (posts.PostPage, bool, error) {
 	f.add("List", req)
 	if f.list != nil {
 		return f.list(req)
 	}
-	return ports.PostPage{}, false, nil
+	return posts.PostPage{}, false, nil
 }
 
-// fakeAdmin is a recording ports.AdminService.
+// fakeAdmin is a recording accounts.AdminService.
 type fakeAdmin struct {
 	calls
 }
 
-func (f *fakeAdmin) ListUsers(_ context.Context, _ session.Principal, req ports.UserListRequest) (ports.UserPage, error) {
+func (f *fakeAdmin) ListUsers(_ context.Context, _ identity.Principal, req accounts.UserListRequest) (accounts.UserPage, error) {
 	f.add("ListUsers", req)
-	return ports.UserPage{Users: []*user.User{aliceUser()}, NextCursor: "next"}, nil
+	return accounts.UserPage{Users: []*user.User{aliceUser()}, NextCursor: "next"}, nil
 }
 
-func (f *fakeAdmin) GetUser(_ context.Context, _ session.Principal, id string) (*user.User, error) {
+func (f *fakeAdmin) GetUser(_ context.Context, _ identity.Principal, id string) (*user.User, error) {
 	f.add("GetUser", id)
 	if id != "u-alice" {
 		return nil, user.ErrNotFound
@@ -206,17 +214,17 @@ func (f *fakeAdmin) GetUser(_ context.Context, _ session.Principal, id string) (
 	return aliceUser(), nil
 }
 
-func (f *fakeAdmin) CreateUser(_ context.Context, _ session.Principal, in ports.NewUserInput) (*user.User, error) {
+func (f *fakeAdmin) CreateUser(_ context.Context, _ identity.Principal, in accounts.NewUserInput) (*user.User, error) {
 	f.add("CreateUser", in)
 	return aliceUser(), nil
 }
 
-func (f *fakeAdmin) UpdateUser(_ context.Context, _ session.Principal, id string, in ports.UserUpdate) (*user.User, error) {
+func (f *fakeAdmin) UpdateUser(_ context.Context, _ identity.Principal, id string, in accounts.UserUpdate) (*user.User, error) {
 	f.add("UpdateUser", in)
 	return aliceUser(), nil
 }
 
-func (f *fakeAdmin) DeleteUser(_ context.Context, _ session.Principal, id string) error {
+func (f *fakeAdmin) DeleteUser(_ context.Context, _ identity.Principal, id string) error {
 	f.add("DeleteUser", id)
 	return nil
 }
@@ -257,9 +265,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	hs := &harness{t: t, auth: &fakeAuth{}, posts: &fakePosts{}, admin: &fakeAdmin{}, logs: &syncBuffer{}}
 	hs.readiness = httpapi.NewReadiness(func(context.Context) error { return nil })
 	deps := httpapi.RouterDeps{
-		Auth: hs.auth, Posts: hs.posts, Admin: hs.admin, Readiness: hs.readiness,
-		Logger: slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		HTTP:   config.HTTP{RequestTimeout: 5 * time.Second},
+		Modules:        []httpapi.Module{accountshttp.New(hs.auth, hs.admin), postshttp.New(hs.posts)},
+		Authenticators: []ports.Authenticator{hs.auth},
+		Readiness:      hs.readiness,
+		Logger:         slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		HTTP:           config.HTTP{RequestTimeout: 5 * time.Second},
 	}
 	for _, o := range opts {
 		o(&deps)

@@ -10,9 +10,12 @@ import (
 	"testing"
 
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
 	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/accounts"
+	"github.com/acme/postsvc/ports/posts"
 )
 
 // assertUserObject checks that v is exactly the contract's user object.
@@ -129,7 +132,7 @@ func TestProfilePatch(t *testing.T) {
 				t.Fatalf("status = %d", rec.Code)
 			}
 			_, arg := hs.auth.last()
-			got := arg.(ports.ProfileUpdate).Name
+			got := arg.(accounts.ProfileUpdate).Name
 			if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
 				t.Fatalf("UpdateMe name = %v, want %v", got, tc.want)
 			}
@@ -144,7 +147,7 @@ func TestAdminUserPatch(t *testing.T) {
 		t.Fatalf("status = %d", rec.Code)
 	}
 	_, arg := hs.admin.last()
-	if in := arg.(ports.UserUpdate); in.Name != nil || in.Role == nil || *in.Role != "admin" {
+	if in := arg.(accounts.UserUpdate); in.Name != nil || in.Role == nil || *in.Role != "admin" {
 		t.Fatalf("UpdateUser got %+v", in)
 	}
 	assertProblem(t, hs.do(request{Method: "PATCH", Path: "/api/v1/admin/users/u-alice", Token: adminToken, Body: `{"role":true}`}), 400, "malformed_request")
@@ -155,7 +158,7 @@ func TestAdminUserPatch(t *testing.T) {
 		t.Fatalf("create = %d, Location %q", rec.Code, rec.Header().Get("Location"))
 	}
 	// The admin's address goes along: the new account's password is hashed in its share.
-	if _, arg := hs.admin.last(); arg != (ports.NewUserInput{Email: "a@x.io", Password: "password1", Name: "A", Role: "admin", ClientAddr: "192.0.2.1"}) {
+	if _, arg := hs.admin.last(); arg != (accounts.NewUserInput{Email: "a@x.io", Password: "password1", Name: "A", Role: "admin", ClientAddr: "192.0.2.1"}) {
 		t.Fatalf("CreateUser got %+v", arg)
 	}
 	if rec := hs.do(request{Method: "DELETE", Path: "/api/v1/admin/users/u-alice", Token: adminToken}); rec.Code != 204 || rec.Body.Len() != 0 {
@@ -205,19 +208,19 @@ func TestListQueryParameters(t *testing.T) {
 			if _, arg := hs.posts.last(); arg != (ports.PageRequest{Limit: tc.limit, Cursor: tc.cursor}) {
 				t.Fatalf("List got %+v", arg)
 			}
-			if _, arg := hs.admin.last(); arg != (ports.UserListRequest{Limit: tc.limit, Cursor: tc.cursor}) {
+			if _, arg := hs.admin.last(); arg != (accounts.UserListRequest{Limit: tc.limit, Cursor: tc.cursor}) {
 				t.Fatalf("ListUsers got %+v", arg)
 			}
 		})
 	}
 	hs := newHarness(t)
 	hs.do(request{Method: "GET", Path: "/api/v1/admin/users?q=Ali%20ce&cursor=c1", Token: adminToken})
-	if _, arg := hs.admin.last(); arg != (ports.UserListRequest{Query: "Ali ce", Cursor: "c1"}) {
+	if _, arg := hs.admin.last(); arg != (accounts.UserListRequest{Query: "Ali ce", Cursor: "c1"}) {
 		t.Fatalf("ListUsers got %+v", arg)
 	}
 	// The use case's own validation errors come back as 422 too.
-	hs.posts.list = func(ports.PageRequest) (ports.PostPage, bool, error) {
-		return ports.PostPage{}, false, domain.Invalid("cursor", "is not a cursor returned by this endpoint")
+	hs.posts.list = func(ports.PageRequest) (posts.PostPage, bool, error) {
+		return posts.PostPage{}, false, domain.Invalid("cursor", "is not a cursor returned by this endpoint")
 	}
 	p := assertProblem(t, hs.do(request{Method: "GET", Path: "/api/v1/posts?cursor=zz", Token: userToken}), 422, "validation_failed")
 	if p.Errors[0].Field != "cursor" {
@@ -228,21 +231,21 @@ func TestListQueryParameters(t *testing.T) {
 func TestPostPages(t *testing.T) {
 	cases := []struct {
 		name   string
-		page   ports.PostPage
+		page   posts.PostPage
 		hit    bool
 		cache  string
 		cursor any
 		count  int
 	}{
-		{"empty miss", ports.PostPage{}, false, "MISS", nil, 0},
-		{"full hit", ports.PostPage{Posts: []*post.Post{
+		{"empty miss", posts.PostPage{}, false, "MISS", nil, 0},
+		{"full hit", posts.PostPage{Posts: []*post.Post{
 			post.Rehydrate("p-2", "u-alice", "second", epoch), post.Rehydrate("p-1", "u-alice", "first", epoch),
 		}, NextCursor: "cur"}, true, "HIT", "cur", 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := newHarness(t)
-			hs.posts.list = func(ports.PageRequest) (ports.PostPage, bool, error) { return tc.page, tc.hit, nil }
+			hs.posts.list = func(ports.PageRequest) (posts.PostPage, bool, error) { return tc.page, tc.hit, nil }
 			rec := hs.do(request{Method: "GET", Path: "/api/v1/posts", Token: userToken})
 			if rec.Header().Get("X-Cache") != tc.cache {
 				t.Fatalf("X-Cache = %q, want %q", rec.Header().Get("X-Cache"), tc.cache)
@@ -294,9 +297,9 @@ func TestPostEndpoints(t *testing.T) {
 
 func TestSignupIgnoresRole(t *testing.T) {
 	hs := newHarness(t)
-	hs.auth.signup = func(in ports.SignupInput) (ports.AuthResult, error) {
-		u := user.Rehydrate("u-new", in.Email, secretHash, in.Name, user.RoleUser, epoch, epoch)
-		return ports.AuthResult{AccessToken: "a", RefreshToken: "r", ExpiresInSeconds: 1, User: u}, nil
+	hs.auth.signup = func(in accounts.SignupInput) (accounts.AuthResult, error) {
+		u := user.Rehydrate("u-new", in.Email, secretHash, in.Name, identity.RoleUser, epoch, epoch)
+		return accounts.AuthResult{AccessToken: "a", RefreshToken: "r", ExpiresInSeconds: 1, User: u}, nil
 	}
 	rec := hs.do(request{Method: "POST", Path: "/api/v1/auth/signup", Body: `{"email":"e@x.io","password":"password1","role":"admin"}`})
 	var got struct {

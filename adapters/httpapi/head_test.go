@@ -17,7 +17,7 @@ import (
 
 // withOperationalRoute adds a GET route the way the composition root adds GET /metrics.
 func withOperationalRoute(d *httpapi.RouterDeps) {
-	d.Routes = append(d.Routes, httpapi.Route{Method: http.MethodGet, Path: "/metrics", Handler: func(c *gin.Context) {
+	d.Routes = append(d.Routes, httpapi.OpsRoute{Method: http.MethodGet, Path: "/metrics", Handler: func(c *gin.Context) {
 		c.String(http.StatusOK, "postsvc_up 1\n")
 	}})
 }

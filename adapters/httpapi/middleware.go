@@ -184,12 +184,25 @@ type requestDeadline struct {
 // is kept, and the client going away still cancels the work. Without the timeout middleware
 // it does nothing.
 func pauseDeadline(c *gin.Context, paused time.Duration) {
+	if paused > 0 {
+		moveDeadline(c, func(at time.Time) time.Time { return at.Add(paused) })
+	}
+}
+
+// setRequestTimeout gives the request d from now, for a route that declares a timeout of its
+// own (a long upload's processing, say).
+func setRequestTimeout(c *gin.Context, d time.Duration) {
+	moveDeadline(c, func(time.Time) time.Time { return time.Now().Add(d) })
+}
+
+// moveDeadline replaces the request deadline with what move makes of it.
+func moveDeadline(c *gin.Context, move func(time.Time) time.Time) {
 	v, _ := c.Get(requestDeadlineKey{})
 	rd, ok := v.(*requestDeadline)
-	if !ok || paused <= 0 {
+	if !ok {
 		return
 	}
-	rd.at = rd.at.Add(paused)
+	rd.at = move(rd.at)
 	// WithoutCancel drops the old deadline (which may have passed during the upload) but
 	// keeps the values; AfterFunc restores the cancellation by the client.
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(c.Request.Context()), rd.at)
@@ -208,7 +221,7 @@ func pauseDeadline(c *gin.Context, paused time.Duration) {
 // header, so their browsers refuse to hand them the response; their preflight requests fall
 // through to the router (405). Credentials (cookies) are never allowed: the API authenticates
 // with bearer tokens.
-func cors(origins []string) gin.HandlerFunc {
+func cors(origins, exposed []string) gin.HandlerFunc {
 	anyOrigin := slices.Contains(origins, "*")
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
@@ -221,9 +234,9 @@ func cors(origins []string) gin.HandlerFunc {
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Expose-Headers", strings.Join([]string{
-			HeaderRequestID, headerCache, "Location", "Retry-After", "WWW-Authenticate",
-		}, ", "))
+		h.Set("Access-Control-Expose-Headers", strings.Join(append([]string{
+			HeaderRequestID, "Location", "Retry-After", "WWW-Authenticate",
+		}, exposed...), ", "))
 		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, "+HeaderRequestID)

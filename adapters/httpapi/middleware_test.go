@@ -14,9 +14,9 @@ import (
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
+	"github.com/acme/postsvc/ports/accounts"
 )
 
 var saneID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
@@ -93,18 +93,18 @@ func TestAuthentication(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := newHarness(t)
 			var seen []string
-			hs.auth.authenticate = func(ctx context.Context, token string) (session.Principal, error) {
+			hs.auth.authenticate = func(ctx context.Context, token string) (identity.Principal, error) {
 				seen = append(seen, token)
 				if _, ok := ctx.Deadline(); !ok {
 					t.Error("Authenticate called without the request deadline")
 				}
 				if tc.authErr != nil {
-					return session.Principal{}, tc.authErr
+					return identity.Principal{}, tc.authErr
 				}
 				if token == userToken {
 					return alice, nil
 				}
-				return session.Principal{}, domain.ErrUnauthenticated
+				return identity.Principal{}, domain.ErrUnauthenticated
 			}
 			req := httptest.NewRequest("GET", "/api/v1/users/me", nil)
 			for _, v := range tc.header {
@@ -209,14 +209,13 @@ func TestClientAddress(t *testing.T) {
 				t.Fatalf("status = %d", rec.Code)
 			}
 			_, arg := hs.auth.last()
-			in, ok := arg.(ports.LoginInput)
+			in, ok := arg.(accounts.LoginInput)
 			if !ok || in.ClientAddr != tc.want || in.Email != "a@x.io" || in.Password != "password1" {
 				t.Fatalf("Login got %+v, want ClientAddr %q", arg, tc.want)
 			}
 		})
 	}
 	_, err := httpapi.NewRouter(httpapi.RouterDeps{
-		Auth: &fakeAuth{}, Posts: &fakePosts{}, Admin: &fakeAdmin{},
 		HTTP: config.HTTP{TrustedProxies: []string{"not-an-address"}},
 	})
 	if err == nil || !strings.Contains(err.Error(), "APP_HTTP_TRUSTED_PROXIES") {

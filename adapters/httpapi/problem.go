@@ -27,22 +27,18 @@ import (
 // public name it is reached by, and without pointing at a domain the project does not own.
 const ProblemTypePrefix = "/problems/"
 
-// Problem codes: the stable snake_case strings clients switch on.
+// The kernel's problem codes: the stable snake_case strings clients switch on. Each context
+// declares its own with its errors (domain.NewError) and documents them in its module
+// (Routes.Problems).
 const (
 	CodeValidationFailed     = "validation_failed"
 	CodeMalformedRequest     = "malformed_request"
 	CodePayloadTooLarge      = "payload_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeEmailTaken           = "email_taken"
-	CodeInvalidCredentials   = "invalid_credentials" //nolint:gosec // G101: a problem code, not a credential
-	CodeInvalidRefreshToken  = "invalid_refresh_token"
 	CodeUnauthenticated      = "unauthenticated"
 	CodeForbidden            = "forbidden"
-	CodePostNotFound         = "post_not_found"
-	CodeUserNotFound         = "user_not_found"
 	CodeNotFound             = "not_found"
 	CodeMethodNotAllowed     = "method_not_allowed"
-	CodeLastAdmin            = "last_admin"
 	CodeTooManyAttempts      = "too_many_attempts"
 	CodeUnavailable          = "unavailable"
 	CodeOverloaded           = "overloaded"
@@ -78,32 +74,9 @@ type ProblemFieldError struct {
 	Message string `json:"message"`
 }
 
-// titles are the short, fixed summaries of each code; the detail says what happened this time.
-var titles = map[string]string{ //nolint:gosec // G101: problem titles, not credentials
-	CodeValidationFailed:     "Validation failed",
-	CodeMalformedRequest:     "Malformed request",
-	CodePayloadTooLarge:      "Payload too large",
-	CodeUnsupportedMediaType: "Unsupported media type",
-	CodeEmailTaken:           "Email already registered",
-	CodeInvalidCredentials:   "Invalid credentials",
-	CodeInvalidRefreshToken:  "Invalid refresh token",
-	CodeUnauthenticated:      "Unauthenticated",
-	CodeForbidden:            "Forbidden",
-	CodePostNotFound:         "Post not found",
-	CodeUserNotFound:         "User not found",
-	CodeNotFound:             "Not found",
-	CodeMethodNotAllowed:     "Method not allowed",
-	CodeLastAdmin:            "Last admin",
-	CodeTooManyAttempts:      "Too many attempts",
-	CodeUnavailable:          "Service unavailable",
-	CodeOverloaded:           "Service overloaded",
-	CodeRequestTimeout:       "Request timeout",
-	CodeInternalError:        "Internal server error",
-}
-
 // newProblem builds a problem document for a code.
 func newProblem(status int, code, detail string) Problem {
-	return Problem{Type: ProblemTypePrefix + code, Title: titles[code], Status: status, Detail: detail, Code: code}
+	return Problem{Type: ProblemTypePrefix + code, Title: kernelProblems.title(code), Status: status, Detail: detail, Code: code}
 }
 
 // writeProblem sends p and stops the handler chain.
@@ -194,6 +167,7 @@ func (s *server) described(c *gin.Context, kind domain.Kind, err error) {
 		c.Header("Connection", "close")
 	}
 	p := newProblem(status, de.Code(), de.Error())
+	p.Title = s.problems.title(de.Code())
 	if errors.As(err, &validation) {
 		p.Errors = make([]ProblemFieldError, 0, len(validation.Fields))
 		for _, f := range validation.Fields {

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/domain/user"
-	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/domain/accounts/session"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/posts/post"
+	"github.com/acme/postsvc/ports/accounts"
 )
 
 func TestErrorMapping(t *testing.T) {
@@ -25,7 +25,7 @@ func TestErrorMapping(t *testing.T) {
 		header map[string]string
 	}{
 		{"validation", domain.Invalid("text", "must not be empty"), 422, "validation_failed", nil},
-		{"payload too large", domain.ErrPayloadTooLarge, 413, "payload_too_large", nil},
+		{"payload too large", post.ErrTextTooLarge, 413, "payload_too_large", nil},
 		{"email taken", user.ErrEmailTaken, 409, "email_taken", nil},
 		{"invalid credentials", user.ErrInvalidCredentials, 401, "invalid_credentials", nil},
 		{"invalid refresh token", session.ErrInvalidRefreshToken, 401, "invalid_refresh_token", nil},
@@ -97,11 +97,11 @@ func TestInternalErrorIsLoggedWithRequestID(t *testing.T) {
 
 func TestValidationErrorListsEveryField(t *testing.T) {
 	hs := newHarness(t)
-	hs.auth.signup = func(in ports.SignupInput) (ports.AuthResult, error) {
+	hs.auth.signup = func(in accounts.SignupInput) (accounts.AuthResult, error) {
 		var v domain.Validator
 		v.Check(domain.Invalid("email", "must be a valid email address"))
 		v.Check(domain.Invalid("password", "must be at least 8 characters"))
-		return ports.AuthResult{}, v.Err()
+		return accounts.AuthResult{}, v.Err()
 	}
 	rec := hs.do(request{Method: "POST", Path: "/api/v1/auth/signup", Body: `{"email":"x","password":"y"}`})
 	p := assertProblem(t, rec, 422, "validation_failed")

@@ -1,43 +1,40 @@
-package httpapi
+package httpapi_test
 
 import (
 	"encoding/json"
 	"html"
-	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/acme/postsvc/adapters/httpapi"
 )
 
 // TestEveryProblemCodeHasAPage fails for a code with a title and no page, or a page and no
 // title, and checks each page says what it is about: title, code, status, meaning and advice.
 func TestEveryProblemCodeHasAPage(t *testing.T) {
-	if problemPagesErr != nil {
-		t.Fatal(problemPagesErr)
-	}
-	codes := slices.Sorted(maps.Keys(titles))
-	if pages := slices.Sorted(maps.Keys(problemPages)); !slices.Equal(codes, pages) {
-		t.Fatalf("codes with a title: %v\ncodes with a page:  %v", codes, pages)
+	docs, err := httpapi.DocumentedProblems(routesOnlyModules()...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	e := routesOnlyEngine(t)
-	for _, code := range codes {
-		page := problemPages[code]
+	for _, page := range docs {
+		code := page.Code
 		if page.Status < 400 || page.Status > 599 || page.Meaning == "" || page.Action == "" {
 			t.Errorf("%s: incomplete page %+v", code, page)
 		}
-		rec := serve(e, http.MethodGet, ProblemTypePrefix+code, nil)
+		rec := serve(e, http.MethodGet, httpapi.ProblemTypePrefix+code, nil)
 		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
-			t.Fatalf("GET %s%s = %d %q", ProblemTypePrefix, code, rec.Code, rec.Header().Get("Content-Type"))
+			t.Fatalf("GET %s%s = %d %q", httpapi.ProblemTypePrefix, code, rec.Code, rec.Header().Get("Content-Type"))
 		}
-		if rec.Header().Get("Content-Security-Policy") != APIContentSecurityPolicy || rec.Header().Get("X-Request-ID") == "" {
-			t.Errorf("GET %s%s lacks the API's security headers or a request id", ProblemTypePrefix, code)
+		if rec.Header().Get("Content-Security-Policy") != httpapi.APIContentSecurityPolicy || rec.Header().Get("X-Request-ID") == "" {
+			t.Errorf("GET %s%s lacks the API's security headers or a request id", httpapi.ProblemTypePrefix, code)
 		}
 		body := html.UnescapeString(rec.Body.String())
-		for _, want := range []string{titles[code], "<code>" + code + "</code>", strconv.Itoa(page.Status), page.Meaning, page.Action} {
+		for _, want := range []string{page.Title, "<code>" + code + "</code>", strconv.Itoa(page.Status), page.Meaning, page.Action} {
 			if !strings.Contains(body, want) {
 				t.Errorf("the page of %s does not say %q", code, want)
 			}
@@ -55,16 +52,16 @@ func TestProblemTypeLeadsToItsPage(t *testing.T) {
 	doc := loadDocument(t)
 	typePattern := regexp.MustCompile(doc.Components.Schemas["Problem"].Value.Properties["type"].Value.Pattern)
 	for _, tc := range []struct{ method, path, code string }{
-		{http.MethodGet, "/no/such/path", CodeNotFound},
-		{http.MethodDelete, "/livez", CodeMethodNotAllowed},
-		{http.MethodGet, "/api/v1/users/me", CodeUnauthenticated},
+		{http.MethodGet, "/no/such/path", httpapi.CodeNotFound},
+		{http.MethodDelete, "/livez", httpapi.CodeMethodNotAllowed},
+		{http.MethodGet, "/api/v1/users/me", httpapi.CodeUnauthenticated},
 	} {
 		requested, err := url.Parse("http://api.example.test" + tc.path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec := serve(e, tc.method, tc.path, nil)
-		var p Problem
+		var p httpapi.Problem
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Code != tc.code {
 			t.Fatalf("%s %s: %d %s", tc.method, tc.path, rec.Code, rec.Body.String())
 		}
@@ -85,8 +82,8 @@ func TestProblemTypeLeadsToItsPage(t *testing.T) {
 		}
 	}
 	// Every code's type matches the documented pattern, not only those met above.
-	for code := range titles {
-		if !typePattern.MatchString(ProblemTypePrefix + code) {
+	for _, code := range documentedCodes(t) {
+		if !typePattern.MatchString(httpapi.ProblemTypePrefix + code) {
 			t.Errorf("the type of %s does not match the document's pattern %s", code, typePattern)
 		}
 	}
@@ -98,9 +95,9 @@ func TestUnknownProblemCodeIsNotFound(t *testing.T) {
 	e := routesOnlyEngine(t)
 	for _, path := range []string{"/problems/no_such_code", "/problems/Validation_Failed", "/problems/%3Cscript%3E", "/problems/"} {
 		rec := serve(e, http.MethodGet, path, nil)
-		var p Problem
-		if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != problemContentType ||
-			json.Unmarshal(rec.Body.Bytes(), &p) != nil || p.Code != CodeNotFound {
+		var p httpapi.Problem
+		if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/problem+json" ||
+			json.Unmarshal(rec.Body.Bytes(), &p) != nil || p.Code != httpapi.CodeNotFound {
 			t.Errorf("GET %s = %d %q %s, want a 404 not_found problem", path, rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
 		}
 	}

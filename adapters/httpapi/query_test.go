@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/accounts"
 )
 
 // listEndpoints are the endpoints that read query parameters, with a token allowed to call
@@ -69,7 +70,7 @@ func TestDecodableQueryStrings(t *testing.T) {
 	if rec := hs.do(request{Method: "GET", Path: "/api/v1/admin/users?q=caf%C3%A9+100%25", Token: adminToken}); rec.Code != 200 {
 		t.Fatalf("status = %d: %s", rec.Code, rec.Body.String())
 	}
-	if _, arg := hs.admin.last(); arg != (ports.UserListRequest{Query: "café 100%"}) {
+	if _, arg := hs.admin.last(); arg != (accounts.UserListRequest{Query: "café 100%"}) {
 		t.Fatalf("ListUsers got %+v", arg)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -62,4 +63,20 @@ func (s *server) writeJSON(c *gin.Context, status int, v any) {
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	c.Status(status)
 	_, _ = c.Writer.Write(buf.Bytes())
+}
+
+// statusResponse is the body of the probes.
+type statusResponse struct {
+	Status string `json:"status"`
+}
+
+// Timestamp formats t as the API writes every time: RFC 3339 in UTC.
+func Timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// NextCursor is a page's next_cursor: null in JSON on the last page.
+func NextCursor(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
 }

@@ -13,16 +13,23 @@ import (
 	"github.com/acme/postsvc/ports"
 )
 
-// ProviderSet builds the router for wire. The injector supplies the three use cases, a
-// ReadyFunc, a *slog.Logger, config.HTTP and RouterExtras; it gets back the *gin.Engine and
-// the *Readiness whose SetShuttingDown the shutdown sequence calls.
+// ProviderSet builds the router for wire. The injector supplies the modules of the bounded
+// contexts, the credential schemes (Authenticators), a ReadyFunc, a *slog.Logger, config.HTTP
+// and RouterExtras; it gets back the *gin.Engine and the *Readiness whose SetShuttingDown the
+// shutdown sequence calls.
 var ProviderSet = wire.NewSet(NewReadiness, ProvideRouter)
+
+// Authenticators are the credential schemes a request may present (session access tokens,
+// personal API keys); a type of its own for wire.
+type Authenticators []ports.Authenticator
 
 // RouterDeps is everything the router needs.
 type RouterDeps struct {
-	Auth  ports.AuthService
-	Posts ports.PostService
-	Admin ports.AdminService
+	// Modules register the routes of the bounded contexts under /api/v1.
+	Modules []Module
+	// Authenticators turn a bearer credential into the caller's principal; the first whose
+	// Accepts says the credential is its kind verifies it.
+	Authenticators []ports.Authenticator
 	// Readiness answers /readyz; nil means always ready.
 	Readiness *Readiness
 	// Logger receives access lines and error reports; nil discards them.
@@ -32,38 +39,50 @@ type RouterDeps struct {
 	// timeout middleware and before routing to a handler (for example, metrics).
 	Middleware []gin.HandlerFunc
 	// Routes are operational endpoints added by the composition root (GET /metrics).
-	Routes []Route
+	Routes []OpsRoute
 }
 
 // ProvideRouter is NewRouter with positional arguments, for wire. extras carries what the
 // composition root adds (metrics middleware and GET /metrics).
-func ProvideRouter(auth ports.AuthService, posts ports.PostService, admin ports.AdminService,
-	readiness *Readiness, logger *slog.Logger, cfg config.HTTP, extras RouterExtras,
+func ProvideRouter(modules Modules, authenticators Authenticators, readiness *Readiness, logger *slog.Logger,
+	cfg config.HTTP, extras RouterExtras,
 ) (*gin.Engine, error) {
 	return NewRouter(RouterDeps{
-		Auth: auth, Posts: posts, Admin: admin, Readiness: readiness, Logger: logger, HTTP: cfg,
+		Modules: modules, Authenticators: authenticators, Readiness: readiness, Logger: logger, HTTP: cfg,
 		Middleware: extras.Middleware, Routes: extras.Routes,
 	})
 }
 
-// server holds the handlers' dependencies.
+// server is the kernel: what every request's handling shares. Modules reach it through the
+// package's functions (Decode, Fail, WriteJSON, PrincipalOf), which find it in the request.
 type server struct {
-	auth      ports.AuthService
-	posts     ports.PostService
-	admin     ports.AdminService
-	readiness *Readiness
-	log       *slog.Logger
+	authenticators []ports.Authenticator
+	readiness      *Readiness
+	log            *slog.Logger
 	// bodies bounds the memory of request bodies being decoded (APP_HTTP_BODY_MEMORY).
 	bodies *byteBudget
+	// problems documents every problem code, the kernel's and the modules'.
+	problems *problemRegistry
 }
 
-// NewRouter builds the HTTP API: the routes of the contract under /api/v1 and the /livez and
-// /readyz probes. It fails only on an invalid trusted-proxy setting.
-func NewRouter(deps RouterDeps) (*gin.Engine, error) {
-	if deps.Auth == nil || deps.Posts == nil || deps.Admin == nil {
-		return nil, errors.New("httpapi: the auth, posts and admin use cases are required")
+type serverKey struct{}
+
+// kernelOf returns the kernel serving c. Outside the router (a handler called directly in a
+// test) it returns a kernel with no credential schemes that logs nothing.
+func kernelOf(c *gin.Context) *server {
+	if v, ok := c.Get(serverKey{}); ok {
+		if s, ok := v.(*server); ok {
+			return s
+		}
 	}
-	s := &server{auth: deps.Auth, posts: deps.Posts, admin: deps.Admin, readiness: deps.Readiness, log: deps.Logger}
+	return &server{log: slog.New(slog.DiscardHandler), readiness: NewReadiness(nil), problems: newProblemRegistry()}
+}
+
+// NewRouter builds the HTTP API: every module's routes under /api/v1, the probes, the API
+// documentation and the problem pages. It fails on an invalid trusted-proxy setting and on a
+// module that registers a route twice or documents a problem code twice.
+func NewRouter(deps RouterDeps) (*gin.Engine, error) {
+	s := &server{authenticators: deps.Authenticators, readiness: deps.Readiness, log: deps.Logger, problems: newProblemRegistry()}
 	if s.readiness == nil {
 		s.readiness = NewReadiness(nil)
 	}
@@ -75,6 +94,14 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 		bodyMemory = DefaultBodyMemory
 	}
 	s.bodies = newByteBudget(bodyMemory)
+
+	var routes Routes
+	for _, m := range deps.Modules {
+		m.Register(&routes)
+	}
+	if err := s.problems.add(routes.problems...); err != nil {
+		return nil, err
+	}
 
 	e := gin.New()
 	// Redirects would be answered before any middleware runs (no X-Request-ID, no problem
@@ -93,9 +120,10 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 		return nil, fmt.Errorf("%s: %w", config.EnvName("http.trusted_proxies"), err)
 	}
 
+	e.Use(func(c *gin.Context) { c.Set(serverKey{}, s) })
 	e.Use(requestID(), securityHeaders, s.accessLog(), s.recovery(), timeout(deps.HTTP.RequestTimeout))
 	if len(deps.HTTP.CORSOrigins) > 0 {
-		e.Use(cors(deps.HTTP.CORSOrigins))
+		e.Use(cors(deps.HTTP.CORSOrigins, routes.exposed))
 	}
 	e.Use(deps.Middleware...)
 	e.NoRoute(func(c *gin.Context) {
@@ -114,26 +142,25 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	getAndHead(e, "/docs/*asset", s.docsAsset)
 	getAndHead(e, "/problems/:code", s.problemTypePage)
 
-	v1 := e.Group("/api/v1")
-	v1.POST("/auth/signup", s.signup)
-	v1.POST("/auth/login", s.login)
-	v1.POST("/auth/refresh", s.refresh)
-
-	authed := v1.Group("", s.authenticate)
-	authed.POST("/auth/logout", s.logout)
-	getAndHead(authed, "/users/me", s.me)
-	authed.PATCH("/users/me", s.updateMe)
-
-	authed.POST("/posts", s.addPost)
-	getAndHead(authed, "/posts", s.listPosts)
-	getAndHead(authed, "/posts/:id", s.getPost)
-	authed.DELETE("/posts/:id", s.deletePost)
-
-	getAndHead(authed, "/admin/users", s.listUsers)
-	authed.POST("/admin/users", s.createUser)
-	getAndHead(authed, "/admin/users/:id", s.getUser)
-	authed.PATCH("/admin/users/:id", s.updateUser)
-	authed.DELETE("/admin/users/:id", s.deleteUser)
+	v1 := e.Group(APIPrefix)
+	seen := map[string]bool{}
+	for _, r := range routes.routes {
+		key := r.Method + " " + r.Path
+		if seen[key] {
+			return nil, fmt.Errorf("httpapi: route %s registered twice", key)
+		}
+		seen[key] = true
+		handlers := []gin.HandlerFunc{s.routeSettings(r)}
+		if r.Auth != Public {
+			handlers = append(handlers, s.authenticate(r))
+		}
+		handlers = append(handlers, r.Handler)
+		if r.Method == http.MethodGet {
+			getAndHead(v1, r.Path, handlers...)
+			continue
+		}
+		v1.Handle(r.Method, r.Path, handlers...)
+	}
 
 	for _, r := range deps.Routes {
 		if r.Method == http.MethodGet {
@@ -143,6 +170,22 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 		e.Handle(r.Method, r.Path, r.Handler)
 	}
 	return e, nil
+}
+
+// APIPrefix is the base path of every module's routes.
+const APIPrefix = "/api/v1"
+
+// routeSettings records the route's limits for the kernel's helpers and starts its own
+// request timeout when it has one.
+func (s *server) routeSettings(r Route) gin.HandlerFunc {
+	rs := routeSettings{bodyLimit: r.BodyLimit}
+	return func(c *gin.Context) {
+		c.Set(routeSettingsKey{}, rs)
+		if r.Timeout > 0 {
+			setRequestTimeout(c, r.Timeout)
+		}
+		c.Next()
+	}
 }
 
 // getAndHead registers handlers for GET and for HEAD on path. RFC 9110 (section 9.3.2) asks
@@ -157,7 +200,7 @@ func getAndHead(r gin.IRoutes, path string, handlers ...gin.HandlerFunc) {
 
 // livez answers while the process serves; it checks nothing external.
 func (s *server) livez(c *gin.Context) {
-	s.writeJSON(c, http.StatusOK, statusResponse{Status: "ok"})
+	WriteJSON(c, http.StatusOK, statusResponse{Status: "ok"})
 }
 
 // readyz answers 200 when the database answers and 503 when it does not or while shutting
@@ -166,7 +209,7 @@ func (s *server) readyz(c *gin.Context) {
 	err := s.readiness.Check(c.Request.Context())
 	switch {
 	case err == nil:
-		s.writeJSON(c, http.StatusOK, statusResponse{Status: "ok"})
+		WriteJSON(c, http.StatusOK, statusResponse{Status: "ok"})
 	case errors.Is(err, ErrShuttingDown):
 		s.unavailable(c, "The server is shutting down.")
 	default:

@@ -8,16 +8,18 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/acme/postsvc/adapters/accounts/accountshttp"
 	"github.com/acme/postsvc/adapters/httpapi"
-	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/adapters/posts/postshttp"
+	"github.com/acme/postsvc/ports"
 )
 
 // withExtras adds a route that panics and one operational route, as the composition root
 // adds GET /metrics.
 func withExtras(d *httpapi.RouterDeps) {
 	d.Routes = append(d.Routes,
-		httpapi.Route{Method: "GET", Path: "/boom", Handler: func(*gin.Context) { panic("boom") }},
-		httpapi.Route{Method: "GET", Path: "/metrics", Handler: func(c *gin.Context) { c.String(http.StatusOK, "up 1\n") }},
+		httpapi.OpsRoute{Method: "GET", Path: "/boom", Handler: func(*gin.Context) { panic("boom") }},
+		httpapi.OpsRoute{Method: "GET", Path: "/metrics", Handler: func(c *gin.Context) { c.String(http.StatusOK, "up 1\n") }},
 	)
 }
 
@@ -99,7 +101,10 @@ func TestContentSecurityPolicies(t *testing.T) {
 // no-store with the refusal and with the answer to a valid token, whatever that answer is.
 func TestAuthenticatedResponsesAreNotStored(t *testing.T) {
 	hs := newHarness(t)
-	e, err := httpapi.NewRouter(httpapi.RouterDeps{Auth: hs.auth, Posts: hs.posts, Admin: hs.admin, HTTP: config.HTTP{}})
+	e, err := httpapi.NewRouter(httpapi.RouterDeps{
+		Modules:        []httpapi.Module{accountshttp.New(hs.auth, hs.admin), postshttp.New(hs.posts)},
+		Authenticators: []ports.Authenticator{hs.auth},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,27 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/ports"
-)
-
-// The reference shapes: what encoding/json makes of a post and a page is what the streamed
-// responses must be, byte for byte.
-type (
-	refPost struct {
-		ID        string `json:"id"`
-		Text      string `json:"text"`
-		CreatedAt string `json:"created_at"`
-	}
-	refPage struct {
-		Posts      []refPost `json:"posts"`
-		NextCursor *string   `json:"next_cursor"`
-	}
 )
 
 func refEncode(t *testing.T, v any) []byte {
@@ -41,10 +23,6 @@ func refEncode(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func refOf(p *post.Post) refPost {
-	return refPost{ID: string(p.ID()), Text: p.Text(), CreatedAt: timestamp(p.CreatedAt())}
 }
 
 // awkwardTexts covers every escaping rule: quotes, backslashes, each control character, HTML
@@ -73,8 +51,8 @@ func awkwardTexts() []string {
 func TestJSONStringBytesMatchesEncodingJSON(t *testing.T) {
 	for _, s := range awkwardTexts() {
 		want := int64(len(refEncode(t, s))) - 1 // Encode appends a newline
-		if got := jsonStringBytes(s); got != want {
-			t.Fatalf("jsonStringBytes(%q) = %d, want %d", truncate(s), got, want)
+		if got := JSONStringBytes(s); got != want {
+			t.Fatalf("JSONStringBytes(%q) = %d, want %d", truncate(s), got, want)
 		}
 	}
 }
@@ -93,81 +71,21 @@ func record(t *testing.T, write func(c *gin.Context)) []byte {
 	return body
 }
 
-func TestStreamedPostsMatchEncodingJSON(t *testing.T) {
-	created := time.Date(2030, 1, 2, 3, 4, 5, 600000000, time.UTC)
-	var all []*post.Post
-	for i, text := range awkwardTexts() {
-		all = append(all, post.Rehydrate(post.ID("0190b6d6-8f3c-7a41-9c1e-"+strconv.Itoa(100000+i)), "u", text, created))
-	}
-	for _, p := range all {
-		got := record(t, func(c *gin.Context) { writePost(c, http.StatusCreated, p) })
-		if want := refEncode(t, refOf(p)); !bytes.Equal(got, want) {
-			t.Fatalf("post with text %q:\n got %s\nwant %s", truncate(p.Text()), truncate(string(got)), truncate(string(want)))
-		}
-		if int64(len(got)) != PostWireBytes(p)+1 {
-			t.Fatalf("PostWireBytes = %d for %d encoded bytes", PostWireBytes(p), len(got)-1)
-		}
-	}
-	for _, page := range []ports.PostPage{
-		{Posts: nil},
-		{Posts: all[:1], NextCursor: "MDE5MGI2ZDY"},
-		{Posts: all, NextCursor: ""},
-	} {
-		got := record(t, func(c *gin.Context) { writePostPage(c, page) })
-		ref := refPage{Posts: make([]refPost, 0, len(page.Posts))}
-		for _, p := range page.Posts {
-			ref.Posts = append(ref.Posts, refOf(p))
-		}
-		if page.NextCursor != "" {
-			ref.NextCursor = &page.NextCursor
-		}
-		if want := refEncode(t, ref); !bytes.Equal(got, want) {
-			t.Fatalf("page of %d posts differs from encoding/json's", len(page.Posts))
+// TestJSONStreamWritesWhatEncodingJSONWrites streams every awkward text as a JSON string,
+// through buffer boundaries and around them, and compares with encoding/json.
+func TestJSONStreamWritesWhatEncodingJSONWrites(t *testing.T) {
+	for _, s := range awkwardTexts() {
+		got := record(t, func(c *gin.Context) {
+			js := StartJSONStream(c, http.StatusOK, JSONStringBytes(s)+1)
+			defer js.Finish()
+			js.String(s)
+			js.Raw("\n")
+		})
+		if want := refEncode(t, s); !bytes.Equal(got, want) {
+			t.Fatalf("streamed %q:\n got %s\nwant %s", truncate(s), truncate(string(got)), truncate(string(want)))
 		}
 	}
 }
-
-// BenchmarkWritePostPage writes a page of three 1 MiB posts, the largest that fits the 4 MiB
-// budget, and reports the bytes allocated per response: a few KiB, against the tens of MiB of
-// encoding it into one buffer first (BenchmarkWritePostPageBuffered).
-func BenchmarkWritePostPage(b *testing.B) {
-	page := bigPage()
-	b.ReportAllocs()
-	for b.Loop() {
-		c, _ := gin.CreateTestContext(discardWriter{httptest.NewRecorder()})
-		writePostPage(c, page)
-	}
-}
-
-func BenchmarkWritePostPageBuffered(b *testing.B) {
-	page := bigPage()
-	s := &server{}
-	b.ReportAllocs()
-	for b.Loop() {
-		c, _ := gin.CreateTestContext(discardWriter{httptest.NewRecorder()})
-		ref := refPage{}
-		for _, p := range page.Posts {
-			ref.Posts = append(ref.Posts, refOf(p))
-		}
-		s.writeJSON(c, http.StatusOK, ref)
-	}
-}
-
-func bigPage() ports.PostPage {
-	created := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	var page ports.PostPage
-	for i := range 3 {
-		page.Posts = append(page.Posts, post.Rehydrate(post.ID(strconv.Itoa(i)), "u", strings.Repeat("prose ", post.MaxTextBytes/6), created))
-	}
-	return page
-}
-
-// discardWriter is a ResponseWriter that keeps headers but drops the body, so the benchmark
-// measures the encoder, not the recorder's buffer.
-type discardWriter struct{ *httptest.ResponseRecorder }
-
-func (discardWriter) Write(p []byte) (int, error)       { return len(p), nil }
-func (discardWriter) WriteString(s string) (int, error) { return len(s), nil }
 
 func truncate(s string) string {
 	if len(s) > 80 && utf8.ValidString(s[:80]) {

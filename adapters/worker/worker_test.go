@@ -64,7 +64,7 @@ func fast() worker.Settings {
 
 func (e *env) enqueue(t *testing.T, job ports.NewJob) string {
 	t.Helper()
-	id, err := e.jobs.Enqueue(t.Context(), e.store, job)
+	id, err := e.jobs.Enqueue(t.Context(), e.store.Pool(), job)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,10 @@ import (
 
 	"github.com/acme/postsvc/application/paging"
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
 	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/posts"
 )
 
 // MaxPageBytes is the contract's bound on one page: it ends before its encoded posts pass
@@ -30,20 +30,23 @@ type Settings struct {
 	PostSize func(*post.Post) int64
 }
 
-// Service implements ports.PostService.
+// Service implements posts.PostService.
 type Service struct {
 	uow      ports.UnitOfWork
-	repos    ports.Repositories
-	cache    ports.PostListCache
+	store    posts.Store
+	cache    posts.PostListCache
 	clock    ports.Clock
 	ids      ports.IDGenerator
 	settings Settings
 }
 
-var _ ports.PostService = (*Service)(nil)
+var (
+	_ posts.PostService   = (*Service)(nil)
+	_ ports.UserDataOwner = (*Service)(nil)
+)
 
 // NewService builds the posts use case.
-func NewService(uow ports.UnitOfWork, repos ports.Repositories, cache ports.PostListCache, clock ports.Clock,
+func NewService(uow ports.UnitOfWork, store posts.Store, cache posts.PostListCache, clock ports.Clock,
 	ids ports.IDGenerator, settings Settings,
 ) *Service {
 	if settings.PageBytes <= 0 {
@@ -52,7 +55,7 @@ func NewService(uow ports.UnitOfWork, repos ports.Repositories, cache ports.Post
 	if settings.PostSize == nil {
 		settings.PostSize = approximateSize
 	}
-	return &Service{uow: uow, repos: repos, cache: cache, clock: clock, ids: ids, settings: settings}
+	return &Service{uow: uow, store: store, cache: cache, clock: clock, ids: ids, settings: settings}
 }
 
 // approximateSize is the fallback PostSize: the text, the id and room for the field names,
@@ -62,15 +65,10 @@ func approximateSize(p *post.Post) int64 {
 }
 
 // contentOwner refuses admins: they manage accounts and hold no content.
-func contentOwner(p session.Principal) error {
-	if p.Role != user.RoleUser {
-		return domain.ErrForbidden
-	}
-	return nil
-}
+func contentOwner(p identity.Principal) error { return identity.RequireContentOwner(p) }
 
 // Add stores a new post of the caller.
-func (s *Service) Add(ctx context.Context, p session.Principal, text string) (*post.Post, error) {
+func (s *Service) Add(ctx context.Context, p identity.Principal, text string) (*post.Post, error) {
 	if err := contentOwner(p); err != nil {
 		return nil, err
 	}
@@ -78,14 +76,14 @@ func (s *Service) Add(ctx context.Context, p session.Principal, text string) (*p
 	if err != nil {
 		return nil, err
 	}
-	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
+	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
 		// The version bump comes first: it takes the author's row lock before the insert's
 		// foreign-key check takes a shared one, so concurrent writers of one author queue
 		// instead of deadlocking on InnoDB.
-		if err := tx.Users().BumpPostsVersion(ctx, p.UserID); err != nil {
+		if err := s.store.Posts(tx).BumpVersion(ctx, p.UserID); err != nil {
 			return err
 		}
-		return tx.Posts().Add(ctx, created)
+		return s.store.Posts(tx).Add(ctx, created)
 	})
 	if err != nil {
 		return nil, err
@@ -96,30 +94,30 @@ func (s *Service) Add(ctx context.Context, p session.Principal, text string) (*p
 }
 
 // Get returns one of the caller's posts.
-func (s *Service) Get(ctx context.Context, p session.Principal, id string) (*post.Post, error) {
+func (s *Service) Get(ctx context.Context, p identity.Principal, id string) (*post.Post, error) {
 	if err := contentOwner(p); err != nil {
 		return nil, err
 	}
 	if !plausibleID(id) {
 		return nil, post.ErrNotFound
 	}
-	return s.repos.Posts().ByID(ctx, p.UserID, post.ID(id))
+	return s.store.Posts(s.uow.Pool()).ByID(ctx, p.UserID, post.ID(id))
 }
 
 // Delete removes one of the caller's posts.
-func (s *Service) Delete(ctx context.Context, p session.Principal, id string) error {
+func (s *Service) Delete(ctx context.Context, p identity.Principal, id string) error {
 	if err := contentOwner(p); err != nil {
 		return err
 	}
 	if !plausibleID(id) {
 		return post.ErrNotFound
 	}
-	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
+	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
 		// Same lock order as Add: the author's row first.
-		if err := tx.Users().BumpPostsVersion(ctx, p.UserID); err != nil {
+		if err := s.store.Posts(tx).BumpVersion(ctx, p.UserID); err != nil {
 			return err
 		}
-		return tx.Posts().Delete(ctx, p.UserID, post.ID(id))
+		return s.store.Posts(tx).Delete(ctx, p.UserID, post.ID(id))
 	})
 	if err != nil {
 		return err
@@ -129,9 +127,9 @@ func (s *Service) Delete(ctx context.Context, p session.Principal, id string) er
 }
 
 // List returns a page of the caller's posts, newest first.
-func (s *Service) List(ctx context.Context, p session.Principal, req ports.PageRequest) (ports.PostPage, bool, error) {
+func (s *Service) List(ctx context.Context, p identity.Principal, req ports.PageRequest) (posts.PostPage, bool, error) {
 	if err := contentOwner(p); err != nil {
-		return ports.PostPage{}, false, err
+		return posts.PostPage{}, false, err
 	}
 	var v domain.Validator
 	limit, err := paging.Limit(req.Limit)
@@ -139,18 +137,24 @@ func (s *Service) List(ctx context.Context, p session.Principal, req ports.PageR
 	before, err := paging.Decode(req.Cursor)
 	v.Check(err)
 	if err := v.Err(); err != nil {
-		return ports.PostPage{}, false, err
+		return posts.PostPage{}, false, err
 	}
-	key := ports.PostPageKey{UserID: p.UserID, Version: p.PostsVersion, Cursor: req.Cursor, Limit: limit}
-	return s.cache.GetOrLoad(ctx, key, func(ctx context.Context) (ports.PostPage, error) {
-		list, err := s.repos.Posts().ListByAuthor(ctx, ports.PostListQuery{
+	// The author's version, read now, keys the page: a page cached before the author's last
+	// committed write (on any instance) has an older key and can never be served again.
+	version, err := s.store.Posts(s.uow.Pool()).Version(ctx, p.UserID)
+	if err != nil {
+		return posts.PostPage{}, false, err
+	}
+	key := posts.PostPageKey{UserID: p.UserID, Version: version, Cursor: req.Cursor, Limit: limit}
+	return s.cache.GetOrLoad(ctx, key, func(ctx context.Context) (posts.PostPage, error) {
+		list, err := s.store.Posts(s.uow.Pool()).ListByAuthor(ctx, posts.PostListQuery{
 			Author: p.UserID, Before: post.ID(before), Limit: limit,
 			MaxBytes: s.settings.PageBytes, Size: s.settings.PostSize,
 		})
 		if err != nil {
-			return ports.PostPage{}, err
+			return posts.PostPage{}, err
 		}
-		page := ports.PostPage{Posts: list.Posts}
+		page := posts.PostPage{Posts: list.Posts}
 		if list.More && len(list.Posts) > 0 {
 			page.NextCursor = paging.Encode(string(list.Posts[len(list.Posts)-1].ID()))
 		}
@@ -160,3 +164,17 @@ func (s *Service) List(ctx context.Context, p session.Principal, req ports.PageR
 
 // plausibleID rejects ids that no post can have before they reach the database.
 func plausibleID(id string) bool { return paging.ValidID(id) }
+
+// DeleteUserData deletes a deleted user's posts in the deleting transaction
+// (ports.UserDataOwner).
+func (s *Service) DeleteUserData(ctx context.Context, tx ports.Scope, id identity.UserID) error {
+	return s.store.Posts(tx).DeleteByAuthor(ctx, id)
+}
+
+// CleanUpUser drops a deleted user's cached pages from this instance's memory, once the
+// deletion has committed. Pages are keyed by the author's version and become unreachable with
+// the user anyway; this only gives their memory back sooner.
+func (s *Service) CleanUpUser(_ context.Context, id identity.UserID) error {
+	s.cache.Forget(id)
+	return nil
+}

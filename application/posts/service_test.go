@@ -4,21 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/acme/postsvc/application/posts"
 	"github.com/acme/postsvc/domain"
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/fakes"
+	"github.com/acme/postsvc/test/fakes/postsfake"
 )
 
 type fixture struct {
-	svc *posts.Service
-	env *fakes.Env
+	svc   *posts.Service
+	env   *fakes.Env
+	cache *postsfake.Cache
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -29,45 +31,23 @@ func newFixture(t *testing.T) *fixture {
 func newFixtureWith(t *testing.T, settings posts.Settings) *fixture {
 	t.Helper()
 	env := fakes.NewEnv()
-	return &fixture{svc: posts.NewService(env.UoW, env.Store, env.Cache, env.Clock, env.IDs, settings), env: env}
+	cache := postsfake.NewCache()
+	return &fixture{svc: posts.NewService(env.Store, postsfake.Store{}, cache, env.Clock, env.IDs, settings), env: env, cache: cache}
 }
 
-// principal creates a user and returns its current principal, as Authenticate would.
-func (f *fixture) principal(t *testing.T, email string, role user.Role) session.Principal {
+// principal makes a user and returns its principal, as authentication would.
+func (f *fixture) principal(t *testing.T, _ string, role identity.Role) identity.Principal {
 	t.Helper()
-	ctx := context.Background()
-	addr, _ := user.ParseEmail(email)
-	u, err := user.New(user.ID(f.env.IDs.NewID()), addr, "fake$x", "", role, f.env.Clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.env.Store.Users().Add(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	return f.refresh(t, session.Principal{UserID: u.ID(), Role: role})
+	return identity.Principal{UserID: f.env.NewUser(), Role: role}
 }
 
-// refresh reloads the posts version, as the next request's authentication would.
-func (f *fixture) refresh(t *testing.T, p session.Principal) session.Principal {
-	t.Helper()
-	sid := session.ID(f.env.IDs.NewID())
-	s, _, err := session.New(sid, p.UserID, f.env.Clock.Now(), 3600e9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.env.Store.Sessions().Add(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := f.env.Store.Sessions().Principal(context.Background(), sid, f.env.Clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fresh
-}
+// refresh is the principal of the caller's next request: the same, since the posts context
+// reads the author's version itself on every list request.
+func (f *fixture) refresh(_ *testing.T, p identity.Principal) identity.Principal { return p }
 
 func TestAdminsHoldNoContent(t *testing.T) {
 	f := newFixture(t)
-	admin := f.principal(t, "root@x.io", user.RoleAdmin)
+	admin := f.principal(t, "root@x.io", identity.RoleAdmin)
 	ctx := context.Background()
 	if _, err := f.svc.Add(ctx, admin, "hi"); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("add: %v", err)
@@ -86,8 +66,8 @@ func TestAdminsHoldNoContent(t *testing.T) {
 func TestOtherUsersPostsAreNotFound(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	alice := f.principal(t, "alice@x.io", user.RoleUser)
-	bob := f.principal(t, "bob@x.io", user.RoleUser)
+	alice := f.principal(t, "alice@x.io", identity.RoleUser)
+	bob := f.principal(t, "bob@x.io", identity.RoleUser)
 	p, err := f.svc.Add(ctx, alice, "alice's")
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +89,12 @@ func TestOtherUsersPostsAreNotFound(t *testing.T) {
 func TestTextRules(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	alice := f.principal(t, "alice@x.io", identity.RoleUser)
 	var ve *domain.ValidationError
 	if _, err := f.svc.Add(ctx, alice, ""); !errors.As(err, &ve) {
 		t.Errorf("empty: %v", err)
 	}
-	if _, err := f.svc.Add(ctx, alice, strings.Repeat("a", post.MaxTextBytes+1)); !errors.Is(err, domain.ErrPayloadTooLarge) {
+	if _, err := f.svc.Add(ctx, alice, strings.Repeat("a", post.MaxTextBytes+1)); !errors.Is(err, post.ErrTextTooLarge) {
 		t.Errorf("too large: %v", err)
 	}
 	big := strings.Repeat("😀", post.MaxTextBytes/4)
@@ -127,7 +107,7 @@ func TestTextRules(t *testing.T) {
 func TestListReadsYourWritesThroughTheCache(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	alice := f.principal(t, "alice@x.io", identity.RoleUser)
 	if _, err := f.svc.Add(ctx, alice, "one"); err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +122,8 @@ func TestListReadsYourWritesThroughTheCache(t *testing.T) {
 	if _, err := f.svc.Add(ctx, alice, "two"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(f.env.Cache.Forgotten); n != 2 || f.env.Cache.Forgotten[n-1] != alice.UserID {
-		t.Fatalf("cache must be told after each committed write: %v", f.env.Cache.Forgotten)
+	if n := len(f.cache.Forgotten); n != 2 || f.cache.Forgotten[n-1] != alice.UserID {
+		t.Fatalf("cache must be told after each committed write: %v", f.cache.Forgotten)
 	}
 	alice = f.refresh(t, alice)
 	page, hit, err = f.svc.List(ctx, alice, ports.PageRequest{})
@@ -155,12 +135,12 @@ func TestListReadsYourWritesThroughTheCache(t *testing.T) {
 func TestFailedWriteLeavesCacheAndStoreAlone(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	alice := f.principal(t, "alice@x.io", identity.RoleUser)
 	f.env.Store.FailNext(domain.ErrUnavailable)
 	if _, err := f.svc.Add(ctx, alice, "lost?"); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("got %v", err)
 	}
-	if len(f.env.Cache.Forgotten) != 0 {
+	if len(f.cache.Forgotten) != 0 {
 		t.Fatal("the cache must not be touched when the transaction did not commit")
 	}
 	page, _, err := f.svc.List(ctx, f.refresh(t, alice), ports.PageRequest{})
@@ -172,7 +152,7 @@ func TestFailedWriteLeavesCacheAndStoreAlone(t *testing.T) {
 func TestCursorPagingVisitsEveryPostOnceWhilePostsAreAdded(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	alice := f.principal(t, "alice@x.io", identity.RoleUser)
 	for i := range 25 {
 		if _, err := f.svc.Add(ctx, alice, fmt.Sprint("post ", i)); err != nil {
 			t.Fatal(err)
@@ -212,7 +192,7 @@ func TestCursorPagingVisitsEveryPostOnceWhilePostsAreAdded(t *testing.T) {
 
 func TestListValidatesLimitAndCursor(t *testing.T) {
 	f := newFixture(t)
-	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	alice := f.principal(t, "alice@x.io", identity.RoleUser)
 	_, _, err := f.svc.List(context.Background(), alice, ports.PageRequest{Limit: 101, Cursor: "%%%"})
 	var ve *domain.ValidationError
 	if !errors.As(err, &ve) || len(ve.Fields) != 2 {
@@ -229,7 +209,7 @@ func TestPagesEndBeforeTheirByteBudget(t *testing.T) {
 	size := func(p *post.Post) int64 { return int64(len(p.Text())) * int64(p.Text()[0]-'0') }
 	f := newFixtureWith(t, posts.Settings{PageBytes: 1000, PostSize: size})
 	ctx := context.Background()
-	alice := f.principal(t, "alice@x.io", user.RoleUser)
+	alice := f.principal(t, "alice@x.io", identity.RoleUser)
 	texts := []string{
 		strings.Repeat("1", 300), strings.Repeat("1", 300), strings.Repeat("1", 300), strings.Repeat("1", 300),
 		strings.Repeat("6", 400), // alone over the budget
@@ -272,5 +252,47 @@ func TestPagesEndBeforeTheirByteBudget(t *testing.T) {
 	want := "[[500 400 100] [2400] [300 300 300] [300]]"
 	if fmt.Sprint(sizes) != want || len(seen) != len(texts) {
 		t.Fatalf("pages %v, want %s, all %d posts", sizes, want, len(texts))
+	}
+}
+
+// TestDeletedUsersPostsGo: as a ports.UserDataOwner, the posts context deletes a user's posts
+// (and version) in the deleting transaction, only when it commits, and forgets the user's
+// cached pages in the cleanup.
+func TestDeletedUsersPostsGo(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.principal(t, "alice@x.io", identity.RoleUser)
+	bob := f.principal(t, "bob@x.io", identity.RoleUser)
+	for _, p := range []identity.Principal{alice, bob} {
+		if _, err := f.svc.Add(ctx, p, "a post"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errRollback := errors.New("another context failed")
+	err := f.env.Store.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if err := f.svc.DeleteUserData(ctx, tx, alice.UserID); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	if page, _, _ := f.svc.List(ctx, alice, ports.PageRequest{}); len(page.Posts) != 1 {
+		t.Fatalf("a rolled-back deletion took the posts: %d left", len(page.Posts))
+	}
+	if err := f.env.Store.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		return f.svc.DeleteUserData(ctx, tx, alice.UserID)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if page, _, _ := f.svc.List(ctx, alice, ports.PageRequest{}); len(page.Posts) != 0 {
+		t.Fatalf("%d posts left after the deletion", len(page.Posts))
+	}
+	if page, _, _ := f.svc.List(ctx, bob, ports.PageRequest{}); len(page.Posts) != 1 {
+		t.Fatal("another user's posts went too")
+	}
+	if err := f.svc.CleanUpUser(ctx, alice.UserID); err != nil || !slices.Contains(f.cache.Forgotten, alice.UserID) {
+		t.Fatalf("cleanup: %v, forgotten %v", err, f.cache.Forgotten)
 	}
 }

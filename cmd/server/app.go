@@ -11,83 +11,66 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/adapters/supervisor"
+	"github.com/acme/postsvc/cmd/server/wiring"
 	"github.com/acme/postsvc/config"
-	"github.com/acme/postsvc/domain/user"
-	"github.com/acme/postsvc/ports"
 )
 
-// app is everything the commands need, assembled by wire (wire_gen.go).
+// app is what serving uses of the wired server (wiring.NewServer).
 type app struct {
 	cfg       *config.Config
 	logger    *slog.Logger
 	router    http.Handler
-	scrape    scrapeHandler
+	scrape    http.Handler
 	readiness *httpapi.Readiness
-	migrator  *gormstore.Migrator
-	uow       ports.UnitOfWork
-	repos     ports.Repositories
-	hasher    ports.PasswordHasher
-	clock     ports.Clock
-	ids       ports.IDGenerator
+	srv       *wiring.Server
 }
 
-func (a *app) migrateIfEnabled(ctx context.Context) error {
-	if !a.cfg.Database.MigrateOnStart {
-		return nil
-	}
-	if err := a.migrator.Up(ctx); err != nil {
-		return fmt.Errorf("migrations (set %s=false to skip them at start): %w", config.EnvName("database.migrate_on_start"), err)
-	}
-	return nil
+func newApp(s *wiring.Server) *app {
+	return &app{cfg: s.Config, logger: s.Logger, router: s.Router, scrape: s.Scrape, readiness: s.Readiness, srv: s}
 }
 
-// bootstrapAdmin creates the configured first admin when the service has no admin yet. Once
-// any admin exists the settings are ignored, so they can stay in place without effect.
+// bootstrapAdmin creates the configured first admin when the service has no admin yet (the
+// admin use case decides); without the settings it does nothing.
 func (a *app) bootstrapAdmin(ctx context.Context) error {
 	b := a.cfg.Bootstrap
 	if b.AdminEmail == "" {
 		return nil
 	}
-	n, err := a.repos.Users().CountAdminsForUpdate(ctx)
-	if err != nil {
-		return fmt.Errorf("bootstrap admin: %w", err)
-	}
-	if n > 0 {
-		a.logger.Debug("bootstrap admin settings ignored: an admin exists")
-		return nil
-	}
-	u, err := a.createAccount(ctx, ports.NewUserInput{Email: b.AdminEmail, Password: b.AdminPassword, Role: string(user.RoleAdmin)})
-	if errors.Is(err, user.ErrEmailTaken) {
-		// Another instance won the race, or the address belongs to a plain user: never
-		// promote an existing account silently.
-		a.logger.Warn("bootstrap admin not created: the email is already registered")
-		return nil
-	}
-	if err != nil {
+	u, created, err := a.srv.Admin.Bootstrap(ctx, b.AdminEmail, b.AdminPassword)
+	switch {
+	case err != nil:
 		return fmt.Errorf("bootstrap admin (%s): %w", config.EnvName("bootstrap.admin_email"), err)
+	case created:
+		a.logger.Info("bootstrap admin created", "user_id", u.ID())
+	default:
+		a.logger.Debug("bootstrap admin settings ignored: an admin exists or the email is taken")
 	}
-	a.logger.Info("bootstrap admin created", "user_id", u.ID())
 	return nil
 }
 
-// runServe migrates (unless switched off), creates the bootstrap admin, serves until SIGINT
-// or SIGTERM, then stops being ready, keeps serving for the shutdown delay (0 by default),
-// lets in-flight requests finish within the grace period and closes the database.
+// runServe migrates (unless switched off), creates the bootstrap admin, then runs the HTTP
+// server and the background job workers under one supervisor until SIGINT or SIGTERM. The
+// server stops being ready, keeps serving for the shutdown delay, and lets in-flight requests
+// finish within the grace period; the workers stop claiming at once, let running jobs finish
+// within theirs and hand the rest back. A worker failure is logged and the worker restarted;
+// the HTTP server's failure ends the process, since its listener cannot be reopened. The
+// database closes after both have stopped.
 func runServe(cmd *cobra.Command, _ []string) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg, cmd.ErrOrStderr())
-	a, cleanup, err := newApp(cfg, logger)
+	s, cleanup, err := wiring.NewServer(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	a := newApp(s)
 	ctx := cmd.Context()
-	if err := a.migrateIfEnabled(ctx); err != nil {
+	if err := s.MigrateIfEnabled(ctx); err != nil {
 		return err
 	}
 	if err := a.bootstrapAdmin(ctx); err != nil {
@@ -112,7 +95,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer stopProfiler()
-	return a.serve(ctx, ln, opsLn)
+	return supervisor.New(logger, supervisor.Settings{}).Run(ctx,
+		supervisor.Component{Name: "http", Essential: true, Run: func(ctx context.Context) error { return a.serve(ctx, ln, opsLn) }},
+		supervisor.Component{Name: "jobs", Run: s.Jobs.Run},
+	)
 }
 
 // newServer is an http.Server with the configured timeouts.

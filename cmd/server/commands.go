@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +11,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/acme/postsvc/application/admin"
+	"github.com/acme/postsvc/cmd/server/wiring"
 	"github.com/acme/postsvc/config"
-	"github.com/acme/postsvc/domain/user"
-	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/accounts"
 )
 
 // globalFlags are accepted by every subcommand; each sets the configuration key it names.
@@ -67,18 +65,18 @@ func newMigrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			app, cleanup, err := newApp(cfg, newLogger(cfg, cmd.ErrOrStderr()))
+			m, cleanup, err := wiring.NewMigration(cfg)
 			if err != nil {
 				return err
 			}
 			defer cleanup()
 			switch action {
 			case "up":
-				return app.migrator.Up(cmd.Context())
+				return m.Migrator.Up(cmd.Context())
 			case "down":
-				return app.migrator.Down(cmd.Context())
+				return m.Migrator.Down(cmd.Context())
 			default:
-				return app.migrator.Status(cmd.Context(), cmd.OutOrStdout())
+				return m.Migrator.Status(cmd.Context(), cmd.OutOrStdout())
 			}
 		}
 	}
@@ -113,15 +111,17 @@ func newUsersCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			app, cleanup, err := newApp(cfg, newLogger(cfg, cmd.ErrOrStderr()))
+			a, cleanup, err := wiring.NewAccounts(cfg)
 			if err != nil {
 				return err
 			}
 			defer cleanup()
-			if err := app.migrateIfEnabled(cmd.Context()); err != nil {
+			if err := a.MigrateIfEnabled(cmd.Context()); err != nil {
 				return err
 			}
-			u, err := app.createAccount(cmd.Context(), ports.NewUserInput{Email: email, Password: password, Name: name, Role: role})
+			// No network client asked for this hash: it runs as accounts.LocalClient.
+			u, err := a.Admin.CreateAccount(cmd.Context(), accounts.LocalClient,
+				accounts.NewUserInput{Email: email, Password: password, Name: name, Role: role})
 			if err != nil {
 				return describe(err)
 			}
@@ -155,12 +155,6 @@ func readPassword(r io.Reader) (string, error) {
 // describe turns a validation error into a message for a person at a terminal.
 func describe(err error) error {
 	return fmt.Errorf("cannot create the account: %w", err)
-}
-
-// createAccount runs the shared account-creation use case with the app's adapters. No network
-// client asked for it, so its hash runs as ports.LocalClient.
-func (a *app) createAccount(ctx context.Context, in ports.NewUserInput) (*user.User, error) {
-	return admin.CreateAccount(ctx, a.uow, a.hasher, a.clock, a.ids, ports.LocalClient, in)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

@@ -6,19 +6,8 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/acme/postsvc/adapters/metrics"
 	"github.com/acme/postsvc/config"
 )
-
-// scrapeHandler answers GET /metrics. It is its own type so that wire can hand the one
-// handler to whichever listener serves it: the API's router when APP_HTTP_OPS_ADDR is empty,
-// the operations listener otherwise.
-type scrapeHandler http.Handler
-
-// newScrapeHandler builds the Prometheus handler once, whichever listener serves it.
-func newScrapeHandler(m *metrics.Metrics) scrapeHandler {
-	return m.Handler()
-}
 
 // listenOps opens the operations listener when APP_HTTP_OPS_ADDR is set, and returns nil
 // otherwise. It runs before anything is served, so a taken or invalid address stops start-up

@@ -5,10 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"gorm.io/gorm"
-
-	"github.com/acme/postsvc/domain/user"
-	"github.com/acme/postsvc/test/testdb"
+	"github.com/acme/postsvc/domain/identity"
 )
 
 // listPath asks for the first page with the default limit (20), as most clients do.
@@ -26,13 +23,13 @@ const (
 // every authenticated request makes. adapters/jwttoken's BenchmarkVerify measures the same
 // call on one goroutine with a fake clock.
 func BenchmarkTokenVerify(b *testing.B) {
-	s := newStack(b, testdb.SQLite(b), cheapHashing)
+	s := newStack(b, sqliteDB, cheapHashing)
 	token := s.signup(b).token
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := s.issuer.Verify(token); err != nil {
+			if _, err := s.srv.Tokens.Verify(token); err != nil {
 				b.Error(err)
 				return
 			}
@@ -48,19 +45,19 @@ func BenchmarkTokenVerify(b *testing.B) {
 func BenchmarkAuthenticate(b *testing.B) {
 	for _, backend := range []struct {
 		name string
-		open func(testing.TB) *gorm.DB
+		open database
 	}{
-		{"sqlite", testdb.SQLite},
-		{"mysql", testdb.MySQL},
+		{"sqlite", sqliteDB},
+		{"mysql", mysqlDB},
 	} {
 		b.Run(backend.name, func(b *testing.B) {
-			s := newStack(b, backend.open(b), cheapHashing)
+			s := newStack(b, backend.open, cheapHashing)
 			token := s.signup(b).token
 			ctx := context.Background()
 			b.Run("serial", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := s.auth.Authenticate(ctx, token); err != nil {
+					if _, err := s.srv.Auth.Authenticate(ctx, token); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -69,7 +66,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if _, err := s.auth.Authenticate(ctx, token); err != nil {
+						if _, err := s.srv.Auth.Authenticate(ctx, token); err != nil {
 							b.Error(err)
 							return
 						}
@@ -83,7 +80,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 // BenchmarkListCached is GET /api/v1/posts answered from the post-list cache, through the
 // router and every middleware: authentication (with its database read) included.
 func BenchmarkListCached(b *testing.B) {
-	s := newStack(b, testdb.SQLite(b), cheapHashing)
+	s := newStack(b, sqliteDB, cheapHashing)
 	a := s.signup(b)
 	s.addPosts(b, a, seededPosts, seededPostBytes)
 	if rec := s.serve(http.MethodGet, listPath, a.token, nil); rec.Header().Get("X-Cache") != "MISS" {
@@ -104,13 +101,13 @@ func BenchmarkListCached(b *testing.B) {
 // every write does after its commit; well under a microsecond here), and every response is
 // checked to be a MISS.
 func BenchmarkListMiss(b *testing.B) {
-	s := newStack(b, testdb.SQLite(b), cheapHashing)
+	s := newStack(b, sqliteDB, cheapHashing)
 	a := s.signup(b)
 	s.addPosts(b, a, seededPosts, seededPostBytes)
-	uid := user.ID(a.id)
+	uid := identity.UserID(a.id)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.cache.Forget(uid)
+		s.srv.PostCache.Forget(uid)
 		rec := s.serve(http.MethodGet, listPath, a.token, nil)
 		expectStatus(b, rec, http.StatusOK)
 		if got := rec.Header().Get("X-Cache"); got != "MISS" {
@@ -131,7 +128,7 @@ func BenchmarkAddPost(b *testing.B) {
 		{"1MiB", 1 << 20},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := newStack(b, testdb.SQLite(b), cheapHashing)
+			s := newStack(b, sqliteDB, cheapHashing)
 			a := s.signup(b)
 			body := postBody(b, bc.size)
 			b.SetBytes(int64(len(body)))
@@ -146,7 +143,7 @@ func BenchmarkAddPost(b *testing.B) {
 // BenchmarkSignup is POST /api/v1/auth/signup with the service's default (OWASP) argon2id
 // cost, which dominates it.
 func BenchmarkSignup(b *testing.B) {
-	s := newStack(b, testdb.SQLite(b), owaspHashing)
+	s := newStack(b, sqliteDB, owaspHashing)
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
@@ -160,7 +157,7 @@ func BenchmarkSignup(b *testing.B) {
 // (OWASP) argon2id cost: throttle check, lookup by email, one verification, a new session
 // row and a signed token.
 func BenchmarkLogin(b *testing.B) {
-	s := newStack(b, testdb.SQLite(b), owaspHashing)
+	s := newStack(b, sqliteDB, owaspHashing)
 	a := s.signup(b)
 	body := credentials(b, a.email)
 	b.ReportAllocs()

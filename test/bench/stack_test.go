@@ -15,18 +15,8 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
-	"github.com/acme/postsvc/adapters/argon2id"
-	"github.com/acme/postsvc/adapters/gormstore"
-	"github.com/acme/postsvc/adapters/httpapi"
-	"github.com/acme/postsvc/adapters/jwttoken"
-	"github.com/acme/postsvc/adapters/postcache"
-	"github.com/acme/postsvc/adapters/system"
-	"github.com/acme/postsvc/adapters/throttle"
-	"github.com/acme/postsvc/application/admin"
-	"github.com/acme/postsvc/application/auth"
-	"github.com/acme/postsvc/application/posts"
+	"github.com/acme/postsvc/cmd/server/wiring"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/test/testdb"
 )
@@ -47,49 +37,50 @@ const (
 	cheapHashing
 )
 
-// stack is the service assembled as cmd/server/wire_gen.go assembles it, minus the listener.
+// stack is the service as `server serve` builds it, with the same injector
+// (wiring.NewServer), minus the listener.
 type stack struct {
 	cfg    *config.Config
-	router *gin.Engine
-	auth   *auth.Service
-	posts  *posts.Service
-	cache  *postcache.Cache
-	issuer *jwttoken.Issuer
+	router http.Handler
+	srv    *wiring.Server
+}
+
+// database selects where a stack keeps its data.
+type database func(testing.TB) config.Database
+
+// sqliteDB is a fresh SQLite file of the test's own.
+func sqliteDB(tb testing.TB) config.Database {
+	return config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(tb.TempDir(), "bench.db")}
+}
+
+// mysqlDB is a fresh database on the MySQL server of TEST_MYSQL_DSN (or Docker's).
+func mysqlDB(tb testing.TB) config.Database {
+	return config.Database{Driver: config.DriverMySQL, DSN: testdb.MySQLDSN(tb)}
 }
 
 // newStack loads the service's real configuration (defaults plus a file that only sets the
-// data folder, a JWT secret and the log level the load runner uses) and wires the adapters
-// onto db, a migrated database from testdb.
-func newStack(tb testing.TB, db *gorm.DB, h hashing) *stack {
+// data folder, a JWT secret and the log level the load runner uses), points it at db and
+// builds the service with the server's own injector, migrating as the server does at start.
+func newStack(tb testing.TB, db database, h hashing) *stack {
 	tb.Helper()
 	cfg := loadConfig(tb)
 	if h == cheapHashing {
 		cfg.Auth.Argon2MemoryKiB, cfg.Auth.Argon2Iterations, cfg.Auth.Argon2Parallelism = 64, 1, 1
 	}
+	d := db(tb)
+	cfg.Database.Driver, cfg.Database.DSN = d.Driver, d.DSN
 	// Access lines go nowhere, as with APP_LOG_LEVEL=warn: the handler still runs, so the
 	// cost of building each line's attributes is measured.
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-	uow := gormstore.NewUnitOfWork(db)
-	store := gormstore.NewStore(db)
-	hasher := argon2id.NewHasher(cfg.Auth)
-	clock := system.NewClock()
-	issuer := jwttoken.NewIssuer(cfg.Auth, clock)
-	memory := throttle.NewMemory(cfg.Throttle, clock)
-	ids := system.NewIDs()
-	authSvc := auth.NewService(uow, store, hasher, issuer, memory, clock, ids, auth.Settings{RefreshTokenTTL: cfg.Auth.RefreshTokenTTL})
-	cache := postcache.New(cfg.Cache)
-	postSvc := posts.NewService(uow, store, cache, clock, ids, posts.Settings{PostSize: httpapi.PostWireBytes})
-	adminSvc := admin.NewService(uow, store, hasher, cache, clock, ids)
-	router, err := httpapi.NewRouter(httpapi.RouterDeps{
-		Auth: authSvc, Posts: postSvc, Admin: adminSvc,
-		Readiness: httpapi.NewReadiness(store.Ping),
-		Logger:    logger, HTTP: cfg.HTTP,
-	})
+	srv, cleanup, err := wiring.NewServer(cfg, logger)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &stack{cfg: cfg, router: router, auth: authSvc, posts: postSvc, cache: cache, issuer: issuer}
+	tb.Cleanup(cleanup)
+	if err := srv.MigrateIfEnabled(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	return &stack{cfg: cfg, router: srv.Router, srv: srv}
 }
 
 func loadConfig(tb testing.TB) *config.Config {

@@ -5,13 +5,14 @@ import (
 
 	"github.com/acme/postsvc/test/contract"
 	"github.com/acme/postsvc/test/fakes"
+	"github.com/acme/postsvc/test/fakes/accountsfake"
+	"github.com/acme/postsvc/test/fakes/postsfake"
 )
 
-// TestFakes runs the contract against the in-memory fakes that use-case tests rely on, so they
-// cannot drift from the real databases.
+// TestFakes runs the unit of work contract against the in-memory fakes that use-case tests
+// rely on, so they cannot drift from the real databases.
 func TestFakes(t *testing.T) {
-	contract.Run(t, func(t *testing.T) contract.Backend {
-		s := fakes.NewStore()
-		return contract.Backend{Repos: s, UoW: fakes.NewUnitOfWork(s)}
+	contract.Run(t, contract.UnitOfWorkTests(), func(t *testing.T) contract.Backend {
+		return contract.Backend{UoW: fakes.NewStore(), Accounts: accountsfake.Store{}, Posts: postsfake.Store{}}
 	})
 }

@@ -12,15 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/accounts"
 )
 
 // JobsBackend is one job queue implementation under test, over the same storage as the
 // repositories and unit of work it is used with.
 type JobsBackend struct {
-	Repos  ports.Repositories
-	UoW    ports.UnitOfWork
+	UoW ports.UnitOfWork
+	// Users is the accounts store, whose users stand for the data a job concerns.
+	Users  accounts.Store
 	Queue  ports.JobQueue
 	Source ports.JobSource
 	// Instance returns the job source of another instance sharing the storage: on a database,
@@ -93,8 +96,8 @@ const testLease = 30 * time.Second
 // enqueue stores job on the pool's scope and returns its id.
 func enqueue(t *testing.T, b JobsBackend, job ports.NewJob) string {
 	t.Helper()
-	id, err := b.Queue.Enqueue(t.Context(), b.Repos, job)
-	noErr(t, "Enqueue", err)
+	id, err := b.Queue.Enqueue(t.Context(), b.UoW.Pool(), job)
+	NoErr(t, "Enqueue", err)
 	if id == "" {
 		t.Fatal("Enqueue returned an empty id")
 	}
@@ -105,7 +108,7 @@ func enqueue(t *testing.T, b JobsBackend, job ports.NewJob) string {
 func claim(t *testing.T, src ports.JobSource, worker string, limit int, kinds ...string) []ports.Job {
 	t.Helper()
 	jobs, err := src.Claim(t.Context(), ports.JobClaim{Worker: worker, Kinds: kinds, Limit: limit, Lease: testLease})
-	noErr(t, "Claim", err)
+	NoErr(t, "Claim", err)
 	return jobs
 }
 
@@ -130,14 +133,14 @@ func claimNone(t *testing.T, src ports.JobSource, worker string, kinds ...string
 func lookup(t *testing.T, b JobsBackend, id string) ports.JobInfo {
 	t.Helper()
 	info, err := b.Source.Lookup(t.Context(), id)
-	noErr(t, "Lookup "+id, err)
+	NoErr(t, "Lookup "+id, err)
 	return info
 }
 
 func assertGone(t *testing.T, b JobsBackend, id string) {
 	t.Helper()
 	_, err := b.Source.Lookup(t.Context(), id)
-	wantErr(t, "Lookup of a settled job", err, ports.ErrJobNotFound)
+	WantErr(t, "Lookup of a settled job", err, ports.ErrJobNotFound)
 }
 
 func jobIDs(jobs []ports.Job) []string {
@@ -151,7 +154,7 @@ func jobIDs(jobs []ports.Job) []string {
 func statsOf(t *testing.T, src ports.JobSource) map[string]ports.JobStats {
 	t.Helper()
 	list, err := src.Stats(t.Context())
-	noErr(t, "Stats", err)
+	NoErr(t, "Stats", err)
 	out := map[string]ports.JobStats{}
 	for _, s := range list {
 		if _, dup := out[s.Kind]; dup {
@@ -164,32 +167,32 @@ func statsOf(t *testing.T, src ports.JobSource) map[string]ports.JobStats {
 
 func testJobCommitsWithData(t *testing.T, b JobsBackend, clock *jobClock) {
 	ctx := t.Context()
-	u := makeUser(t, "jobs@x.io", "", user.RoleUser)
+	u := MakeUser(t, "jobs@x.io", "", identity.RoleUser)
 	var id string
-	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		if err := tx.Users().Add(ctx, u); err != nil {
+	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if err := b.Users.Users(tx).Add(ctx, u); err != nil {
 			return err
 		}
 		var err error
 		id, err = b.Queue.Enqueue(ctx, tx, ports.NewJob{Kind: "user.cleanup", Payload: []byte(u.ID())})
 		return err
 	})
-	noErr(t, "Do", err)
-	_, err = b.Repos.Users().ByID(ctx, u.ID())
-	noErr(t, "the unit of work's data", err)
+	NoErr(t, "Do", err)
+	_, err = b.Users.Users(b.UoW.Pool()).ByID(ctx, u.ID())
+	NoErr(t, "the unit of work's data", err)
 	job := claimOne(t, b.Source, "w1", "user.cleanup")
 	if job.ID != id || string(job.Payload) != string(u.ID()) {
 		t.Fatalf("claimed %s with payload %q, want %s with %q", job.ID, job.Payload, id, u.ID())
 	}
-	sameInstant(t, "created_at", job.CreatedAt, clock.Now())
+	SameInstant(t, "created_at", job.CreatedAt, clock.Now())
 }
 
 func testJobRollsBackWithData(t *testing.T, b JobsBackend, _ *jobClock) {
 	ctx := t.Context()
-	u := makeUser(t, "rollback-jobs@x.io", "", user.RoleUser)
+	u := MakeUser(t, "rollback-jobs@x.io", "", identity.RoleUser)
 	var id string
-	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		if err := tx.Users().Add(ctx, u); err != nil {
+	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if err := b.Users.Users(tx).Add(ctx, u); err != nil {
 			return err
 		}
 		var err error
@@ -198,27 +201,27 @@ func testJobRollsBackWithData(t *testing.T, b JobsBackend, _ *jobClock) {
 		}
 		return errBoom
 	})
-	wantErr(t, "Do", err, errBoom)
-	_, err = b.Repos.Users().ByID(ctx, u.ID())
-	wantErr(t, "the rolled-back data", err, user.ErrNotFound)
+	WantErr(t, "Do", err, errBoom)
+	_, err = b.Users.Users(b.UoW.Pool()).ByID(ctx, u.ID())
+	WantErr(t, "the rolled-back data", err, user.ErrNotFound)
 	claimNone(t, b.Source, "w1", "user.cleanup")
 	_, err = b.Source.Lookup(ctx, id)
-	wantErr(t, "Lookup of a rolled-back job", err, ports.ErrJobNotFound)
+	WantErr(t, "Lookup of a rolled-back job", err, ports.ErrJobNotFound)
 	if s := statsOf(t, b.Source); len(s) != 0 {
 		t.Fatalf("Stats after rollback = %+v, want nothing", s)
 	}
 
 	// A job the unit of work could not enqueue takes the data down with it.
-	err = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		if err := tx.Users().Add(ctx, u); err != nil {
+	err = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if err := b.Users.Users(tx).Add(ctx, u); err != nil {
 			return err
 		}
 		_, err := b.Queue.Enqueue(ctx, tx, ports.NewJob{Kind: ""})
 		return err
 	})
-	wantErr(t, "Do with an invalid job", err, ports.ErrInvalidJob)
-	_, err = b.Repos.Users().ByID(ctx, u.ID())
-	wantErr(t, "data of a unit of work whose job failed", err, user.ErrNotFound)
+	WantErr(t, "Do with an invalid job", err, ports.ErrInvalidJob)
+	_, err = b.Users.Users(b.UoW.Pool()).ByID(ctx, u.ID())
+	WantErr(t, "data of a unit of work whose job failed", err, user.ErrNotFound)
 }
 
 func testJobEnqueueOnPool(t *testing.T, b JobsBackend, _ *jobClock) {
@@ -262,8 +265,8 @@ func testJobRoundTrip(t *testing.T, b JobsBackend, clock *jobClock) {
 		if j.Attempt != 1 || j.LastError != "" || j.Lease == "" {
 			t.Errorf("job %s: attempt %d, last error %q, lease %q; want a first attempt with a lease", j.ID, j.Attempt, j.LastError, j.Lease)
 		}
-		sameInstant(t, "created_at", j.CreatedAt, clock.Now())
-		sameInstant(t, "lease expiry", j.LeaseExpires, clock.Now().Add(testLease))
+		SameInstant(t, "created_at", j.CreatedAt, clock.Now())
+		SameInstant(t, "lease expiry", j.LeaseExpires, clock.Now().Add(testLease))
 		if j.ID == explicit {
 			if j.MaxAttempts != 3 || j.Kind != "explicit" {
 				t.Errorf("explicit job: kind %q, max attempts %d; want explicit, 3", j.Kind, j.MaxAttempts)
@@ -292,8 +295,8 @@ func testJobInvalid(t *testing.T, b JobsBackend, _ *jobClock) {
 		"negative max attempts": {Kind: "k", MaxAttempts: -1},
 		"too many attempts":     {Kind: "k", MaxAttempts: ports.MaxJobAttempts + 1},
 	} {
-		_, err := b.Queue.Enqueue(t.Context(), b.Repos, job)
-		wantErr(t, name, err, ports.ErrInvalidJob)
+		_, err := b.Queue.Enqueue(t.Context(), b.UoW.Pool(), job)
+		WantErr(t, name, err, ports.ErrInvalidJob)
 	}
 	if s := statsOf(t, b.Source); len(s) != 0 {
 		t.Fatalf("Stats after refused jobs = %+v, want nothing", s)
@@ -323,7 +326,7 @@ func testJobClaimSelection(t *testing.T, b JobsBackend, clock *jobClock) {
 		t.Fatalf("second claim = %v, want the last due job %s (not the one due later)", got, third)
 	}
 	for _, j := range append(firstTwo, last...) {
-		noErr(t, "Complete", b.Source.Complete(t.Context(), j))
+		NoErr(t, "Complete", b.Source.Complete(t.Context(), j))
 	}
 	clock.Advance(time.Minute)
 	if got := jobIDs(claim(t, b.Source, "w1", 5, "a", "b")); !slices.Equal(got, []string{other, later}) {
@@ -333,7 +336,7 @@ func testJobClaimSelection(t *testing.T, b JobsBackend, clock *jobClock) {
 	if info.Status != ports.JobRunning || info.Attempts != 1 || info.Worker != "w1" {
 		t.Fatalf("a claimed job = %+v, want running, attempt 1, worker w1", info)
 	}
-	sameInstant(t, "due_at of a running job (its lease expiry)", info.DueAt, clock.Now().Add(testLease))
+	SameInstant(t, "due_at of a running job (its lease expiry)", info.DueAt, clock.Now().Add(testLease))
 }
 
 func testJobLeaseExpiry(t *testing.T, b JobsBackend, clock *jobClock) {
@@ -356,18 +359,18 @@ func testJobLeaseExpiry(t *testing.T, b JobsBackend, clock *jobClock) {
 
 	// The worker presumed dead can no longer touch the job.
 	_, err := b.Source.Extend(ctx, dead, testLease)
-	wantErr(t, "Extend with the old lease", err, ports.ErrJobLeaseLost)
-	wantErr(t, "Complete with the old lease", b.Source.Complete(ctx, dead), ports.ErrJobLeaseLost)
-	wantErr(t, "Retry with the old lease", b.Source.Retry(ctx, dead, clock.Now(), "late"), ports.ErrJobLeaseLost)
-	wantErr(t, "Fail with the old lease", b.Source.Fail(ctx, dead, "late"), ports.ErrJobLeaseLost)
-	wantErr(t, "Release with the old lease", b.Source.Release(ctx, dead), ports.ErrJobLeaseLost)
+	WantErr(t, "Extend with the old lease", err, ports.ErrJobLeaseLost)
+	WantErr(t, "Complete with the old lease", b.Source.Complete(ctx, dead), ports.ErrJobLeaseLost)
+	WantErr(t, "Retry with the old lease", b.Source.Retry(ctx, dead, clock.Now(), "late"), ports.ErrJobLeaseLost)
+	WantErr(t, "Fail with the old lease", b.Source.Fail(ctx, dead, "late"), ports.ErrJobLeaseLost)
+	WantErr(t, "Release with the old lease", b.Source.Release(ctx, dead), ports.ErrJobLeaseLost)
 	if info := lookup(t, b, id); info.Status != ports.JobRunning || info.Attempts != 2 || info.LastError != "" {
 		t.Fatalf("the old lease changed the job: %+v", info)
 	}
 
-	noErr(t, "Complete with the current lease", other.Complete(ctx, alive))
+	NoErr(t, "Complete with the current lease", other.Complete(ctx, alive))
 	assertGone(t, b, id)
-	wantErr(t, "Complete twice", other.Complete(ctx, alive), ports.ErrJobLeaseLost)
+	WantErr(t, "Complete twice", other.Complete(ctx, alive), ports.ErrJobLeaseLost)
 	clock.Advance(2 * testLease)
 	claimNone(t, b.Source, "w", "k")
 }
@@ -379,15 +382,15 @@ func testJobExtend(t *testing.T, b JobsBackend, clock *jobClock) {
 	job := claimOne(t, b.Source, "w1", "k")
 	clock.Advance(20 * time.Second)
 	until, err := b.Source.Extend(ctx, job, testLease)
-	noErr(t, "Extend", err)
-	sameInstant(t, "extended expiry", until, clock.Now().Add(testLease))
+	NoErr(t, "Extend", err)
+	SameInstant(t, "extended expiry", until, clock.Now().Add(testLease))
 	clock.Advance(20 * time.Second) // 40 s after the claim, 20 s after the extension
 	claimNone(t, other, "w2", "k")
 	// Extending twice within the same instant is not mistaken for a lost lease.
 	_, err = b.Source.Extend(ctx, job, testLease)
-	noErr(t, "Extend", err)
+	NoErr(t, "Extend", err)
 	_, err = b.Source.Extend(ctx, job, testLease)
-	noErr(t, "Extend again at the same instant", err)
+	NoErr(t, "Extend again at the same instant", err)
 	clock.Advance(testLease)
 	if got := claimOne(t, other, "w2", "k"); got.Attempt != 2 {
 		t.Fatalf("claim after the extended lease expired: attempt %d, want 2", got.Attempt)
@@ -398,13 +401,13 @@ func testJobRetry(t *testing.T, b JobsBackend, clock *jobClock) {
 	ctx := t.Context()
 	id := enqueue(t, b, ports.NewJob{Kind: "k", MaxAttempts: 3})
 	job := claimOne(t, b.Source, "w1", "k")
-	noErr(t, "Retry", b.Source.Retry(ctx, job, clock.Now().Add(time.Minute), "boom: the first attempt"))
+	NoErr(t, "Retry", b.Source.Retry(ctx, job, clock.Now().Add(time.Minute), "boom: the first attempt"))
 	info := lookup(t, b, id)
 	if info.Status != ports.JobQueued || info.Attempts != 1 || info.LastError != "boom: the first attempt" {
 		t.Fatalf("after Retry, Lookup = %+v", info)
 	}
-	sameInstant(t, "due_at after Retry", info.DueAt, clock.Now().Add(time.Minute))
-	wantErr(t, "Complete after Retry", b.Source.Complete(ctx, job), ports.ErrJobLeaseLost)
+	SameInstant(t, "due_at after Retry", info.DueAt, clock.Now().Add(time.Minute))
+	WantErr(t, "Complete after Retry", b.Source.Complete(ctx, job), ports.ErrJobLeaseLost)
 
 	clock.Advance(time.Minute - time.Second)
 	claimNone(t, b.Source, "w1", "k")
@@ -413,7 +416,7 @@ func testJobRetry(t *testing.T, b JobsBackend, clock *jobClock) {
 	if again.ID != id || again.Attempt != 2 || again.LastError != "boom: the first attempt" {
 		t.Fatalf("second claim: %s attempt %d last error %q", again.ID, again.Attempt, again.LastError)
 	}
-	noErr(t, "Complete", b.Source.Complete(ctx, again))
+	NoErr(t, "Complete", b.Source.Complete(ctx, again))
 	assertGone(t, b, id)
 }
 
@@ -422,25 +425,25 @@ func testJobLastAttempt(t *testing.T, b JobsBackend, clock *jobClock) {
 	// Failed explicitly on its last attempt.
 	failed := enqueue(t, b, ports.NewJob{Kind: "k", MaxAttempts: 2})
 	job := claimOne(t, b.Source, "w1", "k")
-	noErr(t, "Retry", b.Source.Retry(ctx, job, time.Time{}, "first"))
+	NoErr(t, "Retry", b.Source.Retry(ctx, job, time.Time{}, "first"))
 	job = claimOne(t, b.Source, "w1", "k")
 	if job.Attempt != 2 || job.MaxAttempts != 2 {
 		t.Fatalf("attempt %d of %d, want 2 of 2", job.Attempt, job.MaxAttempts)
 	}
-	noErr(t, "Fail", b.Source.Fail(ctx, job, "second and last"))
+	NoErr(t, "Fail", b.Source.Fail(ctx, job, "second and last"))
 	info := lookup(t, b, failed)
 	if info.Status != ports.JobFailed || info.LastError != "second and last" || info.Attempts != 2 || !info.DueAt.IsZero() {
 		t.Fatalf("after Fail, Lookup = %+v", info)
 	}
 	clock.Advance(24 * time.Hour)
 	claimNone(t, b.Source, "w1", "k")
-	wantErr(t, "Complete of a failed job", b.Source.Complete(ctx, job), ports.ErrJobLeaseLost)
+	WantErr(t, "Complete of a failed job", b.Source.Complete(ctx, job), ports.ErrJobLeaseLost)
 
 	// Retried on its last attempt: the next claim that finds it due fails it instead of
 	// handing it out, and keeps the reason.
 	retried := enqueue(t, b, ports.NewJob{Kind: "r", MaxAttempts: 1})
 	job = claimOne(t, b.Source, "w1", "r")
-	noErr(t, "Retry on the last attempt", b.Source.Retry(ctx, job, time.Time{}, "out of attempts"))
+	NoErr(t, "Retry on the last attempt", b.Source.Retry(ctx, job, time.Time{}, "out of attempts"))
 	claimNone(t, b.Source, "w1", "r")
 	info = lookup(t, b, retried)
 	if info.Status != ports.JobFailed || info.LastError != "out of attempts" || info.Attempts != 1 {
@@ -465,15 +468,15 @@ func testJobDiesOnLastAttempt(t *testing.T, b JobsBackend, clock *jobClock) {
 	if info.Status != ports.JobFailed || !strings.Contains(info.LastError, "lease") {
 		t.Fatalf("a job whose last attempt's worker died: %+v, want failed with a reason naming the lease", info)
 	}
-	wantErr(t, "Complete by the dead worker", b.Source.Complete(t.Context(), job), ports.ErrJobLeaseLost)
+	WantErr(t, "Complete by the dead worker", b.Source.Complete(t.Context(), job), ports.ErrJobLeaseLost)
 }
 
 func testJobRelease(t *testing.T, b JobsBackend, _ *jobClock) {
 	ctx := t.Context()
 	id := enqueue(t, b, ports.NewJob{Kind: "k", MaxAttempts: 1})
 	job := claimOne(t, b.Source, "stopping", "k")
-	noErr(t, "Release", b.Source.Release(ctx, job))
-	wantErr(t, "Complete after Release", b.Source.Complete(ctx, job), ports.ErrJobLeaseLost)
+	NoErr(t, "Release", b.Source.Release(ctx, job))
+	WantErr(t, "Complete after Release", b.Source.Complete(ctx, job), ports.ErrJobLeaseLost)
 	if info := lookup(t, b, id); info.Status != ports.JobQueued || info.Attempts != 0 {
 		t.Fatalf("after Release, Lookup = %+v, want queued with no attempt counted", info)
 	}
@@ -482,7 +485,7 @@ func testJobRelease(t *testing.T, b JobsBackend, _ *jobClock) {
 	if again.Attempt != 1 {
 		t.Fatalf("after Release, attempt %d, want 1", again.Attempt)
 	}
-	noErr(t, "Complete", b.Source.Complete(ctx, again))
+	NoErr(t, "Complete", b.Source.Complete(ctx, again))
 }
 
 func testJobReasonCleaned(t *testing.T, b JobsBackend, _ *jobClock) {
@@ -490,7 +493,7 @@ func testJobReasonCleaned(t *testing.T, b JobsBackend, _ *jobClock) {
 	id := enqueue(t, b, ports.NewJob{Kind: "k"})
 	job := claimOne(t, b.Source, "w1", "k")
 	reason := "bad bytes \xff\xfe then " + strings.Repeat("é", ports.MaxJobReasonBytes)
-	noErr(t, "Retry with a long, invalid reason", b.Source.Retry(ctx, job, time.Time{}, reason))
+	NoErr(t, "Retry with a long, invalid reason", b.Source.Retry(ctx, job, time.Time{}, reason))
 	want := ports.CleanJobReason(reason)
 	if len(want) > ports.MaxJobReasonBytes || strings.Contains(want, "\xff") {
 		t.Fatalf("CleanJobReason left %d bytes or invalid UTF-8", len(want))
@@ -516,7 +519,7 @@ func testJobStats(t *testing.T, b JobsBackend, clock *jobClock) {
 	if len(bJobs) != 2 {
 		t.Fatalf("claimed %d jobs of b, want 2", len(bJobs))
 	}
-	noErr(t, "Fail", b.Source.Fail(ctx, bJobs[1], "no"))
+	NoErr(t, "Fail", b.Source.Fail(ctx, bJobs[1], "no"))
 	claim(t, b.Source, "w1", 1, "a")
 
 	s := statsOf(t, b.Source)
@@ -540,18 +543,18 @@ func testJobStats(t *testing.T, b JobsBackend, clock *jobClock) {
 func testJobPurge(t *testing.T, b JobsBackend, clock *jobClock) {
 	ctx := t.Context()
 	old := enqueue(t, b, ports.NewJob{Kind: "k"})
-	noErr(t, "Fail", b.Source.Fail(ctx, claimOne(t, b.Source, "w1", "k"), "old failure"))
+	NoErr(t, "Fail", b.Source.Fail(ctx, claimOne(t, b.Source, "w1", "k"), "old failure"))
 	clock.Advance(time.Hour)
 	cutoff := clock.Now()
 	clock.Advance(time.Second)
 	recent := enqueue(t, b, ports.NewJob{Kind: "k"})
-	noErr(t, "Fail", b.Source.Fail(ctx, claimOne(t, b.Source, "w1", "k"), "recent failure"))
+	NoErr(t, "Fail", b.Source.Fail(ctx, claimOne(t, b.Source, "w1", "k"), "recent failure"))
 	queued := enqueue(t, b, ports.NewJob{Kind: "q", RunAt: cutoff.Add(-time.Hour)})
 	running := enqueue(t, b, ports.NewJob{Kind: "r"})
 	claimOne(t, b.Source, "w1", "r")
 
 	n, err := b.Source.PurgeFailed(ctx, cutoff)
-	noErr(t, "PurgeFailed", err)
+	NoErr(t, "PurgeFailed", err)
 	if n != 1 {
 		t.Fatalf("PurgeFailed removed %d jobs, want 1", n)
 	}
@@ -560,7 +563,7 @@ func testJobPurge(t *testing.T, b JobsBackend, clock *jobClock) {
 		lookup(t, b, id)
 	}
 	n, err = b.Source.PurgeFailed(ctx, cutoff)
-	noErr(t, "PurgeFailed again", err)
+	NoErr(t, "PurgeFailed again", err)
 	if n != 0 {
 		t.Fatalf("a second PurgeFailed removed %d jobs", n)
 	}

@@ -75,7 +75,7 @@ func testKilledWorker(t *testing.T, driver, point string) {
 		}
 	}
 	queue := gormstore.NewJobQueue(db, system.NewClock(), system.NewIDs())
-	id, err := queue.Enqueue(ctx, gormstore.NewStore(db), ports.NewJob{Kind: killKind, Payload: []byte("the job's own data")})
+	id, err := queue.Enqueue(ctx, gormstore.NewUnitOfWork(db).Pool(), ports.NewJob{Kind: killKind, Payload: []byte("the job's own data")})
 	if err != nil {
 		t.Fatal(err)
 	}

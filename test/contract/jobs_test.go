@@ -7,12 +7,14 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/acme/postsvc/adapters/accounts/accountsgorm"
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/system"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/contract"
 	"github.com/acme/postsvc/test/fakes"
+	"github.com/acme/postsvc/test/fakes/accountsfake"
 	"github.com/acme/postsvc/test/testdb"
 )
 
@@ -29,7 +31,7 @@ func TestJobsGormStore(t *testing.T) {
 				ids := system.NewIDs()
 				queue := gormstore.NewJobQueue(db, clock, ids)
 				return contract.JobsBackend{
-					Repos: gormstore.NewStore(db), UoW: gormstore.NewUnitOfWork(db),
+					UoW: gormstore.NewUnitOfWork(db), Users: accountsgorm.NewStore(db),
 					Queue: queue, Source: queue,
 					Instance: func(t *testing.T) ports.JobSource {
 						return gormstore.NewJobQueue(openPool(t, cfg), clock, ids)
@@ -46,7 +48,7 @@ func TestJobsFake(t *testing.T) {
 		store := fakes.NewStore()
 		jobs := fakes.NewJobs(store, clock)
 		return contract.JobsBackend{
-			Repos: store, UoW: fakes.NewUnitOfWork(store), Queue: jobs, Source: jobs,
+			UoW: store, Users: accountsfake.Store{}, Queue: jobs, Source: jobs,
 			Instance: func(*testing.T) ports.JobSource { return jobs },
 		}
 	})

@@ -6,54 +6,67 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/postsvc/domain/post"
-	"github.com/acme/postsvc/domain/session"
-	"github.com/acme/postsvc/domain/user"
+	"github.com/acme/postsvc/domain/accounts/session"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
 	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/accounts"
+	"github.com/acme/postsvc/ports/posts"
 )
 
 // errBoom is a failure of the function run in a unit of work, unrelated to storage.
 var errBoom = errors.New("boom")
 
-func unitOfWorkTests() []namedTest {
-	return []namedTest{
-		{"commit makes every write visible", testUoWCommit},
-		{"an error rolls back every write", testUoWErrorRollsBack},
-		{"a panic rolls back every write", testUoWPanicRollsBack},
-		{"a repository error rolls back earlier writes", testUoWRepositoryErrorRollsBack},
-	}
+// Backend is the storage under test: the unit of work, and the stores of two contexts whose
+// repositories one transaction spans. The unit of work knows neither; that is the point.
+type Backend struct {
+	UoW      ports.UnitOfWork
+	Accounts accounts.Store
+	Posts    posts.Store
 }
 
-// txWrites does, inside one transaction, the writes of a signup followed by a first post:
-// a new account, a post of it, a session, and a posts-version bump.
-func txWrites(t *testing.T, tx ports.Repositories, ctx context.Context, u *user.User, p *post.Post, s *session.Session) error {
+// UnitOfWorkTests is the contract of the unit of work.
+func UnitOfWorkTests() []Group[Backend] {
+	return []Group[Backend]{{Name: "uow", Tests: []Test[Backend]{
+		{Name: "commit makes every write visible", Run: testUoWCommit},
+		{Name: "an error rolls back every write", Run: testUoWErrorRollsBack},
+		{Name: "a panic rolls back every write", Run: testUoWPanicRollsBack},
+		{Name: "a repository error rolls back earlier writes", Run: testUoWRepositoryErrorRollsBack},
+		{Name: "other contexts' rows do not stop a user's deletion", Run: testUserDeletionCascades},
+	}}}
+}
+
+// txWrites does, inside one transaction, the writes of a signup followed by a first post, in
+// two contexts: a new account and a session (accounts), a post of it and a version bump (posts).
+func txWrites(t *testing.T, b Backend, tx ports.Scope, ctx context.Context, u *user.User, p *post.Post, s *session.Session) error {
 	t.Helper()
-	if err := tx.Users().Add(ctx, u); err != nil {
+	if err := b.Accounts.Users(tx).Add(ctx, u); err != nil {
 		return err
 	}
-	if err := tx.Posts().Add(ctx, p); err != nil {
+	if err := b.Posts.Posts(tx).Add(ctx, p); err != nil {
 		return err
 	}
-	if err := tx.Sessions().Add(ctx, s); err != nil {
+	if err := b.Accounts.Sessions(tx).Add(ctx, s); err != nil {
 		return err
 	}
 	// The transaction reads its own writes.
-	if _, err := tx.Users().ByID(ctx, u.ID()); err != nil {
+	if _, err := b.Accounts.Users(tx).ByID(ctx, u.ID()); err != nil {
 		t.Errorf("ByID inside the transaction: %v", err)
 	}
-	if _, err := tx.Posts().ByID(ctx, u.ID(), p.ID()); err != nil {
+	if _, err := b.Posts.Posts(tx).ByID(ctx, u.ID(), p.ID()); err != nil {
 		t.Errorf("post ByID inside the transaction: %v", err)
 	}
-	return tx.Users().BumpPostsVersion(ctx, u.ID())
+	return b.Posts.Posts(tx).BumpVersion(ctx, u.ID())
 }
 
 // fixtures makes an unsaved account with a post and a session.
 func fixtures(t *testing.T, email string) (*user.User, *post.Post, *session.Session) {
 	t.Helper()
-	u := makeUser(t, email, "In A Transaction", user.RoleUser)
+	u := MakeUser(t, email, "In A Transaction", identity.RoleUser)
 	p := makePost(t, u.ID(), "written in a transaction")
-	s, _, err := session.New(session.ID(newID(t)), u.ID(), time.Now(), time.Hour)
-	noErr(t, "session.New", err)
+	s, _, err := session.New(session.ID(NewID(t)), u.ID(), time.Now(), time.Hour)
+	NoErr(t, "session.New", err)
 	return u, p, s
 }
 
@@ -61,76 +74,106 @@ func fixtures(t *testing.T, email string) (*user.User, *post.Post, *session.Sess
 func assertNothingWritten(t *testing.T, b Backend, u *user.User, p *post.Post, s *session.Session) {
 	t.Helper()
 	ctx := t.Context()
-	_, err := b.Repos.Users().ByID(ctx, u.ID())
-	wantErr(t, "user after rollback", err, user.ErrNotFound)
-	_, err = b.Repos.Users().ByEmail(ctx, u.Email())
-	wantErr(t, "user by email after rollback", err, user.ErrNotFound)
-	_, err = b.Repos.Posts().ByID(ctx, u.ID(), p.ID())
-	wantErr(t, "post after rollback", err, post.ErrNotFound)
-	list := listPosts(t, b, u.ID(), "", 10)
-	if len(list) != 0 {
-		t.Errorf("%d posts visible after rollback", len(list))
+	_, err := b.Accounts.Users(b.UoW.Pool()).ByID(ctx, u.ID())
+	WantErr(t, "user after rollback", err, user.ErrNotFound)
+	_, err = b.Accounts.Users(b.UoW.Pool()).ByEmail(ctx, u.Email())
+	WantErr(t, "user by email after rollback", err, user.ErrNotFound)
+	_, err = b.Posts.Posts(b.UoW.Pool()).ByID(ctx, u.ID(), p.ID())
+	WantErr(t, "post after rollback", err, post.ErrNotFound)
+	if v, err := b.Posts.Posts(b.UoW.Pool()).Version(ctx, u.ID()); err != nil || v != 0 {
+		t.Errorf("posts version after rollback = %d, %v, want 0", v, err)
 	}
-	_, err = b.Repos.Sessions().ByID(ctx, s.ID())
-	wantErr(t, "session after rollback", err, session.ErrNotFound)
+	_, err = b.Accounts.Sessions(b.UoW.Pool()).ByID(ctx, s.ID())
+	WantErr(t, "session after rollback", err, session.ErrNotFound)
 	// The store still works, and the email was not left reserved.
-	addUser(t, b, u.Email().String(), "", user.RoleUser)
+	addUser(t, b, u.Email().String(), "", identity.RoleUser)
+}
+
+func addUser(t *testing.T, b Backend, email, name string, role identity.Role) *user.User {
+	t.Helper()
+	u := MakeUser(t, email, name, role)
+	NoErr(t, "add user", b.Accounts.Users(b.UoW.Pool()).Add(t.Context(), u))
+	return u
+}
+
+func addPost(t *testing.T, b Backend, author identity.UserID, text string) *post.Post {
+	t.Helper()
+	p := makePost(t, author, text)
+	NoErr(t, "add post", b.Posts.Posts(b.UoW.Pool()).Add(t.Context(), p))
+	return p
+}
+
+func makePost(t testing.TB, author identity.UserID, text string) *post.Post {
+	t.Helper()
+	p, err := post.New(post.ID(NewID(t)), author, text, time.Now())
+	NoErr(t, "post.New", err)
+	return p
+}
+
+func assertSameUser(t testing.TB, got, want *user.User) {
+	t.Helper()
+	if got == nil || got.ID() != want.ID() || got.Email() != want.Email() || got.Name() != want.Name() || got.Role() != want.Role() {
+		t.Errorf("user = %+v, want %+v", got, want)
+	}
 }
 
 func testUoWCommit(t *testing.T, b Backend) {
 	ctx := t.Context()
 	u, p, s := fixtures(t, "commit@x.io")
-	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		return txWrites(t, tx, ctx, u, p, s)
+	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		return txWrites(t, b, tx, ctx, u, p, s)
 	})
-	noErr(t, "Do", err)
+	NoErr(t, "Do", err)
 
-	got, err := b.Repos.Users().ByID(ctx, u.ID())
-	noErr(t, "ByID after commit", err)
+	got, err := b.Accounts.Users(b.UoW.Pool()).ByID(ctx, u.ID())
+	NoErr(t, "ByID after commit", err)
 	assertSameUser(t, got, u)
-	gotPost, err := b.Repos.Posts().ByID(ctx, u.ID(), p.ID())
-	noErr(t, "post ByID after commit", err)
+	gotPost, err := b.Posts.Posts(b.UoW.Pool()).ByID(ctx, u.ID(), p.ID())
+	NoErr(t, "post ByID after commit", err)
 	if gotPost.Text() != p.Text() {
 		t.Errorf("post text = %q", gotPost.Text())
 	}
-	principal, err := b.Repos.Sessions().Principal(ctx, s.ID(), time.Now())
-	noErr(t, "Principal after commit", err)
-	if principal.UserID != u.ID() || principal.PostsVersion != 1 {
-		t.Errorf("Principal = %+v, want user %s with posts version 1", principal, u.ID())
+	principal, err := b.Accounts.Sessions(b.UoW.Pool()).Principal(ctx, s.ID(), time.Now())
+	NoErr(t, "Principal after commit", err)
+	if principal.UserID != u.ID() {
+		t.Errorf("Principal = %+v, want user %s", principal, u.ID())
+	}
+	if v, err := b.Posts.Posts(b.UoW.Pool()).Version(ctx, u.ID()); err != nil || v != 1 {
+		t.Errorf("posts version after commit = %d, %v, want 1", v, err)
 	}
 }
 
 func testUoWErrorRollsBack(t *testing.T, b Backend) {
 	ctx := t.Context()
 	u, p, s := fixtures(t, "rollback@x.io")
-	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		if err := txWrites(t, tx, ctx, u, p, s); err != nil {
+	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if err := txWrites(t, b, tx, ctx, u, p, s); err != nil {
 			t.Errorf("writes inside the transaction: %v", err)
 		}
 		return errBoom
 	})
-	wantErr(t, "Do", err, errBoom)
+	WantErr(t, "Do", err, errBoom)
 	assertNothingWritten(t, b, u, p, s)
 
 	// Updates and deletes of existing rows are rolled back too.
-	owner := addUser(t, b, "owner@x.io", "Before", user.RoleUser)
+	owner := addUser(t, b, "owner@x.io", "Before", identity.RoleUser)
 	kept := addPost(t, b, owner.ID(), "kept")
-	err = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		renamed := user.Rehydrate(owner.ID(), owner.Email().String(), owner.PasswordHash(), "After", user.RoleAdmin, owner.CreatedAt(), time.Now())
-		if err := tx.Users().Update(ctx, renamed); err != nil {
+	err = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		renamed := user.Rehydrate(owner.ID(), owner.Email().String(), owner.PasswordHash(), "After", identity.RoleAdmin, owner.CreatedAt(), time.Now())
+		if err := b.Accounts.Users(tx).Update(ctx, renamed); err != nil {
 			return err
 		}
-		if err := tx.Posts().Delete(ctx, owner.ID(), kept.ID()); err != nil {
+		if err := b.Posts.Posts(tx).Delete(ctx, owner.ID(), kept.ID()); err != nil {
 			return err
 		}
 		return errBoom
 	})
-	wantErr(t, "Do", err, errBoom)
-	got, err := b.Repos.Users().ByID(ctx, owner.ID())
-	noErr(t, "ByID", err)
+	WantErr(t, "Do", err, errBoom)
+	got, err := b.Accounts.Users(b.UoW.Pool()).ByID(ctx, owner.ID())
+	NoErr(t, "ByID", err)
 	assertSameUser(t, got, owner)
-	_, err = b.Repos.Posts().ByID(ctx, owner.ID(), kept.ID())
-	noErr(t, "post deleted in a rolled-back transaction", err)
+	_, err = b.Posts.Posts(b.UoW.Pool()).ByID(ctx, owner.ID(), kept.ID())
+	NoErr(t, "post deleted in a rolled-back transaction", err)
 }
 
 func testUoWPanicRollsBack(t *testing.T, b Backend) {
@@ -138,8 +181,8 @@ func testUoWPanicRollsBack(t *testing.T, b Backend) {
 	u, p, s := fixtures(t, "panic@x.io")
 	recovered := func() (r any) {
 		defer func() { r = recover() }()
-		_ = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-			if err := txWrites(t, tx, ctx, u, p, s); err != nil {
+		_ = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+			if err := txWrites(t, b, tx, ctx, u, p, s); err != nil {
 				t.Errorf("writes inside the transaction: %v", err)
 			}
 			panic(errBoom)
@@ -154,14 +197,30 @@ func testUoWPanicRollsBack(t *testing.T, b Backend) {
 
 func testUoWRepositoryErrorRollsBack(t *testing.T, b Backend) {
 	ctx := t.Context()
-	addUser(t, b, "taken@x.io", "", user.RoleUser)
+	addUser(t, b, "taken@x.io", "", identity.RoleUser)
 	u, p, s := fixtures(t, "fresh@x.io")
-	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Repositories) error {
-		if err := txWrites(t, tx, ctx, u, p, s); err != nil {
+	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if err := txWrites(t, b, tx, ctx, u, p, s); err != nil {
 			t.Errorf("writes inside the transaction: %v", err)
 		}
-		return tx.Users().Add(ctx, makeUser(t, "TAKEN@x.io", "", user.RoleUser))
+		return b.Accounts.Users(tx).Add(ctx, MakeUser(t, "TAKEN@x.io", "", identity.RoleUser))
 	})
-	wantErr(t, "Do", err, user.ErrEmailTaken)
+	WantErr(t, "Do", err, user.ErrEmailTaken)
 	assertNothingWritten(t, b, u, p, s)
+}
+
+// testUserDeletionCascades deletes an account that has rows in another context: the deletion
+// succeeds and takes them along (the foreign keys cascade; the admin use case also deletes
+// them itself through every ports.UserDataOwner, so neither depends on the other).
+func testUserDeletionCascades(t *testing.T, b Backend) {
+	ctx := t.Context()
+	u := addUser(t, b, "leaving@x.io", "", identity.RoleUser)
+	p := addPost(t, b, u.ID(), "a post")
+	NoErr(t, "Bump", b.Posts.Posts(b.UoW.Pool()).BumpVersion(ctx, u.ID()))
+	NoErr(t, "Delete", b.Accounts.Users(b.UoW.Pool()).Delete(ctx, u.ID()))
+	_, err := b.Posts.Posts(b.UoW.Pool()).ByID(ctx, u.ID(), p.ID())
+	WantErr(t, "post of a deleted user", err, post.ErrNotFound)
+	if v, err := b.Posts.Posts(b.UoW.Pool()).Version(ctx, u.ID()); err != nil || v != 0 {
+		t.Errorf("posts version of a deleted user = %d, %v", v, err)
+	}
 }

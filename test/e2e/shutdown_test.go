@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/postsvc/domain/post"
+	"github.com/acme/postsvc/domain/posts/post"
 )
 
 // pacedBody streams data at a steady rate so that the whole body takes about d to send, like

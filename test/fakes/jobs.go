@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/acme/postsvc/domain/user"
 	"github.com/acme/postsvc/ports"
 )
 
@@ -23,9 +22,6 @@ type Jobs struct {
 	mu   sync.Mutex
 	seq  int
 	jobs map[string]*fakeJob
-	// pending holds the jobs enqueued inside transactions that have not been seen to commit,
-	// by the marker their transaction carries (see Enqueue).
-	pending map[user.ID]*fakeJob
 }
 
 type fakeJob struct {
@@ -42,19 +38,11 @@ var (
 // NewJobs returns an empty queue whose transactions are those of store and whose times come
 // from clock.
 func NewJobs(store *Store, clock ports.Clock) *Jobs {
-	return &Jobs{store: store, clock: clock, jobs: map[string]*fakeJob{}, pending: map[user.ID]*fakeJob{}}
+	return &Jobs{store: store, clock: clock, jobs: map[string]*fakeJob{}}
 }
 
-// jobMarkerPrefix starts the keys that mark, in a transaction's private copy of the store, the
-// jobs it enqueued. No user id is spelt like it (ids are UUIDs).
-const jobMarkerPrefix = "\x00fakes-job:"
-
-// Enqueue stores job in scope: at once on the Store, or, inside UnitOfWork.Do, when and only if
-// that transaction commits. The fake unit of work commits by publishing the transaction's
-// private copy of the data, and offers no commit hook; so the job leaves a marker in that copy
-// (a posts-version entry under a key no user id can have, which nothing else reads), and the
-// job becomes visible once the marker is found in the committed data. A rolled-back copy is
-// dropped with its marker, and its job is never seen.
+// Enqueue stores job in scope: at once on the pool's scope, or, inside UnitOfWork.Do, when and
+// only if that transaction commits (fakes.AfterCommit); a rolled-back job is never seen.
 func (j *Jobs) Enqueue(ctx context.Context, scope ports.Scope, job ports.NewJob) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -62,7 +50,7 @@ func (j *Jobs) Enqueue(ctx context.Context, scope ports.Scope, job ports.NewJob)
 	if err := job.Validate(); err != nil {
 		return "", err
 	}
-	if err := j.store.injected(); err != nil {
+	if err := j.store.Injected(); err != nil {
 		return "", err
 	}
 	now := j.now()
@@ -80,42 +68,18 @@ func (j *Jobs) Enqueue(ctx context.Context, scope ports.Scope, job ports.NewJob)
 		fj.info.DueAt = job.RunAt.UTC().Truncate(time.Microsecond)
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	j.seq++
 	fj.info.ID = fmt.Sprintf("job-%08d", j.seq)
-	switch s := scope.(type) {
-	case *Store:
-		if s != j.store {
-			return "", fmt.Errorf("fakes: the scope belongs to another store")
-		}
+	j.mu.Unlock()
+	err := AfterCommit(scope, func() {
+		j.mu.Lock()
 		j.jobs[fj.info.ID] = fj
-	case *txRepos:
-		if s.s != j.store {
-			return "", fmt.Errorf("fakes: the scope belongs to another store")
-		}
-		marker := user.ID(jobMarkerPrefix + fj.info.ID)
-		s.d.postsVersion[marker] = 0
-		j.pending[marker] = fj
-	default:
-		return "", fmt.Errorf("fakes: %T is not a scope of this store", scope)
+		j.mu.Unlock()
+	})
+	if err != nil {
+		return "", err
 	}
 	return fj.info.ID, nil
-}
-
-// settle moves the pending jobs whose transactions have committed into the queue. j.mu is held.
-func (j *Jobs) settle() {
-	if len(j.pending) == 0 {
-		return
-	}
-	j.store.mu.RLock()
-	committed := j.store.committed
-	j.store.mu.RUnlock()
-	for marker, fj := range j.pending {
-		if _, ok := committed.postsVersion[marker]; ok {
-			j.jobs[fj.info.ID] = fj
-			delete(j.pending, marker)
-		}
-	}
 }
 
 func (j *Jobs) now() time.Time { return j.clock.Now().UTC().Truncate(time.Microsecond) }
@@ -131,12 +95,11 @@ func (j *Jobs) Claim(ctx context.Context, c ports.JobClaim) ([]ports.Job, error)
 	case len(c.Kinds) == 0:
 		return nil, nil
 	}
-	if err := j.store.injected(); err != nil {
+	if err := j.store.Injected(); err != nil {
 		return nil, err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.settle()
 	now := j.now()
 	var due []*fakeJob
 	for _, fj := range j.jobs {
@@ -179,7 +142,7 @@ func (j *Jobs) held(ctx context.Context, job ports.Job, fn func(fj *fakeJob, now
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := j.store.injected(); err != nil {
+	if err := j.store.Injected(); err != nil {
 		return err
 	}
 	j.mu.Lock()
@@ -242,7 +205,6 @@ func (j *Jobs) Stats(ctx context.Context) ([]ports.JobStats, error) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.settle()
 	now := j.now()
 	byKind := map[string]*ports.JobStats{}
 	for _, fj := range j.jobs {
@@ -278,7 +240,6 @@ func (j *Jobs) Lookup(ctx context.Context, id string) (ports.JobInfo, error) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.settle()
 	fj, ok := j.jobs[id]
 	if !ok {
 		return ports.JobInfo{}, fmt.Errorf("fakes: job %s: %w", id, ports.ErrJobNotFound)
@@ -301,4 +262,30 @@ func (j *Jobs) PurgeFailed(ctx context.Context, before time.Time) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// RunDue runs, one after another, every due job of the kinds handlers knows, as a worker would,
+// until none is left; it returns how many ran. A handler's error is retried later like a
+// worker's would be, and returned.
+func (j *Jobs) RunDue(ctx context.Context, handlers map[string]func(context.Context, ports.Job) error) (int, error) {
+	kinds := make([]string, 0, len(handlers))
+	for k := range handlers {
+		kinds = append(kinds, k)
+	}
+	ran := 0
+	for {
+		claimed, err := j.Claim(ctx, ports.JobClaim{Worker: "fakes", Kinds: kinds, Limit: 1, Lease: time.Minute})
+		if err != nil || len(claimed) == 0 {
+			return ran, err
+		}
+		job := claimed[0]
+		ran++
+		if err := handlers[job.Kind](ctx, job); err != nil {
+			_ = j.Retry(ctx, job, j.clock.Now().Add(time.Hour), err.Error())
+			return ran, err
+		}
+		if err := j.Complete(ctx, job); err != nil {
+			return ran, err
+		}
+	}
 }

@@ -1,0 +1,109 @@
+package accountsgorm
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/domain/accounts/session"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/ports/accounts"
+)
+
+// sessionRepo implements accounts.SessionRepository. principal, set on the pool's repository
+// (Store), runs the authentication read as a prepared statement; inside a transaction it is
+// nil and the read goes through the transaction's connection.
+type sessionRepo struct {
+	db        *gorm.DB
+	principal *gormstore.PreparedQuery
+}
+
+var _ accounts.SessionRepository = sessionRepo{}
+
+func (r sessionRepo) Add(ctx context.Context, s *session.Session) error {
+	row := toSessionRow(s)
+	err := r.db.WithContext(ctx).Create(&row).Error
+	switch {
+	case errors.Is(err, gorm.ErrForeignKeyViolated):
+		return fmt.Errorf("gormstore: session user %s: %w", s.UserID(), user.ErrNotFound)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("gormstore: session %s already exists", s.ID())
+	}
+	return gormstore.MapErr(err)
+}
+
+func (r sessionRepo) ByID(ctx context.Context, id session.ID) (*session.Session, error) {
+	var row sessionRow
+	err := r.db.WithContext(ctx).Where("id = ?", string(id)).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, session.ErrNotFound
+	}
+	if err != nil {
+		return nil, gormstore.MapErr(err)
+	}
+	return row.toDomain(), nil
+}
+
+func (r sessionRepo) Update(ctx context.Context, s *session.Session) error {
+	res := r.db.WithContext(ctx).Model(&sessionRow{}).Where("id = ?", string(s.ID())).Updates(map[string]any{
+		"refresh_hash": s.RefreshHash(),
+		"rotated_at":   gormstore.DBTime(s.RotatedAt()),
+		"revoked_at":   gormstore.DBTimePtr(s.RevokedAt()),
+	})
+	if res.Error != nil {
+		return gormstore.MapErr(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return session.ErrNotFound
+	}
+	return nil
+}
+
+func (r sessionRepo) RevokeAllForUser(ctx context.Context, userID identity.UserID, now time.Time) error {
+	// Sessions revoked earlier keep their first revocation time, as Session.Revoke does.
+	return gormstore.MapErr(r.db.WithContext(ctx).Model(&sessionRow{}).
+		Where("user_id = ? AND revoked_at IS NULL", string(userID)).
+		Update("revoked_at", gormstore.DBTime(now)).Error)
+}
+
+// principalSQL reads everything an authenticated request needs in one primary-key lookup
+// joined to one primary-key lookup. The join is what makes a deleted user's session worthless
+// at once, and reading the role here is what makes a role change visible on the very next
+// request. It reads nothing of any other context: each keeps its own freshness information.
+const principalSQL = `SELECT u.id AS user_id, u.role AS role
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
+
+// Principal runs on every authenticated request, so it skips GORM's statement builder and
+// reflection-based scanning and goes straight to the connection: through the statement the
+// Store prepared (parsed once per connection by the server, not on every request), or the
+// transaction's connection inside a unit of work.
+func (r sessionRepo) Principal(ctx context.Context, id session.ID, now time.Time) (identity.Principal, error) {
+	var userID, role string
+	args := []any{string(id), gormstore.DBTime(now)}
+	var row *sql.Row
+	if r.principal != nil {
+		row = r.principal.QueryRow(ctx, args...)
+	} else {
+		row = r.db.Statement.ConnPool.QueryRowContext(ctx, principalSQL, args...)
+	}
+	err := row.Scan(&userID, &role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return identity.Principal{}, session.ErrNotFound
+	}
+	if err != nil {
+		return identity.Principal{}, gormstore.MapErr(err)
+	}
+	return identity.Principal{
+		UserID:     identity.UserID(userID),
+		Role:       identity.Role(role),
+		Credential: identity.Credential{Kind: identity.CredentialSession, ID: string(id)},
+	}, nil
+}

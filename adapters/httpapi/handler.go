@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/ports"
+)
+
+// What module handlers use of the kernel. Each finds the kernel serving the request in its
+// context, so a module holds no reference to it.
+
+// ErrNoResult flags a use case that returned neither a result nor an error: a bug, answered 500.
+var ErrNoResult = errors.New("httpapi: use case returned no result")
+
+// SmallBodyLimit suits bodies of a few short fields (credentials, a profile, an admin's edit):
+// a password of at most 1024 bytes, with ample room for escaping.
+const SmallBodyLimit int64 = 64 << 10
+
+// Decode reads the request body (at most the route's BodyLimit, as one JSON object) into dst,
+// a non-nil pointer. On failure it has already answered (400, 408, 413, 415 or 503) and
+// returns false. Field names match exactly, unknown fields are ignored, and text must be
+// valid Unicode.
+func Decode(c *gin.Context, dst any) bool {
+	return kernelOf(c).decodeJSON(c, bodyOptions{limit: settingsOf(c).bodyLimit}, dst)
+}
+
+// DecodeOptional is Decode for a body the client may leave out: an absent or empty body
+// leaves dst untouched.
+func DecodeOptional(c *gin.Context, dst any) bool {
+	return kernelOf(c).decodeJSON(c, bodyOptions{limit: settingsOf(c).bodyLimit, optional: true}, dst)
+}
+
+// Fail answers err: an error that describes itself (domain.Error) by its kind, code and
+// message; anything else as a 500 whose text is logged, never sent.
+func Fail(c *gin.Context, err error) { kernelOf(c).fail(c, err) }
+
+// WriteJSON answers v as JSON with status.
+func WriteJSON(c *gin.Context, status int, v any) { kernelOf(c).writeJSON(c, status, v) }
+
+// Malformed answers 400 malformed_request with detail, which must not echo client input.
+func Malformed(c *gin.Context, detail string) { malformed(c, detail) }
+
+// PageQuery reads a list endpoint's query string: limit and cursor, and the other parameters
+// names (their values in extra, "" when absent). On a query string that cannot be decoded, a
+// repeated parameter or a limit that is not a positive integer it has already answered (400 or
+// 422) and returns false. The limit's upper bound and the cursor are the use case's to check.
+func PageQuery(c *gin.Context, names ...string) (page ports.PageRequest, extra map[string]string, ok bool) {
+	query, ok := queryParams(c, append([]string{"limit", "cursor"}, names...)...)
+	if !ok {
+		return ports.PageRequest{}, nil, false
+	}
+	limit, err := parseLimit(query["limit"])
+	if err != nil {
+		Fail(c, err)
+		return ports.PageRequest{}, nil, false
+	}
+	return ports.PageRequest{Limit: limit, Cursor: query["cursor"]}, query, true
+}
+
+// parseLimit reads the optional "limit" query parameter. Absent (or empty) is 0, which use
+// cases read as "the default"; since 0 means that, an explicit 0 is refused.
+func parseLimit(raw string) (int, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n == 0 {
+		return 0, domain.Invalid("limit", "must be an integer between 1 and 100")
+	}
+	return n, nil
+}

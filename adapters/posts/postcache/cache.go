@@ -1,0 +1,357 @@
+// Package postcache keeps pages of a user's post list in process memory, so that repeated
+// list requests skip the database. Freshness does not depend on expiry: every key carries the
+// author's posts version, which each write bumps, so a page cached before a write can no
+// longer be asked for. The TTL and Forget only reclaim memory sooner.
+package postcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gocache "github.com/patrickmn/go-cache"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/ports/posts"
+)
+
+const (
+	// DefaultTTL is the page lifetime used when none is configured; the API contract promises
+	// at most five minutes.
+	DefaultTTL = 5 * time.Minute
+	// cleanupInterval is how often go-cache's janitor removes expired pages and so gives their
+	// bytes back to the budget. Until then an expired page is already a miss.
+	cleanupInterval = time.Minute
+	// detachedLoadTimeout bounds a shared load whose first caller had no deadline, so a load
+	// that outlives its callers can never run forever.
+	detachedLoadTimeout = 30 * time.Second
+	// entryShare is the largest share of the byte budget one page may take: a page bigger
+	// than budget/entryShare is served but not kept. Pages reach 4 MiB of posts, so without
+	// it a handful of users listing pages of 1 MiB posts would fill the whole cache and shut
+	// everyone else out of it for the TTL. With the default 64 MiB budget a full 4 MiB page
+	// still fits.
+	entryShare = 16
+)
+
+// Estimated bytes a page costs beyond its strings: the post struct (two ids, text header and
+// time), the pointer in the slice, the page and entry structs, and go-cache's item and map
+// slot. Estimates need only be in the right range: the budget guards against runaway growth,
+// not against the last kilobyte.
+const (
+	perPostOverhead  = 128
+	perEntryOverhead = 256
+)
+
+// Stats is a snapshot of the cache counters for metrics.
+type Stats struct {
+	Hits      int64 // GetOrLoad calls answered from the cache
+	Misses    int64 // GetOrLoad calls that needed a load (shared or not)
+	Evictions int64 // pages removed by expiry or Forget
+	Rejected  int64 // loaded pages not kept: too big a share of the byte budget, or no room left
+	Bytes     int64 // estimated bytes of the pages held, expired but not yet cleaned included
+	Items     int64 // pages held, expired but not yet cleaned included
+}
+
+// Cache implements posts.PostListCache on go-cache.
+//
+// go-cache stores the pages and expires them. Byte accounting and the per-user index live in
+// ledger, which go-cache's eviction callback updates. ledger holds no reference back to the
+// go-cache instance, so that when a Cache becomes unreachable go-cache's finalizer can still
+// stop its janitor goroutine.
+type Cache struct {
+	items  *gocache.Cache
+	flight singleflight.Group
+	ledger *ledger
+	ttl    time.Duration
+	hits   atomic.Int64
+	misses atomic.Int64
+}
+
+var _ posts.PostListCache = (*Cache)(nil)
+
+// New builds the cache from its settings. A zero or negative TTL falls back to DefaultTTL
+// (never to "no expiry"); a zero byte budget keeps nothing, so every request loads.
+func New(cfg config.Cache) *Cache {
+	ttl := cfg.PostsTTL
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	maxBytes := max(cfg.PostsMaxBytes, 0)
+	l := &ledger{maxBytes: maxBytes, maxEntry: maxBytes / entryShare, byUser: make(map[identity.UserID]map[string]*entry)}
+	items := gocache.New(ttl, cleanupInterval)
+	items.OnEvicted(l.evicted)
+	return &Cache{items: items, ledger: l, ttl: ttl}
+}
+
+// entry is what go-cache holds. Its page is never handed out directly; callers get copies.
+type entry struct {
+	user  identity.UserID
+	page  posts.PostPage
+	bytes int64
+	// released is set, under ledger.mu, once the entry's bytes have been given back, so that
+	// the two paths that can retire an entry (an eviction callback and a silent overwrite of
+	// an expired key) give them back exactly once between them.
+	released bool
+}
+
+// result is what a load, shared by the callers of one key, produces.
+type result struct {
+	page posts.PostPage
+	hit  bool
+}
+
+// GetOrLoad returns the page for key from the cache, or loads it once for all concurrent
+// callers of the same key. Each caller receives its own copy of the Posts slice.
+//
+// The load runs detached from the cancellation of the caller that started it: if that caller
+// goes away, the others waiting on the same key still get the page. It keeps that caller's
+// deadline (or detachedLoadTimeout when it had none), so a stuck database still fails the
+// load within the usual request timeout. A caller whose own context ends stops waiting and
+// gets its context's error.
+func (c *Cache) GetOrLoad(ctx context.Context, key posts.PostPageKey, load func(ctx context.Context) (posts.PostPage, error)) (posts.PostPage, bool, error) {
+	k := cacheKey(key)
+	if e, ok := c.lookup(k); ok {
+		c.hits.Add(1)
+		return copyPage(e.page), true, nil
+	}
+	// A shared load that failed only because the context of the caller who started it ran
+	// out says nothing about this caller's own chances: try once more with this caller
+	// leading, as long as its context is still alive. One retry bounds the extra work.
+	for attempt := 0; ; attempt++ {
+		ch := c.flight.DoChan(k, func() (any, error) { return c.loadShared(ctx, k, key.UserID, load) })
+		select {
+		case <-ctx.Done():
+			c.misses.Add(1)
+			return posts.PostPage{}, false, ctx.Err()
+		case r := <-ch:
+			if r.Err != nil && attempt == 0 && isContextError(r.Err) && ctx.Err() == nil {
+				continue
+			}
+			if r.Err != nil {
+				c.misses.Add(1)
+				return posts.PostPage{}, false, r.Err
+			}
+			res, ok := r.Val.(result)
+			if !ok {
+				c.misses.Add(1)
+				return posts.PostPage{}, false, fmt.Errorf("postcache: unexpected shared result %T", r.Val)
+			}
+			if res.hit {
+				c.hits.Add(1)
+			} else {
+				c.misses.Add(1)
+			}
+			return copyPage(res.page), res.hit, nil
+		}
+	}
+}
+
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// loadShared runs once per flight. It checks the cache again first, because a flight for this
+// key may have stored the page between the caller's miss and this flight's start.
+func (c *Cache) loadShared(ctx context.Context, k string, owner identity.UserID, load func(context.Context) (posts.PostPage, error)) (any, error) {
+	if e, ok := c.lookup(k); ok {
+		return result{page: e.page, hit: true}, nil
+	}
+	loadCtx := context.WithoutCancel(ctx)
+	var cancel context.CancelFunc
+	if deadline, ok := ctx.Deadline(); ok {
+		loadCtx, cancel = context.WithDeadline(loadCtx, deadline)
+	} else {
+		loadCtx, cancel = context.WithTimeout(loadCtx, detachedLoadTimeout)
+	}
+	defer cancel()
+	page, err := safeLoad(loadCtx, load)
+	if err != nil {
+		return nil, err
+	}
+	// The cache keeps its own copy, so neither the loader nor any caller can reach the
+	// stored slice.
+	stored := copyPage(page)
+	c.store(k, owner, stored)
+	return result{page: stored, hit: false}, nil
+}
+
+// safeLoad turns a panic in load into an error. DoChan would otherwise re-raise it on a fresh
+// goroutine, where no recovery middleware can catch it and the whole process would die.
+func safeLoad(ctx context.Context, load func(context.Context) (posts.PostPage, error)) (page posts.PostPage, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("postcache: page load panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return load(ctx)
+}
+
+func (c *Cache) lookup(k string) (*entry, bool) {
+	v, ok := c.items.Get(k)
+	if !ok {
+		return nil, false
+	}
+	e, ok := v.(*entry)
+	return e, ok
+}
+
+// store keeps the page when it fits the budget. Reservation and insertion happen under the
+// ledger's lock so the byte count always matches what go-cache holds.
+func (c *Cache) store(k string, owner identity.UserID, page posts.PostPage) {
+	e := &entry{user: owner, page: page, bytes: pageBytes(k, page)}
+	l := c.ledger
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Add refuses a live entry but silently replaces an expired one that the janitor has not
+	// removed yet, without calling OnEvicted. The ledger still lists that one; its bytes are
+	// about to be freed, so they do not count against the new page, and it is retired below.
+	previous := l.byUser[owner][k]
+	held := l.bytes.Load()
+	if previous != nil {
+		held -= previous.bytes
+	}
+	if e.bytes > l.maxEntry || held+e.bytes > l.maxBytes {
+		l.rejected.Add(1)
+		return
+	}
+	if err := c.items.Add(k, e, gocache.DefaultExpiration); err != nil {
+		// A live page for this key is already cached (stored by a flight for the same key
+		// that raced with this one). Keys carry the version, so both pages are the same.
+		return
+	}
+	if previous != nil {
+		l.retire(k, previous)
+	}
+	l.add(k, e)
+}
+
+// Forget drops every cached page of a user. It costs time in proportion to that user's pages,
+// not to the whole cache.
+func (c *Cache) Forget(userID identity.UserID) {
+	l := c.ledger
+	l.mu.Lock()
+	keys := make([]string, 0, len(l.byUser[userID]))
+	for k := range l.byUser[userID] {
+		keys = append(keys, k)
+	}
+	l.mu.Unlock()
+	// Delete runs the eviction callback, which takes the ledger's lock, so the lock must not
+	// be held here.
+	for _, k := range keys {
+		c.items.Delete(k)
+	}
+}
+
+// Stats returns the current counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits:      c.hits.Load(),
+		Misses:    c.misses.Load(),
+		Evictions: c.ledger.evictions.Load(),
+		Rejected:  c.ledger.rejected.Load(),
+		Bytes:     c.ledger.bytes.Load(),
+		Items:     c.ledger.items.Load(),
+	}
+}
+
+// ledger accounts for the bytes held and indexes keys by user. Counters are atomics so Stats
+// can read them without the lock; they are only changed with mu held.
+type ledger struct {
+	mu       sync.Mutex
+	maxBytes int64
+	// maxEntry is the most one page may take (maxBytes / entryShare).
+	maxEntry int64
+	byUser   map[identity.UserID]map[string]*entry
+
+	bytes     atomic.Int64
+	items     atomic.Int64
+	evictions atomic.Int64
+	rejected  atomic.Int64
+}
+
+func (l *ledger) add(k string, e *entry) {
+	keys := l.byUser[e.user]
+	if keys == nil {
+		keys = make(map[string]*entry)
+		l.byUser[e.user] = keys
+	}
+	keys[k] = e
+	l.bytes.Add(e.bytes)
+	l.items.Add(1)
+}
+
+// retire gives an entry's bytes back, once, and unlists it unless the key already lists a
+// newer entry. Both paths that remove an entry from go-cache end here, and whichever comes
+// second finds the entry released and does nothing. Callers hold mu.
+func (l *ledger) retire(k string, e *entry) {
+	if e.released {
+		return
+	}
+	e.released = true
+	l.evictions.Add(1)
+	l.bytes.Add(-e.bytes)
+	l.items.Add(-1)
+	if keys := l.byUser[e.user]; keys[k] == e {
+		delete(keys, k)
+		if len(keys) == 0 {
+			delete(l.byUser, e.user)
+		}
+	}
+}
+
+// evicted is go-cache's eviction callback, called after expiry clean-up and Delete, outside
+// go-cache's own lock.
+func (l *ledger) evicted(k string, v any) {
+	e, ok := v.(*entry)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.retire(k, e)
+}
+
+// cacheKey encodes every field of the key without ambiguity: the two free-form strings are
+// length-prefixed, so no choice of user id or cursor can make two different keys collide.
+func cacheKey(k posts.PostPageKey) string {
+	b := make([]byte, 0, 48+len(k.UserID)+len(k.Cursor))
+	b = strconv.AppendInt(b, int64(len(k.UserID)), 10)
+	b = append(b, ':')
+	b = append(b, k.UserID...)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, k.Version, 10)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, int64(k.Limit), 10)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, int64(len(k.Cursor)), 10)
+	b = append(b, ':')
+	b = append(b, k.Cursor...)
+	return string(b)
+}
+
+// pageBytes estimates the memory a cached page holds. The key is counted twice: go-cache's map
+// and the user index each keep it.
+func pageBytes(k string, p posts.PostPage) int64 {
+	n := int64(perEntryOverhead + 2*len(k) + len(p.NextCursor))
+	for _, post := range p.Posts {
+		n += perPostOverhead
+		if post != nil {
+			n += int64(len(post.Text()) + len(post.ID()) + len(post.AuthorID()))
+		}
+	}
+	return n
+}
+
+// copyPage returns the page with its own Posts slice. Posts are immutable, so copying the
+// pointers is enough to keep callers from changing what others see.
+func copyPage(p posts.PostPage) posts.PostPage {
+	return posts.PostPage{Posts: slices.Clone(p.Posts), NextCursor: p.NextCursor}
+}

@@ -1,0 +1,75 @@
+package postshttp
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/domain/posts/post"
+	"github.com/acme/postsvc/ports/posts"
+)
+
+// Posts and pages of posts are streamed (httpapi.JSONStream): a post is up to 1 MiB of text,
+// up to 6 MiB escaped, and a page up to 4 MiB of posts.
+
+// postFieldsBytes is the fixed part of an encoded post, every byte but the three values.
+const postFieldsBytes = int64(len(`{"id":,"text":,"created_at":}`))
+
+// PostWireBytes is the exact size of p as the API encodes it in a response. The posts use case
+// bounds list pages by it (the composition root hands it over), so the 4 MiB a page may
+// hold is measured in the bytes a client receives.
+func PostWireBytes(p *post.Post) int64 {
+	return postFieldsBytes + httpapi.JSONStringBytes(string(p.ID())) + httpapi.JSONStringBytes(p.Text()) +
+		httpapi.JSONStringBytes(httpapi.Timestamp(p.CreatedAt()))
+}
+
+// writePost answers one post.
+func writePost(c *gin.Context, status int, p *post.Post) {
+	js := httpapi.StartJSONStream(c, status, PostWireBytes(p)+1)
+	defer js.Finish()
+	writePostJSON(js, p)
+	js.Raw("\n")
+}
+
+// writePostPage answers a page of posts: {"posts": [...], "next_cursor": string or null}.
+func writePostPage(c *gin.Context, page posts.PostPage) {
+	size := int64(len(`{"posts":[],"next_cursor":}`) + len("\n"))
+	for i, p := range page.Posts {
+		if i > 0 {
+			size++ // the comma
+		}
+		size += PostWireBytes(p)
+	}
+	if page.NextCursor == "" {
+		size += int64(len("null"))
+	} else {
+		size += httpapi.JSONStringBytes(page.NextCursor)
+	}
+	js := httpapi.StartJSONStream(c, http.StatusOK, size)
+	defer js.Finish()
+	js.Raw(`{"posts":[`)
+	for i, p := range page.Posts {
+		if i > 0 {
+			js.Raw(",")
+		}
+		writePostJSON(js, p)
+	}
+	js.Raw(`],"next_cursor":`)
+	if page.NextCursor == "" {
+		js.Raw("null")
+	} else {
+		js.String(page.NextCursor)
+	}
+	js.Raw("}\n")
+}
+
+func writePostJSON(js *httpapi.JSONStream, p *post.Post) {
+	js.Raw(`{"id":`)
+	js.String(string(p.ID()))
+	js.Raw(`,"text":`)
+	js.String(p.Text())
+	js.Raw(`,"created_at":`)
+	js.String(httpapi.Timestamp(p.CreatedAt()))
+	js.Raw("}")
+}

@@ -1,0 +1,159 @@
+package user_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/accounts/user"
+	"github.com/acme/postsvc/domain/identity"
+)
+
+func TestParseEmail(t *testing.T) {
+	long := strings.Repeat("a", 245) + "@x.io" // 250 characters
+	tooLong := strings.Repeat("a", 250) + "@x.io"
+	cases := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"a@x.io", "a@x.io", true},
+		{"  A@X.io \n", "a@x.io", true},
+		{"First.Last+tag@Example.COM", "first.last+tag@example.com", true},
+		{long, long, true},
+		{tooLong, "", false},
+		{"", "", false},
+		{"   ", "", false},
+		{"no-at-sign", "", false},
+		{"a@", "", false},
+		{"@x.io", "", false},
+		{"Name <a@x.io>", "", false},
+		{"a@x.io (comment)", "", false},
+		{"a b@x.io", "", false},
+		{"a@x.io,b@x.io", "", false},
+		{"\xff@x.io", "", false},
+		// One account per address however its characters are composed: NFC.
+		{"caf\u00e9@x.io", "caf\u00e9@x.io", true},
+		{"cafe\u0301@x.io", "caf\u00e9@x.io", true},
+		{"CAFE\u0301@X.IO", "caf\u00e9@x.io", true},
+		{"\u212a@x.io", "k@x.io", true}, // KELVIN SIGN is canonically K
+		// Control and invisible characters would make look-alike accounts.
+		{"a\u200b@x.io", "", false},  // zero-width space
+		{"a\u200d@x.io", "", false},  // zero-width joiner
+		{"a\u2060@x.io", "", false},  // word joiner
+		{"a\ufeff@x.io", "", false},  // byte order mark
+		{"a\u00ad@x.io", "", false},  // soft hyphen
+		{"a\u202e@x.io", "", false},  // right-to-left override
+		{"a\u00a0b@x.io", "", false}, // no-break space
+		{"a\u3164@x.io", "", false},  // Hangul filler
+		{"a\ufe0f@x.io", "", false},  // variation selector
+		{"a\x00@x.io", "", false},
+		{"a\x7f@x.io", "", false},
+		{"a\u0085@x.io", "", false}, // next line, a C1 control
+		{"a\tb@x.io", "", false},
+		// The limit is 254 bytes, not characters.
+		{strings.Repeat("\u00e9", 124) + "@x.io", strings.Repeat("\u00e9", 124) + "@x.io", true},  // 253 bytes
+		{strings.Repeat("\u00e9", 125) + "@x.io", "", false},                                      // 130 characters, 255 bytes
+		{strings.Repeat("e\u0301", 124) + "@x.io", strings.Repeat("\u00e9", 124) + "@x.io", true}, // 377 bytes sent, 253 once composed
+	}
+	for _, c := range cases {
+		got, err := user.ParseEmail(c.in)
+		if c.ok != (err == nil) {
+			t.Errorf("ParseEmail(%q) error = %v, want ok=%v", c.in, err, c.ok)
+			continue
+		}
+		var ve *domain.ValidationError
+		if !c.ok && (!errors.As(err, &ve) || ve.Fields[0].Field != "email") {
+			t.Errorf("ParseEmail(%q) = %v, want a validation error on email", c.in, err)
+		}
+		if c.ok && got.String() != c.want {
+			t.Errorf("ParseEmail(%q) = %q, want %q", c.in, got.String(), c.want)
+		}
+		if c.ok && user.NormalizeEmail(c.in) != got.String() {
+			t.Errorf("NormalizeEmail(%q) = %q, want ParseEmail's %q", c.in, user.NormalizeEmail(c.in), got.String())
+		}
+	}
+}
+
+// TestEmailLengthMessageSaysBytes keeps the message in step with what is counted.
+func TestEmailLengthMessageSaysBytes(t *testing.T) {
+	_, err := user.ParseEmail(strings.Repeat("\u00e9", 125) + "@x.io")
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(ve.Fields[0].Message, "254 bytes") {
+		t.Fatalf("err = %v, want a message that counts bytes", err)
+	}
+}
+
+func TestValidatePassword(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"seven", "1234567", false},
+		{"eight", "12345678", true},
+		{"eight multibyte chars", "ééééééééé"[:16], true},
+		{"sixty-four", strings.Repeat("p", 64), true},
+		{"1024 bytes", strings.Repeat("p", 1024), true},
+		{"1025 bytes", strings.Repeat("p", 1025), false},
+		{"invalid utf8", "abcdefgh\xff", false},
+	}
+	for _, c := range cases {
+		if err := user.ValidatePassword(c.in); c.ok != (err == nil) {
+			t.Errorf("%s: ValidatePassword error = %v, want ok=%v", c.name, err, c.ok)
+		}
+	}
+}
+
+func TestParseNameAndRole(t *testing.T) {
+	if n, err := user.ParseName("  Ada  "); err != nil || n != "Ada" {
+		t.Fatalf("ParseName trims: %q, %v", n, err)
+	}
+	if _, err := user.ParseName(strings.Repeat("é", 100)); err != nil {
+		t.Fatalf("100 characters must be accepted: %v", err)
+	}
+	if _, err := user.ParseName(strings.Repeat("é", 101)); err == nil {
+		t.Fatal("101 characters must be refused")
+	}
+	if _, err := user.ParseName("a\x00b"); err == nil {
+		t.Fatal("control characters must be refused")
+	}
+	for _, r := range []string{"user", "admin"} {
+		if _, err := identity.ParseRole(r); err != nil {
+			t.Errorf("identity.ParseRole(%q): %v", r, err)
+		}
+	}
+	for _, r := range []string{"", "Admin", "root"} {
+		if _, err := identity.ParseRole(r); err == nil {
+			t.Errorf("identity.ParseRole(%q) must fail", r)
+		}
+	}
+}
+
+func TestNewRefusesInvalidState(t *testing.T) {
+	email, _ := user.ParseEmail("a@x.io")
+	now := time.Now()
+	if _, err := user.New("", email, "h", "", identity.RoleUser, now); err == nil {
+		t.Error("empty id accepted")
+	}
+	if _, err := user.New("1", user.Email{}, "h", "", identity.RoleUser, now); err == nil {
+		t.Error("zero email accepted")
+	}
+	if _, err := user.New("1", email, "", "", identity.RoleUser, now); err == nil {
+		t.Error("empty hash accepted")
+	}
+	if _, err := user.New("1", email, "h", "", "root", now); err == nil {
+		t.Error("unknown role accepted")
+	}
+	u, err := user.New("1", email, "h", "Ada", identity.RoleUser, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Rename(strings.Repeat("x", 101), now); err == nil || u.Name() != "Ada" {
+		t.Errorf("invalid rename must fail and keep the name, got %v, %q", err, u.Name())
+	}
+	if err := u.ChangeRole("root", now); err == nil || u.Role() != identity.RoleUser {
+		t.Errorf("invalid role change must fail and keep the role, got %v, %q", err, u.Role())
+	}
+}

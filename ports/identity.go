@@ -1,0 +1,41 @@
+package ports
+
+import (
+	"context"
+
+	"github.com/acme/postsvc/domain/identity"
+)
+
+// Authenticator turns a credential presented with a request (the token of an Authorization:
+// Bearer header) into the caller's principal, checked against the current state: a revoked
+// credential, a deleted account or a changed role shows on the very next request. Several
+// credential schemes (session access tokens, personal API keys) each implement it; the HTTP
+// kernel asks the one whose Accepts says the credential is its kind.
+type Authenticator interface {
+	// Accepts reports whether credential has this scheme's shape (a JWT, a "pat_" key); it
+	// does no verification.
+	Accepts(credential string) bool
+	// Authenticate verifies credential. A credential that is not (or no longer) valid is an
+	// error wrapping domain.ErrUnauthenticated; an outage wraps domain.ErrUnavailable.
+	Authenticate(ctx context.Context, credential string) (identity.Principal, error)
+}
+
+// UserDataOwner is a context that keeps data of users. Deleting a user calls every owner: the
+// rows go in the deleting transaction, and what lives outside the database (cache entries,
+// stored objects) is cleaned after the commit by a durable job, retried until it succeeds, so
+// nothing is left behind if the process dies in between. The accounts context deletes the user
+// without knowing which contexts exist.
+type UserDataOwner interface {
+	// DeleteUserData deletes the user's rows of this context in tx, the deleting transaction.
+	DeleteUserData(ctx context.Context, tx Scope, user identity.UserID) error
+	// CleanUpUser removes what this context keeps of the user outside the database. It runs
+	// after the commit, may run more than once, and must succeed when there is nothing left.
+	CleanUpUser(ctx context.Context, user identity.UserID) error
+}
+
+// PageRequest asks any list use case for one page. Limit 0 means the default; Cursor ""
+// means the first page.
+type PageRequest struct {
+	Cursor string
+	Limit  int
+}

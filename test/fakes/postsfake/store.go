@@ -1,0 +1,148 @@
+// Package postsfake holds the posts context's in-memory fakes for use-case tests: its
+// repository on a fakes.Store and a post-list cache. The repository passes the posts contract
+// suite (test/contract/posts), like the real databases.
+package postsfake
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
+	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/posts"
+	"github.com/acme/postsvc/test/fakes"
+)
+
+const (
+	postsTable    = "posts.posts"
+	versionsTable = "posts.versions"
+)
+
+func init() {
+	// Posts and versions go with their author, as the tables' foreign keys do.
+	fakes.OnIdentityDeleted(func(v *fakes.View, id identity.UserID) {
+		deleteAuthor(v, id)
+	})
+}
+
+func deleteAuthor(v *fakes.View, id identity.UserID) {
+	all := postsOf(v)
+	for pid, p := range all {
+		if p.AuthorID() == id {
+			delete(all, pid)
+		}
+	}
+	delete(fakes.Table[identity.UserID, int64](v, versionsTable), id)
+}
+
+// Store implements posts.Store on a fakes.Store.
+type Store struct{}
+
+var _ posts.Store = Store{}
+
+// Posts is the post repository on tx.
+func (Store) Posts(tx ports.Scope) posts.PostRepository { return repo{tx} }
+
+type repo struct{ tx ports.Scope }
+
+func postsOf(v *fakes.View) map[post.ID]post.Post {
+	return fakes.Table[post.ID, post.Post](v, postsTable)
+}
+
+func (r repo) Add(_ context.Context, p *post.Post) error {
+	return fakes.Access(r.tx, true, func(v *fakes.View) error {
+		if !fakes.IdentityExists(v, p.AuthorID()) {
+			return fmt.Errorf("postsfake: post author %s: %w", p.AuthorID(), identity.ErrUnknownUser)
+		}
+		all := postsOf(v)
+		if _, ok := all[p.ID()]; ok {
+			return fmt.Errorf("postsfake: duplicate post id %s", p.ID())
+		}
+		all[p.ID()] = *p
+		return nil
+	})
+}
+
+func (r repo) ByID(_ context.Context, author identity.UserID, id post.ID) (*post.Post, error) {
+	var out *post.Post
+	err := fakes.Access(r.tx, false, func(v *fakes.View) error {
+		p, ok := postsOf(v)[id]
+		if !ok || p.AuthorID() != author {
+			return post.ErrNotFound
+		}
+		out = &p
+		return nil
+	})
+	return out, err
+}
+
+func (r repo) Delete(_ context.Context, author identity.UserID, id post.ID) error {
+	return fakes.Access(r.tx, true, func(v *fakes.View) error {
+		all := postsOf(v)
+		p, ok := all[id]
+		if !ok || p.AuthorID() != author {
+			return post.ErrNotFound
+		}
+		delete(all, id)
+		return nil
+	})
+}
+
+func (r repo) ListByAuthor(_ context.Context, q posts.PostListQuery) (posts.PostList, error) {
+	out := posts.PostList{Posts: []*post.Post{}}
+	if q.Limit <= 0 {
+		return out, nil
+	}
+	err := fakes.Access(r.tx, false, func(v *fakes.View) error {
+		all := postsOf(v)
+		var ids []post.ID
+		for id, p := range all {
+			if p.AuthorID() == q.Author && (q.Before == "" || id < q.Before) {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		slices.Reverse(ids)
+		var used int64
+		for i, id := range ids {
+			p := all[id]
+			n := q.SizeOf(&p)
+			if i == q.Limit || !q.Fits(len(out.Posts), used, n) {
+				out.More = true
+				break
+			}
+			out.Posts = append(out.Posts, &p)
+			used += n
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (r repo) DeleteByAuthor(_ context.Context, author identity.UserID) error {
+	return fakes.Access(r.tx, true, func(v *fakes.View) error {
+		deleteAuthor(v, author)
+		return nil
+	})
+}
+
+func (r repo) Version(_ context.Context, author identity.UserID) (int64, error) {
+	var n int64
+	err := fakes.Access(r.tx, false, func(v *fakes.View) error {
+		n = fakes.Table[identity.UserID, int64](v, versionsTable)[author]
+		return nil
+	})
+	return n, err
+}
+
+func (r repo) BumpVersion(_ context.Context, author identity.UserID) error {
+	return fakes.Access(r.tx, true, func(v *fakes.View) error {
+		if !fakes.IdentityExists(v, author) {
+			return fmt.Errorf("postsfake: post author %s: %w", author, identity.ErrUnknownUser)
+		}
+		fakes.Table[identity.UserID, int64](v, versionsTable)[author]++
+		return nil
+	})
+}
