@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -58,6 +57,9 @@ type bodyOptions struct {
 	limit int64
 	// optional allows an absent or empty body (logout), which leaves dst untouched.
 	optional bool
+	// compressed accepts a gzip-compressed body (Content-Encoding: gzip); limit then bounds
+	// the decompressed size too.
+	compressed bool
 }
 
 // decodeJSON reads a request body of at most opts.limit bytes holding exactly one JSON object
@@ -75,13 +77,6 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		return false
 	}
 	r := c.Request
-	if r.ContentLength > opts.limit {
-		// Refused on the declared length alone: nothing of the body is read.
-		c.Header("Connection", "close")
-		writeProblem(c, newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
-			"The request body must be at most "+strconv.FormatInt(opts.limit, 10)+" bytes."))
-		return false
-	}
 	if opts.optional && (r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody) {
 		return true
 	}
@@ -91,14 +86,22 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		unsupportedMediaType(c)
 		return false
 	}
-	release, err := s.bodies.reserve(r.Context(), bodyReservation(r.ContentLength, opts.limit))
+	src, ok := openBody(c, opts.limit, opts.compressed)
+	if !ok {
+		return false
+	}
+	declared := r.ContentLength
+	if opts.compressed && r.Header.Get("Content-Encoding") != "" {
+		declared = -1 // the decompressed length is unknown until read
+	}
+	release, err := s.bodies.reserve(r.Context(), bodyReservation(declared, opts.limit))
 	if err != nil {
 		s.fail(c, err)
 		return false
 	}
 	defer release()
 	started := time.Now()
-	body, err := readBody(r, http.MaxBytesReader(c.Writer, r.Body, opts.limit))
+	body, err := readBody(declared, src)
 	if err != nil {
 		s.bodyReadError(c, err)
 		return false
@@ -167,6 +170,8 @@ func (s *server) bodyReadError(c *gin.Context, err error) {
 		// a malformed request nor an outage.
 		_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(readTimeoutAnswerGrace))
 		s.fail(c, fmt.Errorf("read request body: %w: %w", domain.ErrRequestTimeout, err))
+	case errors.Is(err, errMalformedGzip):
+		malformed(c, "The request body says it is gzip-compressed but does not decompress.")
 	case errors.Is(err, errInvalidUTF8):
 		malformed(c, "The request body must be valid UTF-8.")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
@@ -243,10 +248,10 @@ func firstNonSpace(b []byte) byte {
 // a decoder reading from the stream grows its buffer by doubling, which for the largest post
 // (6 MiB of escaped JSON) allocated 24 MB per request; this way it is the body's size plus
 // what it decodes to. Reading it whole also proves it has arrived before the use case runs.
-func readBody(r *http.Request, limited io.Reader) (*bytes.Buffer, error) {
+func readBody(declared int64, limited io.Reader) (*bytes.Buffer, error) {
 	body := new(bytes.Buffer)
-	if r.ContentLength > 0 {
-		body.Grow(int(r.ContentLength) + bytes.MinRead)
+	if declared > 0 {
+		body.Grow(int(declared) + bytes.MinRead)
 	}
 	_, err := body.ReadFrom(&utf8Reader{r: limited})
 	return body, err

@@ -25,13 +25,15 @@ const SmallBodyLimit int64 = 64 << 10
 // returns false. Field names match exactly, unknown fields are ignored, and text must be
 // valid Unicode.
 func Decode(c *gin.Context, dst any) bool {
-	return kernelOf(c).decodeJSON(c, bodyOptions{limit: settingsOf(c).bodyLimit}, dst)
+	rs := settingsOf(c)
+	return kernelOf(c).decodeJSON(c, bodyOptions{limit: rs.bodyLimit, compressed: rs.compressed}, dst)
 }
 
 // DecodeOptional is Decode for a body the client may leave out: an absent or empty body
 // leaves dst untouched.
 func DecodeOptional(c *gin.Context, dst any) bool {
-	return kernelOf(c).decodeJSON(c, bodyOptions{limit: settingsOf(c).bodyLimit, optional: true}, dst)
+	rs := settingsOf(c)
+	return kernelOf(c).decodeJSON(c, bodyOptions{limit: rs.bodyLimit, compressed: rs.compressed, optional: true}, dst)
 }
 
 // Fail answers err: an error that describes itself (domain.Error) by its kind, code and

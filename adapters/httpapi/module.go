@@ -47,6 +47,10 @@ type Route struct {
 	// for routes that accept compressed bodies; 0 means the route reads no body. Bigger bodies
 	// are refused with 413 before they are read.
 	BodyLimit int64
+	// Compressed accepts request bodies sent with Content-Encoding: gzip; BodyLimit then bounds
+	// the decompressed size as well, so a small gzip bomb is refused with 413. Other routes
+	// answer a compressed body 415.
+	Compressed bool
 	// Timeout bounds the request's own work (not the upload of its body); 0 means the
 	// service's APP_HTTP_REQUEST_TIMEOUT.
 	Timeout time.Duration
@@ -84,7 +88,8 @@ func (r *Routes) Problems(docs ...ProblemDoc) { r.problems = append(r.problems, 
 
 // routeSettings is what a route's first handler records for the kernel's helpers.
 type routeSettings struct {
-	bodyLimit int64
+	bodyLimit  int64
+	compressed bool
 }
 
 type routeSettingsKey struct{}

@@ -88,3 +88,23 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.oldest, s.OldestQueuedAge.Seconds(), s.Kind)
 	}
 }
+
+// outcomesCollector reports the job attempts this process settled: unlike the queue counts,
+// they are per instance (sum them).
+type outcomesCollector struct {
+	read func() map[[2]string]int64
+	desc *prometheus.Desc
+}
+
+func newOutcomesCollector(read func() map[[2]string]int64) *outcomesCollector {
+	return &outcomesCollector{read: read, desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "jobs", "attempts_total"),
+		"Job attempts this process has settled, by kind and outcome (done, retried, failed, handed back).", []string{"kind", "outcome"}, nil)}
+}
+
+func (c *outcomesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *outcomesCollector) Collect(ch chan<- prometheus.Metric) {
+	for k, n := range c.read() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), k[0], k[1])
+	}
+}

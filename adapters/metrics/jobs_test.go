@@ -63,3 +63,22 @@ func TestJobMetricsWhenTheDatabaseIsDown(t *testing.T) {
 		t.Errorf("job counts reported while they could not be read:\n%s", text)
 	}
 }
+
+// TestJobOutcomeMetrics reports the attempts this process settled, by kind and outcome.
+func TestJobOutcomeMetrics(t *testing.T) {
+	m, err := metrics.New(metrics.Sources{JobOutcomes: func() map[[2]string]int64 {
+		return map[[2]string]int64{{"user.cleanup", "done"}: 4, {"user.cleanup", "retried"}: 1}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := scrape(t, m.Handler())
+	for _, want := range []string{
+		`postsvc_jobs_attempts_total{kind="user.cleanup",outcome="done"} 4`,
+		`postsvc_jobs_attempts_total{kind="user.cleanup",outcome="retried"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %s:\n%s", want, text)
+		}
+	}
+}

@@ -66,6 +66,9 @@ type Sources struct {
 	// reported even while they have no jobs (those with handlers, typically).
 	Jobs     JobStatsFunc
 	JobKinds []string
+	// JobOutcomes returns how many job attempts this process has settled, by kind and
+	// outcome (done, retried, failed, handed back).
+	JobOutcomes func() map[[2]string]int64
 }
 
 // latencyBuckets cover fast reads (a few milliseconds), password hashing (tens to hundreds of
@@ -130,6 +133,9 @@ func New(src Sources) (*Metrics, error) {
 	}
 	if src.Jobs != nil {
 		cs = append(cs, newJobsCollector(src.Jobs, src.JobKinds))
+	}
+	if src.JobOutcomes != nil {
+		cs = append(cs, newOutcomesCollector(src.JobOutcomes))
 	}
 	var errs []error
 	for _, c := range cs {

@@ -118,6 +118,26 @@ type Runner struct {
 	wake     chan struct{}
 	// jitter returns a number in [0, 1); tests replace it.
 	jitter func() float64
+	// outcomes counts the attempts this runner settled, by kind and outcome.
+	outcomesMu sync.Mutex
+	outcomes   map[[2]string]int64
+}
+
+// Outcomes returns how many attempts this runner has settled since it started, by job kind
+// and outcome ("done", "retried", "failed", "handed back"), for a metrics counter.
+func (r *Runner) Outcomes() map[[2]string]int64 {
+	r.outcomesMu.Lock()
+	defer r.outcomesMu.Unlock()
+	return maps.Clone(r.outcomes)
+}
+
+func (r *Runner) count(kind, outcome string) {
+	r.outcomesMu.Lock()
+	defer r.outcomesMu.Unlock()
+	if r.outcomes == nil {
+		r.outcomes = map[[2]string]int64{}
+	}
+	r.outcomes[[2]string{kind, outcome}]++
 }
 
 // New returns a runner of handlers, by job kind, over src. It claims only jobs of those kinds.
@@ -412,6 +432,7 @@ func (r *Runner) settle(log *slog.Logger, job ports.Job, err, cause error, took 
 	}
 	switch {
 	case settleErr == nil:
+		r.count(job.Kind, outcome)
 	case errors.Is(settleErr, ports.ErrJobLeaseLost):
 		log.Warn("job outcome not recorded: the lease was lost, and whoever holds the job now settles it",
 			"outcome", outcome, "handler_err", err)

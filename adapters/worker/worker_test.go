@@ -246,8 +246,13 @@ func TestRetriesWithBackoff(t *testing.T) {
 	s := fast()
 	s.RetryMin, s.RetryMax = 200*time.Millisecond, time.Second
 	id := e.enqueue(t, ports.NewJob{Kind: "k"})
-	start(t, e.runner(t, s, map[string]worker.Handler{"k": handler}))
+	r := e.runner(t, s, map[string]worker.Handler{"k": handler})
+	start(t, r)
 	eventually(t, "the job is done", e.gone(id))
+	eventually(t, "the outcomes are counted", func() bool {
+		o := r.Outcomes()
+		return o[[2]string{"k", "retried"}] == 2 && o[[2]string{"k", "done"}] == 1
+	})
 
 	runs := rec.all()
 	if len(runs) != 3 {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // adminEndpoints are every administration route, with bodies that would succeed for an admin.
@@ -155,6 +156,7 @@ func TestDeletedUsersLoseTokensAndPosts(t *testing.T) {
 		}
 
 		expect(t, s.do("DELETE", "/api/v1/admin/users/"+u.ID, admin.Access, nil), http.StatusNoContent)
+		expectCleanupDone(t, s)
 
 		expectUnauthenticated(t, s, u.Access, "deleted user's token")
 		expectUnauthenticated(t, s, second.Access, "deleted user's other session")
@@ -451,4 +453,30 @@ func TestTheLastAdminStays(t *testing.T) {
 		expectUnauthenticated(t, s, second.Access, "deleted admin")
 		expectProblem(t, s.do("DELETE", "/api/v1/admin/users/"+first.ID, first.Access, nil), http.StatusConflict, "last_admin")
 	})
+}
+
+// expectCleanupDone waits for the job that a user's deletion enqueues (each context cleaning
+// what it keeps outside the database) to have run in the server's own workers: /metrics then
+// counts one more attempt done, and none of that kind queued, running or failed.
+func expectCleanupDone(t *testing.T, s *server) {
+	t.Helper()
+	const kind = `{kind="accounts.user_cleanup"}`
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		text := string(s.do("GET", "/metrics", "", nil).Body)
+		done, _ := metricValue(text, `postsvc_jobs_attempts_total{kind="accounts.user_cleanup",outcome="done"}`)
+		queued, okQ := metricValue(text, "postsvc_jobs_queued"+kind)
+		running, _ := metricValue(text, "postsvc_jobs_running"+kind)
+		failed, _ := metricValue(text, "postsvc_jobs_failed"+kind)
+		if failed != 0 {
+			t.Fatalf("the cleanup job failed:\n%s", text)
+		}
+		if okQ && done >= 1 && queued == 0 && running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cleanup job did not run within 15s (done %v, queued %v, running %v)", done, queued, running)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

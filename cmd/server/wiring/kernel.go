@@ -179,7 +179,8 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 			}
 			return out, nil
 		},
-		JobKinds: runner.Kinds(),
+		JobKinds:    runner.Kinds(),
+		JobOutcomes: runner.Outcomes,
 	}, nil
 }
 

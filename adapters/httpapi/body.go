@@ -1,0 +1,124 @@
+package httpapi
+
+import (
+	"compress/gzip"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Bodies that are not one JSON object: a route that reads its body as a stream (a multipart
+// upload of images, a large file) gets it from StreamBody or Multipart, under the same rules
+// as Decode: the route's BodyLimit (refused with 413 on the declared length alone, or as soon
+// as more arrives), compressed bodies only where the route accepts them, and read errors
+// answered by BodyError (413, 408 for a client too slow, 400 otherwise).
+
+// errUnsupportedEncoding is a Content-Encoding the route does not take.
+var errUnsupportedEncoding = errors.New("unsupported content encoding")
+
+// openBody checks the declared length against limit and returns the body, limited to limit
+// bytes as sent and, when the route accepts gzip and the client used it, to limit bytes once
+// decompressed: a small gzip bomb is refused with 413 like a large body, never inflated into
+// memory. On failure it has answered and returns false.
+func openBody(c *gin.Context, limit int64, compressed bool) (io.Reader, bool) {
+	r := c.Request
+	if r.ContentLength > limit {
+		// Refused on the declared length alone: nothing of the body is read.
+		c.Header("Connection", "close")
+		writeProblem(c, newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+			"The request body must be at most "+strconv.FormatInt(limit, 10)+" bytes."))
+		return nil, false
+	}
+	body := io.Reader(http.MaxBytesReader(c.Writer, r.Body, limit))
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); {
+	case enc == "" || enc == "identity":
+	case enc == "gzip" && compressed:
+		body = &gunzipLimited{src: body, limit: limit}
+	default:
+		writeProblem(c, newProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			"The request body's Content-Encoding is not accepted here"+map[bool]string{true: " (gzip is).", false: "."}[compressed]))
+		return nil, false
+	}
+	return body, true
+}
+
+// gunzipLimited decompresses src lazily (the gzip header is read on the first Read, so a
+// malformed stream is a read error like any other) and fails with an *http.MaxBytesError once
+// more than limit bytes have come out.
+type gunzipLimited struct {
+	src   io.Reader
+	limit int64
+	zr    *gzip.Reader
+	n     int64
+	err   error
+}
+
+func (g *gunzipLimited) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	if g.zr == nil {
+		zr, err := gzip.NewReader(g.src)
+		if err != nil {
+			g.err = errMalformedGzip
+			return 0, g.err
+		}
+		g.zr = zr
+	}
+	if int64(len(p)) > g.limit-g.n+1 {
+		p = p[:g.limit-g.n+1]
+	}
+	n, err := g.zr.Read(p)
+	g.n += int64(n)
+	if g.n > g.limit {
+		g.err = &http.MaxBytesError{Limit: g.limit}
+		return 0, g.err
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if !errors.As(err, &tooLarge) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			err = errMalformedGzip
+		}
+		g.err = err
+	}
+	return n, err
+}
+
+// errMalformedGzip is a body that says it is gzip and does not decompress.
+var errMalformedGzip = errors.New("the request body is not valid gzip")
+
+// StreamBody returns the body of a route that reads it as a stream, limited to the route's
+// BodyLimit. On failure it has answered (413, 415) and returns false. Errors met while reading
+// it go to BodyError.
+func StreamBody(c *gin.Context) (io.Reader, bool) {
+	rs := settingsOf(c)
+	return openBody(c, rs.bodyLimit, rs.compressed)
+}
+
+// Multipart returns the parts of a multipart/form-data body, read as a stream within the
+// route's BodyLimit. On failure it has answered (413, 415) and returns false. Errors met
+// while reading the parts go to BodyError.
+func Multipart(c *gin.Context) (*multipart.Reader, bool) {
+	mediaType, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
+		writeProblem(c, newProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			"The request body must be multipart/form-data, with its boundary in the Content-Type."))
+		return nil, false
+	}
+	body, ok := StreamBody(c)
+	if !ok {
+		return nil, false
+	}
+	return multipart.NewReader(body, params["boundary"]), true
+}
+
+// BodyError answers an error met while reading a StreamBody or Multipart body: 413 once the
+// body passes the route's limit, 408 for a client too slow to send it, 400 otherwise.
+func BodyError(c *gin.Context, err error) { kernelOf(c).bodyReadError(c, err) }
