@@ -20,9 +20,6 @@ import (
 // as more arrives), compressed bodies only where the route accepts them, and read errors
 // answered by BodyError (413, 408 for a client too slow, 400 otherwise).
 
-// errUnsupportedEncoding is a Content-Encoding the route does not take.
-var errUnsupportedEncoding = errors.New("unsupported content encoding")
-
 // openBody checks the declared length against limit and returns the body, limited to limit
 // bytes as sent and, when the route accepts gzip and the client used it, to limit bytes once
 // decompressed: a small gzip bomb is refused with 413 like a large body, never inflated into
