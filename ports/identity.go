@@ -33,6 +33,16 @@ type UserDataOwner interface {
 	CleanUpUser(ctx context.Context, user identity.UserID) error
 }
 
+// Stamps are per-user change counters kept by the shared kernel for any context that caches
+// a user's data (see identity.Principal.Stamps); a scope names the context's counter.
+type Stamps interface {
+	// Bump increments the user's counter of scope in tx, the transaction of the write it
+	// stamps. Bump before the write: it takes the user's stamp lock first, so concurrent
+	// writers of one user queue instead of deadlocking. identity.ErrUnknownUser when the user
+	// does not exist.
+	Bump(ctx context.Context, tx Scope, user identity.UserID, scope string) error
+}
+
 // PageRequest asks any list use case for one page. Limit 0 means the default; Cursor ""
 // means the first page.
 type PageRequest struct {

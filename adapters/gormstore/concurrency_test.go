@@ -119,7 +119,7 @@ func TestConcurrentReadThenWrite(t *testing.T) {
 					if err := tx.Users().Update(ctx, current); err != nil {
 						return err
 					}
-					return tx.Posts().BumpVersion(ctx, u.ID())
+					return store.bump(ctx, scope, u.ID())
 				})
 			})
 		}
@@ -129,7 +129,7 @@ func TestConcurrentReadThenWrite(t *testing.T) {
 				t.Errorf("transaction %d: %v", i, err)
 			}
 		}
-		v, err := store.Posts().Version(t.Context(), u.ID())
+		v, err := store.stamp(t.Context(), u.ID())
 		if err != nil || v != n {
 			t.Fatalf("posts version = %d, %v after %d transactions", v, err, n)
 		}

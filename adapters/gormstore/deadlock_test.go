@@ -27,14 +27,13 @@ func TestDeadlockVictimIsRetried(t *testing.T) {
 	run := func(first, second identity.UserID) error {
 		var once sync.Once
 		return uow.Do(context.Background(), func(ctx context.Context, scope ports.Scope) error {
-			tx := store.in(scope)
 			attempts.Add(1)
-			if err := tx.Posts().BumpVersion(ctx, first); err != nil {
+			if err := store.bump(ctx, scope, first); err != nil {
 				return err
 			}
 			// Only the first attempt waits, so both hold one lock before asking for the other.
 			once.Do(func() { firstLocks.Done(); firstLocks.Wait() })
-			return tx.Posts().BumpVersion(ctx, second)
+			return store.bump(ctx, scope, second)
 		})
 	}
 	errs := make(chan error, 2)
@@ -49,7 +48,7 @@ func TestDeadlockVictimIsRetried(t *testing.T) {
 		t.Fatalf("%d attempts: the deadlock did not happen, so the test proved nothing", attempts.Load())
 	}
 	for _, id := range []identity.UserID{a.ID(), b.ID()} {
-		v, err := store.Posts().Version(context.Background(), id)
+		v, err := store.stamp(context.Background(), id)
 		if err != nil || v != 2 {
 			t.Fatalf("user %s: posts version %d, %v; want 2", id, v, err)
 		}

@@ -87,7 +87,7 @@ func TestCommitRacingItsDeadline(t *testing.T) {
 			}
 			return p, uow.Do(ctx, func(ctx context.Context, scope ports.Scope) error {
 				tx := store.in(scope)
-				if err := tx.Posts().BumpVersion(ctx, author.ID()); err != nil {
+				if err := store.bump(ctx, scope, author.ID()); err != nil {
 					return err
 				}
 				return tx.Posts().Add(ctx, p)

@@ -47,8 +47,7 @@ func TestOutageIsUnavailable(t *testing.T) {
 
 	// A commit that cannot reach the server is an error, never a silent success.
 	err = uow.Do(ctx, func(ctx context.Context, scope ports.Scope) error {
-		tx := store.in(scope)
-		if err := tx.Posts().BumpVersion(ctx, u.ID()); err != nil {
+		if err := store.bump(ctx, scope, u.ID()); err != nil {
 			return err
 		}
 		p.Refuse()

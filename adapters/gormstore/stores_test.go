@@ -8,6 +8,7 @@ import (
 	"github.com/acme/postsvc/adapters/accounts/accountsgorm"
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/posts/postsgorm"
+	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/ports/accounts"
 	"github.com/acme/postsvc/ports/posts"
@@ -19,11 +20,23 @@ type stores struct {
 	db       *gorm.DB
 	uow      *gormstore.UnitOfWork
 	accounts *accountsgorm.Store
-	posts    *postsgorm.Store
+	posts    postsgorm.Store
 }
 
 func newStores(db *gorm.DB) stores {
-	return stores{db: db, uow: gormstore.NewUnitOfWork(db), accounts: accountsgorm.NewStore(db), posts: postsgorm.NewStore(db)}
+	return stores{db: db, uow: gormstore.NewUnitOfWork(db), accounts: accountsgorm.NewStore(db), posts: postsgorm.NewStore()}
+}
+
+// bump increments a user's "posts" stamp in tx, as every post write does.
+func (s stores) bump(ctx context.Context, tx ports.Scope, user identity.UserID) error {
+	return gormstore.NewStamps().Bump(ctx, tx, user, "posts")
+}
+
+// stamp reads a user's "posts" stamp straight from its table.
+func (s stores) stamp(ctx context.Context, user identity.UserID) (int64, error) {
+	var v int64
+	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(MAX(version), 0) FROM user_stamps WHERE user_id = ? AND scope = 'posts'`, string(user)).Scan(&v).Error
+	return v, err
 }
 
 func (s stores) in(tx ports.Scope) scoped { return scoped{s: s, tx: tx} }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -119,7 +120,7 @@ func TestAuthentication(t *testing.T) {
 				if len(seen) != 1 || seen[0] != userToken {
 					t.Fatalf("Authenticate got %q, want the bare token", seen)
 				}
-				if _, arg := hs.auth.last(); arg != alice {
+				if _, arg := hs.auth.last(); !reflect.DeepEqual(arg, alice) {
 					t.Fatalf("Me got principal %+v, want %+v", arg, alice)
 				}
 			case 401:

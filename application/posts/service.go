@@ -30,10 +30,15 @@ type Settings struct {
 	PostSize func(*post.Post) int64
 }
 
+// StampScope names the posts context's per-user change counter (ports.Stamps): bumped with
+// every post write, carried by every principal.
+const StampScope = "posts"
+
 // Service implements posts.PostService.
 type Service struct {
 	uow      ports.UnitOfWork
 	store    posts.Store
+	stamps   ports.Stamps
 	cache    posts.PostListCache
 	clock    ports.Clock
 	ids      ports.IDGenerator
@@ -46,7 +51,7 @@ var (
 )
 
 // NewService builds the posts use case.
-func NewService(uow ports.UnitOfWork, store posts.Store, cache posts.PostListCache, clock ports.Clock,
+func NewService(uow ports.UnitOfWork, store posts.Store, stamps ports.Stamps, cache posts.PostListCache, clock ports.Clock,
 	ids ports.IDGenerator, settings Settings,
 ) *Service {
 	if settings.PageBytes <= 0 {
@@ -55,7 +60,7 @@ func NewService(uow ports.UnitOfWork, store posts.Store, cache posts.PostListCac
 	if settings.PostSize == nil {
 		settings.PostSize = approximateSize
 	}
-	return &Service{uow: uow, store: store, cache: cache, clock: clock, ids: ids, settings: settings}
+	return &Service{uow: uow, store: store, stamps: stamps, cache: cache, clock: clock, ids: ids, settings: settings}
 }
 
 // approximateSize is the fallback PostSize: the text, the id and room for the field names,
@@ -77,10 +82,10 @@ func (s *Service) Add(ctx context.Context, p identity.Principal, text string) (*
 		return nil, err
 	}
 	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-		// The version bump comes first: it takes the author's row lock before the insert's
-		// foreign-key check takes a shared one, so concurrent writers of one author queue
-		// instead of deadlocking on InnoDB.
-		if err := s.store.Posts(tx).BumpVersion(ctx, p.UserID); err != nil {
+		// The stamp comes first: it takes the author's stamp lock before the insert's
+		// foreign-key check takes a shared one on the user, so concurrent writers of one
+		// author queue instead of deadlocking on InnoDB.
+		if err := s.stamps.Bump(ctx, tx, p.UserID, StampScope); err != nil {
 			return err
 		}
 		return s.store.Posts(tx).Add(ctx, created)
@@ -114,7 +119,7 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id string) e
 	}
 	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
 		// Same lock order as Add: the author's row first.
-		if err := s.store.Posts(tx).BumpVersion(ctx, p.UserID); err != nil {
+		if err := s.stamps.Bump(ctx, tx, p.UserID, StampScope); err != nil {
 			return err
 		}
 		return s.store.Posts(tx).Delete(ctx, p.UserID, post.ID(id))
@@ -139,13 +144,10 @@ func (s *Service) List(ctx context.Context, p identity.Principal, req ports.Page
 	if err := v.Err(); err != nil {
 		return posts.PostPage{}, false, err
 	}
-	// The author's version, read now, keys the page: a page cached before the author's last
-	// committed write (on any instance) has an older key and can never be served again.
-	version, err := s.store.Posts(s.uow.Pool()).Version(ctx, p.UserID)
-	if err != nil {
-		return posts.PostPage{}, false, err
-	}
-	key := posts.PostPageKey{UserID: p.UserID, Version: version, Cursor: req.Cursor, Limit: limit}
+	// The author's stamp, read with the caller's credential on this very request, keys the
+	// page: a page cached before the author's last committed write (on any instance) has an
+	// older key and can never be served again.
+	key := posts.PostPageKey{UserID: p.UserID, Version: p.Stamp(StampScope), Cursor: req.Cursor, Limit: limit}
 	return s.cache.GetOrLoad(ctx, key, func(ctx context.Context) (posts.PostPage, error) {
 		list, err := s.store.Posts(s.uow.Pool()).ListByAuthor(ctx, posts.PostListQuery{
 			Author: p.UserID, Before: post.ID(before), Limit: limit,

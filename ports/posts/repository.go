@@ -31,16 +31,8 @@ type PostRepository interface {
 	// page takes is bounded by q.MaxBytes (plus one post), not by q.Limit times the largest
 	// post.
 	ListByAuthor(ctx context.Context, q PostListQuery) (PostList, error)
-	// DeleteByAuthor removes every post of author, and its version.
+	// DeleteByAuthor removes every post of author.
 	DeleteByAuthor(ctx context.Context, author identity.UserID) error
-	// Version is how many post writes of author have committed: the list cache keys pages by
-	// it, so a page cached before the author's last write can never be served again,
-	// whichever instance served the write. 0 for an author who never wrote.
-	Version(ctx context.Context, author identity.UserID) (int64, error)
-	// BumpVersion increments the author's version; called in the same transaction as every
-	// post write, before it (it takes the author's lock first, so concurrent writers of one
-	// author queue instead of deadlocking). identity.ErrUnknownUser when the author does not exist.
-	BumpVersion(ctx context.Context, author identity.UserID) error
 }
 
 // PostListQuery asks a PostRepository for one page of an author's posts.

@@ -13,6 +13,6 @@ import (
 // rely on, so they cannot drift from the real databases.
 func TestFakes(t *testing.T) {
 	contract.Run(t, contract.UnitOfWorkTests(), func(t *testing.T) contract.Backend {
-		return contract.Backend{UoW: fakes.NewStore(), Accounts: accountsfake.Store{}, Posts: postsfake.Store{}}
+		return contract.Backend{UoW: fakes.NewStore(), Accounts: accountsfake.Store{}, Posts: postsfake.Store{}, Stamps: fakes.Stamps{}}
 	})
 }

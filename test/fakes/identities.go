@@ -26,6 +26,12 @@ func IdentityExists(v *View, id identity.UserID) bool {
 // OnIdentityDeleted, in the same view: the fakes' ON DELETE CASCADE.
 func DeleteIdentity(v *View, id identity.UserID) {
 	delete(Table[identity.UserID, struct{}](v, identitiesTable), id)
+	stamps := Table[[2]string, int64](v, stampsTable)
+	for k := range stamps {
+		if k[0] == string(id) {
+			delete(stamps, k)
+		}
+	}
 	cascadesMu.Lock()
 	fns := cascades
 	cascadesMu.Unlock()

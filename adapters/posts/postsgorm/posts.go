@@ -2,7 +2,6 @@ package postsgorm
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -17,12 +16,7 @@ import (
 
 // postRepo implements posts.PostRepository. Every query that names a post also names its
 // author, so a post id alone can never reach another user's post.
-type postRepo struct {
-	db *gorm.DB
-	// version, set on the pool's repository, reads an author's version as a prepared
-	// statement: it runs on every list request, cached or not.
-	version *gormstore.PreparedQuery
-}
+type postRepo struct{ db *gorm.DB }
 
 var _ posts.PostRepository = postRepo{}
 
@@ -132,47 +126,8 @@ type postHead struct {
 	TextBytes int64  `gorm:"column:text_bytes"`
 }
 
-// DeleteByAuthor deletes the author's posts and version (the foreign keys would cascade when
-// the user goes; deleting here keeps the context correct on its own).
+// DeleteByAuthor deletes the author's posts (the foreign key would cascade when the user
+// goes; deleting here keeps the context correct on its own).
 func (r postRepo) DeleteByAuthor(ctx context.Context, author identity.UserID) error {
-	if err := r.db.WithContext(ctx).Where("author_id = ?", string(author)).Delete(&postRow{}).Error; err != nil {
-		return gormstore.MapErr(err)
-	}
-	return gormstore.MapErr(r.db.WithContext(ctx).Exec(`DELETE FROM post_versions WHERE user_id = ?`, string(author)).Error)
-}
-
-// versionSQL reads an author's version; no row means the author never wrote.
-const versionSQL = `SELECT version FROM post_versions WHERE user_id = ?`
-
-func (r postRepo) Version(ctx context.Context, author identity.UserID) (int64, error) {
-	var row *sql.Row
-	if r.version != nil {
-		row = r.version.QueryRow(ctx, string(author))
-	} else {
-		row = r.db.Statement.ConnPool.QueryRowContext(ctx, versionSQL, string(author))
-	}
-	var v int64
-	err := row.Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return v, gormstore.MapErr(err)
-}
-
-// The upsert of BumpVersion, in each dialect: the first write of an author creates its row.
-const (
-	bumpVersionMySQL  = `INSERT INTO post_versions (user_id, version) VALUES (?, 1) ON DUPLICATE KEY UPDATE version = version + 1`
-	bumpVersionSQLite = `INSERT INTO post_versions (user_id, version) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET version = version + 1`
-)
-
-func (r postRepo) BumpVersion(ctx context.Context, author identity.UserID) error {
-	stmt := bumpVersionSQLite
-	if gormstore.IsMySQL(r.db) {
-		stmt = bumpVersionMySQL
-	}
-	err := r.db.WithContext(ctx).Exec(stmt, string(author)).Error
-	if errors.Is(err, gorm.ErrForeignKeyViolated) {
-		return fmt.Errorf("postsgorm: post author %s: %w", author, identity.ErrUnknownUser)
-	}
-	return gormstore.MapErr(err)
+	return gormstore.MapErr(r.db.WithContext(ctx).Where("author_id = ?", string(author)).Delete(&postRow{}).Error)
 }

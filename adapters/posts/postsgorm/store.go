@@ -7,36 +7,25 @@ package postsgorm
 import (
 	"fmt"
 
-	"gorm.io/gorm"
-
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/ports/posts"
 )
 
 // Store implements posts.Store.
-type Store struct {
-	version *gormstore.PreparedQuery
-}
+type Store struct{}
 
-var _ posts.Store = (*Store)(nil)
+var _ posts.Store = Store{}
 
-// NewStore prepares the posts repository of the pool that gormstore.Open returned.
-func NewStore(db *gorm.DB) *Store {
-	return &Store{version: gormstore.NewPreparedQuery(db, versionSQL)}
-}
+// NewStore returns the posts store; its repositories build on the scopes handed to Posts.
+func NewStore() Store { return Store{} }
 
-// Posts is the post repository on tx; on the pool's scope its Version runs as a prepared
-// statement.
-func (s *Store) Posts(tx ports.Scope) posts.PostRepository {
+// Posts is the post repository on tx.
+func (Store) Posts(tx ports.Scope) posts.PostRepository {
 	db, err := gormstore.DB(tx)
 	if err != nil {
 		// A fake's scope handed to the real store: a wiring mistake no request can cause.
 		panic(fmt.Sprintf("postsgorm: %v", err))
 	}
-	r := postRepo{db: db}
-	if gormstore.IsPool(tx) {
-		r.version = s.version
-	}
-	return r
+	return postRepo{db: db}
 }

@@ -95,6 +95,8 @@ var kernelSet = wire.NewSet(
 	newMigrator,
 	gormstore.NewJobQueue,
 	wire.Bind(new(ports.JobQueue), new(*gormstore.JobQueue)),
+	gormstore.NewStamps,
+	wire.Bind(new(ports.Stamps), new(gormstore.Stamps)),
 )
 
 //nolint:unused // used by the wireinject injectors

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func testPrincipal(t *testing.T, b Backend) {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := b.Sessions().Principal(ctx, c.id, c.at)
 			contract.NoErr(t, "Principal", err)
-			if got != c.want {
+			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("Principal = %+v, want %+v", got, c.want)
 			}
 		})

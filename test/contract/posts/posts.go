@@ -1,17 +1,13 @@
 package posts
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/domain/posts/post"
-	"github.com/acme/postsvc/ports"
 	port "github.com/acme/postsvc/ports/posts"
 	"github.com/acme/postsvc/test/contract"
 )
@@ -26,7 +22,6 @@ func Tests() []contract.Group[Backend] {
 		{Name: "list pages end at their byte budget", Run: testPostListByteBudget},
 		{Name: "delete by author", Run: testPostDeleteByAuthor},
 		{Name: "author must exist", Run: testPostAuthorMustExist},
-		{Name: "versions count each author's writes", Run: testPostVersions},
 		{Name: "malformed ids are not found", Run: testPostMalformedIDs},
 	}}}
 }
@@ -261,65 +256,6 @@ func testPostListByteBudget(t *testing.T, b Backend) {
 	}
 }
 
-// testPostVersions checks the versions the list cache keys pages by: 0 before any write, one
-// more per committed bump, nothing from a rolled-back one, none lost to concurrency, and
-// each author's own.
-func testPostVersions(t *testing.T, b Backend) {
-	ctx := t.Context()
-	u, other := b.NewUser(t), b.NewUser(t)
-	version := func(id identity.UserID) int64 {
-		t.Helper()
-		v, err := b.Posts().Version(ctx, id)
-		contract.NoErr(t, "Version", err)
-		return v
-	}
-	if v := version(u); v != 0 {
-		t.Fatalf("version of a new author = %d, want 0", v)
-	}
-	contract.NoErr(t, "Bump", b.Posts().BumpVersion(ctx, u))
-	contract.NoErr(t, "Bump", b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-		return b.Store.Posts(tx).BumpVersion(ctx, u)
-	}))
-	if v := version(u); v != 2 {
-		t.Fatalf("version after two bumps = %d, want 2", v)
-	}
-	errBoom := errors.New("boom")
-	_ = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-		if err := b.Store.Posts(tx).BumpVersion(ctx, u); err != nil {
-			return err
-		}
-		return errBoom
-	})
-	if v := version(u); v != 2 {
-		t.Fatalf("version after a rolled-back bump = %d, want 2", v)
-	}
-	const n = 10
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			errs[i] = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-				return b.Store.Posts(tx).BumpVersion(ctx, u)
-			})
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		contract.NoErr(t, "concurrent Bump", err)
-	}
-	if v := version(u); v != 2+n {
-		t.Fatalf("version after %d concurrent bumps = %d, want %d", n, v, 2+n)
-	}
-	if v := version(other); v != 0 {
-		t.Fatalf("another author's version = %d, want 0", v)
-	}
-	contract.WantErr(t, "Bump of a missing author", b.Posts().BumpVersion(ctx, identity.UserID(contract.NewID(t))), identity.ErrUnknownUser)
-	contract.NoErr(t, "DeleteByAuthor", b.Posts().DeleteByAuthor(ctx, u))
-	if v := version(u); v != 0 {
-		t.Fatalf("version after DeleteByAuthor = %d, want 0", v)
-	}
-}
-
 // testPostMalformedIDs looks up ids that storage could choke on (invalid UTF-8, longer than
 // any id column, non-ASCII, empty): they come straight from URLs, and must read as "not
 // found", never as a storage error.
@@ -334,9 +270,6 @@ func testPostMalformedIDs(t *testing.T, b Backend) {
 			contract.WantErr(t, "posts Delete", b.Posts().Delete(ctx, u, post.ID(id)), post.ErrNotFound)
 			if list := listPosts(t, b, identity.UserID(id), "", 10); len(list) != 0 {
 				t.Errorf("ListByAuthor of a malformed author returned %d posts", len(list))
-			}
-			if v, err := b.Posts().Version(ctx, identity.UserID(id)); err != nil || v != 0 {
-				t.Errorf("Version of a malformed author = %d, %v", v, err)
 			}
 		})
 	}

@@ -15,13 +15,10 @@ import (
 	"github.com/acme/postsvc/test/fakes"
 )
 
-const (
-	postsTable    = "posts.posts"
-	versionsTable = "posts.versions"
-)
+const postsTable = "posts.posts"
 
 func init() {
-	// Posts and versions go with their author, as the tables' foreign keys do.
+	// Posts go with their author, as the table's foreign key does.
 	fakes.OnIdentityDeleted(func(v *fakes.View, id identity.UserID) {
 		deleteAuthor(v, id)
 	})
@@ -34,7 +31,6 @@ func deleteAuthor(v *fakes.View, id identity.UserID) {
 			delete(all, pid)
 		}
 	}
-	delete(fakes.Table[identity.UserID, int64](v, versionsTable), id)
 }
 
 // Store implements posts.Store on a fakes.Store.
@@ -124,25 +120,6 @@ func (r repo) ListByAuthor(_ context.Context, q posts.PostListQuery) (posts.Post
 func (r repo) DeleteByAuthor(_ context.Context, author identity.UserID) error {
 	return fakes.Access(r.tx, true, func(v *fakes.View) error {
 		deleteAuthor(v, author)
-		return nil
-	})
-}
-
-func (r repo) Version(_ context.Context, author identity.UserID) (int64, error) {
-	var n int64
-	err := fakes.Access(r.tx, false, func(v *fakes.View) error {
-		n = fakes.Table[identity.UserID, int64](v, versionsTable)[author]
-		return nil
-	})
-	return n, err
-}
-
-func (r repo) BumpVersion(_ context.Context, author identity.UserID) error {
-	return fakes.Access(r.tx, true, func(v *fakes.View) error {
-		if !fakes.IdentityExists(v, author) {
-			return fmt.Errorf("postsfake: post author %s: %w", author, identity.ErrUnknownUser)
-		}
-		fakes.Table[identity.UserID, int64](v, versionsTable)[author]++
 		return nil
 	})
 }
