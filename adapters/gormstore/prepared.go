@@ -24,15 +24,6 @@ type PreparedQuery struct {
 	preparing sync.Mutex
 }
 
-// Query runs the query with args and returns its rows, through the prepared statement when it
-// can be had.
-func (p *PreparedQuery) Query(ctx context.Context, args ...any) (*sql.Rows, error) {
-	if stmt := p.prepared(ctx); stmt != nil { //nolint:sqlclosecheck // shared by every call; see prepared
-		return stmt.QueryContext(ctx, args...)
-	}
-	return p.db.Statement.ConnPool.QueryContext(ctx, p.query, args...)
-}
-
 // Prepared returns the statement once it has been prepared, nil before: for tests that check
 // a query runs prepared.
 func (p *PreparedQuery) Prepared() *sql.Stmt { return p.stmt.Load() }

@@ -2,17 +2,16 @@ package gormstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
 )
 
-// Stamps implements ports.Stamps on the user_stamps table. The principal read of each
-// credential scheme joins that table, so a request's principal carries the stamps it needs.
+// Stamps implements ports.Stamps on the stamps column of the user's identity row, which the
+// principal read of every credential scheme reads with the user.
 type Stamps struct{}
 
 var _ ports.Stamps = Stamps{}
@@ -20,25 +19,28 @@ var _ ports.Stamps = Stamps{}
 // NewStamps returns the stamps adapter; it builds on the scopes handed to Bump.
 func NewStamps() Stamps { return Stamps{} }
 
-// The upsert of Bump, in each dialect: a scope's first bump creates its row.
-const (
-	bumpStampMySQL  = `INSERT INTO user_stamps (user_id, scope, version) VALUES (?, ?, 1) ON DUPLICATE KEY UPDATE version = version + 1`
-	bumpStampSQLite = `INSERT INTO user_stamps (user_id, scope, version) VALUES (?, ?, 1) ON CONFLICT (user_id, scope) DO UPDATE SET version = version + 1`
-)
-
-// Bump increments the user's counter of scope in tx.
+// Bump increments the user's counter of scope in tx: it reads the row's stamps, locking it
+// (SQLite's write transactions already run one at a time), and writes them back bumped. The
+// row lock is the one every write of the user takes first, so writers of one user queue.
 func (Stamps) Bump(ctx context.Context, tx ports.Scope, user identity.UserID, scope string) error {
 	db, err := DB(tx)
 	if err != nil {
 		return err
 	}
-	stmt := bumpStampSQLite
+	read := db.WithContext(ctx).Table("users").Select("stamps").Where("id = ?", string(user))
 	if IsMySQL(db) {
-		stmt = bumpStampMySQL
+		read = read.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
-	err = db.WithContext(ctx).Exec(stmt, string(user), scope).Error
-	if errors.Is(err, gorm.ErrForeignKeyViolated) {
+	var current []string
+	if err := read.Pluck("stamps", &current).Error; err != nil {
+		return MapErr(err)
+	}
+	if len(current) == 0 {
 		return fmt.Errorf("gormstore: stamp of user %s: %w", user, identity.ErrUnknownUser)
 	}
-	return MapErr(err)
+	next, err := identity.Stamps(current[0]).Bumped(scope)
+	if err != nil {
+		return err
+	}
+	return MapErr(db.WithContext(ctx).Exec(`UPDATE users SET stamps = ? WHERE id = ?`, string(next), string(user)).Error)
 }

@@ -32,11 +32,11 @@ func (s stores) bump(ctx context.Context, tx ports.Scope, user identity.UserID) 
 	return gormstore.NewStamps().Bump(ctx, tx, user, "posts")
 }
 
-// stamp reads a user's "posts" stamp straight from its table.
+// stamp reads a user's "posts" stamp straight from the user's row.
 func (s stores) stamp(ctx context.Context, user identity.UserID) (int64, error) {
-	var v int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(MAX(version), 0) FROM user_stamps WHERE user_id = ? AND scope = 'posts'`, string(user)).Scan(&v).Error
-	return v, err
+	var stamps string
+	err := s.db.WithContext(ctx).Raw(`SELECT stamps FROM users WHERE id = ?`, string(user)).Scan(&stamps).Error
+	return identity.Stamps(stamps).Get("posts"), err
 }
 
 func (s stores) in(tx ports.Scope) scoped { return scoped{s: s, tx: tx} }

@@ -58,27 +58,14 @@ type Principal struct {
 	Role       Role
 	Credential Credential
 	// Stamps are the user's change counters, read with the credential: each context that
-	// caches a user's data keys it by its own stamp, which it bumps with every write, so a
-	// cache entry older than the user's last committed write is never served, whichever
-	// instance made the write.
-	Stamps []Stamp
-}
-
-// Stamp is one scope's change counter of a user.
-type Stamp struct {
-	Scope   string
-	Version int64
+	// caches a user's data keys it by its own scope's counter, which it bumps with every
+	// write, so a cache entry older than the user's last committed write is never served,
+	// whichever instance made the write.
+	Stamps Stamps
 }
 
 // Stamp returns the principal's counter of scope, 0 when the scope was never bumped.
-func (p Principal) Stamp(scope string) int64 {
-	for _, s := range p.Stamps {
-		if s.Scope == scope {
-			return s.Version
-		}
-	}
-	return 0
-}
+func (p Principal) Stamp(scope string) int64 { return p.Stamps.Get(scope) }
 
 // RequireContentOwner refuses principals that may hold no content (admins).
 func RequireContentOwner(p Principal) error {

@@ -286,7 +286,7 @@ func testStamps(t *testing.T, b Backend) {
 	NoErr(t, "add session", b.Accounts.Sessions(b.UoW.Pool()).Add(ctx, otherSess))
 	p, err := b.Accounts.Sessions(b.UoW.Pool()).Principal(ctx, otherSess.ID(), time.Now())
 	NoErr(t, "Principal", err)
-	if len(p.Stamps) != 0 {
+	if p.Stamps != "" {
 		t.Fatalf("another user's stamps = %+v, want none", p.Stamps)
 	}
 	WantErr(t, "Bump of a missing user", b.Stamps.Bump(ctx, b.UoW.Pool(), identity.UserID(NewID(t)), "posts"), identity.ErrUnknownUser)

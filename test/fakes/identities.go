@@ -26,12 +26,7 @@ func IdentityExists(v *View, id identity.UserID) bool {
 // OnIdentityDeleted, in the same view: the fakes' ON DELETE CASCADE.
 func DeleteIdentity(v *View, id identity.UserID) {
 	delete(Table[identity.UserID, struct{}](v, identitiesTable), id)
-	stamps := Table[[2]string, int64](v, stampsTable)
-	for k := range stamps {
-		if k[0] == string(id) {
-			delete(stamps, k)
-		}
-	}
+	delete(Table[identity.UserID, identity.Stamps](v, stampsTable), id)
 	cascadesMu.Lock()
 	fns := cascades
 	cascadesMu.Unlock()

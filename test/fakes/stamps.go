@@ -8,7 +8,7 @@ import (
 	"github.com/acme/postsvc/ports"
 )
 
-// stampsTable holds the users' change counters by (user, scope).
+// stampsTable holds each user's stamps, as the users row's stamps column does.
 const stampsTable = "identity.stamps"
 
 // Stamps implements ports.Stamps on a Store.
@@ -22,18 +22,17 @@ func (Stamps) Bump(_ context.Context, tx ports.Scope, user identity.UserID, scop
 		if !IdentityExists(v, user) {
 			return fmt.Errorf("fakes: stamp of user %s: %w", user, identity.ErrUnknownUser)
 		}
-		Table[[2]string, int64](v, stampsTable)[[2]string{string(user), scope}]++
+		all := Table[identity.UserID, identity.Stamps](v, stampsTable)
+		next, err := all[user].Bumped(scope)
+		if err != nil {
+			return err
+		}
+		all[user] = next
 		return nil
 	})
 }
 
-// StampsOf returns the user's stamps, as a principal read returns them: every scope bumped.
-func StampsOf(v *View, user identity.UserID) []identity.Stamp {
-	var out []identity.Stamp
-	for k, n := range Table[[2]string, int64](v, stampsTable) {
-		if k[0] == string(user) {
-			out = append(out, identity.Stamp{Scope: k[1], Version: n})
-		}
-	}
-	return out
+// StampsOf returns the user's stamps, as a principal read returns them.
+func StampsOf(v *View, user identity.UserID) identity.Stamps {
+	return Table[identity.UserID, identity.Stamps](v, stampsTable)[user]
 }

@@ -73,15 +73,13 @@ func (r sessionRepo) RevokeAllForUser(ctx context.Context, userID identity.UserI
 }
 
 // principalSQL reads everything an authenticated request needs in one primary-key lookup
-// joined to one primary-key lookup, and the user's stamps (the shared kernel's per-user change
-// counters, one row per scope a context has bumped). The join is what makes a deleted user's
-// session worthless at once, and reading the role here is what makes a role change visible on
-// the very next request; reading the stamps here spares every context that caches a user's
-// data a query of its own.
-const principalSQL = `SELECT u.id, u.role, st.scope, st.version
+// joined to one primary-key lookup. The join is what makes a deleted user's session worthless
+// at once; reading the role here is what makes a role change visible on the very next
+// request, and reading the stamps (the shared kernel's per-user change counters, kept on the
+// same row) spares every context that caches a user's data a query of its own.
+const principalSQL = `SELECT u.id, u.role, u.stamps
 FROM sessions s
 JOIN users u ON u.id = s.user_id
-LEFT JOIN user_stamps st ON st.user_id = s.user_id
 WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 
 // Principal runs on every authenticated request, so it skips GORM's statement builder and
@@ -89,42 +87,25 @@ WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 // Store prepared (parsed once per connection by the server, not on every request), or the
 // transaction's connection inside a unit of work.
 func (r sessionRepo) Principal(ctx context.Context, id session.ID, now time.Time) (identity.Principal, error) {
+	var userID, role, stamps string
 	args := []any{string(id), gormstore.DBTime(now)}
-	var (
-		rows *sql.Rows
-		err  error
-	)
+	var row *sql.Row
 	if r.principal != nil {
-		rows, err = r.principal.Query(ctx, args...)
+		row = r.principal.QueryRow(ctx, args...)
 	} else {
-		rows, err = r.db.Statement.ConnPool.QueryContext(ctx, principalSQL, args...)
+		row = r.db.Statement.ConnPool.QueryRowContext(ctx, principalSQL, args...)
+	}
+	err := row.Scan(&userID, &role, &stamps)
+	if errors.Is(err, sql.ErrNoRows) {
+		return identity.Principal{}, session.ErrNotFound
 	}
 	if err != nil {
 		return identity.Principal{}, gormstore.MapErr(err)
 	}
-	defer rows.Close()
-	p := identity.Principal{Credential: identity.Credential{Kind: identity.CredentialSession, ID: string(id)}}
-	found := false
-	for rows.Next() {
-		var (
-			userID, role string
-			scope        sql.NullString
-			version      sql.NullInt64
-		)
-		if err := rows.Scan(&userID, &role, &scope, &version); err != nil {
-			return identity.Principal{}, gormstore.MapErr(err)
-		}
-		found = true
-		p.UserID, p.Role = identity.UserID(userID), identity.Role(role)
-		if scope.Valid {
-			p.Stamps = append(p.Stamps, identity.Stamp{Scope: scope.String, Version: version.Int64})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return identity.Principal{}, gormstore.MapErr(err)
-	}
-	if !found {
-		return identity.Principal{}, session.ErrNotFound
-	}
-	return p, nil
+	return identity.Principal{
+		UserID:     identity.UserID(userID),
+		Role:       identity.Role(role),
+		Credential: identity.Credential{Kind: identity.CredentialSession, ID: string(id)},
+		Stamps:     identity.Stamps(stamps),
+	}, nil
 }
