@@ -189,8 +189,8 @@ func TestCompose(t *testing.T) {
 		stop, err := time.ParseDuration(app.StopGrace)
 		if err != nil {
 			t.Errorf("stop_grace_period %q: %v", app.StopGrace, err)
-		} else if need := durationSetting(t, env, "http.shutdown_delay") + durationSetting(t, env, "http.shutdown_grace"); stop <= need {
-			t.Errorf("stop_grace_period %s must exceed shutdown delay + grace (%s), or requests are cut off", stop, need)
+		} else if need := shutdownNeed(t, env); stop <= need {
+			t.Errorf("stop_grace_period %s must exceed the longer of HTTP shutdown delay + grace and the jobs' grace (%s), or requests and jobs are cut off", stop, need)
 		}
 		for k, v := range env {
 			env[k] = interpolate(v)

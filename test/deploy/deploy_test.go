@@ -128,6 +128,14 @@ func durationSetting(t *testing.T, env map[string]string, key string) time.Durat
 	return d
 }
 
+// shutdownNeed is how long the process may take to stop after SIGTERM: the HTTP server
+// drains after its delay, while the job workers' grace starts at SIGTERM, at the same time.
+func shutdownNeed(t *testing.T, env map[string]string) time.Duration {
+	t.Helper()
+	return max(durationSetting(t, env, "http.shutdown_delay")+durationSetting(t, env, "http.shutdown_grace"),
+		durationSetting(t, env, "jobs.shutdown_grace"))
+}
+
 // assertLoads checks that env is a configuration the service accepts, by loading it with
 // config.Load as the binary does. Values the deployment files take from secrets or from the
 // operator's shell are replaced by placeholders of the right shape.

@@ -468,13 +468,13 @@ func TestKubernetesBase(t *testing.T) {
 	})
 
 	t.Run("shutdown", func(t *testing.T) {
-		need := durationSetting(t, appEnv, "http.shutdown_delay") + durationSetting(t, appEnv, "http.shutdown_grace")
+		need := shutdownNeed(t, appEnv)
 		tgp := 30 * time.Second // the Kubernetes default
 		if pod.TerminationGracePeriodSeconds != nil {
 			tgp = time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
 		}
 		if tgp <= need {
-			t.Errorf("terminationGracePeriodSeconds %s must exceed shutdown delay + grace (%s), or the kubelet kills requests in flight", tgp, need)
+			t.Errorf("terminationGracePeriodSeconds %s must exceed the longer of HTTP shutdown delay + grace and the jobs' grace (%s), or the kubelet kills requests and jobs in flight", tgp, need)
 		}
 	})
 

@@ -21,6 +21,9 @@ import (
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/acme/postsvc/application/posts"
+	"github.com/acme/postsvc/domain/identity"
 )
 
 // Environment of the HTTP ceiling: the runner starts itself again as a separate process with
@@ -150,13 +153,16 @@ func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn 
 
 // The statements the service issues, as GORM spells them for MySQL.
 const (
-	bumpVersionSQL = "UPDATE `users` SET `posts_version`=posts_version + 1 WHERE id = ?"
-	insertPostSQL  = "INSERT INTO `posts` (`id`,`author_id`,`text`,`text_bytes`,`created_at`) VALUES (?,?,?,?,?)"
+	// The author's stamps (the kernel's per-user change counters) are read under a row lock
+	// and written back bumped before the insert (gormstore's Stamps.Bump).
+	stampsForUpdateSQL = "SELECT `stamps` FROM `users` WHERE id = ? FOR UPDATE"
+	bumpStampsSQL      = "UPDATE users SET stamps = ? WHERE id = ?"
+	insertPostSQL      = "INSERT INTO `posts` (`id`,`author_id`,`text`,`text_bytes`,`created_at`) VALUES (?,?,?,?,?)"
 	// A list page is two statements: the ids and text lengths from the index, then the texts
 	// of the posts that fit the page's byte budget (gormstore's ListByAuthor).
 	listHeadsSQL = "SELECT `id`,`text_bytes` FROM `posts` WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
 	listTextsSQL = "SELECT `id`,`text`,`created_at` FROM `posts` WHERE author_id = ? AND id IN (%s) ORDER BY id DESC"
-	principalSQL = `SELECT u.id AS user_id, u.role AS role, u.posts_version AS posts_version
+	principalSQL = `SELECT u.id, u.role, u.stamps
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
@@ -181,13 +187,12 @@ func (p *principalReader) read(ctx context.Context, sessionID string) error {
 		return p.err
 	}
 	var (
-		id, role string
-		version  int64
+		id, role, stamps string
 	)
-	return p.stmt.QueryRowContext(ctx, sessionID, dbNow()).Scan(&id, &role, &version)
+	return p.stmt.QueryRowContext(ctx, sessionID, dbNow()).Scan(&id, &role, &stamps)
 }
 
-// insertCeiling is the add-post transaction issued directly: the author's version bump and
+// insertCeiling is the add-post transaction issued directly: the author's stamps bump and
 // the insert, committed together, as posts.Service.Add does. withPrincipal first does the
 // per-request authentication read, as every authenticated request does.
 func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *principalReader) op {
@@ -206,7 +211,17 @@ func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *princi
 		if err != nil {
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, bumpVersionSQL, u.id); err != nil {
+		var stamps string
+		if err := tx.QueryRowContext(ctx, stampsForUpdateSQL, u.id).Scan(&stamps); err != nil {
+			_ = tx.Rollback()
+			return false, err
+		}
+		next, err := identity.Stamps(stamps).Bumped(posts.StampScope)
+		if err != nil {
+			_ = tx.Rollback()
+			return false, err
+		}
+		if _, err := tx.ExecContext(ctx, bumpStampsSQL, string(next), u.id); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}
