@@ -46,6 +46,9 @@ var (
 	// ran out and another worker claimed the job, or the job was already settled. The worker
 	// must stop working on it; whoever holds the job now settles it.
 	ErrJobLeaseLost = errors.New("job lease lost")
+	// ErrPermanentJob is what a job handler wraps when retrying cannot help (a payload that
+	// does not decode, data that is damaged): the job is failed at once instead of retried.
+	ErrPermanentJob = errors.New("permanent job failure")
 )
 
 // NewJob is a job to enqueue.

@@ -32,8 +32,9 @@ import (
 type Handler func(ctx context.Context, job ports.Job) error
 
 // ErrPermanent marks a failure that retrying cannot fix, such as a payload that does not
-// decode: the job is failed at once instead of retried.
-var ErrPermanent = errors.New("permanent job failure")
+// decode: the job is failed at once instead of retried. It is the kernel port's
+// ports.ErrPermanentJob, so that use cases can return it without knowing this package.
+var ErrPermanent = ports.ErrPermanentJob
 
 // Permanent wraps err so that errors.Is(result, ErrPermanent) holds and err stays reachable
 // with errors.Is and errors.As. Permanent(nil) is nil.

@@ -1,0 +1,382 @@
+package ecggorm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/domain/ecg/ecg"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/ports"
+	ecgport "github.com/acme/postsvc/ports/ecg"
+)
+
+// Bounds of one multi-row INSERT of blocks: Add writes an upload's blocks in batches as the
+// spool hands them over, so neither the statement nor the memory it takes grows with the
+// upload (up to 64 MiB). A block takes at most ecg.MaxBlockBytes (256 KiB), so a batch holds
+// about 1 MiB of data; the row bound matters only for many small blocks.
+const (
+	maxBatchBytes = 1 << 20
+	maxBatchRows  = 100
+)
+
+// repo implements ecg.Repository (ports/ecg) on one scope: the pool (pool set) or a
+// transaction.
+type repo struct {
+	db   *gorm.DB
+	pool bool
+}
+
+var _ ecgport.Repository = repo{}
+
+// atomic runs fn in one transaction: the scope's own inside a unit of work, or one of its own
+// on the pool (through the kernel's unit of work, which retries deadlock victims and reports
+// a transaction cut short by its context as a timeout). fn may then run more than once.
+func (r repo) atomic(ctx context.Context, fn func(db *gorm.DB) error) error {
+	if !r.pool {
+		return fn(r.db.WithContext(ctx))
+	}
+	return gormstore.NewUnitOfWork(r.db).Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		db, err := gormstore.DB(tx)
+		if err != nil {
+			return err
+		}
+		return fn(db.WithContext(ctx))
+	})
+}
+
+// Add inserts the ECG's row first, so that a duplicate id or an unknown owner fails before any
+// block is written, then its blocks in batches (blockWriter). On the pool it is one
+// transaction: all or nothing.
+func (r repo) Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error {
+	row, err := toECGRow(e)
+	if err != nil {
+		return err
+	}
+	return r.atomic(ctx, func(db *gorm.DB) error {
+		err := db.Create(&row).Error
+		switch {
+		case errors.Is(err, gorm.ErrForeignKeyViolated):
+			// The owner was deleted between authentication and this write.
+			return fmt.Errorf("ecggorm: ECG owner %s: %w", e.Owner(), identity.ErrUnknownUser)
+		case errors.Is(err, gorm.ErrDuplicatedKey):
+			// The unique index on (owner_id, ecg_id) decides, never a prior lookup, so of
+			// two concurrent uploads of one id exactly one wins. Keys are fresh UUIDv7s, so
+			// the id is the only unique key a new ECG can realistically collide on.
+			return fmt.Errorf("ecggorm: ECG %q of %s: %w", e.ID(), e.Owner(), ecgport.ErrDuplicate)
+		case err != nil:
+			return gormstore.MapErr(err)
+		}
+		w := blockWriter{db: db, key: row.Key, owner: row.OwnerID}
+		if err := blocks.Each(w.put); err != nil {
+			return err
+		}
+		return w.flush()
+	})
+}
+
+// blockWriter collects blocks into multi-row INSERTs of at most maxBatchBytes of data and
+// maxBatchRows rows, writing each batch as soon as the next block would not fit. The blocks'
+// data is copied (the caller reuses it) into one buffer that every batch reuses.
+type blockWriter struct {
+	db         *gorm.DB
+	key, owner string
+	rows       []blockRow
+	buf        []byte
+}
+
+func (w *blockWriter) put(b ecg.Block) error {
+	if len(w.rows) > 0 && (len(w.rows) == maxBatchRows || len(w.buf)+len(b.Data) > maxBatchBytes) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	// Rows of this batch may point into an older array if append grows buf; that array stays
+	// valid until the batch is written, and the grown one is reused afterwards.
+	start := len(w.buf)
+	w.buf = append(w.buf, b.Data...)
+	w.rows = append(w.rows, blockRow{
+		Key: w.key, LeadNo: b.Lead, Seq: b.Seq, OwnerID: w.owner, Samples: b.Samples,
+		DataBytes: len(b.Data), Data: w.buf[start:len(w.buf):len(w.buf)],
+	})
+	return nil
+}
+
+func (w *blockWriter) flush() error {
+	if len(w.rows) == 0 {
+		return nil
+	}
+	if err := w.db.Create(&w.rows).Error; err != nil {
+		return gormstore.MapErr(err)
+	}
+	clear(w.rows)
+	w.rows = w.rows[:0]
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (r repo) Get(ctx context.Context, owner identity.UserID, id ecg.ID) (*ecg.ECG, error) {
+	// Anything else (from a URL) cannot name an ECG, and the ascii column could not even
+	// compare it on MySQL.
+	if !ecg.PlausibleID(string(id)) {
+		return nil, ecg.ErrNotFound
+	}
+	return r.take(ctx, "owner_id = ? AND ecg_id = ?", string(owner), string(id))
+}
+
+func (r repo) ByKey(ctx context.Context, key ecg.Key) (*ecg.ECG, error) {
+	return r.take(ctx, "ecg_key = ?", string(key))
+}
+
+func (r repo) take(ctx context.Context, cond string, args ...any) (*ecg.ECG, error) {
+	var row ecgRow
+	err := r.db.WithContext(ctx).Where(cond, args...).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ecg.ErrNotFound
+	}
+	if err != nil {
+		return nil, gormstore.MapErr(err)
+	}
+	return row.toDomain()
+}
+
+// List reads one more row than the limit, which tells whether another page follows without a
+// count query. The (owner_id, ecg_key) index serves the range and the order.
+func (r repo) List(ctx context.Context, q ecgport.ListQuery) (ecgport.List, error) {
+	out := ecgport.List{ECGs: []*ecg.ECG{}}
+	if q.Limit <= 0 {
+		return out, nil
+	}
+	tx := r.db.WithContext(ctx).Where("owner_id = ?", string(q.Owner))
+	if q.Before != "" {
+		tx = tx.Where("ecg_key < ?", string(q.Before))
+	}
+	var rows []ecgRow
+	if err := tx.Order("ecg_key DESC").Limit(q.Limit + 1).Find(&rows).Error; err != nil {
+		return ecgport.List{}, gormstore.MapErr(err)
+	}
+	if len(rows) > q.Limit {
+		rows, out.More = rows[:q.Limit], true
+	}
+	for i := range rows {
+		e, err := rows[i].toDomain()
+		if err != nil {
+			return ecgport.List{}, err
+		}
+		out.ECGs = append(out.ECGs, e)
+	}
+	return out, nil
+}
+
+// Delete removes the ECG's row, then its blocks and results, in one transaction. The row's
+// delete decides: of two concurrent deletes, the one that finds no row left answers
+// ErrNotFound.
+func (r repo) Delete(ctx context.Context, owner identity.UserID, id ecg.ID) error {
+	if !ecg.PlausibleID(string(id)) {
+		return ecg.ErrNotFound
+	}
+	return r.atomic(ctx, func(db *gorm.DB) error {
+		var keys []string
+		err := db.Model(&ecgRow{}).Where("owner_id = ? AND ecg_id = ?", string(owner), string(id)).Limit(1).Pluck("ecg_key", &keys).Error
+		if err != nil {
+			return gormstore.MapErr(err)
+		}
+		if len(keys) == 0 {
+			return ecg.ErrNotFound
+		}
+		key := keys[0]
+		res := db.Where("ecg_key = ? AND owner_id = ?", key, string(owner)).Delete(&ecgRow{})
+		if res.Error != nil {
+			return gormstore.MapErr(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ecg.ErrNotFound
+		}
+		if err := db.Where("ecg_key = ?", key).Delete(&blockRow{}).Error; err != nil {
+			return gormstore.MapErr(err)
+		}
+		return gormstore.MapErr(db.Where("ecg_key = ?", key).Delete(&resultRow{}).Error)
+	})
+}
+
+// DeleteByOwner deletes the owner's ECG rows only (the foreign key would cascade when the
+// user goes; deleting here keeps the context correct on its own). Their blocks and results
+// stay until PurgeOwner.
+func (r repo) DeleteByOwner(ctx context.Context, owner identity.UserID) error {
+	return gormstore.MapErr(r.db.WithContext(ctx).Where("owner_id = ?", string(owner)).Delete(&ecgRow{}).Error)
+}
+
+// PurgeOwner deletes up to limit orphaned blocks, then, within what is left of limit, orphaned
+// results. Each is one statement, committed by itself on the pool.
+func (r repo) PurgeOwner(ctx context.Context, owner identity.UserID, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	db := r.db.WithContext(ctx)
+	n, err := purge(db, "ecg_blocks", "ecg_key, lead_no, seq", owner, limit)
+	if err != nil || n >= limit {
+		return n, err
+	}
+	m, err := purge(db, "ecg_results", "ecg_key, analysis", owner, limit-n)
+	return n + m, err
+}
+
+// purge deletes up to limit rows of table that belong to owner and whose ECG row is gone.
+// MySQL deletes with ORDER BY (its primary key order, which the owner index holds) and LIMIT;
+// SQLite, built without DELETE ... LIMIT, deletes the rowids a limited select found.
+func purge(db *gorm.DB, table, order string, owner identity.UserID, limit int) (int, error) {
+	var q string
+	if gormstore.IsMySQL(db) {
+		q = "DELETE FROM " + table + " WHERE owner_id = ? AND NOT EXISTS (SELECT 1 FROM ecgs WHERE ecgs.ecg_key = " +
+			table + ".ecg_key) ORDER BY " + order + " LIMIT ?"
+	} else {
+		q = "DELETE FROM " + table + " WHERE rowid IN (SELECT o.rowid FROM " + table + " o WHERE o.owner_id = ? " +
+			"AND NOT EXISTS (SELECT 1 FROM ecgs WHERE ecgs.ecg_key = o.ecg_key) LIMIT ?)"
+	}
+	res := db.Exec(q, string(owner), limit)
+	if res.Error != nil {
+		return 0, gormstore.MapErr(res.Error)
+	}
+	return int(res.RowsAffected), nil
+}
+
+// blocksSQL reads one batch of an ECG's blocks in one query. The derived table w sums the
+// blocks' sizes in reading order from their data_bytes column, without touching their data
+// (InnoDB leaves large blobs off the row and fetches them only for queries that read them);
+// the join then reads the data of the blocks whose running total fits the budget, and of the
+// first block whatever its size. An ECG has at most 16 leads of 16 blocks, so w is small.
+//
+// The join order is forced (%s is MySQL's STRAIGHT_JOIN, or SQLite's CROSS JOIN, which SQLite
+// never reorders): left to itself, MariaDB reads every block of the ECG, data included, and
+// matches w afterwards, which made each call read the whole signal.
+const blocksSQL = `SELECT b.lead_no, b.seq, b.samples, b.data
+FROM (
+    SELECT lead_no, seq,
+        SUM(data_bytes) OVER (ORDER BY lead_no, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
+        ROW_NUMBER() OVER (ORDER BY lead_no, seq) AS n
+    FROM ecg_blocks
+    WHERE ecg_key = ? AND (lead_no > ? OR (lead_no = ? AND seq >= ?))
+) w
+%s ecg_blocks b ON b.ecg_key = ? AND b.lead_no = w.lead_no AND b.seq = w.seq
+WHERE w.upto <= ? OR w.n = 1
+ORDER BY w.lead_no, w.seq`
+
+var (
+	blocksMySQL  = fmt.Sprintf(blocksSQL, "STRAIGHT_JOIN")
+	blocksSQLite = fmt.Sprintf(blocksSQL, "CROSS JOIN")
+)
+
+// blockOut is one block as Blocks reads it.
+type blockOut struct {
+	LeadNo  int    `gorm:"column:lead_no"`
+	Seq     int    `gorm:"column:seq"`
+	Samples int    `gorm:"column:samples"`
+	Data    []byte `gorm:"column:data"`
+}
+
+func (r repo) Blocks(ctx context.Context, key ecg.Key, from ecgport.BlockPos, maxBytes int) ([]ecg.Block, error) {
+	q := blocksSQLite
+	if gormstore.IsMySQL(r.db) {
+		q = blocksMySQL
+	}
+	var rows []blockOut
+	err := r.db.WithContext(ctx).Raw(q, string(key), from.Lead, from.Lead, from.Seq, string(key), maxBytes).Scan(&rows).Error
+	if err != nil {
+		return nil, gormstore.MapErr(err)
+	}
+	out := make([]ecg.Block, len(rows))
+	for i, b := range rows {
+		out[i] = ecg.Block{Lead: b.LeadNo, Seq: b.Seq, Samples: b.Samples, Data: b.Data}
+	}
+	return out, nil
+}
+
+// SaveResults updates the ECG's row first: it finds out whether the ECG still exists and, on
+// MySQL, locks the row, so concurrent saves and deletes of one ECG queue there instead of
+// interleaving their writes to ecg_results.
+func (r repo) SaveResults(ctx context.Context, key ecg.Key, results []ecg.Result, at time.Time) error {
+	rows, fp, err := toResultRows(key, results)
+	if err != nil {
+		return err
+	}
+	return r.atomic(ctx, func(db *gorm.DB) error {
+		res := db.Model(&ecgRow{}).Where("ecg_key = ?", string(key)).Updates(map[string]any{
+			"status": string(ecg.StatusDone), "failure": "", "analyses": fp, "analysed_at": gormstore.DBTime(at),
+		})
+		if res.Error != nil {
+			return gormstore.MapErr(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ecg.ErrNotFound
+		}
+		var owners []string
+		if err := db.Model(&ecgRow{}).Where("ecg_key = ?", string(key)).Limit(1).Pluck("owner_id", &owners).Error; err != nil {
+			return gormstore.MapErr(err)
+		}
+		if len(owners) == 0 {
+			return ecg.ErrNotFound
+		}
+		if err := db.Where("ecg_key = ?", string(key)).Delete(&resultRow{}).Error; err != nil {
+			return gormstore.MapErr(err)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		for i := range rows {
+			rows[i].OwnerID = owners[0]
+		}
+		return gormstore.MapErr(db.Create(&rows).Error)
+	})
+}
+
+// MarkFailed changes only a pending ECG; a done or failed one, or an unknown key (the ECG was
+// deleted meanwhile), is left alone without an error.
+func (r repo) MarkFailed(ctx context.Context, key ecg.Key, reason string, at time.Time) error {
+	return gormstore.MapErr(r.db.WithContext(ctx).Model(&ecgRow{}).
+		Where("ecg_key = ? AND status = ?", string(key), string(ecg.StatusPending)).
+		Updates(map[string]any{
+			"status": string(ecg.StatusFailed), "failure": ecgport.CleanFailure(reason), "analysed_at": gormstore.DBTime(at),
+		}).Error)
+}
+
+// Results returns the stored results ordered by analysis name; none for an unknown key.
+func (r repo) Results(ctx context.Context, key ecg.Key) ([]ecg.Result, error) {
+	var rows []resultRow
+	if err := r.db.WithContext(ctx).Where("ecg_key = ?", string(key)).Order("analysis").Find(&rows).Error; err != nil {
+		return nil, gormstore.MapErr(err)
+	}
+	out := make([]ecg.Result, len(rows))
+	for i := range rows {
+		res, err := rows[i].toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+// Outdated walks ecgs in key order from after, comparing each analysed ECG's fingerprint with
+// the current analyses'.
+func (r repo) Outdated(ctx context.Context, after ecg.Key, current []ecgport.AnalysisVersion, limit int) ([]ecg.Key, error) {
+	out := []ecg.Key{}
+	if limit <= 0 {
+		return out, nil
+	}
+	fp := ecgport.Fingerprint(current)
+	var keys []string
+	err := r.db.WithContext(ctx).Model(&ecgRow{}).
+		Where("ecg_key > ? AND status IN ? AND analyses <> ?", string(after), []string{string(ecg.StatusDone), string(ecg.StatusFailed)}, fp).
+		Order("ecg_key").Limit(limit).Pluck("ecg_key", &keys).Error
+	if err != nil {
+		return nil, gormstore.MapErr(err)
+	}
+	for _, k := range keys {
+		out = append(out, ecg.Key(k))
+	}
+	return out, nil
+}

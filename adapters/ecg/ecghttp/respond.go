@@ -1,0 +1,223 @@
+package ecghttp
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/domain/ecg/ecg"
+	"github.com/acme/postsvc/domain/identity"
+	ecgport "github.com/acme/postsvc/ports/ecg"
+)
+
+// summaryJSON is an ECG without its signals: the answer to an upload and an item of a list.
+type summaryJSON struct {
+	ID        string     `json:"id"`
+	Date      string     `json:"date"`
+	Leads     []leadJSON `json:"leads"`
+	Status    string     `json:"status"`
+	CreatedAt string     `json:"created_at"`
+}
+
+type leadJSON struct {
+	Name    string `json:"name"`
+	Samples int    `json:"samples"`
+}
+
+type pageJSON struct {
+	ECGs       []summaryJSON `json:"ecgs"`
+	NextCursor *string       `json:"next_cursor"`
+}
+
+func summaryOf(e *ecg.ECG) summaryJSON {
+	leads := make([]leadJSON, len(e.Leads()))
+	for i, l := range e.Leads() {
+		leads[i] = leadJSON{Name: l.Name, Samples: l.Signal.Samples}
+	}
+	return summaryJSON{
+		ID: string(e.ID()), Date: httpapi.Timestamp(e.Date()), Leads: leads,
+		Status: string(e.Status()), CreatedAt: httpapi.Timestamp(e.CreatedAt()),
+	}
+}
+
+// insightsJSON is the answer of GET /ecgs/{id}/insights.
+type insightsJSON struct {
+	ECGID      string             `json:"ecg_id"`
+	Status     string             `json:"status"`
+	Leads      []leadInsightsJSON `json:"leads,omitempty"`
+	AnalysedAt *string            `json:"analysed_at"`
+	Error      string             `json:"error,omitempty"`
+}
+
+// leadInsightsJSON is one lead's measures: its name, then each measure as a member, in the
+// order the analyses are registered.
+type leadInsightsJSON ecg.LeadInsights
+
+// MarshalJSON writes the lead as {"name": ..., "<measure>": <number>, ...}. The measures are
+// named by the analyses, so they cannot be struct fields; their values are numbers already in
+// JSON's decimal form.
+func (l leadInsightsJSON) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	name, err := json.Marshal(l.Name)
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(`{"name":`)
+	b.Write(name)
+	for _, m := range l.Measures {
+		key, err := json.Marshal(m.Name)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteByte(',')
+		b.Write(key)
+		b.WriteByte(':')
+		b.WriteString(m.Value.String())
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func insightsOf(in ecg.Insights) insightsJSON {
+	out := insightsJSON{ECGID: string(in.ID), Status: string(in.Status)}
+	if in.Status == ecg.StatusDone {
+		out.Leads = make([]leadInsightsJSON, len(in.Leads))
+		for i, l := range in.Leads {
+			out.Leads[i] = leadInsightsJSON(l)
+		}
+	}
+	if !in.AnalysedAt.IsZero() {
+		at := httpapi.Timestamp(in.AnalysedAt)
+		out.AnalysedAt = &at
+	}
+	if in.Status == ecg.StatusFailed {
+		out.Error = in.Failure
+	}
+	return out
+}
+
+// blockBatchBytes is how much packed signal one read of GET /ecgs/{id} takes from storage: a
+// short query each, so a slow client holds no connection of the pool while it reads.
+const blockBatchBytes = 1 << 20
+
+// sampleBuffers holds the samples of one block at a time while they are written out.
+var sampleBuffers = sync.Pool{New: func() any {
+	b := make([]int32, 0, ecg.MaxBlockSamples)
+	return &b
+}}
+
+// textBuffers holds the decimal text of one block's samples.
+var textBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 12*ecg.MaxBlockSamples)
+	return &b
+}}
+
+// writeECG answers GET /ecgs/{id}: the ECG with its signals, streamed block by block, with an
+// exact Content-Length computed from the text length recorded for each lead at upload. A HEAD
+// request gets the headers without the signals being read.
+func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
+	head := headOf(e)
+	leads := make([]string, len(e.Leads()))
+	size := int64(len(head)) + int64(len("]}\n"))
+	for i, l := range e.Leads() {
+		leads[i] = leadHead(i, l)
+		size += int64(len(leads[i])) + l.Signal.TextBytes + int64(len("]}"))
+	}
+	js := httpapi.StartJSONStream(c, http.StatusOK, size)
+	defer js.Finish()
+	if c.Request.Method == http.MethodHead {
+		return
+	}
+	samples := sampleBuffers.Get().(*[]int32)
+	defer sampleBuffers.Put(samples)
+	text := textBuffers.Get().(*[]byte)
+	defer textBuffers.Put(text)
+	js.Raw(head)
+	lead := -1
+	var from ecgport.BlockPos
+	for !js.Failed() {
+		blocks, err := m.svc.Blocks(c.Request.Context(), p, e, from, blockBatchBytes)
+		if err != nil {
+			// The headers are gone; all that can be done is to cut the response short, which
+			// the client sees as a body shorter than its Content-Length.
+			_ = c.Error(err)
+			c.Abort()
+			return
+		}
+		if len(blocks) == 0 {
+			break
+		}
+		for _, b := range blocks {
+			first := b.Lead != lead
+			if first {
+				if lead >= 0 {
+					js.Raw("]}")
+				}
+				lead = b.Lead
+				if lead >= len(leads) {
+					_ = c.Error(ecg.ErrCorruptBlock)
+					c.Abort()
+					return
+				}
+				js.Raw(leads[lead])
+			}
+			*samples, err = ecg.AppendUnpacked((*samples)[:0], b.Data)
+			if err != nil {
+				_ = c.Error(err)
+				c.Abort()
+				return
+			}
+			*text = ecg.AppendSignalText((*text)[:0], *samples, first)
+			js.Bytes(*text)
+		}
+		from = ecgport.After(blocks[len(blocks)-1])
+	}
+	if lead >= 0 {
+		js.Raw("]}")
+	}
+	js.Raw("]}\n")
+}
+
+// headOf is the document up to its first lead: {"id":...,"date":...,"status":...,
+// "created_at":...,"leads":[
+func headOf(e *ecg.ECG) string {
+	var b bytes.Buffer
+	b.WriteString(`{"id":`)
+	writeString(&b, string(e.ID()))
+	b.WriteString(`,"date":`)
+	writeString(&b, httpapi.Timestamp(e.Date()))
+	b.WriteString(`,"status":`)
+	writeString(&b, string(e.Status()))
+	b.WriteString(`,"created_at":`)
+	writeString(&b, httpapi.Timestamp(e.CreatedAt()))
+	b.WriteString(`,"leads":[`)
+	return b.String()
+}
+
+// leadHead is a lead up to its samples: {"name":...,"samples":N,"signal":[ with the comma
+// that separates it from the lead before.
+func leadHead(i int, l ecg.Lead) string {
+	var b bytes.Buffer
+	if i > 0 {
+		b.WriteByte(',')
+	}
+	b.WriteString(`{"name":`)
+	writeString(&b, l.Name)
+	b.WriteString(`,"samples":`)
+	b.WriteString(strconv.Itoa(l.Signal.Samples))
+	b.WriteString(`,"signal":[`)
+	return b.String()
+}
+
+// writeString writes s as encoding/json does with HTML escaping off.
+func writeString(b *bytes.Buffer, s string) {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	b.Truncate(b.Len() - 1) // the newline Encode adds
+}

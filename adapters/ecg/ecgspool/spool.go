@@ -1,0 +1,230 @@
+// Package ecgspool keeps the signals of ECG uploads while they are received (ecgport.Spools).
+// An upload's body must be read and checked whole before anything is stored, and a body may be
+// 64 MiB, so memory is bounded for all uploads together: each upload keeps its blocks in
+// memory while its share and the shared budget allow, and writes the rest to a temporary file
+// that is removed when the upload ends. Typical uploads (12 leads of 5,000 samples pack to
+// about 100 KB) never touch the disk; 64 concurrent 64 MiB uploads take the budget and
+// their files, not 64 times their size in memory.
+package ecgspool
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/ecg/ecg"
+	ecgport "github.com/acme/postsvc/ports/ecg"
+)
+
+// Settings configure the spools.
+type Settings struct {
+	// Memory bounds the blocks held in memory by all uploads together; one upload holds at
+	// most a sixteenth of it.
+	Memory int64
+	// Dir is the folder of the temporary files; empty means os.TempDir(). A subfolder of its
+	// own is made in it.
+	Dir string
+}
+
+// filePattern names spool files, so that leftovers of a killed process can be found.
+const filePattern = "ecg-upload-*.spool"
+
+// staleAfter is how old a spool file must be before start-up removes it as a leftover: no
+// upload is received for that long (the read timeout ends it first), and another process
+// sharing the folder may be receiving one right now.
+const staleAfter = time.Hour
+
+// Spools makes the spool of each upload.
+type Spools struct {
+	dir     string
+	free    atomic.Int64
+	perItem int64
+}
+
+var _ ecgport.Spools = (*Spools)(nil)
+
+// New prepares the spool folder and removes the files that a killed process left there.
+func New(s Settings) (*Spools, error) {
+	if s.Memory <= 0 {
+		return nil, fmt.Errorf("ecgspool: memory budget must be positive, got %d", s.Memory)
+	}
+	base := s.Dir
+	if base == "" {
+		base = os.TempDir()
+	}
+	dir := filepath.Join(base, "postsvc-ecg-spool")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ecgspool: %w", err)
+	}
+	sp := &Spools{dir: dir, perItem: max(s.Memory/16, 1)}
+	sp.free.Store(s.Memory)
+	sp.removeStale(time.Now())
+	return sp, nil
+}
+
+// removeStale deletes spool files older than staleAfter. Failures only leave files behind.
+func (sp *Spools) removeStale(now time.Time) {
+	entries, err := os.ReadDir(sp.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if ok, _ := filepath.Match(filePattern, e.Name()); !ok || e.IsDir() {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleAfter {
+			_ = os.Remove(filepath.Join(sp.dir, e.Name()))
+		}
+	}
+}
+
+// Free is the memory budget not taken, for tests and metrics.
+func (sp *Spools) Free() int64 { return sp.free.Load() }
+
+// take reserves n bytes of the shared budget if they are free.
+func (sp *Spools) take(n int64) bool {
+	for {
+		free := sp.free.Load()
+		if free < n {
+			return false
+		}
+		if sp.free.CompareAndSwap(free, free-n) {
+			return true
+		}
+	}
+}
+
+// New starts the spool of one upload.
+func (sp *Spools) New() (ecgport.Spool, error) { return &spool{parent: sp}, nil }
+
+// spool is one upload's blocks: first in memory, then, once its share or the budget is used
+// up, in a temporary file. Blocks keep their order: once an upload spills, all its later
+// blocks go to the file.
+type spool struct {
+	parent *Spools
+	mem    []ecg.Block
+	held   int64
+	file   *os.File
+	w      *bufio.Writer
+	header []byte
+	// read is set by Each: the upload is complete, and Each may run again (a retried unit of
+	// work) but Put may not.
+	read   bool
+	closed bool
+}
+
+// Put keeps a copy of b.
+func (s *spool) Put(b ecg.Block) error {
+	if s.closed || s.read {
+		return errors.New("ecgspool: put after the blocks were read back")
+	}
+	n := int64(len(b.Data))
+	if s.file == nil && s.held+n <= s.parent.perItem && s.parent.take(n) {
+		s.held += n
+		b.Data = append([]byte(nil), b.Data...)
+		s.mem = append(s.mem, b)
+		return nil
+	}
+	if s.file == nil {
+		f, err := os.CreateTemp(s.parent.dir, filePattern)
+		if err != nil {
+			return unavailable(err)
+		}
+		s.file, s.w = f, bufio.NewWriterSize(f, 64<<10)
+	}
+	// Positions and counts, never negative.
+	s.header = binary.AppendUvarint(s.header[:0], uint64(b.Lead)) //nolint:gosec // G115: see above
+	s.header = binary.AppendUvarint(s.header, uint64(b.Seq))      //nolint:gosec // G115: see above
+	s.header = binary.AppendUvarint(s.header, uint64(b.Samples))  //nolint:gosec // G115: see above
+	s.header = binary.AppendUvarint(s.header, uint64(len(b.Data)))
+	if _, err := s.w.Write(s.header); err != nil {
+		return unavailable(err)
+	}
+	if _, err := s.w.Write(b.Data); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Each hands back every block in the order it was put; it may run more than once. The Data
+// of a block is valid only during fn.
+func (s *spool) Each(fn func(ecg.Block) error) error {
+	s.read = true
+	for _, b := range s.mem {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	if s.file == nil {
+		return nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return unavailable(err)
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return unavailable(err)
+	}
+	r := bufio.NewReaderSize(s.file, 64<<10)
+	var data []byte
+	for {
+		var h [4]uint64
+		for i := range h {
+			v, err := binary.ReadUvarint(r)
+			if errors.Is(err, io.EOF) && i == 0 {
+				return nil
+			}
+			if err != nil {
+				return unavailable(err)
+			}
+			h[i] = v
+		}
+		if h[3] > ecg.MaxBlockBytes {
+			return unavailable(fmt.Errorf("block of %d bytes in the spool file", h[3]))
+		}
+		if uint64(cap(data)) < h[3] {
+			data = make([]byte, h[3])
+		}
+		data = data[:h[3]]
+		if _, err := io.ReadFull(r, data); err != nil {
+			return unavailable(err)
+		}
+		// This process wrote the header from ints (Put).
+		b := ecg.Block{Lead: int(h[0]), Seq: int(h[1]), Samples: int(h[2]), Data: data} //nolint:gosec // G115: see above
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+}
+
+// Close gives the memory back and removes the file.
+func (s *spool) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.parent.free.Add(s.held)
+	s.held, s.mem = 0, nil
+	if s.file == nil {
+		return nil
+	}
+	name := s.file.Name()
+	err := s.file.Close()
+	if rerr := os.Remove(name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
+// unavailable reports a spool that cannot keep an upload (a full or failing disk) as the
+// service being unable to take it now, never as the client's fault.
+func unavailable(err error) error {
+	return fmt.Errorf("%w: ecgspool: %w", domain.ErrUnavailable, err)
+}

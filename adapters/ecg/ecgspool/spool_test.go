@@ -1,0 +1,212 @@
+package ecgspool
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/ecg/ecg"
+)
+
+func block(lead, seq, size int) ecg.Block {
+	data := bytes.Repeat([]byte{byte(lead*31 + seq)}, size)
+	return ecg.Block{Lead: lead, Seq: seq, Samples: size / 2, Data: data}
+}
+
+func spoolFiles(t *testing.T, sp *Spools) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(sp.dir, filePattern))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// collect reads a spool back.
+func collect(t *testing.T, s interface {
+	Each(func(ecg.Block) error) error
+}) []ecg.Block {
+	t.Helper()
+	var out []ecg.Block
+	err := s.Each(func(b ecg.Block) error {
+		b.Data = append([]byte(nil), b.Data...)
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func equalBlocks(t *testing.T, got, want []ecg.Block) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d blocks back, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Lead != w.Lead || g.Seq != w.Seq || g.Samples != w.Samples || !bytes.Equal(g.Data, w.Data) {
+			t.Fatalf("block %d: got lead %d seq %d samples %d (%d bytes), want lead %d seq %d samples %d (%d bytes)",
+				i, g.Lead, g.Seq, g.Samples, len(g.Data), w.Lead, w.Seq, w.Samples, len(w.Data))
+		}
+	}
+}
+
+// TestSmallUploadStaysInMemory: an upload within its share never creates a file, and gives
+// its memory back on Close.
+func TestSmallUploadStaysInMemory(t *testing.T) {
+	sp, err := New(Settings{Memory: 16 << 20, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := sp.New()
+	want := []ecg.Block{block(0, 0, 1000), block(1, 0, 2000), block(1, 1, 10)}
+	for _, b := range want {
+		put := b
+		put.Data = append([]byte(nil), b.Data...)
+		if err := s.Put(put); err != nil {
+			t.Fatal(err)
+		}
+		put.Data[0] ^= 0xff // the caller reuses its buffers: the spool must have copied
+	}
+	if files := spoolFiles(t, sp); len(files) != 0 {
+		t.Fatalf("files %v for a small upload", files)
+	}
+	if sp.Free() != 16<<20-3010 {
+		t.Fatalf("free %d, want %d", sp.Free(), 16<<20-3010)
+	}
+	equalBlocks(t, collect(t, s), want)
+	equalBlocks(t, collect(t, s), want) // Each may run again (a retried unit of work)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Free() != 16<<20 {
+		t.Fatalf("free %d after close, want all of it", sp.Free())
+	}
+}
+
+// TestLargeUploadSpillsInOrder: past its share an upload goes to a file, blocks come back in
+// the order they were put across memory and file, and Close removes the file.
+func TestLargeUploadSpillsInOrder(t *testing.T) {
+	sp, err := New(Settings{Memory: 16 * 4096, Dir: t.TempDir()}) // a share of 4096 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := sp.New()
+	var want []ecg.Block
+	for lead := range 3 {
+		for seq := range 4 {
+			b := block(lead, seq, 1500)
+			want = append(want, block(lead, seq, 1500))
+			if err := s.Put(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(spoolFiles(t, sp)) != 1 {
+		t.Fatalf("want one spool file, have %v", spoolFiles(t, sp))
+	}
+	if held := 16*4096 - sp.Free(); held > 4096 {
+		t.Fatalf("one upload holds %d bytes of memory, its share is 4096", held)
+	}
+	equalBlocks(t, collect(t, s), want)
+	equalBlocks(t, collect(t, s), want)
+	if err := s.Put(block(9, 0, 10)); err == nil {
+		t.Fatal("Put after Each: want an error")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if files := spoolFiles(t, sp); len(files) != 0 {
+		t.Fatalf("files left after close: %v", files)
+	}
+	if sp.Free() != 16*4096 {
+		t.Fatalf("free %d after close", sp.Free())
+	}
+}
+
+// TestSharedBudgetBoundsAllUploads: when other uploads hold the budget, a new one spills at
+// once rather than exceed it.
+func TestSharedBudgetBoundsAllUploads(t *testing.T) {
+	sp, err := New(Settings{Memory: 16 * 1000, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []interface{ Close() error }
+	for range 20 {
+		s, _ := sp.New()
+		open = append(open, s)
+		if err := s.Put(block(0, 0, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sp.Free() != 0 {
+		t.Fatalf("free %d: 16 uploads fill the budget, the other 4 spill", sp.Free())
+	}
+	if n := len(spoolFiles(t, sp)); n != 4 {
+		t.Fatalf("%d spool files, want 4", n)
+	}
+	for _, s := range open {
+		_ = s.Close()
+	}
+	if sp.Free() != 16*1000 {
+		t.Fatalf("free %d after every upload closed", sp.Free())
+	}
+}
+
+// TestStaleFilesRemovedAtStart: files a killed process left are removed when they are old,
+// and a fresh one (another process's upload in progress) is kept.
+func TestStaleFilesRemovedAtStart(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "postsvc-ecg-spool")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "ecg-upload-1.spool")
+	fresh := filepath.Join(dir, "ecg-upload-2.spool")
+	other := filepath.Join(dir, "notes.txt")
+	for _, f := range []string{old, fresh, other} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-2 * staleAfter)
+	for _, f := range []string{old, other} {
+		if err := os.Chtimes(f, past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := New(Settings{Memory: 1 << 20, Dir: base}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale spool file kept: %v", err)
+	}
+	for _, f := range []string{fresh, other} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s removed: %v", f, err)
+		}
+	}
+}
+
+// TestUnwritableSpoolIsUnavailable: a spool that cannot write its file reports the service as
+// unavailable (503), not the client's fault.
+func TestUnwritableSpoolIsUnavailable(t *testing.T) {
+	sp, err := New(Settings{Memory: 16, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(sp.dir); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := sp.New()
+	defer func() { _ = s.Close() }()
+	if err := s.Put(block(0, 0, 100)); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("Put with the folder gone: %v, want ErrUnavailable", err)
+	}
+}

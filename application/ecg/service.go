@@ -1,0 +1,216 @@
+// Package ecg is the ECG use case: a user uploads electrocardiograms, lists, reads and deletes
+// them, and reads the insights that background jobs compute from them.
+//
+// An upload is stored together with its analysis job in one unit of work, so an ECG that was
+// answered 202 always has a job that will analyse it, here or on another instance, even if the
+// process dies right after the commit; and a job only ever sees a committed, whole ECG.
+package ecg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/acme/postsvc/application/paging"
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/ecg/ecg"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/ports"
+	ecgport "github.com/acme/postsvc/ports/ecg"
+)
+
+// The context's background jobs.
+const (
+	// AnalyseJob computes the insights of one new ECG; its payload is the ECG's key.
+	AnalyseJob = "ecg.analyse"
+	// ReanalyseJob brings the results of stored ECGs up to the current analyses, a batch at
+	// a time; its payload is the key after which the batch starts ("" for the first).
+	ReanalyseJob = "ecg.reanalyse"
+)
+
+// analyseAttempts is how many times an analysis job runs before its ECG is marked failed.
+// With the worker's backoff (1 s doubling, at most 10 min) the retries span about half an
+// hour, enough to ride out a database failover.
+const analyseAttempts = 12
+
+// Service implements ecgport.Service and the context's job handlers.
+type Service struct {
+	uow      ports.UnitOfWork
+	store    ecgport.Store
+	spools   ecgport.Spools
+	jobs     ports.JobQueue
+	analyses Analyses
+	clock    ports.Clock
+	ids      ports.IDGenerator
+}
+
+var (
+	_ ecgport.Service     = (*Service)(nil)
+	_ ports.UserDataOwner = (*Service)(nil)
+)
+
+// NewService builds the ECG use case.
+func NewService(uow ports.UnitOfWork, store ecgport.Store, spools ecgport.Spools, jobs ports.JobQueue,
+	analyses Analyses, clock ports.Clock, ids ports.IDGenerator,
+) *Service {
+	return &Service{uow: uow, store: store, spools: spools, jobs: jobs, analyses: analyses, clock: clock, ids: ids}
+}
+
+// contentOwner refuses admins: they manage accounts and hold no content.
+func contentOwner(p identity.Principal) error { return identity.RequireContentOwner(p) }
+
+// Receive checks the caller before any of an upload is read and hands out its spool.
+func (s *Service) Receive(_ context.Context, p identity.Principal) (ecgport.Spool, error) {
+	if err := contentOwner(p); err != nil {
+		return nil, err
+	}
+	return s.spools.New()
+}
+
+// Upload validates and stores an ECG with its analysis job.
+func (s *Service) Upload(ctx context.Context, p identity.Principal, d ecg.Draft, signals ecgport.Spool) (*ecg.ECG, bool, error) {
+	if err := contentOwner(p); err != nil {
+		return nil, false, err
+	}
+	e, err := ecg.New(ecg.Key(s.ids.NewID()), p.UserID, d, s.clock.Now())
+	if err != nil {
+		return nil, false, err
+	}
+	// A retry can meet the first attempt's ECG being deleted in between; a few rounds settle
+	// it either way.
+	for range 3 {
+		err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+			if err := s.store.ECGs(tx).Add(ctx, e, signals); err != nil {
+				return err
+			}
+			_, err := s.jobs.Enqueue(ctx, tx, ports.NewJob{Kind: AnalyseJob, Payload: []byte(e.Key()), MaxAttempts: analyseAttempts})
+			return err
+		})
+		if !errors.Is(err, ecgport.ErrDuplicate) {
+			break
+		}
+		stored, err := s.store.ECGs(s.uow.Pool()).Get(ctx, p.UserID, e.ID())
+		switch {
+		case errors.Is(err, ecg.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, false, err
+		case stored.SameContent(e):
+			return stored, false, nil
+		default:
+			return nil, false, ecg.ErrExists
+		}
+	}
+	switch {
+	case errors.Is(err, ecgport.ErrDuplicate):
+		// Every round met an ECG under this id that was gone when read: another upload and
+		// delete of the same id keep racing this one. Report the conflict; a retry settles it.
+		return nil, false, ecg.ErrExists
+	case err != nil:
+		return nil, false, err
+	}
+	return e, true, nil
+}
+
+// List returns a page of the caller's ECGs, newest upload first.
+func (s *Service) List(ctx context.Context, p identity.Principal, req ports.PageRequest) (ecgport.Page, error) {
+	if err := contentOwner(p); err != nil {
+		return ecgport.Page{}, err
+	}
+	var v domain.Validator
+	limit, err := paging.Limit(req.Limit)
+	v.Check(err)
+	before, err := paging.Decode(req.Cursor)
+	v.Check(err)
+	if err := v.Err(); err != nil {
+		return ecgport.Page{}, err
+	}
+	list, err := s.store.ECGs(s.uow.Pool()).List(ctx, ecgport.ListQuery{Owner: p.UserID, Before: ecg.Key(before), Limit: limit})
+	if err != nil {
+		return ecgport.Page{}, err
+	}
+	page := ecgport.Page{ECGs: list.ECGs}
+	if list.More && len(list.ECGs) > 0 {
+		page.NextCursor = paging.Encode(string(list.ECGs[len(list.ECGs)-1].Key()))
+	}
+	return page, nil
+}
+
+// Get returns one of the caller's ECGs.
+func (s *Service) Get(ctx context.Context, p identity.Principal, id string) (*ecg.ECG, error) {
+	if err := contentOwner(p); err != nil {
+		return nil, err
+	}
+	if !ecg.PlausibleID(id) {
+		return nil, ecg.ErrNotFound
+	}
+	return s.store.ECGs(s.uow.Pool()).Get(ctx, p.UserID, ecg.ID(id))
+}
+
+// Blocks returns packed samples of one of the caller's ECGs, which Get returned.
+func (s *Service) Blocks(ctx context.Context, p identity.Principal, e *ecg.ECG, from ecgport.BlockPos, maxBytes int) ([]ecg.Block, error) {
+	if err := contentOwner(p); err != nil {
+		return nil, err
+	}
+	if e.Owner() != p.UserID {
+		return nil, ecg.ErrNotFound
+	}
+	return s.store.ECGs(s.uow.Pool()).Blocks(ctx, e.Key(), from, maxBytes)
+}
+
+// Insights returns the analysis state of one of the caller's ECGs and, once it is done, the
+// measures of every analysis, in the order the analyses are registered.
+func (s *Service) Insights(ctx context.Context, p identity.Principal, id string) (ecg.Insights, error) {
+	e, err := s.Get(ctx, p, id)
+	if err != nil {
+		return ecg.Insights{}, err
+	}
+	var results []ecg.Result
+	if e.Status() == ecg.StatusDone {
+		stored, err := s.store.ECGs(s.uow.Pool()).Results(ctx, e.Key())
+		if err != nil {
+			return ecg.Insights{}, err
+		}
+		results = s.analyses.order(stored)
+	}
+	return ecg.Compose(e, results), nil
+}
+
+// Delete removes one of the caller's ECGs with its signals and insights.
+func (s *Service) Delete(ctx context.Context, p identity.Principal, id string) error {
+	if err := contentOwner(p); err != nil {
+		return err
+	}
+	if !ecg.PlausibleID(id) {
+		return ecg.ErrNotFound
+	}
+	return s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		return s.store.ECGs(tx).Delete(ctx, p.UserID, ecg.ID(id))
+	})
+}
+
+// DeleteUserData deletes a deleted user's ECGs in the deleting transaction
+// (ports.UserDataOwner). Their signals and results, which can be gigabytes, are purged
+// afterwards by CleanUpUser, in batches outside that transaction; nothing can reach them in
+// between, since every read starts from an ECG row.
+func (s *Service) DeleteUserData(ctx context.Context, tx ports.Scope, user identity.UserID) error {
+	return s.store.ECGs(tx).DeleteByOwner(ctx, user)
+}
+
+// purgeBatch is how many rows of a deleted user's signals one statement deletes.
+const purgeBatch = 500
+
+// CleanUpUser purges a deleted user's signals and results, batch by batch, until none are
+// left. It runs in the user-cleanup job, after the deletion committed, and may run again.
+func (s *Service) CleanUpUser(ctx context.Context, user identity.UserID) error {
+	repo := s.store.ECGs(s.uow.Pool())
+	for {
+		n, err := repo.PurgeOwner(ctx, user, purgeBatch)
+		if err != nil {
+			return fmt.Errorf("ecg: purge the signals of deleted user %s: %w", user, err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}

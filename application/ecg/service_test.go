@@ -1,0 +1,466 @@
+package ecg_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	ecgapp "github.com/acme/postsvc/application/ecg"
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/ecg/ecg"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/ports"
+	ecgport "github.com/acme/postsvc/ports/ecg"
+	"github.com/acme/postsvc/test/fakes"
+	"github.com/acme/postsvc/test/fakes/ecgfake"
+)
+
+// countAnalysis is a test analysis: the number of samples, at a version the test chooses,
+// failing while fail is set.
+type countAnalysis struct {
+	name    string
+	version int
+	fail    *error
+	runs    *int
+}
+
+func (a countAnalysis) Name() string       { return a.name }
+func (a countAnalysis) Version() int       { return a.version }
+func (a countAnalysis) Measures() []string { return []string{a.name + "_n"} }
+func (a countAnalysis) Analyse(samples []int32) ([]ecg.Measure, error) {
+	if a.runs != nil {
+		*a.runs++
+	}
+	if a.fail != nil && *a.fail != nil {
+		return nil, *a.fail
+	}
+	return []ecg.Measure{{Name: a.name + "_n", Value: ecg.Int(int64(len(samples)))}}, nil
+}
+
+// sumAnalysis adds the samples up, so a test can tell which samples an analysis saw.
+type sumAnalysis struct{}
+
+func (sumAnalysis) Name() string       { return "sum" }
+func (sumAnalysis) Version() int       { return 1 }
+func (sumAnalysis) Measures() []string { return []string{"sum"} }
+func (sumAnalysis) Analyse(samples []int32) ([]ecg.Measure, error) {
+	var s int64
+	for _, v := range samples {
+		s += int64(v)
+	}
+	return []ecg.Measure{{Name: "sum", Value: ecg.Int(s)}}, nil
+}
+
+type fixture struct {
+	env      *fakes.Env
+	spools   *ecgfake.Spools
+	svc      *ecgapp.Service
+	failNext error
+	runs     int
+}
+
+func newFixture(t *testing.T, analyses ...ecgport.Analysis) *fixture {
+	t.Helper()
+	f := &fixture{env: fakes.NewEnv(), spools: &ecgfake.Spools{}}
+	if analyses == nil {
+		analyses = []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
+	}
+	if err := ecgapp.Analyses(analyses).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	f.svc = ecgapp.NewService(f.env.Store, ecgfake.Store{}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	return f
+}
+
+func (f *fixture) user() identity.Principal {
+	return identity.Principal{UserID: f.env.NewUser(), Role: identity.RoleUser}
+}
+
+func (f *fixture) handlers() map[string]func(context.Context, ports.Job) error {
+	return map[string]func(context.Context, ports.Job) error{
+		ecgapp.AnalyseJob: f.svc.Analyse, ecgapp.ReanalyseJob: f.svc.Reanalyse,
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// upload sends leads (name -> samples) as the HTTP module would: the signals into the
+// caller's spool, then the draft.
+func (f *fixture) upload(t *testing.T, p identity.Principal, id string, leads ...[]int32) (*ecg.ECG, bool, error) {
+	t.Helper()
+	ctx := context.Background()
+	spool, err := f.svc.Receive(ctx, p)
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { _ = spool.Close() }()
+	d := ecg.Draft{ID: id, IDSent: id != "", Date: ptr("2026-01-01T10:00:00Z")}
+	var w *ecg.SignalWriter
+	for i, samples := range leads {
+		w = ecg.NewSignalWriter(w, spool, i, func() string { return "" })
+		for _, v := range samples {
+			if err := w.Add(int64(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sig, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Leads = append(d.Leads, ecg.LeadDraft{Name: ptr(fmt.Sprintf("L%d", i)), Signal: sig, SignalSent: true})
+	}
+	return f.svc.Upload(ctx, p, d, spool)
+}
+
+func (f *fixture) runJobs(t *testing.T) {
+	t.Helper()
+	if _, err := f.env.RunJobs(context.Background(), f.handlers()); err != nil {
+		t.Fatalf("jobs: %v", err)
+	}
+}
+
+func measureValues(in ecg.Insights) [][]string {
+	var out [][]string
+	for _, l := range in.Leads {
+		var row []string
+		for _, m := range l.Measures {
+			row = append(row, m.Name+"="+m.Value.String())
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func TestAdminsHoldNoECGs(t *testing.T) {
+	f := newFixture(t)
+	admin := identity.Principal{UserID: f.env.NewUser(), Role: identity.RoleAdmin}
+	ctx := context.Background()
+	if _, err := f.svc.Receive(ctx, admin); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("receive: %v", err)
+	}
+	if f.spools.Open != 0 {
+		t.Error("an admin's upload got a spool")
+	}
+	if _, _, err := f.svc.Upload(ctx, admin, ecg.Draft{}, nil); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("upload: %v", err)
+	}
+	if _, err := f.svc.List(ctx, admin, ports.PageRequest{}); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("list: %v", err)
+	}
+	if _, err := f.svc.Get(ctx, admin, "x"); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("get: %v", err)
+	}
+	if _, err := f.svc.Insights(ctx, admin, "x"); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("insights: %v", err)
+	}
+	if err := f.svc.Delete(ctx, admin, "x"); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("delete: %v", err)
+	}
+}
+
+// TestUploadAnalyseAndRead: an upload is stored pending with its job; the job computes every
+// analysis over every lead, in the registered order, from exactly the uploaded samples.
+func TestUploadAnalyseAndRead(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	ctx := context.Background()
+	e, created, err := f.upload(t, alice, "rec-1", []int32{1, 2, 3}, []int32{-5, 5})
+	if err != nil || !created || e.Status() != ecg.StatusPending {
+		t.Fatalf("upload: %v created=%v", err, created)
+	}
+	in, err := f.svc.Insights(ctx, alice, "rec-1")
+	if err != nil || in.Status != ecg.StatusPending || in.Leads != nil {
+		t.Fatalf("insights before the job: %+v, %v", in, err)
+	}
+	f.runJobs(t)
+	in, err = f.svc.Insights(ctx, alice, "rec-1")
+	if err != nil || in.Status != ecg.StatusDone || in.AnalysedAt.IsZero() {
+		t.Fatalf("insights after the job: %+v, %v", in, err)
+	}
+	want := [][]string{{"count_n=3", "sum=6"}, {"count_n=2", "sum=0"}}
+	if got := measureValues(in); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("measures %v, want %v", got, want)
+	}
+	if in.Leads[0].Name != "L0" || in.Leads[1].Name != "L1" {
+		t.Fatalf("lead order: %+v", in.Leads)
+	}
+	// Reading the signal back gives the samples, through the owner only.
+	got, err := f.svc.Get(ctx, alice, "rec-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := f.svc.Blocks(ctx, alice, got, ecgport.BlockPos{}, 1<<20)
+	if err != nil || len(blocks) != 2 {
+		t.Fatalf("blocks: %d, %v", len(blocks), err)
+	}
+	bob := f.user()
+	if _, err := f.svc.Blocks(ctx, bob, got, ecgport.BlockPos{}, 1<<20); !errors.Is(err, ecg.ErrNotFound) {
+		t.Fatalf("another user's blocks: %v", err)
+	}
+	for _, id := range []string{"rec-1", "REC-1", "", "../x"} {
+		if _, err := f.svc.Get(ctx, bob, id); !errors.Is(err, ecg.ErrNotFound) {
+			t.Errorf("bob gets %q: %v", id, err)
+		}
+	}
+	if f.spools.Open != 0 {
+		t.Errorf("%d spools left open", f.spools.Open)
+	}
+}
+
+// TestRetriedUploadIsHarmless: the same content under the same id is the stored ECG, other
+// content is ecg_exists, and neither changes anything or enqueues another analysis.
+func TestRetriedUploadIsHarmless(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	first, _, err := f.upload(t, alice, "rec-1", []int32{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, created, err := f.upload(t, alice, "rec-1", []int32{1, 2, 3})
+	if err != nil || created || again.Key() != first.Key() {
+		t.Fatalf("retry: %v created=%v key %s vs %s", err, created, again.Key(), first.Key())
+	}
+	if _, _, err := f.upload(t, alice, "rec-1", []int32{1, 2, 4}); !errors.Is(err, ecg.ErrExists) {
+		t.Fatalf("other content: %v", err)
+	}
+	// Another user may use the same id.
+	if _, created, err := f.upload(t, f.user(), "rec-1", []int32{9}); err != nil || !created {
+		t.Fatalf("bob's rec-1: %v", err)
+	}
+	if n, err := f.env.RunJobs(context.Background(), f.handlers()); err != nil || n != 2 {
+		t.Fatalf("%d analysis jobs ran (%v), want 2: one per stored ECG", n, err)
+	}
+}
+
+// TestUploadIsOneUnitOfWork: when the analysis job cannot be enqueued, the ECG is not stored
+// either, so no ECG ever waits for a job that does not exist.
+func TestUploadIsOneUnitOfWork(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	spool, _ := f.svc.Receive(context.Background(), alice)
+	defer func() { _ = spool.Close() }()
+	w := ecg.NewSignalWriter(nil, spool, 0, func() string { return "" })
+	_ = w.Add(1)
+	sig, _ := w.Close()
+	d := ecg.Draft{ID: "rec-1", IDSent: true, Date: ptr("2026-01-01T10:00:00Z"), Leads: []ecg.LeadDraft{{Name: ptr("I"), Signal: sig, SignalSent: true}}}
+	store := ecgfake.Store{}
+	failing := failingJobs{}
+	svc := ecgapp.NewService(f.env.Store, store, f.spools, failing, ecgapp.Analyses{sumAnalysis{}}, f.env.Clock, f.env.IDs)
+	if _, _, err := svc.Upload(context.Background(), alice, d, spool); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("upload with the queue down: %v", err)
+	}
+	if _, err := f.svc.Get(context.Background(), alice, "rec-1"); !errors.Is(err, ecg.ErrNotFound) {
+		t.Fatalf("the ECG was stored without its job: %v", err)
+	}
+}
+
+type failingJobs struct{}
+
+func (failingJobs) Enqueue(context.Context, ports.Scope, ports.NewJob) (string, error) {
+	return "", domain.ErrUnavailable
+}
+
+// TestAnalysisRetriesThenFails: a failing analysis leaves the ECG pending and the job
+// retried; on the last attempt the ECG is failed with a reason for people, without internals.
+func TestAnalysisRetriesThenFails(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	e, _, err := f.upload(t, alice, "rec-1", []int32{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.failNext = errors.New("dial tcp 10.0.0.7:3306: connection refused")
+	ctx := context.Background()
+	job := ports.Job{ID: "j", Kind: ecgapp.AnalyseJob, Payload: []byte(e.Key()), Attempt: 1, MaxAttempts: 3}
+	if err := f.svc.Analyse(ctx, job); err == nil {
+		t.Fatal("a failing analysis reported success")
+	}
+	if in, _ := f.svc.Insights(ctx, alice, "rec-1"); in.Status != ecg.StatusPending {
+		t.Fatalf("after a failed attempt: %s", in.Status)
+	}
+	job.Attempt = 3
+	if err := f.svc.Analyse(ctx, job); err == nil {
+		t.Fatal("the last failing attempt reported success")
+	}
+	in, _ := f.svc.Insights(ctx, alice, "rec-1")
+	if in.Status != ecg.StatusFailed || in.Failure == "" || strings.Contains(in.Failure, "10.0.0.7") || in.AnalysedAt.IsZero() {
+		t.Fatalf("after the last attempt: %+v", in)
+	}
+	// A job for an ECG deleted meanwhile, or with a payload this service never wrote, settles.
+	if err := f.svc.Delete(ctx, alice, "rec-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Analyse(ctx, job); err != nil {
+		t.Fatalf("job of a deleted ECG: %v", err)
+	}
+	job.Payload = []byte("not-a-key")
+	if err := f.svc.Analyse(ctx, job); !errors.Is(err, ports.ErrPermanentJob) {
+		t.Fatalf("job with a foreign payload: %v, want a permanent failure", err)
+	}
+}
+
+// TestAnalysisRunsOnceInEffect: a job that runs again after its ECG is done (a worker died
+// before settling it) does nothing.
+func TestAnalysisRunsOnceInEffect(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	e, _, _ := f.upload(t, alice, "rec-1", []int32{1, 2})
+	f.runJobs(t)
+	runs := f.runs
+	job := ports.Job{ID: "j", Kind: ecgapp.AnalyseJob, Payload: []byte(e.Key()), Attempt: 1, MaxAttempts: 3}
+	if err := f.svc.Analyse(context.Background(), job); err != nil || f.runs != runs {
+		t.Fatalf("second run: %v, analyses ran %d more times", err, f.runs-runs)
+	}
+}
+
+// TestReanalysisBringsResultsUpToDate: after an analysis's version changes, the reanalysis
+// walks every analysed ECG, batch after batch, and replaces their results.
+func TestReanalysisBringsResultsUpToDate(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	const n = 120 // more than two batches
+	for i := range n {
+		if _, _, err := f.upload(t, alice, fmt.Sprintf("rec-%d", i), []int32{int32(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.runJobs(t)
+	// The service restarts with version 2 of the count analysis.
+	v2 := newFixture(t, countAnalysis{name: "count", version: 2}, sumAnalysis{})
+	v2.env = f.env
+	v2.svc = ecgapp.NewService(f.env.Store, ecgfake.Store{}, f.spools, f.env.Jobs,
+		ecgapp.Analyses{countAnalysis{name: "count", version: 2}, sumAnalysis{}}, f.env.Clock, f.env.IDs)
+	ctx := context.Background()
+	if _, err := v2.svc.StartReanalysis(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ran, err := f.env.RunJobs(ctx, v2.handlers())
+	if err != nil || ran != 3 {
+		t.Fatalf("%d reanalysis jobs ran (%v), want 3 batches", ran, err)
+	}
+	outdated, err := ecgfake.Store{}.ECGs(f.env.Store.Pool()).Outdated(ctx, "", ecgapp.Analyses{countAnalysis{name: "count", version: 2}, sumAnalysis{}}.Versions(), 1000)
+	if err != nil || len(outdated) != 0 {
+		t.Fatalf("%d ECGs still outdated (%v)", len(outdated), err)
+	}
+}
+
+// TestDeletedUsersECGsGo: deleting a user removes their ECGs in the deleting transaction and
+// their signals and results afterwards, batch by batch.
+func TestDeletedUsersECGsGo(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := f.user(), f.user()
+	for i := range 3 {
+		_, _, _ = f.upload(t, alice, fmt.Sprintf("a%d", i), []int32{1, 2}, []int32{3})
+	}
+	kept, _, _ := f.upload(t, bob, "b", []int32{7})
+	f.runJobs(t)
+	ctx := context.Background()
+	err := f.env.Store.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		return f.svc.DeleteUserData(ctx, tx, alice.UserID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page, err := f.svc.List(ctx, alice, ports.PageRequest{}); err != nil || len(page.ECGs) != 0 {
+		t.Fatalf("alice's ECGs after deletion: %d, %v", len(page.ECGs), err)
+	}
+	if err := f.svc.CleanUpUser(ctx, alice.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := (ecgfake.Store{}).ECGs(f.env.Store.Pool()).PurgeOwner(ctx, alice.UserID, 100); err != nil || n != 0 {
+		t.Fatalf("purge left %d rows (%v)", n, err)
+	}
+	if _, err := f.svc.Get(ctx, bob, string(kept.ID())); err != nil {
+		t.Fatalf("bob's ECG: %v", err)
+	}
+}
+
+// TestListPages: newest upload first, every ECG exactly once, bad paging input refused.
+func TestListPages(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	for i := range 5 {
+		_, _, _ = f.upload(t, alice, fmt.Sprintf("r%d", i), []int32{1})
+	}
+	ctx := context.Background()
+	var ids []string
+	req := ports.PageRequest{Limit: 2}
+	for {
+		page, err := f.svc.List(ctx, alice, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.ECGs {
+			ids = append(ids, string(e.ID()))
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		req.Cursor = page.NextCursor
+	}
+	if want := []string{"r4", "r3", "r2", "r1", "r0"}; !slices.Equal(ids, want) {
+		t.Fatalf("ids %v, want %v", ids, want)
+	}
+	for _, req := range []ports.PageRequest{{Limit: 101}, {Limit: -1}, {Cursor: "zzzz"}} {
+		if _, err := f.svc.List(ctx, alice, req); domain.KindOf(err) != domain.KindInvalid {
+			t.Errorf("%+v: %v", req, err)
+		}
+	}
+}
+
+// TestAnalysesRegistry refuses lists whose results could not be told apart.
+func TestAnalysesRegistry(t *testing.T) {
+	for name, as := range map[string]ecgapp.Analyses{
+		"empty":          {},
+		"same name":      {sumAnalysis{}, sumAnalysis{}},
+		"version 0":      {countAnalysis{name: "c", version: 0}},
+		"shared measure": {countAnalysis{name: "c", version: 1}, renamed{countAnalysis{name: "c", version: 1}, "d"}},
+	} {
+		if err := as.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// renamed is an analysis under another name that keeps the measures of the one it wraps.
+type renamed struct {
+	countAnalysis
+	as string
+}
+
+func (r renamed) Name() string { return r.as }
+
+// TestDamagedSignalFailsAtOnce: samples that do not match what the upload recorded (count or
+// hash) are never analysed: the ECG fails at once, without retries.
+func TestDamagedSignalFailsAtOnce(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	ctx := context.Background()
+	spool, _ := f.svc.Receive(ctx, alice)
+	defer func() { _ = spool.Close() }()
+	w := ecg.NewSignalWriter(nil, spool, 0, func() string { return "" })
+	for _, v := range []int32{1, 2, 3} {
+		_ = w.Add(int64(v))
+	}
+	sig, _ := w.Close()
+	sig.Hash[0] ^= 1 // as if the stored blocks had changed since the upload
+	d := ecg.Draft{ID: "rec-1", IDSent: true, Date: ptr("2026-01-01T10:00:00Z"), Leads: []ecg.LeadDraft{{Name: ptr("I"), Signal: sig, SignalSent: true}}}
+	e, _, err := f.svc.Upload(ctx, alice, d, spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := ports.Job{ID: "j", Kind: ecgapp.AnalyseJob, Payload: []byte(e.Key()), Attempt: 1, MaxAttempts: 10}
+	if err := f.svc.Analyse(ctx, job); !errors.Is(err, ports.ErrPermanentJob) {
+		t.Fatalf("damaged signal: %v, want a permanent failure", err)
+	}
+	if f.runs != 0 {
+		t.Fatal("an analysis saw a damaged signal")
+	}
+	in, _ := f.svc.Insights(ctx, alice, "rec-1")
+	if in.Status != ecg.StatusFailed || !strings.Contains(in.Failure, "damaged") {
+		t.Fatalf("insights: %+v", in)
+	}
+}

@@ -1,0 +1,324 @@
+// Package ecg is the electrocardiogram aggregate: a recording of one owner, its leads and the
+// state of its analysis. The samples themselves are not held by the aggregate (a recording
+// may be 16 leads of 1,000,000 samples); they travel as packed blocks (block.go), and the
+// aggregate keeps what describes them: each lead's sample count, text length and hash.
+package ecg
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/identity"
+)
+
+// Limits of an ECG.
+const (
+	// MaxIDBytes bounds the client's identifier of a recording.
+	MaxIDBytes = 64
+	// MaxLeads bounds the leads of one ECG (a standard ECG has 12).
+	MaxLeads = 16
+	// MaxLeadNameChars bounds a lead's name, in characters.
+	MaxLeadNameChars = 16
+	// FutureTolerance is how far in the future a recording's date may be, for devices whose
+	// clock runs ahead.
+	FutureTolerance = 24 * time.Hour
+)
+
+// EarliestDate is the earliest recording date accepted: electrocardiography began in the
+// 1900s, so anything earlier is a mistake (a zero date, a wrong epoch).
+var EarliestDate = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Key identifies a stored ECG within the service: a time-ordered id made at upload, which
+// orders lists newest first, positions cursors and names the ECG in background jobs.
+type Key string
+
+// ID is the client's identifier of a recording, unique per owner: 1 to 64 characters of
+// A-Z a-z 0-9 . _ -. When a client sends none, the ECG's Key is its ID.
+type ID string
+
+// Status is the state of an ECG's analysis.
+type Status string
+
+// The analysis states.
+const (
+	StatusPending Status = "pending"
+	StatusDone    Status = "done"
+	StatusFailed  Status = "failed"
+)
+
+// Lead is one lead of an ECG as the aggregate keeps it: its name and a description of its
+// signal.
+type Lead struct {
+	Name   string
+	Signal Signal
+}
+
+// Draft is an ECG as a client sent it, before it is validated.
+type Draft struct {
+	// ID is the client's identifier; empty when it sent none.
+	ID string
+	// IDSent reports whether the document had an "id" member at all, so that "" is refused
+	// rather than taken for "none".
+	IDSent bool
+	// Date is the recording's date as sent; nil when missing.
+	Date *string
+	// Leads are the leads in the document's order.
+	Leads []LeadDraft
+}
+
+// LeadDraft is one lead as sent.
+type LeadDraft struct {
+	// Name is nil when the lead had no name.
+	Name *string
+	// Samples is the declared sample count; nil when the client left it out.
+	Samples *int64
+	// Signal describes the samples received; SignalSent is false when the lead had no
+	// "signal" member.
+	Signal     Signal
+	SignalSent bool
+}
+
+// ECG is an electrocardiogram of one owner.
+type ECG struct {
+	key        Key
+	id         ID
+	owner      identity.UserID
+	date       time.Time
+	leads      []Lead
+	content    [sha256.Size]byte
+	status     Status
+	failure    string
+	createdAt  time.Time
+	analysedAt time.Time
+}
+
+// New validates a draft and makes the ECG, pending analysis. Every problem of the draft is
+// reported at once, each naming its field.
+func New(key Key, owner identity.UserID, d Draft, now time.Time) (*ECG, error) {
+	if key == "" || owner == "" {
+		return nil, errors.New("ecg: empty key or owner")
+	}
+	var v domain.Validator
+	id := ID(key)
+	if d.IDSent {
+		v.Check(ValidateID(d.ID))
+		id = ID(d.ID)
+	}
+	var date time.Time
+	if d.Date == nil {
+		v.Check(domain.Invalid("date", "is required"))
+	} else {
+		var err error
+		date, err = ParseDate(*d.Date, now)
+		v.Check(err)
+	}
+	switch {
+	case len(d.Leads) == 0:
+		v.Check(domain.Invalid("leads", "must hold 1 to 16 leads"))
+	case len(d.Leads) > MaxLeads:
+		v.Check(TooManyLeads())
+	}
+	leads := make([]Lead, 0, len(d.Leads))
+	for i, l := range d.Leads {
+		lead, err := newLead(i, l)
+		v.Check(err)
+		for j, other := range leads {
+			if err == nil && strings.EqualFold(other.Name, lead.Name) {
+				v.Check(domain.Invalid(LeadField(i, "name"), "repeats the name of leads["+strconv.Itoa(j)+"] ("+
+					strconv.Quote(other.Name)+"); names are unique ignoring case"))
+			}
+		}
+		if err == nil {
+			leads = append(leads, lead)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	e := &ECG{
+		key: key, id: id, owner: owner, date: date, leads: leads,
+		// Storage keeps microseconds; so does the ECG from the start, so that the answer to
+		// the upload and a later read agree.
+		status: StatusPending, createdAt: now.UTC().Truncate(time.Microsecond),
+	}
+	e.content = contentHash(date, leads)
+	return e, nil
+}
+
+// TooManyLeads is the error of a 17th lead; decoders report it as soon as they meet one.
+func TooManyLeads() error {
+	return domain.Invalid("leads", "must hold 1 to 16 leads")
+}
+
+func newLead(i int, l LeadDraft) (Lead, error) {
+	var v domain.Validator
+	name := ""
+	if l.Name == nil {
+		v.Check(domain.Invalid(LeadField(i, "name"), "is required"))
+	} else {
+		name = *l.Name
+		v.Check(ValidateLeadName(i, name))
+	}
+	switch {
+	case !l.SignalSent:
+		v.Check(domain.Invalid(LeadField(i, "signal"), "is required"))
+	case l.Signal.Samples == 0:
+		v.Check(domain.Invalid(LeadField(i, "signal"), "must hold 1 to 1000000 samples"))
+	case l.Samples != nil && *l.Samples != int64(l.Signal.Samples):
+		v.Check(domain.Invalid(LeadField(i, "samples"), "is "+strconv.FormatInt(*l.Samples, 10)+
+			" but the signal holds "+strconv.Itoa(l.Signal.Samples)+" samples"))
+	}
+	if err := v.Err(); err != nil {
+		return Lead{}, err
+	}
+	return Lead{Name: name, Signal: l.Signal}, nil
+}
+
+// ValidateID checks a client's identifier of a recording.
+func ValidateID(id string) error {
+	if id == "" || len(id) > MaxIDBytes {
+		return domain.Invalid("id", "must be 1 to 64 characters")
+	}
+	for i := range len(id) {
+		if !idByte(id[i]) {
+			return domain.Invalid("id", "may hold only the characters A-Z a-z 0-9 . _ -")
+		}
+	}
+	return nil
+}
+
+func idByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '.' || b == '_' || b == '-'
+}
+
+// PlausibleID reports whether id could name an ECG, so that lookups of anything else are
+// answered without a query.
+func PlausibleID(id string) bool { return ValidateID(id) == nil }
+
+// ValidateLeadName checks the name of the lead at position i: 1 to 16 characters, none of
+// them a control or invisible character.
+func ValidateLeadName(i int, name string) error {
+	n := utf8.RuneCountInString(name)
+	if n == 0 || n > MaxLeadNameChars {
+		return domain.Invalid(LeadField(i, "name"), "must be 1 to 16 characters")
+	}
+	for _, r := range name {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) {
+			return domain.Invalid(LeadField(i, "name"), "must not hold spaces, control or invisible characters")
+		}
+	}
+	return nil
+}
+
+// ParseDate reads a recording's date: RFC 3339 with a time zone, at most microsecond
+// precision (what storage keeps, so a retried upload compares equal), not before 1900 and not
+// more than a day after now. It is kept in UTC.
+func ParseDate(s string, now time.Time) (time.Time, error) {
+	if fractionDigits(s) > 6 {
+		// time.Parse reads any number of fractional digits and drops those past the ninth,
+		// so the check on the parsed value alone would miss "…00.0000000001Z".
+		return time.Time{}, domain.Invalid("date", "must not be more precise than a microsecond")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, domain.Invalid("date", "must be an RFC 3339 date and time with a time zone, such as 2024-05-01T09:30:00Z")
+	}
+	t = t.UTC()
+	switch {
+	case t.Nanosecond()%1000 != 0:
+		return time.Time{}, domain.Invalid("date", "must not be more precise than a microsecond")
+	case t.Before(EarliestDate):
+		return time.Time{}, domain.Invalid("date", "must not be before 1900-01-01")
+	case t.After(now.Add(FutureTolerance)):
+		return time.Time{}, domain.Invalid("date", "must not be in the future")
+	}
+	return t, nil
+}
+
+// fractionDigits counts the digits after the seconds' decimal point of an RFC 3339 text.
+func fractionDigits(s string) int {
+	_, clock, ok := strings.Cut(s, "T")
+	if !ok {
+		_, clock, _ = strings.Cut(s, "t")
+	}
+	_, frac, ok := strings.Cut(clock, ".")
+	if !ok {
+		return 0
+	}
+	n := 0
+	for n < len(frac) && frac[n] >= '0' && frac[n] <= '9' {
+		n++
+	}
+	return n
+}
+
+// contentHash identifies what a client sent, so that a retried upload can be told from a
+// different recording under the same id: the date, and each lead's name and samples in
+// order. Whether "samples" was sent, and how the JSON was spaced, do not count.
+func contentHash(date time.Time, leads []Lead) [sha256.Size]byte {
+	h := sha256.New()
+	var b []byte
+	b = append(b, "ecg-content-v1"...)
+	b = binary.BigEndian.AppendUint64(b, uint64(date.UnixMicro()))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(leads)))
+	for _, l := range leads {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(l.Name)))
+		b = append(b, l.Name...)
+		b = binary.BigEndian.AppendUint64(b, uint64(l.Signal.Samples)) //nolint:gosec // G115: a count, never negative
+		b = append(b, l.Signal.Hash[:]...)
+	}
+	h.Write(b)
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Stored is an ECG as storage keeps it, for Rehydrate.
+type Stored struct {
+	Key        Key
+	ID         ID
+	Owner      identity.UserID
+	Date       time.Time
+	Leads      []Lead
+	Content    [sha256.Size]byte
+	Status     Status
+	Failure    string
+	CreatedAt  time.Time
+	AnalysedAt time.Time
+}
+
+// Rehydrate rebuilds an ECG read from the service's own storage without validating it again.
+func Rehydrate(s Stored) *ECG {
+	return &ECG{
+		key: s.Key, id: s.ID, owner: s.Owner, date: s.Date.UTC(), leads: s.Leads, content: s.Content,
+		status: s.Status, failure: s.Failure, createdAt: s.CreatedAt.UTC(), analysedAt: s.AnalysedAt.UTC(),
+	}
+}
+
+func (e *ECG) Key() Key                    { return e.key }
+func (e *ECG) ID() ID                      { return e.id }
+func (e *ECG) Owner() identity.UserID      { return e.owner }
+func (e *ECG) Date() time.Time             { return e.date }
+func (e *ECG) Leads() []Lead               { return e.leads }
+func (e *ECG) Content() [sha256.Size]byte  { return e.content }
+func (e *ECG) Status() Status              { return e.status }
+func (e *ECG) CreatedAt() time.Time        { return e.createdAt }
+func (e *ECG) AnalysedAt() time.Time       { return e.analysedAt }
+func (e *ECG) Failure() string             { return e.failure }
+func (e *ECG) SameContent(other *ECG) bool { return e.content == other.content }
+func (e *ECG) Stored() Stored {
+	return Stored{Key: e.key, ID: e.id, Owner: e.owner, Date: e.date, Leads: e.leads, Content: e.content, Status: e.status, Failure: e.failure, CreatedAt: e.createdAt, AnalysedAt: e.analysedAt}
+}
+func (e *ECG) TotalSamples() (n int64) {
+	for _, l := range e.leads {
+		n += int64(l.Signal.Samples)
+	}
+	return n
+}

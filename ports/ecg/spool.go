@@ -1,0 +1,21 @@
+package ecg
+
+import "github.com/acme/postsvc/domain/ecg/ecg"
+
+// Spools hold the signals of uploads while they are received: the whole body has to be read
+// and checked before anything is stored, and an upload may be 64 MiB, so an implementation
+// keeps a bounded amount in memory, all uploads together, and the rest elsewhere (a file).
+type Spools interface {
+	// New starts the spool of one upload. It fails with domain.ErrOverloaded when there is no
+	// room for another.
+	New() (Spool, error)
+}
+
+// Spool receives an upload's blocks and hands them back in order. Put fails (wrapping
+// domain.ErrUnavailable) when the blocks cannot be kept. Close releases what it holds; it
+// must be called once the upload is stored or refused.
+type Spool interface {
+	ecg.BlockSink
+	ecg.Blocks
+	Close() error
+}

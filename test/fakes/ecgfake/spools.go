@@ -1,0 +1,56 @@
+package ecgfake
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/acme/postsvc/domain/ecg/ecg"
+	ecgport "github.com/acme/postsvc/ports/ecg"
+)
+
+// Spools keeps uploads' blocks in memory (ecgport.Spools), for use-case tests; the real
+// spools (adapters/ecg/ecgspool) also spill to files. Open counts spools not closed yet, so a
+// test can check that every upload released its own.
+type Spools struct {
+	Open int
+}
+
+var _ ecgport.Spools = (*Spools)(nil)
+
+// New starts a spool.
+func (s *Spools) New() (ecgport.Spool, error) {
+	s.Open++
+	return &spool{parent: s}, nil
+}
+
+type spool struct {
+	parent *Spools
+	blocks []ecg.Block
+	closed bool
+}
+
+func (s *spool) Put(b ecg.Block) error {
+	if s.closed {
+		return errors.New("ecgfake: put into a closed spool")
+	}
+	b.Data = slices.Clone(b.Data)
+	s.blocks = append(s.blocks, b)
+	return nil
+}
+
+func (s *spool) Each(fn func(ecg.Block) error) error {
+	for _, b := range s.blocks {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *spool) Close() error {
+	if !s.closed {
+		s.closed = true
+		s.parent.Open--
+	}
+	return nil
+}
