@@ -21,6 +21,7 @@ type Config struct {
 	Log       Log       `mapstructure:"log"`
 	Bootstrap Bootstrap `mapstructure:"bootstrap"`
 	Jobs      Jobs      `mapstructure:"jobs"`
+	ECG       ECG       `mapstructure:"ecg"`
 }
 
 // Environments.
@@ -150,4 +151,25 @@ type Jobs struct {
 	// FailedRetention is how long jobs that failed for good are kept for operators to read
 	// their reasons before they are purged.
 	FailedRetention time.Duration `mapstructure:"failed_retention"`
+}
+
+// ECG configures the ECG context: uploads and their analysis workers.
+type ECG struct {
+	// MaxBodyBytes bounds an upload's body, and its size once decompressed when it is sent
+	// gzip-compressed.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// Workers is how many analyses this process runs at once; 0 means the number of CPUs.
+	// They run beside the general job workers (Jobs.Workers), so analyses never wait behind
+	// other jobs, nor other jobs behind a burst of uploads.
+	Workers int `mapstructure:"workers"`
+	// SpoolMemory bounds the memory that the signals of uploads being received take, all
+	// uploads together; each upload keeps at most a sixteenth of it in memory, and what does
+	// not fit goes to a temporary file in SpoolDir until the upload is stored.
+	SpoolMemory int64 `mapstructure:"spool_memory"`
+	// SpoolDir is where those temporary files go; empty means the system's temporary folder.
+	SpoolDir string `mapstructure:"spool_dir"`
+	// StoreTimePerMiB is the time an upload gets to be stored, per MiB of its body, on top
+	// of the request timeout (which alone bounds a typical upload's database work): a 64 MiB
+	// upload writes tens of megabytes in one transaction, which takes longer than a post.
+	StoreTimePerMiB time.Duration `mapstructure:"store_time_per_mib"`
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -71,6 +72,11 @@ func Defaults() map[string]any {
 		"jobs.poll_interval":         "1s",
 		"jobs.shutdown_grace":        "20s",
 		"jobs.failed_retention":      "168h",
+		"ecg.max_body_bytes":         64 << 20,
+		"ecg.workers":                0,
+		"ecg.spool_memory":           64 << 20,
+		"ecg.spool_dir":              "",
+		"ecg.store_time_per_mib":     "250ms",
 	}
 }
 
@@ -182,6 +188,9 @@ func (c *Config) finish() error {
 		"throttle.account_failures":  int64(c.Throttle.AccountFailures),
 		"throttle.addr_failures":     int64(c.Throttle.AddrFailures),
 		"throttle.signup_attempts":   int64(c.Throttle.SignupAttempts),
+		"ecg.max_body_bytes":         c.ECG.MaxBodyBytes,
+		"ecg.spool_memory":           c.ECG.SpoolMemory,
+		"ecg.store_time_per_mib":     int64(c.ECG.StoreTimePerMiB),
 	}
 	for key, value := range positive {
 		if value <= 0 {
@@ -214,6 +223,12 @@ func (c *Config) finish() error {
 	}
 	if c.Auth.MaxHashesPerClient < 0 {
 		bad("auth.max_hashes_per_client", "must not be negative (0 means half of %s)", EnvName("auth.max_concurrent_hashes"))
+	}
+	switch {
+	case c.ECG.Workers < 0:
+		bad("ecg.workers", "must not be negative (0 means the number of CPUs)")
+	case c.ECG.Workers == 0:
+		c.ECG.Workers = runtime.NumCPU()
 	}
 	if c.HTTP.ShutdownDelay < 0 {
 		bad("http.shutdown_delay", "must not be negative")

@@ -52,7 +52,7 @@ type JobQueue struct {
 	// MySQL locks the rows it returns.
 	claimTx    []*sql.TxOptions
 	claimQuery string
-	onEnqueue  atomic.Pointer[func()]
+	onEnqueue  atomic.Pointer[func(kind string)]
 }
 
 var (
@@ -70,11 +70,11 @@ func NewJobQueue(db *gorm.DB, clock ports.Clock, ids ports.IDGenerator) *JobQueu
 	return q
 }
 
-// OnEnqueue registers f to be called after each successful Enqueue, typically a worker's
-// Notify, so that a worker in this process looks for work at once instead of at its next poll.
-// The call happens before the caller's transaction commits, so f must only wake a poller that
-// keeps looking for a short while; it must not block.
-func (q *JobQueue) OnEnqueue(f func()) { q.onEnqueue.Store(&f) }
+// OnEnqueue registers f to be called with the job's kind after each successful Enqueue,
+// typically the workers' Notify, so that a worker in this process looks for work at once
+// instead of at its next poll. The call happens before the caller's transaction commits, so f
+// must only wake a poller that keeps looking for a short while; it must not block.
+func (q *JobQueue) OnEnqueue(f func(kind string)) { q.onEnqueue.Store(&f) }
 
 // Enqueue inserts the job in scope's transaction (or on its own on the pool's scope).
 func (q *JobQueue) Enqueue(ctx context.Context, scope ports.Scope, job ports.NewJob) (string, error) {
@@ -108,7 +108,7 @@ func (q *JobQueue) Enqueue(ctx context.Context, scope ports.Scope, job ports.New
 		return "", fmt.Errorf("gormstore: enqueue %s job: %w", job.Kind, MapErr(err))
 	}
 	if f := q.onEnqueue.Load(); f != nil {
-		(*f)()
+		(*f)(job.Kind)
 	}
 	return id, nil
 }

@@ -13,11 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/acme/postsvc/adapters/accounts/accountshttp"
 	"github.com/acme/postsvc/adapters/httpapi"
-	"github.com/acme/postsvc/adapters/posts/postshttp"
-	"github.com/acme/postsvc/ports/accounts"
-	"github.com/acme/postsvc/ports/posts"
+	"github.com/acme/postsvc/cmd/server/wiring"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"sigs.k8s.io/yaml"
@@ -31,14 +28,10 @@ var registeredOutsideNewRouter = map[string]bool{
 	"GET /metrics": true,
 }
 
-// routesOnlyModules are the real modules on use cases that are never called: enough to list
-// the routes and to serve the documentation endpoints.
-func routesOnlyModules() []httpapi.Module {
-	return []httpapi.Module{
-		accountshttp.New(struct{ accounts.AuthService }{}, struct{ accounts.AdminService }{}),
-		postshttp.New(struct{ posts.PostService }{}),
-	}
-}
+// routesOnlyModules are every context's real module, as the composition root lists them, on
+// use cases that are never called: enough to list routes and problem codes, so a context added
+// there is checked against the document here without an edit.
+func routesOnlyModules() []httpapi.Module { return wiring.RoutesOnly() }
 
 // documentedCodes are the problem codes of the kernel and the modules, sorted.
 func documentedCodes(t *testing.T) []string {

@@ -56,6 +56,24 @@ func (j *JSONStream) Raw(s string) {
 	j.buf.WriteString(s)
 }
 
+// Bytes appends b as it is, like Raw, without converting it to a string first.
+func (j *JSONStream) Bytes(b []byte) {
+	if j.buf.Len()+len(b) > streamChunk {
+		j.flush()
+		if len(b) > streamChunk {
+			if j.err == nil {
+				_, j.err = j.w.Write(b)
+			}
+			return
+		}
+	}
+	j.buf.Write(b)
+}
+
+// Failed reports whether a write failed (the client went away), so that a module producing a
+// long document can stop early.
+func (j *JSONStream) Failed() bool { return j.err != nil }
+
 // String appends s as a JSON string.
 func (j *JSONStream) String(s string) {
 	j.Raw(`"`)

@@ -43,7 +43,7 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "server",
-		Short:         "Accounts and posts API",
+		Short:         "Accounts, posts and ECG insights API",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE:          runServe,
@@ -53,8 +53,43 @@ func newRootCommand() *cobra.Command {
 		&cobra.Command{Use: "serve", Short: "Serve the HTTP API (the default)", Args: cobra.NoArgs, RunE: runServe},
 		newMigrateCommand(),
 		newUsersCommand(),
+		newECGCommand(),
 	)
 	return root
+}
+
+func newECGCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "ecg", Short: "Operate the ECG context"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "reanalyse",
+		Short: "Compute again the insights of stored ECGs whose results are not those of the current analyses",
+		Long: "Enqueues a background job that walks every analysed ECG whose stored results come from an\n" +
+			"analysis version other than the current one (or from a set of analyses that has changed since),\n" +
+			"a batch at a time, on one worker of the running servers' ECG pool: uploads keep being analysed\n" +
+			"beside it. The command returns once the job is enqueued; the servers do the work.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			e, cleanup, err := wiring.NewECG(cfg)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			if err := e.MigrateIfEnabled(cmd.Context()); err != nil {
+				return err
+			}
+			id, err := e.ECG.StartReanalysis(cmd.Context())
+			if err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "enqueued reanalysis job %s; running servers take it from the queue\n", id)
+			return nil
+		},
+	})
+	return cmd
 }
 
 func newMigrateCommand() *cobra.Command {

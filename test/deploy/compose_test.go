@@ -29,6 +29,27 @@ type composeService struct {
 	Healthcheck map[string]any            `yaml:"healthcheck"`
 	StopGrace   string                    `yaml:"stop_grace_period"`
 	ReadOnly    bool                      `yaml:"read_only"`
+	Tmpfs       any                       `yaml:"tmpfs"`
+	Volumes     []any                     `yaml:"volumes"`
+}
+
+// writable reports whether the service mounts something writable at dir (a tmpfs or a
+// volume), which a read-only root file system needs for every folder the service writes.
+func (s composeService) writable(dir string) bool {
+	mounts := words(s.Tmpfs)
+	for _, v := range s.Volumes {
+		mounts = append(mounts, yamlScalar(v))
+	}
+	for _, m := range mounts {
+		target, _, _ := strings.Cut(m, ":") // tmpfs target[:options]
+		if parts := strings.Split(m, ":"); len(parts) > 1 && !strings.HasPrefix(m, "/") {
+			target = parts[1] // volume:target[:mode]
+		}
+		if target == dir {
+			return true
+		}
+	}
+	return false
 }
 
 // env returns the service's environment, in either of compose's two forms.
@@ -191,6 +212,16 @@ func TestCompose(t *testing.T) {
 			t.Errorf("stop_grace_period %q: %v", app.StopGrace, err)
 		} else if need := shutdownNeed(t, env); stop <= need {
 			t.Errorf("stop_grace_period %s must exceed the longer of HTTP shutdown delay + grace and the jobs' grace (%s), or requests and jobs are cut off", stop, need)
+		}
+		// ECG uploads beyond the spool's memory wait in files under APP_ECG_SPOOL_DIR (the
+		// system's temporary folder by default), and the service makes that folder at start:
+		// on a read-only root file system it must be mounted writable.
+		spool := env["APP_ECG_SPOOL_DIR"]
+		if spool == "" {
+			spool = "/tmp"
+		}
+		if app.ReadOnly && !app.writable(spool) {
+			t.Errorf("app has a read-only root file system and nothing writable at %s, where ECG uploads spool", spool)
 		}
 		for k, v := range env {
 			env[k] = interpolate(v)

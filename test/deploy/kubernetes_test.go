@@ -91,6 +91,10 @@ type container struct {
 			} `json:"configMapKeyRef"`
 		} `json:"valueFrom"`
 	} `json:"env"`
+	VolumeMounts []struct {
+		Name      string `json:"name"`
+		MountPath string `json:"mountPath"`
+	} `json:"volumeMounts"`
 	LivenessProbe  *probe `json:"livenessProbe"`
 	ReadinessProbe *probe `json:"readinessProbe"`
 	StartupProbe   *probe `json:"startupProbe"`
@@ -464,6 +468,23 @@ func TestKubernetesBase(t *testing.T) {
 			if pr != nil && pr.HTTPGet != nil {
 				assertProbePath(t, name+" probe", pr.HTTPGet.Path)
 			}
+		}
+	})
+
+	t.Run("spool", func(t *testing.T) {
+		// ECG uploads beyond the spool's memory wait in files under APP_ECG_SPOOL_DIR (the
+		// system's temporary folder by default), which the service makes at start: on a
+		// read-only root file system something writable must be mounted there.
+		dir := appEnv["APP_ECG_SPOOL_DIR"]
+		if dir == "" {
+			dir = "/tmp"
+		}
+		mounted := false
+		for _, m := range app.VolumeMounts {
+			mounted = mounted || m.MountPath == dir
+		}
+		if !mounted {
+			t.Errorf("nothing is mounted at %s, where ECG uploads spool, and the root file system is read-only", dir)
 		}
 	})
 

@@ -2,11 +2,14 @@ package wiring
 
 import (
 	"github.com/acme/postsvc/adapters/accounts/accountshttp"
+	"github.com/acme/postsvc/adapters/ecg/ecghttp"
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/adapters/posts/postshttp"
 	"github.com/acme/postsvc/adapters/worker"
 	accountsapp "github.com/acme/postsvc/application/accounts"
+	ecgapp "github.com/acme/postsvc/application/ecg"
 	postsapp "github.com/acme/postsvc/application/posts"
+	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/ports"
 )
 
@@ -14,8 +17,15 @@ import (
 // that concerns it: its HTTP module, its part in deleting a user, its background jobs.
 
 // modules are the contexts' HTTP modules.
-func modules(accounts *accountshttp.Module, posts *postshttp.Module) httpapi.Modules {
-	return httpapi.Modules{accounts, posts}
+func modules(accounts *accountshttp.Module, posts *postshttp.Module, ecg *ecghttp.Module) httpapi.Modules {
+	return httpapi.Modules{accounts, posts, ecg}
+}
+
+// RoutesOnly is every context's HTTP module on use cases that are never called: enough to
+// list the routes and problem codes the service serves (the kernel's OpenAPI and problem-page
+// tests check the document against it), never to serve a request.
+func RoutesOnly() httpapi.Modules {
+	return modules(accountshttp.New(nil, nil), postshttp.New(nil), ecghttp.New(nil, ecghttp.Settings{MaxBodyBytes: 1}))
 }
 
 // authenticators are the credential schemes: session access tokens (the accounts context).
@@ -24,17 +34,34 @@ func authenticators(auth *accountsapp.Auth) httpapi.Authenticators {
 }
 
 // dataOwners are the contexts that keep users' data: deleting a user calls each of them.
-func dataOwners(posts *postsapp.Service) []ports.UserDataOwner {
-	return []ports.UserDataOwner{posts}
+func dataOwners(posts *postsapp.Service, ecg *ecgapp.Service) []ports.UserDataOwner {
+	return []ports.UserDataOwner{posts, ecg}
 }
 
 // noDataOwners is what the account command gets: it creates accounts and deletes none.
 func noDataOwners() []ports.UserDataOwner { return nil }
 
-// JobHandlers are the contexts' background jobs by kind (a type of its own for wire).
-type JobHandlers map[string]worker.Handler
+// JobPool is a set of job kinds run by workers of their own in this process.
+type JobPool struct {
+	Name     string
+	Workers  int
+	Handlers map[string]worker.Handler
+}
 
-// jobHandlers names every kind of job and the use case that runs it.
-func jobHandlers(admin *accountsapp.Admin) JobHandlers {
-	return JobHandlers{accountsapp.UserCleanupJob: admin.CleanUpDeletedUser}
+// JobPools are every pool of this process (a type of its own for wire).
+type JobPools []JobPool
+
+// jobPools names every kind of job, the use case that runs it, and the pool it runs in: the
+// general pool (APP_JOBS_WORKERS) for occasional work, and the ECG analyses in a pool of
+// their own (APP_ECG_WORKERS), so a burst of uploads never delays the others, nor they it.
+func jobPools(jobs config.Jobs, ecgCfg config.ECG, admin *accountsapp.Admin, ecg *ecgapp.Service) JobPools {
+	return JobPools{
+		{Name: "general", Workers: jobs.Workers, Handlers: map[string]worker.Handler{
+			accountsapp.UserCleanupJob: admin.CleanUpDeletedUser,
+		}},
+		{Name: "ecg", Workers: ecgCfg.Workers, Handlers: map[string]worker.Handler{
+			ecgapp.AnalyseJob:   ecg.Analyse,
+			ecgapp.ReanalyseJob: ecg.Reanalyse,
+		}},
+	}
 }

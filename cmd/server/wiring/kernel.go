@@ -29,6 +29,7 @@ import (
 	"github.com/acme/postsvc/adapters/throttle"
 	"github.com/acme/postsvc/adapters/worker"
 	accountsapp "github.com/acme/postsvc/application/accounts"
+	ecgapp "github.com/acme/postsvc/application/ecg"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/ports"
 )
@@ -42,7 +43,7 @@ type Server struct {
 	Readiness *httpapi.Readiness
 	Migrator  *gormstore.Migrator
 	Admin     *accountsapp.Admin
-	Jobs      *worker.Runner
+	Jobs      worker.Group
 	// Auth, Tokens and PostCache are reached by the benchmarks (test/bench), which measure
 	// authentication, token verification and cache misses through the same wiring.
 	Auth      *accountsapp.Auth
@@ -61,6 +62,18 @@ type Accounts struct {
 	Config   *config.Config
 	Migrator *gormstore.Migrator
 	Admin    *accountsapp.Admin
+}
+
+// ECG is what `server ecg reanalyse` needs: the migrator and the ECG use case.
+type ECG struct {
+	Config   *config.Config
+	Migrator *gormstore.Migrator
+	ECG      *ecgapp.Service
+}
+
+// MigrateIfEnabled applies pending migrations when APP_DATABASE_MIGRATE_ON_START says so.
+func (e *ECG) MigrateIfEnabled(ctx context.Context) error {
+	return migrateIfEnabled(ctx, e.Config, e.Migrator)
 }
 
 // migrateIfEnabled applies pending migrations when APP_DATABASE_MIGRATE_ON_START says so.
@@ -89,7 +102,7 @@ func (a *Accounts) MigrateIfEnabled(ctx context.Context) error {
 //
 //nolint:unused // used by the wireinject injectors
 var kernelSet = wire.NewSet(
-	wire.FieldsOf(new(*config.Config), "HTTP", "Database", "Auth", "Cache", "Throttle", "Jobs"),
+	wire.FieldsOf(new(*config.Config), "HTTP", "Database", "Auth", "Cache", "Throttle", "Jobs", "ECG"),
 	system.ProviderSet,
 	gormstore.ProviderSet,
 	newMigrator,
@@ -103,7 +116,7 @@ var kernelSet = wire.NewSet(
 var serverSet = wire.NewSet(
 	kernelSet,
 	throttle.ProviderSet,
-	newJobRunner,
+	newJobRunners,
 	readyCheck,
 	httpapi.ProviderSet,
 	wire.Bind(new(http.Handler), new(*gin.Engine)),
@@ -129,18 +142,27 @@ func readyCheck(p *gormstore.Pinger) httpapi.ReadyFunc {
 	}
 }
 
-// newJobRunner runs the background jobs of every context's handlers in this process.
-func newJobRunner(q *gormstore.JobQueue, clock ports.Clock, logger *slog.Logger, cfg config.Jobs, handlers JobHandlers) (*worker.Runner, error) {
-	r, err := worker.New(q, clock, logger, worker.Settings{
-		Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
-		ShutdownGrace: cfg.ShutdownGrace, FailedRetention: cfg.FailedRetention,
-	}, handlers)
-	if err != nil {
-		return nil, err
+// newJobRunners runs the background jobs of every context's pools in this process: a runner
+// per pool, all woken when this process enqueues a job of theirs.
+func newJobRunners(q *gormstore.JobQueue, clock ports.Clock, logger *slog.Logger, cfg config.Jobs, pools JobPools) (worker.Group, error) {
+	group := make(worker.Group, 0, len(pools))
+	for i, pool := range pools {
+		settings := worker.Settings{
+			Workers: pool.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, ShutdownGrace: cfg.ShutdownGrace,
+		}
+		if i == 0 {
+			// One runner purges the failed jobs of every kind.
+			settings.FailedRetention = cfg.FailedRetention
+		}
+		r, err := worker.New(q, clock, logger.With("pool", pool.Name), settings, pool.Handlers)
+		if err != nil {
+			return nil, fmt.Errorf("job pool %s: %w", pool.Name, err)
+		}
+		group = append(group, r)
 	}
 	// A job enqueued by this process starts milliseconds after its commit, not at the next poll.
-	q.OnEnqueue(r.Notify)
-	return r, nil
+	q.OnEnqueue(group.Notify)
+	return group, nil
 }
 
 // ScrapeHandler answers GET /metrics. It is its own type so that wire can hand the one handler
@@ -153,7 +175,7 @@ func newScrapeHandler(m *metrics.Metrics) ScrapeHandler { return m.Handler() }
 // metricsSources reads the database pool statistics, the post cache counters, the hasher's
 // slots and the job counts at scrape time. adapters/metrics sees them only through these
 // functions, so it imports no other adapter.
-func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher, jobs *gormstore.JobQueue, runner *worker.Runner) (metrics.Sources, error) {
+func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher, jobs *gormstore.JobQueue, runners worker.Group) (metrics.Sources, error) {
 	sqlDB, err := db.DB()
 	if err != nil {
 		return metrics.Sources{}, err
@@ -181,8 +203,8 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 			}
 			return out, nil
 		},
-		JobKinds:    runner.Kinds(),
-		JobOutcomes: runner.Outcomes,
+		JobKinds:    runners.Kinds(),
+		JobOutcomes: runners.Outcomes,
 	}, nil
 }
 

@@ -21,7 +21,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		serverSet,
 		accountsSet,
 		postsSet,
-		modules, authenticators, dataOwners, jobHandlers,
+		ecgSet,
+		modules, authenticators, dataOwners, jobPools,
 		wire.Struct(new(Server), "*"),
 	)
 	return nil, nil, nil
@@ -45,6 +46,17 @@ func NewAccounts(cfg *config.Config) (*Accounts, func(), error) {
 		accountsCoreSet,
 		noDataOwners,
 		wire.Struct(new(Accounts), "*"),
+	)
+	return nil, nil, nil
+}
+
+// NewECG builds what `server ecg reanalyse` needs: the migrator and the ECG use case, without
+// the HTTP stack or the other contexts.
+func NewECG(cfg *config.Config) (*ECG, func(), error) {
+	wire.Build(
+		kernelSet,
+		ecgCoreSet,
+		wire.Struct(new(ECG), "*"),
 	)
 	return nil, nil, nil
 }

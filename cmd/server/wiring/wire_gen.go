@@ -11,6 +11,8 @@ import (
 	"github.com/acme/postsvc/adapters/accounts/accountshttp"
 	"github.com/acme/postsvc/adapters/accounts/argon2id"
 	"github.com/acme/postsvc/adapters/accounts/jwttoken"
+	"github.com/acme/postsvc/adapters/ecg/ecggorm"
+	"github.com/acme/postsvc/adapters/ecg/ecghttp"
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/adapters/metrics"
@@ -20,6 +22,7 @@ import (
 	"github.com/acme/postsvc/adapters/system"
 	"github.com/acme/postsvc/adapters/throttle"
 	"github.com/acme/postsvc/application/accounts"
+	"github.com/acme/postsvc/application/ecg"
 	"github.com/acme/postsvc/application/posts"
 	"github.com/acme/postsvc/config"
 	"log/slog"
@@ -53,24 +56,39 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	postcacheCache := postcache.New(cache)
 	settings := postsSettings()
 	service := posts.NewService(unitOfWork, postsgormStore, stamps, postcacheCache, clock, iDs, settings)
-	v := dataOwners(service)
+	ecggormStore := ecggorm.NewStore()
+	configECG := cfg.ECG
+	spools, err := ecgSpools(configECG)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	analyses, err := ecgAnalyses()
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	ecgService := ecg.NewService(unitOfWork, ecggormStore, spools, jobQueue, analyses, clock, iDs)
+	v := dataOwners(service, ecgService)
 	admin := accounts.NewAdmin(unitOfWork, store, hasher, jobQueue, v, clock, iDs)
 	module := accountshttp.New(accountsAuth, admin)
 	postshttpModule := postshttp.New(service)
-	httpapiModules := modules(module, postshttpModule)
+	ecghttpSettings := ecgHTTPSettings(configECG)
+	ecghttpModule := ecghttp.New(ecgService, ecghttpSettings)
+	httpapiModules := modules(module, postshttpModule, ecghttpModule)
 	httpapiAuthenticators := authenticators(accountsAuth)
 	pinger := gormstore.NewPinger(db)
 	readyFunc := readyCheck(pinger)
 	readiness := httpapi.NewReadiness(readyFunc)
 	http := cfg.HTTP
 	jobs := cfg.Jobs
-	wiringJobHandlers := jobHandlers(admin)
-	runner, err := newJobRunner(jobQueue, clock, logger, jobs, wiringJobHandlers)
+	wiringJobPools := jobPools(jobs, configECG, admin, ecgService)
+	group, err := newJobRunners(jobQueue, clock, logger, jobs, wiringJobPools)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, runner)
+	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -100,7 +118,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		Readiness: readiness,
 		Migrator:  migrator,
 		Admin:     admin,
-		Jobs:      runner,
+		Jobs:      group,
 		Auth:      accountsAuth,
 		Tokens:    issuer,
 		PostCache: postcacheCache,
@@ -157,6 +175,46 @@ func NewAccounts(cfg *config.Config) (*Accounts, func(), error) {
 		Admin:    admin,
 	}
 	return wiringAccounts, func() {
+		cleanup()
+	}, nil
+}
+
+// NewECG builds what `server ecg reanalyse` needs: the migrator and the ECG use case, without
+// the HTTP stack or the other contexts.
+func NewECG(cfg *config.Config) (*ECG, func(), error) {
+	database := cfg.Database
+	db, cleanup, err := gormstore.Open(database)
+	if err != nil {
+		return nil, nil, err
+	}
+	migrator, err := newMigrator(db, database)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	unitOfWork := gormstore.NewUnitOfWork(db)
+	store := ecggorm.NewStore()
+	configECG := cfg.ECG
+	spools, err := ecgSpools(configECG)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	clock := system.NewClock()
+	iDs := system.NewIDs()
+	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
+	analyses, err := ecgAnalyses()
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	service := ecg.NewService(unitOfWork, store, spools, jobQueue, analyses, clock, iDs)
+	wiringECG := &ECG{
+		Config:   cfg,
+		Migrator: migrator,
+		ECG:      service,
+	}
+	return wiringECG, func() {
 		cleanup()
 	}, nil
 }
