@@ -101,9 +101,13 @@ func insightsOf(in ecg.Insights) insightsJSON {
 	return out
 }
 
-// blockBatchBytes is how much packed signal one read of GET /ecgs/{id} takes from storage: a
-// short query each, so a slow client holds no connection of the pool while it reads.
-const blockBatchBytes = 1 << 20
+// blockBatchBytes is how much packed signal one read of GET /ecgs/{id} takes from storage
+// (about one full block): a short query each, so a slow client holds no connection of the
+// pool while it reads, and a request holds little memory however large the ECG.
+const blockBatchBytes = 256 << 10
+
+// textChunk is how many samples are written as text at a time.
+const textChunk = 4096
 
 // sampleBuffers holds the samples of one block at a time while they are written out.
 var sampleBuffers = sync.Pool{New: func() any {
@@ -111,9 +115,9 @@ var sampleBuffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-// textBuffers holds the decimal text of one block's samples.
+// textBuffers holds the decimal text of textChunk samples.
 var textBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, 12*ecg.MaxBlockSamples)
+	b := make([]byte, 0, 12*textChunk)
 	return &b
 }}
 
@@ -133,9 +137,9 @@ func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 	if c.Request.Method == http.MethodHead {
 		return
 	}
-	samples := sampleBuffers.Get().(*[]int32)
+	samples, _ := sampleBuffers.Get().(*[]int32) // the pools' New make nothing else
 	defer sampleBuffers.Put(samples)
-	text := textBuffers.Get().(*[]byte)
+	text, _ := textBuffers.Get().(*[]byte)
 	defer textBuffers.Put(text)
 	js.Raw(head)
 	lead := -1
@@ -172,8 +176,11 @@ func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 				c.Abort()
 				return
 			}
-			*text = ecg.AppendSignalText((*text)[:0], *samples, first)
-			js.Bytes(*text)
+			for i := 0; i < len(*samples); i += textChunk {
+				chunk := (*samples)[i:min(i+textChunk, len(*samples))]
+				*text = ecg.AppendSignalText((*text)[:0], chunk, first && i == 0)
+				js.Bytes(*text)
+			}
 		}
 		from = ecgport.After(blocks[len(blocks)-1])
 	}

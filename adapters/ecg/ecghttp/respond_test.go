@@ -1,0 +1,133 @@
+package ecghttp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/acme/postsvc/domain/ecg/ecg"
+	"github.com/acme/postsvc/domain/identity"
+	ecgport "github.com/acme/postsvc/ports/ecg"
+)
+
+// memBlocks is the blocks of one stored ECG, served as the repository does: from a position,
+// within a byte budget, at least one.
+type memBlocks struct {
+	ecgport.Service
+	blocks []ecg.Block
+	calls  int
+}
+
+func (m *memBlocks) Put(b ecg.Block) error {
+	b.Data = slices.Clone(b.Data)
+	m.blocks = append(m.blocks, b)
+	return nil
+}
+
+func (m *memBlocks) Blocks(_ context.Context, _ identity.Principal, _ *ecg.ECG, from ecgport.BlockPos, maxBytes int) ([]ecg.Block, error) {
+	m.calls++
+	var out []ecg.Block
+	used := 0
+	for _, b := range m.blocks {
+		if b.Lead < from.Lead || b.Lead == from.Lead && b.Seq < from.Seq {
+			continue
+		}
+		if len(out) > 0 && used+len(b.Data) > maxBytes {
+			break
+		}
+		out = append(out, b)
+		used += len(b.Data)
+	}
+	return out, nil
+}
+
+// TestWriteECGIsWhatEncodingJSONWrites: the streamed ECG, over leads of several blocks and
+// text chunks, is byte for byte the document encoding/json makes, with its exact length.
+func TestWriteECGIsWhatEncodingJSONWrites(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	leads := map[string][]int32{
+		`I"q\\`: make([]int32, ecg.MaxBlockSamples+5000), // two blocks, many text chunks
+		"aVR":        {math.MinInt32, 0, math.MaxInt32},
+		"V1":         {-7},
+	}
+	for i := range leads[`I"q\\`] {
+		leads[`I"q\\`][i] = int32(1000*math.Sin(float64(i)/30)) - 3
+	}
+	order := []string{`I"q\\`, "aVR", "V1"}
+	svc := &memBlocks{}
+	d := ecg.Draft{ID: "rec-1", IDSent: true, Date: ptr("2024-05-01T09:30:00.5Z")}
+	var w *ecg.SignalWriter
+	for i, name := range order {
+		w = ecg.NewSignalWriter(w, svc, i, func() string { return name })
+		for _, v := range leads[name] {
+			if err := w.Add(int64(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sig, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Leads = append(d.Leads, ecg.LeadDraft{Name: ptr(name), Signal: sig, SignalSent: true})
+	}
+	e, err := ecg.New("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "u", d, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type refLead struct {
+		Name    string  `json:"name"`
+		Samples int     `json:"samples"`
+		Signal  []int32 `json:"signal"`
+	}
+	ref := struct {
+		ID        string    `json:"id"`
+		Date      string    `json:"date"`
+		Status    string    `json:"status"`
+		CreatedAt string    `json:"created_at"`
+		Leads     []refLead `json:"leads"`
+	}{ID: "rec-1", Date: "2024-05-01T09:30:00.5Z", Status: "pending", CreatedAt: "2026-01-01T00:00:00Z"}
+	for _, name := range order {
+		ref.Leads = append(ref.Leads, refLead{Name: name, Samples: len(leads[name]), Signal: leads[name]})
+	}
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ref); err != nil {
+		t.Fatal(err)
+	}
+
+	m := New(svc, Settings{})
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(rec)
+		c.Request = httptest.NewRequest(method, "/api/v1/ecgs/rec-1", nil)
+		svc.calls = 0
+		m.writeECG(c, identity.Principal{UserID: "u", Role: identity.RoleUser}, e)
+		if got := rec.Header().Get("Content-Length"); got != strconv.Itoa(want.Len()) {
+			t.Fatalf("%s: Content-Length %s, want %d", method, got, want.Len())
+		}
+		if method == http.MethodHead {
+			if svc.calls != 0 {
+				t.Fatalf("HEAD read the signals (%d reads)", svc.calls)
+			}
+			continue
+		}
+		if !bytes.Equal(rec.Body.Bytes(), want.Bytes()) {
+			t.Fatalf("body differs from encoding/json's:\n got %.200q\nwant %.200q", rec.Body.String(), want.String())
+		}
+		if svc.calls < 2 {
+			t.Fatalf("the signals were read in %d calls; blocks beyond the budget need more", svc.calls)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
