@@ -56,8 +56,8 @@ func TestWriteECGIsWhatEncodingJSONWrites(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	leads := map[string][]int32{
 		`I"q\\`: make([]int32, ecg.MaxBlockSamples+5000), // two blocks, many text chunks
-		"aVR":        {math.MinInt32, 0, math.MaxInt32},
-		"V1":         {-7},
+		"aVR":   {math.MinInt32, 0, math.MaxInt32},
+		"V1":    {-7},
 	}
 	for i := range leads[`I"q\\`] {
 		leads[`I"q\\`][i] = int32(1000*math.Sin(float64(i)/30)) - 3
