@@ -96,6 +96,13 @@ type Job struct {
 	Lease string
 	// LeaseExpires is when the job becomes claimable again unless the lease is extended.
 	LeaseExpires time.Time
+	// Spent marks a job whose attempts are used up but which was never settled: the worker
+	// running its last attempt died (LastError says so), or the attempt was retried. It is
+	// handed out once more only to be given up: its handler must not run again (the job may be
+	// what killed the worker), and whoever claimed it settles it with Fail, after telling
+	// whoever waits on the job's outcome, or with Retry to try that again later. A spent job
+	// is never Released.
+	Spent bool
 }
 
 // JobStatus is the state of a stored job. A completed job is deleted, so there is no done state.
@@ -170,8 +177,8 @@ type JobQueue interface {
 type JobSource interface {
 	// Claim takes up to c.Limit due jobs of c.Kinds, oldest due first, and leases them to
 	// c.Worker. A job is due when its run time has come, or when it is claimed but its lease
-	// has run out (its worker died). A job whose attempts are used up is never handed out:
-	// Claim marks it failed instead. Concurrent claims, from this process or any other,
+	// has run out (its worker died). A job whose attempts are used up is never run again: it
+	// is handed out with Spent set, attempts unchanged, to be failed. Concurrent claims, from this process or any other,
 	// never return the same job while its lease lasts, and never wait for one another's
 	// claimed rows.
 	Claim(ctx context.Context, c JobClaim) ([]Job, error)
@@ -181,7 +188,7 @@ type JobSource interface {
 	// Complete removes the job: its work is done. ErrJobLeaseLost as for Extend.
 	Complete(ctx context.Context, job Job) error
 	// Retry queues the job again, due at at, recording reason (cut by CleanJobReason). The
-	// attempt counts: a job retried on its last attempt is marked failed by the next Claim
+	// attempt counts: a job retried on its last attempt is handed out Spent by the next Claim
 	// that finds it due. ErrJobLeaseLost as for Extend.
 	Retry(ctx context.Context, job Job, at time.Time, reason string) error
 	// Fail marks the job failed for good with reason (cut by CleanJobReason); it is kept for

@@ -27,8 +27,9 @@ const maxWorkerBytes = 255
 const purgeBatch = 500
 
 // spentLeaseReason is recorded on a job whose last attempt never settled: the worker holding
-// it stopped renewing its lease. Such a job is failed rather than run again, so that a job
-// that kills its worker (out of memory, say) cannot take down instance after instance.
+// it stopped renewing its lease. Such a job is handed out Spent, to be failed rather than run
+// again, so that a job that kills its worker (out of memory, say) cannot take down instance
+// after instance.
 const spentLeaseReason = "the worker running its last attempt stopped renewing the lease (it was killed, crashed or lost the database)"
 
 // JobQueue implements ports.JobQueue and ports.JobSource on the jobs table; see the migration
@@ -196,21 +197,27 @@ func (q *JobQueue) claimOnce(ctx context.Context, c ports.JobClaim) ([]ports.Job
 		}
 		var take, spent []string
 		for _, r := range rows {
-			if r.Attempts >= r.MaxAttempts {
-				spent = append(spent, r.ID)
-				continue
-			}
-			take = append(take, r.ID)
 			lastError := ""
 			if r.LastError != nil {
 				lastError = *r.LastError
 			}
-			jobs = append(jobs, ports.Job{
+			job := ports.Job{
 				ID: r.ID, Kind: r.Kind, Payload: r.Payload,
 				Attempt: r.Attempts + 1, MaxAttempts: r.MaxAttempts,
 				CreatedAt: r.CreatedAt.UTC(), LastError: lastError,
 				Lease: lease, LeaseExpires: expires,
-			})
+			}
+			if r.Attempts >= r.MaxAttempts {
+				// Handed out only to be given up (ports.Job.Spent), its attempts unchanged.
+				spent = append(spent, r.ID)
+				job.Attempt, job.Spent = r.Attempts, true
+				if r.Status == jobRunning {
+					job.LastError = spentLeaseReason
+				}
+			} else {
+				take = append(take, r.ID)
+			}
+			jobs = append(jobs, job)
 		}
 		if len(spent) > 0 {
 			// A queued job with no attempts left was retried on its last attempt and keeps
@@ -218,8 +225,8 @@ func (q *JobQueue) claimOnce(ctx context.Context, c ports.JobClaim) ([]ports.Job
 			// is assigned before status because MySQL evaluates assignments from left to
 			// right, each seeing the ones before it.
 			err := tx.Exec(`UPDATE jobs SET last_error = CASE WHEN status = ? THEN ? ELSE last_error END,
-				status = ?, due_at = NULL, lease_token = NULL, updated_at = ?
-				WHERE id IN ?`, jobRunning, spentLeaseReason, jobFailed, now, spent).Error
+				status = ?, due_at = ?, lease_token = ?, worker = ?, updated_at = ?
+				WHERE id IN ?`, jobRunning, spentLeaseReason, jobRunning, expires, lease, c.Worker, now, spent).Error
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
 // Package worker runs background jobs: it claims jobs from a ports.JobSource, runs the handler
 // registered for their kind, keeps their lease alive while they run, and settles them: done,
-// retried with backoff, failed after the last attempt, or handed back at shutdown.
+// retried with backoff, failed after the last attempt, or handed back at shutdown. A job whose
+// last attempt never settled (its worker died) is not run again but given up: the kind's
+// GiveUp hook, if any, is told, and the job is failed.
 //
 // Delivery is at least once. A process can die after a handler's effect and before the job is
 // settled; the job then runs again, here or on another instance, once its lease has run out.
@@ -30,6 +32,14 @@ import (
 // another worker, or the process is stopping and the grace period is over; the handler should
 // then return promptly, and its job is handed back to run again.
 type Handler func(ctx context.Context, job ports.Job) error
+
+// GiveUp is told that a job of its kind will never run again: its last attempt's worker died
+// (job.LastError says so) or that attempt was retried, so the job is Spent (see ports.Job).
+// It records the outcome for whoever waits on the job, idempotently (it may be told twice),
+// quickly and without the job's real work, which may be what killed the worker. An error has
+// it called again after a backoff, unless it wraps ErrPermanent; the job is failed once it
+// returns nil.
+type GiveUp func(ctx context.Context, job ports.Job) error
 
 // ErrPermanent marks a failure that retrying cannot fix, such as a payload that does not
 // decode: the job is failed at once instead of retried. It is the kernel port's
@@ -74,6 +84,9 @@ type Settings struct {
 	FailedRetention time.Duration
 	// PurgeInterval is how often failed jobs are purged; default 1h.
 	PurgeInterval time.Duration
+	// GiveUp holds, by kind, what is told when a job of that kind is given up; kinds without
+	// one are failed silently (the log and the failed job say why). Each kind needs a handler.
+	GiveUp map[string]GiveUp
 }
 
 // Defaults of the optional settings.
@@ -167,6 +180,11 @@ func New(src ports.JobSource, clock ports.Clock, logger *slog.Logger, s Settings
 	if s.ID == "" {
 		s.ID = defaultID()
 	}
+	for kind, g := range s.GiveUp {
+		if g == nil || handlers[kind] == nil {
+			return nil, fmt.Errorf("worker: the give-up hook of %q is nil or has no handler", kind)
+		}
+	}
 	for kind, h := range handlers {
 		if h == nil {
 			return nil, fmt.Errorf("worker: the handler of %q is nil", kind)
@@ -175,6 +193,7 @@ func New(src ports.JobSource, clock ports.Clock, logger *slog.Logger, s Settings
 			return nil, fmt.Errorf("worker: handler kind: %w", err)
 		}
 	}
+	s.GiveUp = maps.Clone(s.GiveUp)
 	return &Runner{
 		src: src, clock: clock, log: logger.With("worker", s.ID), s: s,
 		handlers: maps.Clone(handlers),
@@ -327,6 +346,10 @@ func (r *Runner) drain(slots chan struct{}, inflight *sync.WaitGroup, stopHard c
 // process runs one claimed job to its end and records the outcome.
 func (r *Runner) process(hard context.Context, job ports.Job) {
 	log := r.log.With("job_id", job.ID, "job_kind", job.Kind, "attempt", job.Attempt, "max_attempts", job.MaxAttempts)
+	if job.Spent {
+		r.giveUp(log, job)
+		return
+	}
 	started := time.Now()
 	ctx, cancel := context.WithCancelCause(hard)
 	defer cancel(nil)
@@ -393,6 +416,55 @@ func (r *Runner) call(ctx context.Context, log *slog.Logger, job ports.Job) (err
 		return fmt.Errorf("no handler for job kind %q", job.Kind)
 	}
 	return h(ctx, job)
+}
+
+// giveUp settles a Spent job without running it: it tells the kind's GiveUp hook, then fails
+// the job with the reason it was spent. The hook runs under its own timeout, not the runner's
+// context, so that a job given up during shutdown is still failed rather than handed back
+// (handing a spent job back would give it an attempt it does not have). A hook that fails is
+// called again after a backoff.
+func (r *Runner) giveUp(log *slog.Logger, job ports.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	var err error
+	if g := r.s.GiveUp[job.Kind]; g != nil {
+		err = r.callGiveUp(ctx, log, g, job)
+	}
+	var (
+		settleErr error
+		outcome   string
+	)
+	if err == nil || errors.Is(err, ErrPermanent) {
+		outcome, settleErr = "failed", r.src.Fail(ctx, job, job.LastError)
+		if settleErr == nil {
+			log.Error("job given up: its last attempt did not settle", "reason", job.LastError, "give_up_err", err)
+		}
+	} else {
+		delay := backoff(job.Attempt, r.s.RetryMin, r.s.RetryMax, r.jitter())
+		outcome, settleErr = "retried", r.src.Retry(ctx, job, r.clock.Now().Add(delay), job.LastError)
+		if settleErr == nil {
+			log.Warn("job given up, but telling its kind failed; trying again later", "err", err, "retry_in", delay)
+		}
+	}
+	switch {
+	case settleErr == nil:
+		r.count(job.Kind, outcome)
+	case errors.Is(settleErr, ports.ErrJobLeaseLost):
+		log.Warn("given-up job not settled: the lease was lost", "outcome", outcome)
+	default:
+		log.Error("given-up job not settled: it is given up again once its lease runs out", "outcome", outcome, "err", settleErr)
+	}
+}
+
+// callGiveUp runs a give-up hook, turning a panic into an error.
+func (r *Runner) callGiveUp(ctx context.Context, log *slog.Logger, g GiveUp, job ports.Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("give-up hook panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("give-up hook panicked: %v", p)
+		}
+	}()
+	return g(ctx, job)
 }
 
 // settle records the outcome of a run. cause is why the runner cancelled the handler, if it

@@ -188,6 +188,8 @@ func TestNewRefusesBadSettings(t *testing.T) {
 		"backoff upside down": {worker.Settings{Workers: 1, Lease: time.Second, PollInterval: time.Second, RetryMin: time.Minute, RetryMax: time.Second}, nil},
 		"nil handler":         {fast(), map[string]worker.Handler{"k": nil}},
 		"empty kind":          {fast(), map[string]worker.Handler{"": ok}},
+		"give-up without handler": {worker.Settings{Workers: 1, Lease: time.Second, PollInterval: time.Second,
+			GiveUp: map[string]worker.GiveUp{"other": ok}}, map[string]worker.Handler{"k": ok}},
 	} {
 		if _, err := worker.New(e.jobs, system.NewClock(), e.log, c.s, c.h); err == nil {
 			t.Errorf("%s: New accepted it", name)
@@ -584,5 +586,64 @@ func TestKinds(t *testing.T) {
 	r := e.runner(t, fast(), map[string]worker.Handler{"b": h, "a": h})
 	if got := r.Kinds(); strings.Join(got, ",") != "a,b" {
 		t.Fatalf("Kinds = %v", got)
+	}
+}
+
+// TestSpentJobIsGivenUpNotRun: a job whose worker died on its last attempt is never run again;
+// its kind's GiveUp hook is told (and told again after a backoff when it fails), then the job
+// is failed with the reason it was spent.
+func TestSpentJobIsGivenUpNotRun(t *testing.T) {
+	e := newEnv()
+	id := e.enqueue(t, ports.NewJob{Kind: "k", MaxAttempts: 1})
+	// The last (and only) attempt's worker dies: it claims and never settles.
+	claimed, err := e.jobs.Claim(t.Context(), ports.JobClaim{Worker: "dead", Kinds: []string{"k"}, Limit: 1, Lease: time.Millisecond})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	ran, told := &recorder{}, &recorder{}
+	s := fast()
+	s.GiveUp = map[string]worker.GiveUp{"k": func(_ context.Context, job ports.Job) error {
+		if !job.Spent {
+			t.Errorf("give-up hook told of a job that is not spent: %+v", job)
+		}
+		if told.record(job) == 1 {
+			return errors.New("database away")
+		}
+		return nil
+	}}
+	start(t, e.runner(t, s, map[string]worker.Handler{"k": func(_ context.Context, job ports.Job) error {
+		ran.record(job)
+		return nil
+	}}))
+	eventually(t, "the job has failed", e.status(id, ports.JobFailed))
+	if n := len(ran.all()); n != 0 {
+		t.Fatalf("the handler of a spent job ran %d times", n)
+	}
+	calls := told.all()
+	if len(calls) != 2 || calls[0].attempt != 1 || !strings.Contains(calls[0].lastError, "lease") {
+		t.Fatalf("give-up hook calls %+v, want two (the first failed), at attempt 1, naming the lease", calls)
+	}
+	if info := e.info(t, id); info.Attempts != 1 || !strings.Contains(info.LastError, "lease") {
+		t.Fatalf("given-up job %+v, want 1 attempt and the lease's reason", info)
+	}
+}
+
+// TestSpentJobWithoutGiveUpIsFailed: a kind without a hook has its spent jobs failed too.
+func TestSpentJobWithoutGiveUpIsFailed(t *testing.T) {
+	e := newEnv()
+	id := e.enqueue(t, ports.NewJob{Kind: "k", MaxAttempts: 1})
+	if _, err := e.jobs.Claim(t.Context(), ports.JobClaim{Worker: "dead", Kinds: []string{"k"}, Limit: 1, Lease: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	ran := &recorder{}
+	start(t, e.runner(t, fast(), map[string]worker.Handler{"k": func(_ context.Context, job ports.Job) error {
+		ran.record(job)
+		return nil
+	}}))
+	eventually(t, "the job has failed", e.status(id, ports.JobFailed))
+	if n := len(ran.all()); n != 0 {
+		t.Fatalf("the handler of a spent job ran %d times", n)
 	}
 }

@@ -185,6 +185,20 @@ func (s *Service) Analyse(ctx context.Context, job ports.Job) error {
 	return err
 }
 
+// AnalysisGivenUp is the AnalyseJob's give-up hook: the worker running its last attempt died
+// (a recording that runs the process out of memory, say), so the analysis will not run again,
+// and the ECG, if still pending, is marked failed so that its owner learns it.
+func (s *Service) AnalysisGivenUp(ctx context.Context, job ports.Job) error {
+	key := ecg.Key(job.Payload)
+	if !paging.ValidID(string(key)) {
+		return fmt.Errorf("%w: ecg: analysis job payload %q is not an ECG key", ports.ErrPermanentJob, job.Payload)
+	}
+	return s.store.ECGs(s.uow.Pool()).MarkFailed(ctx, key, failureMessage(errGivenUp), s.clock.Now())
+}
+
+// errGivenUp is why an analysis whose attempts all died is failed.
+var errGivenUp = errors.New("ecg: the analysis did not finish in any of its attempts")
+
 // analyse measures e and stores its results.
 func (s *Service) analyse(ctx context.Context, e *ecg.ECG) error {
 	results, err := s.measure(ctx, e)

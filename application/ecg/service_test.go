@@ -302,6 +302,39 @@ func TestAnalysisRetriesThenFails(t *testing.T) {
 	}
 }
 
+// TestAnalysisGivenUpFailsThePendingECG: when the worker of the last attempt died, the ECG is
+// failed with a reason for people; an ECG already done is left alone.
+func TestAnalysisGivenUpFailsThePendingECG(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	ctx := context.Background()
+	pending, _, err := f.upload(t, alice, "rec-1", []int32{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := ports.Job{ID: "j", Kind: ecgapp.AnalyseJob, Payload: []byte(pending.Key()), Attempt: 3, MaxAttempts: 3, Spent: true}
+	if err := f.svc.AnalysisGivenUp(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := f.svc.Insights(ctx, alice, "rec-1")
+	if in.Status != ecg.StatusFailed || in.Failure == "" || in.AnalysedAt.IsZero() {
+		t.Fatalf("given up: %+v, want failed with a reason", in)
+	}
+	done, _, _ := f.upload(t, alice, "rec-2", []int32{1, -1})
+	f.runJobs(t)
+	job.Payload = []byte(done.Key())
+	if err := f.svc.AnalysisGivenUp(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := f.svc.Insights(ctx, alice, "rec-2"); in.Status != ecg.StatusDone {
+		t.Fatalf("an analysed ECG given up afterwards: %s, want it left done", in.Status)
+	}
+	job.Payload = []byte("not-a-key")
+	if err := f.svc.AnalysisGivenUp(ctx, job); !errors.Is(err, ports.ErrPermanentJob) {
+		t.Fatalf("give-up with a foreign payload: %v, want a permanent failure", err)
+	}
+}
+
 // TestAnalysisRunsOnceInEffect: a job that runs again after its ECG is done (a worker died
 // before settling it) does nothing.
 func TestAnalysisRunsOnceInEffect(t *testing.T) {

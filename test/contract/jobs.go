@@ -439,15 +439,27 @@ func testJobLastAttempt(t *testing.T, b JobsBackend, clock *jobClock) {
 	claimNone(t, b.Source, "w1", "k")
 	WantErr(t, "Complete of a failed job", b.Source.Complete(ctx, job), ports.ErrJobLeaseLost)
 
-	// Retried on its last attempt: the next claim that finds it due fails it instead of
-	// handing it out, and keeps the reason.
+	// Retried on its last attempt: the next claim that finds it due hands it out Spent, to be
+	// given up, with the attempt's reason and its attempts unchanged.
 	retried := enqueue(t, b, ports.NewJob{Kind: "r", MaxAttempts: 1})
 	job = claimOne(t, b.Source, "w1", "r")
+	if job.Spent {
+		t.Fatalf("a job's first and only attempt is handed out Spent: %+v", job)
+	}
 	NoErr(t, "Retry on the last attempt", b.Source.Retry(ctx, job, time.Time{}, "out of attempts"))
+	spent := claimOne(t, b.Source, "w2", "r")
+	if !spent.Spent || spent.Attempt != 1 || spent.LastError != "out of attempts" {
+		t.Fatalf("a job retried on its last attempt, claimed again: %+v, want it Spent at attempt 1 with the reason", spent)
+	}
+	if info := lookup(t, b, retried); info.Status != ports.JobRunning || info.Attempts != 1 || info.Worker != "w2" {
+		t.Fatalf("a spent job being given up: %+v, want running, held by w2, attempts unchanged", info)
+	}
+	claimNone(t, b.Source, "w3", "r") // held while it is given up
+	NoErr(t, "Fail of the spent job", b.Source.Fail(ctx, spent, spent.LastError))
 	claimNone(t, b.Source, "w1", "r")
 	info = lookup(t, b, retried)
 	if info.Status != ports.JobFailed || info.LastError != "out of attempts" || info.Attempts != 1 {
-		t.Fatalf("a job retried on its last attempt, after the next claim: %+v", info)
+		t.Fatalf("a job retried on its last attempt, given up: %+v", info)
 	}
 	if s := statsOf(t, b.Source); s["k"].Failed != 1 || s["r"].Failed != 1 || s["k"].Queued+s["r"].Queued != 0 {
 		t.Fatalf("Stats = %+v, want one failed job of each kind", s)
@@ -463,12 +475,23 @@ func testJobDiesOnLastAttempt(t *testing.T, b JobsBackend, clock *jobClock) {
 		t.Fatalf("attempt %d, want 2", job.Attempt)
 	}
 	clock.Advance(testLease) // so did the second, on the last attempt
-	claimNone(t, b.Instance(t), "w3", "k")
-	info := lookup(t, b, id)
-	if info.Status != ports.JobFailed || !strings.Contains(info.LastError, "lease") {
-		t.Fatalf("a job whose last attempt's worker died: %+v, want failed with a reason naming the lease", info)
+	spent := claimOne(t, b.Instance(t), "w3", "k")
+	if !spent.Spent || spent.Attempt != 2 || !strings.Contains(spent.LastError, "lease") {
+		t.Fatalf("a job whose last attempt's worker died, claimed again: %+v, want it Spent at attempt 2 with a reason naming the lease", spent)
 	}
 	WantErr(t, "Complete by the dead worker", b.Source.Complete(t.Context(), job), ports.ErrJobLeaseLost)
+	// The one giving it up dies too: it is handed out Spent again, never run.
+	clock.Advance(testLease)
+	spent = claimOne(t, b.Instance(t), "w4", "k")
+	if !spent.Spent || spent.Attempt != 2 {
+		t.Fatalf("a spent job whose giver-up died, claimed again: %+v, want it Spent at attempt 2", spent)
+	}
+	NoErr(t, "Fail of the spent job", b.Source.Fail(t.Context(), spent, spent.LastError))
+	info := lookup(t, b, id)
+	if info.Status != ports.JobFailed || !strings.Contains(info.LastError, "lease") || info.Attempts != 2 {
+		t.Fatalf("a job whose last attempt's worker died, given up: %+v, want failed with a reason naming the lease", info)
+	}
+	claimNone(t, b.Instance(t), "w5", "k")
 }
 
 func testJobRelease(t *testing.T, b JobsBackend, _ *jobClock) {

@@ -118,20 +118,20 @@ func (j *Jobs) Claim(ctx context.Context, c ports.JobClaim) ([]ports.Job, error)
 	expires := now.Add(c.Lease).Truncate(time.Microsecond)
 	var out []ports.Job
 	for _, fj := range due {
-		if fj.info.Attempts >= fj.info.MaxAttempts {
-			if fj.info.Status == ports.JobRunning {
-				fj.info.LastError = "the worker running its last attempt stopped renewing the lease"
-			}
-			fj.info.Status, fj.info.DueAt, fj.lease, fj.info.UpdatedAt = ports.JobFailed, time.Time{}, "", now
-			continue
+		// A job with no attempts left is handed out Spent, to be given up, attempts unchanged.
+		spent := fj.info.Attempts >= fj.info.MaxAttempts
+		if spent && fj.info.Status == ports.JobRunning {
+			fj.info.LastError = "the worker running its last attempt stopped renewing the lease"
 		}
 		fj.info.Status, fj.info.DueAt, fj.lease, fj.info.Worker, fj.info.UpdatedAt = ports.JobRunning, expires, lease, c.Worker, now
-		fj.info.Attempts++
+		if !spent {
+			fj.info.Attempts++
+		}
 		out = append(out, ports.Job{
 			ID: fj.info.ID, Kind: fj.info.Kind, Payload: slices.Clone(fj.payload),
 			Attempt: fj.info.Attempts, MaxAttempts: fj.info.MaxAttempts,
 			CreatedAt: fj.info.CreatedAt, LastError: fj.info.LastError,
-			Lease: lease, LeaseExpires: expires,
+			Lease: lease, LeaseExpires: expires, Spent: spent,
 		})
 	}
 	return out, nil
@@ -279,6 +279,13 @@ func (j *Jobs) RunDue(ctx context.Context, handlers map[string]func(context.Cont
 			return ran, err
 		}
 		job := claimed[0]
+		if job.Spent {
+			// Given up, as a worker without a give-up hook would.
+			if err := j.Fail(ctx, job, job.LastError); err != nil {
+				return ran, err
+			}
+			continue
+		}
 		ran++
 		if err := handlers[job.Kind](ctx, job); err != nil {
 			_ = j.Retry(ctx, job, j.clock.Now().Add(time.Hour), err.Error())

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -68,7 +69,16 @@ func decodeFailed(c *gin.Context, err error) {
 	}
 }
 
-func location(id string) string { return "/api/v1/ecgs/" + url.PathEscape(id) }
+// location is the path of the ECG id. The ids "." and ".." are allowed by the contract but
+// are dot-segments, which a client resolving the Location (RFC 3986 section 5.2) would remove:
+// an id made of dots only is sent percent-encoded, which resolution leaves alone and the
+// router decodes back to the id.
+func location(id string) string {
+	if strings.Trim(id, ".") == "" {
+		return "/api/v1/ecgs/" + strings.Repeat("%2E", len(id))
+	}
+	return "/api/v1/ecgs/" + url.PathEscape(id)
+}
 
 // countingReader counts the bytes read through it: the decoded size of the body.
 type countingReader struct {

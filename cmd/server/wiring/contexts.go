@@ -46,6 +46,8 @@ type JobPool struct {
 	Name     string
 	Workers  int
 	Handlers map[string]worker.Handler
+	// GiveUp tells a kind's use case that one of its jobs will not run again (worker.GiveUp).
+	GiveUp map[string]worker.GiveUp
 }
 
 // JobPools are every pool of this process (a type of its own for wire).
@@ -62,6 +64,8 @@ func jobPools(jobs config.Jobs, ecgCfg config.ECG, admin *accountsapp.Admin, ecg
 		{Name: "ecg", Workers: ecgCfg.Workers, Handlers: map[string]worker.Handler{
 			ecgapp.AnalyseJob:   ecg.Analyse,
 			ecgapp.ReanalyseJob: ecg.Reanalyse,
+		}, GiveUp: map[string]worker.GiveUp{
+			ecgapp.AnalyseJob: ecg.AnalysisGivenUp,
 		}},
 	}
 }

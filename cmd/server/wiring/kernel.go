@@ -149,6 +149,7 @@ func newJobRunners(q *gormstore.JobQueue, clock ports.Clock, logger *slog.Logger
 	for i, pool := range pools {
 		settings := worker.Settings{
 			Workers: pool.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, ShutdownGrace: cfg.ShutdownGrace,
+			GiveUp: pool.GiveUp,
 		}
 		if i == 0 {
 			// One runner purges the failed jobs of every kind.
