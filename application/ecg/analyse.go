@@ -130,6 +130,9 @@ func (s *Service) measure(ctx context.Context, e *ecg.ECG) ([]ecg.Result, error)
 				return nil, fmt.Errorf("%w: lead %d holds more than %d samples", errDamaged, lead, ecg.MaxSamples)
 			}
 		}
+		if lead == len(leads)-1 && len(samples) == leads[lead].Signal.Samples {
+			break // the last lead is whole: no need to ask storage for what follows
+		}
 		from = ecgport.After(blocks[len(blocks)-1])
 	}
 	if err := finish(); err != nil {

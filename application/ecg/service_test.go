@@ -497,3 +497,43 @@ func TestDamagedSignalFailsAtOnce(t *testing.T) {
 		t.Fatalf("insights: %+v", in)
 	}
 }
+
+// blockCounter counts the Blocks reads of the repositories it hands out.
+type blockCounter struct {
+	ecgport.Store
+	reads *int
+}
+
+func (c blockCounter) ECGs(scope ports.Scope) ecgport.Repository {
+	return countedRepo{Repository: c.Store.ECGs(scope), reads: c.reads}
+}
+
+type countedRepo struct {
+	ecgport.Repository
+	reads *int
+}
+
+func (r countedRepo) Blocks(ctx context.Context, key ecg.Key, from ecgport.BlockPos, maxBytes int) ([]ecg.Block, error) {
+	*r.reads++
+	return r.Repository.Blocks(ctx, key, from, maxBytes)
+}
+
+// TestAnalysisReadsTheSignalOnce: a signal that fits in one read is read with one query;
+// storage is not asked again for what follows the last lead's last sample.
+func TestAnalysisReadsTheSignalOnce(t *testing.T) {
+	f := newFixture(t)
+	reads := 0
+	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
+	f.svc = ecgapp.NewService(f.env.Store, blockCounter{Store: ecgfake.Store{}, reads: &reads}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	alice := f.user()
+	if _, _, err := f.upload(t, alice, "rec-1", []int32{1, -2, 3}, []int32{4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	f.runJobs(t)
+	if in, _ := f.svc.Insights(context.Background(), alice, "rec-1"); in.Status != ecg.StatusDone {
+		t.Fatalf("status %s", in.Status)
+	}
+	if reads != 1 {
+		t.Fatalf("the analysis read the signal with %d queries, want 1", reads)
+	}
+}

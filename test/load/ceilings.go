@@ -148,7 +148,7 @@ func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn 
 		name = "HTTP ceiling with principal read"
 	}
 	// Every path answers the captured response, /livez included.
-	return startProcess(ctx, name, self, nil, env, "http://"+addr, "/livez")
+	return startProcess(ctx, name, self, nil, env, "http://"+addr, "/livez", nil)
 }
 
 // The statements the service issues, as GORM spells them for MySQL.

@@ -141,7 +141,7 @@ func (r *runner) flood(ctx context.Context) error {
 	}, fig.env...)
 	env = append(env, r.opts.serverEnv...)
 	logf("starting the flood scenario's server on %s", addr)
-	srv, err := startProcess(ctx, "flood server", bin, nil, env, "http://"+addr, "/readyz")
+	srv, err := startProcess(ctx, "flood server", bin, nil, env, "http://"+addr, "/readyz", nil)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,12 @@ type options struct {
 	pprofDir     string
 	rounds       int
 	serverEnv    envList
+	// ecgOnly runs the ECG scenarios alone.
+	ecgOnly bool
+	// serverLog, when set, is a file that receives the server's whole log.
+	serverLog string
+	// ecgLargeUploads is how many clients upload a 64 MiB ECG at once (ecg.go); 0 skips it.
+	ecgLargeUploads int
 }
 
 // envList is a repeatable KEY=VALUE flag.
@@ -62,6 +68,14 @@ func (e *envList) Set(v string) error {
 }
 
 func main() {
+	// The ECG upload ceiling (ecg.go) is this same program started again too.
+	if os.Getenv(envECGCeilingAddr) != "" {
+		if err := serveECGCeiling(); err != nil {
+			fmt.Fprintln(os.Stderr, "ECG ceiling:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	// The HTTP ceiling is this same program started again as a separate process.
 	if file := os.Getenv(envCeilingResponse); file != "" {
 		pool, _ := strconv.Atoi(os.Getenv(envCeilingPool))
@@ -117,6 +131,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.report, "report", filepath.Join("bench", "REPORT.md"), "Markdown report to write (a relative path is relative to the module root)")
 	fs.StringVar(&o.chart, "chart", filepath.Join("bench", "ratios.png"), "PNG chart of the ratios to write (relative to the module root too)")
 	fs.BoolVar(&o.strict, "strict", false, "exit with status 3 when a target is missed")
+	fs.IntVar(&o.ecgLargeUploads, "ecg-large-uploads", 64,
+		"clients that each upload one ECG body just under the 64 MiB limit, all at once (the ECG\n"+
+			"peak-RSS scenario); 0 skips it")
+	fs.BoolVar(&o.ecgOnly, "ecg-only", false, "run the ECG scenarios only (and check only their targets), to work on them")
+	fs.StringVar(&o.serverLog, "server-log", "", "file to write the server's whole log to (by default only its tail is kept, for errors)")
 	fs.Var(&o.serverEnv, "server-env",
 		"KEY=VALUE added to the server's environment after the runner's own settings, to try a\n"+
 			"change without editing code (GOGC=200, APP_DATABASE_MAX_OPEN_CONNS=8, ...); repeatable")
@@ -133,13 +152,15 @@ func parseFlags(args []string) (options, error) {
 
 Starts the real server (127.0.0.1 only) against a fresh MySQL database, seeds users and posts,
 and drives each scenario with concurrent keep-alive clients: signup, login, add 1 KiB post,
-add 1 MiB post, list (cache hit), list (cache miss), get one, delete. Each scenario stops
+add 1 MiB post, list (cache hit), list (cache miss), get one, delete, and the ECG uploads
+(ecg.go: throughput, time to done, GET, 64 MiB uploads). Each scenario stops
 after -requests requests or -duration, whichever comes first. For each it reports requests/s,
 p50/p99/max latency, errors (non-2xx or transport) and the server's peak RSS.
 
 In the same run, in turns with the scenario each one bounds, it measures the ceilings: a bare
 net/http server replaying a captured cached list response (separate process), the same INSERT
-transaction and SELECT through database/sql, and raw argon2id verifications on all cores. The
+transaction and SELECT through database/sql, raw argon2id verifications on all cores, and a
+bare net/http server storing each ECG upload body with one INSERT (separate process). The
 report gives each scenario as a ratio to its ceiling against the targets, the CPU time per
 request of the server, the runner and the rest of the machine (the database), and the
 server's RSS after the load.
@@ -172,6 +193,8 @@ Flags:
 		return o, errors.New("-clients, -clients-1mib, -users, -posts and -post-bytes must be at least 1")
 	case o.duration <= 0 || o.requests < 1 || o.requests1MiB < 1 || o.rounds < 1:
 		return o, errors.New("-duration, -requests, -requests-1mib and -rounds must be positive")
+	case o.ecgLargeUploads < 0:
+		return o, errors.New("-ecg-large-uploads must not be negative")
 	}
 	return o, nil
 }

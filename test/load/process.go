@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,13 +30,18 @@ type process struct {
 }
 
 // startProcess runs bin with env (plus PATH and HOME) and waits until GET base+readyPath
-// answers 200. The process is killed if ctx ends.
-func startProcess(ctx context.Context, name, bin string, args, env []string, base, readyPath string) (*process, error) {
+// answers 200. The process is killed if ctx ends. Its output is kept (the tail) for error
+// messages, and also written to logTo unless that is nil.
+func startProcess(ctx context.Context, name, bin string, args, env []string, base, readyPath string, logTo io.Writer) (*process, error) {
 	cmd := exec.CommandContext(ctx, bin, args...) //nolint:gosec // G204: the server binary or this runner itself
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	p := &process{name: name, cmd: cmd, base: base, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout = p.stderr
-	cmd.Stderr = p.stderr
+	var out io.Writer = p.stderr
+	if logTo != nil {
+		out = io.MultiWriter(p.stderr, logTo)
+	}
+	cmd.Stdout = out
+	cmd.Stderr = out
 	// The child gets SIGTERM should the runner die without stopping it (Linux).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	// A cancelled run asks for a graceful stop first, and kills after WaitDelay.

@@ -51,6 +51,8 @@ type runner struct {
 	principal *principalReader
 	// pprofAddr is the server's profiler address when -pprof-dir is set.
 	pprofAddr string
+	// serverLog is the -server-log file, closed when the run ends.
+	serverLog *os.File
 	// serviceDefaults are the settings the server runs with (config.Defaults).
 	poolSize  int
 	cacheMax  int64
@@ -76,8 +78,14 @@ func run(ctx context.Context, opts options) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(r.tmp)
+	defer func() {
+		if r.serverLog != nil {
+			_ = r.serverLog.Close()
+		}
+	}()
 	r.runID = randomHex(6)
 	r.rep.started = time.Now().UTC()
+	r.rep.ecgOnly = opts.ecgOnly
 
 	bin, err := r.serverBinary(ctx)
 	if err != nil {
@@ -287,7 +295,17 @@ func (r *runner) startServer(ctx context.Context, bin, dsn string) error {
 		logf("server environment adds %s", r.opts.serverEnv.String())
 	}
 	logf("starting the server on %s", addr)
-	if r.server, err = startProcess(ctx, "server", bin, nil, env, "http://"+addr, "/readyz"); err != nil {
+	var logTo io.Writer
+	if r.opts.serverLog != "" {
+		f, err := os.Create(r.opts.serverLog)
+		if err != nil {
+			return fmt.Errorf("server log: %w", err)
+		}
+		r.serverLog = f
+		logTo = f
+		logf("the server's log goes to %s", r.opts.serverLog)
+	}
+	if r.server, err = startProcess(ctx, "server", bin, nil, env, "http://"+addr, "/readyz", logTo); err != nil {
 		return err
 	}
 	return nil
@@ -468,7 +486,7 @@ func profileFile(dir, name, ext string) (string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", err
 	}
-	stem := filepath.Join(dir, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(name))
+	stem := filepath.Join(dir, strings.NewReplacer(" ", "-", "(", "", ")", "", "/", "-per-", string(filepath.Separator), "-").Replace(name))
 	file := stem + ext
 	for i := 2; fileExists(file); i++ {
 		file = fmt.Sprintf("%s.%d%s", stem, i, ext)
@@ -575,6 +593,9 @@ func fileExists(path string) bool {
 // scenarios runs every scenario, the four that have a ceiling in turns with it, so both are
 // measured under the same conditions.
 func (r *runner) scenarios(ctx context.Context) error {
+	if r.opts.ecgOnly {
+		return r.ecgScenarios(ctx)
+	}
 	base := r.server.base
 	clients := r.opts.clients
 
@@ -749,6 +770,11 @@ func (r *runner) scenarios(ctx context.Context) error {
 		{label: "list miss / principal read + list SELECT", scenario: listMiss, ceiling: selectRead},
 	}
 	if err := r.flood(ctx); err != nil {
+		return err
+	}
+	// Last, so that the analyses and the gigabytes the ECG uploads leave in the database
+	// weigh on no other scenario.
+	if err := r.ecgScenarios(ctx); err != nil {
 		return err
 	}
 	return ctx.Err()
