@@ -99,15 +99,6 @@ func makeECG(id string, leads, samples int, seed uint64) ecgUpload {
 	return u
 }
 
-// totalSamples is the number of samples of every lead together.
-func (u ecgUpload) totalSamples() int {
-	n := 0
-	for _, l := range u.Leads {
-		n += len(l.Signal)
-	}
-	return n
-}
-
 // JSON is the body a client sends: compact, members in the contract's order.
 func (u ecgUpload) JSON() []byte {
 	size := 64
