@@ -74,7 +74,7 @@ func Defaults() map[string]any {
 		"jobs.failed_retention":      "168h",
 		"ecg.max_body_bytes":         64 << 20,
 		"ecg.workers":                0,
-		"ecg.spool_memory":           64 << 20,
+		"ecg.spool_memory":           32 << 20,
 		"ecg.spool_dir":              "",
 		"ecg.store_time_per_mib":     "250ms",
 	}

@@ -35,7 +35,7 @@ type SignalWriter struct {
 	text   int64
 	buf    []int32
 	packed []byte
-	raw    []byte
+	raw    [4096]byte // the little-endian bytes being hashed, a chunk at a time
 	sum    []byte
 	hash   hash.Hash
 }
@@ -91,8 +91,11 @@ func (w *SignalWriter) Close() (Signal, error) {
 }
 
 func (w *SignalWriter) flush() error {
-	w.raw = appendLittleEndian(w.raw[:0], w.buf)
-	w.hash.Write(w.raw)
+	for rest := w.buf; len(rest) > 0; {
+		n := min(len(rest), len(w.raw)/4)
+		w.hash.Write(appendLittleEndian(w.raw[:0], rest[:n]))
+		rest = rest[n:]
+	}
 	w.packed = AppendPacked(w.packed[:0], w.buf)
 	err := w.sink.Put(Block{Lead: w.lead, Seq: w.seq, Samples: len(w.buf), Data: w.packed})
 	w.seq++
