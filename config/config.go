@@ -168,6 +168,9 @@ type ECG struct {
 	SpoolMemory int64 `mapstructure:"spool_memory"`
 	// SpoolDir is where those temporary files go; empty means the system's temporary folder.
 	SpoolDir string `mapstructure:"spool_dir"`
+	// SpoolDisk bounds what those files hold, all uploads together; an upload that would pass
+	// it is answered 503 overloaded.
+	SpoolDisk int64 `mapstructure:"spool_disk"`
 	// StoreTimePerMiB is the time an upload gets to be stored, per MiB of its body, on top
 	// of the request timeout (which alone bounds a typical upload's database work): a 64 MiB
 	// upload writes tens of megabytes in one transaction, which takes longer than a post.

@@ -76,6 +76,7 @@ func Defaults() map[string]any {
 		"ecg.workers":                0,
 		"ecg.spool_memory":           32 << 20,
 		"ecg.spool_dir":              "",
+		"ecg.spool_disk":             2 << 30,
 		"ecg.store_time_per_mib":     "250ms",
 	}
 }
@@ -190,6 +191,7 @@ func (c *Config) finish() error {
 		"throttle.signup_attempts":   int64(c.Throttle.SignupAttempts),
 		"ecg.max_body_bytes":         c.ECG.MaxBodyBytes,
 		"ecg.spool_memory":           c.ECG.SpoolMemory,
+		"ecg.spool_disk":             c.ECG.SpoolDisk,
 		"ecg.store_time_per_mib":     int64(c.ECG.StoreTimePerMiB),
 	}
 	for key, value := range positive {

@@ -946,3 +946,25 @@ func TestECGReanalyseCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestECGSpoolDiskIsBounded: with the spool's disk budget used up, a large upload is answered
+// 503 overloaded with Retry-After, nothing of it is stored, and small uploads still pass.
+func TestECGSpoolDiskIsBounded(t *testing.T) {
+	t.Parallel()
+	// Every block spills to disk (a one-byte memory share), within 64 KB for all uploads.
+	ecgBackends(t, []string{"APP_ECG_SPOOL_MEMORY=16", "APP_ECG_SPOOL_DISK=65536"}, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("ecg-disk"))
+		big := makeECG("big", 2, 200000, 7)
+		r := s.do("POST", "/api/v1/ecgs", a.Access, big.JSON())
+		expect(t, r, http.StatusServiceUnavailable)
+		if !bytes.Contains(r.Body, []byte(`"code":"overloaded"`)) || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("over the spool's disk budget: %s (Retry-After %q), want overloaded with Retry-After", r.Body, r.Header.Get("Retry-After"))
+		}
+		if got := s.do("GET", ecgPath("big"), a.Access, nil); got.Status != http.StatusNotFound {
+			t.Fatalf("the refused upload: GET = %d, want 404", got.Status)
+		}
+		small := makeECG("small", 2, 500, 8)
+		s.uploadECG(a.Access, small, http.StatusAccepted)
+		s.expectAnalysed(a.Access, "small", small, 10*time.Second)
+	})
+}

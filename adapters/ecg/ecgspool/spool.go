@@ -32,6 +32,11 @@ type Settings struct {
 	// Dir is the folder of the temporary files; empty means os.TempDir(). A subfolder of its
 	// own is made in it.
 	Dir string
+	// Disk bounds what all uploads together write to their temporary files. An upload that
+	// would pass it is refused with domain.ErrOverloaded (503 overloaded, retry shortly)
+	// rather than filling the disk, which may hold the database or, in a pod, an emptyDir
+	// whose overflow evicts the pod.
+	Disk int64
 }
 
 // filePattern names spool files, so that leftovers of a killed process can be found.
@@ -44,17 +49,18 @@ const staleAfter = time.Hour
 
 // Spools makes the spool of each upload.
 type Spools struct {
-	dir     string
-	free    atomic.Int64
-	perItem int64
+	dir      string
+	free     atomic.Int64
+	diskFree atomic.Int64
+	perItem  int64
 }
 
 var _ ecgport.Spools = (*Spools)(nil)
 
 // New prepares the spool folder and removes the files that a killed process left there.
 func New(s Settings) (*Spools, error) {
-	if s.Memory <= 0 {
-		return nil, fmt.Errorf("ecgspool: memory budget must be positive, got %d", s.Memory)
+	if s.Memory <= 0 || s.Disk <= 0 {
+		return nil, fmt.Errorf("ecgspool: memory (%d) and disk (%d) budgets must be positive", s.Memory, s.Disk)
 	}
 	base := s.Dir
 	if base == "" {
@@ -66,6 +72,7 @@ func New(s Settings) (*Spools, error) {
 	}
 	sp := &Spools{dir: dir, perItem: max(s.Memory/16, 1)}
 	sp.free.Store(s.Memory)
+	sp.diskFree.Store(s.Disk)
 	sp.removeStale(time.Now())
 	return sp, nil
 }
@@ -89,18 +96,27 @@ func (sp *Spools) removeStale(now time.Time) {
 // Free is the memory budget not taken, for tests and metrics.
 func (sp *Spools) Free() int64 { return sp.free.Load() }
 
-// take reserves n bytes of the shared budget if they are free.
-func (sp *Spools) take(n int64) bool {
+// DiskFree is the disk budget not taken, for tests and metrics.
+func (sp *Spools) DiskFree() int64 { return sp.diskFree.Load() }
+
+// take reserves n bytes of the shared memory budget if they are free.
+func (sp *Spools) take(n int64) bool { return reserve(&sp.free, n) }
+
+// reserve takes n from budget if that much is left.
+func reserve(budget *atomic.Int64, n int64) bool {
 	for {
-		free := sp.free.Load()
+		free := budget.Load()
 		if free < n {
 			return false
 		}
-		if sp.free.CompareAndSwap(free, free-n) {
+		if budget.CompareAndSwap(free, free-n) {
 			return true
 		}
 	}
 }
+
+// errDiskFull refuses an upload whose spool file would pass the disk budget.
+var errDiskFull = fmt.Errorf("%w: ecgspool: the uploads being received fill the spool's disk budget", domain.ErrOverloaded)
 
 // New starts the spool of one upload.
 func (sp *Spools) New() (ecgport.Spool, error) { return &spool{parent: sp}, nil }
@@ -112,6 +128,8 @@ type spool struct {
 	parent *Spools
 	mem    []ecg.Block
 	held   int64
+	// onDisk is the disk budget this upload's file has taken.
+	onDisk int64
 	file   *os.File
 	w      *bufio.Writer
 	header []byte
@@ -133,6 +151,12 @@ func (s *spool) Put(b ecg.Block) error {
 		s.mem = append(s.mem, b)
 		return nil
 	}
+	// A header takes at most 4 varints of 10 bytes.
+	need := n + 4*binary.MaxVarintLen64
+	if !reserve(&s.parent.diskFree, need) {
+		return errDiskFull
+	}
+	s.onDisk += need
 	if s.file == nil {
 		f, err := os.CreateTemp(s.parent.dir, filePattern)
 		if err != nil {
@@ -211,7 +235,8 @@ func (s *spool) Close() error {
 	}
 	s.closed = true
 	s.parent.free.Add(s.held)
-	s.held, s.mem = 0, nil
+	s.parent.diskFree.Add(s.onDisk)
+	s.held, s.mem, s.onDisk = 0, nil, 0
 	if s.file == nil {
 		return nil
 	}

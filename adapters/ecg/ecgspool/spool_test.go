@@ -60,7 +60,7 @@ func equalBlocks(t *testing.T, got, want []ecg.Block) {
 // TestSmallUploadStaysInMemory: an upload within its share never creates a file, and gives
 // its memory back on Close.
 func TestSmallUploadStaysInMemory(t *testing.T) {
-	sp, err := New(Settings{Memory: 16 << 20, Dir: t.TempDir()})
+	sp, err := New(Settings{Memory: 16 << 20, Dir: t.TempDir(), Disk: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestSmallUploadStaysInMemory(t *testing.T) {
 // TestLargeUploadSpillsInOrder: past its share an upload goes to a file, blocks come back in
 // the order they were put across memory and file, and Close removes the file.
 func TestLargeUploadSpillsInOrder(t *testing.T) {
-	sp, err := New(Settings{Memory: 16 * 4096, Dir: t.TempDir()}) // a share of 4096 bytes
+	sp, err := New(Settings{Memory: 16 * 4096, Dir: t.TempDir(), Disk: 1 << 30}) // a share of 4096 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestLargeUploadSpillsInOrder(t *testing.T) {
 // TestSharedBudgetBoundsAllUploads: when other uploads hold the budget, a new one spills at
 // once rather than exceed it.
 func TestSharedBudgetBoundsAllUploads(t *testing.T) {
-	sp, err := New(Settings{Memory: 16 * 1000, Dir: t.TempDir()})
+	sp, err := New(Settings{Memory: 16 * 1000, Dir: t.TempDir(), Disk: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestStaleFilesRemovedAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := New(Settings{Memory: 1 << 20, Dir: base}); err != nil {
+	if _, err := New(Settings{Memory: 1 << 20, Dir: base, Disk: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
@@ -197,7 +197,7 @@ func TestStaleFilesRemovedAtStart(t *testing.T) {
 // TestUnwritableSpoolIsUnavailable: a spool that cannot write its file reports the service as
 // unavailable (503), not the client's fault.
 func TestUnwritableSpoolIsUnavailable(t *testing.T) {
-	sp, err := New(Settings{Memory: 16, Dir: t.TempDir()})
+	sp, err := New(Settings{Memory: 16, Dir: t.TempDir(), Disk: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,5 +208,42 @@ func TestUnwritableSpoolIsUnavailable(t *testing.T) {
 	defer func() { _ = s.Close() }()
 	if err := s.Put(block(0, 0, 100)); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("Put with the folder gone: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestDiskBudgetBoundsAllUploads: what the uploads being received write to their files is
+// bounded for all of them together; an upload that would pass the budget is refused as
+// overloaded (the service is busy, not broken), and a closed upload gives its share back.
+func TestDiskBudgetBoundsAllUploads(t *testing.T) {
+	sp, err := New(Settings{Memory: 16, Dir: t.TempDir(), Disk: 3000}) // every block goes to disk
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := sp.New()
+	b, _ := sp.New()
+	if err := a.Put(block(0, 0, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(block(0, 0, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Put(block(0, 1, 1000))
+	if !errors.Is(err, domain.ErrOverloaded) {
+		t.Fatalf("a third 1000-byte block within a 3000-byte disk budget (headers included): %v, want overloaded", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Put(block(0, 1, 1000)); err != nil {
+		t.Fatalf("after another upload ended: %v", err)
+	}
+	if got := collect(t, a); len(got) != 2 || got[1].Seq != 1 {
+		t.Fatalf("read back %d blocks", len(got))
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sp.DiskFree() != 3000 {
+		t.Fatalf("disk budget after every upload ended: %d, want 3000", sp.DiskFree())
 	}
 }

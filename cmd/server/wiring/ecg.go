@@ -42,7 +42,7 @@ func ecgAnalyses() (ecgapp.Analyses, error) {
 }
 
 func ecgSpools(cfg config.ECG) (*ecgspool.Spools, error) {
-	return ecgspool.New(ecgspool.Settings{Memory: cfg.SpoolMemory, Dir: cfg.SpoolDir})
+	return ecgspool.New(ecgspool.Settings{Memory: cfg.SpoolMemory, Dir: cfg.SpoolDir, Disk: cfg.SpoolDisk})
 }
 
 func ecgHTTPSettings(cfg config.ECG) ecghttp.Settings {
