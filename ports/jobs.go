@@ -178,9 +178,9 @@ type JobSource interface {
 	// Claim takes up to c.Limit due jobs of c.Kinds, oldest due first, and leases them to
 	// c.Worker. A job is due when its run time has come, or when it is claimed but its lease
 	// has run out (its worker died). A job whose attempts are used up is never run again: it
-	// is handed out with Spent set, attempts unchanged, to be failed. Concurrent claims, from this process or any other,
-	// never return the same job while its lease lasts, and never wait for one another's
-	// claimed rows.
+	// is handed out with Spent set, attempts unchanged, to be given up and failed. Concurrent
+	// claims, from this process or any other, never return the same job while its lease
+	// lasts, and never wait for one another's claimed rows.
 	Claim(ctx context.Context, c JobClaim) ([]Job, error)
 	// Extend renews the lease to lease from now and returns when it now expires (the heartbeat
 	// of a long job). ErrJobLeaseLost when the job is no longer held with job.Lease.
