@@ -151,14 +151,25 @@ func getDecoder(r io.Reader, sink ecg.BlockSink) *decoder {
 	if !ok {
 		d = newDecoder()
 	}
-	d.r, d.sink = r, sink
-	d.pos, d.end, d.off, d.eof, d.rerr = 0, 0, 0, false, nil
-	d.name, d.depth, d.kinds, d.vals = "", 0, d.kinds[:0], nil
-	d.names.reset()
+	d.start(r, sink)
 	return d
 }
 
 func putDecoder(d *decoder) {
+	d.finish()
+	decoders.Put(d)
+}
+
+// start readies d, new or used, to decode r into sink.
+func (d *decoder) start(r io.Reader, sink ecg.BlockSink) {
+	d.r, d.sink = r, sink
+	d.pos, d.end, d.off, d.eof, d.rerr = 0, 0, 0, false, nil
+	d.name, d.depth, d.kinds, d.vals = "", 0, d.kinds[:0], nil
+	d.names.reset()
+}
+
+// finish drops d's references to the document, keeping its buffers for the next one.
+func (d *decoder) finish() {
 	d.r, d.sink, d.rerr, d.vals, d.name = nil, nil, nil, nil, ""
 	if d.w != nil {
 		d.w = ecg.NewSignalWriter(d.w, nil, 0, nil) // drops its references to the sink
@@ -167,7 +178,6 @@ func putDecoder(d *decoder) {
 	if cap(d.names.arena) > maxKeptArena {
 		d.names.arena = nil
 	}
-	decoders.Put(d)
 }
 
 func (d *decoder) leadName() string { return d.name }
