@@ -63,12 +63,8 @@ func capture(resp reply, body []byte) capturedResponse {
 // reads the principal of the bearer token's session, the one database read every
 // authenticated request of the service makes.
 func serveCeiling(file, addr, dsn string, poolSize int) error {
-	raw, err := os.ReadFile(file) //nolint:gosec // G304: a path the runner itself wrote
+	cr, err := readCaptured(file)
 	if err != nil {
-		return err
-	}
-	var cr capturedResponse
-	if err := json.Unmarshal(raw, &cr); err != nil {
 		return err
 	}
 	var (
@@ -94,13 +90,35 @@ func serveCeiling(file, addr, dsn string, poolSize int) error {
 				return
 			}
 		}
-		h := w.Header()
-		for k, v := range cr.Header {
-			h[k] = v
-		}
-		w.WriteHeader(cr.Status)
-		_, _ = w.Write(cr.Body)
+		cr.write(w)
 	})
+	return listenCeiling(addr, handler)
+}
+
+// readCaptured reads the response a ceiling process replays, written by startCeiling.
+func readCaptured(file string) (capturedResponse, error) {
+	var cr capturedResponse
+	raw, err := os.ReadFile(file) //nolint:gosec // G304: a path the runner itself wrote
+	if err != nil {
+		return cr, err
+	}
+	return cr, json.Unmarshal(raw, &cr)
+}
+
+// write answers with the captured status, headers and body, the way the service writes a JSON
+// response: headers, status, then one Write of the encoded body.
+func (cr capturedResponse) write(w http.ResponseWriter) {
+	h := w.Header()
+	for k, v := range cr.Header {
+		h[k] = v
+	}
+	w.WriteHeader(cr.Status)
+	_, _ = w.Write(cr.Body)
+}
+
+// listenCeiling serves handler on addr with the service's default timeouts until SIGINT or
+// SIGTERM.
+func listenCeiling(addr string, handler http.Handler) error {
 	// The same timeouts as the service's defaults (config.Defaults).
 	srv := &http.Server{
 		Addr: addr, Handler: handler,
@@ -122,15 +140,16 @@ func serveCeiling(file, addr, dsn string, poolSize int) error {
 	return nil
 }
 
-// startHTTPCeiling writes the captured response to dir and starts the ceiling process; with a
-// dsn, one that also reads the caller's principal (see serveCeiling).
-func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn string, poolSize int) (*process, error) {
-	file := dir + "/ceiling-response.json"
+// startCeiling writes the captured response to dir/file and starts this runner again as the
+// ceiling process name, with env plus the address; addrVar names the address's variable and
+// respVar the response file's.
+func startCeiling(ctx context.Context, name, dir, file string, cr capturedResponse, addrVar, respVar string, env []string) (*process, error) {
+	path := dir + "/" + file
 	raw, err := json.Marshal(cr)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(file, raw, 0o600); err != nil {
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		return nil, err
 	}
 	self, err := os.Executable()
@@ -141,14 +160,21 @@ func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn 
 	if err != nil {
 		return nil, err
 	}
-	env := []string{envCeilingResponse + "=" + file, envCeilingAddr + "=" + addr}
+	env = append(env, respVar+"="+path, addrVar+"="+addr)
+	// Every path answers, /livez included.
+	return startProcess(ctx, name, self, nil, env, "http://"+addr, "/livez", nil)
+}
+
+// startHTTPCeiling writes the captured response to dir and starts the ceiling process; with a
+// dsn, one that also reads the caller's principal (see serveCeiling).
+func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn string, poolSize int) (*process, error) {
+	var env []string
 	name := "HTTP ceiling"
 	if dsn != "" {
 		env = append(env, envCeilingDSN+"="+dsn, envCeilingPool+"="+strconv.Itoa(poolSize))
 		name = "HTTP ceiling with principal read"
 	}
-	// Every path answers the captured response, /livez included.
-	return startProcess(ctx, name, self, nil, env, "http://"+addr, "/livez", nil)
+	return startCeiling(ctx, name, dir, "ceiling-response.json", cr, envCeilingAddr, envCeilingResponse, env)
 }
 
 // The statements the service issues, as GORM spells them for MySQL.

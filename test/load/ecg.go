@@ -13,13 +13,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -925,29 +923,13 @@ func (r *runner) ecgLarge(ctx context.Context, fig *ecgFigures) error {
 // startECGCeiling writes the captured upload answer to dir and starts the ECG ceiling
 // process; with a dsn, one that stores each body with one INSERT.
 func startECGCeiling(ctx context.Context, dir string, cr capturedResponse, dsn string, poolSize int, limit int64) (*process, error) {
-	file := dir + "/ecg-ceiling-response.json"
-	raw, err := json.Marshal(cr)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(file, raw, 0o600); err != nil {
-		return nil, err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	addr, err := freeLoopbackAddr(ctx)
-	if err != nil {
-		return nil, err
-	}
-	env := []string{envECGCeilingAddr + "=" + addr, envECGCeilingResponse + "=" + file, envECGCeilingLimit + "=" + strconv.FormatInt(limit, 10)}
+	env := []string{envECGCeilingLimit + "=" + strconv.FormatInt(limit, 10)}
 	name := "ECG ceiling (bare net/http)"
 	if dsn != "" {
 		env = append(env, envECGCeilingDSN+"="+dsn, envECGCeilingPool+"="+strconv.Itoa(poolSize))
 		name = "ECG upload ceiling (net/http + INSERT)"
 	}
-	return startProcess(ctx, name, self, nil, env, "http://"+addr, "/livez", nil)
+	return startCeiling(ctx, name, dir, "ecg-ceiling-response.json", cr, envECGCeilingAddr, envECGCeilingResponse, env)
 }
 
 // serveECGCeiling is the ECG ceiling process: a bare net/http server that reads each
@@ -956,12 +938,8 @@ func startECGCeiling(ctx context.Context, dir string, cr capturedResponse, dsn s
 // headers and body of a captured upload answer. Its pool is the service's: the same driver
 // settings and size.
 func serveECGCeiling() error {
-	raw, err := os.ReadFile(os.Getenv(envECGCeilingResponse)) //nolint:gosec // G304, G703: a path the runner itself wrote
+	cr, err := readCaptured(os.Getenv(envECGCeilingResponse))
 	if err != nil {
-		return err
-	}
-	var cr capturedResponse
-	if err := json.Unmarshal(raw, &cr); err != nil {
 		return err
 	}
 	limit, err := strconv.ParseInt(os.Getenv(envECGCeilingLimit), 10, 64)
@@ -998,32 +976,9 @@ func serveECGCeiling() error {
 				return
 			}
 		}
-		h := w.Header()
-		for k, v := range cr.Header {
-			h[k] = v
-		}
-		w.WriteHeader(cr.Status)
-		_, _ = w.Write(cr.Body)
+		cr.write(w)
 	})
-	// The same timeouts as the service's defaults (config.Defaults).
-	srv := &http.Server{
-		Addr: os.Getenv(envECGCeilingAddr), Handler: handler,
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return listenCeiling(os.Getenv(envECGCeilingAddr), handler)
 }
 
 // Report.
