@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -966,5 +967,62 @@ func TestECGSpoolDiskIsBounded(t *testing.T) {
 		small := makeECG("small", 2, 500, 8)
 		s.uploadECG(a.Access, small, http.StatusAccepted)
 		s.expectAnalysed(a.Access, "small", small, 10*time.Second)
+	})
+}
+
+// TestECGConcurrentUploadsOfOneID: 16 clients upload one id at once. With the same content
+// exactly one is answered 202 and the others 200 (a retry is harmless even when it overtakes
+// the first); with different content exactly one wins and the others get 409. One ECG is
+// stored either way, and analysed.
+func TestECGConcurrentUploadsOfOneID(t *testing.T) {
+	t.Parallel()
+	ecgBackends(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("ecg-race"))
+		race := func(body func(i int) []byte) map[int]int {
+			var (
+				mu    sync.Mutex
+				codes = map[int]int{}
+				wg    sync.WaitGroup
+				start = make(chan struct{})
+			)
+			for i := range 16 {
+				wg.Go(func() {
+					<-start
+					r, err := s.try(t.Context(), http.DefaultClient, "POST", "/api/v1/ecgs", a.Access, bytes.NewReader(body(i)), nil)
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						codes[-1]++
+						return
+					}
+					codes[r.Status]++
+				})
+			}
+			close(start)
+			wg.Wait()
+			return codes
+		}
+		same := makeECG("same", 2, 2000, 31)
+		if codes := race(func(int) []byte { return same.JSON() }); codes[http.StatusAccepted] != 1 || codes[http.StatusOK] != 15 {
+			t.Fatalf("16 identical uploads at once: %v, want one 202 and fifteen 200", codes)
+		}
+		s.expectAnalysed(a.Access, "same", same, 10*time.Second)
+		variants := make([]ecgUpload, 16)
+		for i := range variants {
+			variants[i] = makeECG("diff", 2, 2000, uint64(100+i))
+		}
+		codes := race(func(i int) []byte { return variants[i].JSON() })
+		if codes[http.StatusAccepted] != 1 || codes[http.StatusConflict] != 15 {
+			t.Fatalf("16 different uploads of one id at once: %v, want one 202 and fifteen 409", codes)
+		}
+		n := 0
+		for _, e := range s.listECGs(a.Access, 0) {
+			if e.ID == "diff" || e.ID == "same" {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Fatalf("%d ECGs stored for the two ids", n)
+		}
 	})
 }
