@@ -1,0 +1,158 @@
+package imaging
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/acme/postsvc/ports/media"
+)
+
+// DefaultMaxPixels is the pixel limit used when CleanLimits.MaxPixels is not positive, and
+// the limit Thumbnail refuses to decode beyond (50 megapixels, the contract's).
+const DefaultMaxPixels = 50_000_000
+
+// Config tunes the adapter; its zero value is ready to use.
+type Config struct {
+	// TempDir is where a WebP file larger than the in-memory spool is spooled while it is
+	// cleaned (see webp.go); empty means os.TempDir().
+	TempDir string
+	// ThumbnailMaxPixels bounds the images Thumbnail decodes; 0 means DefaultMaxPixels.
+	ThumbnailMaxPixels int64
+}
+
+// Imaging implements media.Imaging. It holds no state across calls and is safe for
+// concurrent use.
+type Imaging struct {
+	cfg Config
+}
+
+var _ media.Imaging = (*Imaging)(nil)
+
+// New returns the adapter.
+func New(cfg Config) *Imaging {
+	if cfg.ThumbnailMaxPixels <= 0 {
+		cfg.ThumbnailMaxPixels = DefaultMaxPixels
+	}
+	return &Imaging{cfg: cfg}
+}
+
+// cleaner is the state of one Clean call.
+type cleaner struct {
+	src *source
+	out *bufio.Writer
+	// dst is where emit and copyN write: out, or a WebP spool.
+	dst       io.Writer
+	maxPixels int64
+	tempDir   string
+	// discard: the output is not wanted (Thumbnail reads the orientation this way), so
+	// WebP need not be spooled.
+	discard bool
+	info    media.ImageInfo
+}
+
+// Clean implements media.Imaging. On error w may have received part of an output, which
+// the caller discards.
+func (m *Imaging) Clean(ctx context.Context, r io.Reader, w io.Writer, limits media.CleanLimits) (media.ImageInfo, error) {
+	return m.clean(ctx, r, w, limits.MaxPixels, false)
+}
+
+func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels int64, discard bool) (media.ImageInfo, error) {
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	c := &cleaner{
+		src:       newSource(ctx, r),
+		out:       bufio.NewWriterSize(w, 32<<10),
+		maxPixels: maxPixels,
+		tempDir:   m.cfg.TempDir,
+		discard:   discard,
+		info:      media.ImageInfo{Orientation: 1},
+	}
+	c.dst = c.out
+	head, err := c.src.peek(12)
+	if err != nil && !errors.Is(err, errTruncated) {
+		return media.ImageInfo{}, err
+	}
+	if err != nil {
+		// Shorter than 12 bytes: no image of any of the formats is that small.
+		head = c.src.buf[c.src.pos:c.src.end]
+	}
+	format := detect(head)
+	switch format {
+	case media.FormatPNG:
+		err = c.png()
+	case media.FormatJPEG:
+		err = c.jpeg()
+	case media.FormatGIF:
+		err = c.gif()
+	case media.FormatWebP:
+		err = c.webp()
+	default:
+		return media.ImageInfo{}, fmt.Errorf("%w: not PNG, JPEG, GIF or WebP", media.ErrUnsupportedFormat)
+	}
+	if err == nil {
+		err = c.out.Flush()
+	}
+	if err != nil {
+		if errors.Is(err, errTruncated) {
+			err = fmt.Errorf("%w: %s: %w", media.ErrUnsupportedFormat, format, err)
+		}
+		return media.ImageInfo{}, err
+	}
+	c.info.Format = format
+	c.info.ContentType = "image/" + format
+	return c.info, nil
+}
+
+// unsupported wraps media.ErrUnsupportedFormat with what is wrong.
+func unsupported(format, why string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", media.ErrUnsupportedFormat, format, fmt.Sprintf(why, args...))
+}
+
+// checkPixels answers the pixel limit from the header and then lets the source read
+// ahead: everything after this point is bounded per buffer, not by the file.
+func (c *cleaner) checkPixels(format string, width, height int) error {
+	if width <= 0 || height <= 0 {
+		return unsupported(format, "%d×%d is not a size", width, height)
+	}
+	if int64(width)*int64(height) > c.maxPixels {
+		return fmt.Errorf("%w: %s: %d×%d is over %d pixels", media.ErrTooManyPixels, format, width, height, c.maxPixels)
+	}
+	c.info.Width, c.info.Height = width, height
+	c.src.ahead = true
+	return nil
+}
+
+// detect recognises the format from the first bytes, as the standard library's sniffing
+// does (image.RegisterFormat's patterns).
+func detect(head []byte) string {
+	switch {
+	case len(head) >= 8 && string(head[:8]) == pngSignature:
+		return media.FormatPNG
+	case len(head) >= 2 && head[0] == 0xff && head[1] == 0xd8:
+		return media.FormatJPEG
+	case len(head) >= 6 && (string(head[:6]) == "GIF87a" || string(head[:6]) == "GIF89a"):
+		return media.FormatGIF
+	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP":
+		return media.FormatWebP
+	}
+	return ""
+}
+
+// emit writes header bytes to the output.
+func (c *cleaner) emit(parts ...[]byte) error {
+	for _, p := range parts {
+		if _, err := c.dst.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyN copies n bytes of the input to the output.
+func (c *cleaner) copyN(n int64, sum func([]byte)) error {
+	return c.src.copyN(c.dst, n, sum)
+}
