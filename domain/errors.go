@@ -195,3 +195,17 @@ func KindOf(err error) Kind {
 	}
 	return KindInternal
 }
+
+// IDsError is a described failure that concerns some of the ids a request named, such as
+// the ids of a bulk operation that are not the caller's: a client learns every one at once.
+// Transports send the ids with the problem (an "ids" member).
+type IDsError struct {
+	*Described
+	IDs []string
+}
+
+// WithIDs attaches ids to a described failure.
+func WithIDs(e *Described, ids []string) *IDsError { return &IDsError{Described: e, IDs: ids} }
+
+// Unwrap lets errors.Is find the described failure.
+func (e *IDsError) Unwrap() error { return e.Described }

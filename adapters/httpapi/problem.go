@@ -66,6 +66,9 @@ type Problem struct {
 	Detail string              `json:"detail"`
 	Code   string              `json:"code"`
 	Errors []ProblemFieldError `json:"errors,omitempty"`
+	// IDs lists the ids of a request that the failure concerns (domain.IDsError), such as
+	// those of a bulk delete that are not the caller's.
+	IDs []string `json:"ids,omitempty"`
 }
 
 // ProblemFieldError names one invalid field of a validation problem.
@@ -147,6 +150,7 @@ func (s *server) described(c *gin.Context, kind domain.Kind, err error) {
 	var (
 		de         domain.Error
 		validation *domain.ValidationError
+		withIDs    *domain.IDsError
 		retry      interface{ RetryAfterDuration() time.Duration }
 	)
 	errors.As(err, &de)
@@ -173,6 +177,9 @@ func (s *server) described(c *gin.Context, kind domain.Kind, err error) {
 		for _, f := range validation.Fields {
 			p.Errors = append(p.Errors, ProblemFieldError{Field: f.Field, Message: f.Message})
 		}
+	}
+	if errors.As(err, &withIDs) {
+		p.IDs = withIDs.IDs
 	}
 	writeProblem(c, p)
 }
