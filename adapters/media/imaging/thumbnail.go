@@ -137,4 +137,3 @@ func orient(m *image.RGBA, o int) *image.RGBA {
 	}
 	return out
 }
-

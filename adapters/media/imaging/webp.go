@@ -149,8 +149,8 @@ func (c *cleaner) webpFrame(kind string, length int64, canvasW, canvasH int) err
 // webpDecodeConfig has golang.org/x/image decode a RIFF holding the first chunk's header
 // and first bytes.
 func (c *cleaner) webpDecodeConfig(kind string, length int64, start []byte, width, height int) error {
-	hdr := binary.LittleEndian.AppendUint32([]byte("RIFF"), uint32(4+8+padded(length))) //nolint:gosec // fits the input's
-	hdr = binary.LittleEndian.AppendUint32(append(append(hdr, "WEBP"...), kind...), uint32(length))   //nolint:gosec // read as uint32
+	hdr := binary.LittleEndian.AppendUint32([]byte("RIFF"), uint32(4+8+padded(length)))             //nolint:gosec // fits the input's
+	hdr = binary.LittleEndian.AppendUint32(append(append(hdr, "WEBP"...), kind...), uint32(length)) //nolint:gosec // read as uint32
 	cfg, err := webp.DecodeConfig(bytes.NewReader(append(hdr, start...)))
 	if err != nil {
 		return unsupported(fWebP, "header does not decode: %v", err)
