@@ -48,6 +48,7 @@ func (c *cleaner) gif() error {
 		return err
 	}
 	frames := 0
+	c.where = "a block"
 	for {
 		if err := c.src.ctx.Err(); err != nil {
 			return err

@@ -37,7 +37,8 @@ func pattern(w, h int) *image.NRGBA {
 	m := image.NewNRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
 		for x := range w {
-			m.SetNRGBA(x, y, color.NRGBA{uint8(x * 255 / max(1, w-1)), uint8(y * 255 / max(1, h-1)), uint8((x ^ y) & 0x3f), 255})
+			// Never red: the red block marks the top-left corner.
+			m.SetNRGBA(x, y, color.NRGBA{uint8(x * 127 / max(1, w-1)), uint8(64 + y*127/max(1, h-1)), uint8(128 + (x^y)&0x3f), 255})
 		}
 	}
 	// A red block at the top-left corner.

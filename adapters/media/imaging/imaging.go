@@ -51,6 +51,8 @@ type cleaner struct {
 	// WebP need not be spooled.
 	discard bool
 	info    media.ImageInfo
+	// where names the structure being read, for the error when the file ends inside it.
+	where string
 }
 
 // Clean implements media.Imaging. On error w may have received part of an output, which
@@ -70,6 +72,7 @@ func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels
 		tempDir:   m.cfg.TempDir,
 		discard:   discard,
 		info:      media.ImageInfo{Orientation: 1},
+		where:     "the header",
 	}
 	c.dst = c.out
 	head, err := c.src.peek(12)
@@ -98,7 +101,7 @@ func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels
 	}
 	if err != nil {
 		if errors.Is(err, errTruncated) {
-			err = fmt.Errorf("%w: %s: %w", media.ErrUnsupportedFormat, format, err)
+			err = fmt.Errorf("%w: %s: %s runs past the end of the file (%d bytes)", media.ErrUnsupportedFormat, format, c.where, c.src.off+int64(c.src.buffered()))
 		}
 		return media.ImageInfo{}, err
 	}

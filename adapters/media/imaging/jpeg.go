@@ -33,6 +33,7 @@ func (c *cleaner) jpeg() error {
 		if err := c.src.ctx.Err(); err != nil {
 			return err
 		}
+		c.where = "a marker"
 		b, err := c.src.byte()
 		if err != nil {
 			return err
@@ -67,6 +68,7 @@ func (c *cleaner) jpeg() error {
 			return unsupported(fJPEG, "segment 0x%02x length %d is shorter than its length field", marker, length)
 		}
 		head := []byte{0xff, marker, lb[0], lb[1]}
+		c.where = "a segment"
 		switch {
 		case marker == 0xc0 || marker == 0xc1 || marker == 0xc2:
 			if seenSOF {
@@ -90,6 +92,7 @@ func (c *cleaner) jpeg() error {
 			if err := c.keepSegment(head, n); err != nil {
 				return err
 			}
+			c.where = "a scan"
 			if err := c.jpegScan(); err != nil {
 				return err
 			}

@@ -42,6 +42,7 @@ func (c *cleaner) png() error {
 		if err := c.src.ctx.Err(); err != nil {
 			return err
 		}
+		c.where = "a chunk"
 		h, err := c.src.next(8)
 		if err != nil {
 			return err

@@ -75,6 +75,7 @@ func (c *cleaner) webpChunkHeader(remaining *int64) (string, int64, error) {
 	if *remaining < 8 {
 		return "", 0, unsupported(fWebP, "%d bytes left in the RIFF, too few for a chunk", *remaining)
 	}
+	c.where = "a chunk"
 	h, err := c.src.next(8)
 	if err != nil {
 		return "", 0, err

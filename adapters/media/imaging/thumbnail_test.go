@@ -1,0 +1,129 @@
+package imaging
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"image"
+	"image/color"
+	"testing"
+
+	"github.com/acme/postsvc/ports/media"
+)
+
+func thumbnail(t *testing.T, m *Imaging, in []byte, maxSide int) (image.Image, string, string) {
+	t.Helper()
+	var out bytes.Buffer
+	ct, err := m.Thumbnail(context.Background(), bytes.NewReader(in), &out, maxSide)
+	if err != nil {
+		t.Fatalf("Thumbnail: %v", err)
+	}
+	img, format, err := image.Decode(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatalf("the thumbnail does not decode: %v", err)
+	}
+	return img, ct, format
+}
+
+func isRed(c color.Color) bool {
+	r, g, b, _ := c.RGBA()
+	return r > 0xc000 && g < 0x4000 && b < 0x4000
+}
+
+func TestThumbnailFitsAndTurns(t *testing.T) {
+	big := pattern(1000, 600)
+	bigPNG := encodePNG(t, big)
+	bigJPEG := encodeJPEG(t, big)
+	be, le := binary.BigEndian, binary.LittleEndian
+	cases := []struct {
+		name        string
+		in          []byte
+		contentType string
+		w, h        int
+		// corner where the red block shows once oriented: 0 top-left, 1 top-right,
+		// 2 bottom-right, 3 bottom-left.
+		corner int
+	}{
+		{"png", bigPNG, "image/png", 256, 154, 0},
+		{"png orientation 6", pngWithMetadata(bigPNG, 6), "image/png", 154, 256, 1},
+		{"jpeg", bigJPEG, "image/jpeg", 256, 154, 0},
+		{"jpeg orientation 6", jpegWithMetadata(bigJPEG, be, 6), "image/jpeg", 154, 256, 1},
+		{"jpeg orientation 3", jpegWithMetadata(bigJPEG, le, 3), "image/jpeg", 256, 154, 2},
+		{"jpeg orientation 8", jpegWithMetadata(bigJPEG, le, 8), "image/jpeg", 154, 256, 3},
+		{"jpeg orientation 2", jpegWithMetadata(bigJPEG, le, 2), "image/jpeg", 256, 154, 1},
+		{"jpeg orientation 4", jpegWithMetadata(bigJPEG, le, 4), "image/jpeg", 256, 154, 3},
+		{"jpeg orientation 5", jpegWithMetadata(bigJPEG, le, 5), "image/jpeg", 154, 256, 0},
+		{"jpeg orientation 7", jpegWithMetadata(bigJPEG, le, 7), "image/jpeg", 154, 256, 2},
+		{"gif first frame", encodeGIF(t, pattern(400, 300), pattern(100, 100)), "image/png", 256, 192, 0},
+		{"small png not enlarged", encodePNG(t, pattern(120, 80)), "image/png", 120, 80, 0},
+		{"small jpeg orientation 6 not enlarged", jpegWithMetadata(encodeJPEG(t, pattern(120, 80)), be, 6), "image/jpeg", 80, 120, 1},
+		{"webp lossy", readFixture(t, "blue-purple-pink.lossy.webp"), "image/png", 150, 100, -1},
+		{"webp orientation 6", webpWithMetadata(t, readFixture(t, "yellow_rose.lossy-with-alpha.webp"), le, 6), "image/png", 193, 256, -1},
+	}
+	m := New(Config{TempDir: t.TempDir()})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cleaned, _, err := cleanBytes(t, tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, ct, format := thumbnail(t, m, cleaned, 256)
+			if ct != tc.contentType || "image/"+format != ct {
+				t.Fatalf("content type %s, encoded as %s, want %s", ct, format, tc.contentType)
+			}
+			if b := img.Bounds(); b.Dx() != tc.w || b.Dy() != tc.h {
+				t.Fatalf("thumbnail %dx%d, want %dx%d", b.Dx(), b.Dy(), tc.w, tc.h)
+			}
+			if tc.corner < 0 {
+				return
+			}
+			b := img.Bounds()
+			corners := []image.Point{{3, 3}, {b.Dx() - 4, 3}, {b.Dx() - 4, b.Dy() - 4}, {3, b.Dy() - 4}}
+			for i, p := range corners {
+				if red := isRed(img.At(p.X, p.Y)); red != (i == tc.corner) {
+					t.Errorf("corner %d red: %v, want the red block in corner %d", i, red, tc.corner)
+				}
+			}
+		})
+	}
+}
+
+func TestThumbnailRefuses(t *testing.T) {
+	ctx := context.Background()
+	in := encodePNG(t, pattern(100, 100))
+	var out bytes.Buffer
+	if _, err := New(Config{ThumbnailMaxPixels: 9999}).Thumbnail(ctx, bytes.NewReader(in), &out, 256); !errors.Is(err, media.ErrTooManyPixels) {
+		t.Fatalf("over the pixel limit: %v", err)
+	}
+	if _, err := New(Config{}).Thumbnail(ctx, bytes.NewReader([]byte("not an image")), &out, 256); !errors.Is(err, media.ErrUnsupportedFormat) {
+		t.Fatalf("not an image: %v", err)
+	}
+	// The header is fine, the pixel data is not: the decoder's error is a format error.
+	bad := bytes.Clone(encodeJPEG(t, pattern(100, 100)))
+	sos := bytes.Index(bad, []byte{0xff, 0xda})
+	bad = append(bad[:sos+20], 0xff, 0xd9)
+	if _, err := New(Config{}).Thumbnail(ctx, bytes.NewReader(bad), &out, 256); !errors.Is(err, media.ErrUnsupportedFormat) {
+		t.Fatalf("corrupt scan: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := New(Config{}).Thumbnail(cancelled, bytes.NewReader(in), &out, 256); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+func TestFit(t *testing.T) {
+	for _, tc := range []struct{ w, h, side, ww, wh int }{
+		{1000, 600, 256, 256, 154},
+		{600, 1000, 256, 154, 256},
+		{256, 256, 256, 256, 256},
+		{257, 1, 256, 256, 1},
+		{1, 10000, 256, 1, 256},
+		{10, 10, 256, 10, 10},
+	} {
+		if w, h := fit(tc.w, tc.h, tc.side); w != tc.ww || h != tc.wh {
+			t.Errorf("fit(%d, %d, %d) = %d, %d, want %d, %d", tc.w, tc.h, tc.side, w, h, tc.ww, tc.wh)
+		}
+	}
+}
