@@ -334,6 +334,7 @@ type problemBody struct {
 		Field   string `json:"field"`
 		Message string `json:"message"`
 	} `json:"errors"`
+	IDs []string `json:"ids"`
 }
 
 // assertProblem checks the shape of a problem response and returns it.

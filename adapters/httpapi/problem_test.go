@@ -95,6 +95,23 @@ func TestInternalErrorIsLoggedWithRequestID(t *testing.T) {
 	}
 }
 
+func TestIDsErrorListsTheIDs(t *testing.T) {
+	hs := newHarness(t)
+	hs.posts.get = func(context.Context, string) (*post.Post, error) {
+		return nil, fmt.Errorf("bulk: %w", domain.WithIDs(post.ErrNotFound, []string{"a", "b"}))
+	}
+	rec := hs.do(request{Method: "GET", Path: "/api/v1/posts/p-1", Token: userToken})
+	p := assertProblem(t, rec, 404, "post_not_found")
+	if strings.Join(p.IDs, ",") != "a,b" {
+		t.Fatalf("ids = %q, want [a b]", p.IDs)
+	}
+	hs.posts.get = func(context.Context, string) (*post.Post, error) { return nil, post.ErrNotFound }
+	other := assertProblem(t, hs.do(request{Method: "GET", Path: "/api/v1/posts/p-1", Token: userToken}), 404, "post_not_found")
+	if other.IDs != nil {
+		t.Fatalf("a failure without ids has ids %q", other.IDs)
+	}
+}
+
 func TestValidationErrorListsEveryField(t *testing.T) {
 	hs := newHarness(t)
 	hs.auth.signup = func(in accounts.SignupInput) (accounts.AuthResult, error) {
