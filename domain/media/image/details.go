@@ -1,0 +1,215 @@
+package image
+
+import (
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/acme/postsvc/domain"
+)
+
+// Limits of what an owner says about an image.
+const (
+	MaxDescriptionChars = 1000
+	MaxTags             = 20
+	MaxTagChars         = 32
+	MaxFilenameBytes    = 255
+)
+
+// Visibility says who may see an image.
+type Visibility string
+
+// The visibilities. Private is the default.
+const (
+	Private Visibility = "private"
+	Public  Visibility = "public"
+)
+
+// ParseVisibility accepts exactly "private" or "public".
+func ParseVisibility(field, raw string) (Visibility, error) {
+	switch v := Visibility(raw); v {
+	case Private, Public:
+		return v, nil
+	}
+	return "", domain.Invalid(field, `must be "private" or "public"`)
+}
+
+// Details is what the owner says about an image.
+type Details struct {
+	Visibility  Visibility
+	Description string
+	// Tags are lower-cased, unique, in the order first given.
+	Tags []string
+}
+
+func (d Details) clone() Details {
+	d.Tags = slices.Clone(d.Tags)
+	if d.Tags == nil {
+		d.Tags = []string{}
+	}
+	return d
+}
+
+// DetailsDraft is what a client sent about its images; nil fields were not sent.
+type DetailsDraft struct {
+	Visibility  *string
+	Description *string
+	Tags        *[]string
+}
+
+// Change is a validated change of details: nil fields stay as they are.
+type Change struct {
+	Visibility  *Visibility
+	Description *string
+	Tags        *[]string
+}
+
+// Apply returns d with the change applied.
+func (c Change) Apply(d Details) Details {
+	d = d.clone()
+	if c.Visibility != nil {
+		d.Visibility = *c.Visibility
+	}
+	if c.Description != nil {
+		d.Description = *c.Description
+	}
+	if c.Tags != nil {
+		d.Tags = slices.Clone(*c.Tags)
+	}
+	return d
+}
+
+// Empty reports whether the change changes nothing.
+func (c Change) Empty() bool { return c.Visibility == nil && c.Description == nil && c.Tags == nil }
+
+// ParseChange validates a draft: every problem is reported at once, each naming its field.
+func ParseChange(d DetailsDraft) (Change, error) {
+	var v domain.Validator
+	var c Change
+	if d.Visibility != nil {
+		vis, err := ParseVisibility("visibility", *d.Visibility)
+		v.Check(err)
+		c.Visibility = &vis
+	}
+	if d.Description != nil {
+		desc, err := ValidateDescription(*d.Description)
+		v.Check(err)
+		c.Description = &desc
+	}
+	if d.Tags != nil {
+		tags, err := ValidateTags(*d.Tags)
+		v.Check(err)
+		c.Tags = &tags
+	}
+	if err := v.Err(); err != nil {
+		return Change{}, err
+	}
+	return c, nil
+}
+
+// ParseDetails validates the details of new images: unsent fields take their defaults
+// (private, no description, no tags).
+func ParseDetails(d DetailsDraft) (Details, error) {
+	c, err := ParseChange(d)
+	if err != nil {
+		return Details{}, err
+	}
+	return c.Apply(Details{Visibility: Private}), nil
+}
+
+// ValidateDescription checks a description: valid UTF-8, at most 1,000 characters, no
+// control characters but line breaks and tabs. It is kept as sent, in Unicode NFC.
+func ValidateDescription(raw string) (string, error) {
+	if !utf8.ValidString(raw) {
+		return "", domain.Invalid("description", "must be valid UTF-8")
+	}
+	s := norm.NFC.String(raw)
+	if n := utf8.RuneCountInString(s); n > MaxDescriptionChars {
+		return "", domain.Invalid("description", "must be at most 1000 characters, got "+strconv.Itoa(n))
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' {
+			return "", domain.Invalid("description", "must not contain control characters")
+		}
+	}
+	return s, nil
+}
+
+// ValidateTags checks tags: at most 20, each 1 to 32 letters, digits, '-' or '_'. They are
+// lower-cased (in NFC) and repeats dropped.
+func ValidateTags(raw []string) ([]string, error) {
+	out := make([]string, 0, len(raw))
+	for i, t := range raw {
+		field := "tags[" + strconv.Itoa(i) + "]"
+		if !utf8.ValidString(t) {
+			return nil, domain.Invalid(field, "must be valid UTF-8")
+		}
+		t = strings.ToLower(norm.NFC.String(t))
+		n := utf8.RuneCountInString(t)
+		if n < 1 || n > MaxTagChars {
+			return nil, domain.Invalid(field, "must be 1 to 32 characters, got "+strconv.Itoa(n))
+		}
+		for _, r := range t {
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' {
+				return nil, domain.Invalid(field, "may hold only letters, digits, '-' and '_', found "+strconv.QuoteRune(r))
+			}
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) > MaxTags {
+		return nil, domain.Invalid("tags", "must be at most 20 tags, got "+strconv.Itoa(len(out)))
+	}
+	return out, nil
+}
+
+// SplitTags splits the comma-separated tags of a multipart upload; spaces around commas are
+// ignored and an empty value means no tags.
+func SplitTags(raw string) []string {
+	if strings.TrimSpace(raw) == "" {
+		return []string{}
+	}
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
+// CleanFilename reduces a part's file name to what is safe to keep and to send back in a
+// header: its last path element (either separator), without control or invisible format
+// characters, in NFC, at most 255 bytes (cut at a character boundary). A name with nothing
+// left becomes "image" with the format's extension.
+func CleanFilename(raw string, f Format) string {
+	raw = strings.ToValidUTF8(raw, "")
+	raw = raw[strings.LastIndexAny(raw, `/\`)+1:]
+	var b strings.Builder
+	for _, r := range norm.NFC.String(raw) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	name := strings.TrimSpace(b.String())
+	if name == "." || name == ".." {
+		name = ""
+	}
+	for len(name) > MaxFilenameBytes {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" {
+		ext := string(f)
+		if f == FormatJPEG {
+			ext = "jpg"
+		}
+		name = "image." + ext
+	}
+	return path.Clean(name)
+}

@@ -1,0 +1,95 @@
+package image
+
+import (
+	"encoding/hex"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Search. An image is found by the words of its description, tags and file name: a word is a
+// run of letters and digits, compared without case and accents ("Café" matches "cafe"). Every
+// word of a query must match a word of the image, whatever its length ("ox" included), and
+// nothing in a query is an operator.
+//
+// Full-text engines differ in what they index: MySQL's InnoDB parser skips words shorter than
+// innodb_ft_min_token_size (3, a read-only server setting) and a list of stop words ("the",
+// "a", "it"); MariaDB has no ngram parser. So the stored search document is not the words but
+// one token per word, made of the folded word's bytes in hex behind a letter: "ox" is
+// "w6f78". Every token is at least 3 characters of [a-z0-9], no stop word, and indexed alike
+// by InnoDB FULLTEXT and SQLite FTS5, which then only ever match whole tokens.
+
+// maxWordBytes bounds a folded word before it becomes a token: InnoDB indexes tokens of up to
+// 84 characters. Longer words are cut, so they match any word with the same first 41 bytes.
+const maxWordBytes = 41
+
+// MaxQueryWords bounds the words of a search query.
+const MaxQueryWords = 16
+
+// Words splits text into folded words: lower-case, without accents, in order, repeats kept.
+func Words(text string) []string {
+	folded := fold(text)
+	return strings.FieldsFunc(folded, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+// fold lower-cases s and removes its accents (combining marks after canonical decomposition).
+func fold(s string) string {
+	s = strings.ToValidUTF8(s, " ")
+	var b strings.Builder
+	for _, r := range norm.NFKD.String(s) {
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// Token is the indexed form of a folded word.
+func Token(word string) string {
+	if len(word) > maxWordBytes {
+		word = word[:maxWordBytes]
+	}
+	return "w" + hex.EncodeToString([]byte(word))
+}
+
+// SearchDocument is what the search index holds for an image: the tokens of the words of its
+// description, tags and file name, each once, separated by spaces.
+func SearchDocument(filename string, d Details) string {
+	seen := map[string]bool{}
+	var tokens []string
+	add := func(text string) {
+		for _, w := range Words(text) {
+			if t := Token(w); !seen[t] {
+				seen[t] = true
+				tokens = append(tokens, t)
+			}
+		}
+	}
+	add(d.Description)
+	for _, t := range d.Tags {
+		add(t)
+	}
+	add(filename)
+	return strings.Join(tokens, " ")
+}
+
+// Query is a parsed search: the tokens every match must hold. Empty means no search.
+type Query struct {
+	Tokens []string
+}
+
+// ParseQuery splits q into words; punctuation and operators are separators like spaces.
+func ParseQuery(q string) (Query, bool) {
+	words := Words(q)
+	seen := map[string]bool{}
+	var out Query
+	for _, w := range words {
+		if t := Token(w); !seen[t] {
+			seen[t] = true
+			out.Tokens = append(out.Tokens, t)
+		}
+	}
+	return out, len(out.Tokens) <= MaxQueryWords
+}
