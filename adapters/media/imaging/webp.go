@@ -92,6 +92,11 @@ func (c *cleaner) webpChunkHeader(remaining *int64) (string, int64, error) {
 // webpKeep writes the prefix, the chunk header and copies the chunk with its padding.
 func (c *cleaner) webpKeep(prefix []byte, kind string, length int64) error {
 	head := binary.LittleEndian.AppendUint32(append(prefix, kind...), uint32(length)) //nolint:gosec // read as uint32
+	if sp, ok := c.dst.(*spool); ok {
+		if err := sp.reserve(int64(len(head)) + padded(length)); err != nil {
+			return err
+		}
+	}
 	if err := c.emit(head); err != nil {
 		return err
 	}
@@ -283,24 +288,37 @@ type spool struct {
 }
 
 func (s *spool) Write(p []byte) (int, error) {
+	if err := s.reserve(int64(len(p))); err != nil {
+		return 0, err
+	}
 	s.n += int64(len(p))
 	switch {
 	case s.discard:
 		return len(p), nil
-	case s.file == nil && len(s.mem)+len(p) <= spoolMemory:
-		if s.mem == nil {
-			s.mem = make([]byte, 0, min(spoolMemory, max(4<<10, 2*len(p))))
-		}
+	case s.file == nil:
 		s.mem = append(s.mem, p...)
 		return len(p), nil
-	case s.file == nil:
-		f, err := os.CreateTemp(s.dir, "imaging-webp-*")
-		if err != nil {
-			return 0, err
-		}
-		s.file = f
 	}
 	return s.file.Write(p)
+}
+
+// reserve makes room for n more bytes: in memory, grown to the exact size (a chunk's
+// length is known before it is copied, so webpKeep reserves it whole), or, when that would
+// pass spoolMemory, in a temporary file.
+func (s *spool) reserve(n int64) error {
+	if s.discard || s.file != nil || int64(cap(s.mem)-len(s.mem)) >= n {
+		return nil
+	}
+	if int64(len(s.mem))+n <= spoolMemory {
+		s.mem = append(make([]byte, 0, len(s.mem)+int(n)), s.mem...)
+		return nil
+	}
+	f, err := os.CreateTemp(s.dir, "imaging-webp-*")
+	if err != nil {
+		return err
+	}
+	s.file = f
+	return nil
 }
 
 // writeTo writes the spooled bytes to w, using buf to copy from the file.

@@ -1,0 +1,122 @@
+package imaging
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/acme/postsvc/ports/media"
+)
+
+const bigFile = 20 << 20
+
+// noise is n bytes of random data, with no 0xff byte so it can stand for entropy-coded
+// JPEG data as it is.
+func noise(n int) []byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32() % 255)
+	}
+	return b
+}
+
+// bigFiles are structurally valid 20 MiB files of each format: a real header followed by
+// pixel data that Clean copies without decoding, and metadata to drop.
+func bigFiles(t testing.TB) map[string][]byte {
+	t.Helper()
+	data := noise(bigFile)
+	files := map[string][]byte{}
+
+	j := encodeJPEG(t, pattern(64, 64))
+	sos := bytes.Index(j, []byte{0xff, 0xda})
+	sosEnd := sos + 2 + int(binary.BigEndian.Uint16(j[sos+2:]))
+	files["jpeg"] = jpegWithMetadata(append(append(bytes.Clone(j[:sosEnd]), data...), 0xff, 0xd9), binary.BigEndian, 6)
+
+	p := encodePNG(t, pattern(64, 64))
+	big := bytes.Clone(p[:33])
+	for rest := data; len(rest) > 0; {
+		n := min(len(rest), 1<<20)
+		big = append(big, pngChunk("IDAT", rest[:n])...)
+		rest = rest[n:]
+	}
+	files["png"] = pngWithMetadata(append(big, pngChunk("IEND", nil)...), 6)
+
+	g := encodeGIF(t, pattern(64, 64))
+	desc := 13
+	if g[10]&0x80 != 0 {
+		desc += 3 << (g[10]&7 + 1)
+	}
+	gb := append(bytes.Clone(g[:desc]), 0x2c, 0, 0, 0, 0, 64, 0, 64, 0, 0, 8)
+	gb = append(gb, gifSubBlocks(data)...)
+	files["gif"] = gifWithMetadata(append(gb, 0x3b))
+
+	vp8l := binary.LittleEndian.AppendUint32([]byte{0x2f}, 63|63<<14)
+	w := binary.LittleEndian.AppendUint32([]byte("RIFF"), uint32(4+8+len(vp8l)+len(data)+1))
+	w = append(w, "WEBPVP8L"...)
+	w = binary.LittleEndian.AppendUint32(w, uint32(len(vp8l)+len(data)))
+	w = append(append(append(w, vp8l...), data...), 0) // odd: a padding byte
+	files["webp"] = webpWithMetadata(t, w, binary.LittleEndian, 6)
+	return files
+}
+
+// Cleaning a 20 MiB file allocates a small fixed amount, not the file: the headers it
+// inspects and two buffers. For WebP the chunks are spooled to a temporary file, which is
+// removed afterwards.
+func TestCleanMemoryIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 80 MiB of files")
+	}
+	const bound = 1 << 20
+	for name, in := range bigFiles(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := New(Config{TempDir: dir})
+			out := &countingWriter{}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			info, err := m.Clean(context.Background(), bytes.NewReader(in), out, media.CleanLimits{MaxPixels: DefaultMaxPixels})
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantO := map[string]int{"gif": 1}[name]; info.Orientation != max(wantO, 6*(1-wantO)) {
+				t.Fatalf("orientation %d", info.Orientation)
+			}
+			if out.n < bigFile || out.n > int64(len(in)) {
+				t.Fatalf("%d bytes out of %d", out.n, len(in))
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > bound {
+				t.Fatalf("Clean of %d bytes allocated %d bytes, want under %d", len(in), alloc, bound)
+			} else {
+				t.Logf("%s: %d bytes in, %d out, %d bytes allocated", name, len(in), out.n, alloc)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Fatalf("temporary files left: %v", left)
+			}
+			// Again, keeping the output, to check it (through the WebP spool file too).
+			got, _, err := cleanBytes(t, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := checkStructure(name, got); err != nil {
+				t.Fatalf("structure: %v", err)
+			}
+			if tail := noise(bigFile)[bigFile-64<<10:]; name != "gif" && !bytes.Contains(got, tail) {
+				t.Fatal("the end of the pixel data is not in the output")
+			}
+		})
+	}
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
+}
