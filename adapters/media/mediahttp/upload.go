@@ -1,0 +1,186 @@
+package mediahttp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/media/image"
+	mediaport "github.com/acme/postsvc/ports/media"
+)
+
+// maxFieldBytes bounds a form field of an upload: a description of 1,000 characters takes at
+// most 4,000 bytes of UTF-8, tags less.
+const maxFieldBytes = 8 << 10
+
+// upload reads a multipart upload as a stream: the form fields first, then each file part,
+// cleaned and stored as it arrives, so the request is never in memory. Any refused file
+// refuses the request: the files stored before it are removed.
+func (m *Module) upload(c *gin.Context) {
+	p, ok := httpapi.PrincipalOf(c)
+	if !ok {
+		return
+	}
+	mr, ok := httpapi.Multipart(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	var draft image.DetailsDraft
+	var up mediaport.Upload
+	defer func() {
+		if up != nil {
+			up.Abort() // no-op once committed
+		}
+	}()
+	files := 0
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			httpapi.BodyError(c, err)
+			return
+		}
+		if part.FileName() == "" && part.FormName() != "file" {
+			if up != nil {
+				httpapi.Fail(c, domain.Invalid(part.FormName(), "form fields must come before the first file part"))
+				return
+			}
+			if !readField(c, part, &draft) {
+				return
+			}
+			continue
+		}
+		if part.FormName() != "file" {
+			httpapi.Fail(c, domain.Invalid(part.FormName(), `unknown file part: files are sent as parts named "file"`))
+			return
+		}
+		files++
+		if files > m.s.MaxFiles {
+			c.Header("Connection", "close")
+			httpapi.Fail(c, domain.TooLarge(fmt.Sprintf("An upload holds at most %d files; nothing was stored.", m.s.MaxFiles)))
+			return
+		}
+		if up == nil {
+			if up, err = m.svc.BeginUpload(ctx, p, draft); err != nil {
+				httpapi.Fail(c, err)
+				return
+			}
+		}
+		if !m.addFile(c, up, part) {
+			return
+		}
+	}
+	if up == nil {
+		var err error
+		if up, err = m.svc.BeginUpload(ctx, p, draft); err != nil {
+			httpapi.Fail(c, err)
+			return
+		}
+	}
+	httpapi.Received(c, 0)
+	images, err := up.Commit(ctx)
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	httpapi.WriteJSON(c, http.StatusCreated, imagesJSON{Images: imagesOf(images)})
+}
+
+// addFile stores one file part. The part is read through a limit of its own; a failure to
+// read the body (too large, too slow, malformed) is answered as such, whatever cleaning the
+// file made of it.
+func (m *Module) addFile(c *gin.Context, up mediaport.Upload, part *multipart.Part) bool {
+	r := &fileReader{r: part, limit: m.s.MaxFileBytes, left: m.s.MaxFileBytes, name: image.CleanFilename(part.FileName(), "")}
+	err := up.Add(c.Request.Context(), part.FileName(), r)
+	switch {
+	case r.err != nil && r.tooLarge:
+		c.Header("Connection", "close")
+		httpapi.Fail(c, r.err)
+	case r.err != nil:
+		httpapi.BodyError(c, r.err)
+	case err != nil:
+		httpapi.Fail(c, err)
+	default:
+		return true
+	}
+	return false
+}
+
+// fileReader reads one file part, failing once it passes the file limit, and remembers the
+// first error of the body so that the handler can tell it from a failure of the image.
+type fileReader struct {
+	r        io.Reader
+	limit    int64
+	left     int64
+	name     string
+	err      error
+	tooLarge bool
+}
+
+func (f *fileReader) Read(p []byte) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	if int64(len(p)) > f.left+1 {
+		p = p[:f.left+1]
+	}
+	n, err := f.r.Read(p)
+	f.left -= int64(n)
+	if f.left < 0 {
+		f.tooLarge = true
+		f.err = domain.TooLarge(fmt.Sprintf("The file %s is over the limit of %d bytes a file; nothing was stored.",
+			strconv.Quote(f.name), f.limit))
+		return 0, f.err
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.err = err
+	}
+	return n, err
+}
+
+// readField reads one form field into draft. Unknown and repeated fields are refused, so a
+// misspelt field is not silently ignored.
+func readField(c *gin.Context, part *multipart.Part, draft *image.DetailsDraft) bool {
+	name := part.FormName()
+	value, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+	if err != nil {
+		httpapi.BodyError(c, err)
+		return false
+	}
+	if len(value) > maxFieldBytes {
+		httpapi.Fail(c, domain.Invalid(name, fmt.Sprintf("must be at most %d bytes", maxFieldBytes)))
+		return false
+	}
+	s := string(value)
+	var repeated bool
+	switch name {
+	case "visibility":
+		repeated = draft.Visibility != nil
+		draft.Visibility = &s
+	case "description":
+		repeated = draft.Description != nil
+		draft.Description = &s
+	case "tags":
+		repeated = draft.Tags != nil
+		tags := image.SplitTags(s)
+		draft.Tags = &tags
+	default:
+		httpapi.Fail(c, domain.Invalid(name, "unknown form field: the fields are visibility, description and tags, then file parts"))
+		return false
+	}
+	if repeated {
+		httpapi.Fail(c, domain.Invalid(name, "is sent more than once"))
+		return false
+	}
+	return true
+}

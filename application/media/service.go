@@ -1,0 +1,466 @@
+// Package media is the image repository use case: users upload images, which are cleaned of
+// their metadata and kept in object storage; they list, search, describe, publish and delete
+// them; anyone reads public images.
+//
+// The database row is the truth and storage follows it: an upload stores its objects first
+// and commits its rows only once every object is whole, so a row never names a missing
+// object; a deletion commits first and removes the objects afterwards through a durable job;
+// objects that no row names (an upload that failed or died half way) are swept.
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/acme/postsvc/application/paging"
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/media/image"
+	"github.com/acme/postsvc/ports"
+	mediaport "github.com/acme/postsvc/ports/media"
+)
+
+// The context's background jobs.
+const (
+	// ThumbnailJob makes and stores the thumbnail of one image; its payload is the image id.
+	ThumbnailJob = "media.thumbnail"
+	// DeleteObjectsJob removes the objects of deleted images once the deletion has
+	// committed; its payload is their keys, one per line.
+	DeleteObjectsJob = "media.delete_objects"
+)
+
+// Settings bound what users store.
+type Settings struct {
+	// QuotaBytes is the total size of the images one user may store.
+	QuotaBytes int64
+	// SweepGrace is how old an object without a row must be before the sweep removes it:
+	// longer than any upload takes between storing its first object and committing.
+	SweepGrace time.Duration
+}
+
+// maxBulkIDs bounds the ids of one bulk delete.
+const maxBulkIDs = 100
+
+// maxQueryBytes bounds a search query.
+const maxQueryBytes = 1000
+
+// jobAttempts is how many times the context's jobs run: storage outages can last a while,
+// and an object left behind is only garbage, which the sweep removes anyway.
+const jobAttempts = 20
+
+// Service implements mediaport.Service, the context's job handlers and ports.UserDataOwner.
+type Service struct {
+	uow     ports.UnitOfWork
+	store   mediaport.Store
+	objects ports.ObjectStore
+	imaging mediaport.Imaging
+	jobs    ports.JobQueue
+	clock   ports.Clock
+	ids     ports.IDGenerator
+	s       Settings
+	thumbs  singleflight.Group
+}
+
+var (
+	_ mediaport.Service   = (*Service)(nil)
+	_ ports.UserDataOwner = (*Service)(nil)
+)
+
+// NewService builds the media use case.
+func NewService(uow ports.UnitOfWork, store mediaport.Store, objects ports.ObjectStore, imaging mediaport.Imaging,
+	jobs ports.JobQueue, clock ports.Clock, ids ports.IDGenerator, s Settings,
+) *Service {
+	return &Service{uow: uow, store: store, objects: objects, imaging: imaging, jobs: jobs, clock: clock, ids: ids, s: s}
+}
+
+// contentOwner refuses anonymous callers and admins: only users hold images.
+func contentOwner(p identity.Principal) error {
+	if p.UserID == "" {
+		return domain.ErrUnauthenticated
+	}
+	return identity.RequireContentOwner(p)
+}
+
+// reader refuses admins, who hold no content and read none; anonymous callers may read
+// public images.
+func reader(p identity.Principal) error {
+	if p.UserID == "" {
+		return nil
+	}
+	return identity.RequireContentOwner(p)
+}
+
+func (s *Service) repo() mediaport.Repository { return s.store.Images(s.uow.Pool()) }
+
+// List returns a page of the caller's images, newest first, optionally searched and
+// filtered by visibility.
+func (s *Service) List(ctx context.Context, p identity.Principal, req mediaport.ListRequest) (mediaport.Page, error) {
+	if err := contentOwner(p); err != nil {
+		return mediaport.Page{}, err
+	}
+	q, err := s.listQuery(req, true)
+	if err != nil {
+		return mediaport.Page{}, err
+	}
+	q.Owner = p.UserID
+	return s.page(ctx, q)
+}
+
+// ListPublic returns a page of everyone's public images, newest first.
+func (s *Service) ListPublic(ctx context.Context, p identity.Principal, req mediaport.ListRequest) (mediaport.Page, error) {
+	if err := reader(p); err != nil {
+		return mediaport.Page{}, err
+	}
+	q, err := s.listQuery(req, false)
+	if err != nil {
+		return mediaport.Page{}, err
+	}
+	q.Visibility = image.Public
+	return s.page(ctx, q)
+}
+
+func (s *Service) listQuery(req mediaport.ListRequest, visibility bool) (mediaport.ListQuery, error) {
+	var v domain.Validator
+	limit, err := paging.Limit(req.Limit)
+	v.Check(err)
+	before, err := paging.Decode(req.Cursor)
+	v.Check(err)
+	q := mediaport.ListQuery{Limit: limit, Before: image.ID(before)}
+	if visibility && req.Visibility != "" {
+		vis, err := image.ParseVisibility("visibility", req.Visibility)
+		v.Check(err)
+		q.Visibility = vis
+	}
+	if len(req.Query) > maxQueryBytes {
+		v.Check(domain.Invalid("q", fmt.Sprintf("must be at most %d bytes", maxQueryBytes)))
+	} else {
+		search, ok := image.ParseQuery(req.Query)
+		if !ok {
+			v.Check(domain.Invalid("q", fmt.Sprintf("must have at most %d distinct words", image.MaxQueryWords)))
+		}
+		q.Search = search
+	}
+	return q, v.Err()
+}
+
+func (s *Service) page(ctx context.Context, q mediaport.ListQuery) (mediaport.Page, error) {
+	list, err := s.repo().List(ctx, q)
+	if err != nil {
+		return mediaport.Page{}, err
+	}
+	page := mediaport.Page{Images: list.Images}
+	if list.More && len(list.Images) > 0 {
+		page.NextCursor = paging.Encode(string(list.Images[len(list.Images)-1].ID()))
+	}
+	return page, nil
+}
+
+// Get returns an image the caller may see.
+func (s *Service) Get(ctx context.Context, p identity.Principal, id string) (*image.Image, error) {
+	if err := reader(p); err != nil {
+		return nil, err
+	}
+	if !image.PlausibleID(id) {
+		return nil, image.ErrNotFound
+	}
+	img, err := s.repo().Get(ctx, image.ID(id))
+	if err != nil {
+		return nil, err
+	}
+	if !img.VisibleTo(p.UserID) {
+		return nil, image.ErrNotFound
+	}
+	return img, nil
+}
+
+// Content opens the stored bytes of an image the caller may see.
+func (s *Service) Content(ctx context.Context, p identity.Principal, id string) (*image.Image, ports.Object, error) {
+	img, err := s.Get(ctx, p, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	obj, err := s.objects.Open(ctx, img.ContentKey())
+	if errors.Is(err, ports.ErrObjectNotFound) {
+		// Deleted between the read of its row and now: the row is gone too.
+		return nil, nil, image.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, storageError(err)
+	}
+	return img, obj, nil
+}
+
+// ThumbnailType is the content type of an image's thumbnail: JPEG for JPEG images, PNG for
+// the others (whose transparency JPEG cannot hold).
+func ThumbnailType(f image.Format) string {
+	if f == image.FormatJPEG {
+		return "image/jpeg"
+	}
+	return "image/png"
+}
+
+// Thumbnail opens the thumbnail of an image the caller may see, making it now if the
+// background job has not yet.
+func (s *Service) Thumbnail(ctx context.Context, p identity.Principal, id string) (*image.Image, ports.Object, string, error) {
+	img, err := s.Get(ctx, p, id)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if !img.HasThumbnail() {
+		if err := s.ensureThumbnail(ctx, img); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	obj, err := s.objects.Open(ctx, img.ThumbnailKey())
+	if errors.Is(err, ports.ErrObjectNotFound) {
+		// Marked made but missing (storage lost it): make it again.
+		if err := s.makeThumbnail(ctx, img); err != nil {
+			return nil, nil, "", err
+		}
+		obj, err = s.objects.Open(ctx, img.ThumbnailKey())
+	}
+	if errors.Is(err, ports.ErrObjectNotFound) {
+		return nil, nil, "", image.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, "", storageError(err)
+	}
+	return img, obj, ThumbnailType(img.Content().Format), nil
+}
+
+// ensureThumbnail makes img's thumbnail once however many requests ask for it at once.
+func (s *Service) ensureThumbnail(ctx context.Context, img *image.Image) error {
+	_, err, _ := s.thumbs.Do(string(img.ID()), func() (any, error) {
+		return nil, s.makeThumbnail(context.WithoutCancel(ctx), img)
+	})
+	return err
+}
+
+// makeThumbnail makes, stores and records img's thumbnail. It is idempotent: making it twice
+// stores the same bytes twice.
+func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
+	src, err := s.objects.Open(ctx, img.ContentKey())
+	if errors.Is(err, ports.ErrObjectNotFound) {
+		return image.ErrNotFound
+	}
+	if err != nil {
+		return storageError(err)
+	}
+	defer func() { _ = src.Close() }()
+	_, err = s.put(ctx, img.ThumbnailKey(), ThumbnailType(img.Content().Format), func(w writer) error {
+		_, err := s.imaging.Thumbnail(ctx, src, w, image.ThumbnailSide)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.repo().MarkThumbnail(ctx, img.ID())
+}
+
+// MakeThumbnail runs the ThumbnailJob.
+func (s *Service) MakeThumbnail(ctx context.Context, job ports.Job) error {
+	id := string(job.Payload)
+	if !image.PlausibleID(id) {
+		return fmt.Errorf("%w: media: thumbnail job payload %q is not an image id", ports.ErrPermanentJob, job.Payload)
+	}
+	img, err := s.repo().Get(ctx, image.ID(id))
+	switch {
+	case errors.Is(err, image.ErrNotFound):
+		return nil // deleted meanwhile
+	case err != nil:
+		return err
+	case img.HasThumbnail():
+		return nil
+	}
+	err = s.ensureThumbnail(ctx, img)
+	if errors.Is(err, image.ErrNotFound) {
+		return nil
+	}
+	if errors.Is(err, mediaport.ErrUnsupportedFormat) || errors.Is(err, mediaport.ErrTooManyPixels) {
+		// Its header was fine but its pixels do not decode: the thumbnail is made on request
+		// then, and fails there too; retrying cannot help.
+		return fmt.Errorf("%w: media: image %s: %w", ports.ErrPermanentJob, id, err)
+	}
+	return err
+}
+
+// Update changes the details of one of the caller's images.
+func (s *Service) Update(ctx context.Context, p identity.Principal, id string, d image.DetailsDraft) (*image.Image, error) {
+	if err := contentOwner(p); err != nil {
+		return nil, err
+	}
+	change, err := image.ParseChange(d)
+	if err != nil {
+		return nil, err
+	}
+	if !image.PlausibleID(id) {
+		return nil, image.ErrNotFound
+	}
+	var out *image.Image
+	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		repo := s.store.Images(tx)
+		imgs, err := repo.Owned(ctx, p.UserID, []image.ID{image.ID(id)})
+		if err != nil {
+			return err
+		}
+		if len(imgs) == 0 {
+			return image.ErrNotFound
+		}
+		img := imgs[0]
+		if change.Empty() {
+			out = img
+			return nil
+		}
+		img.Update(change)
+		out = img
+		return repo.Update(ctx, img)
+	})
+	return out, err
+}
+
+// Delete deletes one of the caller's images.
+func (s *Service) Delete(ctx context.Context, p identity.Principal, id string) error {
+	if err := contentOwner(p); err != nil {
+		return err
+	}
+	if !image.PlausibleID(id) {
+		return image.ErrNotFound
+	}
+	return s.deleteOwned(ctx, p.UserID, []image.ID{image.ID(id)}, false)
+}
+
+// DeleteMany deletes the caller's images with ids, all or none.
+func (s *Service) DeleteMany(ctx context.Context, p identity.Principal, raw []string) error {
+	if err := contentOwner(p); err != nil {
+		return err
+	}
+	if len(raw) < 1 || len(raw) > maxBulkIDs {
+		return domain.Invalid("ids", fmt.Sprintf("must hold 1 to %d ids, got %d", maxBulkIDs, len(raw)))
+	}
+	ids := make([]image.ID, 0, len(raw))
+	var implausible []string
+	seen := map[string]bool{}
+	for _, id := range raw {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if !image.PlausibleID(id) {
+			implausible = append(implausible, id)
+			continue
+		}
+		ids = append(ids, image.ID(id))
+	}
+	if len(implausible) > 0 {
+		return notFound(implausible)
+	}
+	return s.deleteOwned(ctx, p.UserID, ids, true)
+}
+
+// notFound is the 404 of a bulk delete, naming the ids that are not the caller's.
+func notFound(ids []string) error {
+	return domain.WithIDs(domain.NewError(domain.KindNotFound, image.ErrNotFound.Code(),
+		fmt.Sprintf("%d of the ids are not images of yours (listed under \"ids\"); nothing was deleted.", len(ids))), ids)
+}
+
+// deleteOwned deletes owner's images with ids in one unit of work, with the job that removes
+// their objects after the commit. When any id is not the owner's nothing is deleted: a bulk
+// delete lists those ids, a single delete is simply not found.
+func (s *Service) deleteOwned(ctx context.Context, owner identity.UserID, ids []image.ID, bulk bool) error {
+	return s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		repo := s.store.Images(tx)
+		owned, err := repo.Owned(ctx, owner, ids)
+		if err != nil {
+			return err
+		}
+		if missing := missingIDs(ids, owned); len(missing) > 0 {
+			if !bulk {
+				return image.ErrNotFound
+			}
+			return notFound(missing)
+		}
+		n, err := repo.Delete(ctx, owner, ids)
+		if err != nil {
+			return err
+		}
+		if n != len(ids) {
+			// Another request deleted some of them after they were read: this one deletes
+			// nothing, and a retry reports them.
+			return image.ErrNotFound
+		}
+		keys := make([]string, 0, 2*len(owned))
+		for _, img := range owned {
+			keys = append(keys, img.ContentKey(), img.ThumbnailKey())
+		}
+		_, err = s.jobs.Enqueue(ctx, tx, ports.NewJob{Kind: DeleteObjectsJob, Payload: []byte(strings.Join(keys, "\n")), MaxAttempts: jobAttempts})
+		return err
+	})
+}
+
+func missingIDs(ids []image.ID, owned []*image.Image) []string {
+	have := make(map[image.ID]bool, len(owned))
+	for _, img := range owned {
+		have[img.ID()] = true
+	}
+	var missing []string
+	for _, id := range ids {
+		if !have[id] {
+			missing = append(missing, string(id))
+		}
+	}
+	return missing
+}
+
+// DeleteObjects runs the DeleteObjectsJob. Objects already gone are no error, so a run
+// repeated after a crash finishes the work.
+func (s *Service) DeleteObjects(ctx context.Context, job ports.Job) error {
+	for key := range strings.SplitSeq(string(job.Payload), "\n") {
+		if _, _, ok := image.ParseKey(key); !ok {
+			return fmt.Errorf("%w: media: delete job names %q, which is not an image object", ports.ErrPermanentJob, key)
+		}
+		if err := s.objects.Delete(ctx, key); err != nil {
+			return storageError(err)
+		}
+	}
+	return nil
+}
+
+// DeleteUserData deletes a deleted user's images in the deleting transaction
+// (ports.UserDataOwner); CleanUpUser removes their objects after the commit.
+func (s *Service) DeleteUserData(ctx context.Context, tx ports.Scope, user identity.UserID) error {
+	return s.store.Images(tx).DeleteByOwner(ctx, user)
+}
+
+// CleanUpUser removes every object of a deleted user: all of them live under the user's
+// prefix. It runs in the user-cleanup job, after the deletion committed, and may run again.
+func (s *Service) CleanUpUser(ctx context.Context, user identity.UserID) error {
+	var keys []string
+	err := s.objects.List(ctx, image.OwnerPrefix(user), func(o ports.ObjectInfo) error {
+		keys = append(keys, o.Key)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("media: list the objects of deleted user %s: %w", user, storageError(err))
+	}
+	for _, key := range keys {
+		if err := s.objects.Delete(ctx, key); err != nil {
+			return fmt.Errorf("media: delete %s of deleted user %s: %w", key, user, storageError(err))
+		}
+	}
+	return nil
+}
+
+// storageError marks a failure of object storage as the unavailability of a dependency
+// (503), unless it already describes itself.
+func storageError(err error) error {
+	var de domain.Error
+	if err == nil || errors.As(err, &de) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: object storage: %w", domain.ErrUnavailable, err)
+}
