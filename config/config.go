@@ -22,6 +22,7 @@ type Config struct {
 	Bootstrap Bootstrap `mapstructure:"bootstrap"`
 	Jobs      Jobs      `mapstructure:"jobs"`
 	ECG       ECG       `mapstructure:"ecg"`
+	Media     Media     `mapstructure:"media"`
 }
 
 // Environments.
@@ -175,4 +176,25 @@ type ECG struct {
 	// of the request timeout (which alone bounds a typical upload's database work): a 64 MiB
 	// upload writes tens of megabytes in one transaction, which takes longer than a post.
 	StoreTimePerMiB time.Duration `mapstructure:"store_time_per_mib"`
+}
+
+// Media configures the image repository.
+type Media struct {
+	// MaxFileBytes bounds one image file of an upload.
+	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
+	// QuotaBytes bounds the total size of one user's images.
+	QuotaBytes int64 `mapstructure:"quota_bytes"`
+	// MaxFiles bounds the files of one upload request.
+	MaxFiles int `mapstructure:"max_files"`
+	// MaxRequestBytes bounds an upload request's body.
+	MaxRequestBytes int64 `mapstructure:"max_request_bytes"`
+	// UploadTimeout bounds the work of one upload request (cleaning and storing its files as
+	// they arrive), on top of which its body must arrive within HTTP.ReadTimeout.
+	UploadTimeout time.Duration `mapstructure:"upload_timeout"`
+	// SweepInterval is how often stored objects that no image refers to are looked for and
+	// removed (also once at start).
+	SweepInterval time.Duration `mapstructure:"sweep_interval"`
+	// SweepGrace is how old such an object must be to be removed: longer than any upload
+	// takes, so an upload still in progress never loses its files.
+	SweepGrace time.Duration `mapstructure:"sweep_grace"`
 }

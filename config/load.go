@@ -78,6 +78,13 @@ func Defaults() map[string]any {
 		"ecg.spool_dir":              "",
 		"ecg.spool_disk":             2 << 30,
 		"ecg.store_time_per_mib":     "250ms",
+		"media.max_file_bytes":       20 << 20,
+		"media.quota_bytes":          1 << 30,
+		"media.max_files":            50,
+		"media.max_request_bytes":    200 << 20,
+		"media.upload_timeout":       "10m",
+		"media.sweep_interval":       "1h",
+		"media.sweep_grace":          "1h",
 	}
 }
 
@@ -193,6 +200,13 @@ func (c *Config) finish() error {
 		"ecg.spool_memory":           c.ECG.SpoolMemory,
 		"ecg.spool_disk":             c.ECG.SpoolDisk,
 		"ecg.store_time_per_mib":     int64(c.ECG.StoreTimePerMiB),
+		"media.max_file_bytes":       c.Media.MaxFileBytes,
+		"media.quota_bytes":          c.Media.QuotaBytes,
+		"media.max_files":            int64(c.Media.MaxFiles),
+		"media.max_request_bytes":    c.Media.MaxRequestBytes,
+		"media.upload_timeout":       int64(c.Media.UploadTimeout),
+		"media.sweep_interval":       int64(c.Media.SweepInterval),
+		"media.sweep_grace":          int64(c.Media.SweepGrace),
 	}
 	for key, value := range positive {
 		if value <= 0 {

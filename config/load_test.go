@@ -48,6 +48,9 @@ func TestDefaults(t *testing.T) {
 		j.ShutdownGrace != 20*time.Second || j.FailedRetention != 7*24*time.Hour {
 		t.Fatalf("job settings %+v, want 4 workers, 30s lease, 1s poll, 20s grace, 7 days of failed jobs", j)
 	}
+	if m := cfg.Media; m.MaxFileBytes != 20<<20 || m.QuotaBytes != 1<<30 || m.MaxFiles != 50 || m.MaxRequestBytes != 200<<20 {
+		t.Fatalf("media settings %+v, want the contract's 20 MiB a file, 1 GiB a user, 50 files and 200 MiB a request", m)
+	}
 	if cfg.Database.DSN != filepath.Join(dir, "postsvc.db") {
 		t.Fatalf("default DSN %q", cfg.Database.DSN)
 	}
@@ -129,6 +132,9 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_JOBS_POLL_INTERVAL": "-1s"}, "APP_JOBS_POLL_INTERVAL"},
 		{map[string]string{"APP_JOBS_SHUTDOWN_GRACE": "0s"}, "APP_JOBS_SHUTDOWN_GRACE"},
 		{map[string]string{"APP_JOBS_FAILED_RETENTION": "0s"}, "APP_JOBS_FAILED_RETENTION"},
+		{map[string]string{"APP_MEDIA_MAX_FILE_BYTES": "0"}, "APP_MEDIA_MAX_FILE_BYTES"},
+		{map[string]string{"APP_MEDIA_QUOTA_BYTES": "-5"}, "APP_MEDIA_QUOTA_BYTES"},
+		{map[string]string{"APP_MEDIA_SWEEP_GRACE": "0s"}, "APP_MEDIA_SWEEP_GRACE"},
 	}...)
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {
