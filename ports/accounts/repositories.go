@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/acme/postsvc/domain/accounts/apikey"
 	"github.com/acme/postsvc/domain/accounts/session"
 	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
@@ -15,6 +16,7 @@ import (
 type Store interface {
 	Users(tx ports.Scope) UserRepository
 	Sessions(tx ports.Scope) SessionRepository
+	APIKeys(tx ports.Scope) APIKeyRepository
 }
 
 // UserRepository stores accounts. Every method wraps domain.ErrUnavailable when the database
@@ -60,4 +62,30 @@ type SessionRepository interface {
 	// still present) with the user's current role, in one indexed query: it runs on every
 	// authenticated request. session.ErrNotFound otherwise.
 	Principal(ctx context.Context, id session.ID, now time.Time) (identity.Principal, error)
+}
+
+// APIKeyRepository stores personal API keys. Every method wraps domain.ErrUnavailable when the
+// database cannot be reached. Ids that could never have been issued (any shape, any length)
+// are simply not found.
+type APIKeyRepository interface {
+	// Add inserts k; user.ErrNotFound when its user does not exist.
+	Add(ctx context.Context, k *apikey.Key) error
+	// ListByUser returns every key of the user, expired ones included, newest first.
+	ListByUser(ctx context.Context, userID identity.UserID) ([]*apikey.Key, error)
+	// Delete removes the user's key id; apikey.ErrNotFound when the user has no such key
+	// (another user's key included).
+	Delete(ctx context.Context, userID identity.UserID, id apikey.ID) error
+	// CountActiveForUpdate locks the user's row until the transaction ends, then counts the
+	// user's keys still active at now; user.ErrNotFound when the user does not exist. The lock
+	// is the one every write of the user takes first (ports.Stamps), so concurrent creations
+	// for one user queue and each counts what the previous ones committed.
+	CountActiveForUpdate(ctx context.Context, userID identity.UserID, now time.Time) (int, error)
+	// Principal returns the owner of the key whose secret hashes to hash, if the key is active
+	// at now and its user still exists, with the user's current role and stamps, in one indexed
+	// query: it runs on every request made with a key. apikey.ErrNotFound otherwise.
+	Principal(ctx context.Context, hash string, now time.Time) (identity.Principal, error)
+	// RecordUses sets each key's last_used_at to its time in uses, in one statement for a
+	// batch, unless the stored time is already later (it never moves backwards). Keys deleted
+	// meanwhile are skipped.
+	RecordUses(ctx context.Context, uses map[apikey.ID]time.Time) error
 }

@@ -5,6 +5,7 @@ package accounts
 import (
 	"context"
 
+	"github.com/acme/postsvc/domain/accounts/apikey"
 	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
@@ -92,4 +93,30 @@ type NewUserInput struct {
 type UserUpdate struct {
 	Name *string
 	Role *string
+}
+
+// APIKeyService manages the caller's personal API keys and authenticates requests made with
+// one (ports.Authenticator, the "pat_" scheme). Keys are managed only with a login session.
+type APIKeyService interface {
+	// Create makes a key for the caller; the result carries its secret, never shown again.
+	// apikey.ErrTooMany when the caller already holds apikey.MaxActivePerUser active keys.
+	Create(ctx context.Context, p identity.Principal, in NewAPIKeyInput) (CreatedAPIKey, error)
+	// List returns the caller's keys, newest first, without their secrets.
+	List(ctx context.Context, p identity.Principal) ([]*apikey.Key, error)
+	// Delete deletes one of the caller's keys; it stops working on the very next request.
+	// apikey.ErrNotFound for an unknown id or another user's key.
+	Delete(ctx context.Context, p identity.Principal, id string) error
+	ports.Authenticator
+}
+
+// NewAPIKeyInput is a key creation request. ExpiresInDays nil: the key never expires.
+type NewAPIKeyInput struct {
+	Name          string
+	ExpiresInDays *int
+}
+
+// CreatedAPIKey is a new key and its secret.
+type CreatedAPIKey struct {
+	Key    *apikey.Key
+	Secret string
 }

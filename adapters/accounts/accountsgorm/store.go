@@ -1,5 +1,5 @@
-// Package accountsgorm stores the accounts context (users and login sessions) with GORM on
-// MySQL/MariaDB or SQLite. Its tables are created by the shared migrations
+// Package accountsgorm stores the accounts context (users, login sessions and personal API keys)
+// with GORM on MySQL/MariaDB or SQLite. Its tables are created by the shared migrations
 // (adapters/gormstore/migrations); its repositories run on the scopes of the gormstore unit
 // of work, so they join any transaction, whichever contexts take part in it.
 package accountsgorm
@@ -16,15 +16,20 @@ import (
 
 // Store implements accounts.Store.
 type Store struct {
-	// principal is the per-request authentication read, prepared once for the pool.
-	principal *gormstore.PreparedQuery
+	// principal and keyPrincipal are the per-request authentication reads of the two
+	// credential schemes (sessions, API keys), prepared once for the pool.
+	principal    *gormstore.PreparedQuery
+	keyPrincipal *gormstore.PreparedQuery
 }
 
 var _ accounts.Store = (*Store)(nil)
 
 // NewStore prepares the accounts repositories of the pool that gormstore.Open returned.
 func NewStore(db *gorm.DB) *Store {
-	return &Store{principal: gormstore.NewPreparedQuery(db, principalSQL)}
+	return &Store{
+		principal:    gormstore.NewPreparedQuery(db, principalSQL),
+		keyPrincipal: gormstore.NewPreparedQuery(db, apiKeyPrincipalSQL),
+	}
 }
 
 // Users is the user repository on tx.
@@ -38,6 +43,16 @@ func (s *Store) Sessions(tx ports.Scope) accounts.SessionRepository {
 	r := sessionRepo{db: mustDB(tx)}
 	if gormstore.IsPool(tx) {
 		r.principal = s.principal
+	}
+	return r
+}
+
+// APIKeys is the personal API key repository on tx; on the pool's scope its Principal runs as
+// a prepared statement.
+func (s *Store) APIKeys(tx ports.Scope) accounts.APIKeyRepository {
+	r := apiKeyRepo{db: mustDB(tx)}
+	if gormstore.IsPool(tx) {
+		r.principal = s.keyPrincipal
 	}
 	return r
 }

@@ -1,5 +1,5 @@
-// Package accounts is the contract of the accounts context's repositories (users and login
-// sessions): run on SQLite, MySQL and the in-memory fake, so they all behave the same.
+// Package accounts is the contract of the accounts context's repositories (users, login
+// sessions and personal API keys): run on SQLite, MySQL and the in-memory fake, so they all behave the same.
 package accounts
 
 import (
@@ -19,6 +19,8 @@ import (
 type Backend struct {
 	UoW   ports.UnitOfWork
 	Store port.Store
+	// Stamps bumps the user's change counters, which the principal reads carry.
+	Stamps ports.Stamps
 }
 
 // Users is the user repository on the pool.
@@ -29,7 +31,7 @@ func (b Backend) Sessions() port.SessionRepository { return b.Store.Sessions(b.U
 
 // Tests is the accounts repositories' contract.
 func Tests() []contract.Group[Backend] {
-	return []contract.Group[Backend]{{Name: "users", Tests: userTests()}, {Name: "sessions", Tests: sessionTests()}}
+	return []contract.Group[Backend]{{Name: "users", Tests: userTests()}, {Name: "sessions", Tests: sessionTests()}, {Name: "api keys", Tests: apiKeyTests()}}
 }
 
 // addUser stores a new account and returns it.

@@ -22,7 +22,7 @@ func TestGormStore(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			contract.Run(t, accounts.Tests(), func(t *testing.T) accounts.Backend {
 				db := backend.Open(t)
-				return accounts.Backend{UoW: gormstore.NewUnitOfWork(db), Store: accountsgorm.NewStore(db)}
+				return accounts.Backend{UoW: gormstore.NewUnitOfWork(db), Store: accountsgorm.NewStore(db), Stamps: gormstore.NewStamps()}
 			})
 		})
 	}
@@ -31,6 +31,6 @@ func TestGormStore(t *testing.T) {
 // TestFakes runs the accounts contract on the in-memory fakes that use-case tests rely on.
 func TestFakes(t *testing.T) {
 	contract.Run(t, accounts.Tests(), func(t *testing.T) accounts.Backend {
-		return accounts.Backend{UoW: fakes.NewStore(), Store: accountsfake.Store{}}
+		return accounts.Backend{UoW: fakes.NewStore(), Store: accountsfake.Store{}, Stamps: fakes.Stamps{}}
 	})
 }

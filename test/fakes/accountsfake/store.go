@@ -1,5 +1,5 @@
 // Package accountsfake holds the accounts context's in-memory fakes for use-case tests: its
-// repositories on a fakes.Store, a password hasher and a token issuer. The repositories pass
+// repositories (users, sessions, API keys) on a fakes.Store, a password hasher and a token issuer. The repositories pass
 // the accounts contract suite (test/contract/accounts), like the real databases.
 package accountsfake
 
