@@ -9,6 +9,8 @@ const (
 	exifHeader     = "Exif\x00\x00"
 	tagOrientation = 0x0112
 	typeShort      = 3
+	// minimalTIFFSize is the length of minimalTIFF's structure.
+	minimalTIFFSize = 26
 	// maxEXIFRead bounds how much of an EXIF block is read to find the orientation: a JPEG
 	// segment cannot be larger, and IFD0 comes first in every writer's layout.
 	maxEXIFRead = 64 << 10
@@ -56,10 +58,10 @@ func exifOrientation(tiff []byte) (int, binary.ByteOrder) {
 }
 
 // minimalTIFF is a TIFF structure holding IFD0 with the single Orientation entry and no
-// next IFD (26 bytes).
+// next IFD (minimalTIFFSize bytes).
 func minimalTIFF(order binary.ByteOrder, orientation int) []byte {
 	var o binary.AppendByteOrder = binary.BigEndian
-	b := make([]byte, 0, 26)
+	b := make([]byte, 0, minimalTIFFSize)
 	if order == binary.LittleEndian {
 		o = binary.LittleEndian
 		b = append(b, "II*\x00"...)

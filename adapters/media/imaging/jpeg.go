@@ -177,9 +177,8 @@ func (c *cleaner) jpegEXIF(n int) error {
 		return nil
 	}
 	c.info.Orientation = orientation
-	tiff := minimalTIFF(order, orientation)
-	length := 2 + len(exifHeader) + len(tiff)
-	return c.emit([]byte{0xff, 0xe1, byte(length >> 8), byte(length)}, []byte(exifHeader), tiff)
+	const length = 2 + len(exifHeader) + minimalTIFFSize
+	return c.emit([]byte{0xff, 0xe1, byte(length >> 8), byte(length & 0xff)}, []byte(exifHeader), minimalTIFF(order, orientation))
 }
 
 // jpegScan copies entropy-coded data up to the next marker that is neither a stuffed 0xff

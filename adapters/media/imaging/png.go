@@ -188,7 +188,7 @@ func (c *cleaner) pngEXIF(head [8]byte, length int64) error {
 	}
 	c.info.Orientation = orientation
 	tiff := minimalTIFF(order, orientation)
-	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(tiff)))
+	chunk := binary.BigEndian.AppendUint32(nil, minimalTIFFSize)
 	chunk = append(append(chunk, "eXIf"...), tiff...)
 	return c.emit(binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:])))
 }

@@ -107,15 +107,6 @@ func (s *source) byte() (byte, error) {
 	return b[0], nil
 }
 
-// atEOF reports whether r has no more bytes.
-func (s *source) atEOF() bool {
-	if s.buffered() > 0 {
-		return false
-	}
-	err := s.fill(1)
-	return errors.Is(err, errTruncated)
-}
-
 // copyN moves n bytes to w (nil: discard), feeding each piece to sum when it is not nil.
 func (s *source) copyN(w io.Writer, n int64, sum func([]byte)) error {
 	for n > 0 {

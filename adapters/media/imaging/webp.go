@@ -259,7 +259,7 @@ func (c *cleaner) webpExtended(length, remaining int64) error {
 	if o := c.info.Orientation; o != 1 {
 		vp8x[0] |= vp8xEXIF
 		tiff := minimalTIFF(order, o)
-		exif = binary.LittleEndian.AppendUint32([]byte("EXIF"), uint32(len(tiff))) //nolint:gosec // 26
+		exif = binary.LittleEndian.AppendUint32([]byte("EXIF"), minimalTIFFSize)
 		exif = append(exif, tiff...)
 	}
 	size := 4 + 8 + 10 + sp.n + int64(len(exif))
