@@ -159,25 +159,11 @@ func New(ctx context.Context, s Settings) (*Store, error) {
 	if region == "" {
 		region = DefaultRegion
 	}
-	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion(region),
-		// Trailing checksums (aws-chunked bodies) are what newer SDKs send by default, and
-		// not every S3-protocol server takes them; bodies are signed (SigV4) either way.
-		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
-		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-	}
-	if s.AccessKeyID != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(s.AccessKeyID, s.SecretAccessKey, "")))
-	}
-	if s.MaxAttempts > 0 {
-		opts = append(opts, awsconfig.WithRetryMaxAttempts(s.MaxAttempts))
-	}
+	var httpClient aws.HTTPClient = newHTTPClient()
 	if s.HTTPClient != nil {
-		opts = append(opts, awsconfig.WithHTTPClient(s.HTTPClient))
-	} else {
-		opts = append(opts, awsconfig.WithHTTPClient(newHTTPClient()))
+		httpClient = s.HTTPClient
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsConfig(ctx, s, region, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: %w", err)
 	}
@@ -198,6 +184,35 @@ func New(ctx context.Context, s Settings) (*Store, error) {
 		return &b
 	}
 	return st, nil
+}
+
+// awsConfig is the SDK configuration: with static credentials, exactly the settings (nothing
+// read from the environment or shared files); without, the SDK's default chain finds them.
+func awsConfig(ctx context.Context, s Settings, region string, httpClient aws.HTTPClient) (aws.Config, error) {
+	// Trailing checksums (aws-chunked bodies) are what newer SDKs send by default, and not
+	// every S3-protocol server takes them; bodies are signed (SigV4) either way.
+	const checksums = aws.RequestChecksumCalculationWhenRequired
+	const validation = aws.ResponseChecksumValidationWhenRequired
+	if s.AccessKeyID != "" {
+		return aws.Config{
+			Region:                     region,
+			Credentials:                aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(s.AccessKeyID, s.SecretAccessKey, "")),
+			HTTPClient:                 httpClient,
+			RetryMaxAttempts:           s.MaxAttempts,
+			RequestChecksumCalculation: checksums,
+			ResponseChecksumValidation: validation,
+		}, nil
+	}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(region),
+		awsconfig.WithHTTPClient(httpClient),
+		awsconfig.WithRequestChecksumCalculation(checksums),
+		awsconfig.WithResponseChecksumValidation(validation),
+	}
+	if s.MaxAttempts > 0 {
+		opts = append(opts, awsconfig.WithRetryMaxAttempts(s.MaxAttempts))
+	}
+	return awsconfig.LoadDefaultConfig(ctx, opts...)
 }
 
 // newHTTPClient bounds connecting and waiting for an answer's headers, but not the transfer
@@ -258,7 +273,19 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	case err != nil:
 		return 0, fmt.Errorf("s3store: put %s: %w", key, err)
 	}
-	return s.multipart(ctx, key, body, buf, size, contentType)
+	// A full part: is there more? If not, one PutObject is enough.
+	var next [1]byte
+	m, err := io.ReadFull(body, next[:])
+	switch {
+	case errors.Is(err, io.EOF):
+		if size >= 0 && int64(n) != size {
+			return 0, s.bodyErr(key, io.ErrUnexpectedEOF, int64(n), size)
+		}
+		return int64(n), s.putObject(ctx, key, buf, contentType)
+	case err != nil:
+		return 0, fmt.Errorf("s3store: put %s: %w", key, err)
+	}
+	return s.multipart(ctx, key, io.MultiReader(bytes.NewReader(next[:m]), body), buf, size, contentType)
 }
 
 func (s *Store) bodyErr(key string, err error, got, want int64) error {
