@@ -32,7 +32,7 @@ func isRed(c color.Color) bool {
 }
 
 func TestThumbnailFitsAndTurns(t *testing.T) {
-	big := pattern(1000, 600)
+	big := pattern(600, 360)
 	bigPNG := encodePNG(t, big)
 	bigJPEG := encodeJPEG(t, big)
 	be, le := binary.BigEndian, binary.LittleEndian
