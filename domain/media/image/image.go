@@ -187,8 +187,9 @@ func PlausibleID(raw string) bool {
 		return false
 	}
 	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		switch c := raw[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
 			return false
 		}
 	}

@@ -1,0 +1,294 @@
+package media_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/adapters/media/imaging"
+	"github.com/acme/postsvc/adapters/storage/fsstore"
+	mediaapp "github.com/acme/postsvc/application/media"
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/identity"
+	mediaimg "github.com/acme/postsvc/domain/media/image"
+	"github.com/acme/postsvc/ports"
+	mediaport "github.com/acme/postsvc/ports/media"
+	"github.com/acme/postsvc/test/fakes"
+	"github.com/acme/postsvc/test/fakes/mediafake"
+)
+
+type fixture struct {
+	env     *fakes.Env
+	objects *countingStore
+	svc     *mediaapp.Service
+}
+
+// countingStore is the real filesystem store, counting objects and able to fail Puts.
+type countingStore struct {
+	*fsstore.Store
+	failPut error
+}
+
+func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, size int64, ct string) (int64, error) {
+	if c.failPut != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r, 100))
+		return 0, c.failPut
+	}
+	return c.Store.Put(ctx, key, r, size, ct)
+}
+
+func (c *countingStore) keys(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	if err := c.List(t.Context(), "", func(o ports.ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func newFixture(t *testing.T, quota int64) *fixture {
+	t.Helper()
+	env := fakes.NewEnv()
+	fs, err := fsstore.New(t.TempDir(), fsstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fs.Close() })
+	objects := &countingStore{Store: fs}
+	svc := mediaapp.NewService(env.Store, mediafake.Store{}, objects, imaging.New(imaging.Config{}), env.Jobs, env.Clock, env.IDs,
+		mediaapp.Settings{QuotaBytes: quota, SweepGrace: time.Hour})
+	return &fixture{env: env, objects: objects, svc: svc}
+}
+
+func (f *fixture) user() identity.Principal {
+	return identity.Principal{UserID: f.env.NewUser(), Role: identity.RoleUser}
+}
+
+func (f *fixture) runJobs(t *testing.T) {
+	t.Helper()
+	if _, err := f.env.RunJobs(t.Context(), map[string]func(context.Context, ports.Job) error{
+		mediaapp.ThumbnailJob: f.svc.MakeThumbnail, mediaapp.DeleteObjectsJob: f.svc.DeleteObjects,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pngBytes(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
+	}
+	img.Set(0, 0, color.RGBA{1, 2, 3, 255})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func (f *fixture) upload(t *testing.T, p identity.Principal, files ...[]byte) ([]*mediaimg.Image, error) {
+	t.Helper()
+	up, err := f.svc.BeginUpload(t.Context(), p, mediaimg.DetailsDraft{})
+	if err != nil {
+		return nil, err
+	}
+	defer up.Abort()
+	for i, data := range files {
+		if err := up.Add(t.Context(), "f"+string(rune('a'+i))+".png", bytes.NewReader(data)); err != nil {
+			return nil, err
+		}
+	}
+	return up.Commit(t.Context())
+}
+
+func TestUploadStoresObjectsAndRowsTogether(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	imgs, err := f.upload(t, p, pngBytes(t, 30, 20), pngBytes(t, 300, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 2 || len(f.objects.keys(t)) != 2 {
+		t.Fatalf("%d images, %d objects; want 2 and 2", len(imgs), len(f.objects.keys(t)))
+	}
+	// The thumbnail jobs committed with the rows make the thumbnails.
+	f.runJobs(t)
+	if got := len(f.objects.keys(t)); got != 4 {
+		t.Fatalf("%d objects after the thumbnail jobs, want 4", got)
+	}
+	img, err := f.svc.Get(t.Context(), p, string(imgs[1].ID()))
+	if err != nil || !img.HasThumbnail() {
+		t.Fatalf("image after its job: %v, thumbnail %v", err, img != nil && img.HasThumbnail())
+	}
+}
+
+func TestRefusedFileStoresNothing(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	_, err := f.upload(t, p, pngBytes(t, 10, 10), []byte("not an image at all"))
+	if domain.KindOf(err) != domain.KindUnsupported || !strings.Contains(err.Error(), `"fb.png"`) {
+		t.Fatalf("err = %v, want 415 naming fb.png", err)
+	}
+	if keys := f.objects.keys(t); len(keys) != 0 {
+		t.Fatalf("a refused upload left objects %v", keys)
+	}
+	page, _ := f.svc.List(t.Context(), p, mediaport.ListRequest{})
+	if len(page.Images) != 0 {
+		t.Fatal("a refused upload left rows")
+	}
+}
+
+func TestStorageFailureIsUnavailableAndStoresNothing(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	f.objects.failPut = errors.New("disk on fire")
+	_, err := f.upload(t, p, pngBytes(t, 10, 10))
+	if domain.KindOf(err) != domain.KindUnavailable {
+		t.Fatalf("err = %v, want unavailable (503)", err)
+	}
+	if keys := f.objects.keys(t); len(keys) != 0 {
+		t.Fatalf("objects %v", keys)
+	}
+}
+
+func TestQuotaIsCheckedWhileReadingAndAtCommit(t *testing.T) {
+	file := pngBytes(t, 60, 60)
+	f := newFixture(t, int64(len(file))*2+int64(len(file))/2)
+	p := f.user()
+	if _, err := f.upload(t, p, file, file); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.upload(t, p, file)
+	if !errors.Is(err, mediaimg.ErrQuotaExceeded) {
+		t.Fatalf("err = %v, want quota exceeded", err)
+	}
+	if got := len(f.objects.keys(t)); got != 2 {
+		t.Fatalf("%d objects after the refused upload, want the 2 stored before", got)
+	}
+	// An owner at the quota is refused before any file is read.
+	f2 := newFixture(t, int64(len(file)))
+	p2 := f2.user()
+	if _, err := f2.upload(t, p2, file); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f2.svc.BeginUpload(t.Context(), p2, mediaimg.DetailsDraft{}); !errors.Is(err, mediaimg.ErrQuotaExceeded) {
+		t.Fatalf("BeginUpload at the quota: %v", err)
+	}
+}
+
+func TestDeleteRemovesObjectsOnlyAfterCommitThroughTheJob(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	imgs, err := f.upload(t, p, pngBytes(t, 10, 10), pngBytes(t, 12, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runJobs(t) // thumbnails
+	other := f.user()
+	// Bulk delete naming an id that is not the caller's deletes nothing.
+	err = f.svc.DeleteMany(t.Context(), other, []string{string(imgs[0].ID())})
+	var withIDs *domain.IDsError
+	if !errors.As(err, &withIDs) || len(withIDs.IDs) != 1 || withIDs.IDs[0] != string(imgs[0].ID()) {
+		t.Fatalf("err = %v, want a 404 listing the id", err)
+	}
+	if err := f.svc.DeleteMany(t.Context(), p, []string{string(imgs[0].ID()), string(imgs[1].ID())}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.objects.keys(t)); got != 4 {
+		t.Fatalf("%d objects right after the delete committed, want 4 until the job runs", got)
+	}
+	f.runJobs(t)
+	if keys := f.objects.keys(t); len(keys) != 0 {
+		t.Fatalf("objects %v left after the delete job", keys)
+	}
+	if _, err := f.svc.Get(t.Context(), p, string(imgs[0].ID())); !errors.Is(err, mediaimg.ErrNotFound) {
+		t.Fatalf("a deleted image: %v", err)
+	}
+	for _, bad := range [][]string{nil, make([]string, 101)} {
+		if err := f.svc.DeleteMany(t.Context(), p, bad); domain.KindOf(err) != domain.KindInvalid {
+			t.Errorf("%d ids: %v, want 422", len(bad), err)
+		}
+	}
+}
+
+func TestSweepRemovesOnlyOldOrphans(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	imgs, err := f.upload(t, p, pngBytes(t, 10, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := mediaimg.ContentKey(p.UserID, "0190a1b2-0000-7000-8000-00000000beef")
+	if _, err := f.objects.Put(t.Context(), orphan, strings.NewReader("left by a killed upload"), -1, ""); err != nil {
+		t.Fatal(err)
+	}
+	foreign := "other/keep-me"
+	if _, err := f.objects.Put(t.Context(), foreign, strings.NewReader("not the sweep's"), -1, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Young orphans may belong to an upload about to commit: kept.
+	f.env.Clock.Advance(time.Since(f.env.Clock.Now()))
+	if n, err := f.svc.Sweep(t.Context()); err != nil || n != 0 {
+		t.Fatalf("sweep of young objects removed %d, %v", n, err)
+	}
+	// The store dates objects by the real clock; the service's clock moves past the grace.
+	f.env.Clock.Advance(time.Since(f.env.Clock.Now()) + 2*time.Hour)
+	if n, err := f.svc.Sweep(t.Context()); err != nil || n != 1 {
+		t.Fatalf("sweep removed %d, %v; want the one orphan", n, err)
+	}
+	keys := f.objects.keys(t)
+	if len(keys) != 2 || !strings.Contains(strings.Join(keys, " "), string(imgs[0].ID())) || !strings.Contains(strings.Join(keys, " "), foreign) {
+		t.Fatalf("objects after the sweep: %v", keys)
+	}
+}
+
+func TestAccessRules(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	owner, other := f.user(), f.user()
+	admin := identity.Principal{UserID: f.env.NewUser(), Role: identity.RoleAdmin}
+	imgs, err := f.upload(t, owner, pngBytes(t, 10, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := string(imgs[0].ID())
+	for name, p := range map[string]identity.Principal{"anonymous": {}, "other": other} {
+		if _, err := f.svc.Get(t.Context(), p, id); !errors.Is(err, mediaimg.ErrNotFound) {
+			t.Errorf("%s reads a private image: %v", name, err)
+		}
+	}
+	if _, err := f.svc.Get(t.Context(), admin, id); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("admin: %v, want forbidden", err)
+	}
+	public := "public"
+	if _, err := f.svc.Update(t.Context(), owner, id, mediaimg.DetailsDraft{Visibility: &public}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Get(t.Context(), identity.Principal{}, id); err != nil {
+		t.Errorf("anonymous cannot read a public image: %v", err)
+	}
+	if _, err := f.svc.Update(t.Context(), other, id, mediaimg.DetailsDraft{Visibility: &public}); !errors.Is(err, mediaimg.ErrNotFound) {
+		t.Errorf("another user updates the image: %v", err)
+	}
+	if _, err := f.svc.List(t.Context(), identity.Principal{}, mediaport.ListRequest{}); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Errorf("anonymous lists: %v", err)
+	}
+	// The thumbnail is made on first request when the job has not run, then served from
+	// storage.
+	_, obj, ct, err := f.svc.Thumbnail(t.Context(), identity.Principal{}, id)
+	if err != nil || ct != "image/png" {
+		t.Fatalf("thumbnail: %v %q", err, ct)
+	}
+	_ = obj.Close()
+	img, _ := f.svc.Get(t.Context(), owner, id)
+	if !img.HasThumbnail() {
+		t.Fatal("a thumbnail made on request is not recorded")
+	}
+}
