@@ -23,6 +23,7 @@ type Config struct {
 	Jobs      Jobs      `mapstructure:"jobs"`
 	ECG       ECG       `mapstructure:"ecg"`
 	Media     Media     `mapstructure:"media"`
+	Storage   Storage   `mapstructure:"storage"`
 }
 
 // Environments.

@@ -85,6 +85,16 @@ func Defaults() map[string]any {
 		"media.upload_timeout":       "10m",
 		"media.sweep_interval":       "1h",
 		"media.sweep_grace":          "1h",
+
+		// Object storage (config/storage.go).
+		"storage.driver":               StorageFilesystem,
+		"storage.s3.bucket":            "",
+		"storage.s3.endpoint":          "",
+		"storage.s3.region":            "",
+		"storage.s3.access_key_id":     "",
+		"storage.s3.secret_access_key": "",
+		"storage.s3.force_path_style":  false,
+		"storage.s3.sse":               SSEAES256,
 	}
 }
 
@@ -276,6 +286,7 @@ func (c *Config) finish() error {
 	if (c.Bootstrap.AdminEmail == "") != (c.Bootstrap.AdminPassword == "") {
 		bad("bootstrap.admin_email", "and %s must be set together", EnvName("bootstrap.admin_password"))
 	}
+	c.finishStorage(bad)
 	if len(errs) == 0 {
 		if err := c.resolveSecret(); err != nil {
 			errs = append(errs, err)

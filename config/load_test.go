@@ -208,3 +208,84 @@ func TestEnvName(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestStorageDefaultsToTheFilesystemUnderTheDataFolder(t *testing.T) {
+	dir := isolate(t)
+	cfg, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Storage; s.Driver != config.StorageFilesystem || s.Dir != filepath.Join(dir, "media") || s.S3.SSE != config.SSEAES256 {
+		t.Fatalf("storage defaults %+v, want the filesystem under %s/media and AES256 for S3", s, dir)
+	}
+	// The S3 settings are not checked while the filesystem is used.
+	t.Setenv("APP_STORAGE_S3_SSE", "bogus")
+	if _, err := config.Load("", nil); err != nil {
+		t.Fatalf("S3 settings must not matter with the filesystem driver: %v", err)
+	}
+}
+
+func TestStorageS3Settings(t *testing.T) {
+	for _, c := range []struct{ sse, want string }{
+		{"", config.SSEAES256}, {"AES256", config.SSEAES256}, {"aes256", config.SSEAES256},
+		{"aws:kms", config.SSEKMS}, {"none", config.SSENone}, {"NONE", config.SSENone},
+	} {
+		isolate(t)
+		for k, v := range map[string]string{
+			"APP_STORAGE_DRIVER": "S3", "APP_STORAGE_S3_BUCKET": "media", "APP_STORAGE_S3_ENDPOINT": "http://127.0.0.1:7070",
+			"APP_STORAGE_S3_REGION": "eu-west-3", "APP_STORAGE_S3_ACCESS_KEY_ID": "AKID", "APP_STORAGE_S3_SECRET_ACCESS_KEY": "sekret",
+			"APP_STORAGE_S3_FORCE_PATH_STYLE": "true", "APP_STORAGE_S3_SSE": c.sse,
+		} {
+			t.Setenv(k, v)
+		}
+		cfg, err := config.Load("", nil)
+		if err != nil {
+			t.Fatalf("sse %q: %v", c.sse, err)
+		}
+		want := config.S3{Bucket: "media", Endpoint: "http://127.0.0.1:7070", Region: "eu-west-3", AccessKeyID: "AKID",
+			SecretAccessKey: "sekret", ForcePathStyle: true, SSE: c.want}
+		if cfg.Storage.Driver != config.StorageS3 || cfg.Storage.S3 != want {
+			t.Fatalf("sse %q: %+v, want driver s3 and %+v", c.sse, cfg.Storage, want)
+		}
+	}
+}
+
+func TestInvalidStorageSettingsAreNamed(t *testing.T) {
+	const secret = "do-not-print-this-secret"
+	s3 := func(kv ...string) map[string]string {
+		env := map[string]string{"APP_STORAGE_DRIVER": "s3", "APP_STORAGE_S3_BUCKET": "media",
+			"APP_STORAGE_S3_ACCESS_KEY_ID": "AKID", "APP_STORAGE_S3_SECRET_ACCESS_KEY": secret}
+		for i := 0; i < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"APP_STORAGE_DRIVER": "gcs"}, "APP_STORAGE_DRIVER"},
+		{map[string]string{"APP_STORAGE_DRIVER": "s3"}, "APP_STORAGE_S3_BUCKET"},
+		{s3("APP_STORAGE_S3_BUCKET", " "), "APP_STORAGE_S3_BUCKET"},
+		{s3("APP_STORAGE_S3_SSE", "DES"), "APP_STORAGE_S3_SSE"},
+		{s3("APP_STORAGE_S3_SSE", "aws:kms:dsse"), "APP_STORAGE_S3_SSE"},
+		{s3("APP_STORAGE_S3_ACCESS_KEY_ID", ""), "APP_STORAGE_S3_ACCESS_KEY_ID"},
+		{s3("APP_STORAGE_S3_ENDPOINT", "127.0.0.1:7070"), "APP_STORAGE_S3_ENDPOINT"},
+		{s3("APP_STORAGE_S3_ENDPOINT", "ftp://host"), "APP_STORAGE_S3_ENDPOINT"},
+		{s3("APP_STORAGE_S3_FORCE_PATH_STYLE", "maybe"), "force_path_style"},
+	} {
+		t.Run(c.want, func(t *testing.T) {
+			isolate(t)
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			_, err := config.Load("", nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("env %v: error %v, want it to name %s", c.env, err, c.want)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("the error shows the secret key: %v", err)
+			}
+		})
+	}
+}
