@@ -19,7 +19,10 @@ type Store interface {
 type Repository interface {
 	// LockOwner locks owner's quota for the rest of the transaction (concurrent uploads of one
 	// owner queue behind it) and returns the bytes their images hold;
-	// identity.ErrUnknownUser when the owner does not exist.
+	// identity.ErrUnknownUser when the owner does not exist. Call it before any other read of
+	// the transaction: a database that reads from a snapshot taken at the transaction's first
+	// read (MySQL's REPEATABLE READ) then sums every image committed before the lock was
+	// granted. On the pool's scope it locks nothing and only reads the sum.
 	LockOwner(ctx context.Context, owner identity.UserID) (used int64, err error)
 	// Add stores images (all of one owner) with their search documents.
 	Add(ctx context.Context, images []*image.Image) error
@@ -50,7 +53,9 @@ type ListQuery struct {
 	Owner identity.UserID
 	// Visibility, when set, keeps only images with it. The public listing sets Public.
 	Visibility image.Visibility
-	// Search, when it holds tokens, keeps only images whose document holds all of them.
+	// Search, when it holds tokens, keeps only images whose document holds all of them. A
+	// search inside a transaction need not see the images that transaction added or changed
+	// (MySQL updates its full-text index at commit).
 	Search image.Query
 	// Before, when not empty, starts the page below that id.
 	Before image.ID
