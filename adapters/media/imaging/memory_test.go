@@ -130,3 +130,41 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
 	return len(p), nil
 }
+
+// 64 uploads at once, each a 20 MiB file, hold a few MiB between them, not 64 files.
+func TestCleanConcurrentMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 80 MiB of files")
+	}
+	const calls, perCall = 64, 256 << 10
+	for _, name := range []string{"jpeg", "png"} {
+		t.Run(name, func(t *testing.T) {
+			in := bigFiles(t)[name]
+			m := New(Config{})
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			var wg sync.WaitGroup
+			errs := make(chan error, calls)
+			for range calls {
+				wg.Go(func() {
+					_, err := m.Clean(context.Background(), bytes.NewReader(in), &countingWriter{}, media.CleanLimits{})
+					errs <- err
+				})
+			}
+			wg.Wait()
+			runtime.ReadMemStats(&after)
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > calls*perCall {
+				t.Fatalf("%d concurrent cleanings of %d bytes allocated %d bytes in all, want under %d", calls, len(in), alloc, calls*perCall)
+			} else {
+				t.Logf("%d concurrent cleanings of %d bytes: %d bytes allocated in all", calls, len(in), alloc)
+			}
+		})
+	}
+}
