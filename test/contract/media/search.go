@@ -34,6 +34,7 @@ func searchTests() []contract.Test[Backend] {
 		{Name: "long words and many words", Run: testSearchLong},
 		{Name: "a token that is not one of ours finds nothing", Run: testSearchForeignToken},
 		{Name: "the index forgets deleted images", Run: testSearchForgets},
+		{Name: "the largest documents", Run: testSearchLargest},
 	}
 }
 
@@ -217,4 +218,55 @@ func testSearchForgets(t *testing.T, b Backend) {
 		_, err := b.Images().Delete(ctx, keeper, []image.ID{next.ID()})
 		contract.NoErr(t, "Delete", err)
 	}
+}
+
+// testSearchLargest stores an image whose description, tags and file name are as long as the
+// contract admits and made of words whose folded forms are long (squared katakana and Hangul
+// syllables decompose to several letters of three bytes each), so its search document is
+// some 15 KB where a typical one is a few hundred bytes, and finds it by words of each.
+func testSearchLargest(t *testing.T, b Backend) {
+	owner := b.NewUser(t)
+	// next returns n characters from base on, never the same run twice.
+	runs := map[rune]rune{}
+	next := func(base rune, size, n int) string {
+		var w strings.Builder
+		for range n {
+			w.WriteRune(base + runs[base]%rune(size))
+			runs[base]++
+		}
+		return w.String()
+	}
+	var desc []string
+	for len(desc)*4+3 <= image.MaxDescriptionChars {
+		desc = append(desc, next(0x3300, 0x58, 3)) // squared katakana: ㌀ is アパート
+	}
+	tags := make([]string, image.MaxTags)
+	for i := range tags {
+		var words []string
+		for len(words)*4+3 <= image.MaxTagChars {
+			words = append(words, next(0xAC00, 11172, 3)) // Hangul: 한 is three jamo
+		}
+		tags[i] = strings.Join(words, "-")
+	}
+	var file []string
+	for len(strings.Join(file, "_"))+10+4 <= image.MaxFilenameBytes {
+		file = append(file, next(0xAC00, 11172, 3))
+	}
+	filename := strings.Join(file, "_") + ".png"
+	d := details(t, image.Private, strings.Join(desc, " "), tags...)
+	doc := image.SearchDocument(filename, d)
+	if len(doc) < 12_000 {
+		t.Fatalf("the test document is only %d bytes", len(doc))
+	}
+	img := addImage(t, b, owner, filename, d, 1)
+	if img.Filename() != filename {
+		t.Fatalf("file name cut to %q", img.Filename())
+	}
+	got, err := b.Images().Get(t.Context(), img.ID())
+	contract.NoErr(t, "Get", err)
+	assertSameImage(t, got, img)
+	for _, q := range []string{desc[0], desc[len(desc)-1], tags[19], file[len(file)-1], desc[7] + " " + tags[3] + " png"} {
+		assertSearch(t, b, mediaport.ListQuery{Owner: owner}, q, []image.ID{img.ID()})
+	}
+	assertSearch(t, b, mediaport.ListQuery{Owner: owner}, desc[0]+"x", nil)
 }

@@ -19,10 +19,14 @@
 -- with "+token" in boolean mode). The tokens exist because of InnoDB's FULLTEXT parser: it
 -- skips words shorter than innodb_ft_min_token_size (3 by default, and read-only at run
 -- time) and a list of stop words ("a", "the", "it"), and MariaDB has no ngram parser to index
--- shorter words with. A token is at least 3 characters of [a-z0-9], never a stop word (none
--- starts with "w" and a hex digit), at most 83 characters (under innodb_ft_max_token_size,
+-- shorter words with. A token is at least 3 characters of [a-z0-9], never a stop word (no word
+-- of InnoDB's stop list starts with "w" and a hex digit), at most 83 characters (under innodb_ft_max_token_size,
 -- 84), so the default parser indexes every word, "ox" included, and only ever matches whole
--- words. The column is ascii: the tokens are, and the FULLTEXT index is then the smallest.
+-- words. The column is ascii, as the tokens are. It is MEDIUMTEXT, not TEXT: a document is
+-- typically a few hundred bytes, but a token can be up to 83 bytes for a word of two
+-- characters (letters whose compatibility decomposition is long), and the bound a TEXT column
+-- would need (64 KiB) is not one anybody should have to prove for every description, tag and
+-- file name the contract admits; MEDIUMTEXT costs one more length byte.
 --
 -- InnoDB applies changes to a FULLTEXT index when their transaction commits: a search inside a
 -- transaction does not see the rows that transaction added or changed.
@@ -49,7 +53,7 @@ CREATE TABLE images (
     -- JSON array of at most 20 lower-cased tags of at most 32 characters.
     tags          TEXT         NOT NULL,
     -- image.SearchDocument: space-separated tokens, see above.
-    search_doc    TEXT         CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    search_doc    MEDIUMTEXT   CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     has_thumbnail BOOLEAN      NOT NULL DEFAULT FALSE,
     created_at    DATETIME(6)  NOT NULL,
     PRIMARY KEY (id),
