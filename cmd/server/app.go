@@ -56,7 +56,8 @@ func (a *app) bootstrapAdmin(ctx context.Context) error {
 // finish within the grace period; the workers stop claiming at once, let running jobs finish
 // within theirs and hand the rest back. A worker failure is logged and the worker restarted;
 // the HTTP server's failure ends the process, since its listener cannot be reopened. The
-// database closes after both have stopped.
+// last uses of personal API keys are written once the HTTP server has stopped, and the
+// database closes after that.
 func runServe(cmd *cobra.Command, _ []string) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
@@ -95,10 +96,18 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer stopProfiler()
-	return supervisor.New(logger, supervisor.Settings{}).Run(ctx,
+	err = supervisor.New(logger, supervisor.Settings{}).Run(ctx,
 		supervisor.Component{Name: "http", Essential: true, Run: func(ctx context.Context) error { return a.serve(ctx, ln, opsLn) }},
 		supervisor.Component{Name: "jobs", Run: s.Jobs.Run},
+		supervisor.Component{Name: "api-key-uses", Run: s.APIKeys.RunUseFlusher},
+		supervisor.Component{Name: "media-sweep", Run: a.sweepMedia},
 	)
+	// The HTTP server has stopped: the uses of personal API keys recorded by the last requests
+	// are written now, before the database closes.
+	if ferr := s.APIKeys.FinalFlush(ctx); ferr != nil {
+		logger.Warn("api keys: recording last uses at shutdown failed", "err", ferr)
+	}
+	return err
 }
 
 // newServer is an http.Server with the configured timeouts.

@@ -43,7 +43,7 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "server",
-		Short:         "Accounts, posts and ECG insights API",
+		Short:         "Accounts, posts, ECG insights and images API",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE:          runServe,
@@ -54,6 +54,7 @@ func newRootCommand() *cobra.Command {
 		newMigrateCommand(),
 		newUsersCommand(),
 		newECGCommand(),
+		newMediaCommand(),
 	)
 	return root
 }
@@ -86,6 +87,39 @@ func newECGCommand() *cobra.Command {
 				return describe(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "enqueued reanalysis job %s; running servers take it from the queue\n", id)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newMediaCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "media", Short: "Operate the image repository"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "gc",
+		Short: "Remove stored objects that no image refers to",
+		Long: "Lists the object store and removes every image object or thumbnail whose image does not exist,\n" +
+			"once it is older than APP_MEDIA_SWEEP_GRACE (younger ones may belong to an upload in progress).\n" +
+			"Running servers do the same at start and every APP_MEDIA_SWEEP_INTERVAL; this is the same sweep, now.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			m, cleanup, err := wiring.NewMedia(cfg)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			if err := m.MigrateIfEnabled(cmd.Context()); err != nil {
+				return err
+			}
+			n, err := m.Media.Sweep(cmd.Context())
+			if err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d orphaned objects\n", n)
 			return nil
 		},
 	})

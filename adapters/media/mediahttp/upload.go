@@ -32,7 +32,6 @@ func (m *Module) upload(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
 	var draft image.DetailsDraft
 	var up mediaport.Upload
 	defer func() {
@@ -71,7 +70,7 @@ func (m *Module) upload(c *gin.Context) {
 			return
 		}
 		if up == nil {
-			if up, err = m.svc.BeginUpload(ctx, p, draft); err != nil {
+			if up, err = m.svc.BeginUpload(c.Request.Context(), p, draft); err != nil {
 				httpapi.Fail(c, err)
 				return
 			}
@@ -82,13 +81,15 @@ func (m *Module) upload(c *gin.Context) {
 	}
 	if up == nil {
 		var err error
-		if up, err = m.svc.BeginUpload(ctx, p, draft); err != nil {
+		if up, err = m.svc.BeginUpload(c.Request.Context(), p, draft); err != nil {
 			httpapi.Fail(c, err)
 			return
 		}
 	}
+	// The body is read: the commit gets the request's whole budget. Received replaces the
+	// request's context, so it is read again from the request.
 	httpapi.Received(c, 0)
-	images, err := up.Commit(ctx)
+	images, err := up.Commit(c.Request.Context())
 	if err != nil {
 		httpapi.Fail(c, err)
 		return
@@ -102,6 +103,11 @@ func (m *Module) upload(c *gin.Context) {
 func (m *Module) addFile(c *gin.Context, up mediaport.Upload, part *multipart.Part) bool {
 	r := &fileReader{r: part, limit: m.s.MaxFileBytes, left: m.s.MaxFileBytes, name: image.CleanFilename(part.FileName(), "")}
 	err := up.Add(c.Request.Context(), part.FileName(), r)
+	if err == nil {
+		// Bytes after the image's end are not stored, but they count against the file's
+		// limit like the rest of the part.
+		_, _ = io.Copy(io.Discard, r)
+	}
 	switch {
 	case r.err != nil && r.tooLarge:
 		c.Header("Connection", "close")

@@ -30,6 +30,7 @@ import (
 	"github.com/acme/postsvc/adapters/worker"
 	accountsapp "github.com/acme/postsvc/application/accounts"
 	ecgapp "github.com/acme/postsvc/application/ecg"
+	mediaapp "github.com/acme/postsvc/application/media"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/ports"
 )
@@ -49,6 +50,11 @@ type Server struct {
 	Auth      *accountsapp.Auth
 	Tokens    *jwttoken.Issuer
 	PostCache *postcache.Cache
+	// APIKeys writes the recorded uses of personal API keys: periodically while serving, and
+	// once more after the HTTP server has stopped.
+	APIKeys *accountsapp.APIKeys
+	// Media sweeps stored objects that no image refers to, at start and periodically.
+	Media *mediaapp.Service
 }
 
 // Migration is what `server migrate` needs: the database and its migrator, nothing else.
@@ -69,6 +75,18 @@ type ECG struct {
 	Config   *config.Config
 	Migrator *gormstore.Migrator
 	ECG      *ecgapp.Service
+}
+
+// Media is what `server media gc` needs: the migrator and the media use case.
+type Media struct {
+	Config   *config.Config
+	Migrator *gormstore.Migrator
+	Media    *mediaapp.Service
+}
+
+// MigrateIfEnabled applies pending migrations when APP_DATABASE_MIGRATE_ON_START says so.
+func (m *Media) MigrateIfEnabled(ctx context.Context) error {
+	return migrateIfEnabled(ctx, m.Config, m.Migrator)
 }
 
 // MigrateIfEnabled applies pending migrations when APP_DATABASE_MIGRATE_ON_START says so.
@@ -102,7 +120,7 @@ func (a *Accounts) MigrateIfEnabled(ctx context.Context) error {
 //
 //nolint:unused // used by the wireinject injectors
 var kernelSet = wire.NewSet(
-	wire.FieldsOf(new(*config.Config), "HTTP", "Database", "Auth", "Cache", "Throttle", "Jobs", "ECG"),
+	wire.FieldsOf(new(*config.Config), "HTTP", "Database", "Auth", "Cache", "Throttle", "Jobs", "ECG", "Media"),
 	system.ProviderSet,
 	gormstore.ProviderSet,
 	newMigrator,
@@ -115,6 +133,7 @@ var kernelSet = wire.NewSet(
 //nolint:unused // used by the wireinject injectors
 var serverSet = wire.NewSet(
 	kernelSet,
+	storageSet,
 	throttle.ProviderSet,
 	newJobRunners,
 	readyCheck,
@@ -134,11 +153,19 @@ func newMigrator(db *gorm.DB, cfg config.Database) (*gormstore.Migrator, error) 
 // quickly instead of holding the prober.
 const readyTimeout = 2 * time.Second
 
-func readyCheck(p *gormstore.Pinger) httpapi.ReadyFunc {
+// readyCheck is ready when the database answers and the object store can be used (the S3
+// bucket reached, the data folder writable).
+func readyCheck(p *gormstore.Pinger, objects ports.ObjectStore) httpapi.ReadyFunc {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 		defer cancel()
-		return p.Ping(ctx)
+		if err := p.Ping(ctx); err != nil {
+			return err
+		}
+		if err := objects.Check(ctx); err != nil {
+			return fmt.Errorf("object storage: %w", err)
+		}
+		return nil
 	}
 }
 

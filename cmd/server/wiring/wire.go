@@ -22,6 +22,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		accountsSet,
 		postsSet,
 		ecgSet,
+		mediaSet,
 		modules, authenticators, dataOwners, jobPools,
 		wire.Struct(new(Server), "*"),
 	)
@@ -57,6 +58,18 @@ func NewECG(cfg *config.Config) (*ECG, func(), error) {
 		kernelSet,
 		ecgCoreSet,
 		wire.Struct(new(ECG), "*"),
+	)
+	return nil, nil, nil
+}
+
+// NewMedia builds what `server media gc` needs: the migrator, the object store and the media
+// use case, without the HTTP stack or the other contexts.
+func NewMedia(cfg *config.Config) (*Media, func(), error) {
+	wire.Build(
+		kernelSet,
+		storageSet,
+		mediaCoreSet,
+		wire.Struct(new(Media), "*"),
 	)
 	return nil, nil, nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/acme/postsvc/adapters/ecg/ecghttp"
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/adapters/media/mediagorm"
+	"github.com/acme/postsvc/adapters/media/mediahttp"
 	"github.com/acme/postsvc/adapters/metrics"
 	"github.com/acme/postsvc/adapters/posts/postcache"
 	"github.com/acme/postsvc/adapters/posts/postsgorm"
@@ -23,6 +25,7 @@ import (
 	"github.com/acme/postsvc/adapters/throttle"
 	"github.com/acme/postsvc/application/accounts"
 	"github.com/acme/postsvc/application/ecg"
+	"github.com/acme/postsvc/application/media"
 	"github.com/acme/postsvc/application/posts"
 	"github.com/acme/postsvc/config"
 	"log/slog"
@@ -69,32 +72,49 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		return nil, nil, err
 	}
 	ecgService := ecg.NewService(unitOfWork, ecggormStore, spools, jobQueue, analyses, clock, iDs)
-	v := dataOwners(service, ecgService)
+	mediagormStore := mediagorm.NewStore()
+	objectStore, cleanup2, err := newObjectStore(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	imaging := mediaImaging()
+	configMedia := cfg.Media
+	settings2 := mediaSettings(configMedia)
+	mediaService := media.NewService(unitOfWork, mediagormStore, objectStore, imaging, jobQueue, clock, iDs, settings2)
+	v := dataOwners(service, ecgService, mediaService)
 	admin := accounts.NewAdmin(unitOfWork, store, hasher, jobQueue, v, clock, iDs)
-	module := accountshttp.New(accountsAuth, admin)
+	accountsAPIKeySettings := apiKeySettings(auth)
+	apiKeys := accounts.NewAPIKeys(unitOfWork, store, clock, iDs, logger, accountsAPIKeySettings)
+	module := accountshttp.New(accountsAuth, admin, apiKeys)
 	postshttpModule := postshttp.New(service)
 	ecghttpSettings := ecgHTTPSettings(configECG)
 	ecghttpModule := ecghttp.New(ecgService, ecghttpSettings)
-	httpapiModules := modules(module, postshttpModule, ecghttpModule)
-	httpapiAuthenticators := authenticators(accountsAuth)
+	mediahttpSettings := mediaHTTPSettings(configMedia)
+	mediahttpModule := mediahttp.New(mediaService, mediahttpSettings)
+	httpapiModules := modules(module, postshttpModule, ecghttpModule, mediahttpModule)
+	httpapiAuthenticators := authenticators(accountsAuth, apiKeys)
 	pinger := gormstore.NewPinger(db)
-	readyFunc := readyCheck(pinger)
+	readyFunc := readyCheck(pinger, objectStore)
 	readiness := httpapi.NewReadiness(readyFunc)
 	http := cfg.HTTP
 	jobs := cfg.Jobs
-	wiringJobPools := jobPools(jobs, configECG, admin, ecgService)
+	wiringJobPools := jobPools(jobs, configECG, configMedia, admin, ecgService, mediaService)
 	group, err := newJobRunners(jobQueue, clock, logger, jobs, wiringJobPools)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	metricsMetrics, err := metrics.New(sources)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
@@ -102,11 +122,13 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	httpapiRouterExtras := routerExtras(metricsMetrics, scrapeHandler, http)
 	engine, err := httpapi.ProvideRouter(httpapiModules, httpapiAuthenticators, readiness, logger, http, httpapiRouterExtras)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	migrator, err := newMigrator(db, database)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
@@ -122,8 +144,11 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		Auth:      accountsAuth,
 		Tokens:    issuer,
 		PostCache: postcacheCache,
+		APIKeys:   apiKeys,
+		Media:     mediaService,
 	}
 	return server, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }
@@ -215,6 +240,44 @@ func NewECG(cfg *config.Config) (*ECG, func(), error) {
 		ECG:      service,
 	}
 	return wiringECG, func() {
+		cleanup()
+	}, nil
+}
+
+// NewMedia builds what `server media gc` needs: the migrator, the object store and the media
+// use case, without the HTTP stack or the other contexts.
+func NewMedia(cfg *config.Config) (*Media, func(), error) {
+	database := cfg.Database
+	db, cleanup, err := gormstore.Open(database)
+	if err != nil {
+		return nil, nil, err
+	}
+	migrator, err := newMigrator(db, database)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	unitOfWork := gormstore.NewUnitOfWork(db)
+	store := mediagorm.NewStore()
+	objectStore, cleanup2, err := newObjectStore(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	imaging := mediaImaging()
+	clock := system.NewClock()
+	iDs := system.NewIDs()
+	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
+	configMedia := cfg.Media
+	settings := mediaSettings(configMedia)
+	service := media.NewService(unitOfWork, store, objectStore, imaging, jobQueue, clock, iDs, settings)
+	wiringMedia := &Media{
+		Config:   cfg,
+		Migrator: migrator,
+		Media:    service,
+	}
+	return wiringMedia, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }
