@@ -4,8 +4,10 @@
 // segments or chunks that hold it (the compressed pixel data is copied byte for byte), and
 // makes thumbnails.
 //
-// Cleaning streams: each call holds two 32 KiB buffers, the header bytes it must inspect
-// (at most one 64 KiB JPEG segment), and for WebP a spool bounded in memory (see webp.go).
+// Cleaning streams: each call holds a 64 KiB input buffer (it holds any JPEG segment, so
+// the EXIF block read for its orientation needs nothing more) and a 32 KiB output buffer,
+// both pooled, a few header bytes, and for an extended WebP file a spool bounded in memory
+// (see webp.go).
 // Until the dimensions have been checked against the pixel limit it reads only the bytes it
 // needs, so a decompression bomb is refused having read no more than its header.
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/acme/postsvc/ports/media"
 )
@@ -39,6 +40,9 @@ func New(cfg Config) *Imaging {
 	return &Imaging{cfg: cfg}
 }
 
+// writerPool recycles the output buffers, as bufPool does the input ones.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
 // cleaner is the state of one Clean call.
 type cleaner struct {
 	src *source
@@ -65,9 +69,11 @@ func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
 	}
+	out, _ := writerPool.Get().(*bufio.Writer)
+	out.Reset(w)
 	c := &cleaner{
 		src:       newSource(ctx, r),
-		out:       bufio.NewWriterSize(w, 32<<10),
+		out:       out,
 		maxPixels: maxPixels,
 		tempDir:   m.cfg.TempDir,
 		discard:   discard,
@@ -75,6 +81,11 @@ func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels
 		where:     "the header",
 	}
 	c.dst = c.out
+	defer func() {
+		c.src.release()
+		out.Reset(nil)
+		writerPool.Put(out)
+	}()
 	head, err := c.src.peek(12)
 	if err != nil && !errors.Is(err, errTruncated) {
 		return media.ImageInfo{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 )
 
 // bufSize holds any JPEG segment (at most 65,535 bytes with its marker and length).
@@ -27,8 +28,23 @@ type source struct {
 	off      int64 // bytes consumed
 }
 
+// bufPool recycles source buffers: a burst of uploads of small files would otherwise
+// allocate 64 KiB per file for the collector to sweep.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, bufSize)
+	return &b
+}}
+
 func newSource(ctx context.Context, r io.Reader) *source {
-	return &source{ctx: ctx, r: r, buf: make([]byte, bufSize)}
+	b, _ := bufPool.Get().(*[]byte)
+	return &source{ctx: ctx, r: r, buf: *b}
+}
+
+// release returns the buffer to the pool; the source is not used afterwards.
+func (s *source) release() {
+	b := s.buf
+	s.buf, s.r = nil, nil
+	bufPool.Put(&b)
 }
 
 func (s *source) buffered() int { return s.end - s.pos }
