@@ -228,10 +228,10 @@ func testSearchLargest(t *testing.T, b Backend) {
 	owner := b.NewUser(t)
 	// next returns n characters from base on, never the same run twice.
 	runs := map[rune]rune{}
-	next := func(base rune, size, n int) string {
+	next := func(base, size rune, n int) string {
 		var w strings.Builder
 		for range n {
-			w.WriteRune(base + runs[base]%rune(size))
+			w.WriteRune(base + runs[base]%size)
 			runs[base]++
 		}
 		return w.String()
