@@ -5,7 +5,7 @@ REDOCLY_DIR := .ci/redocly
 TEST_MYSQL_DSN ?=
 export TEST_MYSQL_DSN
 
-.PHONY: run test lint lint-api generate check-generated bench tools
+.PHONY: run test test-storage lint lint-api generate check-generated bench tools
 
 ## run: serve on :8080 with the embedded SQLite file under ./data
 run:
@@ -14,6 +14,14 @@ run:
 ## test: every test, race detector on, in random order; MySQL suites run when TEST_MYSQL_DSN is set
 test:
 	go test -race -shuffle=on -count=1 ./...
+
+## test-storage: the object storage suites, the S3 one against versitygw, built once (5 to 10
+## minutes) into $(VERSITYGW_DIR); the tests start it on a free port with a temporary folder
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW_DIR := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/postsvc-tools/versitygw-$(VERSITYGW_VERSION)
+test-storage:
+	@test -x "$(VERSITYGW_DIR)/versitygw" || GOBIN="$(VERSITYGW_DIR)" go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	go test -race -count=1 ./adapters/storage/... ./test/contract/storage/...
 
 ## lint: gofmt, go vet and golangci-lint with the checked-in configuration
 lint:

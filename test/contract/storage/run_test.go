@@ -3,7 +3,9 @@ package storage_test
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/acme/postsvc/adapters/storage/fsstore"
@@ -61,4 +63,30 @@ func countFiles(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return len(entries)
+}
+
+// TestS3WithoutAServer runs TestS3 in a child process that can find no S3 server: it must be
+// skipped on a developer's machine and fail in CI, so CI can never pass by testing nothing.
+func TestS3WithoutAServer(t *testing.T) {
+	if os.Getenv("STORAGE_NO_S3_CHILD") == "1" {
+		t.Skip("child of TestS3WithoutAServer")
+	}
+	empty := t.TempDir()
+	for _, c := range []struct{ ci, want string }{{"", "--- SKIP: TestS3"}, {"true", "--- FAIL: TestS3"}} {
+		t.Run("CI="+c.ci, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestS3$", "-test.v")
+			cmd.Env = append(os.Environ(), "STORAGE_NO_S3_CHILD=1", "CI="+c.ci, storage.EnvS3Endpoint+"=",
+				storage.EnvVersityGW+"=", "PATH="+empty, "XDG_CACHE_HOME="+empty, "HOME="+empty)
+			out, err := cmd.CombinedOutput()
+			if !strings.Contains(string(out), c.want) {
+				t.Fatalf("CI=%q: want %q in:\n%s", c.ci, c.want, out)
+			}
+			if c.ci == "true" && (err == nil || !strings.Contains(string(out), "cannot run in CI")) {
+				t.Fatalf("CI=true: the run must fail and say why: %v\n%s", err, out)
+			}
+			if c.ci == "" && err != nil {
+				t.Fatalf("without CI the run must pass with the test skipped: %v\n%s", err, out)
+			}
+		})
+	}
 }

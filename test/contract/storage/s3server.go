@@ -29,7 +29,7 @@ import (
 //     .ci/run exports after starting versitygw);
 //   - versitygw started by the test binary on a free loopback port with a posix backend in a
 //     temporary folder, from VERSITYGW_BIN, the PATH, or the cache folder .ci/run and
-//     `make versitygw` install it to;
+//     `make test-storage` install it to;
 //   - none: the S3 tests are skipped, except in CI (CI=true), where they fail.
 //
 // Each test gets a bucket of its own, created and removed by the test.
@@ -73,7 +73,7 @@ func S3(t testing.TB) S3Server {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("storage: the S3 suite cannot run in CI: %s", shared.unavailable)
 		}
-		t.Skipf("storage: no S3 server: %s (set %s, or install versitygw with `make versitygw`)", shared.unavailable, EnvS3Endpoint)
+		t.Skipf("storage: no S3 server: %s (set %s, or run `make test-storage`, which installs versitygw)", shared.unavailable, EnvS3Endpoint)
 	}
 	return shared.server
 }
@@ -99,7 +99,7 @@ func startShared() {
 	shared.server, shared.stop = srv, stop
 }
 
-// cachedBinary is where .ci/run and `make versitygw` install versitygw.
+// cachedBinary is where .ci/run and `make test-storage` install versitygw.
 func cachedBinary() string {
 	cache := os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {
