@@ -22,8 +22,12 @@ const (
 	lookupBatch = 500
 )
 
-// repo implements media.Repository (ports/media) on one scope: the pool or a transaction.
-type repo struct{ db *gorm.DB }
+// repo implements media.Repository (ports/media) on one scope: the pool (pool set) or a
+// transaction.
+type repo struct {
+	db   *gorm.DB
+	pool bool
+}
 
 var _ mediaport.Repository = repo{}
 
@@ -61,8 +65,9 @@ func (r repo) LockOwner(ctx context.Context, owner identity.UserID) (int64, erro
 	return used, nil
 }
 
-// Add inserts the images in multi-row INSERTs. An upload holds at most 50 images, so it is
-// one statement, atomic on its own even on the pool's scope.
+// Add inserts the images in multi-row INSERTs of at most insertBatch rows. An upload holds at
+// most 50 images, so it is one statement, atomic on its own; more images on the pool's scope
+// are inserted in a transaction of their own, so Add stays all or nothing.
 func (r repo) Add(ctx context.Context, images []*image.Image) error {
 	if len(images) == 0 {
 		return nil
@@ -79,7 +84,13 @@ func (r repo) Add(ctx context.Context, images []*image.Image) error {
 		}
 		rows[i] = row
 	}
-	err := r.db.WithContext(ctx).CreateInBatches(&rows, insertBatch).Error
+	insert := func(db *gorm.DB) error { return db.CreateInBatches(&rows, insertBatch).Error }
+	var err error
+	if r.pool && len(rows) > insertBatch {
+		err = r.db.WithContext(ctx).Transaction(insert)
+	} else {
+		err = insert(r.db.WithContext(ctx))
+	}
 	switch {
 	case errors.Is(err, gorm.ErrForeignKeyViolated):
 		// The owner was deleted between authentication and this write.

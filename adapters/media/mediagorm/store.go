@@ -21,13 +21,15 @@ var _ mediaport.Store = Store{}
 // NewStore returns the media store; its repositories build on the scopes handed to Images.
 func NewStore() Store { return Store{} }
 
-// Images is the image repository on tx. Every method is one statement, or a read; on the
-// pool's scope each commits by itself.
+// Images is the image repository on tx. Every write is one statement (an upload's images are
+// one INSERT), so on the pool's scope each is all or nothing by itself, or runs in a
+// transaction of its own (an Add of more images than one INSERT takes); LockOwner locks only
+// inside a unit of work's transaction.
 func (Store) Images(tx ports.Scope) mediaport.Repository {
 	db, err := gormstore.DB(tx)
 	if err != nil {
 		// A fake's scope handed to the real store: a wiring mistake no request can cause.
 		panic(fmt.Sprintf("mediagorm: %v", err))
 	}
-	return repo{db: db}
+	return repo{db: db, pool: gormstore.IsPool(tx)}
 }

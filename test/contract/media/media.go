@@ -26,6 +26,7 @@ func Tests() []contract.Group[Backend] {
 		{Name: "add", Tests: []contract.Test[Backend]{
 			{Name: "add and read back", Run: testAddAndRead},
 			{Name: "an upload's images in one call", Run: testAddMany},
+			{Name: "a large add is all or nothing", Run: testAddAllOrNothing},
 			{Name: "the owner must exist", Run: testUnknownOwner},
 			{Name: "images of two owners in one call store nothing", Run: testMixedOwners},
 			{Name: "a rolled-back unit of work leaves nothing", Run: testAddRollback},
@@ -105,6 +106,29 @@ func testAddMany(t *testing.T, b Backend) {
 		t.Fatalf("used = %d, want %d", n, 50*51/2)
 	}
 	contract.NoErr(t, "Add of nothing", b.Images().Add(ctx, nil))
+}
+
+// testAddAllOrNothing adds more images than one statement takes, the last of them one that is
+// already stored: nothing of the call may stay.
+func testAddAllOrNothing(t *testing.T, b Backend) {
+	ctx := t.Context()
+	owner := b.NewUser(t)
+	stored := addImage(t, b, owner, "stored.png", details(t, image.Private, ""), 1)
+	imgs := make([]*image.Image, 250)
+	for i := range imgs {
+		imgs[i] = makeImage(t, owner, fmt.Sprintf("f%d.png", i), details(t, image.Private, ""), 1)
+	}
+	if err := b.Images().Add(ctx, append(imgs, stored)); err == nil {
+		t.Fatal("Add of an image already stored succeeded")
+	}
+	found, err := b.Images().Existing(ctx, idsOf(imgs))
+	contract.NoErr(t, "Existing", err)
+	if len(found) != 0 {
+		t.Fatalf("%d images of a failed Add stayed", len(found))
+	}
+	if n := used(t, b, owner); n != 1 {
+		t.Fatalf("used = %d after a failed Add, want 1", n)
+	}
 }
 
 func testUnknownOwner(t *testing.T, b Backend) {
