@@ -93,6 +93,9 @@ type Auth struct {
 	JWTAudience     string        `mapstructure:"jwt_audience"`
 	AccessTokenTTL  time.Duration `mapstructure:"access_token_ttl"`
 	RefreshTokenTTL time.Duration `mapstructure:"refresh_token_ttl"`
+	// APIKeyFlushInterval is how often the recorded uses of personal API keys are written
+	// to their last_used_at, in one batch; the contract allows a lag of a minute at most.
+	APIKeyFlushInterval time.Duration `mapstructure:"key_flush_interval"`
 	// MaxConcurrentHashes bounds argon2id runs in flight; each holds Argon2MemoryKiB.
 	MaxConcurrentHashes int    `mapstructure:"max_concurrent_hashes"`
 	Argon2MemoryKiB     uint32 `mapstructure:"argon2_memory_kib"`

@@ -50,6 +50,7 @@ func Defaults() map[string]any {
 		"auth.jwt_audience":          "postsvc-api",
 		"auth.access_token_ttl":      "15m",
 		"auth.refresh_token_ttl":     "720h",
+		"auth.key_flush_interval":    "30s",
 		"auth.max_concurrent_hashes": 4,
 		"auth.max_queued_hashes":     16,
 		"auth.max_queued_per_client": 4,
@@ -261,6 +262,10 @@ func (c *Config) finish() error {
 	}
 	if c.Cache.PostsMaxBytes < 0 {
 		bad("cache.posts_max_bytes", "must not be negative")
+	}
+	if d := c.Auth.APIKeyFlushInterval; d <= 0 || d > time.Minute {
+		// The contract lets last_used_at lag by up to a minute.
+		bad("auth.key_flush_interval", "must be greater than zero and at most 1m")
 	}
 	if c.Auth.JWTIssuer == "" {
 		bad("auth.jwt_issuer", "is required")

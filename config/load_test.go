@@ -121,6 +121,8 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_AUTH_MAX_QUEUED_HASHES": "0"}, "APP_AUTH_MAX_QUEUED_HASHES"},
 		{map[string]string{"APP_AUTH_MAX_QUEUED_PER_CLIENT": "-1"}, "APP_AUTH_MAX_QUEUED_PER_CLIENT"},
 		{map[string]string{"APP_AUTH_MAX_HASHES_PER_CLIENT": "-1"}, "APP_AUTH_MAX_HASHES_PER_CLIENT"},
+		{map[string]string{"APP_AUTH_KEY_FLUSH_INTERVAL": "0s"}, "APP_AUTH_KEY_FLUSH_INTERVAL"},
+		{map[string]string{"APP_AUTH_KEY_FLUSH_INTERVAL": "61s"}, "APP_AUTH_KEY_FLUSH_INTERVAL"},
 	}
 	cases = append(cases, []struct {
 		env  map[string]string

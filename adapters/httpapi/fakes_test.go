@@ -265,7 +265,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	hs := &harness{t: t, auth: &fakeAuth{}, posts: &fakePosts{}, admin: &fakeAdmin{}, logs: &syncBuffer{}}
 	hs.readiness = httpapi.NewReadiness(func(context.Context) error { return nil })
 	deps := httpapi.RouterDeps{
-		Modules:        []httpapi.Module{accountshttp.New(hs.auth, hs.admin), postshttp.New(hs.posts)},
+		Modules:        []httpapi.Module{accountshttp.New(hs.auth, hs.admin, nil), postshttp.New(hs.posts)},
 		Authenticators: []ports.Authenticator{hs.auth},
 		Readiness:      hs.readiness,
 		Logger:         slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -102,7 +102,7 @@ func TestContentSecurityPolicies(t *testing.T) {
 func TestAuthenticatedResponsesAreNotStored(t *testing.T) {
 	hs := newHarness(t)
 	e, err := httpapi.NewRouter(httpapi.RouterDeps{
-		Modules:        []httpapi.Module{accountshttp.New(hs.auth, hs.admin), postshttp.New(hs.posts)},
+		Modules:        []httpapi.Module{accountshttp.New(hs.auth, hs.admin, nil), postshttp.New(hs.posts)},
 		Authenticators: []ports.Authenticator{hs.auth},
 	})
 	if err != nil {

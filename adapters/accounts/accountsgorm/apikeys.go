@@ -122,6 +122,8 @@ func (r apiKeyRepo) CountActiveForUpdate(ctx context.Context, userID identity.Us
 // secret's unique index joined to the user's primary key: the join makes a deleted user's
 // keys worthless at once, and reading the role and stamps here makes a role change visible on
 // the very next request, exactly as the session read does (principalSQL).
+//
+//nolint:gosec // G101: a query that names a hash column, not a credential
 const apiKeyPrincipalSQL = `SELECT k.id, u.id, u.role, u.stamps
 FROM api_keys k
 JOIN users u ON u.id = k.user_id

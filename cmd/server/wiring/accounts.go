@@ -12,8 +12,8 @@ import (
 	"github.com/acme/postsvc/ports/accounts"
 )
 
-// accountsSet is the accounts context: its store, hasher and token issuer, its use cases and
-// its HTTP module. It lives here, not in application/, because the inner layers may not
+// accountsSet is the accounts context: its store, hasher and token issuer, its use cases
+// (personal API keys among them) and its HTTP module. It lives here, not in application/, because the inner layers may not
 // import wire (test/arch enforces it).
 //
 //nolint:unused // used by the wireinject injectors
@@ -23,6 +23,9 @@ var accountsSet = wire.NewSet(
 	authSettings,
 	accountsapp.NewAuth,
 	wire.Bind(new(accounts.AuthService), new(*accountsapp.Auth)),
+	apiKeySettings,
+	accountsapp.NewAPIKeys,
+	wire.Bind(new(accounts.APIKeyService), new(*accountsapp.APIKeys)),
 	accountshttp.New,
 )
 
@@ -40,4 +43,8 @@ var accountsCoreSet = wire.NewSet(
 
 func authSettings(cfg config.Auth) accountsapp.AuthSettings {
 	return accountsapp.AuthSettings{RefreshTokenTTL: cfg.RefreshTokenTTL}
+}
+
+func apiKeySettings(cfg config.Auth) accountsapp.APIKeySettings {
+	return accountsapp.APIKeySettings{UseFlushInterval: cfg.APIKeyFlushInterval}
 }
