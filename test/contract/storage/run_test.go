@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/acme/postsvc/adapters/storage/fsstore"
+	"github.com/acme/postsvc/adapters/storage/s3store"
 	"github.com/acme/postsvc/test/contract"
 	"github.com/acme/postsvc/test/contract/storage"
 )
@@ -88,5 +89,21 @@ func TestS3WithoutAServer(t *testing.T) {
 				t.Fatalf("without CI the run must pass with the test skipped: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestS3Check: the readiness check of the S3 store passes on a bucket that exists and fails,
+// within its timeout, on one that does not, on the real server.
+func TestS3Check(t *testing.T) {
+	srv := storage.S3(t)
+	if err := srv.NewBucket(t).Check(t.Context()); err != nil {
+		t.Fatalf("check of an existing bucket: %v", err)
+	}
+	missing, err := s3store.New(t.Context(), srv.Settings("postsvc-test-missing-bucket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := missing.Check(t.Context()); err == nil {
+		t.Fatal("check of a missing bucket passed")
 	}
 }
