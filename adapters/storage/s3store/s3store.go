@@ -488,6 +488,43 @@ func (s *Store) Check(ctx context.Context) error {
 	return nil
 }
 
+// Sweep aborts the multipart uploads of the bucket started more than olderThan ago: what
+// uploads left when their process was killed between CreateMultipartUpload and
+// CompleteMultipartUpload (they are no objects, and List never reports them, but their parts
+// take space). It returns how many it aborted. A bucket lifecycle rule
+// (AbortIncompleteMultipartUpload) does the same on AWS.
+func (s *Store) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket)}
+	aborted := 0
+	for {
+		page, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return aborted, fmt.Errorf("s3store: sweep: %w", err)
+		}
+		for _, u := range page.Uploads {
+			if u.Initiated != nil && !u.Initiated.Before(cutoff) {
+				continue
+			}
+			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: aws.String(s.bucket), Key: u.Key, UploadId: u.UploadId,
+			}); err != nil && !isNoSuchUpload(err) {
+				return aborted, fmt.Errorf("s3store: sweep: abort upload of %s: %w", aws.ToString(u.Key), err)
+			}
+			aborted++
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return aborted, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+}
+
+func isNoSuchUpload(err error) bool {
+	var nsu *types.NoSuchUpload
+	return errors.As(err, &nsu)
+}
+
 func (s *Store) mapErr(op, key string, err error) error {
 	if isNotFound(err) {
 		return fmt.Errorf("s3store: %s %s: %w", op, key, ports.ErrObjectNotFound)
