@@ -90,6 +90,9 @@ type Settings struct {
 	CheckTimeout time.Duration
 	// MaxAttempts is how often a request is tried (the SDK's default, 3, when 0).
 	MaxAttempts int
+	// ListPageSize is how many keys List asks for per ListObjectsV2 page (the server's
+	// default, 1000 on S3, when 0).
+	ListPageSize int32
 	// HTTPClient replaces the store's HTTP client (tests record requests with it).
 	HTTPClient *http.Client
 }
@@ -131,6 +134,7 @@ type Store struct {
 	sse          types.ServerSideEncryption
 	partSize     int64
 	checkTimeout time.Duration
+	listPageSize int32
 	parts        sync.Pool // *[]byte of partSize
 }
 
@@ -178,7 +182,7 @@ func New(ctx context.Context, s Settings) (*Store, error) {
 	if checkTimeout <= 0 {
 		checkTimeout = DefaultCheckTimeout
 	}
-	st := &Store{client: client, bucket: s.Bucket, sse: types.ServerSideEncryption(sse), partSize: partSize, checkTimeout: checkTimeout}
+	st := &Store{client: client, bucket: s.Bucket, sse: types.ServerSideEncryption(sse), partSize: partSize, checkTimeout: checkTimeout, listPageSize: s.ListPageSize}
 	st.parts.New = func() any {
 		b := make([]byte, partSize)
 		return &b
@@ -451,6 +455,9 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(ports.ObjectInf
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket)}
 	if prefix != "" {
 		in.Prefix = aws.String(prefix)
+	}
+	if s.listPageSize > 0 {
+		in.MaxKeys = aws.Int32(s.listPageSize)
 	}
 	pages := s3.NewListObjectsV2Paginator(s.client, in)
 	for pages.HasMorePages() {

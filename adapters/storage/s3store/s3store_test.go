@@ -449,3 +449,41 @@ func TestUploadMemoryIsBounded(t *testing.T) {
 		t.Fatalf("uploading %d MiB allocated %d MiB: the body is not streamed part by part", size>>20, allocated>>20)
 	}
 }
+
+// TestListFollowsPages: List goes through every ListObjectsV2 page.
+func TestListFollowsPages(t *testing.T) {
+	settings, rec := fake(t, "")
+	settings.ListPageSize = 2
+	store := newStore(t, settings)
+	want := map[string]bool{}
+	for i := range 7 {
+		key := fmt.Sprintf("p/%d", i)
+		want[key] = true
+		if _, err := store.Put(t.Context(), key, strings.NewReader("x"), 1, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.Put(t.Context(), "other", strings.NewReader("x"), 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	got := map[string]bool{}
+	if err := store.List(t.Context(), "p/", func(info ports.ObjectInfo) error {
+		got[info.Key] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+	pages := 0
+	for _, r := range rec.take() {
+		if r.method == http.MethodGet && r.query["list-type"] != nil {
+			pages++
+		}
+	}
+	if pages != 4 {
+		t.Fatalf("%d list requests for 7 keys 2 a page, want 4", pages)
+	}
+}
