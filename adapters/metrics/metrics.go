@@ -69,6 +69,18 @@ type Sources struct {
 	// JobOutcomes returns how many job attempts this process has settled, by kind and
 	// outcome (done, retried, failed, handed back).
 	JobOutcomes func() map[[2]string]int64
+	// Media reads the image repository's counters since start.
+	Media func() MediaStats
+}
+
+// MediaStats are the image repository's counters; each only grows.
+type MediaStats struct {
+	// Uploaded and UploadedBytes count the images stored by uploads and their bytes.
+	Uploaded, UploadedBytes int64
+	// Refused counts upload requests refused for their content (format, size, pixels, quota).
+	Refused int64
+	// Thumbnails counts thumbnails made; Swept, stored objects without an image removed.
+	Thumbnails, Swept int64
 }
 
 // latencyBuckets cover fast reads (a few milliseconds), password hashing (tens to hundreds of
@@ -136,6 +148,23 @@ func New(src Sources) (*Metrics, error) {
 	}
 	if src.JobOutcomes != nil {
 		cs = append(cs, newOutcomesCollector(src.JobOutcomes))
+	}
+	if src.Media != nil {
+		f := src.Media
+		for _, c := range []struct {
+			name, help string
+			value      func(MediaStats) int64
+		}{
+			{"images_uploaded_total", "Images stored by uploads.", func(s MediaStats) int64 { return s.Uploaded }},
+			{"uploaded_bytes_total", "Bytes of the images stored by uploads, after their metadata was removed.", func(s MediaStats) int64 { return s.UploadedBytes }},
+			{"uploads_refused_total", "Upload requests refused for their content: format, size, pixels or quota.", func(s MediaStats) int64 { return s.Refused }},
+			{"thumbnails_made_total", "Thumbnails made, by the background jobs or on first request.", func(s MediaStats) int64 { return s.Thumbnails }},
+			{"objects_swept_total", "Stored objects that no image referred to, removed by the sweep.", func(s MediaStats) int64 { return s.Swept }},
+		} {
+			cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "media", Name: c.name, Help: c.help,
+			}, func() float64 { return float64(c.value(f())) }))
+		}
 	}
 	var errs []error
 	for _, c := range cs {

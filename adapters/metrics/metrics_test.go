@@ -28,6 +28,9 @@ func newMetrics(t *testing.T) *metrics.Metrics {
 		HashesInFlight: func() int64 { return 2 },
 		HashesQueued:   func() int64 { return 5 },
 		HashesShed:     func() int64 { return 9 },
+		Media: func() metrics.MediaStats {
+			return metrics.MediaStats{Uploaded: 6, UploadedBytes: 123456, Refused: 2, Thumbnails: 5, Swept: 3}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +121,11 @@ func TestSourcesAreExported(t *testing.T) {
 		"postsvc_password_hashes_in_flight 2",
 		"postsvc_password_hashes_queued 5",
 		"postsvc_password_hashes_shed_total 9",
+		"postsvc_media_images_uploaded_total 6",
+		"postsvc_media_uploaded_bytes_total 123456",
+		"postsvc_media_uploads_refused_total 2",
+		"postsvc_media_thumbnails_made_total 5",
+		"postsvc_media_objects_swept_total 3",
 		"go_goroutines ",
 		"# TYPE postsvc_post_cache_hits_total counter",
 		"# TYPE postsvc_post_cache_bytes gauge",
@@ -130,7 +138,7 @@ func TestNilSourcesAreLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := scrape(t, m.Handler())
-	for _, absent := range []string{"postsvc_db_", "postsvc_post_cache_", "postsvc_password_"} {
+	for _, absent := range []string{"postsvc_db_", "postsvc_post_cache_", "postsvc_password_", "postsvc_media_"} {
 		if strings.Contains(text, absent) {
 			t.Errorf("metrics without a source include %s", absent)
 		}

@@ -13,9 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/acme/postsvc/application/paging"
 	"github.com/acme/postsvc/domain"
@@ -41,6 +41,9 @@ type Settings struct {
 	// SweepGrace is how old an object without a row must be before the sweep removes it:
 	// longer than any upload takes between storing its first object and committing.
 	SweepGrace time.Duration
+	// ThumbnailSlots bounds the thumbnails made at once, by requests and jobs together:
+	// decoding a 50-megapixel image takes a few hundred MB. Default 2.
+	ThumbnailSlots int
 }
 
 // maxBulkIDs bounds the ids of one bulk delete.
@@ -63,7 +66,34 @@ type Service struct {
 	clock   ports.Clock
 	ids     ports.IDGenerator
 	s       Settings
-	thumbs  singleflight.Group
+	thumbs  flights
+	// slots bounds concurrent thumbnail decodes (Settings.ThumbnailSlots).
+	slots chan struct{}
+	stats counters
+}
+
+// counters are what the service counts since start, for metrics.
+type counters struct {
+	uploaded, uploadedBytes, refused, swept, thumbnails atomic.Int64
+}
+
+// Stats is a snapshot of the service's counters since start.
+type Stats struct {
+	// Uploaded and UploadedBytes count the images committed by uploads and their stored
+	// bytes; Refused counts upload requests refused for their content (format, size,
+	// pixels, quota).
+	Uploaded, UploadedBytes, Refused int64
+	// Swept counts objects without an image that the sweep removed; Thumbnails the
+	// thumbnails made.
+	Swept, Thumbnails int64
+}
+
+// Stats returns the counters since start.
+func (s *Service) Stats() Stats {
+	return Stats{
+		Uploaded: s.stats.uploaded.Load(), UploadedBytes: s.stats.uploadedBytes.Load(), Refused: s.stats.refused.Load(),
+		Swept: s.stats.swept.Load(), Thumbnails: s.stats.thumbnails.Load(),
+	}
 }
 
 var (
@@ -75,7 +105,13 @@ var (
 func NewService(uow ports.UnitOfWork, store mediaport.Store, objects ports.ObjectStore, imaging mediaport.Imaging,
 	jobs ports.JobQueue, clock ports.Clock, ids ports.IDGenerator, s Settings,
 ) *Service {
-	return &Service{uow: uow, store: store, objects: objects, imaging: imaging, jobs: jobs, clock: clock, ids: ids, s: s}
+	if s.ThumbnailSlots <= 0 {
+		s.ThumbnailSlots = 2
+	}
+	return &Service{
+		uow: uow, store: store, objects: objects, imaging: imaging, jobs: jobs, clock: clock, ids: ids, s: s,
+		slots: make(chan struct{}, s.ThumbnailSlots),
+	}
 }
 
 // contentOwner refuses anonymous callers and admins: only users hold images.
@@ -235,15 +271,64 @@ func (s *Service) Thumbnail(ctx context.Context, p identity.Principal, id string
 
 // ensureThumbnail makes img's thumbnail once however many requests ask for it at once.
 func (s *Service) ensureThumbnail(ctx context.Context, img *image.Image) error {
-	_, err, _ := s.thumbs.Do(string(img.ID()), func() (any, error) {
-		return nil, s.makeThumbnail(context.WithoutCancel(ctx), img)
-	})
-	return err
+	f, first := s.thumbs.join(img.ID())
+	if first {
+		// The first caller's deadline bounds the work; callers that join it wait for its
+		// outcome within their own.
+		f.err = s.makeThumbnail(ctx, img)
+		s.thumbs.done(img.ID(), f)
+	}
+	select {
+	case <-f.finished:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flights lets concurrent requests for one image's thumbnail share the work of the first.
+type flights struct {
+	mu     sync.Mutex
+	flying map[image.ID]*flight
+}
+
+type flight struct {
+	finished chan struct{}
+	err      error // set before finished is closed
+}
+
+// join returns the flight for id, and whether the caller started it (and must finish it).
+func (fs *flights) join(id image.ID) (*flight, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f, ok := fs.flying[id]; ok {
+		return f, false
+	}
+	if fs.flying == nil {
+		fs.flying = map[image.ID]*flight{}
+	}
+	f := &flight{finished: make(chan struct{})}
+	fs.flying[id] = f
+	return f, true
+}
+
+// done ends f, which id's next request will not join.
+func (fs *flights) done(id image.ID, f *flight) {
+	fs.mu.Lock()
+	delete(fs.flying, id)
+	fs.mu.Unlock()
+	close(f.finished)
 }
 
 // makeThumbnail makes, stores and records img's thumbnail. It is idempotent: making it twice
 // stores the same bytes twice.
 func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	src, err := s.objects.Open(ctx, img.ContentKey())
 	if errors.Is(err, ports.ErrObjectNotFound) {
 		return image.ErrNotFound
@@ -259,6 +344,7 @@ func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
 	if err != nil {
 		return err
 	}
+	s.stats.thumbnails.Add(1)
 	return s.repo().MarkThumbnail(ctx, img.ID())
 }
 

@@ -9,11 +9,10 @@ import (
 	"image/png"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/acme/postsvc/adapters/media/imaging"
-	"github.com/acme/postsvc/adapters/storage/fsstore"
 	mediaapp "github.com/acme/postsvc/application/media"
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/identity"
@@ -26,45 +25,22 @@ import (
 
 type fixture struct {
 	env     *fakes.Env
-	objects *countingStore
+	objects *objects
 	svc     *mediaapp.Service
 }
 
-// countingStore is the real filesystem store, counting objects and able to fail Puts.
-type countingStore struct {
-	*fsstore.Store
-	failPut error
-}
+// objects is the in-memory object store with a helper to list its keys.
+type objects struct{ *fakes.Objects }
 
-func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, size int64, ct string) (int64, error) {
-	if c.failPut != nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(r, 100))
-		return 0, c.failPut
-	}
-	return c.Store.Put(ctx, key, r, size, ct)
-}
-
-func (c *countingStore) keys(t *testing.T) []string {
-	t.Helper()
-	var keys []string
-	if err := c.List(t.Context(), "", func(o ports.ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
+func (o objects) keys(*testing.T) []string { return o.Keys() }
 
 func newFixture(t *testing.T, quota int64) *fixture {
 	t.Helper()
 	env := fakes.NewEnv()
-	fs, err := fsstore.New(t.TempDir(), fsstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fs.Close() })
-	objects := &countingStore{Store: fs}
-	svc := mediaapp.NewService(env.Store, mediafake.Store{}, objects, imaging.New(imaging.Config{}), env.Jobs, env.Clock, env.IDs,
+	store := &objects{fakes.NewObjects(env.Clock)}
+	svc := mediaapp.NewService(env.Store, mediafake.Store{}, store, mediafake.Imaging{}, env.Jobs, env.Clock, env.IDs,
 		mediaapp.Settings{QuotaBytes: quota, SweepGrace: time.Hour})
-	return &fixture{env: env, objects: objects, svc: svc}
+	return &fixture{env: env, objects: store, svc: svc}
 }
 
 func (f *fixture) user() identity.Principal {
@@ -149,7 +125,7 @@ func TestRefusedFileStoresNothing(t *testing.T) {
 func TestStorageFailureIsUnavailableAndStoresNothing(t *testing.T) {
 	f := newFixture(t, 1<<30)
 	p := f.user()
-	f.objects.failPut = errors.New("disk on fire")
+	f.objects.FailPut = errors.New("disk on fire")
 	_, err := f.upload(t, p, pngBytes(t, 10, 10))
 	if domain.KindOf(err) != domain.KindUnavailable {
 		t.Fatalf("err = %v, want unavailable (503)", err)
@@ -235,12 +211,10 @@ func TestSweepRemovesOnlyOldOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Young orphans may belong to an upload about to commit: kept.
-	f.env.Clock.Advance(time.Since(f.env.Clock.Now()))
 	if n, err := f.svc.Sweep(t.Context()); err != nil || n != 0 {
 		t.Fatalf("sweep of young objects removed %d, %v", n, err)
 	}
-	// The store dates objects by the real clock; the service's clock moves past the grace.
-	f.env.Clock.Advance(time.Since(f.env.Clock.Now()) + 2*time.Hour)
+	f.env.Clock.Advance(2 * time.Hour)
 	if n, err := f.svc.Sweep(t.Context()); err != nil || n != 1 {
 		t.Fatalf("sweep removed %d, %v; want the one orphan", n, err)
 	}
@@ -290,5 +264,73 @@ func TestAccessRules(t *testing.T) {
 	img, _ := f.svc.Get(t.Context(), owner, id)
 	if !img.HasThumbnail() {
 		t.Fatal("a thumbnail made on request is not recorded")
+	}
+}
+
+func TestStatsCountUploadsRefusalsAndSweeps(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	if _, err := f.upload(t, p, pngBytes(t, 10, 10), pngBytes(t, 11, 11)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.upload(t, p, []byte("nope")); err == nil {
+		t.Fatal("a non-image was accepted")
+	}
+	f.runJobs(t)
+	st := f.svc.Stats()
+	if st.Uploaded != 2 || st.UploadedBytes <= 0 || st.Refused != 1 || st.Thumbnails != 2 || st.Swept != 0 {
+		t.Fatalf("stats %+v, want 2 uploaded, 1 refused, 2 thumbnails", st)
+	}
+}
+
+// gatedImaging counts the thumbnails being made at once and holds each until released.
+type gatedImaging struct {
+	mediaport.Imaging
+	mu      sync.Mutex
+	inside  int
+	most    int
+	release chan struct{}
+}
+
+func (g *gatedImaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, side int) (string, error) {
+	g.mu.Lock()
+	g.inside++
+	g.most = max(g.most, g.inside)
+	g.mu.Unlock()
+	<-g.release
+	g.mu.Lock()
+	g.inside--
+	g.mu.Unlock()
+	return g.Imaging.Thumbnail(ctx, r, w, side)
+}
+
+func TestThumbnailsAreMadeAFewAtATime(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, f.env.Clock, f.env.IDs,
+		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 2})
+	p := f.user()
+	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6), pngBytes(t, 7, 7), pngBytes(t, 8, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, img := range append(imgs, imgs[0]) { // the first twice: made once
+		wg.Go(func() {
+			_, obj, _, err := svc.Thumbnail(t.Context(), p, string(img.ID()))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_ = obj.Close()
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	for range 4 {
+		gate.release <- struct{}{}
+	}
+	wg.Wait()
+	if gate.most != 2 {
+		t.Fatalf("%d thumbnails were made at once, want the 2 slots", gate.most)
 	}
 }

@@ -68,11 +68,16 @@ func (u *upload) Add(ctx context.Context, filename string, r io.Reader) error {
 		return err
 	})
 	if err != nil {
-		return fileError(len(u.images), image.CleanFilename(filename, ""), err)
+		err = fileError(len(u.images), image.CleanFilename(filename, ""), err)
+		if k := domain.KindOf(err); k == domain.KindUnsupported || k == domain.KindInvalid {
+			u.s.stats.refused.Add(1)
+		}
+		return err
 	}
 	u.stored = append(u.stored, key)
 	u.added += size
 	if u.used+u.added > u.s.s.QuotaBytes {
+		u.s.stats.refused.Add(1)
 		return image.ErrQuotaExceeded
 	}
 	format, err := image.ParseFormat(info.Format)
@@ -131,10 +136,15 @@ func (u *upload) Commit(ctx context.Context) ([]*image.Image, error) {
 		return nil
 	})
 	if err != nil {
+		if errors.Is(err, image.ErrQuotaExceeded) {
+			u.s.stats.refused.Add(1)
+		}
 		u.Abort()
 		return nil, err
 	}
 	u.done = true
+	u.s.stats.uploaded.Add(int64(len(u.images)))
+	u.s.stats.uploadedBytes.Add(u.added)
 	return u.images, nil
 }
 
@@ -232,6 +242,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 				return storageError(err)
 			}
 			removed++
+			s.stats.swept.Add(1)
 		}
 		batch = batch[:0]
 		return nil

@@ -203,7 +203,9 @@ func newScrapeHandler(m *metrics.Metrics) ScrapeHandler { return m.Handler() }
 // metricsSources reads the database pool statistics, the post cache counters, the hasher's
 // slots and the job counts at scrape time. adapters/metrics sees them only through these
 // functions, so it imports no other adapter.
-func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher, jobs *gormstore.JobQueue, runners worker.Group) (metrics.Sources, error) {
+func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher, jobs *gormstore.JobQueue, runners worker.Group,
+	media *mediaapp.Service,
+) (metrics.Sources, error) {
 	sqlDB, err := db.DB()
 	if err != nil {
 		return metrics.Sources{}, err
@@ -233,6 +235,10 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 		},
 		JobKinds:    runners.Kinds(),
 		JobOutcomes: runners.Outcomes,
+		Media: func() metrics.MediaStats {
+			s := media.Stats()
+			return metrics.MediaStats{Uploaded: s.Uploaded, UploadedBytes: s.UploadedBytes, Refused: s.Refused, Thumbnails: s.Thumbnails, Swept: s.Swept}
+		},
 	}, nil
 }
 

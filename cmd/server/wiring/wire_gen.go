@@ -106,7 +106,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		cleanup()
 		return nil, nil, err
 	}
-	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group)
+	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group, mediaService)
 	if err != nil {
 		cleanup2()
 		cleanup()

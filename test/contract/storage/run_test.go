@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/acme/postsvc/adapters/storage/fsstore"
 	"github.com/acme/postsvc/adapters/storage/s3store"
 	"github.com/acme/postsvc/test/contract"
 	"github.com/acme/postsvc/test/contract/storage"
+	"github.com/acme/postsvc/test/fakes"
 )
 
 func TestMain(m *testing.M) { os.Exit(storage.Main(m)) }
@@ -41,6 +43,13 @@ func TestFilesystem(t *testing.T) {
 				return outside
 			},
 		}
+	})
+}
+
+// TestFake runs the storage contract on the in-memory store that use-case tests rely on.
+func TestFake(t *testing.T) {
+	contract.Run(t, storage.Tests(), func(t *testing.T) storage.Backend {
+		return storage.Backend{Store: fakes.NewObjects(fakes.NewClock(time.Now()))}
 	})
 }
 
