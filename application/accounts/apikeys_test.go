@@ -384,3 +384,14 @@ func TestAPIKeyFlusherRunsEveryIntervalAndStops(t *testing.T) {
 		t.Fatalf("final flush: %v, %d writes", err, k.records.Load())
 	}
 }
+
+func TestAPIKeyCreateForADeletedAccountIsUnauthenticated(t *testing.T) {
+	k := newKeysEnv(t, accounts.APIKeySettings{})
+	ctx := context.Background()
+	ada := k.sessionOf(t, "ada@x.io")
+	if err := k.users().Delete(ctx, ada.UserID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := k.keys.Create(ctx, ada, port.NewAPIKeyInput{Name: "late"})
+	wantKind(t, "Create after the account's deletion", err, domain.KindUnauthenticated)
+}
