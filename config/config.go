@@ -195,6 +195,9 @@ type Media struct {
 	// UploadTimeout bounds the work of one upload request (cleaning and storing its files as
 	// they arrive), on top of which its body must arrive within HTTP.ReadTimeout.
 	UploadTimeout time.Duration `mapstructure:"upload_timeout"`
+	// Workers is how many thumbnails and object deletions this process runs at once, in a
+	// pool of their own so that a burst of uploads delays no other jobs.
+	Workers int `mapstructure:"workers"`
 	// SweepInterval is how often stored objects that no image refers to are looked for and
 	// removed (also once at start).
 	SweepInterval time.Duration `mapstructure:"sweep_interval"`

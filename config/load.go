@@ -86,6 +86,7 @@ func Defaults() map[string]any {
 		"media.upload_timeout":       "10m",
 		"media.sweep_interval":       "1h",
 		"media.sweep_grace":          "1h",
+		"media.workers":              2,
 
 		// Object storage (config/storage.go).
 		"storage.driver":               StorageFilesystem,
@@ -218,6 +219,7 @@ func (c *Config) finish() error {
 		"media.upload_timeout":       int64(c.Media.UploadTimeout),
 		"media.sweep_interval":       int64(c.Media.SweepInterval),
 		"media.sweep_grace":          int64(c.Media.SweepGrace),
+		"media.workers":              int64(c.Media.Workers),
 	}
 	for key, value := range positive {
 		if value <= 0 {

@@ -107,7 +107,7 @@ func newMediaCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, cleanup, err := wiring.NewMedia(cfg)
+			m, cleanup, err := wiring.NewMedia(cfg, newLogger(cfg, cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/google/wire"
+
 	"github.com/acme/postsvc/adapters/storage/fsstore"
 	"github.com/acme/postsvc/adapters/storage/s3store"
 	"github.com/acme/postsvc/config"
@@ -45,3 +47,8 @@ func s3Settings(cfg config.S3) s3store.Settings {
 		ForcePathStyle: cfg.ForcePathStyle, SSE: cfg.SSE,
 	}
 }
+
+// storageSet is the object store the contexts keep large files in.
+//
+//nolint:unused // used by the wireinject injectors
+var storageSet = wire.NewSet(openObjectStore)

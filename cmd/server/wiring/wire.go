@@ -64,7 +64,7 @@ func NewECG(cfg *config.Config) (*ECG, func(), error) {
 
 // NewMedia builds what `server media gc` needs: the migrator, the object store and the media
 // use case, without the HTTP stack or the other contexts.
-func NewMedia(cfg *config.Config) (*Media, func(), error) {
+func NewMedia(cfg *config.Config, logger *slog.Logger) (*Media, func(), error) {
 	wire.Build(
 		kernelSet,
 		storageSet,

@@ -73,7 +73,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	}
 	ecgService := ecg.NewService(unitOfWork, ecggormStore, spools, jobQueue, analyses, clock, iDs)
 	mediagormStore := mediagorm.NewStore()
-	objectStore, cleanup2, err := newObjectStore(cfg)
+	storage := cfg.Storage
+	objectStore, cleanup2, err := openObjectStore(storage, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -246,7 +247,7 @@ func NewECG(cfg *config.Config) (*ECG, func(), error) {
 
 // NewMedia builds what `server media gc` needs: the migrator, the object store and the media
 // use case, without the HTTP stack or the other contexts.
-func NewMedia(cfg *config.Config) (*Media, func(), error) {
+func NewMedia(cfg *config.Config, logger *slog.Logger) (*Media, func(), error) {
 	database := cfg.Database
 	db, cleanup, err := gormstore.Open(database)
 	if err != nil {
@@ -259,7 +260,8 @@ func NewMedia(cfg *config.Config) (*Media, func(), error) {
 	}
 	unitOfWork := gormstore.NewUnitOfWork(db)
 	store := mediagorm.NewStore()
-	objectStore, cleanup2, err := newObjectStore(cfg)
+	storage := cfg.Storage
+	objectStore, cleanup2, err := openObjectStore(storage, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
