@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/postsvc/test/contract/storage"
 	"github.com/acme/postsvc/test/testdb"
 )
 
@@ -44,6 +45,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := testdb.Main(m)
+	storage.Stop()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/acme/postsvc/test/contract/storage"
 )
 
 // Marker strings the test images carry in their metadata: none may reach a stored image.
@@ -32,9 +34,8 @@ const (
 	secretText   = "SECRET-PNG-TEXT"
 )
 
-// mediaBackends runs fn on SQLite and MySQL with the filesystem store, and with the S3
-// store (on SQLite) when an S3-protocol server is configured (TEST_S3_ENDPOINT); in CI the
-// S3 run is required.
+// mediaBackends runs fn on SQLite and MySQL with the filesystem store, and on SQLite with
+// the S3 store (see s3Env).
 func mediaBackends(t *testing.T, extra []string, fn func(t *testing.T, s *server)) {
 	t.Helper()
 	for _, b := range backends() {
@@ -45,40 +46,27 @@ func mediaBackends(t *testing.T, extra []string, fn func(t *testing.T, s *server
 	}
 	t.Run("sqlite+s3", func(t *testing.T) {
 		t.Parallel()
-		env, ok := s3Env(t)
-		if !ok {
-			return
-		}
 		db := backends()[0].env(t)
-		fn(t, startServer(t, append(db, env...), withFastHashing(extra...)...))
+		fn(t, startServer(t, append(db, s3Env(t)...), withFastHashing(extra...)...))
 	})
 }
 
-// s3Env points a server at the S3-protocol server of TEST_S3_*, on a bucket of the test's
-// own. Without one the S3 run is skipped, except in CI, where it fails.
-func s3Env(t *testing.T) ([]string, bool) {
+// s3Env points a server at a bucket of the test's own on the tests' S3-protocol server
+// (TEST_S3_ENDPOINT, or a versitygw the tests start). Without one the S3 run is skipped,
+// except in CI, where it fails.
+func s3Env(t *testing.T) []string {
 	t.Helper()
-	endpoint := os.Getenv("TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_S3_ENDPOINT is not set: CI must run the image tests on the S3 store (.ci/run starts versitygw)")
-		}
-		t.Skip("TEST_S3_ENDPOINT is not set; the S3 run of the image tests needs an S3-protocol server (see README, Object storage)")
-		return nil, false
-	}
-	bucket := os.Getenv("TEST_S3_BUCKET")
-	if bucket == "" {
-		t.Fatal("TEST_S3_BUCKET is not set beside TEST_S3_ENDPOINT")
-	}
+	srv := storage.S3(t)
+	bucket := srv.NewBucket(t).Bucket()
 	return []string{
 		"APP_STORAGE_DRIVER=s3",
-		"APP_STORAGE_S3_ENDPOINT=" + endpoint,
+		"APP_STORAGE_S3_ENDPOINT=" + srv.Endpoint,
 		"APP_STORAGE_S3_BUCKET=" + bucket,
-		"APP_STORAGE_S3_REGION=us-east-1",
-		"APP_STORAGE_S3_ACCESS_KEY_ID=" + os.Getenv("TEST_S3_ACCESS_KEY"),
-		"APP_STORAGE_S3_SECRET_ACCESS_KEY=" + os.Getenv("TEST_S3_SECRET_KEY"),
+		"APP_STORAGE_S3_REGION=" + srv.Region,
+		"APP_STORAGE_S3_ACCESS_KEY_ID=" + srv.AccessKey,
+		"APP_STORAGE_S3_SECRET_ACCESS_KEY=" + srv.SecretKey,
 		"APP_STORAGE_S3_FORCE_PATH_STYLE=true",
-	}, true
+	}
 }
 
 // picture draws a w × h image with a gradient, so that its pixels are not all alike.

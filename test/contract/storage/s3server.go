@@ -58,10 +58,16 @@ var shared struct {
 // Main runs the tests of a package that uses S3 and stops the server it started, if any.
 func Main(m *testing.M) int {
 	code := m.Run()
+	Stop()
+	return code
+}
+
+// Stop stops the S3 server the tests started, if any; for test binaries whose TestMain
+// wraps m.Run otherwise (the end-to-end suite's).
+func Stop() {
 	if shared.stop != nil {
 		shared.stop()
 	}
-	return code
 }
 
 // S3 returns the tests' S3 server, starting versitygw the first time if needed. Without one
