@@ -222,6 +222,11 @@ type reply struct {
 // call is one HTTP exchange; the response body is read completely into w.buf, so the
 // connection is reused.
 func call(ctx context.Context, c *http.Client, w *worker, method, url, token string, body []byte) (reply, error) {
+	return callType(ctx, c, w, method, url, token, "application/json", body)
+}
+
+// callType is call with a body of contentType.
+func callType(ctx context.Context, c *http.Client, w *worker, method, url, token, contentType string, body []byte) (reply, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -231,7 +236,7 @@ func call(ctx context.Context, c *http.Client, w *worker, method, url, token str
 		return reply{}, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

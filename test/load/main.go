@@ -52,6 +52,11 @@ type options struct {
 	serverLog string
 	// ecgLargeUploads is how many clients upload a 64 MiB ECG at once (ecg.go); 0 skips it.
 	ecgLargeUploads int
+	// mediaOnly runs the media scenarios alone (with ecgOnly: both).
+	mediaOnly bool
+	// mediaBulkUploads is how many clients upload 50 files of 1 MiB at once (media.go); 0
+	// skips it.
+	mediaBulkUploads int
 }
 
 // envList is a repeatable KEY=VALUE flag.
@@ -72,6 +77,14 @@ func main() {
 	if os.Getenv(envECGCeilingAddr) != "" {
 		if err := serveECGCeiling(); err != nil {
 			fmt.Fprintln(os.Stderr, "ECG ceiling:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	// So are the media upload and serve ceilings (media.go).
+	if os.Getenv(envMediaCeilingAddr) != "" {
+		if err := serveMediaCeiling(); err != nil {
+			fmt.Fprintln(os.Stderr, "media ceiling:", err)
 			os.Exit(1)
 		}
 		return
@@ -135,6 +148,12 @@ func parseFlags(args []string) (options, error) {
 		"clients that each upload one ECG body just under the 64 MiB limit, all at once (the ECG\n"+
 			"peak-RSS scenario); 0 skips it")
 	fs.BoolVar(&o.ecgOnly, "ecg-only", false, "run the ECG scenarios only (and check only their targets), to work on them")
+	fs.IntVar(&o.mediaBulkUploads, "media-bulk-uploads", 64,
+		"clients that each upload 50 JPEGs of 1 MiB in one request, all at once (the media peak-RSS\n"+
+			"scenario); 0 skips it")
+	fs.BoolVar(&o.mediaOnly, "media-only", false,
+		"run the media scenarios only (and check only their targets), to work on them; with -ecg-only,\n"+
+			"the ECG and media scenarios")
 	fs.StringVar(&o.serverLog, "server-log", "", "file to write the server's whole log to (by default only its tail is kept, for errors)")
 	fs.Var(&o.serverEnv, "server-env",
 		"KEY=VALUE added to the server's environment after the runner's own settings, to try a\n"+
@@ -153,14 +172,17 @@ func parseFlags(args []string) (options, error) {
 Starts the real server (127.0.0.1 only) against a fresh MySQL database, seeds users and posts,
 and drives each scenario with concurrent keep-alive clients: signup, login, add 1 KiB post,
 add 1 MiB post, list (cache hit), list (cache miss), get one, delete, and the ECG uploads
-(ecg.go: throughput, time to done, GET, 64 MiB uploads). Each scenario stops
+(ecg.go: throughput, time to done, GET, 64 MiB uploads), and the image uploads (media.go:
+1 MiB JPEG uploads, public GET, 64 uploads of 50 files at once). Each scenario stops
 after -requests requests or -duration, whichever comes first. For each it reports requests/s,
 p50/p99/max latency, errors (non-2xx or transport) and the server's peak RSS.
 
 In the same run, in turns with the scenario each one bounds, it measures the ceilings: a bare
 net/http server replaying a captured cached list response (separate process), the same INSERT
 transaction and SELECT through database/sql, raw argon2id verifications on all cores, and a
-bare net/http server storing each ECG upload body with one INSERT (separate process). The
+bare net/http server storing each ECG upload body with one INSERT (separate process), a bare
+net/http server writing each uploaded image with the server's filesystem store into its folder,
+and http.ServeFile of a stored image (separate processes). The
 report gives each scenario as a ratio to its ceiling against the targets, the CPU time per
 request of the server, the runner and the rest of the machine (the database), and the
 server's RSS after the load.
@@ -193,8 +215,8 @@ Flags:
 		return o, errors.New("-clients, -clients-1mib, -users, -posts and -post-bytes must be at least 1")
 	case o.duration <= 0 || o.requests < 1 || o.requests1MiB < 1 || o.rounds < 1:
 		return o, errors.New("-duration, -requests, -requests-1mib and -rounds must be positive")
-	case o.ecgLargeUploads < 0:
-		return o, errors.New("-ecg-large-uploads must not be negative")
+	case o.ecgLargeUploads < 0 || o.mediaBulkUploads < 0:
+		return o, errors.New("-ecg-large-uploads and -media-bulk-uploads must not be negative")
 	}
 	return o, nil
 }

@@ -61,6 +61,10 @@ type report struct {
 	ecg *ecgFigures
 	// ecgOnly: only the ECG scenarios ran (-ecg-only).
 	ecgOnly bool
+	// media is the image scenarios (media.go), nil when they did not run.
+	media *mediaFigures
+	// mediaOnly: only the media scenarios ran (-media-only), with the ECG ones if ecgOnly.
+	mediaOnly bool
 }
 
 // Memory targets.
@@ -136,7 +140,7 @@ func (rep *report) checks() []check {
 		measured = fmt.Sprintf("%d (%s)", errs, strings.Join(where, "; "))
 	}
 	out = append(out, check{name: "errors (non-2xx or transport), all scenarios", measured: measured, target: "0", met: errs == 0})
-	if !rep.ecgOnly {
+	if !rep.ecgOnly && !rep.mediaOnly {
 		out = append(out, check{name: "peak RSS while 64 clients add 1 MiB posts", measured: mib(rep.peak1MiB), target: "< " + mib(peakRSSLimit), met: rep.peak1MiB > 0 && rep.peak1MiB < peakRSSLimit})
 	}
 	for _, p := range rep.largePages {
@@ -147,6 +151,7 @@ func (rep *report) checks() []check {
 		})
 	}
 	out = append(out, rep.ecg.checks()...)
+	out = append(out, rep.media.checks()...)
 	out = append(out,
 		check{
 			name:     "RSS after the load (idle " + mib(rep.idleRSS) + ")",
@@ -233,6 +238,7 @@ func (rep *report) printText(w io.Writer, checks []check) {
 	_ = tw.Flush()
 	fmt.Fprintln(w)
 	rep.ecg.printText(w)
+	rep.media.printText(w)
 	rep.flood.printText(w)
 }
 
@@ -293,6 +299,7 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 		mib(rep.cacheMax), opts.settle)
 
 	rep.ecg.markdown(w, opts)
+	rep.media.markdown(w, opts)
 	rep.flood.markdown(w, floodSettings(opts))
 
 	fmt.Fprintf(w, "## Method\n\n")

@@ -86,6 +86,7 @@ func run(ctx context.Context, opts options) (int, error) {
 	r.runID = randomHex(6)
 	r.rep.started = time.Now().UTC()
 	r.rep.ecgOnly = opts.ecgOnly
+	r.rep.mediaOnly = opts.mediaOnly
 
 	bin, err := r.serverBinary(ctx)
 	if err != nil {
@@ -593,8 +594,16 @@ func fileExists(path string) bool {
 // scenarios runs every scenario, the four that have a ceiling in turns with it, so both are
 // measured under the same conditions.
 func (r *runner) scenarios(ctx context.Context) error {
-	if r.opts.ecgOnly {
-		return r.ecgScenarios(ctx)
+	if r.opts.ecgOnly || r.opts.mediaOnly {
+		if r.opts.ecgOnly {
+			if err := r.ecgScenarios(ctx); err != nil {
+				return err
+			}
+		}
+		if r.opts.mediaOnly {
+			return r.mediaScenarios(ctx)
+		}
+		return ctx.Err()
 	}
 	base := r.server.base
 	clients := r.opts.clients
@@ -775,6 +784,10 @@ func (r *runner) scenarios(ctx context.Context) error {
 	// Last, so that the analyses and the gigabytes the ECG uploads leave in the database
 	// weigh on no other scenario.
 	if err := r.ecgScenarios(ctx); err != nil {
+		return err
+	}
+	// The image uploads leave their thumbnails made before they end (media.go).
+	if err := r.mediaScenarios(ctx); err != nil {
 		return err
 	}
 	return ctx.Err()
