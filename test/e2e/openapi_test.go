@@ -43,7 +43,9 @@ func init() {
 	for _, ct := range []string{"text/html", "text/css", "text/javascript"} {
 		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
 	}
-	openapi3filter.RegisterBodyDecoder("image/png", openapi3filter.FileBodyDecoder)
+	for _, ct := range []string{"image/png", "image/jpeg", "image/gif", "image/webp", "multipart/byteranges"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+	}
 }
 
 // spec is a loaded OpenAPI document with a router over its operations.
