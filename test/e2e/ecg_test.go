@@ -873,8 +873,17 @@ func TestECGReanalyseCommand(t *testing.T) {
 		}
 		t.Logf("ecg reanalyse: %s", strings.TrimSpace(res.Stdout))
 
-		// The running server takes the job from the queue (it polls every second).
+		// The running server takes the job from the queue (it polls every second). Until it
+		// has, "outdated-missing-results" lacks the summary's measures, which the document
+		// requires of an up-to-date ECG: wait for the fingerprint in the database before
+		// reading the insights through the API (whose every answer is checked against it).
 		deadline := time.Now().Add(20 * time.Second)
+		for count(t, db, "SELECT COUNT(*) FROM ecgs WHERE analyses = ? AND ecg_id = ?", currentFingerprint, "outdated-missing-results") != 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("outdated-missing-results not reanalysed within 20 s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		for _, id := range []string{"outdated", "outdated-missing-results", "failed"} {
 			for {
 				in, err := s.waitInsights(a.Access, id, time.Second)

@@ -56,17 +56,21 @@ func TestInputHEADOnEveryGETRoute(t *testing.T) {
 		a := s.signup(uniqueEmail("head"))
 		postID := s.addPost(a.Access, "hello")
 		s.uploadECG(a.Access, makeECG("head-ecg", 2, 300, 1), http.StatusAccepted)
+		imgs, _ := s.uploadImages(a.Access, [][2]string{{"visibility", "public"}}, []upload{{"head.png", pngFile(t, 300, 200)}}, http.StatusCreated)
 		// Analysed first, so that the GET and the HEAD describe the same insights.
 		if _, err := s.waitInsights(a.Access, "head-ecg", 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		fill := map[string]string{
-			"/api/v1/posts/{id}":         postID,
-			"/api/v1/ecgs/{id}":          "head-ecg",
-			"/api/v1/ecgs/{id}/insights": "head-ecg",
-			"/api/v1/admin/users/{id}":   a.ID,
-			"/docs/{asset}":              "swagger-ui-bundle.js", // served gzipped when asked
-			"/problems/{code}":           "validation_failed",
+			"/api/v1/posts/{id}":            postID,
+			"/api/v1/ecgs/{id}":             "head-ecg",
+			"/api/v1/ecgs/{id}/insights":    "head-ecg",
+			"/api/v1/admin/users/{id}":      a.ID,
+			"/api/v1/images/{id}":           imgs[0].ID,
+			"/api/v1/images/{id}/content":   imgs[0].ID,
+			"/api/v1/images/{id}/thumbnail": imgs[0].ID,
+			"/docs/{asset}":                 "swagger-ui-bundle.js", // served gzipped when asked
+			"/problems/{code}":              "validation_failed",
 		}
 		param := regexp.MustCompile(`\{[^}]+\}`)
 		var paths []string
