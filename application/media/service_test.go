@@ -334,3 +334,34 @@ func TestThumbnailsAreMadeAFewAtATime(t *testing.T) {
 		t.Fatalf("%d thumbnails were made at once, want the 2 slots", gate.most)
 	}
 }
+
+func TestDetailsAfterTheFirstFileApplyToEveryFile(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	up, err := f.svc.BeginUpload(t.Context(), p, mediaimg.DetailsDraft{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.png", "b.png"} {
+		if err := up.Add(t.Context(), name, bytes.NewReader(pngBytes(t, 4, 4))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := "hidden"
+	if err := up.Details(mediaimg.DetailsDraft{Visibility: &bad}); domain.KindOf(err) != domain.KindInvalid {
+		t.Fatalf("an invalid late field: %v, want 422", err)
+	}
+	public := "public"
+	if err := up.Details(mediaimg.DetailsDraft{Visibility: &public}); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := up.Commit(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range imgs {
+		if !img.IsPublic() {
+			t.Fatalf("%s is %s, want the late field applied", img.Filename(), img.Visibility())
+		}
+	}
+}

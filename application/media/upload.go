@@ -94,6 +94,19 @@ func (u *upload) Add(ctx context.Context, filename string, r io.Reader) error {
 	return nil
 }
 
+// Details applies fields that came after a file part to every file of the upload.
+func (u *upload) Details(d image.DetailsDraft) error {
+	change, err := image.ParseChange(d)
+	if err != nil {
+		return err
+	}
+	u.details = change.Apply(u.details)
+	for _, img := range u.images {
+		img.Update(change)
+	}
+	return nil
+}
+
 // fileError names the file a failure of cleaning concerns.
 func fileError(i int, name string, err error) error {
 	switch {

@@ -43,6 +43,9 @@ type Service interface {
 type Upload interface {
 	// Add cleans the file r yields and stores it. filename is the part's file name as sent.
 	Add(ctx context.Context, filename string, r io.Reader) error
+	// Details replaces the details every file of the upload gets (form fields that came after
+	// a file part); nil fields keep their value. An invalid draft changes nothing.
+	Details(d image.DetailsDraft) error
 	// Commit stores the images of every added file, all or none, checking the owner's quota.
 	Commit(ctx context.Context) ([]*image.Image, error)
 	// Abort removes what was stored; after a successful Commit it does nothing.

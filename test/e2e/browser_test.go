@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -183,6 +184,41 @@ func TestBrowserDocsPage(t *testing.T) {
 	}
 	if strings.TrimSpace(status) != "200" || !strings.Contains(body, acct.Email) {
 		t.Fatalf("the page shows status %q and body %q; want 200 with %s", status, body, acct.Email)
+	}
+
+	// Upload an image from the page: the multipart operation offers a file input.
+	const up = "#operations-images-uploadImages"
+	file := filepath.Join(t.TempDir(), "from-the-page.png")
+	if err := os.WriteFile(file, pngFile(t, 32, 24), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	step("try POST /api/v1/images with a file",
+		chromedp.Click(chromedp.CSS(up+" .opblock-summary-control")),
+		chromedp.WaitVisible(chromedp.CSS(up+" .try-out__btn")),
+		chromedp.Click(chromedp.CSS(up+" .try-out__btn")),
+		chromedp.WaitVisible(chromedp.CSS(up+" button.execute")),
+	)
+	// The file field is an array (one or more files): add one item when the page starts
+	// with none.
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+up+` input[type=file]').length`)); err == nil && n == 0 {
+		step("add a file item", chromedp.Click(chromedp.CSS(up+" .json-schema-form-item-add")))
+	}
+	step("choose the file and execute",
+		chromedp.WaitVisible(chromedp.CSS(up+" input[type=file]")),
+		chromedp.SetUploadFiles(chromedp.CSS(up+" input[type=file]"), []string{file}),
+		chromedp.Click(chromedp.CSS(up+" button.execute")),
+		chromedp.WaitVisible(chromedp.CSS(up+" .live-responses-table .response-col_status")),
+	)
+	status, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(up+" .live-responses-table .response .response-col_status")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(up+" .live-responses-table .response .response-col_description")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(status) != "201" || !strings.Contains(body, "from-the-page.png") {
+		t.Fatalf("uploading from the page shows status %q and body %q; want 201 naming the file", status, body)
 	}
 
 	if got := issues.get(); len(got) > 0 {

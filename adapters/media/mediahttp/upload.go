@@ -50,12 +50,18 @@ func (m *Module) upload(c *gin.Context) {
 			return
 		}
 		if part.FileName() == "" && part.FormName() != "file" {
-			if up != nil {
-				httpapi.Fail(c, domain.Invalid(part.FormName(), "form fields must come before the first file part"))
-				return
-			}
+			// Fields normally come first; one that follows a file part (form builders, the
+			// /docs page's among them, order fields their own way) still applies to every
+			// file, since the files' rows are only written at the end.
+			name := part.FormName()
 			if !readField(c, part, &draft) {
 				return
+			}
+			if up != nil {
+				if err := up.Details(fieldOf(draft, name)); err != nil {
+					httpapi.Fail(c, err)
+					return
+				}
 			}
 			continue
 		}
@@ -152,6 +158,19 @@ func (f *fileReader) Read(p []byte) (int, error) {
 		f.err = err
 	}
 	return n, err
+}
+
+// fieldOf is the draft of one field of d.
+func fieldOf(d image.DetailsDraft, name string) image.DetailsDraft {
+	switch name {
+	case "visibility":
+		return image.DetailsDraft{Visibility: d.Visibility}
+	case "description":
+		return image.DetailsDraft{Description: d.Description}
+	case "tags":
+		return image.DetailsDraft{Tags: d.Tags}
+	}
+	return image.DetailsDraft{}
 }
 
 // readField reads one form field into draft. Unknown and repeated fields are refused, so a

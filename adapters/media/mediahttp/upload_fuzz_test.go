@@ -89,6 +89,18 @@ func (u *fakeUpload) Commit(context.Context) ([]*image.Image, error) {
 
 func (u *fakeUpload) Abort() {}
 
+func (u *fakeUpload) Details(d image.DetailsDraft) error {
+	change, err := image.ParseChange(d)
+	if err != nil {
+		return err
+	}
+	u.details = change.Apply(u.details)
+	for _, img := range u.images {
+		img.Update(change)
+	}
+	return nil
+}
+
 var _ ports.Authenticator = fakeAuth{}
 
 func fuzzRouter(tb testing.TB) http.Handler {
