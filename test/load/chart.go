@@ -14,11 +14,16 @@ import (
 // above each bar. It uses only the standard library (with the small bitmap font below).
 func drawChart(path string, ratios []ratio) error {
 	const (
-		width, height = 800, 420
-		left, right   = 70, 20
-		top, bottom   = 50, 70
-		scale         = 2 // font pixel size
+		height      = 420
+		left, right = 70, 20
+		top, bottom = 50, 70
+		scale       = 2 // font pixel size
 	)
+	// Every bar's slot holds its label (at most 10 characters) with some space around.
+	width := 800
+	for _, r := range ratios {
+		width = max(width, left+right+len(ratios)*(textWidth(r.short, scale)+24))
+	}
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
 	fill(img, img.Bounds(), color.RGBA{255, 255, 255, 255})
 
