@@ -10,6 +10,7 @@ import (
 
 	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/ports/accounts"
 )
 
 // newID returns a time-ordered id: ids made later by this process sort after earlier ones,
@@ -75,4 +76,23 @@ func NewestFirst[S ~[]E, E ~string](ids S) S {
 	slices.Sort(out)
 	slices.Reverse(out)
 	return out
+}
+
+// Users makes and deletes accounts through the accounts context's own repository, as the
+// service does, for the suites of contexts that only see user ids: it returns the NewUser and
+// DeleteUser of their backends.
+func Users(repo accounts.UserRepository) (func(t *testing.T) identity.UserID, func(t *testing.T, id identity.UserID)) {
+	add := func(t *testing.T) identity.UserID {
+		t.Helper()
+		id := identity.UserID(NewID(t))
+		u, err := user.New(id, MustEmail(t, string(id)+"@x.io"), "hash", "", identity.RoleUser, time.Now())
+		NoErr(t, "user.New", err)
+		NoErr(t, "add user", repo.Add(t.Context(), u))
+		return id
+	}
+	del := func(t *testing.T, id identity.UserID) {
+		t.Helper()
+		NoErr(t, "delete user", repo.Delete(t.Context(), id))
+	}
+	return add, del
 }
