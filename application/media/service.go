@@ -282,7 +282,9 @@ func (s *Service) ensureThumbnail(ctx context.Context, img *image.Image) error {
 	case <-f.finished:
 		return f.err
 	case <-ctx.Done():
-		return ctx.Err()
+		// Not made within the caller's deadline: the thumbnail slots are busy (503
+		// overloaded, retry shortly); the work goes on for whoever asks next.
+		return fmt.Errorf("%w: the thumbnail was not made in time: %w", domain.ErrOverloaded, ctx.Err())
 	}
 }
 
@@ -327,7 +329,9 @@ func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
 	case <-ctx.Done():
-		return ctx.Err()
+		// Every slot stayed busy until the caller's deadline: the service is shedding work
+		// (503 overloaded, retry shortly), not missing a dependency.
+		return fmt.Errorf("%w: no thumbnail slot came free in time: %w", domain.ErrOverloaded, ctx.Err())
 	}
 	src, err := s.objects.Open(ctx, img.ContentKey())
 	if errors.Is(err, ports.ErrObjectNotFound) {

@@ -365,3 +365,39 @@ func TestDetailsAfterTheFirstFileApplyToEveryFile(t *testing.T) {
 		}
 	}
 }
+
+func TestThumbnailWaitingPastItsDeadlineIsOverloaded(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, f.env.Clock, f.env.IDs,
+		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 1})
+	p := f.user()
+	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, obj, _, err := svc.Thumbnail(t.Context(), p, string(imgs[0].ID())); err == nil {
+			_ = obj.Close()
+		}
+	}()
+	for { // the first request holds the only slot
+		gate.mu.Lock()
+		inside := gate.inside
+		gate.mu.Unlock()
+		if inside == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, _, _, err = svc.Thumbnail(ctx, p, string(imgs[1].ID()))
+	if domain.KindOf(err) != domain.KindOverloaded {
+		t.Fatalf("err = %v, want overloaded (503 with Retry-After)", err)
+	}
+	gate.release <- struct{}{}
+	<-done
+}
