@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -400,4 +401,44 @@ func TestThumbnailWaitingPastItsDeadlineIsOverloaded(t *testing.T) {
 	}
 	gate.release <- struct{}{}
 	<-done
+}
+
+// failingAdds is the fake store whose Add fails as a database outage would.
+type failingAdds struct{ mediafake.Store }
+
+func (s failingAdds) Images(tx ports.Scope) mediaport.Repository {
+	return failingRepo{s.Store.Images(tx)}
+}
+
+type failingRepo struct{ mediaport.Repository }
+
+func (failingRepo) Add(context.Context, []*mediaimg.Image) error {
+	return fmt.Errorf("images.add: %w", domain.ErrUnavailable)
+}
+
+func TestCommitOfUnknownOutcomeKeepsObjectsForTheSweep(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	svc := mediaapp.NewService(f.env.Store, failingAdds{}, f.objects, mediafake.Imaging{}, f.env.Jobs, f.env.Clock, f.env.IDs,
+		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour})
+	p := f.user()
+	up, err := svc.BeginUpload(t.Context(), p, mediaimg.DetailsDraft{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Add(t.Context(), "a.png", bytes.NewReader(pngBytes(t, 4, 4))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Commit(t.Context()); domain.KindOf(err) != domain.KindUnavailable {
+		t.Fatalf("commit: %v, want unavailable", err)
+	}
+	up.Abort()
+	// The commit may have happened for all the service knows: the object stays until the
+	// sweep finds it has no row.
+	if got := len(f.objects.keys(t)); got != 1 {
+		t.Fatalf("%d objects after a commit of unknown outcome, want the 1 kept", got)
+	}
+	f.env.Clock.Advance(2 * time.Hour)
+	if n, err := f.svc.Sweep(t.Context()); err != nil || n != 1 {
+		t.Fatalf("sweep removed %d, %v; want the object without a row", n, err)
+	}
 }

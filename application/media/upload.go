@@ -152,6 +152,13 @@ func (u *upload) Commit(ctx context.Context) ([]*image.Image, error) {
 		if errors.Is(err, image.ErrQuotaExceeded) {
 			u.s.stats.refused.Add(1)
 		}
+		if k := domain.KindOf(err); k == domain.KindInternal || k == domain.KindUnavailable {
+			// The commit's outcome may be unknown (the connection broke as it was sent): the
+			// rows may exist, so their objects stay. If the rows do not exist, the objects
+			// have none and the sweep removes them.
+			u.done = true
+			return nil, err
+		}
 		u.Abort()
 		return nil, err
 	}
