@@ -313,7 +313,7 @@ func (s *spool) reserve(n int64) error {
 		s.mem = append(make([]byte, 0, len(s.mem)+int(n)), s.mem...)
 		return nil
 	}
-	f, err := os.CreateTemp(s.dir, "imaging-webp-*")
+	f, err := os.CreateTemp(s.dir, tempPattern)
 	if err != nil {
 		return err
 	}

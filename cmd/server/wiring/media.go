@@ -1,6 +1,9 @@
 package wiring
 
 import (
+	"log/slog"
+	"time"
+
 	"github.com/google/wire"
 
 	"github.com/acme/postsvc/adapters/media/imaging"
@@ -36,7 +39,13 @@ var mediaCoreSet = wire.NewSet(
 
 // mediaImaging is the imaging adapter; WebP files being cleaned (whose header is rewritten
 // with the cleaned size) spill to the system's temporary folder past a small memory spool.
-func mediaImaging() *imaging.Imaging {
+// Spools that a killed process left there over an hour ago are removed first.
+func mediaImaging(logger *slog.Logger) *imaging.Imaging {
+	if n, err := imaging.RemoveStaleTemps("", time.Hour); err != nil {
+		logger.Warn("could not remove stale image spools", "err", err)
+	} else if n > 0 {
+		logger.Info("removed stale image spools", "count", n)
+	}
 	return imaging.New(imaging.Config{})
 }
 

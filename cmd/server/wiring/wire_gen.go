@@ -79,7 +79,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		cleanup()
 		return nil, nil, err
 	}
-	imaging := mediaImaging()
+	imaging := mediaImaging(logger)
 	configMedia := cfg.Media
 	settings2 := mediaSettings(configMedia)
 	mediaService := media.NewService(unitOfWork, mediagormStore, objectStore, imaging, jobQueue, clock, iDs, settings2)
@@ -266,7 +266,7 @@ func NewMedia(cfg *config.Config, logger *slog.Logger) (*Media, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	imaging := mediaImaging()
+	imaging := mediaImaging(logger)
 	clock := system.NewClock()
 	iDs := system.NewIDs()
 	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
