@@ -52,33 +52,7 @@ func TestFilesystemPutKilled(t *testing.T) {
 			}
 			_ = s.Close()
 
-			child := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFilesystemPutKilled$", "-test.v")
-			child.Env = append(os.Environ(), envKillChild+"=1", envKillDir+"="+dir)
-			stdout, err := child.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			child.Stderr = child.Stdout
-			if err := child.Start(); err != nil {
-				t.Fatal(err)
-			}
-			mid := make(chan struct{})
-			var out strings.Builder
-			go func() {
-				sc := bufio.NewScanner(stdout)
-				for sc.Scan() {
-					out.WriteString(sc.Text() + "\n")
-					if strings.Contains(sc.Text(), midPutLine) {
-						close(mid)
-					}
-				}
-			}()
-			select {
-			case <-mid:
-			case <-time.After(60 * time.Second):
-				_ = child.Process.Kill()
-				t.Fatalf("the child never got half way through its put")
-			}
+			child := startKillChild(t, "TestFilesystemPutKilled", envKillChild+"=1", envKillDir+"="+dir)
 			// Half way: the temporary is there, with what the child wrote.
 			tmps, err := os.ReadDir(filepath.Join(dir, "tmp"))
 			if err != nil || len(tmps) != 1 {
@@ -129,9 +103,6 @@ func TestFilesystemPutKilled(t *testing.T) {
 			if err != nil || n != 1 {
 				t.Fatalf("sweep removed %d, %v; want the killed upload's temporary", n, err)
 			}
-			if t.Failed() {
-				t.Logf("child output:\n%s", out.String())
-			}
 		})
 	}
 }
@@ -156,4 +127,48 @@ func (announceThenBlock) Read([]byte) (int, error) {
 	fmt.Println(midPutLine)
 	time.Sleep(time.Hour)
 	return 0, errors.New("not killed")
+}
+
+// startKillChild starts this test binary again running only test, with env added, and
+// returns once the child reports that its put is half way (midPutLine); the caller kills it.
+func startKillChild(t *testing.T, test string, env ...string) *exec.Cmd {
+	t.Helper()
+	child := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	child.Env = append(os.Environ(), env...)
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = child.Stdout
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	mid := make(chan struct{})
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), midPutLine) {
+				close(mid)
+			}
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	select {
+	case <-mid:
+		return child
+	case <-time.After(60 * time.Second):
+		_ = child.Process.Kill()
+		_ = child.Wait()
+		var out strings.Builder
+		for l := range lines {
+			out.WriteString(l + "\n")
+		}
+		t.Fatalf("the child never got half way through its put:\n%s", out.String())
+		return nil
+	}
 }

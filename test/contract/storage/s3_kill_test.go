@@ -1,13 +1,10 @@
 package storage_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,35 +30,9 @@ func TestS3PutKilled(t *testing.T) {
 	}
 	srv := storage.S3(t)
 	store := srv.NewBucket(t)
-	child := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestS3PutKilled$", "-test.v")
-	child.Env = append(os.Environ(), envS3KillChild+"=1", envS3KillBucket+"="+store.Bucket(),
+	child := startKillChild(t, "TestS3PutKilled", envS3KillChild+"=1", envS3KillBucket+"="+store.Bucket(),
 		storage.EnvS3Endpoint+"="+srv.Endpoint, storage.EnvS3AccessKey+"="+srv.AccessKey,
 		storage.EnvS3SecretKey+"="+srv.SecretKey, storage.EnvS3Region+"="+srv.Region)
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = child.Stdout
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	mid := make(chan struct{})
-	var out strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), midPutLine) {
-				close(mid)
-			}
-		}
-	}()
-	select {
-	case <-mid:
-	case <-time.After(60 * time.Second):
-		_ = child.Process.Kill()
-		t.Fatalf("the child never got half way through its put:\n%s", out.String())
-	}
 	if n := storage.PendingUploads(t, store); n != 1 {
 		t.Fatalf("%d multipart uploads in progress mid-put, want 1", n)
 	}
