@@ -24,6 +24,7 @@ type Config struct {
 	ECG       ECG       `mapstructure:"ecg"`
 	Media     Media     `mapstructure:"media"`
 	Storage   Storage   `mapstructure:"storage"`
+	Redis     Redis     `mapstructure:"redis"`
 }
 
 // Environments.

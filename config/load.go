@@ -88,6 +88,10 @@ func Defaults() map[string]any {
 		"media.sweep_grace":          "1h",
 		"media.workers":              2,
 
+		// Shared state between instances (config/redis.go).
+		"redis.url":     "",
+		"redis.prefix":  "postsvc:",
+		"redis.timeout": "500ms",
 		// Object storage (config/storage.go).
 		"storage.driver":               StorageFilesystem,
 		"storage.s3.bucket":            "",
@@ -294,6 +298,7 @@ func (c *Config) finish() error {
 		bad("bootstrap.admin_email", "and %s must be set together", EnvName("bootstrap.admin_password"))
 	}
 	c.finishStorage(bad)
+	c.finishRedis(bad)
 	if len(errs) == 0 {
 		if err := c.resolveSecret(); err != nil {
 			errs = append(errs, err)
