@@ -49,3 +49,31 @@ type PageRequest struct {
 	Cursor string
 	Limit  int
 }
+
+// StampBoard is where instances publish and read users' committed stamps, so that a principal
+// can be served from process memory and still reflect every write on any instance: a cached
+// principal is used only while the user's "auth" stamp on the board is the one it was read
+// with, and its other stamps come from the board. The board is shared through Redis when
+// instances share a database, or kept in process memory when the process is alone (SQLite).
+// Without one (nil: several instances and no Redis) every request reads the database.
+type StampBoard interface {
+	// Read returns the user's stamps as published, reflecting every publication answered
+	// before Read was called. ok is false when the board cannot vouch for them: nothing is
+	// published for the user, or the shared store cannot be reached in time. The caller then
+	// reads the database and publishes what it read.
+	Read(ctx context.Context, user identity.UserID) (stamps identity.Stamps, ok bool)
+	// Publish records stamps committed for user; each scope's counter only moves forward,
+	// so publications may arrive in any order. It returns once the board has them (or has
+	// given up: a board that cannot reach its store retries on its own and vouches for
+	// nothing meanwhile).
+	Publish(ctx context.Context, user identity.UserID, stamps identity.Stamps)
+	// Generation changes whenever the board may have missed publications (its connection
+	// broke, its store came back): whatever was cached against an older generation must be
+	// read again.
+	Generation() uint64
+}
+
+// StampScopeAuth is the stamp every change to a user's credentials or role bumps: logout,
+// refresh-token reuse, role change, deletion, API key revocation. A principal kept in memory is
+// valid while this stamp is unchanged.
+const StampScopeAuth = "auth"

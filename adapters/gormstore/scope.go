@@ -15,6 +15,9 @@ import (
 type scope struct {
 	db   *gorm.DB
 	pool bool
+	// committed collects what must run once the transaction has committed (nil on the
+	// pool's scope, where every statement commits by itself).
+	committed *[]func()
 }
 
 // StorageScope marks scope as a ports.Scope.
@@ -32,6 +35,22 @@ func DB(s ports.Scope) (*gorm.DB, error) {
 
 // IsPool reports whether s is the pool's scope rather than a transaction: statements
 // prepared once for the pool (PreparedQuery) can run only there.
+// AfterCommit runs f once s's transaction has committed, before the unit of work returns,
+// and not at all if it rolls back; on the pool's scope it runs f at once. It is for effects
+// outside the database that must follow a commit, such as publishing the stamps it bumped.
+func AfterCommit(s ports.Scope, f func()) error {
+	v, ok := s.(scope)
+	if !ok {
+		return fmt.Errorf("gormstore: %T is not a scope of this store", s)
+	}
+	if v.committed == nil {
+		f()
+		return nil
+	}
+	*v.committed = append(*v.committed, f)
+	return nil
+}
+
 func IsPool(s ports.Scope) bool {
 	v, ok := s.(scope)
 	return ok && v.pool

@@ -11,18 +11,20 @@ import (
 )
 
 // Stamps implements ports.Stamps on the stamps column of the user's identity row, which the
-// principal read of every credential scheme reads with the user.
-type Stamps struct{}
+// principal read of every credential scheme reads with the user. Once the bumping transaction
+// has committed, and before its unit of work returns (so before the write is answered), the
+// new stamps are published on the board, if there is one, for every instance's principals.
+type Stamps struct{ board ports.StampBoard }
 
 var _ ports.Stamps = Stamps{}
 
-// NewStamps returns the stamps adapter; it builds on the scopes handed to Bump.
-func NewStamps() Stamps { return Stamps{} }
+// NewStamps returns the stamps adapter; board may be nil (nothing to publish to).
+func NewStamps(board ports.StampBoard) Stamps { return Stamps{board: board} }
 
 // Bump increments the user's counter of scope in tx: it reads the row's stamps, locking it
 // (SQLite's write transactions already run one at a time), and writes them back bumped. The
 // row lock is the one every write of the user takes first, so writers of one user queue.
-func (Stamps) Bump(ctx context.Context, tx ports.Scope, user identity.UserID, scope string) error {
+func (s Stamps) Bump(ctx context.Context, tx ports.Scope, user identity.UserID, scope string) error {
 	db, err := DB(tx)
 	if err != nil {
 		return err
@@ -42,5 +44,11 @@ func (Stamps) Bump(ctx context.Context, tx ports.Scope, user identity.UserID, sc
 	if err != nil {
 		return err
 	}
-	return MapErr(db.WithContext(ctx).Exec(`UPDATE users SET stamps = ? WHERE id = ?`, string(next), string(user)).Error)
+	if err := db.WithContext(ctx).Exec(`UPDATE users SET stamps = ? WHERE id = ?`, string(next), string(user)).Error; err != nil {
+		return MapErr(err)
+	}
+	if s.board == nil {
+		return nil
+	}
+	return AfterCommit(tx, func() { s.board.Publish(ctx, user, next) })
 }

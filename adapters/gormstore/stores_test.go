@@ -29,7 +29,7 @@ func newStores(db *gorm.DB) stores {
 
 // bump increments a user's "posts" stamp in tx, as every post write does.
 func (s stores) bump(ctx context.Context, tx ports.Scope, user identity.UserID) error {
-	return gormstore.NewStamps().Bump(ctx, tx, user, "posts")
+	return gormstore.NewStamps(nil).Bump(ctx, tx, user, "posts")
 }
 
 // stamp reads a user's "posts" stamp straight from the user's row.

@@ -51,13 +51,21 @@ func (u *UnitOfWork) Do(ctx context.Context, fn func(ctx context.Context, tx por
 const maxAttempts = 3
 
 func (u *UnitOfWork) once(ctx context.Context, fn func(ctx context.Context, tx ports.Scope) error) error {
-	var fnErr error
+	var (
+		fnErr     error
+		committed []func()
+	)
 	err := u.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		fnErr = fn(ctx, scope{db: tx})
+		fnErr = fn(ctx, scope{db: tx, committed: &committed})
 		return fnErr
 	})
 	if fnErr != nil {
 		return interrupted(ctx, fnErr)
+	}
+	if err == nil {
+		for _, f := range committed {
+			f()
+		}
 	}
 	return interrupted(ctx, MapErr(err))
 }

@@ -71,6 +71,12 @@ type Sources struct {
 	JobOutcomes func() map[[2]string]int64
 	// Media reads the image repository's counters since start.
 	Media func() MediaStats
+	// Principals returns how many requests' principals came from memory and how many from
+	// the database.
+	Principals func() (hits, misses int64)
+	// Redis reports whether Redis answers, how many calls to it failed and how many outages
+	// began since start; nil without Redis.
+	Redis func() (up bool, failures, outages int64)
 }
 
 // MediaStats are the image repository's counters; each only grows.
@@ -165,6 +171,39 @@ func New(src Sources) (*Metrics, error) {
 				Namespace: Namespace, Subsystem: "media", Name: c.name, Help: c.help,
 			}, func() float64 { return float64(c.value(f())) }))
 		}
+	}
+	if src.Principals != nil {
+		f := src.Principals
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "principal_cache", Name: "hits_total",
+				Help: "Authenticated requests whose principal was served from memory.",
+			}, func() float64 { h, _ := f(); return float64(h) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "principal_cache", Name: "misses_total",
+				Help: "Authenticated requests whose principal was read from the database.",
+			}, func() float64 { _, m := f(); return float64(m) }))
+	}
+	if src.Redis != nil {
+		f := src.Redis
+		cs = append(cs,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: Namespace, Subsystem: "redis", Name: "up",
+				Help: "1 while Redis answers; 0 while principals are read from the database and attempts are throttled locally.",
+			}, func() float64 {
+				if up, _, _ := f(); up {
+					return 1
+				}
+				return 0
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "redis", Name: "failures_total",
+				Help: "Calls to Redis that failed or timed out (each fell back to the database or to local throttling).",
+			}, func() float64 { _, n, _ := f(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "redis", Name: "outages_total",
+				Help: "Times Redis stopped answering since start.",
+			}, func() float64 { _, _, n := f(); return float64(n) }))
 	}
 	var errs []error
 	for _, c := range cs {

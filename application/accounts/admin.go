@@ -27,6 +27,7 @@ type Admin struct {
 	store  accounts.Store
 	hasher accounts.PasswordHasher
 	jobs   ports.JobQueue
+	stamps ports.Stamps
 	// owners are the contexts that keep users' data; deleting a user calls each of them, so
 	// this use case never needs to know which contexts exist.
 	owners []ports.UserDataOwner
@@ -38,9 +39,9 @@ var _ accounts.AdminService = (*Admin)(nil)
 
 // NewAdmin builds the administration use case.
 func NewAdmin(uow ports.UnitOfWork, store accounts.Store, hasher accounts.PasswordHasher, jobs ports.JobQueue,
-	owners []ports.UserDataOwner, clock ports.Clock, ids ports.IDGenerator,
+	stamps ports.Stamps, owners []ports.UserDataOwner, clock ports.Clock, ids ports.IDGenerator,
 ) *Admin {
-	return &Admin{uow: uow, store: store, hasher: hasher, jobs: jobs, owners: owners, clock: clock, ids: ids}
+	return &Admin{uow: uow, store: store, hasher: hasher, jobs: jobs, stamps: stamps, owners: owners, clock: clock, ids: ids}
 }
 
 func requireAdmin(p identity.Principal) error { return identity.RequireAdmin(p) }
@@ -161,7 +162,11 @@ func (s *Admin) UpdateUser(ctx context.Context, p identity.Principal, id string,
 				return err
 			}
 		}
-		if in.Role != nil {
+		if in.Role != nil && u.Role() != role {
+			// Every instance's principals of the user are read again (ports.StampScopeAuth).
+			if err := s.stamps.Bump(ctx, tx, u.ID(), ports.StampScopeAuth); err != nil {
+				return err
+			}
 			if err := u.ChangeRole(role, now); err != nil {
 				return err
 			}
@@ -202,6 +207,11 @@ func (s *Admin) DeleteUser(ctx context.Context, p identity.Principal, id string)
 			if err := ensureAnotherAdmin(ctx, users); err != nil {
 				return err
 			}
+		}
+		// Published after the commit, so every instance reads the principals of the user's
+		// credentials again, and finds none.
+		if err := s.stamps.Bump(ctx, tx, uid, ports.StampScopeAuth); err != nil {
+			return err
 		}
 		for _, owner := range s.owners {
 			if err := owner.DeleteUserData(ctx, tx, uid); err != nil {

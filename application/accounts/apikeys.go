@@ -44,12 +44,15 @@ const (
 // and written by RunUseFlusher in one batched statement per interval (and by FlushUses at
 // shutdown), so a burst of requests costs no write per request.
 type APIKeys struct {
-	uow      ports.UnitOfWork
-	store    accounts.Store
-	clock    ports.Clock
-	ids      ports.IDGenerator
-	log      *slog.Logger
-	settings APIKeySettings
+	uow    ports.UnitOfWork
+	store  accounts.Store
+	stamps ports.Stamps
+	// principals keeps the principals of keys in memory; see Principals.
+	principals *Principals
+	clock      ports.Clock
+	ids        ports.IDGenerator
+	log        *slog.Logger
+	settings   APIKeySettings
 
 	mu      sync.Mutex
 	pending map[apikey.ID]time.Time
@@ -60,8 +63,8 @@ type APIKeys struct {
 var _ accounts.APIKeyService = (*APIKeys)(nil)
 
 // NewAPIKeys builds the API key use case. Zero settings take the defaults; logger may be nil.
-func NewAPIKeys(uow ports.UnitOfWork, store accounts.Store, clock ports.Clock, ids ports.IDGenerator,
-	logger *slog.Logger, settings APIKeySettings,
+func NewAPIKeys(uow ports.UnitOfWork, store accounts.Store, stamps ports.Stamps, principals *Principals,
+	clock ports.Clock, ids ports.IDGenerator, logger *slog.Logger, settings APIKeySettings,
 ) *APIKeys {
 	if settings.UseFlushInterval <= 0 {
 		settings.UseFlushInterval = DefaultUseFlushInterval
@@ -73,7 +76,7 @@ func NewAPIKeys(uow ports.UnitOfWork, store accounts.Store, clock ports.Clock, i
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &APIKeys{
-		uow: uow, store: store, clock: clock, ids: ids, log: logger, settings: settings,
+		uow: uow, store: store, stamps: stamps, principals: principals, clock: clock, ids: ids, log: logger, settings: settings,
 		pending: map[apikey.ID]time.Time{}, wake: make(chan struct{}, 1),
 	}
 }
@@ -139,7 +142,16 @@ func (s *APIKeys) Delete(ctx context.Context, p identity.Principal, id string) e
 	if !paging.ValidID(id) {
 		return apikey.ErrNotFound
 	}
-	return s.store.APIKeys(s.uow.Pool()).Delete(ctx, p.UserID, apikey.ID(id))
+	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if err := s.stamps.Bump(ctx, tx, p.UserID, ports.StampScopeAuth); err != nil {
+			return err
+		}
+		return s.store.APIKeys(tx).Delete(ctx, p.UserID, apikey.ID(id))
+	})
+	if errors.Is(err, user.ErrNotFound) {
+		return domain.ErrUnauthenticated // the caller's account was deleted meanwhile
+	}
+	return err
 }
 
 // Accepts reports whether credential is meant as a personal API key (it starts with "pat_");
@@ -156,7 +168,10 @@ func (s *APIKeys) Authenticate(ctx context.Context, credential string) (identity
 		return identity.Principal{}, domain.ErrUnauthenticated
 	}
 	now := s.clock.Now()
-	p, err := s.store.APIKeys(s.uow.Pool()).Principal(ctx, hash, now)
+	p, err := s.principals.Resolve(ctx, "key:"+hash, now, func(ctx context.Context) (identity.Principal, time.Time, error) {
+		p, err := s.store.APIKeys(s.uow.Pool()).Principal(ctx, hash, now)
+		return p, p.Credential.ExpiresAt, err
+	})
 	if errors.Is(err, apikey.ErrNotFound) {
 		return identity.Principal{}, domain.ErrUnauthenticated
 	}

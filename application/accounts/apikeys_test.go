@@ -55,7 +55,7 @@ func newKeysEnv(t *testing.T, settings accounts.APIKeySettings) *keysEnv {
 	store := countingStore{records: records}
 	return &keysEnv{
 		env: e, records: records, auth: e.auth(nil),
-		keys: accounts.NewAPIKeys(e.Store, store, e.Clock, e.IDs, nil, settings),
+		keys: accounts.NewAPIKeys(e.Store, store, e.stamps(), e.Principals, e.Clock, e.IDs, nil, settings),
 	}
 }
 

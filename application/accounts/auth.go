@@ -31,9 +31,12 @@ type Auth struct {
 	hasher   accounts.PasswordHasher
 	tokens   accounts.TokenIssuer
 	throttle ports.AttemptThrottle
-	clock    ports.Clock
-	ids      ports.IDGenerator
-	settings AuthSettings
+	stamps   ports.Stamps
+	// principals keeps the principals of access tokens in memory; see Principals.
+	principals *Principals
+	clock      ports.Clock
+	ids        ports.IDGenerator
+	settings   AuthSettings
 
 	// dummyHash is verified against when an email is unknown, so that a login for a missing
 	// account costs the same hashing time as a wrong password and timing tells nothing. It is
@@ -45,9 +48,13 @@ var _ accounts.AuthService = (*Auth)(nil)
 
 // NewAuth builds the accounts use case.
 func NewAuth(uow ports.UnitOfWork, store accounts.Store, hasher accounts.PasswordHasher, tokens accounts.TokenIssuer,
-	throttle ports.AttemptThrottle, clock ports.Clock, ids ports.IDGenerator, settings AuthSettings,
+	throttle ports.AttemptThrottle, stamps ports.Stamps, principals *Principals, clock ports.Clock, ids ports.IDGenerator,
+	settings AuthSettings,
 ) *Auth {
-	return &Auth{uow: uow, store: store, hasher: hasher, tokens: tokens, throttle: throttle, clock: clock, ids: ids, settings: settings}
+	return &Auth{
+		uow: uow, store: store, hasher: hasher, tokens: tokens, throttle: throttle, stamps: stamps, principals: principals,
+		clock: clock, ids: ids, settings: settings,
+	}
 }
 
 // Signup creates a user account and opens its first session. Signups are throttled per client
@@ -232,6 +239,9 @@ func (s *Auth) Refresh(ctx context.Context, refreshToken string) (accounts.AuthR
 			// The revocation must commit, so this is not returned as an error from the
 			// transaction; the caller still gets invalid_refresh_token below.
 			reused = true
+			if err := s.stamps.Bump(ctx, tx, sess.UserID(), ports.StampScopeAuth); err != nil && !errors.Is(err, user.ErrNotFound) {
+				return err
+			}
 			return s.store.Sessions(tx).Update(ctx, sess)
 		}
 		if err != nil {
@@ -279,6 +289,15 @@ func (s *Auth) Logout(ctx context.Context, p identity.Principal, refreshToken st
 	}
 	now := s.clock.Now()
 	return s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		// Every instance reads the user's principals again once this commits, and finds the
+		// session revoked. Bumped first: it takes the user's lock, which every write of the
+		// user takes first.
+		if err := s.stamps.Bump(ctx, tx, p.UserID, ports.StampScopeAuth); err != nil {
+			if errors.Is(err, user.ErrNotFound) {
+				return nil // the account is gone, and its sessions with it
+			}
+			return err
+		}
 		for _, sid := range sids {
 			sess, err := s.store.Sessions(tx).ByID(ctx, sid)
 			if errors.Is(err, session.ErrNotFound) || (err == nil && sess.UserID() != p.UserID) {
@@ -310,7 +329,11 @@ func (s *Auth) Authenticate(ctx context.Context, accessToken string) (identity.P
 	if err != nil {
 		return identity.Principal{}, err
 	}
-	p, err := s.store.Sessions(s.uow.Pool()).Principal(ctx, claims.SessionID, s.clock.Now())
+	p, err := s.principals.Resolve(ctx, "session:"+string(claims.SessionID), s.clock.Now(),
+		func(ctx context.Context) (identity.Principal, time.Time, error) {
+			p, err := s.store.Sessions(s.uow.Pool()).Principal(ctx, claims.SessionID, s.clock.Now())
+			return p, p.Credential.ExpiresAt, err
+		})
 	if errors.Is(err, session.ErrNotFound) {
 		return identity.Principal{}, domain.ErrUnauthenticated
 	}

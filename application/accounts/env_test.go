@@ -20,10 +20,15 @@ type env struct {
 	Tokens *accountsfake.Tokens
 	// Owners are the contexts that keep users' data, as the admin use case sees them.
 	Owners []ports.UserDataOwner
+	// Board is the stamp board every use case publishes to, and Principals the principal
+	// cache the authenticators share, as in the service.
+	Board      *fakes.Board
+	Principals *accounts.Principals
 }
 
 func newEnv() *env {
-	e := &env{Env: fakes.NewEnv(), Hasher: &accountsfake.Hasher{}}
+	e := &env{Env: fakes.NewEnv(), Hasher: &accountsfake.Hasher{}, Board: fakes.NewBoard()}
+	e.Principals = accounts.NewPrincipals(e.Board, accounts.PrincipalSettings{})
 	e.Tokens = &accountsfake.Tokens{Clock: e.Clock, Lifetime: 15 * time.Minute}
 	return e
 }
@@ -40,13 +45,16 @@ func (e *env) auth(hasher port.PasswordHasher) *accounts.Auth {
 	if hasher == nil {
 		hasher = e.Hasher
 	}
-	return accounts.NewAuth(e.Store, accountsfake.Store{}, hasher, e.Tokens, e.Throttle, e.Clock, e.IDs,
+	return accounts.NewAuth(e.Store, accountsfake.Store{}, hasher, e.Tokens, e.Throttle, e.stamps(), e.Principals, e.Clock, e.IDs,
 		accounts.AuthSettings{RefreshTokenTTL: 24 * time.Hour})
 }
 
 func (e *env) admin() *accounts.Admin {
-	return accounts.NewAdmin(e.Store, accountsfake.Store{}, e.Hasher, e.Jobs, e.Owners, e.Clock, e.IDs)
+	return accounts.NewAdmin(e.Store, accountsfake.Store{}, e.Hasher, e.Jobs, e.stamps(), e.Owners, e.Clock, e.IDs)
 }
+
+// stamps bumps stamps in the fake store and publishes them on the env's board.
+func (e *env) stamps() fakes.Stamps { return fakes.Stamps{Board: e.Board} }
 
 // runCleanups runs the jobs that user deletions enqueued, as a worker would.
 func (e *env) runCleanups(t *testing.T, admin *accounts.Admin) int {

@@ -3,7 +3,11 @@
 // each context keeps its own tables, keyed by the user id, and its own freshness information.
 package identity
 
-import "github.com/acme/postsvc/domain"
+import (
+	"time"
+
+	"github.com/acme/postsvc/domain"
+)
 
 // UserID identifies an account. It is an opaque, time-ordered string.
 type UserID string
@@ -49,6 +53,9 @@ const (
 type Credential struct {
 	Kind CredentialKind
 	ID   string
+	// ExpiresAt is when the credential stops being valid whatever happens meanwhile (the
+	// session's end, the key's expiry); zero for a credential that does not expire.
+	ExpiresAt time.Time
 }
 
 // Principal is the authenticated caller as the service sees it right now: checked on every

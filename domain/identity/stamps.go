@@ -2,6 +2,7 @@ package identity
 
 import (
 	"errors"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -63,4 +64,55 @@ func validScope(scope string) bool {
 	return strings.IndexFunc(scope, func(r rune) bool {
 		return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' && r != '.'
 	}) < 0
+}
+
+// Counters returns the counters of s by scope; malformed pairs are left out.
+func (s Stamps) Counters() map[string]int64 {
+	out := make(map[string]int64)
+	rest := string(s)
+	for rest != "" {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, ";")
+		name, v, ok := strings.Cut(pair, "=")
+		if !ok || !validScope(name) {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > out[name] {
+			out[name] = n
+		}
+	}
+	return out
+}
+
+// StampsOf builds stamps from counters by scope, in scope order, so that equal counters give
+// equal stamps. Invalid scopes and counters below one are left out (a missing scope reads 0).
+func StampsOf(counters map[string]int64) Stamps {
+	names := make([]string, 0, len(counters))
+	for name, n := range counters {
+		if n > 0 && validScope(name) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(strconv.FormatInt(counters[name], 10))
+	}
+	return Stamps(b.String())
+}
+
+// Merged returns, scope by scope, the larger counter of s and other.
+func (s Stamps) Merged(other Stamps) Stamps {
+	c := s.Counters()
+	for name, n := range other.Counters() {
+		if n > c[name] {
+			c[name] = n
+		}
+	}
+	return StampsOf(c)
 }

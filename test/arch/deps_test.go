@@ -44,6 +44,10 @@ var allowedExternal = map[string][]string{
 // kernelAdapters are the adapters a context's adapters may build on.
 var kernelAdapters = []string{"adapters/httpapi", "adapters/gormstore"}
 
+// sharedClients are adapters that only open a connection to an external service, with the
+// settings the adapters using it depend on; any adapter may build on them.
+var sharedClients = []string{"adapters/redisx"}
+
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -221,6 +225,8 @@ func TestAdaptersBuildOnlyOnKernelAdapters(t *testing.T) {
 		}
 		from, to := contextOf(imp.pkg, ctxs), contextOf(rel, ctxs)
 		switch {
+		case slices.ContainsFunc(sharedClients, func(k string) bool { return under(rel, k) }):
+			// A connection to a shared service, such as Redis.
 		case from != "" && to == from:
 			// A context's adapters may share its own packages.
 		case from != "" && slices.ContainsFunc(kernelAdapters, func(k string) bool { return under(rel, k) }):

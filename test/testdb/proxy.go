@@ -21,6 +21,7 @@ type Proxy struct {
 	upstream string
 	addr     string
 	stalled  atomic.Bool
+	delay    atomic.Int64 // nanoseconds each chunk is held before it is relayed
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled when stalled turns false
@@ -109,6 +110,9 @@ func (p *Proxy) relay(dst, src net.Conn) {
 				p.cond.Wait()
 			}
 			p.mu.Unlock()
+			if d := time.Duration(p.delay.Load()); d > 0 {
+				time.Sleep(d)
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -136,6 +140,9 @@ func (p *Proxy) Refuse() {
 	}
 	p.conns = nil
 }
+
+// Delay holds every chunk for d before relaying it, in order, as a slow network does.
+func (p *Proxy) Delay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Stall stops every byte from flowing, on connections old and new.
 func (p *Proxy) Stall() { p.stalled.Store(true) }

@@ -124,13 +124,14 @@ func (r apiKeyRepo) CountActiveForUpdate(ctx context.Context, userID identity.Us
 // the very next request, exactly as the session read does (principalSQL).
 //
 //nolint:gosec // G101: a query that names a hash column, not a credential
-const apiKeyPrincipalSQL = `SELECT k.id, u.id, u.role, u.stamps
+const apiKeyPrincipalSQL = `SELECT k.id, u.id, u.role, u.stamps, k.expires_at
 FROM api_keys k
 JOIN users u ON u.id = k.user_id
 WHERE k.secret_hash = ? AND (k.expires_at IS NULL OR k.expires_at > ?)`
 
 func (r apiKeyRepo) Principal(ctx context.Context, hash string, now time.Time) (identity.Principal, error) {
 	var keyID, userID, role, stamps string
+	var expires sql.NullTime
 	args := []any{hash, gormstore.DBTime(now)}
 	var row *sql.Row
 	if r.principal != nil {
@@ -138,19 +139,23 @@ func (r apiKeyRepo) Principal(ctx context.Context, hash string, now time.Time) (
 	} else {
 		row = r.db.Statement.ConnPool.QueryRowContext(ctx, apiKeyPrincipalSQL, args...)
 	}
-	err := row.Scan(&keyID, &userID, &role, &stamps)
+	err := row.Scan(&keyID, &userID, &role, &stamps, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return identity.Principal{}, apikey.ErrNotFound
 	}
 	if err != nil {
 		return identity.Principal{}, gormstore.MapErr(err)
 	}
-	return identity.Principal{
+	p := identity.Principal{
 		UserID:     identity.UserID(userID),
 		Role:       identity.Role(role),
 		Credential: identity.Credential{Kind: identity.CredentialAPIKey, ID: keyID},
 		Stamps:     identity.Stamps(stamps),
-	}, nil
+	}
+	if expires.Valid {
+		p.Credential.ExpiresAt = expires.Time.UTC()
+	}
+	return p, nil
 }
 
 // recordBatch bounds the keys of one UPDATE: four parameters each, well within both

@@ -77,7 +77,7 @@ func (r sessionRepo) RevokeAllForUser(ctx context.Context, userID identity.UserI
 // at once; reading the role here is what makes a role change visible on the very next
 // request, and reading the stamps (the shared kernel's per-user change counters, kept on the
 // same row) spares every context that caches a user's data a query of its own.
-const principalSQL = `SELECT u.id, u.role, u.stamps
+const principalSQL = `SELECT u.id, u.role, u.stamps, s.expires_at
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
@@ -88,6 +88,7 @@ WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 // transaction's connection inside a unit of work.
 func (r sessionRepo) Principal(ctx context.Context, id session.ID, now time.Time) (identity.Principal, error) {
 	var userID, role, stamps string
+	var expires time.Time
 	args := []any{string(id), gormstore.DBTime(now)}
 	var row *sql.Row
 	if r.principal != nil {
@@ -95,7 +96,7 @@ func (r sessionRepo) Principal(ctx context.Context, id session.ID, now time.Time
 	} else {
 		row = r.db.Statement.ConnPool.QueryRowContext(ctx, principalSQL, args...)
 	}
-	err := row.Scan(&userID, &role, &stamps)
+	err := row.Scan(&userID, &role, &stamps, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return identity.Principal{}, session.ErrNotFound
 	}
@@ -105,7 +106,7 @@ func (r sessionRepo) Principal(ctx context.Context, id session.ID, now time.Time
 	return identity.Principal{
 		UserID:     identity.UserID(userID),
 		Role:       identity.Role(role),
-		Credential: identity.Credential{Kind: identity.CredentialSession, ID: string(id)},
+		Credential: identity.Credential{Kind: identity.CredentialSession, ID: string(id), ExpiresAt: expires.UTC()},
 		Stamps:     identity.Stamps(stamps),
 	}, nil
 }

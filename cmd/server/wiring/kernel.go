@@ -25,6 +25,7 @@ import (
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/adapters/metrics"
 	"github.com/acme/postsvc/adapters/posts/postcache"
+	"github.com/acme/postsvc/adapters/redisx"
 	"github.com/acme/postsvc/adapters/system"
 	"github.com/acme/postsvc/adapters/throttle"
 	"github.com/acme/postsvc/adapters/worker"
@@ -133,6 +134,7 @@ var kernelSet = wire.NewSet(
 //nolint:unused // used by the wireinject injectors
 var serverSet = wire.NewSet(
 	kernelSet,
+	sharedStateSet,
 	storageSet,
 	throttle.ProviderSet,
 	newJobRunners,
@@ -204,14 +206,20 @@ func newScrapeHandler(m *metrics.Metrics) ScrapeHandler { return m.Handler() }
 // slots and the job counts at scrape time. adapters/metrics sees them only through these
 // functions, so it imports no other adapter.
 func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher, jobs *gormstore.JobQueue, runners worker.Group,
-	media *mediaapp.Service,
+	media *mediaapp.Service, principals *accountsapp.Principals, health *redisx.Health,
 ) (metrics.Sources, error) {
 	sqlDB, err := db.DB()
 	if err != nil {
 		return metrics.Sources{}, err
 	}
+	var redis func() (bool, int64, int64)
+	if health != nil {
+		redis = health.Stats
+	}
 	return metrics.Sources{
-		DBStats: sqlDB.Stats,
+		DBStats:    sqlDB.Stats,
+		Principals: principals.Stats,
+		Redis:      redis,
 		Cache: func() metrics.CacheStats {
 			s := cache.Stats()
 			return metrics.CacheStats{

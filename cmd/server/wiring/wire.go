@@ -44,6 +44,7 @@ func NewMigration(cfg *config.Config) (*Migration, func(), error) {
 func NewAccounts(cfg *config.Config) (*Accounts, func(), error) {
 	wire.Build(
 		kernelSet,
+		cliStampBoard,
 		accountsCoreSet,
 		noDataOwners,
 		wire.Struct(new(Accounts), "*"),

@@ -49,12 +49,19 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	issuer := jwttoken.NewIssuer(auth, clock)
 	configThrottle := cfg.Throttle
 	memory := throttle.NewMemory(configThrottle, clock)
+	health := newRedisHealth(cfg, logger)
+	stampBoard, cleanup2, err := newStampBoard(cfg, health)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	stamps := gormstore.NewStamps(stampBoard)
+	principals := newPrincipals(stampBoard)
 	iDs := system.NewIDs()
 	accountsAuthSettings := authSettings(auth)
-	accountsAuth := accounts.NewAuth(unitOfWork, store, hasher, issuer, memory, clock, iDs, accountsAuthSettings)
+	accountsAuth := accounts.NewAuth(unitOfWork, store, hasher, issuer, memory, stamps, principals, clock, iDs, accountsAuthSettings)
 	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
 	postsgormStore := postsgorm.NewStore()
-	stamps := gormstore.NewStamps()
 	cache := cfg.Cache
 	postcacheCache := postcache.New(cache)
 	settings := postsSettings()
@@ -63,19 +70,22 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	configECG := cfg.ECG
 	spools, err := ecgSpools(configECG)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	analyses, err := ecgAnalyses()
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	ecgService := ecg.NewService(unitOfWork, ecggormStore, spools, jobQueue, analyses, clock, iDs)
 	mediagormStore := mediagorm.NewStore()
 	storage := cfg.Storage
-	objectStore, cleanup2, err := openObjectStore(storage, logger)
+	objectStore, cleanup3, err := openObjectStore(storage, logger)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
@@ -84,9 +94,9 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	settings2 := mediaSettings(configMedia)
 	mediaService := media.NewService(unitOfWork, mediagormStore, objectStore, imaging, jobQueue, clock, iDs, settings2)
 	v := dataOwners(service, ecgService, mediaService)
-	admin := accounts.NewAdmin(unitOfWork, store, hasher, jobQueue, v, clock, iDs)
+	admin := accounts.NewAdmin(unitOfWork, store, hasher, jobQueue, stamps, v, clock, iDs)
 	accountsAPIKeySettings := apiKeySettings(auth)
-	apiKeys := accounts.NewAPIKeys(unitOfWork, store, clock, iDs, logger, accountsAPIKeySettings)
+	apiKeys := accounts.NewAPIKeys(unitOfWork, store, stamps, principals, clock, iDs, logger, accountsAPIKeySettings)
 	module := accountshttp.New(accountsAuth, admin, apiKeys)
 	postshttpModule := postshttp.New(service)
 	ecghttpSettings := ecgHTTPSettings(configECG)
@@ -103,18 +113,21 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	wiringJobPools := jobPools(jobs, configECG, configMedia, admin, ecgService, mediaService)
 	group, err := newJobRunners(jobQueue, clock, logger, jobs, wiringJobPools)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group, mediaService)
+	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group, mediaService, principals, health)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	metricsMetrics, err := metrics.New(sources)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -123,12 +136,14 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	httpapiRouterExtras := routerExtras(metricsMetrics, scrapeHandler, http)
 	engine, err := httpapi.ProvideRouter(httpapiModules, httpapiAuthenticators, readiness, logger, http, httpapiRouterExtras)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	migrator, err := newMigrator(db, database)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -149,6 +164,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		Media:     mediaService,
 	}
 	return server, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil
@@ -193,14 +209,21 @@ func NewAccounts(cfg *config.Config) (*Accounts, func(), error) {
 	clock := system.NewClock()
 	iDs := system.NewIDs()
 	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
+	stampBoard, cleanup2, err := cliStampBoard(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	stamps := gormstore.NewStamps(stampBoard)
 	v := noDataOwners()
-	admin := accounts.NewAdmin(unitOfWork, store, hasher, jobQueue, v, clock, iDs)
+	admin := accounts.NewAdmin(unitOfWork, store, hasher, jobQueue, stamps, v, clock, iDs)
 	wiringAccounts := &Accounts{
 		Config:   cfg,
 		Migrator: migrator,
 		Admin:    admin,
 	}
 	return wiringAccounts, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }

@@ -123,8 +123,12 @@ func testAPIKeyPrincipal(t *testing.T, b Backend) {
 	deleted, deletedSecret := addKey(t, b, member.ID(), "gone", nil, now)
 	contract.NoErr(t, "Delete", b.APIKeys().Delete(ctx, member.ID(), deleted.ID()))
 
-	credential := func(id apikey.ID) identity.Credential {
-		return identity.Credential{Kind: identity.CredentialAPIKey, ID: string(id)}
+	credential := func(k *apikey.Key) identity.Credential {
+		c := identity.Credential{Kind: identity.CredentialAPIKey, ID: string(k.ID())}
+		if k.ExpiresAt() != nil {
+			c.ExpiresAt = storedTime(*k.ExpiresAt())
+		}
+		return c
 	}
 	for _, c := range []struct {
 		name   string
@@ -132,9 +136,9 @@ func testAPIKeyPrincipal(t *testing.T, b Backend) {
 		at     time.Time
 		want   identity.Principal
 	}{
-		{"user key", secret, now, identity.Principal{UserID: member.ID(), Role: identity.RoleUser, Credential: credential(memberKey[0].ID())}},
-		{"admin key", adminSecret, now, identity.Principal{UserID: admin.ID(), Role: identity.RoleAdmin, Credential: credential(adminKey.ID())}},
-		{"just before expiry", shortSecret, short.ExpiresAt().Add(-10 * time.Millisecond), identity.Principal{UserID: member.ID(), Role: identity.RoleUser, Credential: credential(short.ID())}},
+		{"user key", secret, now, identity.Principal{UserID: member.ID(), Role: identity.RoleUser, Credential: credential(memberKey[0])}},
+		{"admin key", adminSecret, now, identity.Principal{UserID: admin.ID(), Role: identity.RoleAdmin, Credential: credential(adminKey)}},
+		{"just before expiry", shortSecret, short.ExpiresAt().Add(-10 * time.Millisecond), identity.Principal{UserID: member.ID(), Role: identity.RoleUser, Credential: credential(short)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := b.APIKeys().Principal(ctx, apikey.HashSecret(c.secret), c.at)

@@ -22,7 +22,7 @@ func TestGormStore(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			contract.Run(t, accounts.Tests(), func(t *testing.T) accounts.Backend {
 				db := backend.Open(t)
-				return accounts.Backend{UoW: gormstore.NewUnitOfWork(db), Store: accountsgorm.NewStore(db), Stamps: gormstore.NewStamps()}
+				return accounts.Backend{UoW: gormstore.NewUnitOfWork(db), Store: accountsgorm.NewStore(db), Stamps: gormstore.NewStamps(nil)}
 			})
 		})
 	}

@@ -121,9 +121,9 @@ func testPrincipal(t *testing.T, b Backend) {
 		at   time.Time
 		want identity.Principal
 	}{
-		{"active user session", active.ID(), now, identity.Principal{UserID: member.ID(), Role: identity.RoleUser, Credential: sessionCredential(active.ID())}},
-		{"active admin session", adminSess.ID(), now, identity.Principal{UserID: admin.ID(), Role: identity.RoleAdmin, Credential: sessionCredential(adminSess.ID())}},
-		{"just before expiry", expiring.ID(), expiring.ExpiresAt().Add(-10 * time.Millisecond), identity.Principal{UserID: member.ID(), Role: identity.RoleUser, Credential: sessionCredential(expiring.ID())}},
+		{"active user session", active.ID(), now, identity.Principal{UserID: member.ID(), Role: identity.RoleUser, Credential: sessionCredential(active)}},
+		{"active admin session", adminSess.ID(), now, identity.Principal{UserID: admin.ID(), Role: identity.RoleAdmin, Credential: sessionCredential(adminSess)}},
+		{"just before expiry", expiring.ID(), expiring.ExpiresAt().Add(-10 * time.Millisecond), identity.Principal{UserID: member.ID(), Role: identity.RoleUser, Credential: sessionCredential(expiring)}},
 	}
 	for _, c := range ok {
 		t.Run(c.name, func(t *testing.T) {
@@ -220,6 +220,9 @@ func testMalformedIDs(t *testing.T, b Backend) {
 	}
 }
 
-func sessionCredential(id session.ID) identity.Credential {
-	return identity.Credential{Kind: identity.CredentialSession, ID: string(id)}
+func sessionCredential(s *session.Session) identity.Credential {
+	return identity.Credential{Kind: identity.CredentialSession, ID: string(s.ID()), ExpiresAt: storedTime(s.ExpiresAt())}
 }
+
+// storedTime is t as the stores keep it: UTC, to the microsecond.
+func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

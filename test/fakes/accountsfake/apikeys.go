@@ -112,7 +112,7 @@ func (r apiKeys) Principal(_ context.Context, hash string, now time.Time) (ident
 			}
 			out = identity.Principal{
 				UserID: u.ID(), Role: u.Role(),
-				Credential: identity.Credential{Kind: identity.CredentialAPIKey, ID: string(k.ID())},
+				Credential: identity.Credential{Kind: identity.CredentialAPIKey, ID: string(k.ID()), ExpiresAt: expiresAt(k.ExpiresAt())},
 				Stamps:     fakes.StampsOf(v, u.ID()),
 			}
 			return nil
@@ -138,4 +138,12 @@ func (r apiKeys) RecordUses(_ context.Context, uses map[apikey.ID]time.Time) err
 		}
 		return nil
 	})
+}
+
+// expiresAt is a key's expiry as a credential's: zero when it never expires.
+func expiresAt(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
 }

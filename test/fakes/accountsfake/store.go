@@ -226,7 +226,7 @@ func (r sessions) Principal(_ context.Context, id session.ID, now time.Time) (id
 		}
 		out = identity.Principal{
 			UserID: u.ID(), Role: u.Role(),
-			Credential: identity.Credential{Kind: identity.CredentialSession, ID: string(s.ID())},
+			Credential: identity.Credential{Kind: identity.CredentialSession, ID: string(s.ID()), ExpiresAt: s.ExpiresAt().UTC().Truncate(time.Microsecond)},
 			Stamps:     fakes.StampsOf(v, u.ID()),
 		}
 		return nil

@@ -1,0 +1,224 @@
+package stampboard_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/adapters/redisx"
+	"github.com/acme/postsvc/adapters/stampboard"
+	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/test/testdb"
+	"github.com/acme/postsvc/test/testredis"
+)
+
+func openBoard(t *testing.T, cfg config.Redis) (*stampboard.Redis, *redisx.Health) {
+	t.Helper()
+	h := redisx.NewHealth(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := stampboard.OpenRedis(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b, h
+}
+
+// behindProxy returns cfg rewritten to reach Redis through a breakable TCP proxy.
+func behindProxy(t *testing.T, cfg config.Redis) (config.Redis, *testdb.Proxy) {
+	t.Helper()
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testdb.NewProxy(t, u.Host)
+	u.Host = p.Addr()
+	cfg.URL = u.String()
+	return cfg, p
+}
+
+func mustRead(t *testing.T, b *stampboard.Redis, user identity.UserID) identity.Stamps {
+	t.Helper()
+	s, ok := b.Read(t.Context(), user)
+	if !ok {
+		t.Fatalf("Read(%s) did not vouch", user)
+	}
+	return s
+}
+
+func TestRedisBoardCountersOnlyMoveForward(t *testing.T) {
+	cfg := testredis.Config(t)
+	a, _ := openBoard(t, cfg)
+	b, _ := openBoard(t, cfg)
+	ctx := t.Context()
+	if _, ok := b.Read(ctx, "u1"); ok {
+		t.Fatal("a user nothing was published for is vouched for")
+	}
+	a.Publish(ctx, "u1", "posts=3;auth=1")
+	if got := mustRead(t, b, "u1"); got != "auth=1;posts=3" {
+		t.Fatalf("Read = %q, want auth=1;posts=3", got)
+	}
+	a.Publish(ctx, "u1", "posts=2;images=4") // an older posts counter arriving late
+	if got := mustRead(t, b, "u1"); got != "auth=1;images=4;posts=3" {
+		t.Fatalf("Read = %q, want auth=1;images=4;posts=3", got)
+	}
+}
+
+// TestRedisBoardReadSeesEveryAnsweredPublish is the guarantee the principals rest on: once
+// Publish has returned on one instance, a Read that starts afterwards on any other instance
+// sees it, although that instance serves reads from its local cache. Each round first makes
+// the reader cache the old value, so the new one can only come from an invalidation.
+func TestRedisBoardReadSeesEveryAnsweredPublish(t *testing.T) {
+	cfg := testredis.Config(t)
+	writer, _ := openBoard(t, cfg)
+	readers := []*stampboard.Redis{}
+	for range 3 {
+		r, _ := openBoard(t, cfg)
+		readers = append(readers, r)
+	}
+	ctx := t.Context()
+	for i := 1; i <= 300; i++ {
+		user := identity.UserID(fmt.Sprintf("u%d", i%7))
+		for _, r := range readers {
+			r.Read(ctx, user) // cache the current value locally
+		}
+		want := identity.Stamps(fmt.Sprintf("auth=%d", i))
+		writer.Publish(ctx, user, want)
+		for n, r := range readers {
+			if got := mustRead(t, r, user); got != want {
+				t.Fatalf("round %d: reader %d read %q after the publication of %q was answered", i, n, got, want)
+			}
+		}
+	}
+}
+
+// TestRedisBoardReadWaitsForInvalidationsOnASlowLink is the same guarantee for an instance
+// whose link to Redis is slower than the writer's: the invalidation is on its way when the
+// writer is answered, and only the barrier (a round trip on the same connection, which
+// returns after it) keeps the reader from serving its stale local copy.
+func TestRedisBoardReadWaitsForInvalidationsOnASlowLink(t *testing.T) {
+	cfg := testredis.Config(t)
+	slowCfg, proxy := behindProxy(t, cfg)
+	writer, _ := openBoard(t, cfg)
+	reader, _ := openBoard(t, slowCfg)
+	ctx := t.Context()
+	proxy.Delay(30 * time.Millisecond)
+	for i := 1; i <= 5; i++ {
+		reader.Read(ctx, "u")
+		want := identity.Stamps(fmt.Sprintf("auth=%d", i))
+		writer.Publish(ctx, "u", want)
+		if got := mustRead(t, reader, "u"); got != want {
+			t.Fatalf("round %d: the reader on the slow link read %q after the publication of %q was answered", i, got, want)
+		}
+	}
+}
+
+func TestRedisBoardOutageRefused(t *testing.T) {
+	cfg := testredis.Config(t)
+	cfg.Timeout = 300 * time.Millisecond
+	proxied, proxy := behindProxy(t, cfg)
+	b, health := openBoard(t, proxied)
+	direct, _ := openBoard(t, cfg)
+	ctx := t.Context()
+
+	b.Publish(ctx, "u", "auth=1")
+	mustRead(t, b, "u")
+	gen := b.Generation()
+
+	proxy.Refuse()
+	start := time.Now()
+	if _, ok := b.Read(ctx, "u"); ok {
+		t.Fatal("Read vouched while Redis was unreachable")
+	}
+	if d := time.Since(start); d > 2*cfg.Timeout {
+		t.Fatalf("Read took %v with Redis refused; want at most about the timeout %v", d, cfg.Timeout)
+	}
+	if b.Generation() == gen {
+		t.Fatal("the generation did not change when the connection broke")
+	}
+	if up, _, outages := health.Stats(); up || outages != 1 {
+		t.Fatalf("health = up %v, %d outages; want down after one outage", up, outages)
+	}
+	// A write committed during the outage is published when Redis answers again, before
+	// the board vouches again.
+	b.Publish(ctx, "u", "auth=2")
+	for range 5 {
+		if _, ok := b.Read(ctx, "u"); ok {
+			t.Fatal("Read vouched while Redis was unreachable")
+		}
+	}
+	proxy.Restore()
+	waitUp(t, b)
+	if got := mustRead(t, direct, "u"); got != "auth=2" {
+		t.Fatalf("after the outage another instance reads %q, want the publication made during it (auth=2)", got)
+	}
+	if up, _, outages := health.Stats(); !up || outages != 1 {
+		t.Fatalf("health = up %v, %d outages; want up again after one outage", up, outages)
+	}
+}
+
+func TestRedisBoardOutageStalled(t *testing.T) {
+	cfg := testredis.Config(t)
+	cfg.Timeout = 300 * time.Millisecond
+	proxied, proxy := behindProxy(t, cfg)
+	b, _ := openBoard(t, proxied)
+	ctx := t.Context()
+	b.Publish(ctx, "u", "auth=1")
+	mustRead(t, b, "u")
+
+	proxy.Stall()
+	// The value is still in the local cache, but the barrier cannot complete: a stalled
+	// connection must not serve what may have been invalidated meanwhile.
+	start := time.Now()
+	if _, ok := b.Read(ctx, "u"); ok {
+		t.Fatal("Read vouched from the local cache while Redis was stalled")
+	}
+	if d := time.Since(start); d > 2*cfg.Timeout {
+		t.Fatalf("Read took %v with Redis stalled; want about the timeout %v", d, cfg.Timeout)
+	}
+	// Once down, reads give up at once instead of waiting for the timeout each.
+	start = time.Now()
+	for range 20 {
+		b.Read(ctx, "u")
+	}
+	if d := time.Since(start); d > cfg.Timeout {
+		t.Fatalf("20 reads took %v while Redis was known down; want no waiting", d)
+	}
+	proxy.Restore()
+	waitUp(t, b)
+	mustRead(t, b, "u")
+}
+
+func waitUp(t *testing.T, b *stampboard.Redis) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !b.Up() {
+		if time.Now().After(deadline) {
+			t.Fatal("the board did not vouch again within 10 s of Redis answering")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRedisBoardKeysUseThePrefix(t *testing.T) {
+	cfg := testredis.Config(t)
+	b, _ := openBoard(t, cfg)
+	b.Publish(t.Context(), "someone", "auth=1")
+	c := testredis.Client(t, cfg)
+	keys, err := c.Do(context.Background(), c.B().Keys().Pattern(cfg.Prefix+"*").Build()).AsStrSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || !strings.HasPrefix(keys[0], cfg.Prefix+"stamps:") {
+		t.Fatalf("keys under the prefix = %v, want one stamps hash", keys)
+	}
+	ttl, err := c.Do(context.Background(), c.B().Pttl().Key(keys[0]).Build()).AsInt64()
+	if err != nil || ttl <= 0 {
+		t.Fatalf("PTTL = %d, %v; want a bounded lifetime", ttl, err)
+	}
+}

@@ -1,0 +1,66 @@
+package wiring
+
+import (
+	"log/slog"
+
+	"github.com/google/wire"
+
+	"github.com/acme/postsvc/adapters/redisx"
+	"github.com/acme/postsvc/adapters/stampboard"
+	accountsapp "github.com/acme/postsvc/application/accounts"
+	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/ports"
+)
+
+// sharedStateSet is what instances share, or what one process keeps in memory when it is
+// alone: the stamp board and the principal cache over it.
+//
+//nolint:unused // used by the wireinject injectors
+var sharedStateSet = wire.NewSet(
+	newRedisHealth,
+	newStampBoard,
+	newPrincipals,
+)
+
+// newRedisHealth tracks Redis for logs and metrics; nil without Redis.
+func newRedisHealth(cfg *config.Config, logger *slog.Logger) *redisx.Health {
+	if !cfg.Redis.Enabled() {
+		return nil
+	}
+	return redisx.NewHealth(logger)
+}
+
+// newStampBoard chooses where stamps are published:
+//   - APP_REDIS_URL set: Redis, shared by every instance;
+//   - SQLite without Redis: this process's memory, since the database file's lock makes it
+//     the only server on that database;
+//   - MySQL without Redis: nowhere (nil), so every request reads its principal from the
+//     database, which stays correct with any number of instances.
+func newStampBoard(cfg *config.Config, health *redisx.Health) (ports.StampBoard, func(), error) {
+	switch {
+	case cfg.Redis.Enabled():
+		b, err := stampboard.OpenRedis(cfg.Redis, health)
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, b.Close, nil
+	case cfg.Database.Driver == config.DriverSQLite:
+		return stampboard.NewLocal(0), func() {}, nil
+	default:
+		return nil, func() {}, nil
+	}
+}
+
+// cliStampBoard is the board of a command-line process: it publishes to Redis when instances
+// share one, so that a command's writes reach their principals; a process-local board would
+// reach nobody, so there is none otherwise.
+func cliStampBoard(cfg *config.Config) (ports.StampBoard, func(), error) {
+	if !cfg.Redis.Enabled() {
+		return nil, func() {}, nil
+	}
+	return newStampBoard(cfg, redisx.NewHealth(slog.Default()))
+}
+
+func newPrincipals(board ports.StampBoard) *accountsapp.Principals {
+	return accountsapp.NewPrincipals(board, accountsapp.PrincipalSettings{})
+}
