@@ -22,6 +22,7 @@ import (
 
 	"github.com/acme/postsvc/test/contract/storage"
 	"github.com/acme/postsvc/test/testdb"
+	"github.com/acme/postsvc/test/testredis"
 )
 
 // serverBinary is built once by TestMain.
@@ -62,10 +63,17 @@ func backends() []backend {
 		{"sqlite", func(t *testing.T) []string {
 			return []string{"APP_DATABASE_DRIVER=sqlite", "APP_DATABASE_DSN=" + filepath.Join(t.TempDir(), "e2e.db")}
 		}},
+		// MySQL runs as production does, with the Redis that instances share; the
+		// multi-instance suite also runs instances on MySQL without Redis.
 		{"mysql", func(t *testing.T) []string {
-			return []string{"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t)}
+			return append([]string{"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t)}, redisEnv(t)...)
 		}},
 	}
+}
+
+// redisEnv points a server at the test Redis under a prefix of its own.
+func redisEnv(t *testing.T) []string {
+	return []string{"APP_REDIS_URL=" + testredis.URL(t), "APP_REDIS_PREFIX=" + testredis.Prefix()}
 }
 
 // forEachBackend runs fn as a subtest per database, each with its own server and database.

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/test/testdb"
+	"github.com/acme/postsvc/test/testredis"
+)
+
+// TestRedisOutageIsNotAnOutage cuts the server off Redis (through the TCP proxy the database
+// outage tests use) while it serves principals from memory: every request is still answered,
+// none with a 5xx, within a bounded time; revocations made during the cut apply at once (the
+// principals are read from the database); /readyz stays 200; the change is logged once and
+// shown in /metrics; and when Redis is back the server returns to memory reads by itself.
+func TestRedisOutageIsNotAnOutage(t *testing.T) {
+	const redisTimeout = 300 * time.Millisecond
+	const answerWithin = 3 * time.Second // a request may wait for one Redis timeout, on a busy machine
+	for _, mode := range []struct {
+		name string
+		cut  func(*testdb.Proxy)
+	}{
+		{"refused", (*testdb.Proxy).Refuse},
+		{"stalled", (*testdb.Proxy).Stall},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			u, err := url.Parse(testredis.URL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := testdb.NewProxy(t, u.Host)
+			u.Host = proxy.Addr()
+			s := startServer(t, []string{"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t)},
+				"APP_REDIS_URL="+u.String(), "APP_REDIS_PREFIX="+testredis.Prefix(), "APP_REDIS_TIMEOUT="+redisTimeout.String(), "APP_LOG_LEVEL=info")
+			a := s.signup(uniqueEmail("redis-outage"))
+			other := s.loginAs(a.Email, a.Password)
+			s.addPost(a.Access, "before the cut")
+			for range 3 {
+				expect(t, s.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
+				expect(t, s.do("GET", "/api/v1/posts", other.Access, nil), http.StatusOK)
+			}
+			if s.metric("postsvc_redis_up") != 1 || s.metric("postsvc_principal_cache_hits_total") == 0 {
+				t.Fatalf("before the cut: redis_up %v, principal hits %v; want Redis up and principals from memory",
+					s.metric("postsvc_redis_up"), s.metric("postsvc_principal_cache_hits_total"))
+			}
+
+			mode.cut(proxy)
+
+			timed := func(method, path, token string, body any) response {
+				t.Helper()
+				start := time.Now()
+				r := s.do(method, path, token, body)
+				if took := time.Since(start); took > answerWithin {
+					t.Fatalf("%s %s took %s with Redis cut", method, path, took)
+				}
+				if r.Status >= 500 {
+					t.Fatalf("%s %s = %d with Redis cut: %s", method, path, r.Status, truncate(r.Body))
+				}
+				return r
+			}
+			for i := range 10 {
+				expect(t, timed("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
+				expect(t, timed("POST", "/api/v1/posts", a.Access, map[string]any{"text": "during the cut " + string(rune('a'+i))}), http.StatusCreated)
+			}
+			expect(t, timed("GET", "/readyz", "", nil), http.StatusOK)
+			// A revocation during the cut applies on the very next request.
+			expect(t, timed("POST", "/api/v1/auth/logout", other.Access, nil), http.StatusNoContent)
+			expectProblem(t, timed("GET", "/api/v1/posts", other.Access, nil), http.StatusUnauthorized, "unauthenticated")
+			// Failed logins are still throttled (locally) and never answered 5xx.
+			for range 3 {
+				expectProblem(t, timed("POST", "/api/v1/auth/login", "", map[string]any{"email": a.Email, "password": "wrong password"}),
+					http.StatusUnauthorized, "invalid_credentials")
+			}
+			if s.metric("postsvc_redis_up") != 0 || s.metric("postsvc_redis_outages_total") != 1 {
+				t.Fatalf("during the cut: redis_up %v, outages %v; want 0 and 1", s.metric("postsvc_redis_up"), s.metric("postsvc_redis_outages_total"))
+			}
+
+			proxy.Restore()
+			deadline := time.Now().Add(15 * time.Second)
+			for s.metric("postsvc_redis_up") != 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("the server did not use Redis again within 15 s of it answering")
+				}
+				expect(t, s.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
+				time.Sleep(100 * time.Millisecond)
+			}
+			hits := s.metric("postsvc_principal_cache_hits_total")
+			for range 3 {
+				r := s.do("GET", "/api/v1/posts", a.Access, nil)
+				expect(t, r, http.StatusOK)
+				if !strings.Contains(string(r.Body), "during the cut j") {
+					t.Fatalf("the list after the cut misses a post added during it: %s", truncate(r.Body))
+				}
+			}
+			if s.metric("postsvc_principal_cache_hits_total") <= hits {
+				t.Fatal("principals are not served from memory again after Redis came back")
+			}
+			expectProblem(t, s.do("GET", "/api/v1/posts", other.Access, nil), http.StatusUnauthorized, "unauthenticated")
+
+			logs := s.stderr.String()
+			if n := len(linesWith(logs, "redis unreachable")); n != 1 {
+				t.Errorf("the cut was logged %d times, want once", n)
+			}
+			if n := len(linesWith(logs, "redis answers again")); n != 1 {
+				t.Errorf("the return was logged %d times, want once", n)
+			}
+		})
+	}
+}
