@@ -16,6 +16,13 @@ import (
 // ErrSQLiteInUse is returned by LockSQLite when another process holds the database file's lock.
 var ErrSQLiteInUse = errors.New("SQLite database file in use by another server process")
 
+// inUseError is the message LockSQLite gives a second server; it matches ErrSQLiteInUse
+// without repeating the sentinel's text.
+type inUseError string
+
+func (e inUseError) Error() string        { return string(e) }
+func (e inUseError) Is(target error) bool { return target == ErrSQLiteInUse }
+
 // errLockBusy is what tryLockFile returns when another open file description holds the lock.
 var errLockBusy = errors.New("lock held elsewhere")
 
@@ -69,10 +76,10 @@ func LockSQLite(dsn string) (release func(), err error) {
 		if !errors.Is(err, errLockBusy) {
 			return nil, fmt.Errorf("gormstore: lock %s: %w", lockPath, err)
 		}
-		return nil, fmt.Errorf("%w: database file %s is in use by another postsvc process (%s) holding %s; "+
+		return nil, inUseError(fmt.Sprintf("database file %s is in use by another postsvc process (%s) holding %s; "+
 			"with SQLite only one server process may use a database file: stop the other one, "+
 			"or use MySQL (%s=%s) to run several instances",
-			ErrSQLiteInUse, file, pid, lockPath, config.EnvName("database.driver"), config.DriverMySQL)
+			file, pid, lockPath, config.EnvName("database.driver"), config.DriverMySQL))
 	}
 	// The lock is ours: record whose it is, for the message a second server prints.
 	if err := f.Truncate(0); err == nil {
