@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/adapters/supervisor"
 	"github.com/acme/postsvc/cmd/server/wiring"
@@ -64,6 +65,15 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	logger := newLogger(cfg, cmd.ErrOrStderr())
+	// With SQLite the server is one process with its state in memory: a second one on the
+	// same file stops here. The lock is held until the process ends.
+	if cfg.Database.Driver == config.DriverSQLite {
+		release, err := gormstore.LockSQLite(cfg.Database.DSN)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	s, cleanup, err := wiring.NewServer(cfg, logger)
 	if err != nil {
 		return err
