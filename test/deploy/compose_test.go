@@ -129,9 +129,9 @@ func loadCompose(t *testing.T) composeFile {
 
 func TestCompose(t *testing.T) {
 	c := loadCompose(t)
-	db, migrate, app := c.Services["mysql"], c.Services["migrate"], c.Services["app"]
-	if len(c.Services) != 3 || db.Image == "" || migrate.Build == nil && migrate.Image == "" || app.Image == "" && app.Build == nil {
-		t.Fatalf("want services mysql, migrate and app; got %v", slices.Sorted(maps.Keys(c.Services)))
+	db, rd, migrate, app := c.Services["mysql"], c.Services["redis"], c.Services["migrate"], c.Services["app"]
+	if len(c.Services) != 4 || db.Image == "" || rd.Image == "" || migrate.Build == nil && migrate.Image == "" || app.Image == "" && app.Build == nil {
+		t.Fatalf("want services mysql, redis, migrate and app; got %v", slices.Sorted(maps.Keys(c.Services)))
 	}
 
 	t.Run("mysql", func(t *testing.T) {
@@ -157,6 +157,31 @@ func TestCompose(t *testing.T) {
 		}
 		if r, _ := hc["retries"].(int); r < 5 {
 			t.Errorf("healthcheck retries = %v: too few for a first start", hc["retries"])
+		}
+	})
+
+	t.Run("redis", func(t *testing.T) {
+		assertRedisImage(t, "compose redis", rd.Image)
+		listen := redisServerPort(t, "compose redis", words(rd.Command))
+		assertKnownEnv(t, "compose redis", rd.env(t))
+		if test := strings.Join(words(rd.Healthcheck["test"]), " "); !strings.Contains(test, "redis-cli") || !strings.Contains(test, "ping") {
+			t.Errorf("the Redis healthcheck does not run redis-cli ping: %q", test)
+		}
+		// Every instance of the service points at it.
+		env := app.env(t)
+		host, port := redisTarget(t, "compose app", env["APP_REDIS_URL"])
+		if c.Services[host].Image != rd.Image || port != listen {
+			t.Errorf("app: APP_REDIS_URL=%q does not reach the redis service (redis:%d)", env["APP_REDIS_URL"], listen)
+		}
+		// The service runs degraded without Redis, so Redis being healthy must never hold it
+		// (or anything else) back: compose starts it first, and that is all.
+		if cond := app.DependsOn["redis"]["condition"]; cond != "service_started" {
+			t.Errorf("app depends on redis with condition %v, want service_started (the service starts and serves without Redis)", cond)
+		}
+		for name, svc := range c.Services {
+			if cond := svc.DependsOn["redis"]["condition"]; cond != nil && cond != "service_started" {
+				t.Errorf("%s waits for redis with condition %v; Redis being down must not stop anything from starting", name, cond)
+			}
 		}
 	})
 

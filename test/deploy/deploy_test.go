@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -162,5 +163,63 @@ func assertKnownEnv(t *testing.T, where string, env map[string]string) {
 		if strings.HasPrefix(name, config.EnvPrefix+"_") && known[name] == "" {
 			t.Errorf("%s sets %s, which is not a setting (config.Defaults has no such key)", where, name)
 		}
+	}
+}
+
+// redisDefaultPort is where redis-server listens unless its command says --port.
+const redisDefaultPort = 6379
+
+// redisTarget returns the host and port an APP_REDIS_URL points at, failing for a URL that is
+// not redis:// or rediss://.
+func redisTarget(t *testing.T, where, raw string) (string, int) {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Hostname() == "" {
+		t.Fatalf("%s: APP_REDIS_URL=%q is not a redis://host:port/db URL", where, raw)
+	}
+	port := redisDefaultPort
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			t.Fatalf("%s: APP_REDIS_URL=%q: port %q", where, raw, p)
+		}
+	}
+	return u.Hostname(), port
+}
+
+// redisServerPort checks that argv (a Redis container's command) runs redis-server without
+// persistence, since Redis holds nothing the database cannot rebuild, and returns the port it
+// listens on.
+func redisServerPort(t *testing.T, where string, argv []string) int {
+	t.Helper()
+	if len(argv) == 0 || argv[0] != "redis-server" {
+		t.Errorf("%s: runs %q, want redis-server with its options", where, argv)
+	}
+	opt := map[string]string{}
+	for i, a := range argv {
+		if strings.HasPrefix(a, "--") && i+1 < len(argv) {
+			opt[a] = strings.Trim(argv[i+1], `"'`)
+		}
+	}
+	if v, ok := opt["--save"]; !ok || v != "" {
+		t.Errorf(`%s: %q does not switch snapshots off (--save "")`, where, argv)
+	}
+	if opt["--appendonly"] != "no" {
+		t.Errorf("%s: %q does not switch the append-only file off (--appendonly no)", where, argv)
+	}
+	if p, ok := opt["--port"]; ok {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatalf("%s: --port %q", where, p)
+		}
+		return n
+	}
+	return redisDefaultPort
+}
+
+// assertRedisImage fails unless image is Redis 7.
+func assertRedisImage(t *testing.T, where, image string) {
+	t.Helper()
+	if image != "redis:7" && !strings.HasPrefix(image, "redis:7.") && !strings.HasPrefix(image, "redis:7-") {
+		t.Errorf("%s: image %q, want redis:7", where, image)
 	}
 }
