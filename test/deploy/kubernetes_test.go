@@ -57,7 +57,8 @@ type podSpec struct {
 		RunAsNonRoot *bool  `json:"runAsNonRoot"`
 		RunAsUser    *int64 `json:"runAsUser"`
 	} `json:"securityContext"`
-	Containers []container `json:"containers"`
+	Containers     []container `json:"containers"`
+	InitContainers []container `json:"initContainers"`
 }
 
 type container struct {
@@ -117,6 +118,12 @@ type probe struct {
 		Path string `json:"path"`
 		Port any    `json:"port"`
 	} `json:"httpGet"`
+	Exec *struct {
+		Command []string `json:"command"`
+	} `json:"exec"`
+	TCPSocket *struct {
+		Port any `json:"port"`
+	} `json:"tcpSocket"`
 }
 
 type serviceSpec struct {
@@ -127,6 +134,24 @@ type serviceSpec struct {
 	} `json:"ports"`
 }
 
+// resolvePort returns the number a Service targetPort or a probe port names in c: a number
+// as is, a name through c's named container ports (0 when c has no such port).
+func resolvePort(c container, v any) int {
+	switch p := v.(type) {
+	case float64:
+		return int(p)
+	case string:
+		for _, cp := range c.Ports {
+			if cp.Name == p {
+				return cp.ContainerPort
+			}
+		}
+		n, _ := strconv.Atoi(p)
+		return n
+	}
+	return 0
+}
+
 type kustomization struct {
 	Resources []string `json:"resources"`
 	Images    []struct {
@@ -135,6 +160,10 @@ type kustomization struct {
 }
 
 const base = "deployments/k8s/base"
+
+// appName is the name of the service's own Deployment and Service in the base (the Redis
+// beside them has its own).
+const appName = "postsvc"
 
 // opsPortName is the container port of the operations listener (APP_HTTP_OPS_ADDR).
 const opsPortName = "metrics"
@@ -203,6 +232,18 @@ func find(t *testing.T, objs []object, kind string) []object {
 		}
 	}
 	return out
+}
+
+// byName returns the object of that kind and name, failing the test when there is none.
+func byName(t *testing.T, objs []object, kind, name string) object {
+	t.Helper()
+	for _, o := range find(t, objs, kind) {
+		if o.Metadata.Name == name {
+			return o
+		}
+	}
+	t.Fatalf("the base has no %s %s", kind, name)
+	return object{}
 }
 
 func one(t *testing.T, objs []object, kind string) object {
@@ -336,7 +377,7 @@ func TestKubernetesBase(t *testing.T) {
 		assertKnownEnv(t, "ConfigMap "+cm.Metadata.Name, cm.Data)
 	}
 
-	dep := one(t, objs, "Deployment")
+	dep := byName(t, objs, "Deployment", appName)
 	ds := spec[workloadSpec](t, dep)
 	pod := ds.Template.Spec
 	if len(pod.Containers) != 1 {
@@ -426,7 +467,7 @@ func TestKubernetesBase(t *testing.T) {
 		}
 		// Every Service port leads to the API's port, so the operations listener is never
 		// reachable through the Service.
-		svc := one(t, objs, "Service")
+		svc := byName(t, objs, "Service", appName)
 		ss := spec[serviceSpec](t, svc)
 		if !selects(ss.Selector, ds.Template.Metadata.Labels) {
 			t.Errorf("the Service selector %v does not select the Deployment's pods %v", ss.Selector, ds.Template.Metadata.Labels)
@@ -558,6 +599,87 @@ func TestKubernetesBase(t *testing.T) {
 		}
 		if (pdb.MinAvailable == nil) == (pdb.MaxUnavailable == nil) {
 			t.Error("the PodDisruptionBudget must set exactly one of minAvailable and maxUnavailable")
+		}
+	})
+
+	t.Run("redis", func(t *testing.T) {
+		// The instances share a Redis of the base, through its Service.
+		raw := appEnv["APP_REDIS_URL"]
+		if raw == "" {
+			t.Fatal("the Deployment sets no APP_REDIS_URL: instances would share no Redis")
+		}
+		host, port := redisTarget(t, "Deployment", raw)
+		svcName, _, _ := strings.Cut(host, ".") // name, name.namespace or name.namespace.svc...
+		svc := byName(t, objs, "Service", svcName)
+		ss := spec[serviceSpec](t, svc)
+		var target any
+		for _, p := range ss.Ports {
+			if p.Port == port {
+				target = p.TargetPort
+			}
+		}
+		if target == nil {
+			t.Fatalf("APP_REDIS_URL=%q: Service %s has no port %d", raw, svcName, port)
+		}
+		var redisDeps []object
+		for _, d := range find(t, objs, "Deployment") {
+			if selects(ss.Selector, spec[workloadSpec](t, d).Template.Metadata.Labels) {
+				redisDeps = append(redisDeps, d)
+			}
+		}
+		if len(redisDeps) != 1 || redisDeps[0].Metadata.Name == dep.Metadata.Name {
+			t.Fatalf("Service %s must select the pods of exactly one Deployment, Redis's own; it selects %d", svcName, len(redisDeps))
+		}
+		rdep := redisDeps[0]
+		rs := spec[workloadSpec](t, rdep)
+		where := "Deployment " + rdep.Metadata.Name
+		if rs.Selector == nil || !selects(rs.Selector.MatchLabels, rs.Template.Metadata.Labels) {
+			t.Errorf("%s: the selector does not match its pod labels", where)
+		}
+		assertHardened(t, where, rs.Template.Spec)
+		var raws map[string]any
+		_ = json.Unmarshal(rdep.Spec, &raws)
+		if r, ok := raws["replicas"]; ok && r != float64(1) {
+			t.Errorf("%s: replicas %v; one Redis is shared by every instance", where, r)
+		}
+		if len(rs.Template.Spec.Containers) != 1 {
+			t.Fatalf("%s has %d containers, want 1", where, len(rs.Template.Spec.Containers))
+		}
+		rc := rs.Template.Spec.Containers[0]
+		assertRedisImage(t, where, rc.Image)
+		listen := redisServerPort(t, where, append(slices.Clone(rc.Command), rc.Args...))
+		if got := resolvePort(rc, target); got != listen {
+			t.Errorf("Service %s port %d leads to %d, but Redis listens on %d", svcName, port, got, listen)
+		}
+		assertKnownEnv(t, where, containerEnv(t, rc, configMaps))
+		rp := rc.ReadinessProbe
+		if rp == nil || rp.Exec == nil || !slices.Contains(rp.Exec.Command, "redis-cli") || !slices.Contains(rp.Exec.Command, "ping") {
+			t.Errorf("%s: the readiness probe must run redis-cli ping: %+v", where, rp)
+		}
+		if pr := rc.LivenessProbe; pr != nil && pr.TCPSocket != nil && resolvePort(rc, pr.TCPSocket.Port) != listen {
+			t.Errorf("%s: the liveness probe checks port %v, Redis listens on %d", where, pr.TCPSocket.Port, listen)
+		}
+
+		// The service runs degraded without Redis: nothing makes its pods wait for Redis or
+		// go unready with it. Its readiness is /readyz (checked above), which does not ask
+		// Redis, and no init container holds the pods back.
+		for _, ic := range pod.InitContainers {
+			t.Errorf("the Deployment's init container %s would hold its pods back (e.g. until Redis answers); the service must start without Redis", ic.Name)
+		}
+		// The API's Service and PodDisruptionBudget leave the Redis pods alone.
+		if selects(spec[serviceSpec](t, byName(t, objs, "Service", appName)).Selector, rs.Template.Metadata.Labels) {
+			t.Errorf("Service %s selects the Redis pods", appName)
+		}
+		for _, pdb := range find(t, objs, "PodDisruptionBudget") {
+			var p struct {
+				Selector struct {
+					MatchLabels map[string]string `json:"matchLabels"`
+				} `json:"selector"`
+			}
+			_ = json.Unmarshal(pdb.Spec, &p)
+			if selects(p.Selector.MatchLabels, rs.Template.Metadata.Labels) {
+				t.Errorf("PodDisruptionBudget %s selects the Redis pods", pdb.Metadata.Name)
+			}
 		}
 	})
 
