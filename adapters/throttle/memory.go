@@ -63,7 +63,19 @@ var _ ports.AttemptThrottle = (*Memory)(nil)
 // NewMemory builds the throttle from its settings; zero or negative settings fall back to the
 // defaults above.
 func NewMemory(cfg config.Throttle, clock ports.Clock) *Memory {
-	window := cfg.Window
+	window, limits := settings(cfg)
+	m := &Memory{clock: clock}
+	for i, limit := range limits {
+		m.kinds[i] = newKind(limit, window, DefaultMaxKeys)
+	}
+	return m
+}
+
+// settings resolves the window and the limit of each kind of key (in kindIndex order) from
+// cfg, with the defaults for settings left at zero. Memory and Shared both use it, so they
+// cannot disagree on a limit.
+func settings(cfg config.Throttle) (window time.Duration, limits [4]int) {
+	window = cfg.Window
 	if window <= 0 {
 		window = DefaultWindow
 	}
@@ -74,29 +86,30 @@ func NewMemory(cfg config.Throttle, clock ports.Clock) *Memory {
 		return v
 	}
 	account := orDefault(cfg.AccountFailures, DefaultAccountFailures)
-	return &Memory{
-		clock: clock,
-		kinds: [4]*kind{
-			newKind(account, window, DefaultMaxKeys),
-			newKind(orDefault(cfg.AddrFailures, DefaultAddrFailures), window, DefaultMaxKeys),
-			newKind(orDefault(cfg.SignupAttempts, DefaultSignupAttempts), window, DefaultMaxKeys),
-			newKind(account, window, DefaultMaxKeys),
-		},
+	return window, [4]int{
+		account,
+		orDefault(cfg.AddrFailures, DefaultAddrFailures),
+		orDefault(cfg.SignupAttempts, DefaultSignupAttempts),
+		account,
 	}
 }
 
-func (m *Memory) kindOf(key string) *kind {
+// kindIndex tells which kind a key belongs to: 0 accounts, 1 addresses, 2 signups, 3 anything
+// else (limited like an account).
+func kindIndex(key string) int {
 	switch {
 	case strings.HasPrefix(key, AccountPrefix):
-		return m.kinds[0]
+		return 0
 	case strings.HasPrefix(key, AddrPrefix):
-		return m.kinds[1]
+		return 1
 	case strings.HasPrefix(key, SignupPrefix):
-		return m.kinds[2]
+		return 2
 	default:
-		return m.kinds[3]
+		return 3
 	}
 }
+
+func (m *Memory) kindOf(key string) *kind { return m.kinds[kindIndex(key)] }
 
 // Admit takes one token from every key's bucket, or, when any key has none left, takes
 // nothing and returns a *domain.ThrottledError. Checking and taking happen under one lock, so
