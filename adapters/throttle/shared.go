@@ -1,0 +1,340 @@
+package throttle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/ports"
+)
+
+// HealthReporter receives the outcome of every Redis call: nil when Redis answered. The
+// composition root passes the *redisx.Health that all Redis adapters share; it is named here
+// as an interface because kernel adapters do not import one another (test/arch).
+type HealthReporter interface {
+	Report(err error)
+}
+
+// DefaultRedisTimeout bounds one Redis call when NewShared is given no timeout; it is the
+// default of APP_REDIS_TIMEOUT.
+const DefaultRedisTimeout = 500 * time.Millisecond
+
+// Shared implements ports.AttemptThrottle in Redis, so that every instance of the service
+// draws from one budget per key: N instances behind a load balancer admit the configured
+// limits in total, not N times them.
+//
+// The semantics are Memory's, at the microsecond resolution of Redis's TIME (same limits per
+// key prefix, the same GCRA token bucket:
+// limit attempts in a burst, then one more every window/limit, the debt capped at one window,
+// Retry-After the longest wait among the blocked keys rounded up to whole seconds and at least
+// one, a key named twice taken once, refunds never raising a bucket above its limit). Each of
+// Admit and Refund is one Lua script over all its keys, and Reset one DEL of all of them: Redis
+// runs each atomically, so checking the budgets of every key and taking from all of them (or
+// from none) is one step however many instances and goroutines call at once.
+//
+// A bucket is one Redis string holding the time, in microseconds, at which it is full again,
+// and it expires at that time: a key lives at most one window after its last attempt, and a
+// full bucket takes no memory at all. How many keys exist is therefore bounded by the attempts
+// actually kept (admitted and not refunded) within one window, not by a cap as in Memory.
+//
+// # Time
+//
+// The scripts read the time from Redis (TIME), not from the calling instance. Every instance
+// then measures every bucket against one clock: with instance clocks that differ by s, a
+// bucket written by one instance would look s more or less empty to another (a fast clock
+// would see blocked accounts as refilled early, a slow one would lengthen blocks), and which
+// instance answered would change the answer. Redis's own clock may step too, but it steps for
+// everyone at once, and the debt cap bounds what a backwards step can do. Memory's injected
+// clock is therefore not used for the shared buckets.
+//
+// Tests that move a fake clock build the throttle with UseClockTime, which sends the clock's
+// time to the scripts instead. Mixing the two (Redis time shifted by the fake clock's distance
+// from the wall clock) does not work: the shift is measured before the call and TIME read
+// during it, so "now" would wobble by the call's latency, backwards as well as forwards, and
+// attempts at the exact edge of a budget would be admitted or refused by chance.
+//
+// # Keys
+//
+// A throttle key is stored as prefix + "throttle:" + the hex SHA-256 of the key, so emails and
+// client addresses never appear in clear in Redis (SCAN, MONITOR, a dump or a replica) and
+// every key is 64 hex digits long whatever the caller sends. The hash is unsalted: it hides
+// keys from a reader, not from someone who can hash candidates (the IPv4 space is small, email
+// lists exist), so Redis still holds data about people and is to be protected as such. The
+// keys of one call may fall in different hash slots, which is fine on the single Redis the
+// service uses and would need a hash tag on Redis Cluster.
+//
+// # When Redis fails
+//
+// Every Redis call is bounded by the timeout, runs without the caller's cancellation (a client
+// that goes away must not turn a refund into a lost one or an outage into a report), and its
+// outcome is reported to health. When a call fails (refused, stalled, timed out, or any error
+// from Redis), the decision is taken by the local Memory instead: Admit never returns anything
+// but nil or a *domain.ThrottledError because of Redis, so an outage never turns a login into
+// a 5xx.
+//
+// The local Memory records every attempt this instance admits even while Redis answers (and
+// gets the same refunds and resets), so when Redis fails its budgets already hold this
+// instance's recent attempts. During an outage each instance throttles the attempts it
+// receives with the full limits: N instances admit up to N times each limit in total (a client
+// spread over all of them gets N times the budget, one pinned to one instance gets the
+// budget), less what each already counted locally. Attempts decided locally are not written
+// to Redis afterwards, so after the outage the shared budgets have not seen them; refunds and
+// resets that could not reach Redis are lost there too (a lost refund or reset errs on the side
+// of counting, and an attempt whose call timed out may still reach Redis late and count).
+//
+// After a failure, calls do not all wait for Redis again: for ProbeInterval every call decides
+// locally at once, then one call at a time probes Redis while the others still decide locally,
+// so a stalled Redis costs at most one timeout per second rather than one per request. As soon
+// as a probe gets an answer, every call uses Redis again, without a restart.
+type Shared struct {
+	client  rueidis.Client
+	ns      string // prefix + "throttle:"
+	timeout time.Duration
+	clock   ports.Clock
+	local   *Memory
+	health  HealthReporter
+	// params holds, per kind of key (kindIndex), the window and refill interval in
+	// microseconds, as script arguments.
+	params [4][2]string
+	// clockTime sends clock's time to the scripts instead of letting them read Redis's.
+	clockTime bool
+
+	down     atomic.Bool  // the last Redis call of this throttle failed
+	failedAt atomic.Int64 // when it failed, in wall-clock nanoseconds
+	probing  atomic.Bool  // a call is trying Redis while it is down
+}
+
+// ProbeInterval is how long after a failed Redis call the throttle decides locally before it
+// tries Redis again. A refused connection fails at once, but a stalled one costs the timeout:
+// without a pause every request would wait for it.
+const ProbeInterval = time.Second
+
+var _ ports.AttemptThrottle = (*Shared)(nil)
+
+// SharedOption changes how NewShared builds the throttle.
+type SharedOption func(*Shared)
+
+// UseClockTime makes the scripts take the time from the injected clock instead of Redis's
+// TIME, so that a test's fake clock decides when buckets refill. Production leaves it out:
+// instances' clocks differ, Redis's is the same for all (see Time in the type's documentation).
+func UseClockTime() SharedOption { return func(s *Shared) { s.clockTime = true } }
+
+// NewShared builds the shared throttle on client, whose keys start with prefix (the
+// deployment's APP_REDIS_PREFIX). timeout bounds each Redis call (APP_REDIS_TIMEOUT; zero or
+// less means DefaultRedisTimeout). cfg gives the limits, resolved exactly as NewMemory resolves
+// them. clock is the service's clock: the one the local fallback is built with when local is
+// nil, and, with UseClockTime only, the time of the shared buckets. local is the fallback,
+// which must be built from the same cfg; nil builds one from cfg and clock. health receives the
+// outcome of every Redis call (normally the shared *redisx.Health); nil for none.
+func NewShared(client rueidis.Client, prefix string, timeout time.Duration, cfg config.Throttle, clock ports.Clock, local *Memory, health HealthReporter, opts ...SharedOption) *Shared {
+	if timeout <= 0 {
+		timeout = DefaultRedisTimeout
+	}
+	if local == nil {
+		local = NewMemory(cfg, clock)
+	}
+	if health == nil {
+		health = noHealth{}
+	}
+	s := &Shared{client: client, ns: prefix + "throttle:", timeout: timeout, clock: clock, local: local, health: health}
+	window, limits := settings(cfg)
+	w := max(window.Microseconds(), 1)
+	for i, limit := range limits {
+		// Memory refills one token every window/limit; here in microseconds, the resolution
+		// of Redis's TIME.
+		s.params[i] = [2]string{strconv.FormatInt(w, 10), strconv.FormatInt(max(w/int64(limit), 1), 10)}
+	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
+
+// Local returns the fallback throttle, which also holds this instance's own attempts.
+func (s *Shared) Local() *Memory { return s.local }
+
+// nowLua is the scripts' current time in microseconds: Redis's, or ARGV[1] when it is not
+// empty (UseClockTime).
+const nowLua = `
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+`
+
+// admitScript takes one token from every bucket in KEYS, or from none. ARGV[1] is the time or
+// empty (see nowLua); ARGV[2i] and ARGV[2i+1] are the window and refill interval of KEYS[i].
+// All times are in microseconds. It returns 0 when the attempt is admitted, otherwise how long
+// until every bucket holds a token again.
+var admitScript = rueidis.NewLuaScript(nowLua + `
+local debts = {}
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local window, interval = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
+  local full = tonumber(redis.call('GET', key))
+  local debt = 0
+  if full then
+    debt = math.min(math.max(full - now, 0), window)
+  end
+  debts[i] = debt
+  wait = math.max(wait, debt - (window - interval))
+end
+if wait > 0 then
+  return wait
+end
+for i, key in ipairs(KEYS) do
+  local window, interval = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
+  local debt = math.min(debts[i] + interval, window)
+  redis.call('SET', key, string.format('%.0f', now + debt), 'PX', math.ceil(debt / 1000))
+end
+return 0
+`)
+
+// refundScript gives one token back to every bucket in KEYS that exists, with the arguments of
+// admitScript. A bucket that is full again is deleted.
+var refundScript = rueidis.NewLuaScript(nowLua + `
+for i, key in ipairs(KEYS) do
+  local full = tonumber(redis.call('GET', key))
+  if full then
+    local window, interval = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
+    local debt = math.min(math.max(full - now, 0), window) - interval
+    if debt <= 0 then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, string.format('%.0f', now + debt), 'PX', math.ceil(debt / 1000))
+    end
+  end
+end
+return 0
+`)
+
+// Admit takes one attempt from every key's budget in Redis, or none; see Shared for what
+// happens when Redis cannot answer.
+func (s *Shared) Admit(ctx context.Context, keys ...string) error {
+	keys = distinct(keys)
+	if len(keys) == 0 {
+		return nil
+	}
+	var wait int64
+	err := s.call(ctx, func(ctx context.Context) error {
+		var err error
+		wait, err = admitScript.Exec(ctx, s.client, s.redisKeys(keys), s.args(keys)).AsInt64()
+		return err
+	})
+	if err != nil {
+		return s.local.Admit(ctx, keys...)
+	}
+	if wait > 0 {
+		return &domain.ThrottledError{RetryAfter: roundUpToSecond(time.Duration(wait) * time.Microsecond)}
+	}
+	// Redis decides while it answers; the local record is what this instance will decide
+	// with if it stops answering. When the local bucket is already empty (its attempts were
+	// reset elsewhere, say) it refuses to record more, which is the safe side.
+	_ = s.local.Admit(ctx, keys...)
+	return nil
+}
+
+// Refund gives one attempt back to every key, in Redis and locally.
+func (s *Shared) Refund(ctx context.Context, keys ...string) {
+	keys = distinct(keys)
+	if len(keys) == 0 {
+		return
+	}
+	s.local.Refund(ctx, keys...)
+	_ = s.call(ctx, func(ctx context.Context) error {
+		return refundScript.Exec(ctx, s.client, s.redisKeys(keys), s.args(keys)).Error()
+	})
+}
+
+// Reset forgets every attempt of keys, in Redis and locally. One DEL of all the keys is
+// atomic, so it needs no script.
+func (s *Shared) Reset(ctx context.Context, keys ...string) {
+	keys = distinct(keys)
+	if len(keys) == 0 {
+		return
+	}
+	s.local.Reset(ctx, keys...)
+	_ = s.call(ctx, func(ctx context.Context) error {
+		return s.client.Do(ctx, s.client.B().Del().Key(s.redisKeys(keys)...).Build()).Error()
+	})
+}
+
+// errSkipped stands for a Redis call not made because Redis is down and another call is
+// already probing it.
+var errSkipped = errors.New("throttle: redis is down and another call is probing it")
+
+// call runs one Redis call within the timeout, records its outcome, and returns its error.
+// While Redis is down, only one call at a time tries it, and not before ProbeInterval has
+// passed since the last failure; the others return errSkipped at once without reporting
+// anything.
+func (s *Shared) call(ctx context.Context, do func(context.Context) error) error {
+	if s.down.Load() {
+		if time.Since(time.Unix(0, s.failedAt.Load())) < ProbeInterval || !s.probing.CompareAndSwap(false, true) {
+			return errSkipped
+		}
+		defer s.probing.Store(false)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	err := do(ctx)
+	if err != nil {
+		s.failedAt.Store(time.Now().UnixNano())
+	}
+	s.down.Store(err != nil)
+	s.health.Report(err)
+	return err
+}
+
+// redisKeys names keys' buckets in Redis; see Keys in the type's documentation.
+func (s *Shared) redisKeys(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, key := range keys {
+		sum := sha256.Sum256([]byte(key))
+		out[i] = s.ns + hex.EncodeToString(sum[:])
+	}
+	return out
+}
+
+// args are the scripts' arguments for keys: the time (empty for Redis's), then each key's
+// window and interval.
+func (s *Shared) args(keys []string) []string {
+	args := make([]string, 1, 1+2*len(keys))
+	if s.clockTime {
+		args[0] = strconv.FormatInt(s.clock.Now().UnixMicro(), 10)
+	}
+	for _, key := range keys {
+		p := s.params[kindIndex(key)]
+		args = append(args, p[0], p[1])
+	}
+	return args
+}
+
+// distinct returns keys without repeats, in their first order; keys itself when it has none.
+func distinct(keys []string) []string {
+	for i := range keys {
+		if slices.Contains(keys[:i], keys[i]) {
+			out := make([]string, 0, len(keys))
+			for _, k := range keys {
+				if !slices.Contains(out, k) {
+					out = append(out, k)
+				}
+			}
+			return out
+		}
+	}
+	return keys
+}
+
+type noHealth struct{}
+
+func (noHealth) Report(error) {}
