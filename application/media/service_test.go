@@ -27,6 +27,7 @@ import (
 type fixture struct {
 	env     *fakes.Env
 	objects *objects
+	board   *fakes.Board
 	svc     *mediaapp.Service
 }
 
@@ -39,9 +40,10 @@ func newFixture(t *testing.T, quota int64) *fixture {
 	t.Helper()
 	env := fakes.NewEnv()
 	store := &objects{fakes.NewObjects(env.Clock)}
-	svc := mediaapp.NewService(env.Store, mediafake.Store{}, store, mediafake.Imaging{}, env.Jobs, env.Clock, env.IDs,
-		mediaapp.Settings{QuotaBytes: quota, SweepGrace: time.Hour})
-	return &fixture{env: env, objects: store, svc: svc}
+	board := fakes.NewBoard()
+	svc := mediaapp.NewService(env.Store, mediafake.Store{}, store, mediafake.Imaging{}, env.Jobs, fakes.Stamps{Board: board}, board,
+		env.Clock, env.IDs, mediaapp.Settings{QuotaBytes: quota, SweepGrace: time.Hour})
+	return &fixture{env: env, objects: store, board: board, svc: svc}
 }
 
 func (f *fixture) user() identity.Principal {
@@ -308,7 +310,7 @@ func (g *gatedImaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, 
 func TestThumbnailsAreMadeAFewAtATime(t *testing.T) {
 	f := newFixture(t, 1<<30)
 	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
-	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, f.env.Clock, f.env.IDs,
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
 		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 2})
 	p := f.user()
 	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6), pngBytes(t, 7, 7), pngBytes(t, 8, 8))
@@ -370,7 +372,7 @@ func TestDetailsAfterTheFirstFileApplyToEveryFile(t *testing.T) {
 func TestThumbnailWaitingPastItsDeadlineIsOverloaded(t *testing.T) {
 	f := newFixture(t, 1<<30)
 	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
-	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, f.env.Clock, f.env.IDs,
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
 		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 1})
 	p := f.user()
 	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6))
@@ -418,7 +420,7 @@ func (failingRepo) Add(context.Context, []*mediaimg.Image) error {
 
 func TestCommitOfUnknownOutcomeKeepsObjectsForTheSweep(t *testing.T) {
 	f := newFixture(t, 1<<30)
-	svc := mediaapp.NewService(f.env.Store, failingAdds{}, f.objects, mediafake.Imaging{}, f.env.Jobs, f.env.Clock, f.env.IDs,
+	svc := mediaapp.NewService(f.env.Store, failingAdds{}, f.objects, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
 		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour})
 	p := f.user()
 	up, err := svc.BeginUpload(t.Context(), p, mediaimg.DetailsDraft{})
@@ -440,5 +442,78 @@ func TestCommitOfUnknownOutcomeKeepsObjectsForTheSweep(t *testing.T) {
 	f.env.Clock.Advance(2 * time.Hour)
 	if n, err := f.svc.Sweep(t.Context()); err != nil || n != 1 {
 		t.Fatalf("sweep removed %d, %v; want the object without a row", n, err)
+	}
+}
+
+// TestPublicContentRowsComeFromMemoryAndFollowChanges: content requests keep image rows in
+// memory while the owner's images stamp is unchanged, and any change made through the service
+// (here: making the image private, then deleting it) applies to the very next request.
+func TestPublicContentRowsComeFromMemoryAndFollowChanges(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	owner := f.user()
+	imgs, err := f.upload(t, owner, pngBytes(t, 10, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := string(imgs[0].ID())
+	public, private := "public", "private"
+	if _, err := f.svc.Update(t.Context(), owner, id, mediaimg.DetailsDraft{Visibility: &public}); err != nil {
+		t.Fatal(err)
+	}
+	content := func() error {
+		_, obj, err := f.svc.Content(t.Context(), identity.Principal{}, id)
+		if err == nil {
+			_ = obj.Close()
+		}
+		return err
+	}
+	if err := content(); err != nil {
+		t.Fatal(err)
+	}
+	// Behind the service's back (no stamp bump), the row turns private: the next request is
+	// still served from memory, which shows the row is kept.
+	err = f.env.Store.Do(t.Context(), func(ctx context.Context, tx ports.Scope) error {
+		repo := mediafake.Store{}.Images(tx)
+		imgs, err := repo.Owned(ctx, owner.UserID, []mediaimg.ID{mediaimg.ID(id)})
+		if err != nil {
+			return err
+		}
+		change, err := mediaimg.ParseChange(mediaimg.DetailsDraft{Visibility: &private})
+		if err != nil {
+			return err
+		}
+		imgs[0].Update(change)
+		return repo.Update(ctx, imgs[0])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := content(); err != nil {
+		t.Fatalf("the kept row was not used: %v", err)
+	}
+	// Through the service, the change applies at once.
+	if _, err := f.svc.Update(t.Context(), owner, id, mediaimg.DetailsDraft{Visibility: &public}); err != nil {
+		t.Fatal(err)
+	}
+	if err := content(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Update(t.Context(), owner, id, mediaimg.DetailsDraft{Visibility: &private}); err != nil {
+		t.Fatal(err)
+	}
+	if err := content(); !errors.Is(err, mediaimg.ErrNotFound) {
+		t.Fatalf("content of an image made private = %v, want not found at once", err)
+	}
+	if _, err := f.svc.Update(t.Context(), owner, id, mediaimg.DetailsDraft{Visibility: &public}); err != nil {
+		t.Fatal(err)
+	}
+	if err := content(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Delete(t.Context(), owner, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := content(); !errors.Is(err, mediaimg.ErrNotFound) {
+		t.Fatalf("content of a deleted image = %v, want not found at once", err)
 	}
 }

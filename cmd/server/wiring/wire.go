@@ -68,6 +68,7 @@ func NewECG(cfg *config.Config) (*ECG, func(), error) {
 func NewMedia(cfg *config.Config, logger *slog.Logger) (*Media, func(), error) {
 	wire.Build(
 		kernelSet,
+		cliStampBoard,
 		storageSet,
 		mediaCoreSet,
 		wire.Struct(new(Media), "*"),

@@ -92,7 +92,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	imaging := mediaImaging(logger)
 	configMedia := cfg.Media
 	settings2 := mediaSettings(configMedia)
-	mediaService := media.NewService(unitOfWork, mediagormStore, objectStore, imaging, jobQueue, clock, iDs, settings2)
+	mediaService := media.NewService(unitOfWork, mediagormStore, objectStore, imaging, jobQueue, stamps, stampBoard, clock, iDs, settings2)
 	v := dataOwners(service, ecgService, mediaService)
 	admin := accounts.NewAdmin(unitOfWork, store, hasher, jobQueue, stamps, v, clock, iDs)
 	accountsAPIKeySettings := apiKeySettings(auth)
@@ -293,15 +293,23 @@ func NewMedia(cfg *config.Config, logger *slog.Logger) (*Media, func(), error) {
 	clock := system.NewClock()
 	iDs := system.NewIDs()
 	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
+	stampBoard, cleanup3, err := cliStampBoard(cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	stamps := gormstore.NewStamps(stampBoard)
 	configMedia := cfg.Media
 	settings := mediaSettings(configMedia)
-	service := media.NewService(unitOfWork, store, objectStore, imaging, jobQueue, clock, iDs, settings)
+	service := media.NewService(unitOfWork, store, objectStore, imaging, jobQueue, stamps, stampBoard, clock, iDs, settings)
 	wiringMedia := &Media{
 		Config:   cfg,
 		Migrator: migrator,
 		Media:    service,
 	}
 	return wiringMedia, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil
