@@ -27,7 +27,6 @@ import (
 	"github.com/acme/postsvc/adapters/posts/postcache"
 	"github.com/acme/postsvc/adapters/redisx"
 	"github.com/acme/postsvc/adapters/system"
-	"github.com/acme/postsvc/adapters/throttle"
 	"github.com/acme/postsvc/adapters/worker"
 	accountsapp "github.com/acme/postsvc/application/accounts"
 	ecgapp "github.com/acme/postsvc/application/ecg"
@@ -136,7 +135,6 @@ var serverSet = wire.NewSet(
 	kernelSet,
 	sharedStateSet,
 	storageSet,
-	throttle.ProviderSet,
 	newJobRunners,
 	readyCheck,
 	httpapi.ProviderSet,

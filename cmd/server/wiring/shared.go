@@ -7,6 +7,7 @@ import (
 
 	"github.com/acme/postsvc/adapters/redisx"
 	"github.com/acme/postsvc/adapters/stampboard"
+	"github.com/acme/postsvc/adapters/throttle"
 	accountsapp "github.com/acme/postsvc/application/accounts"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/ports"
@@ -20,7 +21,23 @@ var sharedStateSet = wire.NewSet(
 	newRedisHealth,
 	newStampBoard,
 	newPrincipals,
+	throttle.NewMemory,
+	newAttemptThrottle,
 )
+
+// newAttemptThrottle counts login and signup attempts in Redis when instances share one
+// (on a connection of its own: it needs no client-side cache), with this process's memory as
+// the fallback while Redis cannot be reached; in memory alone otherwise.
+func newAttemptThrottle(cfg *config.Config, local *throttle.Memory, clock ports.Clock, health *redisx.Health) (ports.AttemptThrottle, func(), error) {
+	if !cfg.Redis.Enabled() {
+		return local, func() {}, nil
+	}
+	client, err := redisx.Open(cfg.Redis, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return throttle.NewShared(client, cfg.Redis.Prefix, cfg.Redis.Timeout, cfg.Throttle, clock, local, health), client.Close, nil
+}
 
 // newRedisHealth tracks Redis for logs and metrics; nil without Redis.
 func newRedisHealth(cfg *config.Config, logger *slog.Logger) *redisx.Health {

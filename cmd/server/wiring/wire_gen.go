@@ -50,8 +50,14 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	configThrottle := cfg.Throttle
 	memory := throttle.NewMemory(configThrottle, clock)
 	health := newRedisHealth(cfg, logger)
-	stampBoard, cleanup2, err := newStampBoard(cfg, health)
+	attemptThrottle, cleanup2, err := newAttemptThrottle(cfg, memory, clock, health)
 	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	stampBoard, cleanup3, err := newStampBoard(cfg, health)
+	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
@@ -59,7 +65,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	principals := newPrincipals(stampBoard)
 	iDs := system.NewIDs()
 	accountsAuthSettings := authSettings(auth)
-	accountsAuth := accounts.NewAuth(unitOfWork, store, hasher, issuer, memory, stamps, principals, clock, iDs, accountsAuthSettings)
+	accountsAuth := accounts.NewAuth(unitOfWork, store, hasher, issuer, attemptThrottle, stamps, principals, clock, iDs, accountsAuthSettings)
 	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
 	postsgormStore := postsgorm.NewStore()
 	cache := cfg.Cache
@@ -70,12 +76,14 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	configECG := cfg.ECG
 	spools, err := ecgSpools(configECG)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	analyses, err := ecgAnalyses()
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -83,8 +91,9 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	ecgService := ecg.NewService(unitOfWork, ecggormStore, spools, jobQueue, analyses, clock, iDs)
 	mediagormStore := mediagorm.NewStore()
 	storage := cfg.Storage
-	objectStore, cleanup3, err := openObjectStore(storage, logger)
+	objectStore, cleanup4, err := openObjectStore(storage, logger)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -113,6 +122,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	wiringJobPools := jobPools(jobs, configECG, configMedia, admin, ecgService, mediaService)
 	group, err := newJobRunners(jobQueue, clock, logger, jobs, wiringJobPools)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -120,6 +130,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	}
 	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group, mediaService, principals, health)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -127,6 +138,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	}
 	metricsMetrics, err := metrics.New(sources)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -136,6 +148,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	httpapiRouterExtras := routerExtras(metricsMetrics, scrapeHandler, http)
 	engine, err := httpapi.ProvideRouter(httpapiModules, httpapiAuthenticators, readiness, logger, http, httpapiRouterExtras)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -143,6 +156,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	}
 	migrator, err := newMigrator(db, database)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -164,6 +178,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		Media:     mediaService,
 	}
 	return server, func() {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
