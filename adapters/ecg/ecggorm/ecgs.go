@@ -332,8 +332,19 @@ func (r repo) SaveResults(ctx context.Context, key ecg.Key, results []ecg.Result
 		if len(owners) == 0 {
 			return ecg.ErrNotFound
 		}
-		if err := db.Where("ecg_key = ?", string(key)).Delete(&resultRow{}).Error; err != nil {
+		// Delete earlier results only when there are some. On a first analysis there are none,
+		// and InnoDB's DELETE of nothing takes a gap lock, which two analyses of neighbouring
+		// new ECGs then both hold before each inserts into that gap: a deadlock (seen by the
+		// multi-instance suite on MariaDB). The plain read is safe: the ECG's row, locked
+		// above, makes saves of one ECG queue, and this read's snapshot starts after that lock.
+		var existing []int
+		if err := db.Raw("SELECT 1 FROM ecg_results WHERE ecg_key = ? LIMIT 1", string(key)).Scan(&existing).Error; err != nil {
 			return gormstore.MapErr(err)
+		}
+		if len(existing) > 0 {
+			if err := db.Where("ecg_key = ?", string(key)).Delete(&resultRow{}).Error; err != nil {
+				return gormstore.MapErr(err)
+			}
 		}
 		if len(rows) == 0 {
 			return nil
