@@ -194,6 +194,39 @@ JOIN users u ON u.id = s.user_id
 WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 )
 
+// statements are the SQL texts of the DB ceilings for one database, as GORM spells the
+// service's statements for it (checked with GORM's dry run on each dialector).
+type statements struct {
+	stampsRead, bumpStamps, insertPost, listTexts string
+	// listHeads ends with "LIMIT ?"; literalLimit writes the limit into the text instead of
+	// passing it as an argument, as GORM's SQLite dialector does.
+	listHeads    string
+	literalLimit bool
+}
+
+// mysqlStatements are the service's statements on MySQL.
+var mysqlStatements = statements{
+	stampsRead: stampsForUpdateSQL, bumpStamps: bumpStampsSQL, insertPost: insertPostSQL,
+	listHeads: listHeadsSQL, listTexts: listTextsSQL,
+}
+
+// sqliteStatements are the service's statements on SQLite: the stamps are read without a
+// row lock (SQLite has none; the transaction began IMMEDIATE, holding the write lock, and
+// GORM spells the plucked column bare), and the page's LIMIT is a literal.
+var sqliteStatements = statements{
+	stampsRead: "SELECT stamps FROM `users` WHERE id = ?", bumpStamps: bumpStampsSQL, insertPost: insertPostSQL,
+	listHeads: listHeadsSQL, literalLimit: true, listTexts: listTextsSQL,
+}
+
+// heads returns the first list statement and its arguments for a page of limit posts (one
+// more head is read, to know whether a next page exists).
+func (st statements) heads(author, before string, limit int) (string, []any) {
+	if st.literalLimit {
+		return strings.TrimSuffix(st.listHeads, "?") + strconv.Itoa(limit+1), []any{author, before}
+	}
+	return st.listHeads, []any{author, before, limit + 1}
+}
+
 // dbNow is a timestamp as the service writes it: UTC, whole microseconds.
 func dbNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
@@ -221,7 +254,7 @@ func (p *principalReader) read(ctx context.Context, sessionID string) error {
 // insertCeiling is the add-post transaction issued directly: the author's stamps bump and
 // the insert, committed together, as posts.Service.Add does. withPrincipal first does the
 // per-request authentication read, as every authenticated request does.
-func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *principalReader) op {
+func insertCeiling(db *sql.DB, st statements, users []*loadUser, text string, principal *principalReader) op {
 	return func(ctx context.Context, w *worker, _ int64) (bool, error) {
 		u := users[w.id%len(users)]
 		if principal != nil {
@@ -238,7 +271,7 @@ func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *princi
 			return false, err
 		}
 		var stamps string
-		if err := tx.QueryRowContext(ctx, stampsForUpdateSQL, u.id).Scan(&stamps); err != nil {
+		if err := tx.QueryRowContext(ctx, st.stampsRead, u.id).Scan(&stamps); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}
@@ -247,11 +280,11 @@ func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *princi
 			_ = tx.Rollback()
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, bumpStampsSQL, string(next), u.id); err != nil {
+		if _, err := tx.ExecContext(ctx, st.bumpStamps, string(next), u.id); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, insertPostSQL, id.String(), u.id, text, len(text), dbNow()); err != nil {
+		if _, err := tx.ExecContext(ctx, st.insertPost, id.String(), u.id, text, len(text), dbNow()); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}
@@ -263,7 +296,7 @@ func insertCeiling(db *sql.DB, users []*loadUser, text string, principal *princi
 // (as the use case asks, to know whether a next page exists), then the page's texts, read
 // into Go values. The cursor is a fresh
 // one per request, as in the list-miss scenario.
-func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principalReader) op {
+func selectCeiling(db *sql.DB, st statements, users []*loadUser, limit int, principal *principalReader) op {
 	return func(ctx context.Context, w *worker, seq int64) (bool, error) {
 		u := users[w.id%len(users)]
 		if principal != nil {
@@ -271,7 +304,7 @@ func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principa
 				return false, err
 			}
 		}
-		ids, err := pageHeads(ctx, db, u.id, futureID(seq), limit)
+		ids, err := pageHeads(ctx, db, st, u.id, futureID(seq), limit)
 		if err != nil {
 			return false, err
 		}
@@ -283,7 +316,7 @@ func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principa
 			return false, errors.New("the list query returned no rows")
 		}
 		marks := strings.TrimSuffix(strings.Repeat("?,", len(args)-1), ",")
-		rows, err := db.QueryContext(ctx, fmt.Sprintf(listTextsSQL, marks), args...)
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(st.listTexts, marks), args...)
 		if err != nil {
 			return false, err
 		}
@@ -303,8 +336,9 @@ func selectCeiling(db *sql.DB, users []*loadUser, limit int, principal *principa
 
 // pageHeads runs the first list statement and returns the ids of the page's posts: limit of
 // them, out of the limit+1 heads read.
-func pageHeads(ctx context.Context, db *sql.DB, author, before string, limit int) ([]string, error) {
-	rows, err := db.QueryContext(ctx, listHeadsSQL, author, before, limit+1)
+func pageHeads(ctx context.Context, db *sql.DB, st statements, author, before string, limit int) ([]string, error) {
+	query, args := st.heads(author, before, limit)
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,11 @@ type result struct {
 	// CPU time used during the run by the measured process (0 when none), by this runner
 	// (the clients, and the in-process ceilings), and by the whole machine.
 	ProcCPU, SelfCPU, MachineCPU time.Duration
+	// PrincipalHits and PrincipalMisses are the authenticated requests whose principal the
+	// measured server(s) served from memory or read from the database, from their /metrics;
+	// PrincipalsKnown says whether they could be read.
+	PrincipalHits, PrincipalMisses int64
+	PrincipalsKnown                bool
 	// lat holds every operation's latency, sorted, for merging slices.
 	lat []time.Duration
 }
@@ -69,6 +74,9 @@ func merge(parts ...result) result {
 		m.SelfCPU += p.SelfCPU
 		m.MachineCPU += p.MachineCPU
 		m.PeakRSS = max(m.PeakRSS, p.PeakRSS)
+		m.PrincipalHits += p.PrincipalHits
+		m.PrincipalMisses += p.PrincipalMisses
+		m.PrincipalsKnown = m.PrincipalsKnown && p.PrincipalsKnown
 		if m.FirstError == "" {
 			m.FirstError = p.FirstError
 		}
@@ -127,8 +135,17 @@ type worker struct {
 }
 
 // drive runs op from b.clients goroutines until the bounds are reached and measures it.
-// pid, when not 0, is the process whose peak RSS is recorded.
+// pid, when not 0, is the process whose peak RSS and CPU time are recorded.
 func drive(ctx context.Context, name string, b bounds, pid int, fn op) result {
+	if pid == 0 {
+		return driveAll(ctx, name, b, nil, fn)
+	}
+	return driveAll(ctx, name, b, []int{pid}, fn)
+}
+
+// driveAll is drive measuring several processes (the servers of the instances scenarios):
+// their CPU times add up, and the peak RSS is the highest of theirs.
+func driveAll(ctx context.Context, name string, b bounds, pids []int, fn op) result {
 	var (
 		next       atomic.Int64
 		errs       atomic.Int64
@@ -136,12 +153,12 @@ func drive(ctx context.Context, name string, b bounds, pid int, fn op) result {
 		firstErr   sync.Once
 		firstMsg   string
 	)
-	var sampler *rssSampler
-	if pid != 0 {
-		sampler = startRSS(pid)
+	samplers := make([]*rssSampler, len(pids))
+	for i, pid := range pids {
+		samplers[i] = startRSS(pid)
 	}
 	workers := make([]*worker, b.clients)
-	cpu := startCPU(pid)
+	cpu := startCPUs(pids)
 	start := time.Now()
 	deadline := start.Add(b.duration)
 	var wg sync.WaitGroup
@@ -184,8 +201,8 @@ func drive(ctx context.Context, name string, b bounds, pid int, fn op) result {
 		ProcCPU: procCPU, SelfCPU: selfCPU, MachineCPU: machineCPU, lat: all,
 	}
 	r.setPercentiles()
-	if sampler != nil {
-		r.PeakRSS = sampler.finish()
+	for _, s := range samplers {
+		r.PeakRSS = max(r.PeakRSS, s.finish())
 	}
 	return r
 }

@@ -139,6 +139,9 @@ func (r *runner) flood(ctx context.Context) error {
 		"APP_DATABASE_DRIVER=mysql",
 		"APP_DATABASE_DSN=" + r.serverDSN,
 	}, fig.env...)
+	// With Redis like the main server, under a prefix of its own: its throttle state starts
+	// empty, as the defaults it measures assume.
+	env = append(env, r.redisEnvironment("flood:")...)
 	env = append(env, r.opts.serverEnv...)
 	logf("starting the flood scenario's server on %s", addr)
 	srv, err := startProcess(ctx, "flood server", bin, nil, env, "http://"+addr, "/readyz", nil)

@@ -1,14 +1,15 @@
-// Command load drives the real server binary against MySQL with many concurrent keep-alive
-// clients, scenario by scenario, measures the ceilings the hardware and the libraries set in
-// the same run, and writes a Markdown report and a PNG chart of each scenario's ratio to its
-// ceiling.
+// Command load drives the real server binary against MySQL (with Redis when one is given) and
+// against SQLite with many concurrent keep-alive clients, scenario by scenario, measures the
+// ceilings the hardware and the libraries set in the same run, and writes a Markdown report
+// and a PNG chart of each scenario's ratio to its ceiling.
 //
 //	go run ./test/load -h
-//	TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go run ./test/load
+//	TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' TEST_REDIS_URL=redis://127.0.0.1:6379/0 go run ./test/load
 //
 // Everything listens on 127.0.0.1 only. Every scenario stops by itself, after -requests
 // requests or -duration, whichever comes first. The run creates a database of its own on the
-// MySQL server and drops it at the end.
+// MySQL server and drops it at the end, keeps its SQLite files in its temporary folder, and
+// deletes its Redis keys (all under a prefix of its own) at the end.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,7 +59,24 @@ type options struct {
 	// mediaBulkUploads is how many clients upload 50 files of 1 MiB at once (media.go); 0
 	// skips it.
 	mediaBulkUploads int
+	// postsOnly runs the posts scenarios alone (list, get, add 1 KiB, delete; see
+	// runner.postsScenarios).
+	postsOnly bool
+	// database is -database as given: "mysql", "sqlite", "both" or "" (the default, see
+	// resolveDatabases); databases is the order the run measures them in.
+	database  string
+	databases []string
+	// redisURL is the Redis server the MySQL servers share their principals' stamps through;
+	// empty for none.
+	redisURL string
 }
+
+// Values of -database.
+const (
+	dbMySQL  = "mysql"
+	dbSQLite = "sqlite"
+	dbBoth   = "both"
+)
 
 // envList is a repeatable KEY=VALUE flag.
 type envList []string
@@ -154,6 +173,17 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.mediaOnly, "media-only", false,
 		"run the media scenarios only (and check only their targets), to work on them; with -ecg-only,\n"+
 			"the ECG and media scenarios")
+	fs.BoolVar(&o.postsOnly, "posts-only", false,
+		"run the posts scenarios only (list cache hit and miss, get one, add 1 KiB, delete), with\n"+
+			"their ceilings, to work on them")
+	fs.StringVar(&o.database, "database", "",
+		"mysql, sqlite or both: the backends to measure (default both when a MySQL DSN is given,\n"+
+			"sqlite otherwise; mysql with -ecg-only or -media-only). SQLite runs the posts scenarios\n"+
+			"only, on a fresh file in the run's temporary folder, principals in process memory")
+	fs.StringVar(&o.redisURL, "redis-url", "",
+		"Redis server the MySQL servers run with (APP_REDIS_URL, a fresh APP_REDIS_PREFIX of the\n"+
+			"run's own) (default $TEST_REDIS_URL); empty: no Redis, every request reads its principal\n"+
+			"from MySQL")
 	fs.StringVar(&o.serverLog, "server-log", "", "file to write the server's whole log to (by default only its tail is kept, for errors)")
 	fs.Var(&o.serverEnv, "server-env",
 		"KEY=VALUE added to the server's environment after the runner's own settings, to try a\n"+
@@ -169,17 +199,20 @@ func parseFlags(args []string) (options, error) {
 		out := fs.Output()
 		fmt.Fprint(out, `Usage: go run ./test/load [flags]
 
-Starts the real server (127.0.0.1 only) against a fresh MySQL database, seeds users and posts,
+Starts the real server (127.0.0.1 only) against a fresh MySQL database (with Redis when
+-redis-url or TEST_REDIS_URL names one) and against a fresh SQLite file, seeds users and posts,
 and drives each scenario with concurrent keep-alive clients: signup, login, add 1 KiB post,
 add 1 MiB post, list (cache hit), list (cache miss), get one, delete, and the ECG uploads
 (ecg.go: throughput, time to done, GET, 64 MiB uploads), and the image uploads (media.go:
 1 MiB JPEG uploads, public GET, 64 uploads of 50 files at once). Each scenario stops
 after -requests requests or -duration, whichever comes first. For each it reports requests/s,
-p50/p99/max latency, errors (non-2xx or transport) and the server's peak RSS.
+p50/p99/max latency, errors (non-2xx or transport) and the server's peak RSS. On SQLite only
+the posts scenarios run (list, get one, add 1 KiB, delete).
 
 In the same run, in turns with the scenario each one bounds, it measures the ceilings: a bare
 net/http server replaying a captured cached list response (separate process), the same INSERT
-transaction and SELECT through database/sql, raw argon2id verifications on all cores, and a
+transaction and SELECT through database/sql (on SQLite: on a copy of the server's file,
+opened by the service's own driver and settings), raw argon2id verifications on all cores, and a
 bare net/http server storing each ECG upload body with one INSERT (separate process), a bare
 net/http server writing each uploaded image with the server's filesystem store into its folder,
 and http.ServeFile of a stored image (separate processes). The
@@ -203,14 +236,20 @@ Flags:
 	if o.mysqlDSN == "" {
 		o.mysqlDSN = os.Getenv("TEST_MYSQL_DSN")
 	}
+	if o.redisURL == "" {
+		o.redisURL = os.Getenv("TEST_REDIS_URL")
+	}
 	for _, p := range []*string{&o.report, &o.chart} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(root, *p)
 		}
 	}
+	databases, err := resolveDatabases(o)
+	if err != nil {
+		return o, err
+	}
+	o.databases = databases
 	switch {
-	case o.mysqlDSN == "":
-		return o, errors.New("no MySQL server: set -mysql-dsn or TEST_MYSQL_DSN (e.g. 'root@tcp(127.0.0.1:3306)/')")
 	case o.clients < 1 || o.clients1MiB < 1 || o.users < 1 || o.posts < 1 || o.postBytes < 1:
 		return o, errors.New("-clients, -clients-1mib, -users, -posts and -post-bytes must be at least 1")
 	case o.duration <= 0 || o.requests < 1 || o.requests1MiB < 1 || o.rounds < 1:
@@ -219,6 +258,46 @@ Flags:
 		return o, errors.New("-ecg-large-uploads and -media-bulk-uploads must not be negative")
 	}
 	return o, nil
+}
+
+// resolveDatabases turns -database into the backends to measure, in the order they run:
+// SQLite first (its posts scenarios are short and leave nothing running), then MySQL, whose
+// run ends with the scenarios that load the machine longest (ECG analyses, thumbnails) and
+// whose server is the one the memory figures follow.
+func resolveDatabases(o options) ([]string, error) {
+	only := o.ecgOnly || o.mediaOnly
+	if o.postsOnly && only {
+		return nil, errors.New("-posts-only does not go with -ecg-only or -media-only")
+	}
+	database := o.database
+	if database == "" {
+		switch {
+		case only:
+			database = dbMySQL
+		case o.mysqlDSN != "":
+			database = dbBoth
+		default:
+			database = dbSQLite
+		}
+	}
+	var out []string
+	switch database {
+	case dbMySQL:
+		out = []string{dbMySQL}
+	case dbSQLite:
+		out = []string{dbSQLite}
+	case dbBoth:
+		out = []string{dbSQLite, dbMySQL}
+	default:
+		return nil, fmt.Errorf("-database %q: want mysql, sqlite or both", o.database)
+	}
+	if slices.Contains(out, dbMySQL) && o.mysqlDSN == "" {
+		return nil, errors.New("no MySQL server: set -mysql-dsn or TEST_MYSQL_DSN (e.g. 'root@tcp(127.0.0.1:3306)/'), or run -database sqlite")
+	}
+	if only && slices.Contains(out, dbSQLite) {
+		return nil, errors.New("the ECG and media scenarios run on MySQL only: -ecg-only and -media-only need -database mysql")
+	}
+	return out, nil
 }
 
 // moduleRoot finds the folder holding this module's go.mod, from the working directory up.

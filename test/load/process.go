@@ -268,30 +268,47 @@ func machineBusy() (time.Duration, error) {
 	return time.Duration(busy) * clockTick, nil
 }
 
-// cpuMeter measures where CPU time goes during a scenario: the measured process (the server
-// or the HTTP ceiling), this runner, and everything else on the machine (the database above
-// all).
+// cpuMeter measures where CPU time goes during a scenario: the measured processes (the
+// server, the servers of the instances scenarios, or the HTTP ceiling), this runner, and
+// everything else on the machine (the database above all).
 type cpuMeter struct {
-	pid                 string
+	pids                []string
 	proc, self, machine time.Duration
 }
 
 func startCPU(pid int) cpuMeter {
-	m := cpuMeter{pid: strconv.Itoa(pid)}
-	if pid != 0 {
-		m.proc, _ = procCPU(m.pid)
+	if pid == 0 {
+		return startCPUs(nil)
 	}
+	return startCPUs([]int{pid})
+}
+
+func startCPUs(pids []int) cpuMeter {
+	var m cpuMeter
+	for _, pid := range pids {
+		m.pids = append(m.pids, strconv.Itoa(pid))
+	}
+	m.proc = m.procsCPU()
 	m.self, _ = procCPU("self")
 	m.machine, _ = machineBusy()
 	return m
 }
 
-// finish returns the CPU time used since start by the process, the runner and the machine.
-func (m cpuMeter) finish() (proc, self, machine time.Duration) {
-	if m.pid != "0" {
-		if p, err := procCPU(m.pid); err == nil {
-			proc = p - m.proc
+// procsCPU is the CPU time the measured processes have used, together.
+func (m cpuMeter) procsCPU() time.Duration {
+	var sum time.Duration
+	for _, pid := range m.pids {
+		if p, err := procCPU(pid); err == nil {
+			sum += p
 		}
+	}
+	return sum
+}
+
+// finish returns the CPU time used since start by the processes, the runner and the machine.
+func (m cpuMeter) finish() (proc, self, machine time.Duration) {
+	if len(m.pids) > 0 {
+		proc = m.procsCPU() - m.proc
 	}
 	if s, err := procCPU("self"); err == nil {
 		self = s - m.self

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +31,9 @@ func (r ratio) value() float64 {
 type machineInfo struct {
 	cpus                                                     int
 	cpuModel, memTotal, kernel, goVersion, mysqlVersion, rev string
+	// sqliteVersion is the SQLite library's when SQLite ran; redis describes the run's use
+	// of Redis.
+	sqliteVersion, redis string
 }
 
 // report is everything a run measured.
@@ -40,10 +42,16 @@ type report struct {
 	machine           machineInfo
 	scenarios         []result
 	ceilings          []result
-	ratios            []ratio
-	// infoRatios compare with ceilings that include the per-request principal read.
-	infoRatios []ratio
-	captured   capturedResponse
+	// ratios are every target ratio, all backends' (the chart's bars).
+	ratios []ratio
+	// databases are the backends measured, in the order they ran, each with its posts
+	// targets.
+	databases []*dbReport
+	captured  capturedResponse
+	// ran1MiB: the 1 MiB scenario ran (MySQL, the full set of scenarios).
+	ran1MiB bool
+	// postsOnly: only the posts scenarios ran (-posts-only).
+	postsOnly bool
 
 	idleRSS, seededRSS, peak1MiB int64
 	// largePages are the list scenarios over pages of 1 MiB posts (pages.go); their peak RSS
@@ -70,8 +78,8 @@ type report struct {
 // Memory targets.
 const peakRSSLimit = 512 << 20
 
-func describeMachine(ctx context.Context, root string, db *sql.DB) machineInfo {
-	m := machineInfo{cpus: runtime.NumCPU(), goVersion: runtime.Version(), cpuModel: "unknown", memTotal: "unknown", kernel: "unknown", mysqlVersion: "unknown", rev: "unknown"}
+func describeMachine(ctx context.Context, root string) machineInfo {
+	m := machineInfo{cpus: runtime.NumCPU(), goVersion: runtime.Version(), cpuModel: "unknown", memTotal: "unknown", kernel: "unknown", rev: "unknown"}
 	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(raw)) {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -92,10 +100,6 @@ func describeMachine(ctx context.Context, root string, db *sql.DB) machineInfo {
 	}
 	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.kernel = "Linux " + strings.TrimSpace(string(raw))
-	}
-	var v string
-	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err == nil {
-		m.mysqlVersion = v
 	}
 	git := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD")
 	git.Dir = root
@@ -140,7 +144,7 @@ func (rep *report) checks() []check {
 		measured = fmt.Sprintf("%d (%s)", errs, strings.Join(where, "; "))
 	}
 	out = append(out, check{name: "errors (non-2xx or transport), all scenarios", measured: measured, target: "0", met: errs == 0})
-	if !rep.ecgOnly && !rep.mediaOnly {
+	if rep.ran1MiB {
 		out = append(out, check{name: "peak RSS while 64 clients add 1 MiB posts", measured: mib(rep.peak1MiB), target: "< " + mib(peakRSSLimit), met: rep.peak1MiB > 0 && rep.peak1MiB < peakRSSLimit})
 	}
 	for _, p := range rep.largePages {
@@ -232,8 +236,10 @@ func (rep *report) printText(w io.Writer, checks []check) {
 	for _, c := range checks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.name, c.measured, c.target, verdict(c.met))
 	}
-	for _, r := range rep.infoRatios {
-		fmt.Fprintf(tw, "(info) %s\t%.2f (%.0f / %.0f per s)\t\t\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
+	for _, d := range rep.databases {
+		for _, r := range d.infoRatios {
+			fmt.Fprintf(tw, "(info) %s: %s\t%.2f (%.0f / %.0f per s)\t\t\n", d.label(), r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
+		}
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
@@ -248,9 +254,12 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 	fmt.Fprintf(w, "Written by `go run ./test/load` (`make bench`) on %s, in %s. "+
 		"Every figure below comes from that one run; rerun `make bench` to refresh it.\n\n",
 		rep.started.Format("2006-01-02 15:04 MST"), rep.finished.Sub(rep.started).Round(time.Second))
+	if rep.postsOnly {
+		fmt.Fprintf(w, "This run was limited to the posts scenarios (`-posts-only`).\n\n")
+	}
 	fmt.Fprintf(w, "## Machine\n\n| | |\n|---|---|\n")
-	fmt.Fprintf(w, "| CPU | %s, %d cores (nproc) |\n| Memory | %s |\n| OS | %s |\n| Go | %s |\n| Database | MySQL-compatible server %s |\n| Service | commit %s |\n| Background load | %.2f cores busy before the load, %.2f while the server idled after it (other processes: the runner measures on a shared machine) |\n\n",
-		m.cpuModel, m.cpus, m.memTotal, m.kernel, m.goVersion, m.mysqlVersion, m.rev, rep.backgroundBefore, rep.backgroundAfter)
+	fmt.Fprintf(w, "| CPU | %s, %d cores (nproc) |\n| Memory | %s |\n| OS | %s |\n| Go | %s |\n| Databases | %s |\n| Redis | %s |\n| Service | commit %s |\n| Background load | %.2f cores busy before the load, %.2f while the server idled after it (other processes: the runner measures on a shared machine) |\n\n",
+		m.cpuModel, m.cpus, m.memTotal, m.kernel, m.goVersion, rep.databasesText(), m.redis, m.rev, rep.backgroundBefore, rep.backgroundAfter)
 
 	fmt.Fprintf(w, "## Targets\n\n| target | measured | want | result |\n|---|---|---|---|\n")
 	for _, c := range checks {
@@ -258,24 +267,23 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 	}
 	fmt.Fprintf(w, "\n![Each scenario's throughput as a ratio of its ceiling; the line across each bar is its target](%s)\n\n", chartRef)
 	fmt.Fprintf(w, "Bars, left to right: %s. Green meets its target line, red does not.\n\n", joinShort(rep.ratios))
-	fmt.Fprintf(w, "Every authenticated request reads its session and user from the database (so that logout, deletion and role changes apply "+
-		"to the very next request), which none of the ceilings above does. Against ceilings that make that same read (not targets):\n\n"+
-		"| ratio | measured |\n|---|---|\n")
-	for _, r := range rep.infoRatios {
-		fmt.Fprintf(w, "| %s | %.2f (%.0f / %.0f per s) |\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
+	fmt.Fprintf(w, "None of the ceilings above reads a principal: they are what the hardware and the libraries do without the service's design choices.\n\n")
+
+	for _, d := range rep.databases {
+		d.markdown(w)
 	}
-	fmt.Fprintln(w)
 
 	if len(opts.serverEnv) > 0 {
 		fmt.Fprintf(w, "The server ran with these settings added to its environment: `%s`.\n\n", opts.serverEnv.String())
 	}
-	fmt.Fprintf(w, "## Scenarios\n\nThe real server (`./cmd/server`) on 127.0.0.1, MySQL backend, %d concurrent keep-alive clients "+
-		"(%d for 1 MiB posts); each scenario stops after %d requests or %s, whichever comes first.\n\n",
-		opts.clients, opts.clients1MiB, opts.requests, opts.duration)
-	fmt.Fprintf(w, "| scenario | clients | requests | errors | req/s | p50 | p99 | max | server peak RSS | CPU per request: server / runner / other | cores busy |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(w, "## Scenarios\n\nThe real server (`./cmd/server`) on 127.0.0.1, %s, %d concurrent keep-alive clients "+
+		"(%d for 1 MiB posts); each scenario stops after %d requests or %s, whichever comes first. "+
+		"\"Principals\" counts, from the server's `/metrics`, the authenticated requests whose principal it served from memory.\n\n",
+		rep.backendsText(), opts.clients, opts.clients1MiB, opts.requests, opts.duration)
+	fmt.Fprintf(w, "| scenario | clients | requests | errors | req/s | p50 | p99 | max | server peak RSS | CPU per request: server / runner / other | cores busy | principals |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rep.scenarios {
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %.0f | %s | %s | %s | %s | %s | %s |\n", r.Name, r.Clients, r.Requests, r.Errors, r.Rate(),
-			roundDur(r.P50), roundDur(r.P99), roundDur(r.Max), mib(r.PeakRSS), cpuSplit(r), busy(r))
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", r.Name, r.Clients, r.Requests, r.Errors, r.Rate(),
+			roundDur(r.P50), roundDur(r.P99), roundDur(r.Max), mib(r.PeakRSS), cpuSplit(r), busy(r), principalsNote(r))
 	}
 	for _, r := range rep.scenarios {
 		if r.Unexpected > 0 {
@@ -290,9 +298,12 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 		fmt.Fprintf(w, "| %s | %d | %d %s | %d | %.0f | %s | %s | %s | %s | %s |\n", r.Name, r.Clients, r.Requests, r.Unit, r.Errors, r.Rate(),
 			roundDur(r.P50), roundDur(r.P99), roundDur(r.Max), cpuSplit(r), busy(r))
 	}
-	fmt.Fprintf(w, "\n## Memory\n\n| moment | server RSS |\n|---|--:|\n")
-	fmt.Fprintf(w, "| idle after start-up (migrated, nothing served) | %s |\n| after seeding | %s |\n| peak, %d clients adding 1 MiB posts | %s |\n| %s after the load | %s |\n\n",
-		mib(rep.idleRSS), mib(rep.seededRSS), opts.clients1MiB, mib(rep.peak1MiB), rep.settleWait.Round(time.Second), mib(rep.settledRSS))
+	fmt.Fprintf(w, "\n## Memory\n\nThe %s server's.\n\n| moment | server RSS |\n|---|--:|\n", rep.memoryLabel())
+	fmt.Fprintf(w, "| idle after start-up (migrated, nothing served) | %s |\n| after seeding | %s |\n", mib(rep.idleRSS), mib(rep.seededRSS))
+	if rep.ran1MiB {
+		fmt.Fprintf(w, "| peak, %d clients adding 1 MiB posts | %s |\n", opts.clients1MiB, mib(rep.peak1MiB))
+	}
+	fmt.Fprintf(w, "| %s after the load | %s |\n\n", rep.settleWait.Round(time.Second), mib(rep.settledRSS))
 	fmt.Fprintf(w, "\"Near idle\" is at most the idle RSS plus the post-list cache's byte budget (%s, pages the server may keep for their TTL) plus 32 MiB. "+
 		"The server exposes nothing for this: the runner reads VmRSS from /proc once a second for up to %s. "+
 		"An idle Go process gives memory back only after a garbage collection, and without allocation the runtime forces one every two minutes.\n\n",
@@ -303,17 +314,88 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 	rep.flood.markdown(w, floodSettings(opts))
 
 	fmt.Fprintf(w, "## Method\n\n")
+	fmt.Fprintf(w, "- Backends, in this order: %s; each with a server, users and posts of its own. "+
+		"MySQL: a database of the run's own on the MySQL server, dropped at the end; with Redis, the server runs with `APP_REDIS_URL` and an `APP_REDIS_PREFIX` of the run's own "+
+		"(its keys are deleted at the end), and serves principals from memory while the stamp board vouches for them; without, it reads every request's principal from MySQL. "+
+		"SQLite: a fresh file in the run's temporary folder (`APP_DATABASE_DRIVER=sqlite`), one process, principals in its memory. SQLite runs the posts scenarios only.\n",
+		rep.backendsText())
 	fmt.Fprintf(w, "- Seeding: %d users signed up through the API, %d posts of %d bytes each; client *i* acts as user *i* mod %d.\n",
 		opts.users, opts.posts, opts.postBytes, opts.users)
 	fmt.Fprintf(w, "- List (cache hit): `GET /api/v1/posts` (first page, 20 posts), after one warming request per user; every answer is checked to say `X-Cache: HIT`.\n")
 	fmt.Fprintf(w, "- List (cache miss): `GET /api/v1/posts?cursor=…` where every request carries a cursor no earlier request used: it encodes a UUIDv7-shaped id whose time field is all ones, later than every stored post, so the rows are the first page's while the cache key is new. Every answer is checked to say `X-Cache: MISS`. The pages it stores fill the cache up to its byte budget, as a miss-heavy load would.\n")
 	fmt.Fprintf(w, "- Get one: `GET /api/v1/posts/{id}` over the user's seeded posts. Delete: `DELETE /api/v1/posts/{id}` of the posts the 1 KiB scenario added, each client its own, until none is left or the bounds are reached.\n")
-	fmt.Fprintf(w, "- Login and signup use the service's default argon2id cost; the server runs with `APP_AUTH_MAX_CONCURRENT_HASHES=%d` (one per core) and throttling limits raised.\n", rep.machine.cpus)
-	fmt.Fprintf(w, "- HTTP ceiling: a bare `net/http` server in a process of its own (this runner, started again) that answers every request with the status, headers and body of a cached list response captured from the server (%d bytes of body), driven by the same client code. The \"HTTP info\" row is the same process reading the principal of the token's session from MySQL first, with the same prepared statement.\n", len(rep.captured.Body))
-	fmt.Fprintf(w, "- DB ceilings: the service's own statements through `database/sql` and go-sql-driver/mysql, with the driver settings the service adds to its DSN and its pool size, from the same number of goroutines: the add-post transaction (the author's stamps read `FOR UPDATE` and written back bumped, `INSERT INTO posts`, commit) and the list `SELECT` (21 rows, fresh cursor each time). The \"DB info\" rows add the per-request authentication read (session joined to user, a statement prepared once on the pool, as the service runs it) that every authenticated request makes; they are not targets, they show what that read costs.\n")
-	fmt.Fprintf(w, "- Hashing ceiling: raw argon2id key derivations with the service's parameters plus a constant-time compare (what a verification is), on %d goroutines (runtime.NumCPU).\n", rep.machine.cpus)
-	fmt.Fprintf(w, "- CPU per request splits the machine's busy CPU time during the run (from /proc) into the measured process (the server, or the HTTP ceiling's process), this runner (the clients, and the in-process ceilings' own work), and everything else, which is the database server above all. \"Cores busy\" is the machine's average; %d means saturated.\n", rep.machine.cpus)
+	if rep.ran1MiB {
+		fmt.Fprintf(w, "- Login and signup use the service's default argon2id cost; the server runs with `APP_AUTH_MAX_CONCURRENT_HASHES=%d` (one per core) and throttling limits raised.\n", rep.machine.cpus)
+	}
+	fmt.Fprintf(w, "- HTTP ceiling: a bare `net/http` server in a process of its own (this runner, started again) that answers every request with the status, headers and body of a cached list response captured from the server (%d bytes of body), driven by the same client code. On MySQL, the \"HTTP info\" row is the same process reading the principal of the token's session from MySQL first, with the same prepared statement.\n", len(rep.captured.Body))
+	fmt.Fprintf(w, "- DB ceilings: the service's own statements, as GORM spells them for each database, through `database/sql` from the same number of goroutines: the add-post transaction (the author's stamps read, `FOR UPDATE` on MySQL, and written back bumped, `INSERT INTO posts`, commit) and the list `SELECT`s (21 heads, then the page's texts; fresh cursor each time). "+
+		"MySQL: go-sql-driver/mysql with the driver settings the service adds to its DSN (`gormstore.MySQLConfig`) and its pool size, on the server's database. "+
+		"SQLite: the pool the service's own adapter opens (`gormstore.Open`: glebarez/go-sqlite, WAL, busy_timeout, foreign keys, `BEGIN IMMEDIATE`, 4 connections) on a copy of the server's seeded file (`VACUUM INTO`), so that the server stays the one process on its file; the ceiling runs in this runner's process. "+
+		"The MySQL \"DB info\" rows add the authentication read (session joined to user, a statement prepared once on the pool) that every authenticated request made before principals were kept in memory; they are not targets.\n")
+	if rep.ran1MiB {
+		fmt.Fprintf(w, "- Hashing ceiling: raw argon2id key derivations with the service's parameters plus a constant-time compare (what a verification is), on %d goroutines (runtime.NumCPU).\n", rep.machine.cpus)
+	}
+	fmt.Fprintf(w, "- CPU per request splits the machine's busy CPU time during the run (from /proc) into the measured process (the server, or the HTTP ceiling's process), this runner (the clients, and the in-process ceilings' own work: all of the SQLite ceilings' database work), and everything else, which is the database server above all. \"Cores busy\" is the machine's average; %d means saturated.\n", rep.machine.cpus)
 	fmt.Fprintf(w, "- Latencies are measured by the client from sending a request to reading the whole response body. Peak RSS is the kernel's high-water mark (VmHWM, reset per scenario through /proc/<pid>/clear_refs) and VmRSS polled every 20 ms, whichever is higher.\n")
+}
+
+// markdown writes the backend's section: its setup and its three posts targets.
+func (d *dbReport) markdown(w io.Writer) {
+	fmt.Fprintf(w, "## %s\n\n", d.label())
+	if d.driver == dbMySQL && !d.redis {
+		fmt.Fprintf(w, "**No Redis was given (`-redis-url` or `TEST_REDIS_URL`): this server read every authenticated request's principal from MySQL. "+
+			"The issue's targets are for MySQL *with* Redis; these ratios do not measure them.**\n\n")
+	}
+	fmt.Fprintf(w, "%s; %s. Server RSS %s idle, %s after seeding.", d.version, d.setup, mib(d.idleRSS), mib(d.seededRSS))
+	if d.redisEnd != "" {
+		fmt.Fprintf(w, " Redis, as the server reported it at the end: %s.", d.redisEnd)
+	}
+	fmt.Fprintf(w, "\n\n| target | measured | want | result | principals from memory |\n|---|---|---|---|---|\n")
+	for _, r := range d.ratios {
+		fmt.Fprintf(w, "| %s | %.3f (%.0f / %.0f per s) | ≥ %.1f | %s | %s |\n", strings.TrimPrefix(r.label, d.label()+": "),
+			r.value(), r.scenario.Rate(), r.ceiling.Rate(), r.target, verdict(r.value() >= r.target), principalsNote(r.scenario))
+	}
+	fmt.Fprintln(w)
+	if len(d.infoRatios) > 0 {
+		fmt.Fprintf(w, "Against ceilings that also read the principal from MySQL on every request, as the service does on MySQL without Redis (not targets):\n\n"+
+			"| ratio | measured |\n|---|---|\n")
+		for _, r := range d.infoRatios {
+			fmt.Fprintf(w, "| %s | %.2f (%.0f / %.0f per s) |\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// databasesText lists the database servers and libraries the run used.
+func (rep *report) databasesText() string {
+	var parts []string
+	if rep.machine.mysqlVersion != "" {
+		parts = append(parts, "MySQL-compatible server "+rep.machine.mysqlVersion)
+	}
+	if rep.machine.sqliteVersion != "" {
+		parts = append(parts, "SQLite "+rep.machine.sqliteVersion+" (glebarez/go-sqlite, in process)")
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// backendsText names the backends measured, in order.
+func (rep *report) backendsText() string {
+	var parts []string
+	for _, d := range rep.databases {
+		parts = append(parts, d.label())
+	}
+	return strings.Join(parts, ", then ")
+}
+
+// memoryLabel names the backend whose server the memory figures follow (the last one).
+func (rep *report) memoryLabel() string {
+	if len(rep.databases) == 0 {
+		return "main"
+	}
+	return rep.databases[len(rep.databases)-1].label()
 }
 
 // cpuSplit is the CPU time per operation of the measured process, the runner and the rest of

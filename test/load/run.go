@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,13 +42,20 @@ type runner struct {
 	root   string
 	tmp    string
 	runID  string
+	bin    string
 	server *process
 	client *http.Client
 	users  []*loadUser
-	// db is the ceilings' own pool on the run's database, configured like the service's.
+	// be is the backend being measured, and dbr its part of the report.
+	be  backend
+	dbr *dbReport
+	// db is the ceilings' own pool, configured like the service's: on the run's MySQL
+	// database, or on a copy of the server's SQLite file (openSQLiteCeiling).
 	db        *sql.DB
 	serverDSN string
-	// principal is the authentication read of the informational DB ceilings.
+	// redis is the run's Redis state, nil without -redis-url.
+	redis *redisState
+	// principal is the authentication read of the informational DB ceilings (MySQL only).
 	principal *principalReader
 	// pprofAddr is the server's profiler address when -pprof-dir is set.
 	pprofAddr string
@@ -78,69 +86,148 @@ func run(ctx context.Context, opts options) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(r.tmp)
-	defer func() {
-		if r.serverLog != nil {
-			_ = r.serverLog.Close()
+	if opts.serverLog != "" {
+		if r.serverLog, err = os.Create(opts.serverLog); err != nil {
+			return 0, fmt.Errorf("server log: %w", err)
 		}
-	}()
+		defer r.serverLog.Close()
+		logf("the servers' log goes to %s", opts.serverLog)
+	}
 	r.runID = randomHex(6)
 	r.rep.started = time.Now().UTC()
 	r.rep.ecgOnly = opts.ecgOnly
 	r.rep.mediaOnly = opts.mediaOnly
+	r.rep.postsOnly = opts.postsOnly
+	r.rep.machine = describeMachine(ctx, r.root)
 
-	bin, err := r.serverBinary(ctx)
-	if err != nil {
+	if r.bin, err = r.serverBinary(ctx); err != nil {
 		return 0, err
 	}
-	admin, serverDSN, drop, err := r.createDatabase(ctx)
-	if err != nil {
-		return 0, err
-	}
-	// Deferred calls run last first: the database is dropped before the admin pool closes.
-	defer admin.Close()
-	defer drop()
-	r.serverDSN = serverDSN
-	if r.db, err = r.openCeilingPool(serverDSN); err != nil {
-		return 0, err
-	}
-	defer r.db.Close()
-	r.principal = &principalReader{db: r.db}
-	r.rep.machine = describeMachine(ctx, r.root, admin)
-
-	if err := r.startServer(ctx, bin, serverDSN); err != nil {
-		return 0, err
-	}
-	defer r.server.stop()
 	r.client = httpClient(max(opts.clients, opts.clients1MiB))
 	defer r.client.CloseIdleConnections()
+	switch {
+	case opts.redisURL != "" && slices.Contains(opts.databases, dbMySQL):
+		if r.redis, err = openRedis(ctx, opts.redisURL, "load:"+r.runID+":"); err != nil {
+			return 0, err
+		}
+		defer r.redis.close()
+		r.rep.machine.redis = fmt.Sprintf("Redis %s at %s, keys under the run's own prefix `%s` (deleted at the end)", r.redis.version, r.redis.url, r.redis.prefix)
+		logf("the MySQL servers run with Redis %s at %s, prefix %s", r.redis.version, r.redis.url, r.redis.prefix)
+	case opts.redisURL != "":
+		r.rep.machine.redis = "not used: SQLite keeps principals in its one process's memory"
+	case slices.Contains(opts.databases, dbMySQL):
+		r.rep.machine.redis = "**none** (no -redis-url or TEST_REDIS_URL): the MySQL server read every request's principal from MySQL"
+		logf("warning: no Redis (-redis-url or TEST_REDIS_URL): the MySQL server reads every principal from MySQL; the issue's targets are for MySQL with Redis")
+	default:
+		r.rep.machine.redis = "not used: SQLite keeps principals in its one process's memory"
+	}
+	for i, driver := range opts.databases {
+		be := backend{driver: driver, redis: driver == dbMySQL && r.redis != nil}
+		if err := r.runBackend(ctx, be, i == 0, i == len(opts.databases)-1); err != nil {
+			return 0, err
+		}
+	}
+	r.rep.finished = time.Now().UTC()
+	return r.rep.write(r.opts)
+}
+
+// runBackend measures the service on one backend: a database of its own (a fresh MySQL
+// database, dropped at the end, or a fresh SQLite file), a server on it, seeded, then the
+// scenarios. first: the machine's background load is measured while this server idles.
+// last: the memory figures follow this server, which is given time to settle at the end.
+func (r *runner) runBackend(ctx context.Context, be backend, first, last bool) error {
+	r.be = be
+	r.dbr = &dbReport{backend: be}
+	r.rep.databases = append(r.rep.databases, r.dbr)
+	r.users, r.created, r.principal, r.db, r.rep.captured = nil, map[int][]string{}, nil, nil, capturedResponse{}
+	logf("=== %s", be.label())
+	switch be.driver {
+	case dbMySQL:
+		admin, serverDSN, drop, err := r.createDatabase(ctx)
+		if err != nil {
+			return err
+		}
+		// Deferred calls run last first: the server stops, then the database is dropped,
+		// then the admin pool closes.
+		defer admin.Close()
+		defer drop()
+		r.serverDSN = serverDSN
+		if r.db, err = r.openCeilingPool(serverDSN); err != nil {
+			return err
+		}
+		defer r.db.Close()
+		r.principal = &principalReader{db: r.db}
+		var v string
+		if err := admin.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err == nil {
+			r.rep.machine.mysqlVersion, r.dbr.version = v, "MySQL-compatible server "+v
+		}
+		r.dbr.setup = fmt.Sprintf("go-sql-driver/mysql with the service's DSN settings, pool of %d", r.poolSize)
+		if be.redis {
+			r.dbr.setup += fmt.Sprintf("; principals from memory, stamps shared through Redis (prefix `%s`)", r.redis.prefix)
+		} else {
+			r.dbr.setup += "; no Redis: every authenticated request reads its principal from MySQL"
+		}
+	case dbSQLite:
+		r.serverDSN = r.sqliteServerFile()
+		r.dbr.setup = "glebarez/go-sqlite (pure Go) through the service's adapter: WAL, busy_timeout 5 s, foreign keys, " +
+			"BEGIN IMMEDIATE, pool of 4 (gormstore.Open); principals in the process's memory (stampboard.Local)"
+	}
+	if err := r.startServer(ctx); err != nil {
+		return err
+	}
+	defer r.server.stop()
 
 	// Idle: the server has migrated and answers, and has served nothing else yet. The
 	// machine's load meanwhile is other tenants' (the figures are only as steady as it is).
 	quiet := startCPU(0)
 	select {
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return ctx.Err()
 	case <-time.After(3 * time.Second):
 	}
 	_, _, busyBefore := quiet.finish()
-	r.rep.backgroundBefore = busyBefore.Seconds() / 3
-	if r.rep.backgroundBefore > 0.2 {
-		logf("warning: %.2f cores were busy before the load started; other processes will skew the figures", r.rep.backgroundBefore)
+	if first {
+		r.rep.backgroundBefore = busyBefore.Seconds() / 3
+		if r.rep.backgroundBefore > 0.2 {
+			logf("warning: %.2f cores were busy before the load started; other processes will skew the figures", r.rep.backgroundBefore)
+		}
 	}
-	if r.rep.idleRSS, _, err = memStatus(r.server.pid()); err != nil {
-		return 0, err
+	idle, _, err := memStatus(r.server.pid())
+	if err != nil {
+		return err
 	}
-	logf("server idle RSS %s", mib(r.rep.idleRSS))
+	r.dbr.idleRSS = idle
+	logf("server idle RSS %s", mib(idle))
 	if err := r.seed(ctx); err != nil {
-		return 0, err
+		return err
+	}
+	if be.driver == dbSQLite {
+		pool, cleanup, err := r.openSQLiteCeiling(ctx)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		r.db = pool
+		var v string
+		if err := pool.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&v); err == nil {
+			r.dbr.version = "SQLite " + v
+			r.rep.machine.sqliteVersion = v
+		}
+	}
+	if last {
+		r.rep.idleRSS, r.rep.seededRSS = r.dbr.idleRSS, r.dbr.seededRSS
 	}
 	if err := r.scenarios(ctx); err != nil {
-		return 0, err
+		return err
 	}
-	r.settle(ctx)
+	if be.redis {
+		r.dbr.redisEnd = redisNote(readMetrics(ctx, metricsClient, r.server.base))
+	}
+	if last {
+		r.settle(ctx)
+	}
 	r.server.stop()
-	r.rep.finished = time.Now().UTC()
-	return r.rep.write(r.opts)
+	return nil
 }
 
 func logf(format string, args ...any) {
@@ -255,19 +342,53 @@ func openPool(dsn string, size int) (*sql.DB, error) {
 	return db, nil
 }
 
-// startServer runs the binary on a free loopback port against the run's database.
-func (r *runner) startServer(ctx context.Context, bin, dsn string) error {
+// startServer runs the server on a free loopback port against the backend's database, with
+// the profiler on when -pprof-dir is set.
+func (r *runner) startServer(ctx context.Context) error {
 	addr, err := freeLoopbackAddr(ctx)
 	if err != nil {
 		return err
 	}
+	env := r.serverEnvironment(addr)
+	r.pprofAddr = ""
+	if r.opts.pprofDir != "" {
+		if r.pprofAddr, err = freeLoopbackAddr(ctx); err != nil {
+			return err
+		}
+		env = append(env, "APP_HTTP_PPROF_ADDR="+r.pprofAddr)
+	}
+	env = append(env, r.opts.serverEnv...)
+	if len(r.opts.serverEnv) > 0 {
+		logf("server environment adds %s", r.opts.serverEnv.String())
+	}
+	logf("starting the server on %s (%s)", addr, r.be.label())
+	r.server, err = r.startServerProcess(ctx, "server", env, addr)
+	return err
+}
+
+// startServerProcess starts the server binary with env, serving on addr.
+func (r *runner) startServerProcess(ctx context.Context, name string, env []string, addr string) (*process, error) {
+	var logTo io.Writer
+	if r.serverLog != nil {
+		logTo = r.serverLog
+	}
+	return startProcess(ctx, name, r.bin, nil, env, "http://"+addr, "/readyz", logTo)
+}
+
+// serverEnvironment is the runner's own settings of a server of the current backend serving
+// on addr (before -server-env).
+func (r *runner) serverEnvironment(addr string) []string {
+	data := filepath.Join(r.tmp, "data")
+	if r.be.driver == dbSQLite {
+		data = filepath.Join(r.tmp, "data-sqlite")
+	}
 	env := []string{
 		"APP_ENV=development",
-		"APP_DATA_DIR=" + filepath.Join(r.tmp, "data"),
+		"APP_DATA_DIR=" + data,
 		"APP_HTTP_ADDR=" + addr,
 		"APP_LOG_LEVEL=warn",
-		"APP_DATABASE_DRIVER=mysql",
-		"APP_DATABASE_DSN=" + dsn,
+		"APP_DATABASE_DRIVER=" + r.be.driver,
+		"APP_DATABASE_DSN=" + r.serverDSN,
 		// Logins in the run never fail, but nothing should throttle them if one did; every
 		// signup (the seeding, the signup scenario) comes from this one address.
 		"APP_THROTTLE_ACCOUNT_FAILURES=1000000",
@@ -285,31 +406,18 @@ func (r *runner) startServer(ctx context.Context, bin, dsn string) error {
 		// The seeded tokens must outlive the run.
 		"APP_AUTH_ACCESS_TOKEN_TTL=2h",
 	}
-	if r.opts.pprofDir != "" {
-		if r.pprofAddr, err = freeLoopbackAddr(ctx); err != nil {
-			return err
-		}
-		env = append(env, "APP_HTTP_PPROF_ADDR="+r.pprofAddr)
+	return append(env, r.redisEnvironment("")...)
+}
+
+// redisEnvironment is the Redis settings of a MySQL server of the run: none without Redis
+// or on SQLite. Every server of the backend shares the run's prefix; sub, when not empty,
+// gives a server a prefix of its own under it (the flood scenario's, whose throttle state
+// must not meet the main server's).
+func (r *runner) redisEnvironment(sub string) []string {
+	if r.redis == nil || !r.be.redis {
+		return nil
 	}
-	env = append(env, r.opts.serverEnv...)
-	if len(r.opts.serverEnv) > 0 {
-		logf("server environment adds %s", r.opts.serverEnv.String())
-	}
-	logf("starting the server on %s", addr)
-	var logTo io.Writer
-	if r.opts.serverLog != "" {
-		f, err := os.Create(r.opts.serverLog)
-		if err != nil {
-			return fmt.Errorf("server log: %w", err)
-		}
-		r.serverLog = f
-		logTo = f
-		logf("the server's log goes to %s", r.opts.serverLog)
-	}
-	if r.server, err = startProcess(ctx, "server", bin, nil, env, "http://"+addr, "/readyz", logTo); err != nil {
-		return err
-	}
-	return nil
+	return []string{"APP_REDIS_URL=" + r.opts.redisURL, "APP_REDIS_PREFIX=" + r.redis.prefix + sub}
 }
 
 // postBody returns a JSON body {"text": <n bytes of ASCII prose>}, built once per size.
@@ -340,7 +448,7 @@ func (r *runner) seed(ctx context.Context) error {
 	}
 	total := len(r.users) * r.opts.posts
 	rss, _, _ := memStatus(r.server.pid())
-	r.rep.seededRSS = rss
+	r.dbr.seededRSS = rss
 	logf("seeded %d users and %d posts in %s; server RSS %s", len(r.users), total, time.Since(start).Round(time.Millisecond), mib(rss))
 	return nil
 }
@@ -410,7 +518,12 @@ func seedErr(res result, want int64) error {
 
 // addPost adds a post and returns its id.
 func (r *runner) addPost(ctx context.Context, w *worker, u *loadUser, body []byte) (string, error) {
-	resp, err := call(ctx, r.client, w, http.MethodPost, r.server.base+"/api/v1/posts", u.token, body)
+	return r.addPostAt(ctx, r.server.base, w, u, body)
+}
+
+// addPostAt adds a post through the server at base and returns its id.
+func (r *runner) addPostAt(ctx context.Context, base string, w *worker, u *loadUser, body []byte) (string, error) {
+	resp, err := call(ctx, r.client, w, http.MethodPost, base+"/api/v1/posts", u.token, body)
 	if err != nil {
 		return "", err
 	}
@@ -474,12 +587,42 @@ func (r *runner) listOp(base string) op {
 // driveServer runs a scenario against the server, recorded with perf when -perf-dir is set
 // and profiled with pprof when -pprof-dir is set.
 func (r *runner) driveServer(ctx context.Context, name string, b bounds, fn op) result {
-	stopPerf := r.startPerf(ctx, name)
-	defer stopPerf()
-	waitProfile := r.startCPUProfile(ctx, name, b.duration)
-	defer waitProfile()
-	return drive(ctx, name, b, r.server.pid(), fn)
+	return r.driveServers(ctx, name, b, []*process{r.server}, fn)
 }
+
+// driveServers runs a scenario against servers (the main one first, which alone is recorded
+// with perf and profiled), measuring their CPU time and peak RSS and counting, from their
+// /metrics, the principals they served from memory and those they read.
+func (r *runner) driveServers(ctx context.Context, name string, b bounds, servers []*process, fn op) result {
+	pids := make([]int, len(servers))
+	before := make([]serverMetrics, len(servers))
+	for i, s := range servers {
+		pids[i] = s.pid()
+		before[i] = readMetrics(ctx, metricsClient, s.base)
+	}
+	stopPerf := r.startPerf(ctx, name)
+	waitProfile := r.startCPUProfile(ctx, name, b.duration)
+	res := driveAll(ctx, name, b, pids, fn)
+	stopPerf()
+	waitProfile()
+	res.PrincipalsKnown = true
+	for i, s := range servers {
+		after := readMetrics(ctx, metricsClient, s.base)
+		if !before[i].ok || !after.ok {
+			res.PrincipalsKnown = false
+			continue
+		}
+		res.PrincipalHits += after.principalHits - before[i].principalHits
+		res.PrincipalMisses += after.misses - before[i].misses
+	}
+	if !res.PrincipalsKnown {
+		res.PrincipalHits, res.PrincipalMisses = 0, 0
+	}
+	return res
+}
+
+// metricsClient reads the servers' /metrics, apart from the scenarios' clients.
+var metricsClient = &http.Client{Timeout: 5 * time.Second}
 
 // profileFile returns dir/<scenario><ext>, numbered when a scenario run in turns already
 // wrote one.
@@ -487,7 +630,7 @@ func profileFile(dir, name, ext string) (string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", err
 	}
-	stem := filepath.Join(dir, strings.NewReplacer(" ", "-", "(", "", ")", "", "/", "-per-", string(filepath.Separator), "-").Replace(name))
+	stem := filepath.Join(dir, strings.NewReplacer(" ", "-", "(", "", ")", "", ":", "", "/", "-per-", string(filepath.Separator), "-").Replace(name))
 	file := stem + ext
 	for i := 2; fileExists(file); i++ {
 		file = fmt.Sprintf("%s.%d%s", stem, i, ext)
@@ -591,8 +734,9 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// scenarios runs every scenario, the four that have a ceiling in turns with it, so both are
-// measured under the same conditions.
+// scenarios runs every scenario of the backend, those that have a ceiling in turns with it,
+// so both are measured under the same conditions. SQLite runs the posts scenarios only, as
+// -posts-only does.
 func (r *runner) scenarios(ctx context.Context) error {
 	if r.opts.ecgOnly || r.opts.mediaOnly {
 		if r.opts.ecgOnly {
@@ -605,128 +749,14 @@ func (r *runner) scenarios(ctx context.Context) error {
 		}
 		return ctx.Err()
 	}
+	if err := r.postsScenarios(ctx); err != nil {
+		return err
+	}
+	if r.opts.postsOnly || r.be.driver != dbMySQL {
+		return ctx.Err()
+	}
 	base := r.server.base
 	clients := r.opts.clients
-
-	// List, cache hit. Each user's first page is loaded once, then every request is a hit.
-	warm := drive(ctx, "warm cache", bounds{clients: clients, maxRequests: int64(len(r.users)), duration: time.Minute}, 0,
-		func(ctx context.Context, w *worker, seq int64) (bool, error) {
-			resp, err := call(ctx, r.client, w, http.MethodGet, base+"/api/v1/posts", r.users[seq].token, nil)
-			if err != nil {
-				return false, err
-			}
-			return false, expect(resp, w, http.StatusOK)
-		})
-	if err := seedErr(warm, int64(len(r.users))); err != nil {
-		return err
-	}
-	w := &worker{}
-	resp, err := call(ctx, r.client, w, http.MethodGet, base+"/api/v1/posts", r.users[0].token, nil)
-	if err != nil {
-		return err
-	}
-	if resp.status != http.StatusOK || resp.header.Get("X-Cache") != "HIT" {
-		return fmt.Errorf("the list after warming was %d with X-Cache %q, want a 200 HIT", resp.status, resp.header.Get("X-Cache"))
-	}
-	r.rep.captured = capture(resp, w.buf.Bytes())
-	ceiling, err := startHTTPCeiling(ctx, r.tmp, r.rep.captured, "", 0)
-	if err != nil {
-		return err
-	}
-	defer ceiling.stop()
-	withRead, err := startHTTPCeiling(ctx, r.tmp, r.rep.captured, r.serverDSN, r.poolSize)
-	if err != nil {
-		return err
-	}
-	defer withRead.stop()
-	got := r.pair(ctx, clients,
-		func(b bounds) result { return r.driveServer(ctx, "list (cache hit)", b, r.listOp(base)) },
-		func(b bounds) result {
-			return drive(ctx, "HTTP ceiling (bare net/http)", b, ceiling.pid(), r.listOp(ceiling.base))
-		},
-		func(b bounds) result {
-			return drive(ctx, "HTTP info: bare net/http + principal read", b, withRead.pid(), r.listOp(withRead.base))
-		})
-	ceiling.stop()
-	withRead.stop()
-	listHit, httpCeiling := r.record(got[0], false), r.record(got[1], true)
-	httpRead := r.record(got[2], true)
-
-	// List, cache miss: every request names a cursor no earlier request used (see futureID),
-	// so its cache key is new and the page is read from MySQL; the rows are the first page's.
-	missOp := func(ctx context.Context, w *worker, seq int64) (bool, error) {
-		cursor := base64.RawURLEncoding.EncodeToString([]byte(futureID(seq)))
-		resp, err := call(ctx, r.client, w, http.MethodGet, base+"/api/v1/posts?cursor="+cursor, r.user(w).token, nil)
-		if err != nil {
-			return false, err
-		}
-		if err := expect(resp, w, http.StatusOK); err != nil {
-			return false, err
-		}
-		return resp.header.Get("X-Cache") != "MISS", nil
-	}
-	got = r.pair(ctx, clients,
-		func(b bounds) result { return r.driveServer(ctx, "list (cache miss)", b, missOp) },
-		func(b bounds) result {
-			return withUnit(drive(ctx, "DB ceiling: list SELECT", b, 0, selectCeiling(r.db, r.users, 20, nil)), "query")
-		},
-		func(b bounds) result {
-			return withUnit(drive(ctx, "DB info: principal + list SELECT", b, 0, selectCeiling(r.db, r.users, 20, r.principal)), "query")
-		})
-	listMiss, selectCeil := r.record(got[0], false), r.record(got[1], true)
-	selectRead := r.record(got[2], true)
-
-	// Get one of the user's seeded posts.
-	r.record(r.driveServer(ctx, "get one", r.bounds(), func(ctx context.Context, w *worker, seq int64) (bool, error) {
-		u := r.user(w)
-		id := u.posts[int(seq)%len(u.posts)]
-		resp, err := call(ctx, r.client, w, http.MethodGet, base+"/api/v1/posts/"+url.PathEscape(id), u.token, nil)
-		if err != nil {
-			return false, err
-		}
-		return false, expect(resp, w, http.StatusOK)
-	}), false)
-
-	// Add 1 KiB posts; their ids feed the delete scenario.
-	body1KiB := r.postBody(1 << 10)
-	addOp := func(ctx context.Context, w *worker, _ int64) (bool, error) {
-		id, err := r.addPost(ctx, w, r.user(w), body1KiB)
-		if err != nil {
-			return false, err
-		}
-		r.createdMu.Lock()
-		r.created[w.id] = append(r.created[w.id], id)
-		r.createdMu.Unlock()
-		return false, nil
-	}
-	got = r.pair(ctx, clients,
-		func(b bounds) result { return r.driveServer(ctx, "add 1 KiB post", b, addOp) },
-		func(b bounds) result {
-			return withUnit(drive(ctx, "DB ceiling: add-post transaction", b, 0, insertCeiling(r.db, r.users, prose(1<<10), nil)), "tx")
-		},
-		func(b bounds) result {
-			return withUnit(drive(ctx, "DB info: principal + add-post tx", b, 0, insertCeiling(r.db, r.users, prose(1<<10), r.principal)), "tx")
-		})
-	add1KiB, insertCeil := r.record(got[0], false), r.record(got[1], true)
-	insertRead := r.record(got[2], true)
-
-	// Delete the posts just added, each worker its own (so as its own user).
-	r.record(r.driveServer(ctx, "delete", r.bounds(), func(ctx context.Context, w *worker, _ int64) (bool, error) {
-		r.createdMu.Lock()
-		ids := r.created[w.id]
-		if len(ids) == 0 {
-			r.createdMu.Unlock()
-			return false, errExhausted
-		}
-		id := ids[len(ids)-1]
-		r.created[w.id] = ids[:len(ids)-1]
-		r.createdMu.Unlock()
-		resp, err := call(ctx, r.client, w, http.MethodDelete, base+"/api/v1/posts/"+url.PathEscape(id), r.user(w).token, nil)
-		if err != nil {
-			return false, err
-		}
-		return false, expect(resp, w, http.StatusNoContent)
-	}), false)
 
 	// Login with the right password, in turns with raw verifications on every core.
 	loginOp := func(ctx context.Context, w *worker, _ int64) (bool, error) {
@@ -736,10 +766,11 @@ func (r *runner) scenarios(ctx context.Context) error {
 		}
 		return false, expect(resp, w, http.StatusOK)
 	}
-	got = r.pair(ctx, clients,
+	got := r.pair(ctx, clients,
 		func(b bounds) result { return r.driveServer(ctx, "login", b, loginOp) },
 		func(b bounds) result { return hashCeiling(ctx, r.argon2, b) })
 	login, hashCeil := r.record(got[0], false), r.record(got[1], true)
+	r.rep.ratios = append(r.rep.ratios, ratio{label: r.be.label() + ": login / hashing ceiling", short: "LOGIN", scenario: login, ceiling: hashCeil, target: 0.8})
 
 	// Signup of new accounts.
 	r.record(r.driveServer(ctx, "signup", r.bounds(), func(ctx context.Context, w *worker, seq int64) (bool, error) {
@@ -763,20 +794,9 @@ func (r *runner) scenarios(ctx context.Context) error {
 		return false, expect(resp, w, http.StatusCreated)
 	}), false)
 	r.rep.peak1MiB = add1MiB.PeakRSS
+	r.rep.ran1MiB = true
 	if err := r.listLargePages(ctx); err != nil {
 		return err
-	}
-
-	r.rep.ratios = []ratio{
-		{label: "cached list / HTTP ceiling", short: "LIST HIT", scenario: listHit, ceiling: httpCeiling, target: 0.6},
-		{label: "add 1 KiB / DB insert ceiling", short: "ADD 1KIB", scenario: add1KiB, ceiling: insertCeil, target: 0.7},
-		{label: "list miss / DB select ceiling", short: "LIST MISS", scenario: listMiss, ceiling: selectCeil, target: 0.7},
-		{label: "login / hashing ceiling", short: "LOGIN", scenario: login, ceiling: hashCeil, target: 0.8},
-	}
-	r.rep.infoRatios = []ratio{
-		{label: "cached list / bare net/http + principal read", scenario: listHit, ceiling: httpRead},
-		{label: "add 1 KiB / principal read + add-post transaction", scenario: add1KiB, ceiling: insertRead},
-		{label: "list miss / principal read + list SELECT", scenario: listMiss, ceiling: selectRead},
 	}
 	if err := r.flood(ctx); err != nil {
 		return err
@@ -791,6 +811,197 @@ func (r *runner) scenarios(ctx context.Context) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// name is a scenario's or ceiling's name as the report gives it: prefixed by the backend
+// when that is not MySQL.
+func (r *runner) name(s string) string { return r.be.namePrefix() + s }
+
+// postsScenarios runs the posts scenarios on the current backend: list (cache hit) in turns
+// with the HTTP ceiling, list (cache miss) and add 1 KiB in turns with their DB ceilings, get
+// one and delete; and adds the backend's three posts targets to the report.
+func (r *runner) postsScenarios(ctx context.Context) error {
+	base := r.server.base
+	clients := r.opts.clients
+	mysql := r.be.driver == dbMySQL
+	st := r.be.statements()
+
+	// List, cache hit. Each user's first page is loaded once, then every request is a hit.
+	if err := r.warmLists(ctx, []*process{r.server}); err != nil {
+		return err
+	}
+	w := &worker{}
+	resp, err := call(ctx, r.client, w, http.MethodGet, base+"/api/v1/posts", r.users[0].token, nil)
+	if err != nil {
+		return err
+	}
+	r.rep.captured = capture(resp, w.buf.Bytes())
+	ceiling, err := startHTTPCeiling(ctx, r.tmp, r.rep.captured, "", 0)
+	if err != nil {
+		return err
+	}
+	defer ceiling.stop()
+	turns := []slice{
+		func(b bounds) result { return r.driveServer(ctx, r.name("list (cache hit)"), b, r.listOp(base)) },
+		func(b bounds) result {
+			return drive(ctx, r.name("HTTP ceiling (bare net/http)"), b, ceiling.pid(), r.listOp(ceiling.base))
+		},
+	}
+	// The informational ceiling that reads the principal from MySQL first (MySQL only).
+	if mysql {
+		withRead, err := startHTTPCeiling(ctx, r.tmp, r.rep.captured, r.serverDSN, r.poolSize)
+		if err != nil {
+			return err
+		}
+		defer withRead.stop()
+		turns = append(turns, func(b bounds) result {
+			return drive(ctx, "HTTP info: bare net/http + principal read", b, withRead.pid(), r.listOp(withRead.base))
+		})
+	}
+	got := r.pair(ctx, clients, turns...)
+	ceiling.stop()
+	listHit, httpCeiling := r.record(got[0], false), r.record(got[1], true)
+	var httpRead result
+	if mysql {
+		httpRead = r.record(got[2], true)
+	}
+
+	// List, cache miss: every request names a cursor no earlier request used (see futureID),
+	// so its cache key is new and the page is read from the database; the rows are the first
+	// page's.
+	missOp := func(ctx context.Context, w *worker, seq int64) (bool, error) {
+		cursor := base64.RawURLEncoding.EncodeToString([]byte(futureID(seq)))
+		resp, err := call(ctx, r.client, w, http.MethodGet, base+"/api/v1/posts?cursor="+cursor, r.user(w).token, nil)
+		if err != nil {
+			return false, err
+		}
+		if err := expect(resp, w, http.StatusOK); err != nil {
+			return false, err
+		}
+		return resp.header.Get("X-Cache") != "MISS", nil
+	}
+	turns = []slice{
+		func(b bounds) result { return r.driveServer(ctx, r.name("list (cache miss)"), b, missOp) },
+		func(b bounds) result {
+			return withUnit(drive(ctx, r.name("DB ceiling: list SELECT"), b, 0, selectCeiling(r.db, st, r.users, 20, nil)), "query")
+		},
+	}
+	if mysql {
+		turns = append(turns, func(b bounds) result {
+			return withUnit(drive(ctx, "DB info: principal + list SELECT", b, 0, selectCeiling(r.db, st, r.users, 20, r.principal)), "query")
+		})
+	}
+	got = r.pair(ctx, clients, turns...)
+	listMiss, selectCeil := r.record(got[0], false), r.record(got[1], true)
+	var selectRead result
+	if mysql {
+		selectRead = r.record(got[2], true)
+	}
+
+	// Get one of the user's seeded posts.
+	r.record(r.driveServer(ctx, r.name("get one"), r.bounds(), func(ctx context.Context, w *worker, seq int64) (bool, error) {
+		u := r.user(w)
+		id := u.posts[int(seq)%len(u.posts)]
+		resp, err := call(ctx, r.client, w, http.MethodGet, base+"/api/v1/posts/"+url.PathEscape(id), u.token, nil)
+		if err != nil {
+			return false, err
+		}
+		return false, expect(resp, w, http.StatusOK)
+	}), false)
+
+	// Add 1 KiB posts; their ids feed the delete scenario.
+	body1KiB := r.postBody(1 << 10)
+	addOp := func(ctx context.Context, w *worker, _ int64) (bool, error) {
+		id, err := r.addPost(ctx, w, r.user(w), body1KiB)
+		if err != nil {
+			return false, err
+		}
+		r.createdMu.Lock()
+		r.created[w.id] = append(r.created[w.id], id)
+		r.createdMu.Unlock()
+		return false, nil
+	}
+	turns = []slice{
+		func(b bounds) result { return r.driveServer(ctx, r.name("add 1 KiB post"), b, addOp) },
+		func(b bounds) result {
+			return withUnit(drive(ctx, r.name("DB ceiling: add-post transaction"), b, 0, insertCeiling(r.db, st, r.users, prose(1<<10), nil)), "tx")
+		},
+	}
+	if mysql {
+		turns = append(turns, func(b bounds) result {
+			return withUnit(drive(ctx, "DB info: principal + add-post tx", b, 0, insertCeiling(r.db, st, r.users, prose(1<<10), r.principal)), "tx")
+		})
+	}
+	got = r.pair(ctx, clients, turns...)
+	add1KiB, insertCeil := r.record(got[0], false), r.record(got[1], true)
+	var insertRead result
+	if mysql {
+		insertRead = r.record(got[2], true)
+	}
+
+	// Delete the posts just added, each worker its own (so as its own user).
+	r.record(r.driveServer(ctx, r.name("delete"), r.bounds(), func(ctx context.Context, w *worker, _ int64) (bool, error) {
+		r.createdMu.Lock()
+		ids := r.created[w.id]
+		if len(ids) == 0 {
+			r.createdMu.Unlock()
+			return false, errExhausted
+		}
+		id := ids[len(ids)-1]
+		r.created[w.id] = ids[:len(ids)-1]
+		r.createdMu.Unlock()
+		resp, err := call(ctx, r.client, w, http.MethodDelete, base+"/api/v1/posts/"+url.PathEscape(id), r.user(w).token, nil)
+		if err != nil {
+			return false, err
+		}
+		return false, expect(resp, w, http.StatusNoContent)
+	}), false)
+
+	label := r.be.label() + ": "
+	short := map[string][3]string{dbMySQL: {"MYSQL HIT", "MYSQL ADD", "MYSQL MISS"}, dbSQLite: {"SQLITE HIT", "SQLITE ADD", "SQLITE MISS"}}[r.be.driver]
+	r.dbr.ratios = []ratio{
+		{label: label + "cached list / HTTP ceiling", short: short[0], scenario: listHit, ceiling: httpCeiling, target: 0.6},
+		{label: label + "add 1 KiB / DB insert ceiling", short: short[1], scenario: add1KiB, ceiling: insertCeil, target: 0.7},
+		{label: label + "list miss / DB select ceiling", short: short[2], scenario: listMiss, ceiling: selectCeil, target: 0.7},
+	}
+	r.rep.ratios = append(r.rep.ratios, r.dbr.ratios...)
+	if mysql {
+		r.dbr.infoRatios = []ratio{
+			{label: "cached list / bare net/http + principal read", scenario: listHit, ceiling: httpRead},
+			{label: "add 1 KiB / principal read + add-post transaction", scenario: add1KiB, ceiling: insertRead},
+			{label: "list miss / principal read + list SELECT", scenario: listMiss, ceiling: selectRead},
+		}
+	}
+	return ctx.Err()
+}
+
+// warmLists loads each user's first page once from every one of servers, so that every
+// later request for it is a cache hit, and checks that one is.
+func (r *runner) warmLists(ctx context.Context, servers []*process) error {
+	n := int64(len(r.users) * len(servers))
+	warm := drive(ctx, "warm cache", bounds{clients: r.opts.clients, maxRequests: n, duration: time.Minute}, 0,
+		func(ctx context.Context, w *worker, seq int64) (bool, error) {
+			s := servers[seq/int64(len(r.users))]
+			resp, err := call(ctx, r.client, w, http.MethodGet, s.base+"/api/v1/posts", r.users[seq%int64(len(r.users))].token, nil)
+			if err != nil {
+				return false, err
+			}
+			return false, expect(resp, w, http.StatusOK)
+		})
+	if err := seedErr(warm, n); err != nil {
+		return err
+	}
+	for _, s := range servers {
+		w := &worker{}
+		resp, err := call(ctx, r.client, w, http.MethodGet, s.base+"/api/v1/posts", r.users[0].token, nil)
+		if err != nil {
+			return err
+		}
+		if resp.status != http.StatusOK || resp.header.Get("X-Cache") != "HIT" {
+			return fmt.Errorf("the list from %s after warming was %d with X-Cache %q, want a 200 HIT", s.base, resp.status, resp.header.Get("X-Cache"))
+		}
+	}
+	return nil
 }
 
 func withUnit(res result, unit string) result {
