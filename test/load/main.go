@@ -60,7 +60,7 @@ type options struct {
 	// skips it.
 	mediaBulkUploads int
 	// postsOnly runs the posts scenarios alone (list, get, add 1 KiB, delete; see
-	// runner.postsScenarios).
+	// runner.postsScenarios), and with instances > 1 the instances scenarios.
 	postsOnly bool
 	// database is -database as given: "mysql", "sqlite", "both" or "" (the default, see
 	// resolveDatabases); databases is the order the run measures them in.
@@ -69,6 +69,9 @@ type options struct {
 	// redisURL is the Redis server the MySQL servers share their principals' stamps through;
 	// empty for none.
 	redisURL string
+	// instances is how many servers share the MySQL database (and Redis prefix) in the
+	// instances scenarios (instances.go); 1 skips them.
+	instances int
 }
 
 // Values of -database.
@@ -174,8 +177,8 @@ func parseFlags(args []string) (options, error) {
 		"run the media scenarios only (and check only their targets), to work on them; with -ecg-only,\n"+
 			"the ECG and media scenarios")
 	fs.BoolVar(&o.postsOnly, "posts-only", false,
-		"run the posts scenarios only (list cache hit and miss, get one, add 1 KiB, delete), with\n"+
-			"their ceilings, to work on them")
+		"run the posts scenarios only (list cache hit and miss, get one, add 1 KiB, delete, and the\n"+
+			"-instances ones), with their ceilings, to work on them")
 	fs.StringVar(&o.database, "database", "",
 		"mysql, sqlite or both: the backends to measure (default both when a MySQL DSN is given,\n"+
 			"sqlite otherwise; mysql with -ecg-only or -media-only). SQLite runs the posts scenarios\n"+
@@ -184,6 +187,10 @@ func parseFlags(args []string) (options, error) {
 		"Redis server the MySQL servers run with (APP_REDIS_URL, a fresh APP_REDIS_PREFIX of the\n"+
 			"run's own) (default $TEST_REDIS_URL); empty: no Redis, every request reads its principal\n"+
 			"from MySQL")
+	fs.IntVar(&o.instances, "instances", 1,
+		"servers sharing the MySQL database and Redis prefix in the instances scenarios (cached\n"+
+			"list and 1 KiB add, clients spread round-robin over them, in turns with one server);\n"+
+			"1 skips them")
 	fs.StringVar(&o.serverLog, "server-log", "", "file to write the server's whole log to (by default only its tail is kept, for errors)")
 	fs.Var(&o.serverEnv, "server-env",
 		"KEY=VALUE added to the server's environment after the runner's own settings, to try a\n"+
@@ -207,7 +214,8 @@ add 1 MiB post, list (cache hit), list (cache miss), get one, delete, and the EC
 1 MiB JPEG uploads, public GET, 64 uploads of 50 files at once). Each scenario stops
 after -requests requests or -duration, whichever comes first. For each it reports requests/s,
 p50/p99/max latency, errors (non-2xx or transport) and the server's peak RSS. On SQLite only
-the posts scenarios run (list, get one, add 1 KiB, delete).
+the posts scenarios run (list, get one, add 1 KiB, delete); with -instances N, the cached list
+and the 1 KiB add also run against N servers sharing the MySQL database and Redis prefix.
 
 In the same run, in turns with the scenario each one bounds, it measures the ceilings: a bare
 net/http server replaying a captured cached list response (separate process), the same INSERT
@@ -256,6 +264,12 @@ Flags:
 		return o, errors.New("-duration, -requests, -requests-1mib and -rounds must be positive")
 	case o.ecgLargeUploads < 0 || o.mediaBulkUploads < 0:
 		return o, errors.New("-ecg-large-uploads and -media-bulk-uploads must not be negative")
+	case o.instances < 1 || o.instances > 16:
+		return o, errors.New("-instances must be between 1 and 16")
+	case o.instances > 1 && !slices.Contains(o.databases, dbMySQL):
+		return o, errors.New("-instances needs MySQL (-database mysql or both): one SQLite file serves one process")
+	case o.instances > 1 && (o.ecgOnly || o.mediaOnly):
+		return o, errors.New("-instances runs posts scenarios: it does not go with -ecg-only or -media-only")
 	}
 	return o, nil
 }

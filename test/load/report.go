@@ -48,6 +48,8 @@ type report struct {
 	// targets.
 	databases []*dbReport
 	captured  capturedResponse
+	// instances is the instances scenarios (instances.go), nil when they did not run.
+	instances *instanceFigures
 	// ran1MiB: the 1 MiB scenario ran (MySQL, the full set of scenarios).
 	ran1MiB bool
 	// postsOnly: only the posts scenarios ran (-posts-only).
@@ -241,6 +243,11 @@ func (rep *report) printText(w io.Writer, checks []check) {
 			fmt.Fprintf(tw, "(info) %s: %s\t%.2f (%.0f / %.0f per s)\t\t\n", d.label(), r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
 		}
 	}
+	if f := rep.instances; f != nil {
+		for _, p := range f.pairs {
+			fmt.Fprintf(tw, "(info) %s, %d instances / 1\t%.2f (%.0f / %.0f per s)\t\t\n", p.scenario(), f.n, p.ratio(), p.all.Rate(), p.single.Rate())
+		}
+	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
 	rep.ecg.printText(w)
@@ -272,6 +279,7 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 	for _, d := range rep.databases {
 		d.markdown(w)
 	}
+	rep.instances.markdown(w, opts, rep.instancesLabel())
 
 	if len(opts.serverEnv) > 0 {
 		fmt.Fprintf(w, "The server ran with these settings added to its environment: `%s`.\n\n", opts.serverEnv.String())
@@ -332,6 +340,9 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 		"MySQL: go-sql-driver/mysql with the driver settings the service adds to its DSN (`gormstore.MySQLConfig`) and its pool size, on the server's database. "+
 		"SQLite: the pool the service's own adapter opens (`gormstore.Open`: glebarez/go-sqlite, WAL, busy_timeout, foreign keys, `BEGIN IMMEDIATE`, 4 connections) on a copy of the server's seeded file (`VACUUM INTO`), so that the server stays the one process on its file; the ceiling runs in this runner's process. "+
 		"The MySQL \"DB info\" rows add the authentication read (session joined to user, a statement prepared once on the pool) that every authenticated request made before principals were kept in memory; they are not targets.\n")
+	if rep.instances != nil {
+		fmt.Fprintf(w, "- Instances: %d servers started from the same binary with the same settings, on the same MySQL database and Redis prefix; the clients are spread round-robin over them.\n", rep.instances.n)
+	}
 	if rep.ran1MiB {
 		fmt.Fprintf(w, "- Hashing ceiling: raw argon2id key derivations with the service's parameters plus a constant-time compare (what a verification is), on %d goroutines (runtime.NumCPU).\n", rep.machine.cpus)
 	}
@@ -396,6 +407,16 @@ func (rep *report) memoryLabel() string {
 		return "main"
 	}
 	return rep.databases[len(rep.databases)-1].label()
+}
+
+// instancesLabel describes the instances' backend.
+func (rep *report) instancesLabel() string {
+	for _, d := range rep.databases {
+		if d.driver == dbMySQL {
+			return d.label()
+		}
+	}
+	return "MySQL"
 }
 
 // cpuSplit is the CPU time per operation of the measured process, the runner and the rest of

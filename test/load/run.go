@@ -752,6 +752,11 @@ func (r *runner) scenarios(ctx context.Context) error {
 	if err := r.postsScenarios(ctx); err != nil {
 		return err
 	}
+	if r.opts.instances > 1 && r.be.driver == dbMySQL {
+		if err := r.instancesScenarios(ctx); err != nil {
+			return err
+		}
+	}
 	if r.opts.postsOnly || r.be.driver != dbMySQL {
 		return ctx.Err()
 	}
