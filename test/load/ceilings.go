@@ -177,7 +177,8 @@ func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn 
 	return startCeiling(ctx, name, dir, "ceiling-response.json", cr, envCeilingAddr, envCeilingResponse, env)
 }
 
-// The statements the service issues, as GORM spells them for MySQL.
+// The statements the service issues on MySQL: as GORM spells them, or as the adapter writes
+// them where it bypasses GORM (the list's).
 const (
 	// The author's stamps (the kernel's per-user change counters) are read under a row lock
 	// and written back bumped before the insert (gormstore's Stamps.Bump).
@@ -185,23 +186,20 @@ const (
 	bumpStampsSQL      = "UPDATE users SET stamps = ? WHERE id = ?"
 	insertPostSQL      = "INSERT INTO `posts` (`id`,`author_id`,`text`,`text_bytes`,`created_at`) VALUES (?,?,?,?,?)"
 	// A list page is two statements: the ids and text lengths from the index, then the texts
-	// of the posts that fit the page's byte budget (gormstore's ListByAuthor).
-	listHeadsSQL = "SELECT `id`,`text_bytes` FROM `posts` WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
-	listTextsSQL = "SELECT `id`,`text`,`created_at` FROM `posts` WHERE author_id = ? AND id IN (%s) ORDER BY id DESC"
+	// of the posts that fit the page's byte budget (postsgorm's ListByAuthor, which issues
+	// them on the connection itself, the same SQL on both dialects).
+	listHeadsSQL = "SELECT id, text_bytes FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+	listTextsSQL = "SELECT id, text, created_at FROM posts WHERE author_id = ? AND id IN (%s) ORDER BY id DESC"
 	principalSQL = `SELECT u.id, u.role, u.stamps
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 )
 
-// statements are the SQL texts of the DB ceilings for one database, as GORM spells the
-// service's statements for it (checked with GORM's dry run on each dialector).
+// statements are the SQL texts of the DB ceilings for one database, as the service issues
+// them there (GORM's spelling checked with its dry run on each dialector).
 type statements struct {
-	stampsRead, bumpStamps, insertPost, listTexts string
-	// listHeads ends with "LIMIT ?"; literalLimit writes the limit into the text instead of
-	// passing it as an argument, as GORM's SQLite dialector does.
-	listHeads    string
-	literalLimit bool
+	stampsRead, bumpStamps, insertPost, listHeads, listTexts string
 }
 
 // mysqlStatements are the service's statements on MySQL.
@@ -212,19 +210,10 @@ var mysqlStatements = statements{
 
 // sqliteStatements are the service's statements on SQLite: the stamps are read without a
 // row lock (SQLite has none; the transaction began IMMEDIATE, holding the write lock, and
-// GORM spells the plucked column bare), and the page's LIMIT is a literal.
+// GORM spells the plucked column bare).
 var sqliteStatements = statements{
 	stampsRead: "SELECT stamps FROM `users` WHERE id = ?", bumpStamps: bumpStampsSQL, insertPost: insertPostSQL,
-	listHeads: listHeadsSQL, literalLimit: true, listTexts: listTextsSQL,
-}
-
-// heads returns the first list statement and its arguments for a page of limit posts (one
-// more head is read, to know whether a next page exists).
-func (st statements) heads(author, before string, limit int) (string, []any) {
-	if st.literalLimit {
-		return strings.TrimSuffix(st.listHeads, "?") + strconv.Itoa(limit+1), []any{author, before}
-	}
-	return st.listHeads, []any{author, before, limit + 1}
+	listHeads: listHeadsSQL, listTexts: listTextsSQL,
 }
 
 // dbNow is a timestamp as the service writes it: UTC, whole microseconds.
@@ -337,8 +326,7 @@ func selectCeiling(db *sql.DB, st statements, users []*loadUser, limit int, prin
 // pageHeads runs the first list statement and returns the ids of the page's posts: limit of
 // them, out of the limit+1 heads read.
 func pageHeads(ctx context.Context, db *sql.DB, st statements, author, before string, limit int) ([]string, error) {
-	query, args := st.heads(author, before, limit)
-	rows, err := db.QueryContext(ctx, query, args...)
+	rows, err := db.QueryContext(ctx, st.listHeads, author, before, limit+1)
 	if err != nil {
 		return nil, err
 	}
