@@ -42,6 +42,21 @@ func StartJSONStream(c *gin.Context, status int, size int64) *JSONStream {
 	return &JSONStream{w: c.Writer, buf: streamBuffers.get()}
 }
 
+// NewJSONStream writes a JSON document to w through a pooled buffer, for a module that keeps
+// the encoded form (Finish still flushes it and gives the buffer back).
+func NewJSONStream(w io.Writer) *JSONStream {
+	return &JSONStream{w: w, buf: streamBuffers.get()}
+}
+
+// WriteEncodedJSON answers status with body, an encoded JSON document, in one write.
+func WriteEncodedJSON(c *gin.Context, status int, body []byte) {
+	h := c.Writer.Header()
+	h.Set("Content-Type", jsonContentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	c.Status(status)
+	_, _ = c.Writer.Write(body)
+}
+
 // Raw appends s as it is. A piece too big for the buffer is written straight through.
 func (j *JSONStream) Raw(s string) {
 	if j.buf.Len()+len(s) > streamChunk {

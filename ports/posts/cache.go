@@ -2,6 +2,7 @@ package posts
 
 import (
 	"context"
+	"sync"
 
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/domain/posts/post"
@@ -12,6 +13,44 @@ import (
 type PostPage struct {
 	Posts      []*post.Post
 	NextCursor string
+	// Rendered keeps the page's wire form once an adapter has made it, so that a cached page
+	// is encoded once rather than on every hit. The cache gives every page it stores one,
+	// shared by all the copies it hands out; a page it does not hold has none (nil).
+	Rendered *Rendering
+}
+
+// Rendering is the wire form of one cached page, made by the first caller that needs it.
+type Rendering struct {
+	limit int
+	once  sync.Once
+	b     []byte
+}
+
+// NewRendering returns an empty rendering that keeps at most limit bytes: the memory the
+// cache budgeted for it.
+func NewRendering(limit int) *Rendering { return &Rendering{limit: limit} }
+
+// Bytes returns the page's wire form: made by render the first time and kept when it fits
+// the budget, made again by render on every call otherwise (a page whose escaping makes it
+// larger than budgeted). A nil Rendering always renders. The bytes are shared: read only.
+func (r *Rendering) Bytes(render func() []byte) []byte {
+	if r == nil {
+		return render()
+	}
+	var fresh []byte
+	r.once.Do(func() {
+		fresh = render()
+		if len(fresh) <= r.limit {
+			r.b = fresh
+		}
+	})
+	switch {
+	case r.b != nil:
+		return r.b
+	case fresh != nil:
+		return fresh
+	}
+	return render()
 }
 
 // PostPageKey identifies a cached page. Version is the author's posts version read with the

@@ -177,8 +177,9 @@ func (c *Cache) loadShared(ctx context.Context, k string, owner identity.UserID,
 		return nil, err
 	}
 	// The cache keeps its own copy, so neither the loader nor any caller can reach the
-	// stored slice.
+	// stored slice, with a rendering its hits share (budgeted in pageBytes).
 	stored := copyPage(page)
+	stored.Rendered = posts.NewRendering(int(renderBudget(stored)))
 	c.store(k, owner, stored)
 	return result{page: stored, hit: false}, nil
 }
@@ -347,11 +348,28 @@ func pageBytes(k string, p posts.PostPage) int64 {
 			n += int64(len(post.Text()) + len(post.ID()) + len(post.AuthorID()))
 		}
 	}
+	return n + renderBudget(p)
+}
+
+// renderBudget is the memory a page's rendering may keep (posts.Rendering): its texts and
+// ids with room for their fields and some escaping. A page whose wire form is larger (text
+// full of characters JSON escapes) is rendered on every hit instead of kept.
+func renderBudget(p posts.PostPage) int64 {
+	n := int64(64 + len(p.NextCursor))
+	for _, post := range p.Posts {
+		if post != nil {
+			n += int64(len(post.Text()))*9/8 + int64(len(post.ID())) + renderedPostFields
+		}
+	}
 	return n
 }
+
+// renderedPostFields is what a rendered post holds besides its text and id: the field names,
+// quotes and commas, and the timestamp.
+const renderedPostFields = 96
 
 // copyPage returns the page with its own Posts slice. Posts are immutable, so copying the
 // pointers is enough to keep callers from changing what others see.
 func copyPage(p posts.PostPage) posts.PostPage {
-	return posts.PostPage{Posts: slices.Clone(p.Posts), NextCursor: p.NextCursor}
+	return posts.PostPage{Posts: slices.Clone(p.Posts), NextCursor: p.NextCursor, Rendered: p.Rendered}
 }

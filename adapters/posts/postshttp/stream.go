@@ -1,6 +1,7 @@
 package postshttp
 
 import (
+	"bytes"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -32,8 +33,28 @@ func writePost(c *gin.Context, status int, p *post.Post) {
 	js.Raw("\n")
 }
 
-// writePostPage answers a page of posts: {"posts": [...], "next_cursor": string or null}.
+// writePostPage answers a page of posts: {"posts": [...], "next_cursor": string or null}. A
+// page from the cache is encoded once and its bytes written on every hit (posts.Rendering);
+// others are streamed.
 func writePostPage(c *gin.Context, page posts.PostPage) {
+	if page.Rendered != nil {
+		httpapi.WriteEncodedJSON(c, http.StatusOK, page.Rendered.Bytes(func() []byte {
+			var b bytes.Buffer
+			b.Grow(int(pageWireBytes(page)))
+			js := httpapi.NewJSONStream(&b)
+			encodePostPage(js, page)
+			js.Finish()
+			return b.Bytes()
+		}))
+		return
+	}
+	js := httpapi.StartJSONStream(c, http.StatusOK, pageWireBytes(page))
+	defer js.Finish()
+	encodePostPage(js, page)
+}
+
+// pageWireBytes is the exact size of the encoded page.
+func pageWireBytes(page posts.PostPage) int64 {
 	size := int64(len(`{"posts":[],"next_cursor":}`) + len("\n"))
 	for i, p := range page.Posts {
 		if i > 0 {
@@ -46,8 +67,10 @@ func writePostPage(c *gin.Context, page posts.PostPage) {
 	} else {
 		size += httpapi.JSONStringBytes(page.NextCursor)
 	}
-	js := httpapi.StartJSONStream(c, http.StatusOK, size)
-	defer js.Finish()
+	return size
+}
+
+func encodePostPage(js *httpapi.JSONStream, page posts.PostPage) {
 	js.Raw(`{"posts":[`)
 	for i, p := range page.Posts {
 		if i > 0 {

@@ -99,11 +99,22 @@ func TestStreamedPostsMatchEncodingJSON(t *testing.T) {
 			t.Fatalf("PostWireBytes = %d for %d encoded bytes", PostWireBytes(p), len(got)-1)
 		}
 	}
-	for _, page := range []posts.PostPage{
+	pages := []posts.PostPage{
 		{Posts: nil},
 		{Posts: all[:1], NextCursor: "MDE5MGI2ZDY"},
 		{Posts: all, NextCursor: ""},
-	} {
+	}
+	// Cached pages are written from their kept rendering: the same bytes, on the first hit
+	// (which renders) and on the next (which must not render again), with a budget that
+	// keeps it and with one too small to keep it.
+	for _, limit := range []int{1 << 30, 10} {
+		for _, page := range pages[:3] {
+			rendered := page
+			rendered.Rendered = posts.NewRendering(limit)
+			pages = append(pages, rendered, rendered)
+		}
+	}
+	for _, page := range pages {
 		got := record(t, func(c *gin.Context) { writePostPage(c, page) })
 		ref := refPage{Posts: make([]refPost, 0, len(page.Posts))}
 		for _, p := range page.Posts {
@@ -167,4 +178,33 @@ func truncate(s string) string {
 		return "(invalid UTF-8) " + strconv.Quote(s[:80])
 	}
 	return s
+}
+
+func TestRenderingIsMadeOnceWhenItFits(t *testing.T) {
+	var calls int
+	render := func() []byte { calls++; return []byte("0123456789") }
+	kept := posts.NewRendering(10)
+	for range 3 {
+		if got := kept.Bytes(render); string(got) != "0123456789" {
+			t.Fatalf("Bytes = %q", got)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("a rendering within its budget was made %d times, want once", calls)
+	}
+	calls = 0
+	over := posts.NewRendering(9)
+	for range 3 {
+		over.Bytes(render)
+	}
+	if calls != 3 {
+		t.Fatalf("a rendering over its budget was made %d times for 3 calls, want every time (never kept)", calls)
+	}
+	calls = 0
+	var none *posts.Rendering
+	none.Bytes(render)
+	none.Bytes(render)
+	if calls != 2 {
+		t.Fatalf("a nil rendering rendered %d times for 2 calls", calls)
+	}
 }
