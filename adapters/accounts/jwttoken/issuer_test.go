@@ -326,10 +326,59 @@ func BenchmarkVerify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := iss.Verify(token); err != nil {
-			b.Fatal(err)
+	b.Run("first use", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			iss.verified = nil // forget it: the signature and claims are checked each time
+			if _, err := iss.Verify(token); err != nil {
+				b.Fatal(err)
+			}
 		}
+	})
+	b.Run("seen before", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := iss.Verify(token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestVerifiedTokensAreJudgedAgainOnEveryUse: a token verified once is remembered, but its time
+// limits are those of the parser on every later use, and only the exact string verified hits.
+func TestVerifiedTokensAreJudgedAgainOnEveryUse(t *testing.T) {
+	iss, clock := newTestIssuer()
+	good, _, err := iss.Issue("user-1", "session-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.Verify(good); err != nil {
+		t.Fatal(err)
+	}
+	if len(iss.verified) != 1 {
+		t.Fatalf("%d tokens remembered after one verification, want 1", len(iss.verified))
+	}
+	for _, c := range []struct {
+		name string
+		now  time.Time
+		ok   bool
+	}{
+		{"within its lifetime", t0.Add(time.Minute), true},
+		{"expired, within leeway", t0.Add(15*time.Minute + Leeway - time.Second), true},
+		{"expired past leeway", t0.Add(15*time.Minute + Leeway), false},
+		{"issued in the future past leeway", t0.Add(-Leeway - time.Second), false},
+	} {
+		clock.Set(c.now)
+		_, err := iss.Verify(good)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: Verify = %v, want ok %v", c.name, err, c.ok)
+		}
+	}
+	clock.Set(t0)
+	parts := strings.Split(good, ".")
+	tampered := parts[0] + "." + parts[1] + "." + flipFirst(parts[2])
+	if _, err := iss.Verify(tampered); err == nil {
+		t.Fatal("a tampered copy of a remembered token was accepted")
 	}
 }
