@@ -41,6 +41,15 @@ func (p *PreparedQuery) QueryRow(ctx context.Context, args ...any) *sql.Row {
 	return p.db.Statement.ConnPool.QueryRowContext(ctx, p.query, args...)
 }
 
+// Query runs the query with args and returns its rows, through the prepared statement when it
+// can be had.
+func (p *PreparedQuery) Query(ctx context.Context, args ...any) (*sql.Rows, error) {
+	if stmt := p.prepared(ctx); stmt != nil { //nolint:sqlclosecheck // shared by every call; see prepared
+		return stmt.QueryContext(ctx, args...)
+	}
+	return p.db.Statement.ConnPool.QueryContext(ctx, p.query, args...)
+}
+
 // prepared returns the statement, preparing it on first use. It returns nil while that fails
 // and while another caller is preparing it: nobody waits on a lock that a preparation stuck on
 // an unreachable database could hold past their request's deadline.

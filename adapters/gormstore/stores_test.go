@@ -20,11 +20,11 @@ type stores struct {
 	db       *gorm.DB
 	uow      *gormstore.UnitOfWork
 	accounts *accountsgorm.Store
-	posts    postsgorm.Store
+	posts    *postsgorm.Store
 }
 
 func newStores(db *gorm.DB) stores {
-	return stores{db: db, uow: gormstore.NewUnitOfWork(db), accounts: accountsgorm.NewStore(db), posts: postsgorm.NewStore()}
+	return stores{db: db, uow: gormstore.NewUnitOfWork(db), accounts: accountsgorm.NewStore(db), posts: postsgorm.NewStore(db)}
 }
 
 // bump increments a user's "posts" stamp in tx, as every post write does.

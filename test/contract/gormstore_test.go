@@ -20,7 +20,7 @@ func TestGormStore(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			contract.Run(t, contract.UnitOfWorkTests(), func(t *testing.T) contract.Backend {
 				db := backend.Open(t)
-				return contract.Backend{UoW: gormstore.NewUnitOfWork(db), Accounts: accountsgorm.NewStore(db), Posts: postsgorm.NewStore(), Stamps: gormstore.NewStamps(nil)}
+				return contract.Backend{UoW: gormstore.NewUnitOfWork(db), Accounts: accountsgorm.NewStore(db), Posts: postsgorm.NewStore(db), Stamps: gormstore.NewStamps(nil)}
 			})
 		})
 	}

@@ -2,9 +2,9 @@ package postsgorm
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -17,7 +17,11 @@ import (
 
 // postRepo implements posts.PostRepository. Every query that names a post also names its
 // author, so a post id alone can never reach another user's post.
-type postRepo struct{ db *gorm.DB }
+type postRepo struct {
+	db *gorm.DB
+	// list holds the prepared list statements on the pool's scope; nil in a transaction.
+	list *listQueries
+}
 
 var _ posts.PostRepository = postRepo{}
 
@@ -86,14 +90,16 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := make([]any, 0, 1+len(ids))
-	args = append(args, string(q.Author))
+	kept := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		args = append(args, id)
+		kept[id] = true
 	}
-	query := "SELECT id, text, created_at FROM posts WHERE author_id = ? AND id IN (?" +
-		strings.Repeat(",?", len(ids)-1) + ") ORDER BY id DESC"
-	rows, err := r.db.Statement.ConnPool.QueryContext(ctx, query, args...)
+	// The kept heads are the author's newest posts below the cursor, consecutive in the
+	// (author_id, id) index, so the range between the first and the last, at most as many rows,
+	// reads exactly them with one statement shape (which can be prepared). A post written in
+	// between with an id inside that range (another instance's clock) would take a place: it is
+	// then served, and the page says more may follow, so the one it displaced is not lost.
+	rows, err := r.query(ctx, textsSQL, r.texts(), string(q.Author), ids[0], ids[len(ids)-1], len(ids))
 	if err != nil {
 		return posts.PostList{}, gormstore.MapErr(err)
 	}
@@ -106,6 +112,9 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 		)
 		if err := rows.Scan(&id, &text, &createdAt); err != nil {
 			return posts.PostList{}, gormstore.MapErr(err)
+		}
+		if !kept[id] {
+			out.More = true
 		}
 		p := post.Rehydrate(post.ID(id), q.Author, text, createdAt)
 		n := q.SizeOf(p)
@@ -134,13 +143,17 @@ type postHead struct {
 // GORM's statement builder and reflective scanning, as the principal read does; the SQL is
 // the same on both dialects.
 func (r postRepo) heads(ctx context.Context, q posts.PostListQuery) ([]postHead, error) {
-	query := "SELECT id, text_bytes FROM posts WHERE author_id = ? ORDER BY id DESC LIMIT ?"
-	args := []any{string(q.Author), q.Limit + 1}
-	if q.Before != "" {
-		query = "SELECT id, text_bytes FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
-		args = []any{string(q.Author), string(q.Before), q.Limit + 1}
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if q.Before == "" {
+		rows, err = r.query(ctx, headsSQL, r.prepared(func(l *listQueries) *gormstore.PreparedQuery { return l.heads }),
+			string(q.Author), q.Limit+1)
+	} else {
+		rows, err = r.query(ctx, headsBeforeSQL, r.prepared(func(l *listQueries) *gormstore.PreparedQuery { return l.headsBefore }),
+			string(q.Author), string(q.Before), q.Limit+1)
 	}
-	rows, err := r.db.Statement.ConnPool.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -160,4 +173,32 @@ func (r postRepo) heads(ctx context.Context, q posts.PostListQuery) ([]postHead,
 // goes; deleting here keeps the context correct on its own).
 func (r postRepo) DeleteByAuthor(ctx context.Context, author identity.UserID) error {
 	return gormstore.MapErr(r.db.WithContext(ctx).Where("author_id = ?", string(author)).Delete(&postRow{}).Error)
+}
+
+// The list's statements: the same on both dialects.
+const (
+	headsSQL       = "SELECT id, text_bytes FROM posts WHERE author_id = ? ORDER BY id DESC LIMIT ?"
+	headsBeforeSQL = "SELECT id, text_bytes FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+	textsSQL       = "SELECT id, text, created_at FROM posts WHERE author_id = ? AND id <= ? AND id >= ? ORDER BY id DESC LIMIT ?"
+)
+
+// prepared picks one of the prepared list statements, or nil in a transaction.
+func (r postRepo) prepared(pick func(*listQueries) *gormstore.PreparedQuery) *gormstore.PreparedQuery {
+	if r.list == nil {
+		return nil
+	}
+	return pick(r.list)
+}
+
+func (r postRepo) texts() *gormstore.PreparedQuery {
+	return r.prepared(func(l *listQueries) *gormstore.PreparedQuery { return l.texts })
+}
+
+// query runs query through stmt, its prepared form on the pool, or on the transaction's
+// connection when stmt is nil.
+func (r postRepo) query(ctx context.Context, query string, stmt *gormstore.PreparedQuery, args ...any) (*sql.Rows, error) {
+	if stmt != nil {
+		return stmt.Query(ctx, args...)
+	}
+	return r.db.Statement.ConnPool.QueryContext(ctx, query, args...)
 }

@@ -7,25 +7,45 @@ package postsgorm
 import (
 	"fmt"
 
+	"gorm.io/gorm"
+
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/ports/posts"
 )
 
-// Store implements posts.Store.
-type Store struct{}
+// Store implements posts.Store. The list's queries, the hot path of a cache miss, are
+// prepared once per connection of the pool (gormstore.PreparedQuery) and used by the
+// repositories on the pool's scope; inside a unit of work they run on its transaction.
+type Store struct{ list listQueries }
 
-var _ posts.Store = Store{}
+// listQueries are ListByAuthor's statements.
+type listQueries struct {
+	heads, headsBefore, texts *gormstore.PreparedQuery
+}
 
-// NewStore returns the posts store; its repositories build on the scopes handed to Posts.
-func NewStore() Store { return Store{} }
+var _ posts.Store = (*Store)(nil)
+
+// NewStore returns the posts store on the pool db; its repositories build on the scopes
+// handed to Posts.
+func NewStore(db *gorm.DB) *Store {
+	return &Store{list: listQueries{
+		heads:       gormstore.NewPreparedQuery(db, headsSQL),
+		headsBefore: gormstore.NewPreparedQuery(db, headsBeforeSQL),
+		texts:       gormstore.NewPreparedQuery(db, textsSQL),
+	}}
+}
 
 // Posts is the post repository on tx.
-func (Store) Posts(tx ports.Scope) posts.PostRepository {
+func (s *Store) Posts(tx ports.Scope) posts.PostRepository {
 	db, err := gormstore.DB(tx)
 	if err != nil {
 		// A fake's scope handed to the real store: a wiring mistake no request can cause.
 		panic(fmt.Sprintf("postsgorm: %v", err))
 	}
-	return postRepo{db: db}
+	r := postRepo{db: db}
+	if gormstore.IsPool(tx) {
+		r.list = &s.list
+	}
+	return r
 }

@@ -15,7 +15,7 @@ import (
 //nolint:unused // used by the wireinject injectors
 var postsSet = wire.NewSet(
 	postsgorm.NewStore,
-	wire.Bind(new(posts.Store), new(postsgorm.Store)),
+	wire.Bind(new(posts.Store), new(*postsgorm.Store)),
 	postcache.ProviderSet,
 	postsSettings,
 	postsapp.NewService,

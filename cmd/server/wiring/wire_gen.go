@@ -67,7 +67,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	accountsAuthSettings := authSettings(auth)
 	accountsAuth := accounts.NewAuth(unitOfWork, store, hasher, issuer, attemptThrottle, stamps, principals, clock, iDs, accountsAuthSettings)
 	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
-	postsgormStore := postsgorm.NewStore()
+	postsgormStore := postsgorm.NewStore(db)
 	cache := cfg.Cache
 	postcacheCache := postcache.New(cache)
 	settings := postsSettings()

@@ -29,7 +29,7 @@ func TestGormStore(t *testing.T) {
 				db := backend.Open(t)
 				uow := gormstore.NewUnitOfWork(db)
 				users := accountsgorm.NewStore(db).Users(uow.Pool())
-				return posts.Backend{UoW: uow, Store: postsgorm.NewStore(), NewUser: func(t *testing.T) identity.UserID {
+				return posts.Backend{UoW: uow, Store: postsgorm.NewStore(db), NewUser: func(t *testing.T) identity.UserID {
 					t.Helper()
 					id := identity.UserID(contract.NewID(t))
 					u, err := user.New(id, contract.MustEmail(t, string(id)+"@x.io"), "hash", "", identity.RoleUser, time.Now())

@@ -1,0 +1,74 @@
+package postsgorm
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/posts/post"
+	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/ports/posts"
+)
+
+// TestListRunsPreparedOnThePool checks that the pool's list runs through the statements
+// prepared once, while a transaction's repository uses its own connection, and that both
+// read the same page.
+func TestListRunsPreparedOnThePool(t *testing.T) {
+	db, cleanup, err := gormstore.Open(config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(t.TempDir(), "p.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	m, err := gormstore.NewMigrator(db, config.DriverSQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Up(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const author = identity.UserID("01900000-0000-7000-8000-0000000000aa")
+	if err := db.Exec(`INSERT INTO users (id, email, password_hash, role, created_at, updated_at) VALUES (?, 'a@x.io', 'h', 'user', ?, ?)`,
+		string(author), time.Now().UTC(), time.Now().UTC()).Error; err != nil {
+		t.Fatal(err)
+	}
+	store := NewStore(db)
+	uow := gormstore.NewUnitOfWork(db)
+	for i := range 5 {
+		p := post.Rehydrate(post.ID("01900000-0000-7000-8000-00000000010"+string(rune('0'+i))), author, "text", time.Now().UTC())
+		if err := store.Posts(uow.Pool()).Add(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := posts.PostListQuery{Author: author, Limit: 3, MaxBytes: 1 << 20}
+	pooled, err := store.Posts(uow.Pool()).ListByAuthor(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.list.heads.Prepared() == nil || store.list.texts.Prepared() == nil {
+		t.Fatal("the pool's list ran unprepared")
+	}
+	var inTx posts.PostList
+	err = uow.Do(t.Context(), func(ctx context.Context, tx ports.Scope) error {
+		r, ok := store.Posts(tx).(postRepo)
+		if !ok || r.list != nil {
+			t.Error("a transaction-scoped repository must not use the pool's statements")
+		}
+		inTx, err = r.ListByAuthor(ctx, q)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pooled.Posts) != 3 || !pooled.More || len(inTx.Posts) != 3 || !inTx.More {
+		t.Fatalf("pool read %d posts (more %v), transaction %d (more %v); want 3 and more each", len(pooled.Posts), pooled.More, len(inTx.Posts), inTx.More)
+	}
+	for i := range pooled.Posts {
+		if pooled.Posts[i].ID() != inTx.Posts[i].ID() {
+			t.Fatalf("post %d: pool %s, transaction %s", i, pooled.Posts[i].ID(), inTx.Posts[i].ID())
+		}
+	}
+}
