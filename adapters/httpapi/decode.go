@@ -106,9 +106,9 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		s.bodyReadError(c, err)
 		return false
 	}
-	first := firstNonSpace(body.Bytes())
+	first, blank := firstNonSpace(body.Bytes())
 	switch {
-	case first == 0:
+	case blank:
 		if opts.optional {
 			pauseDeadline(c, time.Since(started))
 			return true
@@ -231,16 +231,18 @@ func jsonKind(t reflect.Type) string {
 	return "of another type"
 }
 
-// firstNonSpace returns the first byte of b after JSON whitespace, or 0 when there is none.
-func firstNonSpace(b []byte) byte {
+// firstNonSpace returns the first byte of b after JSON whitespace; blank is true when there is
+// none. (A NUL byte is not blank: "\x00" once read as an empty body, accepted where the body is
+// optional.)
+func firstNonSpace(b []byte) (first byte, blank bool) {
 	for _, c := range b {
 		switch c {
 		case ' ', '\t', '\n', '\r':
 			continue
 		}
-		return c
+		return c, false
 	}
-	return 0
+	return 0, true
 }
 
 // readBody reads the whole body, checking that it is valid UTF-8 as it arrives. The body is
