@@ -198,6 +198,9 @@ type decodeResult struct {
 func (r decodeResult) String() string {
 	if r.status == 200 {
 		v, _ := json.Marshal(r.value)
+		if len(v) > 300 {
+			v = append(v[:300], "..."...)
+		}
 		return "accepted " + string(v)
 	}
 	return http.StatusText(r.status) + " " + r.code + ": " + r.detail
@@ -397,8 +400,10 @@ type referenceResult struct {
 // whose name is exactly a field's JSON name goes into that field, and every other member
 // ("EMAIL" included) is ignored. It refuses, in this order, what the contract refuses before
 // decoding (invalid UTF-8, a blank body, a body that is not an object), then lone surrogate
-// escapes, invalid JSON (trailing data included), a name given twice in one object (anywhere),
-// and a value of the wrong type: the rules where json v2's options differ from encoding/json's
+// escapes, invalid JSON (trailing data included), a body past the kernel's shape bounds
+// (nested more than 64 deep, more than 1,024 members and array elements, a member name over
+// 64 bytes as sent), a name given twice in one object (anywhere), and a value of the wrong
+// type: the rules where json v2's options differ from encoding/json's
 // defaults are checked here by hand, so every other body is compared with encoding/json.
 func referenceDecode(body []byte) referenceResult {
 	refuse := func(why string) referenceResult { return referenceResult{why: why} }
@@ -415,7 +420,11 @@ func referenceDecode(body []byte) referenceResult {
 		return refuse("surrogate")
 	case !json.Valid(body):
 		return refuse("syntax")
-	case duplicateNames(body):
+	}
+	switch shape := walkBody(body); {
+	case shape.depth > 64, shape.values > 1024, shape.longName > 64:
+		return refuse("shape")
+	case shape.duplicate:
 		return refuse("duplicate")
 	}
 	var out referenceResult
@@ -507,20 +516,31 @@ func loneSurrogate(b []byte) bool {
 	return false
 }
 
-// duplicateNames reports whether an object anywhere in b, valid JSON, names a member twice
-// (names compared once unescaped).
-func duplicateNames(b []byte) bool {
+// bodyShape is what walkBody learns of a valid JSON body.
+type bodyShape struct {
+	duplicate bool // an object names a member twice (names compared once unescaped)
+	depth     int  // the deepest nesting of arrays and objects, the body's object being 1
+	values    int  // members and array elements, at any depth
+	longName  int  // the longest member name, in bytes as sent
+}
+
+// walkBody reads b, valid JSON, with encoding/json's tokenizer.
+func walkBody(b []byte) bodyShape {
 	type frame struct {
 		object    bool
 		expectKey bool
 		names     map[string]bool
 	}
-	var stack []*frame
+	var (
+		shape bodyShape
+		stack []*frame
+	)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	for {
+		before := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
-			return false
+			return shape
 		}
 		var top *frame
 		if len(stack) > 0 {
@@ -528,20 +548,29 @@ func duplicateNames(b []byte) bool {
 		}
 		if top != nil && top.object && top.expectKey {
 			if name, ok := tok.(string); ok {
+				shape.values++
+				// The name as sent: what the tokenizer read, less the separators before it.
+				raw := bytes.TrimLeft(b[before:dec.InputOffset()], " \t\r\n,")
+				shape.longName = max(shape.longName, len(raw)-2)
 				if top.names[name] {
-					return true
+					shape.duplicate = true
 				}
 				top.names[name] = true
 				top.expectKey = false
 				continue
 			}
 		}
+		if top != nil && !top.object && tok != json.Delim(']') {
+			shape.values++ // an array element
+		}
 		switch tok {
 		case json.Delim('{'):
 			stack = append(stack, &frame{object: true, expectKey: true, names: map[string]bool{}})
+			shape.depth = max(shape.depth, len(stack))
 			continue
 		case json.Delim('['):
 			stack = append(stack, &frame{})
+			shape.depth = max(shape.depth, len(stack))
 			continue
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
