@@ -221,7 +221,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func runDecode(t testing.TB, sent decodeSent, limit int64) decodeResult {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	c, _ := gin.CreateTestContext(rec)
+	c := gin.CreateTestContextOnly(rec, decodeFuzzEngine)
 	src := &countingReader{r: bytes.NewReader(sent.body)}
 	req := httptest.NewRequest(http.MethodPost, "/fuzz", io.NopCloser(src))
 	req.Header.Set("Content-Type", "application/json")
@@ -262,6 +262,9 @@ func runDecode(t testing.TB, sent decodeSent, limit int64) decodeResult {
 	}
 	return out
 }
+
+// decodeFuzzEngine is the engine of runDecode's contexts, made once.
+var decodeFuzzEngine = gin.New()
 
 // fuzzKernel is the kernel outside a router (as kernelOf makes it), made once.
 var fuzzKernel = sync.OnceValue(func() *server {
