@@ -1,0 +1,87 @@
+package user_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/domain/accounts/apikey"
+	"github.com/acme/postsvc/domain/accounts/user"
+)
+
+// FuzzName: display-name normalisation (user.ParseName, which API key names share).
+// Properties:
+//
+//   - it never panics; a refusal is a validation error of the field name, with no name;
+//   - it is idempotent: an accepted name parses again to itself (normalising twice equals
+//     normalising once);
+//   - an accepted name is the input without surrounding white space, valid UTF-8, at most
+//     100 characters (and so 400 bytes, the users.name and api_keys.name columns' width, as is
+//     its lower-cased search form users.name_lower), with no control character and no white
+//     space at either end;
+//   - it is refused exactly when the trimmed input is not UTF-8, is over 100 characters or
+//     holds a control character (counted here rune by rune);
+//   - apikey.ParseName accepts the same names, except the empty one.
+func FuzzName(f *testing.F) {
+	for _, seed := range []string{
+		"Ada", "  Ada  ", "", " ", "\t\n\v\f\r \u0085\u00a0\u2028\u3000", "Ada\x00", "a\u200bb", "\ufeffAda",
+		"Ada\xff", "\xff", "\xed\xa0\x80", "Zoë", "Zoe\u0308", "İstanbul", "ǅ", "Ⱥ", strings.Repeat("é", 100),
+		strings.Repeat("é", 101), strings.Repeat("😀", 100), " " + strings.Repeat("a", 100) + " ", "a\u0085b",
+		"a\u2028b", "a\u202eb", "\u0000", "a\x7fb", "a\u009fb", strings.Repeat(" ", 300) + "x",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		name, err := user.ParseName(raw)
+		trimmed := strings.TrimSpace(raw)
+		wantRefusal := ""
+		switch {
+		case !utf8.ValidString(trimmed):
+			wantRefusal = "not UTF-8"
+		case utf8.RuneCountInString(trimmed) > 100:
+			wantRefusal = "over 100 characters"
+		default:
+			for _, r := range trimmed {
+				if unicode.IsControl(r) {
+					wantRefusal = "a control character"
+				}
+			}
+		}
+		if err != nil {
+			var v *domain.ValidationError
+			if name != "" || !errors.As(err, &v) || len(v.Fields) != 1 || v.Fields[0].Field != "name" {
+				t.Fatalf("%q: refused with %q, %v", raw, name, err)
+			}
+			if wantRefusal == "" {
+				t.Fatalf("%q: refused (%v), yet it breaks no rule", raw, err)
+			}
+			if _, kerr := apikey.ParseName(raw); kerr == nil {
+				t.Fatalf("%q: a key may have a name an account may not", raw)
+			}
+			return
+		}
+		if wantRefusal != "" {
+			t.Fatalf("%q: accepted as %q, yet it is %s", raw, name, wantRefusal)
+		}
+		if name != trimmed || strings.TrimSpace(name) != name {
+			t.Fatalf("%q: accepted as %q, not the input trimmed", raw, name)
+		}
+		if n := utf8.RuneCountInString(name); n > user.MaxNameChars || len(name) > 4*user.MaxNameChars ||
+			utf8.RuneCountInString(strings.ToLower(name)) > user.MaxNameChars {
+			t.Fatalf("%q: accepted as %q, %d characters, %d bytes", raw, name, n, len(name))
+		}
+		if again, err := user.ParseName(name); err != nil || again != name {
+			t.Fatalf("%q: accepted as %q, which parses to %q, %v", raw, name, again, err)
+		}
+		key, kerr := apikey.ParseName(raw)
+		switch {
+		case name == "" && kerr == nil:
+			t.Fatalf("%q: a key with no name", raw)
+		case name != "" && (kerr != nil || key != name):
+			t.Fatalf("%q: account name %q, key name %q, %v", raw, name, key, kerr)
+		}
+	})
+}
