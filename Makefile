@@ -50,6 +50,13 @@ bench:
 	go test -run '^$$' -bench . -benchmem -benchtime=200ms ./...
 	go run ./test/load $(LOAD_FLAGS)
 
+## fuzz: every fuzz target (found by .ci/fuzz in the *_test.go files), one after another, for
+## FUZZTIME each (make fuzz FUZZTIME=5m; CI runs them for 10s); fails on any finding
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz:
+	FUZZTIME=$(FUZZTIME) .ci/fuzz
+
 ## tools: install the pinned linter
 tools:
 	go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
