@@ -301,6 +301,7 @@ func checkMemory(t *testing.T, got decodeResult, sent decodeSent, n int) {
 	if sent.gzip {
 		bound += gzipMemoryConstant
 	}
+	bound *= allocFactor
 	if got.alloc > bound {
 		t.Fatalf("allocated %d bytes for a %d-byte body (bound %d): %s", got.alloc, n, bound, got)
 	}

@@ -46,7 +46,7 @@ func TestHostileBodyShapesTakeLittleMemory(t *testing.T) {
 				t.Fatalf("%d-byte body: %s", len(tc.body), got)
 			}
 			// Read whole (its declared length), then refused without decoding.
-			if bound := uint64(len(tc.body)) + 64<<10; got.alloc > bound {
+			if bound := (uint64(len(tc.body)) + 64<<10) * allocFactor; got.alloc > bound {
 				t.Fatalf("allocated %d bytes for a %d-byte body, want at most %d", got.alloc, len(tc.body), bound)
 			}
 		})
@@ -99,7 +99,7 @@ func TestBodyShapeBounds(t *testing.T) {
 	body := `{` + shapeNames(1023, 64) + `"z":0}`
 	for _, chunked := range []bool{false, true} {
 		got := runDecode(t, decodeSent{body: []byte(body), chunked: chunked}, postBodyLimit)
-		if got.status != 200 || got.alloc > 1<<20 {
+		if got.status != 200 || got.alloc > 1<<20*allocFactor {
 			t.Fatalf("chunked %v: %d bytes for %d: %s", chunked, got.alloc, len(body), got)
 		}
 	}
