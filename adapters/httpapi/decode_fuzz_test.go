@@ -605,14 +605,24 @@ func gunzipReference(b []byte, limit int64) ([]byte, bool) {
 	return out, err == nil
 }
 
-func gzipBytes(t testing.TB, b []byte) []byte {
+func gzipBytes(tb testing.TB, b []byte) []byte {
+	tb.Helper()
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, _ := gzipWriters.Get().(*gzip.Writer)
+	if zw == nil {
+		zw = gzip.NewWriter(&buf)
+	} else {
+		zw.Reset(&buf)
+	}
+	defer gzipWriters.Put(zw)
 	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return buf.Bytes()
 }
+
+// gzipWriters are reused: a new one allocates its compressor's tables, near a megabyte.
+var gzipWriters sync.Pool

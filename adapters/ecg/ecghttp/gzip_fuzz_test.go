@@ -251,7 +251,13 @@ func gunzipECGReference(b []byte) ([]byte, bool) {
 func gzipECG(tb testing.TB, b []byte) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, _ := gzipWriters.Get().(*gzip.Writer)
+	if zw == nil {
+		zw = gzip.NewWriter(&buf)
+	} else {
+		zw.Reset(&buf)
+	}
+	defer gzipWriters.Put(zw)
 	if _, err := zw.Write(b); err != nil {
 		tb.Fatal(err)
 	}
@@ -260,3 +266,6 @@ func gzipECG(tb testing.TB, b []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// gzipWriters are reused: a new one allocates its compressor's tables, near a megabyte.
+var gzipWriters sync.Pool
