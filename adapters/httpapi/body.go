@@ -65,7 +65,7 @@ func (g *gunzipLimited) Read(p []byte) (int, error) {
 	if g.zr == nil {
 		zr, err := gzip.NewReader(g.src)
 		if err != nil {
-			g.err = errMalformedGzip
+			g.err = gunzipError(err)
 			return 0, g.err
 		}
 		g.zr = zr
@@ -80,13 +80,21 @@ func (g *gunzipLimited) Read(p []byte) (int, error) {
 		return 0, g.err
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		var tooLarge *http.MaxBytesError
-		if !errors.As(err, &tooLarge) && !errors.Is(err, os.ErrDeadlineExceeded) {
-			err = errMalformedGzip
-		}
+		err = gunzipError(err)
 		g.err = err
 	}
 	return n, err
+}
+
+// gunzipError is what a failed decompression answers: the body's limit and the read timeout
+// met while reading the compressed stream, its own header included, are themselves (413,
+// 408); anything else is a stream that does not decompress (400).
+func gunzipError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return errMalformedGzip
 }
 
 // errMalformedGzip is a body that says it is gzip and does not decompress.

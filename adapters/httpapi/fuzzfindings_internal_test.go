@@ -1,9 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/gin-gonic/gin"
 )
@@ -101,6 +107,35 @@ func TestBodyShapeBounds(t *testing.T) {
 		got := runDecode(t, decodeSent{body: []byte(body), chunked: chunked}, postBodyLimit)
 		if got.status != 200 || got.alloc > 1<<20*allocFactor {
 			t.Fatalf("chunked %v: %d bytes for %d: %s", chunked, got.alloc, len(body), got)
+		}
+	}
+}
+
+// TestGzipHeaderMeetsLimitOrTimeout: the limit or the read timeout met while the gzip header
+// itself is read is 413 or 408, as anywhere else in the stream. It was 400 ("does not
+// decompress"): gzip.NewReader's error was taken for a malformed stream whatever it was.
+// FuzzDecodeJSON found the 413 case: a 60-byte gzip body without a length on a route limited
+// to 8 bytes.
+func TestGzipHeaderMeetsLimitOrTimeout(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	gz := gzipBytes(t, []byte(`{"email":"a@x.io","password":"password1"}`))
+	for _, limit := range []int64{1, 8, 9, 10, int64(len(gz)) - 1} {
+		got := runDecode(t, decodeSent{body: gz, gzip: true, chunked: true}, limit)
+		if got.status != 413 {
+			t.Errorf("limit %d, %d bytes sent without a length: %s", limit, len(gz), got)
+		}
+	}
+	for _, cut := range []int{0, 5, 10, 20} {
+		rec := httptest.NewRecorder()
+		c := gin.CreateTestContextOnly(rec, decodeFuzzEngine)
+		body := io.MultiReader(bytes.NewReader(gz[:cut]), iotest.ErrReader(os.ErrDeadlineExceeded))
+		c.Request = httptest.NewRequest(http.MethodPost, "/fuzz", io.NopCloser(body))
+		c.Request.ContentLength = -1
+		c.Request.Header.Set("Content-Type", "application/json")
+		c.Request.Header.Set("Content-Encoding", "gzip")
+		var dst fuzzRequest
+		if fuzzKernel().decodeJSON(c, bodyOptions{limit: 1 << 10, compressed: true}, &dst) || rec.Code != http.StatusRequestTimeout {
+			t.Errorf("read timeout after %d bytes of gzip: %d %s", cut, rec.Code, rec.Body.String())
 		}
 	}
 }
