@@ -264,7 +264,10 @@ func runDecode(t testing.TB, sent decodeSent, limit int64) decodeResult {
 }
 
 // decodeFuzzEngine is the engine of runDecode's contexts, made once.
-var decodeFuzzEngine = gin.New()
+var decodeFuzzEngine = func() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode) // before gin.New, which warns in debug mode
+	return gin.New()
+}()
 
 // fuzzKernel is the kernel outside a router (as kernelOf makes it), made once.
 var fuzzKernel = sync.OnceValue(func() *server {

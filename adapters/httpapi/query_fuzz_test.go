@@ -89,7 +89,10 @@ func FuzzQuery(f *testing.F) {
 }
 
 // fuzzEngine is the engine of the fuzz targets' contexts, made once.
-var fuzzEngine = gin.New()
+var fuzzEngine = func() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode) // before gin.New, which warns in debug mode
+	return gin.New()
+}()
 
 // queryResult is PageQuery's answer.
 type queryResult struct {
