@@ -100,7 +100,7 @@ func startServer() *mysqlServer {
 		// A server that was asked for by name must work: its failure is an error, not a skip.
 		return connectAdmin(&mysqlServer{}, dsn)
 	}
-	if reason := dockerUnavailable(); reason != "" {
+	if reason := DockerUnavailable(); reason != "" {
 		return &mysqlServer{unavailable: "no " + EnvMySQLDSN + " and " + reason}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -142,8 +142,9 @@ func connectAdmin(s *mysqlServer, dsn string) *mysqlServer {
 	return s
 }
 
-// dockerUnavailable says why no Docker engine can be used, or returns "" when one answers.
-func dockerUnavailable() (reason string) {
+// DockerUnavailable says why no Docker engine can be used, or returns "" when one answers. The
+// other suites that start containers (test/testredis) ask it too.
+func DockerUnavailable() (reason string) {
 	// testcontainers panics instead of returning an error in some set-ups without Docker.
 	defer func() {
 		if r := recover(); r != nil {

@@ -18,11 +18,11 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-	"github.com/testcontainers/testcontainers-go"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
 
 	"github.com/acme/postsvc/adapters/redisx"
 	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/test/testdb"
 )
 
 // EnvRedisURL names the Redis server the tests use when set.
@@ -92,7 +92,7 @@ func find() {
 		server.url = u
 		return
 	}
-	if reason := dockerUnavailable(); reason != "" {
+	if reason := testdb.DockerUnavailable(); reason != "" {
 		server.unavailable = "no " + EnvRedisURL + " and " + reason
 		return
 	}
@@ -105,23 +105,4 @@ func find() {
 	}
 	// The container lives as long as the test binary; testcontainers' reaper removes it.
 	server.url, server.err = ctr.ConnectionString(ctx)
-}
-
-// dockerUnavailable says why no Docker engine can be used, or returns "" when one answers.
-func dockerUnavailable() (reason string) {
-	defer func() {
-		if r := recover(); r != nil {
-			reason = fmt.Sprintf("no Docker engine (%v)", r)
-		}
-	}()
-	provider, err := testcontainers.NewDockerProvider()
-	if err != nil {
-		return fmt.Sprintf("no Docker engine (%v)", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := provider.Health(ctx); err != nil {
-		return fmt.Sprintf("no Docker engine (%v)", err)
-	}
-	return ""
 }

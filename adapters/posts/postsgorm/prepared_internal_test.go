@@ -2,34 +2,22 @@ package postsgorm
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/acme/postsvc/adapters/gormstore"
-	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/domain/posts/post"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/ports/posts"
+	"github.com/acme/postsvc/test/testdb"
 )
 
 // TestListRunsPreparedOnThePool checks that the pool's list runs through the statements
 // prepared once, while a transaction's repository uses its own connection, and that both
 // read the same page.
 func TestListRunsPreparedOnThePool(t *testing.T) {
-	db, cleanup, err := gormstore.Open(config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(t.TempDir(), "p.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
-	m, err := gormstore.NewMigrator(db, config.DriverSQLite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.SQLite(t)
 	const author = identity.UserID("01900000-0000-7000-8000-0000000000aa")
 	if err := db.Exec(`INSERT INTO users (id, email, password_hash, role, created_at, updated_at) VALUES (?, 'a@x.io', 'h', 'user', ?, ?)`,
 		string(author), time.Now().UTC(), time.Now().UTC()).Error; err != nil {
