@@ -76,17 +76,36 @@ var samplesPool = sync.Pool{New: func() any { return new([]int32) }}
 // decode, or the samples disagree with the lead's count or hash. Retrying cannot fix it.
 var errDamaged = errors.New("the stored signal is damaged")
 
-// measure runs every analysis over every lead of e, reading the signal from storage lead by
+// blockSource returns an ECG's blocks from a position on, in order, and none past the last.
+type blockSource func(ctx context.Context, from ecgport.BlockPos) ([]ecg.Block, error)
+
+// pagedBlocks reads the ECG's blocks from storage up to blockBatchBytes at a time.
+func pagedBlocks(repo ecgport.Repository, key ecg.Key) blockSource {
+	return func(ctx context.Context, from ecgport.BlockPos) ([]ecg.Block, error) {
+		return repo.Blocks(ctx, key, from, blockBatchBytes)
+	}
+}
+
+// readBlocks hands out blocks already read (BlocksOf), all at the first call.
+func readBlocks(blocks []ecg.Block) blockSource {
+	return func(_ context.Context, from ecgport.BlockPos) ([]ecg.Block, error) {
+		if from != (ecgport.BlockPos{}) {
+			return nil, nil
+		}
+		return blocks, nil
+	}
+}
+
+// measure runs every analysis over every lead of e, taking the signal from source lead by
 // lead, so at most one lead's samples are in memory. Each lead's samples are checked against
 // the count and hash recorded at upload before any analysis sees them.
-func (s *Service) measure(ctx context.Context, e *ecg.ECG) ([]ecg.Result, error) {
+func (s *Service) measure(ctx context.Context, e *ecg.ECG, source blockSource) ([]ecg.Result, error) {
 	results := make([]ecg.Result, len(s.analyses))
 	for i, a := range s.analyses {
 		results[i] = ecg.Result{Analysis: a.Name(), Version: a.Version(), Leads: make([][]ecg.Measure, len(e.Leads()))}
 	}
 	buf, _ := samplesPool.Get().(*[]int32) // the pool's New makes nothing else
 	defer samplesPool.Put(buf)
-	repo := s.store.ECGs(s.uow.Pool())
 	leads := e.Leads()
 	lead := 0
 	samples := (*buf)[:0]
@@ -107,7 +126,7 @@ func (s *Service) measure(ctx context.Context, e *ecg.ECG) ([]ecg.Result, error)
 	}
 	var from ecgport.BlockPos
 	for {
-		blocks, err := repo.Blocks(ctx, e.Key(), from, blockBatchBytes)
+		blocks, err := source(ctx, from)
 		if err != nil {
 			return nil, err
 		}
@@ -154,25 +173,17 @@ func failureMessage(err error) string {
 	return "The analysis could not be completed after repeated attempts; upload the ECG again under a new id, or contact support."
 }
 
-// Analyse runs the AnalyseJob: it computes the insights of one ECG and stores them. A job for
-// an ECG deleted meanwhile, or already analysed by an earlier run that died before settling
-// its job, has nothing to do. When the last attempt fails, or the signal is damaged, the ECG
-// is marked failed with a reason for people.
+// Analyse runs the AnalyseJob: it computes the insights of one ECG and stores them, as part
+// of a batch with the analysis jobs that run meanwhile (analysisBatches). A job for an ECG
+// deleted meanwhile, or already analysed by an earlier run that died before settling its job,
+// has nothing to do. When the last attempt fails, or the signal is damaged, the ECG is marked
+// failed with a reason for people.
 func (s *Service) Analyse(ctx context.Context, job ports.Job) error {
 	key := ecg.Key(job.Payload)
 	if !paging.ValidID(string(key)) {
 		return fmt.Errorf("%w: ecg: analysis job payload %q is not an ECG key", ports.ErrPermanentJob, job.Payload)
 	}
-	e, err := s.store.ECGs(s.uow.Pool()).ByKey(ctx, key)
-	switch {
-	case errors.Is(err, ecg.ErrNotFound):
-		return nil
-	case err != nil:
-		return err
-	case e.Status() != ecg.StatusPending:
-		return nil
-	}
-	err = s.analyse(ctx, e)
+	err := s.batches.do(ctx, key)
 	if err == nil {
 		return nil
 	}
@@ -186,6 +197,97 @@ func (s *Service) Analyse(ctx context.Context, job ports.Job) error {
 		}
 	}
 	return err
+}
+
+// analyseBatch analyses the pending ECGs among keys and stores their results, and returns each
+// key's error (none for an ECG that is gone or no longer pending: nothing to do). The reads
+// and the write are one statement each for the whole batch: ByKeys, BlocksOf for the ECGs
+// that fit blockBatchBytes together (a larger ECG is read page by page on its own), and
+// SaveFirstResults, or SaveResults one by one should that fail.
+func (s *Service) analyseBatch(ctx context.Context, keys []ecg.Key) map[ecg.Key]error {
+	errs := make(map[ecg.Key]error, len(keys))
+	fail := func(err error, keys ...ecg.Key) {
+		for _, k := range keys {
+			errs[k] = err
+		}
+	}
+	repo := s.store.ECGs(s.uow.Pool())
+	all, err := repo.ByKeys(ctx, keys)
+	if err != nil {
+		fail(err, keys...)
+		return errs
+	}
+	results := map[ecg.Key][]ecg.Result{}
+	measured := func(e *ecg.ECG, source blockSource) {
+		r, err := s.measure(ctx, e, source)
+		if err != nil {
+			errs[e.Key()] = err
+			return
+		}
+		results[e.Key()] = r
+	}
+	var group []*ecg.ECG
+	groupBytes := 0
+	readGroup := func() {
+		if len(group) == 0 {
+			return
+		}
+		gk := make([]ecg.Key, len(group))
+		for i, e := range group {
+			gk[i] = e.Key()
+		}
+		blocks, err := repo.BlocksOf(ctx, gk)
+		if err != nil {
+			fail(err, gk...)
+		} else {
+			for _, e := range group {
+				measured(e, readBlocks(blocks[e.Key()]))
+			}
+		}
+		group, groupBytes = group[:0], 0
+	}
+	for _, e := range all {
+		if e.Status() != ecg.StatusPending {
+			continue
+		}
+		n := maxPackedBytes(e)
+		if n > blockBatchBytes {
+			measured(e, pagedBlocks(repo, e.Key()))
+			continue
+		}
+		if groupBytes+n > blockBatchBytes {
+			readGroup()
+		}
+		group = append(group, e)
+		groupBytes += n
+	}
+	readGroup()
+	if len(results) == 0 {
+		return errs
+	}
+	if _, err := repo.SaveFirstResults(ctx, results, s.clock.Now()); err == nil {
+		return errs
+	}
+	// One by one, so that what fails is only the ECG it fails for (results storage cannot
+	// keep, an ECG changed meanwhile).
+	for k, r := range results {
+		err := repo.SaveResults(ctx, k, r, s.clock.Now())
+		if !errors.Is(err, ecg.ErrNotFound) {
+			errs[k] = err
+		}
+	}
+	return errs
+}
+
+// maxPackedBytes bounds the packed size of e's blocks from its lead headers: at most 4 bytes
+// a sample and a block header per MaxBlockSamples.
+func maxPackedBytes(e *ecg.ECG) int {
+	n := 0
+	for _, l := range e.Leads() {
+		blocks := (l.Signal.Samples + ecg.MaxBlockSamples - 1) / ecg.MaxBlockSamples
+		n += 4*l.Signal.Samples + blocks*(ecg.MaxBlockBytes-4*ecg.MaxBlockSamples)
+	}
+	return n
 }
 
 // AnalysisGivenUp is the AnalyseJob's give-up hook: the worker running its last attempt died
@@ -204,11 +306,12 @@ var errGivenUp = errors.New("ecg: the analysis did not finish in any of its atte
 
 // analyse measures e and stores its results.
 func (s *Service) analyse(ctx context.Context, e *ecg.ECG) error {
-	results, err := s.measure(ctx, e)
+	repo := s.store.ECGs(s.uow.Pool())
+	results, err := s.measure(ctx, e, pagedBlocks(repo, e.Key()))
 	if err != nil {
 		return err
 	}
-	err = s.store.ECGs(s.uow.Pool()).SaveResults(ctx, e.Key(), results, s.clock.Now())
+	err = repo.SaveResults(ctx, e.Key(), results, s.clock.Now())
 	if errors.Is(err, ecg.ErrNotFound) {
 		return nil // deleted while it was measured
 	}

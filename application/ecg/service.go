@@ -42,6 +42,7 @@ type Service struct {
 	analyses Analyses
 	clock    ports.Clock
 	ids      ports.IDGenerator
+	batches  *analysisBatches
 }
 
 var (
@@ -53,7 +54,9 @@ var (
 func NewService(uow ports.UnitOfWork, store ecgport.Store, spools ecgport.Spools, jobs ports.JobQueue,
 	analyses Analyses, clock ports.Clock, ids ports.IDGenerator,
 ) *Service {
-	return &Service{uow: uow, store: store, spools: spools, jobs: jobs, analyses: analyses, clock: clock, ids: ids}
+	s := &Service{uow: uow, store: store, spools: spools, jobs: jobs, analyses: analyses, clock: clock, ids: ids}
+	s.batches = newAnalysisBatches(s.analyseBatch)
+	return s
 }
 
 // contentOwner refuses admins: they manage accounts and hold no content.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	ecgapp "github.com/acme/postsvc/application/ecg"
 	"github.com/acme/postsvc/domain"
@@ -498,7 +499,7 @@ func TestDamagedSignalFailsAtOnce(t *testing.T) {
 	}
 }
 
-// blockCounter counts the Blocks reads of the repositories it hands out.
+// blockCounter counts the Blocks and BlocksOf reads of the repositories it hands out.
 type blockCounter struct {
 	ecgport.Store
 	reads *int
@@ -518,6 +519,11 @@ func (r countedRepo) Blocks(ctx context.Context, key ecg.Key, from ecgport.Block
 	return r.Repository.Blocks(ctx, key, from, maxBytes)
 }
 
+func (r countedRepo) BlocksOf(ctx context.Context, keys []ecg.Key) (map[ecg.Key][]ecg.Block, error) {
+	*r.reads++
+	return r.Repository.BlocksOf(ctx, keys)
+}
+
 // TestAnalysisReadsTheSignalOnce: a signal that fits in one read is read with one query;
 // storage is not asked again for what follows the last lead's last sample.
 func TestAnalysisReadsTheSignalOnce(t *testing.T) {
@@ -535,5 +541,103 @@ func TestAnalysisReadsTheSignalOnce(t *testing.T) {
 	}
 	if reads != 1 {
 		t.Fatalf("the analysis read the signal with %d queries, want 1", reads)
+	}
+}
+
+// storeWith hands out repositories whose methods the test replaces.
+type storeWith struct {
+	ecgport.Store
+	wrap func(ecgport.Repository) ecgport.Repository
+}
+
+func (s storeWith) ECGs(scope ports.Scope) ecgport.Repository { return s.wrap(s.Store.ECGs(scope)) }
+
+// failingBatchSave refuses every batch save, as a batch that met an ECG changed meanwhile does.
+type failingBatchSave struct{ ecgport.Repository }
+
+func (failingBatchSave) SaveFirstResults(context.Context, map[ecg.Key][]ecg.Result, time.Time) ([]ecg.Key, error) {
+	return nil, errors.New("an ECG of the batch changed meanwhile")
+}
+
+// TestBatchSaveFallsBackToOneByOne: when a batch's save fails, each ECG's results are saved on
+// their own, and the analyses are done all the same.
+func TestBatchSaveFallsBackToOneByOne(t *testing.T) {
+	f := newFixture(t)
+	store := storeWith{Store: ecgfake.Store{}, wrap: func(r ecgport.Repository) ecgport.Repository { return failingBatchSave{r} }}
+	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
+	f.svc = ecgapp.NewService(f.env.Store, store, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	alice := f.user()
+	for _, id := range []string{"a", "b"} {
+		if _, _, err := f.upload(t, alice, id, []int32{1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.runJobs(t)
+	for _, id := range []string{"a", "b"} {
+		in, err := f.svc.Insights(context.Background(), alice, id)
+		if err != nil || in.Status != ecg.StatusDone {
+			t.Fatalf("%s after the jobs: %s, %v", id, in.Status, err)
+		}
+		if got := fmt.Sprint(measureValues(in)); got != "[[count_n=3 sum=6]]" {
+			t.Fatalf("%s measures %s", id, got)
+		}
+	}
+}
+
+// pageCounter counts the paged reads (Blocks) and the whole-ECG reads (BlocksOf) apart.
+type pageCounter struct {
+	ecgport.Repository
+	paged, whole *int
+}
+
+func (r pageCounter) Blocks(ctx context.Context, key ecg.Key, from ecgport.BlockPos, maxBytes int) ([]ecg.Block, error) {
+	*r.paged++
+	return r.Repository.Blocks(ctx, key, from, maxBytes)
+}
+
+func (r pageCounter) BlocksOf(ctx context.Context, keys []ecg.Key) (map[ecg.Key][]ecg.Block, error) {
+	*r.whole++
+	return r.Repository.BlocksOf(ctx, keys)
+}
+
+// TestLargeECGIsReadPageByPage: an ECG that could pack to more than one read's budget is not
+// read whole with the batch's others, but page by page on its own, so no analysis holds more
+// than a page of signal; the small one beside it is read whole.
+func TestLargeECGIsReadPageByPage(t *testing.T) {
+	f := newFixture(t)
+	paged, whole := 0, 0
+	store := storeWith{Store: ecgfake.Store{}, wrap: func(r ecgport.Repository) ecgport.Repository {
+		return pageCounter{Repository: r, paged: &paged, whole: &whole}
+	}}
+	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
+	f.svc = ecgapp.NewService(f.env.Store, store, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	alice := f.user()
+	// 2 × 600,000 samples may pack to 4.8 MB, over the 4 MiB a read takes.
+	long := make([]int32, 600_000)
+	for i := range long {
+		long[i] = int32(i%7) - 3
+	}
+	if _, _, err := f.upload(t, alice, "large", long, long); err != nil {
+		t.Fatal(err)
+	}
+	f.runJobs(t)
+	in, err := f.svc.Insights(context.Background(), alice, "large")
+	if err != nil || in.Status != ecg.StatusDone {
+		t.Fatalf("large ECG after its job: %s, %v", in.Status, err)
+	}
+	// 600,000 samples of -3..3: 85,714 whole cycles (sum 0) and the first two of the next (-5).
+	if got := fmt.Sprint(measureValues(in)); got != "[[count_n=600000 sum=-5] [count_n=600000 sum=-5]]" {
+		t.Fatalf("measures %s", got)
+	}
+	if paged == 0 || whole != 0 {
+		t.Fatalf("the large ECG was read with %d paged and %d whole reads, want paged only", paged, whole)
+	}
+	if _, _, err := f.upload(t, alice, "small", []int32{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	paged = 0
+	f.runJobs(t)
+	if paged != 0 || whole != 1 {
+		t.Fatalf("the small ECG was read with %d paged and %d whole reads, want one whole", paged, whole)
 	}
 }

@@ -53,6 +53,23 @@ type Repository interface {
 	// SaveResults replaces the ECG's stored results with results and marks it done, analysed
 	// at at; ecg.ErrNotFound when the ECG no longer exists.
 	SaveResults(ctx context.Context, key ecg.Key, results []ecg.Result, at time.Time) error
+
+	// The batch reads and write of the analysis jobs: a worker analyses the ECGs of the jobs
+	// claimed meanwhile together, so their reads and their write cost one statement each,
+	// not one per ECG.
+
+	// ByKeys returns the ECGs stored under keys, in key order; keys with none are left out.
+	ByKeys(ctx context.Context, keys []ecg.Key) ([]*ecg.ECG, error)
+	// BlocksOf returns every block of the ECGs under keys, each ECG's in order (lead by lead,
+	// each in sequence), in one read: the caller bounds the ECGs' total size. Keys with no
+	// blocks are left out of the map.
+	BlocksOf(ctx context.Context, keys []ecg.Key) (map[ecg.Key][]ecg.Block, error)
+	// SaveFirstResults stores the results of every ECG of batch that is still pending and
+	// marks those done, analysed at at, all or none: ECGs that are gone or no longer pending
+	// are left as they are, and their keys are left out of what it returns, the keys it saved,
+	// in key order. A pending ECG has no results yet: that is what lets one multi-row insert
+	// store them all.
+	SaveFirstResults(ctx context.Context, batch map[ecg.Key][]ecg.Result, at time.Time) ([]ecg.Key, error)
 	// MarkFailed marks a pending ECG failed with reason, at at. An ECG that is no longer
 	// pending (done by a run that finished first) is left as it is, and an unknown key is no
 	// error: either way there is nothing left to mark.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -354,6 +356,137 @@ func (r repo) SaveResults(ctx context.Context, key ecg.Key, results []ecg.Result
 		}
 		return gormstore.MapErr(db.Create(&rows).Error)
 	})
+}
+
+func (r repo) ByKeys(ctx context.Context, keys []ecg.Key) ([]*ecg.ECG, error) {
+	if len(keys) == 0 {
+		return []*ecg.ECG{}, nil
+	}
+	var rows []ecgRow
+	if err := r.db.WithContext(ctx).Where("ecg_key IN ?", keyStrings(keys)).Order("ecg_key").Find(&rows).Error; err != nil {
+		return nil, gormstore.MapErr(err)
+	}
+	out := make([]*ecg.ECG, 0, len(rows))
+	for i := range rows {
+		e, err := rows[i].toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// blocksOfSQL reads whole ECGs' blocks; the primary key (ecg_key, lead_no, seq) serves the
+// range and the order.
+const blocksOfSQL = `SELECT ecg_key, lead_no, seq, samples, data FROM ecg_blocks
+WHERE ecg_key IN ? ORDER BY ecg_key, lead_no, seq`
+
+func (r repo) BlocksOf(ctx context.Context, keys []ecg.Key) (map[ecg.Key][]ecg.Block, error) {
+	out := map[ecg.Key][]ecg.Block{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := r.db.WithContext(ctx).Raw(blocksOfSQL, keyStrings(keys)).Rows()
+	if err != nil {
+		return nil, gormstore.MapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			key string
+			b   ecg.Block
+		)
+		if err := rows.Scan(&key, &b.Lead, &b.Seq, &b.Samples, &b.Data); err != nil {
+			return nil, gormstore.MapErr(err)
+		}
+		out[ecg.Key(key)] = append(out[ecg.Key(key)], b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, gormstore.MapErr(err)
+	}
+	return out, nil
+}
+
+// SaveFirstResults reads which ECGs of the batch are pending (and their owners), marks exactly
+// those done in one UPDATE, which must change as many rows as the read found (else an ECG
+// changed in between and nothing is written), and inserts all their results in one multi-row
+// INSERT. The rows are locked by the UPDATE, by primary key, so two saves of one ECG queue
+// there; a pending ECG has no results, so the insert needs no delete before it (whose gap
+// locks deadlocked neighbouring analyses, see SaveResults).
+func (r repo) SaveFirstResults(ctx context.Context, batch map[ecg.Key][]ecg.Result, at time.Time) ([]ecg.Key, error) {
+	saved := []ecg.Key{}
+	if len(batch) == 0 {
+		return saved, nil
+	}
+	keys := slices.Sorted(maps.Keys(batch))
+	fps := map[ecg.Key]string{}
+	rowsOf := map[ecg.Key][]resultRow{}
+	for _, k := range keys {
+		rows, fp, err := toResultRows(k, batch[k])
+		if err != nil {
+			return nil, err
+		}
+		rowsOf[k], fps[k] = rows, fp
+	}
+	err := r.atomic(ctx, func(db *gorm.DB) error {
+		saved = saved[:0]
+		var pending []ecgRow
+		err := db.Select("ecg_key", "owner_id").Where("ecg_key IN ? AND status = ?", keyStrings(keys), string(ecg.StatusPending)).
+			Order("ecg_key").Find(&pending).Error
+		if err != nil {
+			return gormstore.MapErr(err)
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		// One UPDATE per fingerprint: every ECG of a batch normally has the same analyses.
+		byFP := map[string][]string{}
+		var results []resultRow
+		for _, p := range pending {
+			k := ecg.Key(p.Key)
+			byFP[fps[k]] = append(byFP[fps[k]], p.Key)
+			for _, row := range rowsOf[k] {
+				row.OwnerID = p.OwnerID
+				results = append(results, row)
+			}
+			saved = append(saved, k)
+		}
+		changed := int64(0)
+		for _, fp := range slices.Sorted(maps.Keys(byFP)) {
+			res := db.Model(&ecgRow{}).Where("ecg_key IN ? AND status = ?", byFP[fp], string(ecg.StatusPending)).Updates(map[string]any{
+				"status": string(ecg.StatusDone), "failure": "", "analyses": fp, "analysed_at": gormstore.DBTime(at),
+			})
+			if res.Error != nil {
+				return gormstore.MapErr(res.Error)
+			}
+			changed += res.RowsAffected
+		}
+		if changed != int64(len(pending)) {
+			return fmt.Errorf("ecggorm: %d of %d pending ECGs changed while their results were saved: %w",
+				int64(len(pending))-changed, len(pending), errBatchRaced)
+		}
+		if len(results) == 0 {
+			return nil
+		}
+		return gormstore.MapErr(db.Create(&results).Error)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return saved, nil
+}
+
+// errBatchRaced is a batch save that met an ECG changed by another writer between its read
+// and its update: it wrote nothing, and the caller saves those ECGs one by one.
+var errBatchRaced = errors.New("an ECG of the batch changed meanwhile")
+
+func keyStrings(keys []ecg.Key) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = string(k)
+	}
+	return out
 }
 
 // MarkFailed changes only a pending ECG; a done or failed one, or an unknown key (the ECG was

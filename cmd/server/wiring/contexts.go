@@ -66,7 +66,7 @@ func jobPools(jobs config.Jobs, ecgCfg config.ECG, mediaCfg config.Media, admin 
 		{Name: "general", Workers: jobs.Workers, Handlers: map[string]worker.Handler{
 			accountsapp.UserCleanupJob: admin.CleanUpDeletedUser,
 		}},
-		{Name: "ecg", Workers: ecgCfg.Workers, Handlers: map[string]worker.Handler{
+		{Name: "ecg", Workers: ecg.RunAnalysesOn(ecgCfg.Workers), Handlers: map[string]worker.Handler{
 			ecgapp.AnalyseJob:   ecg.Analyse,
 			ecgapp.ReanalyseJob: ecg.Reanalyse,
 		}, GiveUp: map[string]worker.GiveUp{

@@ -1,6 +1,7 @@
 package ecg
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,11 @@ func Tests() []contract.Group[Backend] {
 			{Name: "mark failed changes only a pending ECG", Run: testMarkFailed},
 			{Name: "failure reasons are cut to the column", Run: testFailureReason},
 			{Name: "outdated finds results of other versions", Run: testOutdated},
+		}},
+		{Name: "analysis batches", Tests: []contract.Test[Backend]{
+			{Name: "by keys reads the stored ones in key order", Run: testByKeys},
+			{Name: "blocks of several ECGs in one read", Run: testBlocksOf},
+			{Name: "save first results of the pending ones, all or none", Run: testSaveFirstResults},
 		}},
 	}
 }
@@ -1096,5 +1102,161 @@ func testOutdated(t *testing.T, b Backend) {
 	contract.NoErr(t, "Outdated", err)
 	if len(keys) != 0 {
 		t.Errorf("limit 0: %d keys", len(keys))
+	}
+}
+
+func testByKeys(t *testing.T, b Backend) {
+	ctx := t.Context()
+	owner, other := b.NewUser(t), b.NewUser(t)
+	u1 := addECG(t, b, owner, "one", lead{"I", walk(10, 1)})
+	u2 := addECG(t, b, other, "two", lead{"I", walk(5, 2)}, lead{"II", walk(5, 3)})
+	u3 := addECG(t, b, owner, "three")
+	contract.NoErr(t, "MarkFailed", b.ECGs().MarkFailed(ctx, u3.e.Key(), "broke", time.Now()))
+	missing := ecg.Key(contract.NewID(t))
+	got, err := b.ECGs().ByKeys(ctx, []ecg.Key{u3.e.Key(), missing, u1.e.Key(), u2.e.Key(), u1.e.Key()})
+	contract.NoErr(t, "ByKeys", err)
+	want := []upload{u1, u2, u3}
+	slices.SortFunc(want, func(a, b upload) int { return strings.Compare(string(a.e.Key()), string(b.e.Key())) })
+	if len(got) != len(want) {
+		t.Fatalf("ByKeys returned %d ECGs, want %d (each stored key once, the missing one left out)", len(got), len(want))
+	}
+	for i, w := range want {
+		one, err := b.ECGs().ByKey(ctx, w.e.Key())
+		contract.NoErr(t, "ByKey", err)
+		if got[i].Key() != w.e.Key() || got[i].Owner() != one.Owner() || got[i].Status() != one.Status() ||
+			!got[i].SameContent(one) || len(got[i].Leads()) != len(one.Leads()) {
+			t.Errorf("ByKeys[%d] = %s of %s (%s), want what ByKey reads: %s of %s (%s)",
+				i, got[i].Key(), got[i].Owner(), got[i].Status(), one.Key(), one.Owner(), one.Status())
+		}
+	}
+	none, err := b.ECGs().ByKeys(ctx, nil)
+	contract.NoErr(t, "ByKeys of none", err)
+	if len(none) != 0 {
+		t.Errorf("ByKeys of no keys returned %d ECGs", len(none))
+	}
+}
+
+func testBlocksOf(t *testing.T, b Backend) {
+	ctx := t.Context()
+	owner := b.NewUser(t)
+	// Two blocks in the first lead (more than MaxBlockSamples samples), one in each other.
+	u1 := addECG(t, b, owner, "long", lead{"I", walk(ecg.MaxBlockSamples+10, 1)}, lead{"II", wild(7, 2)})
+	u2 := addECG(t, b, owner, "short", lead{"I", walk(3, 3)}, lead{"II", walk(4, 4)}, lead{"III", walk(5, 5)})
+	untouched := addECG(t, b, owner, "untouched")
+	missing := ecg.Key(contract.NewID(t))
+	got, err := b.ECGs().BlocksOf(ctx, []ecg.Key{u2.e.Key(), missing, u1.e.Key()})
+	contract.NoErr(t, "BlocksOf", err)
+	if len(got) != 2 {
+		t.Fatalf("BlocksOf returned blocks of %d ECGs, want 2 (none for a missing key, none for one not asked)", len(got))
+	}
+	if _, ok := got[untouched.e.Key()]; ok {
+		t.Fatal("BlocksOf returned the blocks of an ECG it was not asked for")
+	}
+	for _, u := range []upload{u1, u2} {
+		blocks := got[u.e.Key()]
+		if len(blocks) != len(u.blocks.blocks) {
+			t.Fatalf("%s: %d blocks, want %d", u.e.ID(), len(blocks), len(u.blocks.blocks))
+		}
+		for i, w := range u.blocks.blocks {
+			g := blocks[i]
+			if g.Lead != w.Lead || g.Seq != w.Seq || g.Samples != w.Samples || !bytes.Equal(g.Data, w.Data) {
+				t.Fatalf("%s block %d = lead %d seq %d, %d samples, %d bytes; want lead %d seq %d, %d samples, %d bytes (same data)",
+					u.e.ID(), i, g.Lead, g.Seq, g.Samples, len(g.Data), w.Lead, w.Seq, w.Samples, len(w.Data))
+			}
+		}
+	}
+}
+
+func testSaveFirstResults(t *testing.T, b Backend) {
+	ctx := t.Context()
+	owner, other := b.NewUser(t), b.NewUser(t)
+	p1 := addECG(t, b, owner, "p1", lead{"I", walk(4, 1)}, lead{"II", walk(4, 2)})
+	p2 := addECG(t, b, other, "p2")
+	done := addECG(t, b, owner, "done")
+	failed := addECG(t, b, owner, "failed")
+	missing := ecg.Key(contract.NewID(t))
+	earlier := []ecg.Result{{Analysis: "summary", Version: 1, Leads: [][]ecg.Measure{{{Name: "max", Value: ecg.Int(7)}}}}}
+	contract.NoErr(t, "SaveResults", b.ECGs().SaveResults(ctx, done.e.Key(), earlier, time.Now()))
+	contract.NoErr(t, "MarkFailed", b.ECGs().MarkFailed(ctx, failed.e.Key(), "broke", time.Now()))
+
+	two := []ecg.Result{
+		{Analysis: "zero_crossings", Version: 1, Leads: [][]ecg.Measure{
+			{{Name: "zero_crossings", Value: ecg.Int(3)}}, {{Name: "zero_crossings", Value: ecg.Int(0)}},
+		}},
+		{Analysis: "summary", Version: 2, Leads: [][]ecg.Measure{
+			{{Name: "min", Value: ecg.Int(-4)}, {Name: "mean", Value: num(t, 1.0/3)}}, {{Name: "min", Value: ecg.Int(0)}, {Name: "mean", Value: num(t, 0)}},
+		}},
+	}
+	one := []ecg.Result{{Analysis: "summary", Version: 2, Leads: [][]ecg.Measure{{{Name: "min", Value: ecg.Int(1)}}}}}
+	at := time.Date(2026, 5, 6, 7, 8, 9, 123456000, time.UTC)
+	batch := map[ecg.Key][]ecg.Result{p1.e.Key(): two, p2.e.Key(): one, done.e.Key(): one, failed.e.Key(): one, missing: one}
+	saved, err := b.ECGs().SaveFirstResults(ctx, batch, at)
+	contract.NoErr(t, "SaveFirstResults", err)
+	want := []ecg.Key{p1.e.Key(), p2.e.Key()}
+	slices.Sort(want)
+	if !slices.Equal(saved, want) {
+		t.Fatalf("SaveFirstResults saved %v, want the pending ones in key order %v", saved, want)
+	}
+	for key, rs := range map[ecg.Key][]ecg.Result{p1.e.Key(): two, p2.e.Key(): one} {
+		got, err := b.ECGs().ByKey(ctx, key)
+		contract.NoErr(t, "ByKey", err)
+		if got.Status() != ecg.StatusDone || got.Failure() != "" {
+			t.Errorf("%s after SaveFirstResults: %s %q, want done", key, got.Status(), got.Failure())
+		}
+		contract.SameInstant(t, "analysed_at", got.AnalysedAt(), at)
+		if g := resultsText(storedResults(t, b, key)); g != resultsText(rs) {
+			t.Errorf("%s results =\n%s\nwant\n%s", key, g, resultsText(rs))
+		}
+	}
+	// The fingerprint is each ECG's own: p2's results are current for summary@2 alone.
+	outdated, err := b.ECGs().Outdated(ctx, "", []ecgport.AnalysisVersion{{Name: "summary", Version: 2}}, 10)
+	contract.NoErr(t, "Outdated", err)
+	if slices.Contains(outdated, p2.e.Key()) || !slices.Contains(outdated, p1.e.Key()) {
+		t.Errorf("outdated for summary@2 = %v: want p1 (it has zero_crossings too) and not p2", outdated)
+	}
+	// What was not pending is as it was, and a missing key stores nothing.
+	if g := resultsText(storedResults(t, b, done.e.Key())); g != resultsText(earlier) {
+		t.Errorf("a done ECG's results after SaveFirstResults = %s, want the earlier ones", g)
+	}
+	got, err := b.ECGs().ByKey(ctx, failed.e.Key())
+	contract.NoErr(t, "ByKey", err)
+	if got.Status() != ecg.StatusFailed || len(storedResults(t, b, failed.e.Key())) != 0 {
+		t.Errorf("a failed ECG after SaveFirstResults: %s with %d results", got.Status(), len(storedResults(t, b, failed.e.Key())))
+	}
+	if n := len(storedResults(t, b, missing)); n != 0 {
+		t.Errorf("SaveFirstResults stored %d results under a missing key", n)
+	}
+	// Saving again finds nothing pending.
+	again, err := b.ECGs().SaveFirstResults(ctx, map[ecg.Key][]ecg.Result{p1.e.Key(): one}, at.Add(time.Hour))
+	contract.NoErr(t, "SaveFirstResults again", err)
+	if len(again) != 0 || resultsText(storedResults(t, b, p1.e.Key())) != resultsText(two) {
+		t.Errorf("a second SaveFirstResults saved %v, results now %s", again, resultsText(storedResults(t, b, p1.e.Key())))
+	}
+
+	// All or none: results storage cannot keep refuse the whole batch.
+	p3, p4 := addECG(t, b, owner, "p3"), addECG(t, b, owner, "p4")
+	bad := []ecg.Result{{Analysis: "", Version: 1, Leads: [][]ecg.Measure{{{Name: "m", Value: ecg.Int(1)}}}}}
+	if _, err := b.ECGs().SaveFirstResults(ctx, map[ecg.Key][]ecg.Result{p3.e.Key(): one, p4.e.Key(): bad}, at); err == nil {
+		t.Fatal("SaveFirstResults with an unnamed analysis succeeded")
+	}
+	for _, u := range []upload{p3, p4} {
+		got, err := b.ECGs().ByKey(ctx, u.e.Key())
+		contract.NoErr(t, "ByKey", err)
+		if got.Status() != ecg.StatusPending || len(storedResults(t, b, u.e.Key())) != 0 {
+			t.Errorf("%s after a refused batch: %s with %d results, want pending with none", u.e.ID(), got.Status(), len(storedResults(t, b, u.e.Key())))
+		}
+	}
+	// And in a rolled-back unit of work nothing stays.
+	err = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if _, err := b.Store.ECGs(tx).SaveFirstResults(ctx, map[ecg.Key][]ecg.Result{p3.e.Key(): one}, at); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	contract.WantErr(t, "Do", err, errBoom)
+	got, err = b.ECGs().ByKey(ctx, p3.e.Key())
+	contract.NoErr(t, "ByKey", err)
+	if got.Status() != ecg.StatusPending || len(storedResults(t, b, p3.e.Key())) != 0 {
+		t.Errorf("after a rolled-back SaveFirstResults: %s with %d results", got.Status(), len(storedResults(t, b, p3.e.Key())))
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -329,6 +331,69 @@ func (r repo) SaveResults(_ context.Context, key ecg.Key, results []ecg.Result, 
 		}
 		return nil
 	})
+}
+
+func (r repo) ByKeys(_ context.Context, keys []ecg.Key) ([]*ecg.ECG, error) {
+	out := []*ecg.ECG{}
+	err := fakes.Access(r.tx, false, func(v *fakes.View) error {
+		all := ecgsOf(v)
+		for _, k := range slices.Compact(slices.Sorted(slices.Values(keys))) {
+			if row, ok := all[k]; ok {
+				out = append(out, row.toDomain())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (r repo) BlocksOf(ctx context.Context, keys []ecg.Key) (map[ecg.Key][]ecg.Block, error) {
+	out := map[ecg.Key][]ecg.Block{}
+	for _, k := range keys {
+		blocks, err := r.Blocks(ctx, k, ecgport.BlockPos{}, math.MaxInt)
+		if err != nil {
+			return nil, err
+		}
+		if len(blocks) > 0 {
+			out[k] = blocks
+		}
+	}
+	return out, nil
+}
+
+func (r repo) SaveFirstResults(_ context.Context, batch map[ecg.Key][]ecg.Result, at time.Time) ([]ecg.Key, error) {
+	keys := slices.Sorted(maps.Keys(batch))
+	for _, k := range keys {
+		if err := ecgport.CheckResults(batch[k]); err != nil {
+			return nil, err
+		}
+	}
+	saved := []ecg.Key{}
+	err := fakes.Access(r.tx, true, func(v *fakes.View) error {
+		all := ecgsOf(v)
+		stored := resultsOf(v)
+		for _, k := range keys {
+			row, ok := all[k]
+			if !ok || row.stored.Status != ecg.StatusPending {
+				continue
+			}
+			row.stored.Status, row.stored.Failure, row.stored.AnalysedAt = ecg.StatusDone, "", dbTime(at)
+			row.analyses = ecgport.Fingerprint(ecgport.VersionsOf(batch[k]))
+			all[k] = row
+			for _, res := range batch[k] {
+				stored[resultKey{key: k, analysis: res.Analysis}] = resultRow{owner: row.stored.Owner, version: res.Version, leads: cloneLeads(res.Leads)}
+			}
+			saved = append(saved, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return saved, nil
 }
 
 func (r repo) MarkFailed(_ context.Context, key ecg.Key, reason string, at time.Time) error {
