@@ -10,8 +10,8 @@ import (
 	"net"
 	"syscall"
 
-	gosqlite "github.com/glebarez/go-sqlite"
 	mysqldriver "github.com/go-sql-driver/mysql"
+	gosqlite "modernc.org/sqlite"
 
 	"github.com/acme/postsvc/domain"
 )

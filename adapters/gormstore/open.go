@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	mysqldriver "github.com/go-sql-driver/mysql"
+	"github.com/libtnb/sqlite"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -118,6 +118,14 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 		}
 		return nil, nil, fmt.Errorf("gormstore: open %s database: %w", cfg.Driver, MapErr(err))
 	}
+	if err := db.Use(&statements{}); err != nil {
+		return nil, nil, fmt.Errorf("gormstore: %w", err)
+	}
+	if cfg.Driver == config.DriverSQLite {
+		if err := db.Use(newWriteGate()); err != nil {
+			return nil, nil, fmt.Errorf("gormstore: %w", err)
+		}
+	}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, nil, fmt.Errorf("gormstore: %w", err)
@@ -206,10 +214,10 @@ func sqliteDSN(dsn string) (string, bool, error) {
 	if err != nil {
 		return "", false, fmt.Errorf("gormstore: invalid SQLite DSN parameters: %w", err)
 	}
-	if query.Has("_time_format") {
-		// The driver stops reading parameters after _time_format, which would silently drop
-		// _txlock, and the stored time format is part of the schema's contract.
-		return "", false, errors.New("gormstore: the SQLite DSN must not set _time_format")
+	if query.Has("_time_format") || query.Has("_time_integer_format") {
+		// The stored time format is part of the schema's contract: times are compared as
+		// text, so every row must be written the same way.
+		return "", false, errors.New("gormstore: the SQLite DSN must not set _time_format or _time_integer_format")
 	}
 	memory := path == ":memory:" || query.Get("mode") == "memory"
 	if !memory {
@@ -226,6 +234,9 @@ func sqliteDSN(dsn string) (string, bool, error) {
 	if !query.Has("_txlock") {
 		query.Set("_txlock", "immediate")
 	}
+	// "2006-01-02 15:04:05.999999999-07:00": the format the files written by earlier versions
+	// (glebarez/go-sqlite's default) hold, and one that sorts as time does for UTC times.
+	query.Set("_time_format", "sqlite")
 	return path + "?" + query.Encode(), memory, nil
 }
 

@@ -33,8 +33,6 @@ func DB(s ports.Scope) (*gorm.DB, error) {
 	return nil, fmt.Errorf("gormstore: %T is not a scope of this store", s)
 }
 
-// IsPool reports whether s is the pool's scope rather than a transaction: statements
-// prepared once for the pool (PreparedQuery) can run only there.
 // AfterCommit runs f once s's transaction has committed, before the unit of work returns,
 // and not at all if it rolls back; on the pool's scope it runs f at once. It is for effects
 // outside the database that must follow a commit, such as publishing the stamps it bumped.
@@ -51,6 +49,8 @@ func AfterCommit(s ports.Scope, f func()) error {
 	return nil
 }
 
+// IsPool reports whether s is the pool's scope rather than a transaction: there a repository
+// method that writes several statements opens its own transaction to stay all or nothing.
 func IsPool(s ports.Scope) bool {
 	v, ok := s.(scope)
 	return ok && v.pool

@@ -2,9 +2,9 @@ package gormstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
-
-	"gorm.io/gorm/clause"
 
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
@@ -29,22 +29,23 @@ func (s Stamps) Bump(ctx context.Context, tx ports.Scope, user identity.UserID, 
 	if err != nil {
 		return err
 	}
-	read := db.WithContext(ctx).Table("users").Select("stamps").Where("id = ?", string(user))
+	read := StampsReadSQL
 	if IsMySQL(db) {
-		read = read.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+		read = StampsReadForUpdateSQL
 	}
-	var current []string
-	if err := read.Pluck("stamps", &current).Error; err != nil {
-		return MapErr(err)
-	}
-	if len(current) == 0 {
+	var current string
+	err = QueryRowPrepared(ctx, db, read, string(user)).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("gormstore: stamp of user %s: %w", user, identity.ErrUnknownUser)
 	}
-	next, err := identity.Stamps(current[0]).Bumped(scope)
+	if err != nil {
+		return MapErr(err)
+	}
+	next, err := identity.Stamps(current).Bumped(scope)
 	if err != nil {
 		return err
 	}
-	if err := db.WithContext(ctx).Exec(`UPDATE users SET stamps = ? WHERE id = ?`, string(next), string(user)).Error; err != nil {
+	if _, err := ExecPrepared(ctx, db, StampsBumpSQL, string(next), string(user)); err != nil {
 		return MapErr(err)
 	}
 	if s.board == nil {
@@ -52,3 +53,11 @@ func (s Stamps) Bump(ctx context.Context, tx ports.Scope, user identity.UserID, 
 	}
 	return AfterCommit(tx, func() { s.board.Publish(ctx, user, next) })
 }
+
+// Bump's statements, prepared once per connection (ExecPrepared): every write of a user's data
+// runs them, inside the write lock on SQLite. The load runner's add ceiling runs them too.
+const (
+	StampsReadSQL          = "SELECT stamps FROM users WHERE id = ?"
+	StampsReadForUpdateSQL = "SELECT stamps FROM users WHERE id = ? FOR UPDATE"
+	StampsBumpSQL          = "UPDATE users SET stamps = ? WHERE id = ?"
+)

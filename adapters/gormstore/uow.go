@@ -55,10 +55,17 @@ func (u *UnitOfWork) once(ctx context.Context, fn func(ctx context.Context, tx p
 		fnErr     error
 		committed []func()
 	)
-	err := u.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		fnErr = fn(ctx, scope{db: tx, committed: &committed})
-		return fnErr
-	})
+	release, err := enterWriteGate(ctx, u.db)
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		defer release() // a panic in fn too: GORM rolls back and re-panics
+		return u.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			fnErr = fn(ctx, scope{db: tx, committed: &committed})
+			return fnErr
+		})
+	}()
 	if fnErr != nil {
 		return interrupted(ctx, fnErr)
 	}

@@ -26,8 +26,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite", to read the server's SQLite file
 	_ "github.com/go-sql-driver/mysql"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", to read the server's SQLite file
 )
 
 // ecgLead is one lead of an upload.

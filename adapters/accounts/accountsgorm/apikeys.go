@@ -46,12 +46,9 @@ func (r *apiKeyRow) toDomain() *apikey.Key {
 		r.CreatedAt, r.ExpiresAt, r.LastUsedAt)
 }
 
-// apiKeyRepo implements accounts.APIKeyRepository. principal, set on the pool's repository,
-// runs the per-request authentication read as a prepared statement, as sessions do.
-type apiKeyRepo struct {
-	db        *gorm.DB
-	principal *gormstore.PreparedQuery
-}
+// apiKeyRepo implements accounts.APIKeyRepository. Its per-request authentication read runs
+// as a prepared statement, as the sessions' does.
+type apiKeyRepo struct{ db *gorm.DB }
 
 var _ accounts.APIKeyRepository = apiKeyRepo{}
 
@@ -133,13 +130,7 @@ func (r apiKeyRepo) Principal(ctx context.Context, hash string, now time.Time) (
 	var keyID, userID, role, stamps string
 	var expires sql.NullTime
 	args := []any{hash, gormstore.DBTime(now)}
-	var row *sql.Row
-	if r.principal != nil {
-		row = r.principal.QueryRow(ctx, args...)
-	} else {
-		row = r.db.Statement.ConnPool.QueryRowContext(ctx, apiKeyPrincipalSQL, args...)
-	}
-	err := row.Scan(&keyID, &userID, &role, &stamps, &expires)
+	err := gormstore.QueryRowPrepared(ctx, r.db, apiKeyPrincipalSQL, args...).Scan(&keyID, &userID, &role, &stamps, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return identity.Principal{}, apikey.ErrNotFound
 	}

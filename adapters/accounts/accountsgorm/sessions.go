@@ -16,13 +16,8 @@ import (
 	"github.com/acme/postsvc/ports/accounts"
 )
 
-// sessionRepo implements accounts.SessionRepository. principal, set on the pool's repository
-// (Store), runs the authentication read as a prepared statement; inside a transaction it is
-// nil and the read goes through the transaction's connection.
-type sessionRepo struct {
-	db        *gorm.DB
-	principal *gormstore.PreparedQuery
-}
+// sessionRepo implements accounts.SessionRepository.
+type sessionRepo struct{ db *gorm.DB }
 
 var _ accounts.SessionRepository = sessionRepo{}
 
@@ -83,20 +78,13 @@ JOIN users u ON u.id = s.user_id
 WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 
 // Principal runs on every authenticated request, so it skips GORM's statement builder and
-// reflection-based scanning and goes straight to the connection: through the statement the
-// Store prepared (parsed once per connection by the server, not on every request), or the
-// transaction's connection inside a unit of work.
+// reflection-based scanning and runs as a statement prepared once per connection (parsed once
+// by the server, not on every request), on the pool or inside a unit of work.
 func (r sessionRepo) Principal(ctx context.Context, id session.ID, now time.Time) (identity.Principal, error) {
 	var userID, role, stamps string
 	var expires time.Time
 	args := []any{string(id), gormstore.DBTime(now)}
-	var row *sql.Row
-	if r.principal != nil {
-		row = r.principal.QueryRow(ctx, args...)
-	} else {
-		row = r.db.Statement.ConnPool.QueryRowContext(ctx, principalSQL, args...)
-	}
-	err := row.Scan(&userID, &role, &stamps, &expires)
+	err := gormstore.QueryRowPrepared(ctx, r.db, principalSQL, args...).Scan(&userID, &role, &stamps, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return identity.Principal{}, session.ErrNotFound
 	}

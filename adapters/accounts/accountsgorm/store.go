@@ -14,47 +14,29 @@ import (
 	"github.com/acme/postsvc/ports/accounts"
 )
 
-// Store implements accounts.Store.
-type Store struct {
-	// principal and keyPrincipal are the per-request authentication reads of the two
-	// credential schemes (sessions, API keys), prepared once for the pool.
-	principal    *gormstore.PreparedQuery
-	keyPrincipal *gormstore.PreparedQuery
-}
+// Store implements accounts.Store. The per-request authentication reads of the two
+// credential schemes (sessions, API keys) run as statements prepared once per connection
+// (gormstore.QueryRowPrepared).
+type Store struct{}
 
 var _ accounts.Store = (*Store)(nil)
 
-// NewStore prepares the accounts repositories of the pool that gormstore.Open returned.
-func NewStore(db *gorm.DB) *Store {
-	return &Store{
-		principal:    gormstore.NewPreparedQuery(db, principalSQL),
-		keyPrincipal: gormstore.NewPreparedQuery(db, apiKeyPrincipalSQL),
-	}
-}
+// NewStore returns the accounts repositories of the pool that gormstore.Open returned.
+func NewStore(*gorm.DB) *Store { return &Store{} }
 
 // Users is the user repository on tx.
-func (s *Store) Users(tx ports.Scope) accounts.UserRepository {
+func (*Store) Users(tx ports.Scope) accounts.UserRepository {
 	return userRepo{db: mustDB(tx)}
 }
 
-// Sessions is the session repository on tx; on the pool's scope its Principal runs as a
-// prepared statement.
-func (s *Store) Sessions(tx ports.Scope) accounts.SessionRepository {
-	r := sessionRepo{db: mustDB(tx)}
-	if gormstore.IsPool(tx) {
-		r.principal = s.principal
-	}
-	return r
+// Sessions is the session repository on tx.
+func (*Store) Sessions(tx ports.Scope) accounts.SessionRepository {
+	return sessionRepo{db: mustDB(tx)}
 }
 
-// APIKeys is the personal API key repository on tx; on the pool's scope its Principal runs as
-// a prepared statement.
-func (s *Store) APIKeys(tx ports.Scope) accounts.APIKeyRepository {
-	r := apiKeyRepo{db: mustDB(tx)}
-	if gormstore.IsPool(tx) {
-		r.principal = s.keyPrincipal
-	}
-	return r
+// APIKeys is the personal API key repository on tx.
+func (*Store) APIKeys(tx ports.Scope) accounts.APIKeyRepository {
+	return apiKeyRepo{db: mustDB(tx)}
 }
 
 // mustDB returns the connection of a gormstore scope. Any other scope is a wiring mistake (a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,7 +102,31 @@ type blockWriter struct {
 	key, owner string
 	rows       []blockRow
 	buf        []byte
+	args       []any
 }
+
+// blockInsertSQL[n] inserts n blocks. The batches run as prepared statements (one per row
+// count, and an upload's batches have a few counts at most): their arguments then travel in
+// MySQL's binary protocol. Interpolated into the statement's text, as the service's DSN has
+// the driver do for other statements, every byte of the packed samples was escaped by the
+// driver and unescaped again by the server's SQL lexer, which took 9 % of the server's CPU
+// and over a tenth of MariaDB's under paced ECG uploads.
+var blockInsertSQL = func() (texts [maxBatchRows + 1]string) {
+	const head = "INSERT INTO ecg_blocks (ecg_key, lead_no, seq, owner_id, samples, data_bytes, data) VALUES "
+	var b strings.Builder
+	for n := 1; n <= maxBatchRows; n++ {
+		b.Reset()
+		b.WriteString(head)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?)")
+		}
+		texts[n] = b.String()
+	}
+	return texts
+}()
 
 func (w *blockWriter) put(b ecg.Block) error {
 	if len(w.rows) > 0 && (len(w.rows) == maxBatchRows || len(w.buf)+len(b.Data) > maxBatchBytes) {
@@ -124,7 +149,14 @@ func (w *blockWriter) flush() error {
 	if len(w.rows) == 0 {
 		return nil
 	}
-	if err := w.db.Create(&w.rows).Error; err != nil {
+	args := w.args[:0]
+	for _, r := range w.rows {
+		args = append(args, r.Key, r.LeadNo, r.Seq, r.OwnerID, r.Samples, r.DataBytes, r.Data)
+	}
+	w.args = args
+	_, err := gormstore.ExecPrepared(w.db.Statement.Context, w.db, blockInsertSQL[len(w.rows)], args...)
+	clear(args)
+	if err != nil {
 		return gormstore.MapErr(err)
 	}
 	clear(w.rows)

@@ -3,7 +3,6 @@ package postsgorm
 import (
 	"time"
 
-	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/domain/posts/post"
 )
@@ -23,16 +22,6 @@ type postRow struct {
 }
 
 func (postRow) TableName() string { return "posts" }
-
-func toPostRow(p *post.Post) postRow {
-	return postRow{
-		ID:        string(p.ID()),
-		AuthorID:  string(p.AuthorID()),
-		Text:      p.Text(),
-		TextBytes: int64(len(p.Text())),
-		CreatedAt: gormstore.DBTime(p.CreatedAt()),
-	}
-}
 
 func (r *postRow) toDomain() *post.Post {
 	return post.Rehydrate(post.ID(r.ID), identity.UserID(r.AuthorID), r.Text, r.CreatedAt)

@@ -17,17 +17,13 @@ import (
 
 // postRepo implements posts.PostRepository. Every query that names a post also names its
 // author, so a post id alone can never reach another user's post.
-type postRepo struct {
-	db *gorm.DB
-	// list holds the prepared list statements on the pool's scope; nil in a transaction.
-	list *listQueries
-}
+type postRepo struct{ db *gorm.DB }
 
 var _ posts.PostRepository = postRepo{}
 
 func (r postRepo) Add(ctx context.Context, p *post.Post) error {
-	row := toPostRow(p)
-	err := r.db.WithContext(ctx).Create(&row).Error
+	_, err := gormstore.ExecPrepared(ctx, r.db, InsertSQL,
+		string(p.ID()), string(p.AuthorID()), p.Text(), int64(len(p.Text())), gormstore.DBTime(p.CreatedAt()))
 	switch {
 	case errors.Is(err, gorm.ErrForeignKeyViolated):
 		// The author was deleted between authentication and this write.
@@ -99,7 +95,7 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 	// reads exactly them with one statement shape (which can be prepared). A post written in
 	// between with an id inside that range (another instance's clock) would take a place: it is
 	// then served, and the page says more may follow, so the one it displaced is not lost.
-	rows, err := r.query(ctx, textsSQL, r.texts(), string(q.Author), ids[0], ids[len(ids)-1], len(ids))
+	rows, err := gormstore.QueryPrepared(ctx, r.db, TextsSQL, string(q.Author), ids[0], ids[len(ids)-1], len(ids))
 	if err != nil {
 		return posts.PostList{}, gormstore.MapErr(err)
 	}
@@ -139,20 +135,17 @@ type postHead struct {
 
 // heads reads the first step of ListByAuthor: one more than the limit tells whether another
 // page follows without a count query. The list is the hot path of a cache miss, so both of its
-// queries go straight to the connection (the transaction's inside a unit of work), without
-// GORM's statement builder and reflective scanning, as the principal read does; the SQL is
-// the same on both dialects.
+// queries run prepared (gormstore.QueryPrepared), without GORM's statement builder and
+// reflective scanning, as the principal read does; the SQL is the same on both dialects.
 func (r postRepo) heads(ctx context.Context, q posts.PostListQuery) ([]postHead, error) {
 	var (
 		rows *sql.Rows
 		err  error
 	)
 	if q.Before == "" {
-		rows, err = r.query(ctx, headsSQL, r.prepared(func(l *listQueries) *gormstore.PreparedQuery { return l.heads }),
-			string(q.Author), q.Limit+1)
+		rows, err = gormstore.QueryPrepared(ctx, r.db, headsSQL, string(q.Author), q.Limit+1)
 	} else {
-		rows, err = r.query(ctx, headsBeforeSQL, r.prepared(func(l *listQueries) *gormstore.PreparedQuery { return l.headsBefore }),
-			string(q.Author), string(q.Before), q.Limit+1)
+		rows, err = gormstore.QueryPrepared(ctx, r.db, HeadsBeforeSQL, string(q.Author), string(q.Before), q.Limit+1)
 	}
 	if err != nil {
 		return nil, err
@@ -175,30 +168,13 @@ func (r postRepo) DeleteByAuthor(ctx context.Context, author identity.UserID) er
 	return gormstore.MapErr(r.db.WithContext(ctx).Where("author_id = ?", string(author)).Delete(&postRow{}).Error)
 }
 
-// The list's statements: the same on both dialects.
+// The list's statements: the same on both dialects. HeadsBeforeSQL and TextsSQL are what the
+// load runner's list ceiling (test/load) issues too, so that it measures this adapter's queries.
 const (
 	headsSQL       = "SELECT id, text_bytes FROM posts WHERE author_id = ? ORDER BY id DESC LIMIT ?"
-	headsBeforeSQL = "SELECT id, text_bytes FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
-	textsSQL       = "SELECT id, text, created_at FROM posts WHERE author_id = ? AND id <= ? AND id >= ? ORDER BY id DESC LIMIT ?"
+	HeadsBeforeSQL = "SELECT id, text_bytes FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+	TextsSQL       = "SELECT id, text, created_at FROM posts WHERE author_id = ? AND id <= ? AND id >= ? ORDER BY id DESC LIMIT ?"
+	// InsertSQL adds a post (Add, prepared once per connection); the load runner's add
+	// ceiling runs it too.
+	InsertSQL = "INSERT INTO posts (id, author_id, text, text_bytes, created_at) VALUES (?, ?, ?, ?, ?)"
 )
-
-// prepared picks one of the prepared list statements, or nil in a transaction.
-func (r postRepo) prepared(pick func(*listQueries) *gormstore.PreparedQuery) *gormstore.PreparedQuery {
-	if r.list == nil {
-		return nil
-	}
-	return pick(r.list)
-}
-
-func (r postRepo) texts() *gormstore.PreparedQuery {
-	return r.prepared(func(l *listQueries) *gormstore.PreparedQuery { return l.texts })
-}
-
-// query runs query through stmt, its prepared form on the pool, or on the transaction's
-// connection when stmt is nil.
-func (r postRepo) query(ctx context.Context, query string, stmt *gormstore.PreparedQuery, args ...any) (*sql.Rows, error) {
-	if stmt != nil {
-		return stmt.Query(ctx, args...)
-	}
-	return r.db.Statement.ConnPool.QueryContext(ctx, query, args...)
-}

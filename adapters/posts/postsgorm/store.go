@@ -14,38 +14,23 @@ import (
 	"github.com/acme/postsvc/ports/posts"
 )
 
-// Store implements posts.Store. The list's queries, the hot path of a cache miss, are
-// prepared once per connection of the pool (gormstore.PreparedQuery) and used by the
-// repositories on the pool's scope; inside a unit of work they run on its transaction.
-type Store struct{ list listQueries }
-
-// listQueries are ListByAuthor's statements.
-type listQueries struct {
-	heads, headsBefore, texts *gormstore.PreparedQuery
-}
+// Store implements posts.Store. The list's queries, the hot path of a cache miss, and the
+// insert run as statements prepared once per connection of the pool
+// (gormstore.QueryPrepared, ExecPrepared), on the pool or on a unit of work's transaction.
+type Store struct{}
 
 var _ posts.Store = (*Store)(nil)
 
 // NewStore returns the posts store on the pool db; its repositories build on the scopes
 // handed to Posts.
-func NewStore(db *gorm.DB) *Store {
-	return &Store{list: listQueries{
-		heads:       gormstore.NewPreparedQuery(db, headsSQL),
-		headsBefore: gormstore.NewPreparedQuery(db, headsBeforeSQL),
-		texts:       gormstore.NewPreparedQuery(db, textsSQL),
-	}}
-}
+func NewStore(*gorm.DB) *Store { return &Store{} }
 
 // Posts is the post repository on tx.
-func (s *Store) Posts(tx ports.Scope) posts.PostRepository {
+func (*Store) Posts(tx ports.Scope) posts.PostRepository {
 	db, err := gormstore.DB(tx)
 	if err != nil {
 		// A fake's scope handed to the real store: a wiring mistake no request can cause.
 		panic(fmt.Sprintf("postsgorm: %v", err))
 	}
-	r := postRepo{db: db}
-	if gormstore.IsPool(tx) {
-		r.list = &s.list
-	}
-	return r
+	return postRepo{db: db}
 }
