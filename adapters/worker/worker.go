@@ -105,6 +105,10 @@ const (
 	// maxFailingPoll bounds the wait between looks for work while claiming fails (the
 	// database is unreachable), so that work resumes soon after it comes back.
 	maxFailingPoll = 30 * time.Second
+	// gatherWait bounds how long, while there is a backlog, the dispatcher waits for half its
+	// slots to be free before claiming. Jobs finish one by one; claiming for each slot as it
+	// frees made one claim transaction per job, where waiting this long makes one for many.
+	gatherWait = 5 * time.Millisecond
 	// abandonAfter is how long a handler gets to return once its context is cancelled at the
 	// end of the grace period. A handler that ignores its context does not hold up shutdown:
 	// its job is handed back anyway, and a handler whose effect is idempotent makes running it
@@ -255,14 +259,20 @@ func (r *Runner) dispatch(ctx, hard context.Context, slots chan struct{}, inflig
 		return
 	}
 	idle, failing := quickPoll, time.Duration(0)
+	backlog := false
 	for {
 		// Wait for a free slot (a job to finish, when all are busy), then take every free one.
+		// After a claim that filled every slot it asked for there is likely more work: then
+		// it first gathers half the slots, or waits gatherWait, so one claim serves many.
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
 		free := 1
+		if backlog {
+			free += gather(ctx, slots, cap(slots)/2-1)
+		}
 	take:
 		for free < cap(slots) {
 			select {
@@ -276,16 +286,19 @@ func (r *Runner) dispatch(ctx, hard context.Context, slots chan struct{}, inflig
 		for range free - len(jobs) {
 			<-slots
 		}
+		// The recovery is logged before the claimed jobs start, so that it comes before
+		// anything they log or do.
+		if err == nil && failing > 0 {
+			r.log.Info("claiming jobs works again")
+			failing = 0
+		}
 		for _, job := range jobs {
 			inflight.Go(func() {
 				defer func() { <-slots }()
 				r.process(hard, job)
 			})
 		}
-		if err == nil && failing > 0 {
-			r.log.Info("claiming jobs works again")
-			failing = 0
-		}
+		backlog = err == nil && len(jobs) == free
 		var wait time.Duration
 		switch {
 		case err != nil:
@@ -317,6 +330,28 @@ func (r *Runner) dispatch(ctx, hard context.Context, slots chan struct{}, inflig
 		}
 		timer.Stop()
 	}
+}
+
+// gather waits until n more slots are free, for at most gatherWait, and returns how many it
+// took.
+func gather(ctx context.Context, slots chan struct{}, n int) int {
+	if n <= 0 {
+		return 0
+	}
+	timer := time.NewTimer(gatherWait)
+	defer timer.Stop()
+	got := 0
+	for got < n {
+		select {
+		case slots <- struct{}{}:
+			got++
+		case <-timer.C:
+			return got
+		case <-ctx.Done():
+			return got
+		}
+	}
+	return got
 }
 
 // drain waits for the jobs in flight for the grace period, then cancels the rest, which hand

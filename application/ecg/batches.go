@@ -39,6 +39,9 @@ type analysisBatches struct {
 
 	mu    sync.Mutex
 	queue []*analysisRequest
+	// idle counts the times a worker found the queue empty, for the tests: a job whose key a
+	// batch has taken waits for that batch and does not take a worker again.
+	idle int
 }
 
 type analysisRequest struct {
@@ -57,19 +60,21 @@ func (b *analysisBatches) do(ctx context.Context, key ecg.Key) error {
 	b.mu.Lock()
 	b.queue = append(b.queue, req)
 	b.mu.Unlock()
-	for {
-		select {
-		case err := <-req.done:
-			return err
-		case b.workers <- struct{}{}:
-			b.serve(ctx, req)
-			<-b.workers
-		case <-ctx.Done():
-			if b.withdraw(req) {
-				return context.Cause(ctx)
-			}
-			return <-req.done
+	select {
+	case err := <-req.done:
+		return err
+	case b.workers <- struct{}{}:
+		b.serve(ctx, req)
+		<-b.workers
+		// serve returns once a batch has taken req, its own or another worker's: all that is
+		// left is to wait for that batch. (Taking a worker again instead spun, taking and
+		// freeing it, for as long as the other worker's batch ran.)
+		return <-req.done
+	case <-ctx.Done():
+		if b.withdraw(req) {
+			return context.Cause(ctx)
 		}
+		return <-req.done
 	}
 }
 
@@ -100,6 +105,9 @@ func (b *analysisBatches) take() []*analysisRequest {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := min(len(b.queue), AnalysesPerBatch)
+	if n == 0 {
+		b.idle++
+	}
 	batch := slices.Clone(b.queue[:n])
 	b.queue = slices.Delete(b.queue, 0, n)
 	return batch

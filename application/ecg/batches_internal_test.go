@@ -165,3 +165,43 @@ func TestAnalysisWithdrawnWhenItsJobEnds(t *testing.T) {
 		t.Fatalf("batches %v: the withdrawn key ran", r.batches)
 	}
 }
+
+// TestJobsInARunningBatchWaitWithoutSpinning: while one worker runs a batch, the jobs whose
+// keys it holds wait for it. They may take the other, free worker once, find the queue empty
+// and go back to waiting; before, they took and freed it again and again for as long as the
+// batch ran, a busy loop that cost the server a sixth of its CPU under the load runner's
+// paced ECG uploads.
+func TestJobsInARunningBatchWaitWithoutSpinning(t *testing.T) {
+	r := newRecordingRun(nil)
+	s := &Service{}
+	s.batches = newAnalysisBatches(r.run)
+	s.RunAnalysesOn(2)
+	b := s.batches
+	// Both workers busy, so that the three keys queue before any batch takes them.
+	b.workers <- struct{}{}
+	b.workers <- struct{}{}
+	var wg sync.WaitGroup
+	for _, key := range []ecg.Key{"a", "b", "c"} {
+		wg.Go(func() {
+			if err := b.do(t.Context(), key); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	queued(t, b, 3)
+	<-b.workers // one worker free: a job takes it, and its batch takes all three keys
+	<-r.started
+	<-b.workers // the other worker free while that batch runs
+	time.Sleep(50 * time.Millisecond)
+	b.mu.Lock()
+	idle := b.idle
+	b.mu.Unlock()
+	close(r.release)
+	wg.Wait()
+	if len(r.batches) != 1 || len(r.batches[0]) != 3 {
+		t.Fatalf("batches %v, want one of the three keys", r.batches)
+	}
+	if idle > 2 {
+		t.Fatalf("the waiting jobs found the queue empty %d times in 50 ms: they spin on the free worker", idle)
+	}
+}

@@ -43,8 +43,9 @@ func (g *IDs) NewID() string { return fmt.Sprintf("00000000-0000-7000-8000-%012d
 
 // Throttle admits Limit attempts per key until they are refunded or the key is reset; it
 // keeps the count of each key so tests can check what was recorded. Like the real one, it
-// checks and takes under one lock.
+// checks and takes under one lock. Calls counts every call of any of its methods.
 type Throttle struct {
+	Calls    atomic.Int64
 	mu       sync.Mutex
 	Limit    int
 	attempts map[string]int
@@ -52,6 +53,7 @@ type Throttle struct {
 
 // Admit implements ports.AttemptThrottle.
 func (t *Throttle) Admit(_ context.Context, keys ...string) error {
+	t.Calls.Add(1)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
@@ -70,6 +72,7 @@ func (t *Throttle) Admit(_ context.Context, keys ...string) error {
 
 // Refund implements ports.AttemptThrottle.
 func (t *Throttle) Refund(_ context.Context, keys ...string) {
+	t.Calls.Add(1)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
@@ -81,6 +84,7 @@ func (t *Throttle) Refund(_ context.Context, keys ...string) {
 
 // Reset implements ports.AttemptThrottle.
 func (t *Throttle) Reset(_ context.Context, keys ...string) {
+	t.Calls.Add(1)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {

@@ -129,7 +129,15 @@ func BenchmarkUnpack(b *testing.B) {
 }
 
 func TestDecimalLen(t *testing.T) {
-	for _, v := range []int64{0, 9, 10, -1, -10, 99, 100, 999999999, 1000000000, math.MaxInt32, math.MinInt32} {
+	values := []int64{0, math.MaxInt32, math.MinInt32, math.MaxInt32 - 1, math.MinInt32 + 1}
+	// Either side of every power of ten and of two within int32, both signs.
+	for p := int64(1); p <= math.MaxInt32; p *= 10 {
+		values = append(values, p-1, p, p+1, -(p - 1), -p, -(p + 1))
+	}
+	for p := int64(1); p <= math.MaxInt32; p *= 2 {
+		values = append(values, p-1, p, p+1, -(p - 1), -p, -(p + 1))
+	}
+	for _, v := range values {
 		if got, want := decimalLen(v), len(fmt.Sprint(v)); got != want {
 			t.Errorf("decimalLen(%d) = %d, want %d", v, got, want)
 		}
