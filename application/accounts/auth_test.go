@@ -348,12 +348,19 @@ func TestEveryHashRunsInTheCallersShare(t *testing.T) {
 
 // TestShedChecksAreNotCounted: when the hasher sheds a check (overloaded), no password was
 // tested and no account created, so neither a login nor a signup keeps its attempt; the
-// caller gets the overload as it is, to retry shortly.
+// caller gets the overload as it is, to retry shortly. The throttle is not even asked: the
+// hasher says it is overloaded first, so shedding costs no round trip to a shared throttle.
 func TestShedChecksAreNotCounted(t *testing.T) {
 	svc, env := newService(t)
 	signup(t, svc, "a@x.io")
 	ctx := context.Background()
 	env.Hasher.Err = fmt.Errorf("test: %w", domain.ErrOverloaded)
+	calls := env.Throttle.Calls.Load()
+	defer func() {
+		if n := env.Throttle.Calls.Load() - calls; n != 0 {
+			t.Errorf("the throttle was called %d times for checks the hasher shed", n)
+		}
+	}()
 	for range 10 {
 		_, err := svc.Login(ctx, port.LoginInput{Email: "a@x.io", Password: "bad password", ClientAddr: "9.9.9.9"})
 		if !errors.Is(err, domain.ErrOverloaded) {

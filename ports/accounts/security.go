@@ -27,6 +27,11 @@ type PasswordHasher interface {
 	// Verify compares plain with hash in constant time. A mismatch is (false, nil); a hash that
 	// cannot be parsed is an error.
 	Verify(ctx context.Context, client ClientKey, hash user.PasswordHash, plain string) (bool, error)
+	// Overloaded returns at once the error wrapping domain.ErrOverloaded that a check for
+	// client would be refused with if it asked now, or nil. It reserves nothing (Hash and
+	// Verify still decide): it lets a caller shed a check before spending anything on it,
+	// such as a shared throttle's round trips or a user lookup.
+	Overloaded(ctx context.Context, client ClientKey) error
 }
 
 // AccessClaims is what a verified access token says.

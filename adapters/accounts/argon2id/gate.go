@@ -100,28 +100,20 @@ func (g *gate) acquire(ctx context.Context, key accounts.ClientKey) (*client, er
 		c = &client{key: key}
 		g.clients[key] = c
 	}
-	// A free slot goes to a caller within its share at once: anyone waiting while a slot is
-	// free is a client at its share (release hands a freed slot straight to any other).
-	if g.running < g.slots && c.running < g.maxRunningPerClient {
+	start, victim, why := g.decide(ctx, c)
+	if start {
 		c.running++
 		g.running++
 		g.mu.Unlock()
 		return c, nil
 	}
-	if len(c.waiters) >= g.maxPerClient {
+	if why != "" {
 		g.forgetIfIdle(c)
 		g.mu.Unlock()
-		return nil, g.refusal("this client already has %d password checks waiting", g.maxPerClient)
+		return nil, g.refusal("%s", why)
 	}
-	if late, ahead := g.tooLate(ctx, c); late {
-		g.forgetIfIdle(c)
-		g.mu.Unlock()
-		return nil, g.refusal("about %v of hashing is ahead of it, more than the request has left", ahead)
-	}
-	if g.queued >= g.maxQueued && !g.pushOutFor(c) {
-		g.forgetIfIdle(c)
-		g.mu.Unlock()
-		return nil, g.refusal("%d password checks are already waiting", g.maxQueued)
+	if victim != nil {
+		g.pushOut(victim)
 	}
 	w := &waiter{c: c, decided: make(chan error, 1)}
 	c.waiters = append(c.waiters, w)
@@ -156,6 +148,46 @@ func (g *gate) acquire(ctx context.Context, key accounts.ClientKey) (*client, er
 		return nil, g.refusal("no slot before the request's deadline: %w", ctx.Err())
 	}
 	return nil, ctx.Err()
+}
+
+// decide says what acquire does with a check of c asked now, changing nothing: start it at
+// once; or queue it, after pushing out victim's newest waiting check when victim is not nil;
+// or refuse it, saying why.
+func (g *gate) decide(ctx context.Context, c *client) (start bool, victim *client, why string) {
+	// A free slot goes to a caller within its share at once: anyone waiting while a slot is
+	// free is a client at its share (release hands a freed slot straight to any other).
+	if g.running < g.slots && c.running < g.maxRunningPerClient {
+		return true, nil, ""
+	}
+	if len(c.waiters) >= g.maxPerClient {
+		return false, nil, fmt.Sprintf("this client already has %d password checks waiting", g.maxPerClient)
+	}
+	if late, ahead := g.tooLate(ctx, c); late {
+		return false, nil, fmt.Sprintf("about %v of hashing is ahead of it, more than the request has left", ahead)
+	}
+	if g.queued >= g.maxQueued {
+		if victim = g.victimFor(c); victim == nil {
+			return false, nil, fmt.Sprintf("%d password checks are already waiting", g.maxQueued)
+		}
+	}
+	return false, victim, ""
+}
+
+// refuses returns the error wrapping domain.ErrOverloaded that acquire would shed a check of
+// key with if it asked now, or nil when the check would start or queue. It takes no slot and
+// no place in the queue, so a caller can refuse work at once before spending anything on it;
+// acquire still decides.
+func (g *gate) refuses(ctx context.Context, key accounts.ClientKey) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.clients[key]
+	if c == nil {
+		c = &client{key: key}
+	}
+	if _, _, why := g.decide(ctx, c); why != "" {
+		return g.refusal("%s", why)
+	}
+	return nil
 }
 
 // tooLate reports whether a check of c that queued now would not be done before ctx's
@@ -233,10 +265,10 @@ func (g *gate) grantNext() bool {
 	return true
 }
 
-// pushOutFor makes room in a full queue for a check of c by shedding the newest waiting check
-// of the client with the most waiting (the one holding more slots among equals), when that
-// client has at least two more waiting than c. It reports whether it made room.
-func (g *gate) pushOutFor(c *client) bool {
+// victimFor returns the client whose newest waiting check would make room in a full queue
+// for a check of c: the client with the most waiting (the one holding more slots among
+// equals), when it has at least two more waiting than c; nil when there is none.
+func (g *gate) victimFor(c *client) *client {
 	var victim *client
 	for _, r := range g.ready {
 		if victim == nil || len(r.waiters) > len(victim.waiters) ||
@@ -245,8 +277,13 @@ func (g *gate) pushOutFor(c *client) bool {
 		}
 	}
 	if victim == nil || len(victim.waiters) < len(c.waiters)+2 {
-		return false
+		return nil
 	}
+	return victim
+}
+
+// pushOut sheds victim's newest waiting check to make room in the queue.
+func (g *gate) pushOut(victim *client) {
 	last := len(victim.waiters) - 1
 	w := victim.waiters[last]
 	victim.waiters[last] = nil
@@ -254,7 +291,6 @@ func (g *gate) pushOutFor(c *client) bool {
 	g.queued--
 	// The victim had at least two waiting checks, so it stays in the ready list.
 	w.decided <- g.refusal("its place in the queue went to a client with fewer checks waiting")
-	return true
 }
 
 // removeWaiter takes a waiter whose context ended out of the queue.

@@ -87,9 +87,13 @@ func expectWaiting(t *testing.T, chans ...<-chan granted) {
 	}
 }
 
-// expectShedAtOnce calls acquire for key and requires an overload error without waiting.
+// expectShedAtOnce asks refuses, then acquire, for key and requires an overload error from
+// both, acquire's without waiting.
 func expectShedAtOnce(t *testing.T, g *gate, key accounts.ClientKey) {
 	t.Helper()
+	if err := g.refuses(context.Background(), key); !errors.Is(err, domain.ErrOverloaded) {
+		t.Fatalf("refuses(%s) = %v before a check that acquire sheds", key, err)
+	}
 	start := time.Now()
 	res := receive(t, acquireAsync(context.Background(), g, key))
 	if !errors.Is(res.err, domain.ErrOverloaded) {
@@ -197,8 +201,9 @@ func TestAClientsWaitingChecksAreBounded(t *testing.T) {
 	expectShedAtOnce(t, g, "A")
 	// Another client is not affected by A's bound.
 	queueAsync(t, g, "B")
-	if g.shed.Load() != 1 || g.waiting() != 3 {
-		t.Fatalf("shed %d, waiting %d; want 1 and 3", g.shed.Load(), g.waiting())
+	// Refused twice: by refuses, then by acquire (expectShedAtOnce asks both).
+	if g.shed.Load() != 2 || g.waiting() != 3 {
+		t.Fatalf("shed %d, waiting %d; want 2 and 3", g.shed.Load(), g.waiting())
 	}
 }
 
@@ -239,6 +244,50 @@ func TestAFullQueueMakesRoomForAClientWithLessWaiting(t *testing.T) {
 	if res := receive(t, b); res.err != nil {
 		t.Fatal(res.err)
 	}
+}
+
+// expectNotRefused requires refuses to let a check of key through and to change nothing.
+func expectNotRefused(t *testing.T, g *gate, key accounts.ClientKey) {
+	t.Helper()
+	running, waiting, clients, shed := g.running, g.waiting(), len(g.clients), g.shed.Load()
+	if err := g.refuses(context.Background(), key); err != nil {
+		t.Fatalf("refuses(%s) = %v for a check acquire would start or queue", key, err)
+	}
+	if g.running != running || g.waiting() != waiting || len(g.clients) != clients || g.shed.Load() != shed {
+		t.Fatalf("refuses changed the gate: running %d -> %d, waiting %d -> %d, clients %d -> %d, shed %d -> %d",
+			running, g.running, waiting, g.waiting(), clients, len(g.clients), shed, g.shed.Load())
+	}
+}
+
+// TestRefusesAgreesWithAcquire walks the gate through every way acquire starts, queues or
+// sheds a check, and asks refuses first each time: it refuses exactly the checks acquire
+// sheds, and takes nothing from the gate.
+func TestRefusesAgreesWithAcquire(t *testing.T) {
+	g := newGate(1, 1, 3, 2)
+	expectNotRefused(t, g, "holder") // a free slot
+	holder := holdNow(t, g, "holder")
+	expectNotRefused(t, g, "A") // a place in the queue
+	a := []<-chan granted{queueAsync(t, g, "A"), queueAsync(t, g, "A")}
+	expectShedAtOnce(t, g, "A") // A's own bound of waiting checks
+	queueAsync(t, g, "B")
+	// The queue is full. C would take the place of A's newest check; B, with one waiting
+	// already, would not (A has only one more).
+	expectNotRefused(t, g, "C")
+	expectShedAtOnce(t, g, "B")
+	b := acquireAsync(context.Background(), g, "C")
+	if res := receive(t, a[1]); !errors.Is(res.err, domain.ErrOverloaded) {
+		t.Fatalf("A's newest check: %v, want pushed out", res.err)
+	}
+	expectWaiting(t, a[0], b)
+
+	// A check that could not be done before its deadline.
+	g.observe(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := g.refuses(ctx, "D"); !errors.Is(err, domain.ErrOverloaded) {
+		t.Fatalf("refuses for a check with 100 ms left behind 1 s hashes = %v", err)
+	}
+	g.release(holder)
 }
 
 func TestACancelledCheckLeavesTheQueue(t *testing.T) {

@@ -139,6 +139,15 @@ func (h *Hasher) Verify(ctx context.Context, client accounts.ClientKey, hash use
 	return subtle.ConstantTimeCompare(key, d.key) == 1, nil
 }
 
+// Overloaded implements accounts.PasswordHasher: the refusal a check for client would get now,
+// or nil, without taking a slot or a place in the queue.
+func (h *Hasher) Overloaded(ctx context.Context, client accounts.ClientKey) error {
+	if err := h.gate.refuses(ctx, client); err != nil {
+		return fmt.Errorf("argon2id: %w", err)
+	}
+	return nil
+}
+
 // NeedsRehash reports whether hash was made with parameters other than the configured ones,
 // so that a caller who has just verified the password can store a fresh hash. A malformed hash
 // needs one too.

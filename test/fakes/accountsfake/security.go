@@ -3,6 +3,7 @@ package accountsfake
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -70,6 +71,15 @@ func (h *Hasher) Verify(ctx context.Context, client accounts.ClientKey, hash use
 		return false, fmt.Errorf("accountsfake: malformed hash")
 	}
 	return subtle.ConstantTimeCompare([]byte(stored), []byte(plain)) == 1, nil
+}
+
+// Overloaded returns Err when it wraps domain.ErrOverloaded (a hasher that sheds everything
+// says so before any check), nil otherwise.
+func (h *Hasher) Overloaded(context.Context, accounts.ClientKey) error {
+	if errors.Is(h.Err, domain.ErrOverloaded) {
+		return h.Err
+	}
+	return nil
 }
 
 // Tokens issues readable tokens "tok|<user>|<session>|<expiry unix>" checked against a clock.
