@@ -174,10 +174,11 @@ func TestStreamBodiesAndMultipart(t *testing.T) {
 		c.String(http.StatusOK, "%d", n)
 	}
 	parts := func(c *gin.Context) {
-		mr, ok := httpapi.Multipart(c)
+		mr, release, ok := httpapi.Multipart(c)
 		if !ok {
 			return
 		}
+		defer release()
 		var names []string
 		for {
 			p, err := mr.NextPart()
@@ -262,5 +263,53 @@ func TestModulesExposeTheirHeaders(t *testing.T) {
 	rec := call(h, http.MethodGet, "/api/v1/public", "", nil, map[string]string{"Origin": "https://app.example"})
 	if !strings.Contains(rec.Header().Get("Access-Control-Expose-Headers"), "X-Test-Module") {
 		t.Fatalf("exposed headers %q", rec.Header().Get("Access-Control-Expose-Headers"))
+	}
+}
+
+// readSizes records the largest read asked of a body.
+type readSizes struct {
+	r       io.Reader
+	largest int
+}
+
+func (s *readSizes) Read(p []byte) (int, error) {
+	s.largest = max(s.largest, len(p))
+	return s.r.Read(p)
+}
+
+// TestMultipartReadsTheBodyInLargeChunks: a multipart body is read from the connection 64 KiB
+// at a time, not through the multipart reader's own 4 KiB buffer (a 1 MiB upload was 256
+// read(2) calls).
+func TestMultipartReadsTheBodyInLargeChunks(t *testing.T) {
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fw, _ := mw.CreateFormFile("file", "big.bin")
+	_, _ = fw.Write(bytes.Repeat([]byte("0123456789abcdef"), 1<<16)) // 1 MiB
+	_ = mw.Close()
+	var got int64
+	h := kernelRouter(t, httpapi.Route{Method: http.MethodPost, Path: "/parts", BodyLimit: 4 << 20, Handler: func(c *gin.Context) {
+		mr, release, ok := httpapi.Multipart(c)
+		if !ok {
+			return
+		}
+		defer release()
+		p, err := mr.NextPart()
+		if err != nil {
+			httpapi.BodyError(c, err)
+			return
+		}
+		if got, err = io.Copy(io.Discard, p); err != nil {
+			httpapi.BodyError(c, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	}})
+	body := &readSizes{r: bytes.NewReader(form.Bytes())}
+	rec := call(h, http.MethodPost, "/api/v1/parts", "", body, map[string]string{"Content-Type": mw.FormDataContentType()})
+	if rec.Code != http.StatusNoContent || got != 1<<20 {
+		t.Fatalf("upload = %d %s, %d bytes read from the part", rec.Code, rec.Body.String(), got)
+	}
+	if body.largest < 32<<10 {
+		t.Fatalf("the body was read at most %d bytes at a time, want the 64 KiB buffer", body.largest)
 	}
 }

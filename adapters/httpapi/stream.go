@@ -123,7 +123,20 @@ func JSONStringBytes(s string) int64 {
 // are escaped so the output is also valid JavaScript.
 func escapeJSONString(s string, emit func(string)) {
 	start := 0
+	// Eight bytes at a time while none of them needs a look: post texts are mostly plain
+	// ASCII, and byte by byte this loop took 12 % of the server's CPU on list misses. A word
+	// that does need one is then walked byte by byte (up to wordEnd) before the next test.
+	wordEnd := 0
 	for i := 0; i < len(s); {
+		if i >= wordEnd {
+			for i+8 <= len(s) && !special8(s[i:i+8]) {
+				i += 8
+			}
+			if i >= len(s) {
+				break
+			}
+			wordEnd = i + 8
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
@@ -161,6 +174,20 @@ func escapeJSONString(s string, emit func(string)) {
 	if start < len(s) {
 		emit(s[start:])
 	}
+}
+
+// special8 reports whether any of the 8 bytes of s (len(s) == 8) is a control character, a
+// quote, a backslash or not ASCII: the bytes escapeJSONString must look at one by one. It
+// tests the eight at once (SWAR): a byte below n sets its top bit in (x - n×0x01…) &^ x, and a
+// byte equal to c is a zero byte of x ^ c×0x01…; borrows may set further bits, but only above
+// a byte that matched, so the answer is exact.
+func special8(s string) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	q := x ^ (lo * '"')
+	bs := x ^ (lo * '\\')
+	return ((x-lo*0x20)&^x|(q-lo)&^q|(bs-lo)&^bs|x)&hi != 0
 }
 
 // asciiEscapes holds the escape of every ASCII byte that needs one; the others are "".

@@ -96,3 +96,91 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+// TestSpecial8 checks the eight-at-once test against the byte-wise rule: every byte value at
+// every position among plain bytes, every pair of values at two positions (borrows between
+// neighbours), and random words.
+func TestSpecial8(t *testing.T) {
+	special := func(b byte) bool { return b < 0x20 || b == '"' || b == '\\' || b >= utf8.RuneSelf }
+	check := func(w []byte) {
+		t.Helper()
+		want := false
+		for _, b := range w {
+			want = want || special(b)
+		}
+		if got := special8(string(w)); got != want {
+			t.Fatalf("special8(%q) = %v, want %v", w, got, want)
+		}
+	}
+	for pos := range 8 {
+		for v := range 256 {
+			w := []byte("abcdefgh")
+			w[pos] = byte(v)
+			check(w)
+		}
+	}
+	for p1 := range 8 {
+		for p2 := range 8 {
+			for v1 := range 256 {
+				for _, v2 := range []byte{0x00, 0x1f, 0x20, 0x21, '"', 0x23, 0x5b, '\\', 0x5d, 0x7f, 0x80, 0xff} {
+					w := []byte("        ")
+					w[p1], w[p2] = byte(v1), v2
+					check(w)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		w := make([]byte, 8)
+		for i := range w {
+			w[i] = byte(r.IntN(256))
+			if r.IntN(4) > 0 {
+				w[i] = byte(0x20 + r.IntN(0x60)) // mostly printable ASCII
+			}
+		}
+		check(w)
+	}
+}
+
+// TestEscapingAroundEveryWordBoundary puts each kind of byte that needs a look at every
+// offset of a mostly plain text, so the eight-at-once path hands over to the byte-wise one at
+// every position, and compares with encoding/json.
+func TestEscapingAroundEveryWordBoundary(t *testing.T) {
+	for _, odd := range []string{`"`, `\`, "\x00", "\x1f", "\n", "\x7f", "é", "\u2028", "\xff", "😀", "\xe2\x82"} {
+		for at := range 20 {
+			s := strings.Repeat("x", at) + odd + strings.Repeat("y", 19-at)
+			want := refEncode(t, s)
+			got := record(t, func(c *gin.Context) {
+				js := StartJSONStream(c, http.StatusOK, JSONStringBytes(s)+1)
+				defer js.Finish()
+				js.String(s)
+				js.Raw("\n")
+			})
+			if !bytes.Equal(got, want) {
+				t.Fatalf("streamed %q:\n got %s\nwant %s", s, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkEscapeJSONString escapes post-like texts of 1 KiB: plain ASCII prose (the load
+// runner's), and prose with a quote, a newline or an accented letter every 20 bytes or so.
+func BenchmarkEscapeJSONString(b *testing.B) {
+	texts := map[string]string{
+		"plain": strings.Repeat("the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly ", 13)[:1024],
+		"mixed": strings.Repeat(`The committee met on Tuesday; "minutes" follow.`+"\nCafé notes, page 2. ", 15)[:1024],
+	}
+	for name, text := range texts {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			n := 0
+			for b.Loop() {
+				escapeJSONString(text, func(piece string) { n += len(piece) })
+			}
+			if n == 0 {
+				b.Fatal("nothing emitted")
+			}
+		})
+	}
+}

@@ -517,3 +517,88 @@ func TestPublicContentRowsComeFromMemoryAndFollowChanges(t *testing.T) {
 		t.Fatalf("content of a deleted image = %v, want not found at once", err)
 	}
 }
+
+// TestThumbnailJobsGiveWayToUploads: while an upload is in flight, thumbnail jobs take turns
+// waiting ThumbnailYield each before making their thumbnail (uploads come first, and the jobs
+// still make progress); as soon as no upload is in flight they go on at once. A thumbnail a
+// request asks for is never held back.
+func TestThumbnailJobsGiveWayToUploads(t *testing.T) {
+	const yield = 300 * time.Millisecond
+	f := newFixture(t, 1<<30)
+	svcWith := func(yield time.Duration) *mediaapp.Service {
+		return mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
+			f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailYield: yield})
+	}
+	p := f.user()
+	run := func(svc *mediaapp.Service) (int, error) {
+		return f.env.RunJobs(t.Context(), map[string]func(context.Context, ports.Job) error{mediaapp.ThumbnailJob: svc.MakeThumbnail})
+	}
+
+	// An upload stays open throughout: three jobs pass one per yield, all of them.
+	svc := svcWith(yield)
+	if _, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6), pngBytes(t, 7, 7)); err != nil {
+		t.Fatal(err)
+	}
+	open, err := svc.BeginUpload(t.Context(), p, mediaimg.DetailsDraft{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if n, err := run(svc); err != nil || n != 3 {
+		t.Fatalf("ran %d jobs: %v", n, err)
+	}
+	if took := time.Since(start); took < 3*yield {
+		t.Fatalf("3 thumbnail jobs beside an upload in flight took %v, want at least 3 × %v", took, yield)
+	}
+	if got := svc.Stats().Thumbnails; got != 3 {
+		t.Fatalf("%d thumbnails made, want 3", got)
+	}
+	// A request's thumbnail is made at once, upload or not.
+	imgs, err := f.upload(t, p, pngBytes(t, 9, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if _, obj, _, err := svc.Thumbnail(t.Context(), p, string(imgs[0].ID())); err != nil {
+		t.Fatal(err)
+	} else {
+		_ = obj.Close()
+	}
+	if took := time.Since(start); took >= yield {
+		t.Fatalf("a requested thumbnail took %v beside an upload in flight", took)
+	}
+	open.Abort()
+
+	// Once the upload in flight ends, a waiting job goes on without waiting out its turn.
+	svc = svcWith(time.Hour)
+	if _, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6)); err != nil {
+		t.Fatal(err)
+	}
+	open, err = svc.BeginUpload(t.Context(), p, mediaimg.DetailsDraft{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(svc)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if got := svc.Stats().Thumbnails; got != 0 {
+		t.Fatalf("%d thumbnails made while an upload was in flight, before the job's turn ended", got)
+	}
+	if _, err := open.Commit(t.Context()); err == nil {
+		t.Fatal("an upload without files committed")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("thumbnail jobs still waiting after the only upload in flight ended")
+	}
+	if got := svc.Stats().Thumbnails; got != 2 {
+		t.Fatalf("%d thumbnails made, want 2", got)
+	}
+}

@@ -37,6 +37,7 @@ func (s *Service) BeginUpload(ctx context.Context, p identity.Principal, d image
 	if used >= s.s.QuotaBytes {
 		return nil, image.ErrQuotaExceeded
 	}
+	s.uploads.begin()
 	return &upload{s: s, owner: p.UserID, details: details, used: used}, nil
 }
 
@@ -156,13 +157,13 @@ func (u *upload) Commit(ctx context.Context) ([]*image.Image, error) {
 			// The commit's outcome may be unknown (the connection broke as it was sent): the
 			// rows may exist, so their objects stay. If the rows do not exist, the objects
 			// have none and the sweep removes them.
-			u.done = true
+			u.finish()
 			return nil, err
 		}
 		u.Abort()
 		return nil, err
 	}
-	u.done = true
+	u.finish()
 	u.s.stats.uploaded.Add(int64(len(u.images)))
 	u.s.stats.uploadedBytes.Add(u.added)
 	return u.images, nil
@@ -173,12 +174,20 @@ func (u *upload) Abort() {
 	if u.done {
 		return
 	}
-	u.done = true
+	u.finish()
 	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
 	defer cancel()
 	for _, key := range u.stored {
 		// What cannot be removed now has no row; the sweep removes it later.
 		_ = u.s.objects.Delete(ctx, key)
+	}
+}
+
+// finish ends the upload: it is no longer in flight (see Service.giveWay).
+func (u *upload) finish() {
+	if !u.done {
+		u.done = true
+		u.s.uploads.end()
 	}
 }
 

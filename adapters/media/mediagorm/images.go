@@ -43,9 +43,23 @@ var _ mediaport.Repository = repo{}
 // locking read of the sum would not depend on that, but it would take gap locks on the owner
 // index that deadlock the first uploads of two owners whose ids are neighbours.
 //
-// On the pool's scope there is no transaction to hold the lock: the sum is then merely read.
+// On the pool's scope there is no transaction to hold a lock: the owner's row and the sum are
+// then merely read, in one statement, so an upload beginning does not wait behind another of
+// the owner's uploads committing (which holds the row's lock).
 func (r repo) LockOwner(ctx context.Context, owner identity.UserID) (int64, error) {
 	db := r.db.WithContext(ctx)
+	if r.pool {
+		var used []int64
+		err := db.Raw("SELECT (SELECT COALESCE(SUM(bytes), 0) FROM images WHERE owner_id = u.id) FROM users u WHERE u.id = ?",
+			string(owner)).Scan(&used).Error
+		if err != nil {
+			return 0, gormstore.MapErr(err)
+		}
+		if len(used) == 0 {
+			return 0, fmt.Errorf("mediagorm: quota of %s: %w", owner, identity.ErrUnknownUser)
+		}
+		return used[0], nil
+	}
 	lock := "SELECT id FROM users WHERE id = ?"
 	if gormstore.IsMySQL(db) {
 		lock += " FOR UPDATE"

@@ -28,10 +28,11 @@ func (m *Module) upload(c *gin.Context) {
 	if !ok {
 		return
 	}
-	mr, ok := httpapi.Multipart(c)
+	mr, release, ok := httpapi.Multipart(c)
 	if !ok {
 		return
 	}
+	defer release()
 	var draft image.DetailsDraft
 	var up mediaport.Upload
 	defer func() {

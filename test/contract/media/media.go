@@ -55,6 +55,7 @@ func Tests() []contract.Group[Backend] {
 		{Name: "quota", Tests: []contract.Test[Backend]{
 			{Name: "the sum of the owner's bytes", Run: testQuotaSum},
 			{Name: "an unknown owner", Run: testQuotaUnknownOwner},
+			{Name: "the sum on the pool does not wait for the owner's lock", Run: testQuotaOnThePoolDoesNotWait},
 			{Name: "concurrent uploads of one owner never pass the limit", Run: testQuotaConcurrent},
 		}},
 		{Name: "search", Tests: searchTests()},
@@ -555,6 +556,38 @@ func testQuotaUnknownOwner(t *testing.T, b Backend) {
 		return err
 	})
 	contract.WantErr(t, "LockOwner of a deleted user", err, identity.ErrUnknownUser)
+}
+
+// testQuotaOnThePoolDoesNotWait: while one of the owner's uploads holds the owner's lock in
+// its transaction, LockOwner on the pool (an upload beginning) reads the committed sum at once
+// instead of queueing behind that commit.
+func testQuotaOnThePoolDoesNotWait(t *testing.T, b Backend) {
+	ctx := t.Context()
+	owner := b.NewUser(t)
+	addImage(t, b, owner, "a.png", details(t, image.Private, ""), 5)
+	locked, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+			if _, err := b.Store.Images(tx).LockOwner(ctx, owner); err != nil {
+				close(locked)
+				return err
+			}
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	read, cancel := context.WithTimeout(ctx, 3*time.Second)
+	n, err := b.Images().LockOwner(read, owner)
+	cancel()
+	close(release)
+	contract.NoErr(t, "LockOwner on the pool while a transaction holds the owner", err)
+	if n != 5 {
+		t.Fatalf("used on the pool = %d, want 5", n)
+	}
+	contract.NoErr(t, "the locking transaction", <-done)
 }
 
 // testQuotaConcurrent runs uploads of one owner at once, each checking the quota inside its
