@@ -159,7 +159,7 @@ func (r *runner) sqliteServerFile() string {
 
 // openSQLiteCeiling copies the server's SQLite database (seeded, migrated) to a file of the
 // ceilings' own and opens it with the service's own adapter: the same driver
-// (glebarez/go-sqlite, pure Go), pragmas (WAL, busy_timeout, foreign keys), _txlock=immediate
+// (modernc.org/sqlite, pure Go), pragmas (WAL, busy_timeout, foreign keys), _txlock=immediate
 // and pool bounds (gormstore.Open), so the ceiling measures the hardware and SQLite, not
 // another configuration. The ceilings then issue their statements on the *sql.DB under it,
 // without GORM. A copy rather than the server's file, so that the server stays the one
@@ -262,7 +262,13 @@ func principalsNote(r result) string {
 	if total == 0 {
 		return "none read"
 	}
-	return fmt.Sprintf("%.1f%% from memory (%d of %d)", 100*float64(r.PrincipalHits)/float64(total), r.PrincipalHits, total)
+	note := fmt.Sprintf("%.1f%% from memory (%d of %d)", 100*float64(r.PrincipalHits)/float64(total), r.PrincipalHits, total)
+	if r.RedisFailures > 0 {
+		// Why some were read: Redis calls failed or timed out, and the stamp board vouched
+		// for nothing until Redis answered again.
+		note += fmt.Sprintf("; %d Redis call(s) failed or timed out meanwhile", r.RedisFailures)
+	}
+	return note
 }
 
 // redisNote describes the Redis state a server reported at the end of its run.

@@ -22,6 +22,8 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/argon2"
 
+	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/adapters/posts/postsgorm"
 	"github.com/acme/postsvc/application/posts"
 	"github.com/acme/postsvc/domain/identity"
 )
@@ -177,19 +179,19 @@ func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn 
 	return startCeiling(ctx, name, dir, "ceiling-response.json", cr, envCeilingAddr, envCeilingResponse, env)
 }
 
-// The statements the service issues on MySQL: as GORM spells them, or as the adapter writes
-// them where it bypasses GORM (the list's).
+// The statements the service issues, taken from the adapters that issue them, so that the
+// ceilings cannot drift from them.
 const (
-	// The author's stamps (the kernel's per-user change counters) are read under a row lock
-	// and written back bumped before the insert (gormstore's Stamps.Bump).
-	stampsForUpdateSQL = "SELECT `stamps` FROM `users` WHERE id = ? FOR UPDATE"
-	bumpStampsSQL      = "UPDATE users SET stamps = ? WHERE id = ?"
-	insertPostSQL      = "INSERT INTO `posts` (`id`,`author_id`,`text`,`text_bytes`,`created_at`) VALUES (?,?,?,?,?)"
+	// The author's stamps (the kernel's per-user change counters) are read, under a row lock
+	// on MySQL, and written back bumped before the insert (gormstore's Stamps.Bump).
+	stampsForUpdateSQL = gormstore.StampsReadForUpdateSQL
+	bumpStampsSQL      = gormstore.StampsBumpSQL
+	insertPostSQL      = postsgorm.InsertSQL
 	// A list page is two statements: the ids and text lengths from the index, then the texts
 	// of the posts that fit the page's byte budget (postsgorm's ListByAuthor, which issues
 	// them on the connection itself, the same SQL on both dialects).
-	listHeadsSQL = "SELECT id, text_bytes FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
-	listTextsSQL = "SELECT id, text, created_at FROM posts WHERE author_id = ? AND id IN (%s) ORDER BY id DESC"
+	listHeadsSQL = postsgorm.HeadsBeforeSQL
+	listTextsSQL = postsgorm.TextsSQL
 	principalSQL = `SELECT u.id, u.role, u.stamps
 FROM sessions s
 JOIN users u ON u.id = s.user_id
@@ -197,7 +199,7 @@ WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 )
 
 // statements are the SQL texts of the DB ceilings for one database, as the service issues
-// them there (GORM's spelling checked with its dry run on each dialector).
+// them there.
 type statements struct {
 	stampsRead, bumpStamps, insertPost, listHeads, listTexts string
 }
@@ -209,10 +211,9 @@ var mysqlStatements = statements{
 }
 
 // sqliteStatements are the service's statements on SQLite: the stamps are read without a
-// row lock (SQLite has none; the transaction began IMMEDIATE, holding the write lock, and
-// GORM spells the plucked column bare).
+// row lock (SQLite has none; the transaction began IMMEDIATE, holding the write lock).
 var sqliteStatements = statements{
-	stampsRead: "SELECT stamps FROM `users` WHERE id = ?", bumpStamps: bumpStampsSQL, insertPost: insertPostSQL,
+	stampsRead: gormstore.StampsReadSQL, bumpStamps: bumpStampsSQL, insertPost: insertPostSQL,
 	listHeads: listHeadsSQL, listTexts: listTextsSQL,
 }
 
@@ -297,15 +298,12 @@ func selectCeiling(db *sql.DB, st statements, users []*loadUser, limit int, prin
 		if err != nil {
 			return false, err
 		}
-		args := []any{u.id}
-		for _, id := range ids {
-			args = append(args, id)
-		}
-		if len(args) == 1 {
+		if len(ids) == 0 {
 			return false, errors.New("the list query returned no rows")
 		}
-		marks := strings.TrimSuffix(strings.Repeat("?,", len(args)-1), ",")
-		rows, err := db.QueryContext(ctx, fmt.Sprintf(st.listTexts, marks), args...)
+		// The page's posts are consecutive in the (author_id, id) index: the service reads
+		// their texts as the range from the first id to the last.
+		rows, err := db.QueryContext(ctx, st.listTexts, u.id, ids[0], ids[len(ids)-1], len(ids))
 		if err != nil {
 			return false, err
 		}

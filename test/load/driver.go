@@ -53,6 +53,10 @@ type result struct {
 	// PrincipalsKnown says whether they could be read.
 	PrincipalHits, PrincipalMisses int64
 	PrincipalsKnown                bool
+	// RedisFailures are the Redis calls of the measured server(s) that failed or passed
+	// their timeout during the run (each one has them read principals from the database for
+	// a while), from their /metrics.
+	RedisFailures int64
 	// lat holds every operation's latency, sorted, for merging slices.
 	lat []time.Duration
 }
@@ -76,6 +80,7 @@ func merge(parts ...result) result {
 		m.PeakRSS = max(m.PeakRSS, p.PeakRSS)
 		m.PrincipalHits += p.PrincipalHits
 		m.PrincipalMisses += p.PrincipalMisses
+		m.RedisFailures += p.RedisFailures
 		m.PrincipalsKnown = m.PrincipalsKnown && p.PrincipalsKnown
 		if m.FirstError == "" {
 			m.FirstError = p.FirstError

@@ -286,7 +286,7 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 	}
 	fmt.Fprintf(w, "## Scenarios\n\nThe real server (`./cmd/server`) on 127.0.0.1, %s, %d concurrent keep-alive clients "+
 		"(%d for 1 MiB posts); each scenario stops after %d requests or %s, whichever comes first. "+
-		"\"Principals\" counts, from the server's `/metrics`, the authenticated requests whose principal it served from memory.\n\n",
+		"\"Principals\" counts, from the server's `/metrics`, the authenticated requests whose principal it served from memory, and the Redis calls that failed or timed out during the scenario (principals are read from the database until Redis answers again).\n\n",
 		rep.backendsText(), opts.clients, opts.clients1MiB, opts.requests, opts.duration)
 	fmt.Fprintf(w, "| scenario | clients | requests | errors | req/s | p50 | p99 | max | server peak RSS | CPU per request: server / runner / other | cores busy | principals |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rep.scenarios {
@@ -338,7 +338,7 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 	fmt.Fprintf(w, "- HTTP ceiling: a bare `net/http` server in a process of its own (this runner, started again) that answers every request with the status, headers and body of a cached list response captured from the server (%d bytes of body), driven by the same client code. On MySQL, the \"HTTP info\" row is the same process reading the principal of the token's session from MySQL first, with the same prepared statement.\n", len(rep.captured.Body))
 	fmt.Fprintf(w, "- DB ceilings: the service's own statements, as it issues them on each database, through `database/sql` from the same number of goroutines: the add-post transaction (the author's stamps read, `FOR UPDATE` on MySQL, and written back bumped, `INSERT INTO posts`, commit) and the list `SELECT`s (21 heads, then the page's texts; fresh cursor each time). "+
 		"MySQL: go-sql-driver/mysql with the driver settings the service adds to its DSN (`gormstore.MySQLConfig`) and its pool size, on the server's database. "+
-		"SQLite: the pool the service's own adapter opens (`gormstore.Open`: glebarez/go-sqlite, WAL, busy_timeout, foreign keys, `BEGIN IMMEDIATE`, 4 connections) on a copy of the server's seeded file (`VACUUM INTO`), so that the server stays the one process on its file; the ceiling runs in this runner's process. "+
+		"SQLite: the pool the service's own adapter opens (`gormstore.Open`: libtnb/sqlite on modernc.org/sqlite, WAL, busy_timeout, foreign keys, `BEGIN IMMEDIATE`, 4 connections) on a copy of the server's seeded file (`VACUUM INTO`), so that the server stays the one process on its file; the ceiling runs in this runner's process. "+
 		"The MySQL \"DB info\" rows add the authentication read (session joined to user, a statement prepared once on the pool) that every authenticated request made before principals were kept in memory; they are not targets.\n")
 	if rep.instances != nil {
 		fmt.Fprintf(w, "- Instances: %d servers started from the same binary with the same settings, on the same MySQL database and Redis prefix; the clients are spread round-robin over them.\n", rep.instances.n)
@@ -384,7 +384,7 @@ func (rep *report) databasesText() string {
 		parts = append(parts, "MySQL-compatible server "+rep.machine.mysqlVersion)
 	}
 	if rep.machine.sqliteVersion != "" {
-		parts = append(parts, "SQLite "+rep.machine.sqliteVersion+" (glebarez/go-sqlite, in process)")
+		parts = append(parts, "SQLite "+rep.machine.sqliteVersion+" (modernc.org/sqlite, in process)")
 	}
 	if len(parts) == 0 {
 		return "unknown"

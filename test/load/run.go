@@ -169,7 +169,7 @@ func (r *runner) runBackend(ctx context.Context, be backend, first, last bool) e
 		}
 	case dbSQLite:
 		r.serverDSN = r.sqliteServerFile()
-		r.dbr.setup = "glebarez/go-sqlite (pure Go) through the service's adapter: WAL, busy_timeout 5 s, foreign keys, " +
+		r.dbr.setup = "modernc.org/sqlite (pure Go; GORM dialector libtnb/sqlite) through the service's adapter: WAL, busy_timeout 5 s, foreign keys, " +
 			"BEGIN IMMEDIATE, pool of 4 (gormstore.Open); principals in the process's memory (stampboard.Local)"
 	}
 	if err := r.startServer(ctx); err != nil {
@@ -614,9 +614,10 @@ func (r *runner) driveServers(ctx context.Context, name string, b bounds, server
 		}
 		res.PrincipalHits += after.principalHits - before[i].principalHits
 		res.PrincipalMisses += after.misses - before[i].misses
+		res.RedisFailures += after.redisFailures - before[i].redisFailures
 	}
 	if !res.PrincipalsKnown {
-		res.PrincipalHits, res.PrincipalMisses = 0, 0
+		res.PrincipalHits, res.PrincipalMisses, res.RedisFailures = 0, 0, 0
 	}
 	return res
 }
