@@ -71,13 +71,16 @@ func (s *Auth) Signup(ctx context.Context, in accounts.SignupInput) (accounts.Au
 		// Invalid input is answered without hashing, so it is not counted either.
 		return accounts.AuthResult{}, err
 	}
-	// A check the hasher would shed anyway is refused before the throttle is asked: under a
-	// flood, shedding then costs nothing outside this process (a shared throttle's round
-	// trips took the refusals past 100 ms on a saturated machine).
+	// The hash's place is reserved before the throttle is asked: a check the hasher sheds is
+	// refused at once, with nothing spent outside this process, and one it admits is not shed
+	// after the throttle's round trips (a shared throttle's round trips took refusals past
+	// 100 ms on a saturated machine, when a burst passed a look that reserved nothing).
 	client := accounts.ClientKey(in.ClientAddr)
-	if err := s.hasher.Overloaded(ctx, client); err != nil {
+	release, err := s.hasher.Reserve(ctx, client)
+	if err != nil {
 		return accounts.AuthResult{}, err
 	}
+	defer release()
 	// The signup counts from here, whatever happens next (a taken email included), except
 	// when nothing was hashed.
 	key := signupKey(in.ClientAddr)
@@ -119,12 +122,13 @@ func (s *Auth) Signup(ctx context.Context, in accounts.SignupInput) (accounts.Au
 // count: an attempt that tested nothing (shed, cancelled, the database unreachable) is given
 // back, and so is a success.
 func (s *Auth) Login(ctx context.Context, in accounts.LoginInput) (accounts.AuthResult, error) {
-	// As for a signup, a check the hasher would shed is refused before the throttle and the
-	// user lookup.
+	// As for a signup, the check's place is reserved before the throttle and the user lookup.
 	client := accounts.ClientKey(in.ClientAddr)
-	if err := s.hasher.Overloaded(ctx, client); err != nil {
+	release, err := s.hasher.Reserve(ctx, client)
+	if err != nil {
 		return accounts.AuthResult{}, err
 	}
+	defer release()
 	keys := throttleKeys(in.Email, in.ClientAddr)
 	if err := s.throttle.Admit(ctx, keys...); err != nil {
 		return accounts.AuthResult{}, err

@@ -378,6 +378,32 @@ func TestShedChecksAreNotCounted(t *testing.T) {
 	}
 }
 
+// TestReservedPlacesAreGivenBack: signup and login reserve the hasher's place before the
+// throttle and the user lookup; whatever ends the request (a success, a failure, the
+// throttle's refusal, invalid input), no place stays held for a check that will not come.
+func TestReservedPlacesAreGivenBack(t *testing.T) {
+	svc, env := newService(t) // the fake throttle admits 5 per key
+	ctx := context.Background()
+	signup(t, svc, "a@x.io")
+	if _, err := svc.Login(ctx, port.LoginInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "8.8.8.8"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 6 { // the sixth is refused by the throttle, after its place was reserved
+		_, _ = svc.Login(ctx, port.LoginInput{Email: "a@x.io", Password: "bad password", ClientAddr: "9.9.9.9"})
+	}
+	_, err := svc.Login(ctx, port.LoginInput{Email: "a@x.io", Password: "bad password", ClientAddr: "9.9.9.9"})
+	var te *domain.ThrottledError
+	if !errors.As(err, &te) {
+		t.Fatalf("login past the budget: got %v, want throttled", err)
+	}
+	for i := range 7 {
+		_, _ = svc.Signup(ctx, port.SignupInput{Email: fmt.Sprintf("s%d@x.io", i), Password: "correct horse", ClientAddr: "7.7.7.7"})
+	}
+	if n := env.Hasher.Held(); n != 0 {
+		t.Fatalf("%d places stay held after every request ended", n)
+	}
+}
+
 // blockingFirstHasher holds the hashes of one client until release is closed and lets every
 // other client through, counting what reaches it.
 type blockingFirstHasher struct {

@@ -27,11 +27,17 @@ type PasswordHasher interface {
 	// Verify compares plain with hash in constant time. A mismatch is (false, nil); a hash that
 	// cannot be parsed is an error.
 	Verify(ctx context.Context, client ClientKey, hash user.PasswordHash, plain string) (bool, error)
-	// Overloaded returns at once the error wrapping domain.ErrOverloaded that a check for
-	// client would be refused with if it asked now, or nil. It reserves nothing (Hash and
-	// Verify still decide): it lets a caller shed a check before spending anything on it,
-	// such as a shared throttle's round trips or a user lookup.
-	Overloaded(ctx context.Context, client ClientKey) error
+	// Reserve gives the next check of client its place now (a slot, or a place in the
+	// queue), or returns at once the error wrapping domain.ErrOverloaded that sheds it. The
+	// next Hash or Verify for client takes a place reserved for client instead of asking for
+	// one, so it is not shed for the bounds of the queue. release gives the place back if no
+	// check took it, and does nothing otherwise: call it when the caller is done, whatever
+	// happened.
+	//
+	// It lets a caller shed a check before spending anything on it, such as a shared
+	// throttle's round trips or a user lookup, and counts a burst of checks that arrive
+	// together as they arrive: those admitted are not refused after that work.
+	Reserve(ctx context.Context, client ClientKey) (release func(), err error)
 }
 
 // AccessClaims is what a verified access token says.

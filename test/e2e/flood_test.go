@@ -330,19 +330,20 @@ func TestFloodDoesNotStarveOtherClients(t *testing.T) {
 			t.Fatal("the flood was never shed")
 		}
 		// The server's own clock, without this test's share of the two cores: how long its
-		// handlers took to answer 503 overloaded. A check the hasher would shed is refused
-		// before the throttle (with Redis, two round trips) and the database are asked, so its
-		// answer measures the decision itself. Some still pass that first look together and
-		// are shed by the hasher's queue after those round trips, logins after a user lookup
-		// too; CI once saw only 108 of 141 signups within the bound when every shed signup
-		// made the throttle's round trips first.
+		// handlers took to answer 503 overloaded. A check's place in the hasher is reserved
+		// before the throttle (with Redis, two round trips) and the database are asked, so a
+		// shed answer measures the decision itself, for logins as for signups. CI saw only
+		// 108 of 141 signups within the bound when every shed signup made the throttle's
+		// round trips first, and 62 of 80 when a look that reserved nothing let whole bursts
+		// through to be shed after them (reproduced here with one busy loop beside the test:
+		// 82 of 144, against 144 of 144 with reservations, and with two busy loops).
 		bucket, bound := "0.1", "100 ms"
 		metrics := string(s.do("GET", "/metrics", "", nil).Body)
 		for _, route := range []string{"/api/v1/auth/signup", "/api/v1/auth/login"} {
 			fast, all := shedWithin(t, metrics, route, bucket)
 			t.Logf("%s: %d of %d answers 503 within %s (server side)", route, fast, all, bound)
-			if route == "/api/v1/auth/signup" && (all == 0 || fast*10 < all*9) {
-				t.Errorf("only %d of %d shed signups were answered within %s by the server", fast, all, bound)
+			if all == 0 || fast*10 < all*9 {
+				t.Errorf("only %d of %d shed answers of %s came within %s on the server", fast, all, route, bound)
 			}
 		}
 		// About one hash to get a slot and one to run, both slower while the flood keeps every

@@ -36,7 +36,13 @@ import (
 //     flooding addresses together still cannot shut everyone else out;
 //   - refuses at once, too, a check that by the recent hash time would not be done before
 //     its request's deadline: when the machine is so busy that hashes take seconds, waiting
-//     would only end in a timeout.
+//     would only end in a timeout;
+//   - decides when the check arrives (hold), before the caller's other work for it (a
+//     shared throttle's round trips, a user lookup), and keeps its slot or queue place for
+//     it meanwhile: a burst is counted as it arrives, so the checks beyond the bounds are
+//     refused at once and the others are not refused by the bounds after that work. A slot
+//     given to a held place sits idle until its check comes, a round trip or a lookup, which
+//     is little next to a hash.
 //
 // The cap per client is what lets a newcomer start at once instead of waiting for a
 // flooder's hash to end. Its price is that a client alone (or every client behind one
@@ -69,6 +75,9 @@ type client struct {
 	key     accounts.ClientKey
 	running int
 	waiters []*waiter // first come, first served
+	// held lists the places (slots or waiters of this client) that hold gave and no check
+	// has taken yet, oldest first.
+	held []*ticket
 }
 
 // waiter is one check waiting for a slot.
@@ -91,63 +100,142 @@ func newGate(slots, maxRunningPerClient, maxQueued, maxPerClient int) *gate {
 // context's when it was cancelled first; and when its deadline passed in the queue, both
 // (the check did not start in time, which is load, not an unreachable dependency).
 func (g *gate) acquire(ctx context.Context, key accounts.ClientKey) (*client, error) {
+	t, err := g.enter(ctx, key, false)
+	if err != nil {
+		return nil, err
+	}
+	return g.wait(ctx, t)
+}
+
+// ticket is a check's place in the gate: a slot (w is nil) or a place in the queue.
+type ticket struct {
+	c *client
+	w *waiter
+}
+
+// enter gives a check of key its place in the gate at once, a slot or a place in the queue,
+// or refuses it with an error wrapping domain.ErrOverloaded. With held, the ticket is also
+// put aside in the client's held list for a later check of key to take (see hold).
+func (g *gate) enter(ctx context.Context, key accounts.ClientKey, held bool) (*ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	c := g.clients[key]
 	if c == nil {
 		c = &client{key: key}
 		g.clients[key] = c
 	}
 	start, victim, why := g.decide(ctx, c)
-	if start {
+	t := &ticket{c: c}
+	switch {
+	case start:
 		c.running++
 		g.running++
-		g.mu.Unlock()
-		return c, nil
-	}
-	if why != "" {
+	case why != "":
 		g.forgetIfIdle(c)
-		g.mu.Unlock()
 		return nil, g.refusal("%s", why)
+	default:
+		if victim != nil {
+			g.pushOut(victim)
+		}
+		t.w = &waiter{c: c, decided: make(chan error, 1)}
+		c.waiters = append(c.waiters, t.w)
+		g.queued++
+		if len(c.waiters) == 1 {
+			g.ready = append(g.ready, c)
+		}
 	}
-	if victim != nil {
-		g.pushOut(victim)
+	if held {
+		c.held = append(c.held, t)
 	}
-	w := &waiter{c: c, decided: make(chan error, 1)}
-	c.waiters = append(c.waiters, w)
-	g.queued++
-	if len(c.waiters) == 1 {
-		g.ready = append(g.ready, c)
-	}
-	g.mu.Unlock()
+	return t, nil
+}
 
+// wait returns once t's check has a slot, to be given back with release, or with the error
+// that shed it; see acquire.
+func (g *gate) wait(ctx context.Context, t *ticket) (*client, error) {
+	if t.w == nil {
+		if err := ctx.Err(); err != nil {
+			// A slot held for a check whose request has ended since.
+			g.release(t.c)
+			return nil, err
+		}
+		return t.c, nil
+	}
 	select {
-	case err := <-w.decided:
+	case err := <-t.w.decided:
 		if err != nil {
 			return nil, err
 		}
-		return c, nil
+		return t.c, nil
 	case <-ctx.Done():
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	select {
-	case err := <-w.decided:
-		// The slot (or the refusal) came as the context ended. Nobody will use the slot, so
-		// it goes to the next waiter at once.
-		if err != nil {
-			return nil, err
-		}
-		g.releaseLocked(c)
-	default:
-		g.removeWaiter(w)
-	}
+	g.leaveLocked(t)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return nil, g.refusal("no slot before the request's deadline: %w", ctx.Err())
 	}
 	return nil, ctx.Err()
+}
+
+// leaveLocked gives back a ticket that no check will use: its slot, a slot it was given as
+// it left (to the next waiter at once), or its place in the queue.
+func (g *gate) leaveLocked(t *ticket) {
+	if t.w == nil {
+		g.releaseLocked(t.c)
+		return
+	}
+	select {
+	case err := <-t.w.decided:
+		// decided is written under the gate's lock, so this read is final.
+		if err == nil {
+			g.releaseLocked(t.c)
+		}
+	default:
+		g.removeWaiter(t.w)
+	}
+}
+
+// hold gives a check of key its place in the gate now, as acquire would, or refuses it at
+// once; the check itself comes later and takes the place with take. The caller must give the
+// place back with unhold, which does nothing once a check has taken it.
+//
+// Holding a place first is what makes shedding at the door exact: a burst of checks that
+// arrive together is counted as it arrives, so those beyond the bounds are refused at once
+// and those admitted are not refused later by the bounds, whatever they do in between (a
+// shared throttle's round trips, a user lookup).
+func (g *gate) hold(ctx context.Context, key accounts.ClientKey) (*ticket, error) {
+	return g.enter(ctx, key, true)
+}
+
+// take returns the oldest place held for key that no check has taken yet, or nil. The places
+// held for one client are alike, so any check of the client may take any of them.
+func (g *gate) take(key accounts.ClientKey) *ticket {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.clients[key]
+	if c == nil || len(c.held) == 0 {
+		return nil
+	}
+	t := c.held[0]
+	c.held[0] = nil
+	c.held = c.held[1:]
+	return t
+}
+
+// unhold gives back t's place if no check has taken it.
+func (g *gate) unhold(t *ticket) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	i := slices.Index(t.c.held, t)
+	if i < 0 {
+		return
+	}
+	t.c.held = slices.Delete(t.c.held, i, i+1)
+	g.leaveLocked(t)
 }
 
 // decide says what acquire does with a check of c asked now, changing nothing: start it at
@@ -171,23 +259,6 @@ func (g *gate) decide(ctx context.Context, c *client) (start bool, victim *clien
 		}
 	}
 	return false, victim, ""
-}
-
-// refuses returns the error wrapping domain.ErrOverloaded that acquire would shed a check of
-// key with if it asked now, or nil when the check would start or queue. It takes no slot and
-// no place in the queue, so a caller can refuse work at once before spending anything on it;
-// acquire still decides.
-func (g *gate) refuses(ctx context.Context, key accounts.ClientKey) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	c := g.clients[key]
-	if c == nil {
-		c = &client{key: key}
-	}
-	if _, _, why := g.decide(ctx, c); why != "" {
-		return g.refusal("%s", why)
-	}
-	return nil
 }
 
 // tooLate reports whether a check of c that queued now would not be done before ctx's

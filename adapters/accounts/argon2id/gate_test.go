@@ -87,12 +87,12 @@ func expectWaiting(t *testing.T, chans ...<-chan granted) {
 	}
 }
 
-// expectShedAtOnce asks refuses, then acquire, for key and requires an overload error from
+// expectShedAtOnce asks hold, then acquire, for key and requires an overload error from
 // both, acquire's without waiting.
 func expectShedAtOnce(t *testing.T, g *gate, key accounts.ClientKey) {
 	t.Helper()
-	if err := g.refuses(context.Background(), key); !errors.Is(err, domain.ErrOverloaded) {
-		t.Fatalf("refuses(%s) = %v before a check that acquire sheds", key, err)
+	if _, err := g.hold(context.Background(), key); !errors.Is(err, domain.ErrOverloaded) {
+		t.Fatalf("hold(%s) = %v for a check that acquire sheds", key, err)
 	}
 	start := time.Now()
 	res := receive(t, acquireAsync(context.Background(), g, key))
@@ -201,7 +201,7 @@ func TestAClientsWaitingChecksAreBounded(t *testing.T) {
 	expectShedAtOnce(t, g, "A")
 	// Another client is not affected by A's bound.
 	queueAsync(t, g, "B")
-	// Refused twice: by refuses, then by acquire (expectShedAtOnce asks both).
+	// Refused twice: by hold, then by acquire (expectShedAtOnce asks both).
 	if g.shed.Load() != 2 || g.waiting() != 3 {
 		t.Fatalf("shed %d, waiting %d; want 2 and 3", g.shed.Load(), g.waiting())
 	}
@@ -246,48 +246,183 @@ func TestAFullQueueMakesRoomForAClientWithLessWaiting(t *testing.T) {
 	}
 }
 
-// expectNotRefused requires refuses to let a check of key through and to change nothing.
-func expectNotRefused(t *testing.T, g *gate, key accounts.ClientKey) {
+// holdPlace holds a place for key that the gate must give, and requires it to be a slot or
+// a place in the queue as wantSlot says, taken from the gate's counts.
+func holdPlace(t *testing.T, g *gate, key accounts.ClientKey, wantSlot bool) *ticket {
 	t.Helper()
-	running, waiting, clients, shed := g.running, g.waiting(), len(g.clients), g.shed.Load()
-	if err := g.refuses(context.Background(), key); err != nil {
-		t.Fatalf("refuses(%s) = %v for a check acquire would start or queue", key, err)
+	running, waiting := g.running, g.waiting()
+	h, err := g.hold(context.Background(), key)
+	if err != nil {
+		t.Fatalf("hold(%s) = %v for a check acquire would start or queue", key, err)
 	}
-	if g.running != running || g.waiting() != waiting || len(g.clients) != clients || g.shed.Load() != shed {
-		t.Fatalf("refuses changed the gate: running %d -> %d, waiting %d -> %d, clients %d -> %d, shed %d -> %d",
-			running, g.running, waiting, g.waiting(), clients, len(g.clients), shed, g.shed.Load())
+	switch {
+	case wantSlot && (h.w != nil || g.running != running+1 || g.waiting() != waiting):
+		t.Fatalf("hold(%s) did not take a slot: running %d -> %d, waiting %d -> %d", key, running, g.running, waiting, g.waiting())
+	case !wantSlot && (h.w == nil || g.running != running || g.waiting() != waiting+1):
+		t.Fatalf("hold(%s) did not take a place in the queue: running %d -> %d, waiting %d -> %d", key, running, g.running, waiting, g.waiting())
 	}
+	return h
 }
 
-// TestRefusesAgreesWithAcquire walks the gate through every way acquire starts, queues or
-// sheds a check, and asks refuses first each time: it refuses exactly the checks acquire
-// sheds, and takes nothing from the gate.
-func TestRefusesAgreesWithAcquire(t *testing.T) {
-	g := newGate(1, 1, 3, 2)
-	expectNotRefused(t, g, "holder") // a free slot
-	holder := holdNow(t, g, "holder")
-	expectNotRefused(t, g, "A") // a place in the queue
-	a := []<-chan granted{queueAsync(t, g, "A"), queueAsync(t, g, "A")}
-	expectShedAtOnce(t, g, "A") // A's own bound of waiting checks
-	queueAsync(t, g, "B")
-	// The queue is full. C would take the place of A's newest check; B, with one waiting
-	// already, would not (A has only one more).
-	expectNotRefused(t, g, "C")
-	expectShedAtOnce(t, g, "B")
-	b := acquireAsync(context.Background(), g, "C")
-	if res := receive(t, a[1]); !errors.Is(res.err, domain.ErrOverloaded) {
-		t.Fatalf("A's newest check: %v, want pushed out", res.err)
+// takeAsync starts a check of key that takes a held place and waits in it.
+func takeAsync(t *testing.T, g *gate, key accounts.ClientKey) <-chan granted {
+	t.Helper()
+	h := g.take(key)
+	if h == nil {
+		t.Fatalf("no place held for %s", key)
 	}
-	expectWaiting(t, a[0], b)
+	out := make(chan granted, 1)
+	go func() {
+		c, err := g.wait(context.Background(), h)
+		out <- granted{key: key, c: c, err: err}
+	}()
+	return out
+}
+
+// TestHoldAgreesWithAcquire walks the gate through every way acquire starts, queues or sheds
+// a check, holding each time instead: hold takes the very place acquire would have taken (a
+// slot or a place in the queue) and refuses exactly the checks acquire sheds.
+func TestHoldAgreesWithAcquire(t *testing.T) {
+	g := newGate(1, 1, 3, 2)
+	holdPlace(t, g, "holder", true) // a free slot
+	holder := receive(t, takeAsync(t, g, "holder"))
+	if holder.err != nil || g.running != 1 {
+		t.Fatalf("the check took its held slot: %v, running %d", holder.err, g.running)
+	}
+	holdPlace(t, g, "A", false) // places in the queue
+	holdPlace(t, g, "A", false)
+	expectShedAtOnce(t, g, "A") // A's own bound of waiting checks
+	holdPlace(t, g, "B", false)
+	// The queue is full. C takes the place of A's newest; B, with one waiting already, would
+	// not (A has only one more).
+	expectShedAtOnce(t, g, "B")
+	if h, err := g.hold(context.Background(), "C"); err != nil || h.w == nil || g.waiting() != 3 {
+		t.Fatalf("hold(C) in a full queue = %v; waiting %d, want C in A's newest place", err, g.waiting())
+	}
+	a := []<-chan granted{takeAsync(t, g, "A"), takeAsync(t, g, "A")}
+	if res := receive(t, a[1]); !errors.Is(res.err, domain.ErrOverloaded) {
+		t.Fatalf("the check in A's newest place: %v, want pushed out", res.err)
+	}
+	b, c := takeAsync(t, g, "B"), takeAsync(t, g, "C")
+	expectWaiting(t, a[0], b, c)
 
 	// A check that could not be done before its deadline.
 	g.observe(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := g.refuses(ctx, "D"); !errors.Is(err, domain.ErrOverloaded) {
-		t.Fatalf("refuses for a check with 100 ms left behind 1 s hashes = %v", err)
+	if _, err := g.hold(ctx, "D"); !errors.Is(err, domain.ErrOverloaded) {
+		t.Fatalf("hold for a check with 100 ms left behind 1 s hashes = %v", err)
 	}
-	g.release(holder)
+	// Served in turn, none refused after its place was held.
+	g.release(holder.c)
+	for _, ch := range []<-chan granted{a[0], b, c} {
+		res := receive(t, ch)
+		if res.err != nil {
+			t.Fatalf("the check in %s's held place: %v", res.key, res.err)
+		}
+		g.release(res.c)
+	}
+	if g.running != 0 || g.waiting() != 0 || len(g.clients) != 0 {
+		t.Fatalf("after every check: running %d, waiting %d, clients %d", g.running, g.waiting(), len(g.clients))
+	}
+}
+
+// TestABurstIsCountedAsItArrives: 100 checks of one client arrive together beside another
+// client's running check. Exactly the places the bounds allow are held (one slot within the
+// client's share and two in the queue), the rest are refused at once, and every check whose
+// place was held is served, whatever time passes between the hold and the check. A look that
+// held nothing would let the whole burst through, to be shed later by acquire.
+func TestABurstIsCountedAsItArrives(t *testing.T) {
+	g := newGate(2, 1, 8, 2)
+	other := holdNow(t, g, "other")
+	var held, refused atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 100 {
+		wg.Go(func() {
+			<-start
+			_, err := g.hold(context.Background(), "flood")
+			switch {
+			case err == nil:
+				held.Add(1)
+			case errors.Is(err, domain.ErrOverloaded):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if held.Load() != 3 || refused.Load() != 97 {
+		t.Fatalf("held %d and refused %d of 100, want 3 and 97", held.Load(), refused.Load())
+	}
+	expectShedAtOnce(t, g, "flood") // the held places count until taken
+	checks := []<-chan granted{takeAsync(t, g, "flood"), takeAsync(t, g, "flood"), takeAsync(t, g, "flood")}
+	g.release(other)
+	for range checks {
+		// One runs at a time (the client's share); each release lets the next one start.
+		var res granted
+		select {
+		case res = <-checks[0]:
+		case res = <-checks[1]:
+		case res = <-checks[2]:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a held check was not served")
+		}
+		if res.err != nil {
+			t.Fatalf("a check whose place was held: %v", res.err)
+		}
+		g.release(res.c)
+	}
+}
+
+// TestAnUnusedHoldIsGivenBack: unhold gives back a held slot, a held place in the queue, and
+// a slot granted to a held place before any check came, which goes on to the next waiter; it
+// does nothing once a check has taken the place. A held slot whose request has ended is given
+// back by the check that takes it.
+func TestAnUnusedHoldIsGivenBack(t *testing.T) {
+	g := newGate(1, 1, 4, 4)
+	g.unhold(holdPlace(t, g, "A", true))
+	if g.running != 0 || len(g.clients) != 0 {
+		t.Fatalf("after unhold of a slot: running %d, clients %d", g.running, len(g.clients))
+	}
+	holder := holdNow(t, g, "holder")
+	g.unhold(holdPlace(t, g, "A", false))
+	if g.waiting() != 0 {
+		t.Fatalf("after unhold of a queue place: waiting %d", g.waiting())
+	}
+	granted := holdPlace(t, g, "A", false)
+	next := queueAsync(t, g, "B")
+	g.release(holder) // the slot goes to A's held place, where no check is yet
+	if g.running != 1 || g.waiting() != 1 {
+		t.Fatalf("running %d, waiting %d; want A's place granted", g.running, g.waiting())
+	}
+	g.unhold(granted)
+	res := receive(t, next)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	// Taken, then unhold: nothing changes.
+	h := holdPlace(t, g, "C", false)
+	taken := takeAsync(t, g, "C")
+	g.unhold(h)
+	if g.waiting() != 1 {
+		t.Fatalf("unhold after the check took the place: waiting %d, want 1", g.waiting())
+	}
+	g.release(res.c)
+	g.release(receive(t, taken).c)
+
+	// A held slot whose request ended before its check came.
+	ctx, cancel := context.WithCancel(context.Background())
+	holdPlace(t, g, "D", true)
+	cancel()
+	if _, err := g.wait(ctx, g.take("D")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait in a held slot after the request ended = %v", err)
+	}
+	if g.running != 0 || len(g.clients) != 0 {
+		t.Fatalf("at the end: running %d, clients %d", g.running, len(g.clients))
+	}
 }
 
 func TestACancelledCheckLeavesTheQueue(t *testing.T) {

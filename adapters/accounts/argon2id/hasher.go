@@ -139,13 +139,15 @@ func (h *Hasher) Verify(ctx context.Context, client accounts.ClientKey, hash use
 	return subtle.ConstantTimeCompare(key, d.key) == 1, nil
 }
 
-// Overloaded implements accounts.PasswordHasher: the refusal a check for client would get now,
-// or nil, without taking a slot or a place in the queue.
-func (h *Hasher) Overloaded(ctx context.Context, client accounts.ClientKey) error {
-	if err := h.gate.refuses(ctx, client); err != nil {
-		return fmt.Errorf("argon2id: %w", err)
+// Reserve implements accounts.PasswordHasher: it gives client's next check its place in the
+// gate now (a slot, or a place in the queue) or refuses it at once, and returns the function
+// that gives the place back if no check took it.
+func (h *Hasher) Reserve(ctx context.Context, client accounts.ClientKey) (func(), error) {
+	t, err := h.gate.hold(ctx, client)
+	if err != nil {
+		return func() {}, fmt.Errorf("argon2id: %w", err)
 	}
-	return nil
+	return func() { h.gate.unhold(t) }, nil
 }
 
 // NeedsRehash reports whether hash was made with parameters other than the configured ones,
@@ -156,11 +158,19 @@ func (h *Hasher) NeedsRehash(hash user.PasswordHash) bool {
 	return err != nil || d.params != h.params || len(d.salt) != saltLen || len(d.key) != keyLen
 }
 
-// run waits for a slot of client's share and derives the key. A caller whose context ends
-// while queued gets the context's error, and a caller shed by the gate an error wrapping
-// domain.ErrOverloaded; neither starts the expensive work.
+// run waits for a slot of client's share, in a place Reserve held for client if there is one,
+// and derives the key. A caller whose context ends while queued gets the context's error,
+// and a caller shed by the gate an error wrapping domain.ErrOverloaded; neither starts the
+// expensive work.
 func (h *Hasher) run(ctx context.Context, client accounts.ClientKey, password, salt []byte, p params, keyLen uint32) ([]byte, error) {
-	c, err := h.gate.acquire(ctx, client)
+	t := h.gate.take(client)
+	if t == nil {
+		var err error
+		if t, err = h.gate.enter(ctx, client, false); err != nil {
+			return nil, fmt.Errorf("argon2id: waiting for a hashing slot: %w", err)
+		}
+	}
+	c, err := h.gate.wait(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("argon2id: waiting for a hashing slot: %w", err)
 	}

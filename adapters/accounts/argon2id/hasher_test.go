@@ -12,6 +12,7 @@ import (
 	"github.com/acme/postsvc/ports/accounts"
 
 	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/accounts/user"
 )
 
@@ -323,5 +324,51 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestReserveHoldsThePlaceForTheNextCheck: with one slot and one place in the queue, A's
+// reservation takes the slot and B's the queue place, so C is refused at once. B's hash then
+// waits for the slot A's reservation holds, A's hash runs in it at once, and B's follows; a
+// release after the check is a no-op, and nothing is left in the gate.
+func TestReserveHoldsThePlaceForTheNextCheck(t *testing.T) {
+	h := NewHasher(config.Auth{Argon2MemoryKiB: 64, Argon2Iterations: 1, Argon2Parallelism: 1, MaxConcurrentHashes: 1,
+		MaxHashesPerClient: 1, MaxQueuedHashes: 1, MaxQueuedPerClient: 1})
+	ctx := context.Background()
+	releaseA, err := h.Reserve(ctx, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseB, err := h.Reserve(ctx, "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Reserve(ctx, "C"); !errors.Is(err, domain.ErrOverloaded) {
+		t.Fatalf("Reserve(C) with the slot and the queue held = %v, want ErrOverloaded", err)
+	}
+	if h.InFlight() != 0 || h.Queued() != 1 {
+		t.Fatalf("in flight %d, queued %d; want the slot held idle and B's place queued", h.InFlight(), h.Queued())
+	}
+	b := make(chan error, 1)
+	go func() {
+		_, err := h.Hash(ctx, "B", "password b")
+		b <- err
+	}()
+	select {
+	case err := <-b:
+		t.Fatalf("B's hash ended (%v) while A's reservation held the only slot", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	if _, err := h.Hash(ctx, "A", "password a"); err != nil {
+		t.Fatalf("A's hash in its reserved slot: %v", err)
+	}
+	if err := <-b; err != nil {
+		t.Fatalf("B's hash in its reserved place: %v", err)
+	}
+	releaseA()
+	releaseB()
+	g := h.gate
+	if g.running != 0 || g.waiting() != 0 || len(g.clients) != 0 {
+		t.Fatalf("after both checks and releases: running %d, waiting %d, clients %d", g.running, g.waiting(), len(g.clients))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ type Hasher struct {
 
 	mu      sync.Mutex
 	clients []accounts.ClientKey
+	held    map[accounts.ClientKey][]*bool // places reserved and not yet taken, oldest first
 }
 
 // Clients returns the client of every call so far, in order.
@@ -47,6 +49,9 @@ func (h *Hasher) begin(ctx context.Context, client accounts.ClientKey) error {
 	}
 	h.mu.Lock()
 	h.clients = append(h.clients, client)
+	if places := h.held[client]; len(places) > 0 {
+		h.held[client] = places[1:] // a check takes the oldest place reserved for its client
+	}
 	h.mu.Unlock()
 	return nil
 }
@@ -73,13 +78,39 @@ func (h *Hasher) Verify(ctx context.Context, client accounts.ClientKey, hash use
 	return subtle.ConstantTimeCompare([]byte(stored), []byte(plain)) == 1, nil
 }
 
-// Overloaded returns Err when it wraps domain.ErrOverloaded (a hasher that sheds everything
-// says so before any check), nil otherwise.
-func (h *Hasher) Overloaded(context.Context, accounts.ClientKey) error {
+// Reserve returns Err when it wraps domain.ErrOverloaded (a hasher that sheds everything
+// says so before any check). Otherwise it holds a place, which the next Hash or Verify for
+// the same client takes;
+// Held counts the places that release has not given back and no check has taken.
+func (h *Hasher) Reserve(_ context.Context, client accounts.ClientKey) (func(), error) {
 	if errors.Is(h.Err, domain.ErrOverloaded) {
-		return h.Err
+		return func() {}, h.Err
 	}
-	return nil
+	place := new(bool) // only its address matters: it names this place
+	h.mu.Lock()
+	if h.held == nil {
+		h.held = map[accounts.ClientKey][]*bool{}
+	}
+	h.held[client] = append(h.held[client], place)
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if i := slices.Index(h.held[client], place); i >= 0 {
+			h.held[client] = slices.Delete(h.held[client], i, i+1)
+		}
+	}, nil
+}
+
+// Held returns how many reserved places are neither taken by a check nor given back.
+func (h *Hasher) Held() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, places := range h.held {
+		n += len(places)
+	}
+	return n
 }
 
 // Tokens issues readable tokens "tok|<user>|<session>|<expiry unix>" checked against a clock.
