@@ -152,12 +152,16 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 // TestFloodOfWrongPasswordsForOneAccount sends 150 wrong passwords for one account at once,
 // each from an address of its own so that only the account's limit (10 by default) applies:
-// no more than 10 passwords are tested (401), and every other attempt is refused (429 with
-// Retry-After) without being tested, however many arrive together.
+// no more than 10 passwords are tested (401), and every other attempt is refused without
+// being tested, with 429 when the throttle refused it, or with 503 overloaded when the
+// hasher had no place for it (the hasher is asked first, so that shedding costs no round trip
+// to a shared throttle; a shed attempt takes nothing from the budget). Wrong passwords sent
+// one at a time afterwards are tested until exactly 10 have been, then refused with 429, the
+// account's owner included.
 func TestFloodOfWrongPasswordsForOneAccount(t *testing.T) {
 	floodEachBackend(t, func(t *testing.T, s *server) {
 		victim := s.signup(uniqueEmail("victim"))
-		const attempts = 150
+		const attempts, limit = 150, 10
 		got := newTally(s)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -171,11 +175,28 @@ func TestFloodOfWrongPasswordsForOneAccount(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		got.check(t, "401 invalid_credentials", "429 too_many_attempts")
-		tested, refused := got.count("401 invalid_credentials"), got.count("429 too_many_attempts")
-		t.Logf("%d concurrent wrong passwords: %d tested (401), %d refused (429)", attempts, tested, refused)
-		if tested > 10 || tested < 1 || tested+refused != attempts {
-			t.Fatalf("%d answered 401 and %d 429 of %d; at most the account's limit of 10 may be tested", tested, refused, attempts)
+		got.check(t, "401 invalid_credentials", "429 too_many_attempts", "503 overloaded")
+		tested, refused, shed := got.count("401 invalid_credentials"), got.count("429 too_many_attempts"), got.count("503 overloaded")
+		t.Logf("%d concurrent wrong passwords: %d tested (401), %d refused (429), %d shed (503)", attempts, tested, refused, shed)
+		if tested > limit || tested < 1 || tested+refused+shed != attempts {
+			t.Fatalf("%d answered 401, %d 429 and %d 503 of %d; at most the account's limit of %d may be tested",
+				tested, refused, shed, attempts, limit)
+		}
+		// One at a time, from yet other addresses: exactly the rest of the budget is tested.
+		for i := 0; ; i++ {
+			r := s.post("/api/v1/auth/login", fmt.Sprintf("198.18.0.%d", 1+i), map[string]any{"email": victim.Email, "password": "one more guess"})
+			if r.err != nil || r.Status != http.StatusUnauthorized && r.Status != http.StatusTooManyRequests {
+				t.Fatalf("wrong password %d after the flood: %d %s %v", i+1, r.Status, truncate(r.Body), r.err)
+			}
+			if r.Status == http.StatusTooManyRequests {
+				break
+			}
+			if tested++; tested > limit {
+				t.Fatalf("%d wrong passwords were tested; the account's limit is %d", tested, limit)
+			}
+		}
+		if tested != limit {
+			t.Fatalf("refused with 429 after %d tested wrong passwords, want the limit of %d", tested, limit)
 		}
 		// The account stays protected: its owner, from yet another address, is refused too.
 		r := s.post("/api/v1/auth/login", "203.0.113.200", map[string]any{"email": victim.Email, "password": victim.Password})
@@ -187,9 +208,11 @@ func TestFloodOfWrongPasswordsForOneAccount(t *testing.T) {
 
 // TestFloodOfSignupsFromOneAddress sends 150 signups at once from one address: no more than
 // the 20 per address a window allows are created, the rest are refused with 429 or shed with
-// 503 overloaded while the hasher is busy (which does not use up the budget). Once 20 exist,
-// another 150 at once all get 429 with Retry-After, while another address can still sign up.
-// The window is a day, so that no signup comes back while the test runs.
+// 503 overloaded when the hasher has no place for them (which does not use up the budget).
+// Once 20 exist, another 150 at once create nothing: those the hasher has a place for are
+// refused with 429, the others shed, and one more afterwards gets 429 with Retry-After,
+// while another address can still sign up. The window is a day, so that no signup comes back
+// while the test runs.
 func TestFloodOfSignupsFromOneAddress(t *testing.T) {
 	floodEachBackend(t, func(t *testing.T, s *server) {
 		const flood, limit, addr = 150, 20, "198.51.100.66"
@@ -229,9 +252,14 @@ func TestFloodOfSignupsFromOneAddress(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		again.check(t, "429 too_many_attempts")
-		if n := again.count("429 too_many_attempts"); n != flood {
-			t.Fatalf("%d of %d signups beyond the limit were refused with 429", n, flood)
+		again.check(t, "429 too_many_attempts", "503 overloaded")
+		t.Logf("%d concurrent signups beyond the limit: %d refused (429), %d shed (503 overloaded)",
+			flood, again.count("429 too_many_attempts"), again.count("503 overloaded"))
+		if again.count("429 too_many_attempts") == 0 {
+			t.Fatalf("none of %d signups beyond the limit was refused with 429", flood)
+		}
+		if r := s.post("/api/v1/auth/signup", addr, map[string]any{"email": uniqueEmail("over"), "password": "correct horse battery"}); r.err != nil || r.Status != http.StatusTooManyRequests {
+			t.Fatalf("one signup beyond the limit after the flood: %d %s %v, want 429", r.Status, truncate(r.Body), r.err)
 		}
 		other := s.post("/api/v1/auth/signup", "203.0.113.9", map[string]any{"email": uniqueEmail("other"), "password": "correct horse battery"})
 		if other.err != nil || other.Status != http.StatusCreated {
