@@ -43,8 +43,9 @@ type Repository interface {
 	// then Blocks and Results by key still find them; nothing reaches those keys any more
 	// but a job already running, whose writes then find no ECG.
 	DeleteByOwner(ctx context.Context, owner identity.UserID) error
-	// PurgeOwner removes up to limit blocks and results of owner that no ECG refers to any
-	// more, and returns how many it removed; 0 means none are left.
+	// PurgeOwner removes up to limit stored rows of blocks and results of owner that no ECG
+	// refers to any more, and returns how many it removed; 0 means none are left. How many
+	// rows an ECG's blocks take is storage's business (a row may hold several blocks).
 	PurgeOwner(ctx context.Context, owner identity.UserID, limit int) (int, error)
 	// Blocks returns the ECG's blocks from position from on, in order (lead by lead, each in
 	// sequence), as many as fit in maxBytes of packed data and at least one while any remain.

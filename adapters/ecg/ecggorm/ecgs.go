@@ -94,15 +94,30 @@ var batchBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// blockWriter collects blocks into multi-row INSERTs of at most maxBatchBytes of data and
+// blockWriter collects blocks into rows (bundle.go: consecutive blocks share a row up to
+// maxBundleBytes), and rows into multi-row INSERTs of at most maxBatchBytes of data and
 // maxBatchRows rows, writing each batch as soon as the next block would not fit. The blocks'
-// data is copied (the caller reuses it) into one buffer that every batch reuses.
+// data is copied (the caller reuses it) into one buffer that every batch reuses, each bundle's
+// frames written in place.
 type blockWriter struct {
 	db         *gorm.DB
 	key, owner string
 	rows       []blockRow
 	buf        []byte
 	args       []any
+	bundle     openBundle
+}
+
+// openBundle is the row being filled: where its data starts in the writer's buffer, where its
+// first block's data starts (the row's whole data, should no other block join it), and what
+// it holds so far.
+type openBundle struct {
+	open      bool
+	start     int
+	firstData int
+	blocks    int
+	samples   int
+	last      ecg.Block // position only
 }
 
 // blockInsertSQL[n] inserts n blocks. The batches run as prepared statements (one per row
@@ -129,23 +144,58 @@ var blockInsertSQL = func() (texts [maxBatchRows + 1]string) {
 }()
 
 func (w *blockWriter) put(b ecg.Block) error {
-	if len(w.rows) > 0 && (len(w.rows) == maxBatchRows || len(w.buf)+len(b.Data) > maxBatchBytes) {
+	var head [frameHeaderMax]byte
+	frame := appendFrameHeader(head[:0], b)
+	size := len(frame) + len(b.Data)
+	if w.bundle.open && len(w.buf)-w.bundle.start+size > maxBundleBytes {
+		w.closeBundle()
+	}
+	// A bundle is opened only with room for its row in the batch, and the batch is written
+	// before its data would pass maxBatchBytes (the bundle's tag byte included).
+	if (w.bundle.open || len(w.rows) > 0) && len(w.buf)+size+1 > maxBatchBytes {
 		if err := w.flush(); err != nil {
 			return err
 		}
 	}
+	if !w.bundle.open {
+		if len(w.rows) == maxBatchRows {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+		w.bundle = openBundle{open: true, start: len(w.buf)}
+		w.buf = append(w.buf, bundleTag)
+		w.bundle.firstData = len(w.buf) + len(frame)
+	}
 	// Rows of this batch may point into an older array if append grows buf; that array stays
 	// valid until the batch is written, and the grown one is reused afterwards.
-	start := len(w.buf)
+	w.buf = append(w.buf, frame...)
 	w.buf = append(w.buf, b.Data...)
-	w.rows = append(w.rows, blockRow{
-		Key: w.key, LeadNo: b.Lead, Seq: b.Seq, OwnerID: w.owner, Samples: b.Samples,
-		DataBytes: len(b.Data), Data: w.buf[start:len(w.buf):len(w.buf)],
-	})
+	w.bundle.blocks++
+	w.bundle.samples += b.Samples
+	w.bundle.last = ecg.Block{Lead: b.Lead, Seq: b.Seq}
 	return nil
 }
 
+// closeBundle ends the open bundle as a row: the bundle itself when it holds several blocks,
+// the one block's packed data alone otherwise.
+func (w *blockWriter) closeBundle() {
+	if !w.bundle.open {
+		return
+	}
+	data := w.buf[w.bundle.start:len(w.buf):len(w.buf)]
+	if w.bundle.blocks == 1 {
+		data = w.buf[w.bundle.firstData:len(w.buf):len(w.buf)]
+	}
+	w.rows = append(w.rows, blockRow{
+		Key: w.key, LeadNo: w.bundle.last.Lead, Seq: w.bundle.last.Seq, OwnerID: w.owner,
+		Samples: w.bundle.samples, DataBytes: len(data), Data: data,
+	})
+	w.bundle = openBundle{}
+}
+
 func (w *blockWriter) flush() error {
+	w.closeBundle()
 	if len(w.rows) == 0 {
 		return nil
 	}
@@ -290,11 +340,16 @@ func purge(db *gorm.DB, table, order string, owner identity.UserID, limit int) (
 	return int(res.RowsAffected), nil
 }
 
-// blocksSQL reads one batch of an ECG's blocks in one query. The derived table w sums the
-// blocks' sizes in reading order from their data_bytes column, without touching their data
+// blocksSQL reads one batch of an ECG's rows in one query. The derived table w sums the
+// rows' sizes in reading order from their data_bytes column, without touching their data
 // (InnoDB leaves large blobs off the row and fetches them only for queries that read them);
-// the join then reads the data of the blocks whose running total fits the budget, and of the
-// first block whatever its size. An ECG has at most 16 leads of 16 blocks, so w is small.
+// the join then reads the data of the first row, whatever its size, and of the rows after it
+// while the rows between the first and them fit the budget. That is every row the page can
+// need, and at most one more: the first row may be a bundle that starts before from, and a
+// bundle's frame headers are not budget, so Blocks cuts the page to the budget exactly once
+// the blocks are out. An ECG has at most 16 leads of 16 blocks, so w is small. A row is keyed
+// by the position of its last block (bundle.go), so the rows at or after from are exactly
+// those that hold a block at or after from.
 //
 // The join order is forced (%s is MySQL's STRAIGHT_JOIN, or SQLite's CROSS JOIN, which SQLite
 // never reorders): left to itself, MariaDB reads every block of the ECG, data included, and
@@ -302,13 +357,14 @@ func purge(db *gorm.DB, table, order string, owner identity.UserID, limit int) (
 const blocksSQL = `SELECT b.lead_no, b.seq, b.samples, b.data
 FROM (
     SELECT lead_no, seq,
-        SUM(data_bytes) OVER (ORDER BY lead_no, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
+        SUM(data_bytes) OVER (ORDER BY lead_no, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+            - data_bytes - FIRST_VALUE(data_bytes) OVER (ORDER BY lead_no, seq) AS between_bytes,
         ROW_NUMBER() OVER (ORDER BY lead_no, seq) AS n
     FROM ecg_blocks
     WHERE ecg_key = ? AND (lead_no > ? OR (lead_no = ? AND seq >= ?))
 ) w
 %s ecg_blocks b ON b.ecg_key = ? AND b.lead_no = w.lead_no AND b.seq = w.seq
-WHERE w.upto <= ? OR w.n = 1
+WHERE w.n <= 2 OR w.between_bytes < ?
 ORDER BY w.lead_no, w.seq`
 
 var (
@@ -334,9 +390,22 @@ func (r repo) Blocks(ctx context.Context, key ecg.Key, from ecgport.BlockPos, ma
 	if err != nil {
 		return nil, gormstore.MapErr(err)
 	}
-	out := make([]ecg.Block, len(rows))
-	for i, b := range rows {
-		out[i] = ecg.Block{Lead: b.LeadNo, Seq: b.Seq, Samples: b.Samples, Data: b.Data}
+	out := make([]ecg.Block, 0, len(rows))
+	for _, b := range rows {
+		out = appendRowBlocks(out, b.LeadNo, b.Seq, b.Samples, b.Data)
+	}
+	// The first row may be a bundle that holds blocks before from; the page ends where the
+	// next block would pass the budget.
+	start := 0
+	for start < len(out) && before(out[start], from) {
+		start++
+	}
+	out = out[start:]
+	for i, used := 0, 0; i < len(out); i++ {
+		used += len(out[i].Data)
+		if i > 0 && used > maxBytes {
+			return out[:i], nil
+		}
 	}
 	return out, nil
 }
@@ -432,7 +501,7 @@ func (r repo) BlocksOf(ctx context.Context, keys []ecg.Key) (map[ecg.Key][]ecg.B
 		if err := rows.Scan(&key, &b.Lead, &b.Seq, &b.Samples, &b.Data); err != nil {
 			return nil, gormstore.MapErr(err)
 		}
-		out[ecg.Key(key)] = append(out[ecg.Key(key)], b)
+		out[ecg.Key(key)] = appendRowBlocks(out[ecg.Key(key)], b.Lead, b.Seq, b.Samples, b.Data)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, gormstore.MapErr(err)

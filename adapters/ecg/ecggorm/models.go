@@ -33,7 +33,7 @@ type ecgRow struct {
 
 func (ecgRow) TableName() string { return "ecgs" }
 
-// blockRow is one row of the ecg_blocks table.
+// blockRow is one row of the ecg_blocks table: one block, or a bundle of blocks (bundle.go).
 type blockRow struct {
 	Key     string `gorm:"column:ecg_key;primaryKey"`
 	LeadNo  int    `gorm:"column:lead_no;primaryKey"`

@@ -10,8 +10,9 @@
 -- collation, which compares bytes exactly and keeps the unique index at one byte a character.
 --
 -- ecg_blocks holds the samples, packed (domain/ecg/ecg/block.go): at most 65,536 samples and
--- 256 KiB a block, so one row per block and never one per sample; a 1,000,000-sample lead is 16
--- rows. data_bytes is LENGTH(data), kept beside it so a read can cut its batch to a byte budget
+-- 256 KiB a block, never one row per sample; a 1,000,000-sample lead is 16 blocks. A row holds
+-- one block or, since the adapter learned to bundle them (adapters/ecg/ecggorm/bundle.go), a
+-- run of small consecutive blocks up to a block's size, keyed by its last block. data_bytes is LENGTH(data), kept beside it so a read can cut its batch to a byte budget
 -- from the row headers alone (window sum), without reading any data it will not return: InnoDB
 -- keeps large blobs off the row, and LENGTH(data) would fetch them.
 --

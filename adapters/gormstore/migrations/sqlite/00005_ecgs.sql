@@ -5,8 +5,9 @@
 -- is the client's identifier, unique per owner and case-sensitive: SQLite compares text bytewise
 -- (BINARY) by default, which is what the MySQL column gets from ascii_bin.
 --
--- ecg_blocks holds the samples, packed (domain/ecg/ecg/block.go), one row per block of at most
--- 65,536 samples. data_bytes is length(data), so a read cuts its batch to a byte budget from
+-- ecg_blocks holds the samples, packed (domain/ecg/ecg/block.go) in blocks of at most 65,536
+-- samples, one block a row or a run of small ones bundled (adapters/ecg/ecggorm/bundle.go).
+-- data_bytes is length(data), so a read cuts its batch to a byte budget from
 -- the row headers. The table keeps its rowid (no WITHOUT ROWID): its rows are large, and
 -- batched deletes select rows by rowid, since SQLite has no DELETE ... LIMIT by default.
 --
