@@ -11,8 +11,9 @@ import (
 // A row of ecg_blocks holds either one packed block, as the domain packs it (its first byte is
 // the block's encoding, 1 or 2), or a bundle of consecutive blocks of the ECG: bundleTag, then
 // for each block a frame of four unsigned varints (lead, seq, samples, data length) and the
-// block's packed data. Either way the row is keyed by the position of its last block, and its
-// samples and data_bytes columns count the whole row.
+// block's packed data. Either way the row is keyed by the position of its last block, its
+// samples column counts all its samples, and data_bytes all its blocks' packed data (frame
+// headers excluded: data_bytes is what read budgets count, repo.Blocks).
 //
 // Bundles exist because rows cost the database far more than bytes do. A typical ECG (12
 // leads of 5,000 samples) packs to about 60 KB: as one row per block it was 12 rows and 12

@@ -73,6 +73,15 @@ func newOwner(t *testing.T, db *gorm.DB) identity.UserID {
 	return owner
 }
 
+// packedBytes is the blocks' packed data, as a read's budget counts it.
+func packedBytes(blocks []ecg.Block) int {
+	n := 0
+	for _, b := range blocks {
+		n += len(b.Data)
+	}
+	return n
+}
+
 func sameBlocks(t *testing.T, what string, got, want []ecg.Block) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -105,9 +114,9 @@ func TestATypicalECGIsOneRow(t *testing.T) {
 		if len(rows) != 1 {
 			t.Fatalf("%d rows for 12 leads of 5000 samples, want 1", len(rows))
 		}
-		if r := rows[0]; r.LeadNo != 11 || r.Seq != 0 || r.Samples != 60000 || r.DataBytes != len(r.Data) || r.Data[0] != bundleTag {
-			t.Fatalf("the row is %d/%d of %d samples, %d of %d bytes, starting 0x%02x; want 11/0, 60000, a bundle",
-				r.LeadNo, r.Seq, r.Samples, r.DataBytes, len(r.Data), r.Data[0])
+		if r := rows[0]; r.LeadNo != 11 || r.Seq != 0 || r.Samples != 60000 || r.DataBytes != packedBytes(blocks) || r.Data[0] != bundleTag {
+			t.Fatalf("the row is %d/%d of %d samples, %d bytes of data counted of %d, starting 0x%02x; want 11/0, 60000, %d, a bundle",
+				r.LeadNo, r.Seq, r.Samples, r.DataBytes, len(r.Data), r.Data[0], packedBytes(blocks))
 		}
 		repo := NewStore().ECGs(gormstore.NewUnitOfWork(db).Pool())
 		page, err := repo.Blocks(t.Context(), key, ecgport.BlockPos{}, 1<<30)
@@ -161,6 +170,40 @@ func TestLargeBlocksKeepRowsOfTheirOwn(t *testing.T) {
 		if len(rows) >= len(blocks) {
 			t.Errorf("%d rows for %d blocks: the short blocks do not share rows", len(rows), len(blocks))
 		}
+	})
+}
+
+// TestPagesOfTinyBlocksAreExact: a page holds exactly the longest run of blocks that fits the
+// budget even when bundles hold so many tiny blocks that their frame headers outweigh the
+// data: the budget counts the blocks' data, so the read does not leave out a row the page
+// needs.
+func TestPagesOfTinyBlocksAreExact(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		owner := newOwner(t, db)
+		r := rand.New(rand.NewPCG(11, 12))
+		var blocks blockList
+		for seq := range 90_000 { // one sample each: 3 bytes of data, about as much header
+			b := packedWalk(r, 1)
+			b.Seq = seq
+			blocks = append(blocks, b)
+		}
+		const key = ecg.Key("01900000-0000-7000-8000-0000000000c4")
+		addBlocks(t, db, key, owner, blocks)
+		rows := storedRows(t, db, key)
+		if len(rows) < 4 {
+			t.Fatalf("%d rows for %d tiny blocks, want at least 4 bundles", len(rows), len(blocks))
+		}
+		// From the last block of the first row: that one block, all of the second row's, and
+		// the third row's first block fit exactly.
+		first := rows[0].Seq
+		second := RowBlocks(rows[1].LeadNo, rows[1].Seq, rows[1].Samples, rows[1].Data)
+		want := blocks[first : first+1+len(second)+1]
+		repo := NewStore().ECGs(gormstore.NewUnitOfWork(db).Pool())
+		page, err := repo.Blocks(t.Context(), key, ecgport.BlockPos{Seq: first}, packedBytes(want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBlocks(t, "Blocks", page, want)
 	})
 }
 
@@ -243,4 +286,9 @@ func TestABrokenBundleReadsAsCorrupt(t *testing.T) {
 			t.Fatalf("a packed block of %d samples starts with the bundle tag", n)
 		}
 	}
+}
+
+// RowBlocks is appendRowBlocks into a new slice.
+func RowBlocks(lead, seq, samples int, data []byte) []ecg.Block {
+	return appendRowBlocks(nil, lead, seq, samples, data)
 }

@@ -117,6 +117,7 @@ type openBundle struct {
 	firstData int
 	blocks    int
 	samples   int
+	dataBytes int       // the blocks' packed data, frame headers not counted
 	last      ecg.Block // position only
 }
 
@@ -173,6 +174,7 @@ func (w *blockWriter) put(b ecg.Block) error {
 	w.buf = append(w.buf, b.Data...)
 	w.bundle.blocks++
 	w.bundle.samples += b.Samples
+	w.bundle.dataBytes += len(b.Data)
 	w.bundle.last = ecg.Block{Lead: b.Lead, Seq: b.Seq}
 	return nil
 }
@@ -189,7 +191,7 @@ func (w *blockWriter) closeBundle() {
 	}
 	w.rows = append(w.rows, blockRow{
 		Key: w.key, LeadNo: w.bundle.last.Lead, Seq: w.bundle.last.Seq, OwnerID: w.owner,
-		Samples: w.bundle.samples, DataBytes: len(data), Data: data,
+		Samples: w.bundle.samples, DataBytes: w.bundle.dataBytes, Data: data,
 	})
 	w.bundle = openBundle{}
 }
@@ -344,10 +346,10 @@ func purge(db *gorm.DB, table, order string, owner identity.UserID, limit int) (
 // rows' sizes in reading order from their data_bytes column, without touching their data
 // (InnoDB leaves large blobs off the row and fetches them only for queries that read them);
 // the join then reads the data of the first row, whatever its size, and of the rows after it
-// while the rows between the first and them fit the budget. That is every row the page can
-// need, and at most one more: the first row may be a bundle that starts before from, and a
-// bundle's frame headers are not budget, so Blocks cuts the page to the budget exactly once
-// the blocks are out. An ECG has at most 16 leads of 16 blocks, so w is small. A row is keyed
+// while the rows between the first and them fit the budget. data_bytes counts the blocks'
+// packed data only, as the budget does (not a bundle's frame headers), so that is every row
+// the page can need, and at most one more: the first row may be a bundle that starts before
+// from, so Blocks cuts the page to the budget exactly once the blocks are out. An ECG has at most 16 leads of 16 blocks, so w is small. A row is keyed
 // by the position of its last block (bundle.go), so the rows at or after from are exactly
 // those that hold a block at or after from.
 //

@@ -40,8 +40,9 @@ type blockRow struct {
 	Seq     int    `gorm:"column:seq;primaryKey"`
 	OwnerID string `gorm:"column:owner_id"`
 	Samples int    `gorm:"column:samples"`
-	// DataBytes is len(Data), so a read can cut its batch to a byte budget without reading
-	// the data (repo.Blocks).
+	// DataBytes is the packed data of the row's blocks: len(Data) for one block, without the
+	// frame headers for a bundle (bundle.go). A read cuts its batch to a byte budget without
+	// reading the data (repo.Blocks).
 	DataBytes int    `gorm:"column:data_bytes"`
 	Data      []byte `gorm:"column:data"`
 }

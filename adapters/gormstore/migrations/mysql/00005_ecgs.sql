@@ -12,9 +12,11 @@
 -- ecg_blocks holds the samples, packed (domain/ecg/ecg/block.go): at most 65,536 samples and
 -- 256 KiB a block, never one row per sample; a 1,000,000-sample lead is 16 blocks. A row holds
 -- one block or, since the adapter learned to bundle them (adapters/ecg/ecggorm/bundle.go), a
--- run of small consecutive blocks up to a block's size, keyed by its last block. data_bytes is LENGTH(data), kept beside it so a read can cut its batch to a byte budget
--- from the row headers alone (window sum), without reading any data it will not return: InnoDB
--- keeps large blobs off the row, and LENGTH(data) would fetch them.
+-- run of small consecutive blocks up to a block's size, keyed by its last block. data_bytes is
+-- LENGTH(data) (for a bundle, its blocks' data without the frame headers), kept beside it so a
+-- read can cut its batch to a byte budget from the row headers alone (window sum), without
+-- reading any data it will not return: InnoDB keeps large blobs off the row, and LENGTH(data)
+-- would fetch them.
 --
 -- ecg_results holds each analysis's measures of one ECG as JSON, numbers kept as their exact
 -- decimal text. ecgs.analyses fingerprints the stored results ("name@version" sorted, joined by

@@ -7,7 +7,7 @@
 --
 -- ecg_blocks holds the samples, packed (domain/ecg/ecg/block.go) in blocks of at most 65,536
 -- samples, one block a row or a run of small ones bundled (adapters/ecg/ecggorm/bundle.go).
--- data_bytes is length(data), so a read cuts its batch to a byte budget from
+-- data_bytes is length(data) (a bundle's blocks' data, without its frame headers), so a read cuts its batch to a byte budget from
 -- the row headers. The table keeps its rowid (no WITHOUT ROWID): its rows are large, and
 -- batched deletes select rows by rowid, since SQLite has no DELETE ... LIMIT by default.
 --
