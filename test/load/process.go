@@ -318,3 +318,47 @@ func (m cpuMeter) finish() (proc, self, machine time.Duration) {
 	}
 	return proc, self, machine
 }
+
+// The machine is quiet when fewer than quietCores cores are busy over quietWindow, twice in a
+// row. Work that an earlier scenario left behind (the database purging deleted rows, flushing
+// pages, a server finishing background jobs) would otherwise land on the first turn of the next
+// one, which is always the scenario's and never its ceiling's.
+const (
+	quietCores   = 0.15
+	quietWindow  = 250 * time.Millisecond
+	quietTimeout = 20 * time.Second
+)
+
+// waitQuiet waits until the machine is quiet, at most quietTimeout. It returns how long it
+// waited and whether the machine became quiet.
+func waitQuiet(ctx context.Context) (time.Duration, bool) {
+	start := time.Now()
+	calm := 0
+	last, err := machineBusy()
+	if err != nil {
+		return 0, false
+	}
+	for time.Since(start) < quietTimeout {
+		t := time.NewTimer(quietWindow)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return time.Since(start), false
+		case <-t.C:
+		}
+		now, err := machineBusy()
+		if err != nil {
+			return time.Since(start), false
+		}
+		if float64(now-last)/float64(quietWindow) < quietCores {
+			calm++
+		} else {
+			calm = 0
+		}
+		last = now
+		if calm == 2 {
+			return time.Since(start), true
+		}
+	}
+	return time.Since(start), false
+}

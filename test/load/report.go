@@ -65,6 +65,10 @@ type report struct {
 	// backgroundBefore and backgroundAfter are the cores busy while the server idled before
 	// and after the load: other processes' share of the machine.
 	backgroundBefore, backgroundAfter float64
+	// quietWaitMax is the longest the runner waited for a quiet machine before a turn
+	// (waitQuiet), and quietMissed the turns that started without one.
+	quietWaitMax time.Duration
+	quietMissed  int
 	// flood is the login-during-a-signup-flood scenario (flood.go), nil when it did not run.
 	flood *floodFigures
 	// ecg is the ECG scenarios (ecg.go), nil when they did not run.
@@ -300,7 +304,10 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 	}
 	fmt.Fprintf(w, "\n## Ceilings\n\nMeasured in the same run with the same concurrency, in %d turns alternating with the scenario each one bounds "+
 		"(scenario, ceiling, scenario, ceiling, ...), so that anything else the machine does weighs on both alike. "+
-		"The scenarios with a ceiling are reported over the same turns.\n\n", opts.rounds)
+		"The scenarios with a ceiling are reported over the same turns. Before every turn the runner waits until fewer than %.2f cores "+
+		"of the machine have been busy over %s twice in a row (at most %s), so that work an earlier turn left behind (the database "+
+		"purging deleted rows, say) does not land on the next one; the longest wait was %s, and %d turns started without a quiet machine.\n\n",
+		opts.rounds, quietCores, quietWindow, quietTimeout, roundDur(rep.quietWaitMax), rep.quietMissed)
 	fmt.Fprintf(w, "| ceiling | workers | operations | errors | per s | p50 | p99 | max | CPU per operation: process / runner / other | cores busy |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rep.ceilings {
 		fmt.Fprintf(w, "| %s | %d | %d %s | %d | %.0f | %s | %s | %s | %s | %s |\n", r.Name, r.Clients, r.Requests, r.Unit, r.Errors, r.Rate(),

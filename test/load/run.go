@@ -717,6 +717,7 @@ func (r *runner) pair(ctx context.Context, clients int, runs ...slice) []result 
 	for i := range rounds {
 		b := bounds{clients: clients, maxRequests: per, duration: r.opts.duration / time.Duration(rounds), firstSeq: int64(i) * per}
 		for j, run := range runs {
+			r.quiet(ctx)
 			parts[j] = append(parts[j], run(b))
 		}
 		if ctx.Err() != nil {
@@ -728,6 +729,17 @@ func (r *runner) pair(ctx context.Context, clients int, runs ...slice) []result 
 		out[j] = merge(parts[j]...)
 	}
 	return out
+}
+
+// quiet waits for a quiet machine before a turn (waitQuiet), and keeps the longest wait and
+// the turns that started on a busy machine for the report.
+func (r *runner) quiet(ctx context.Context) {
+	waited, ok := waitQuiet(ctx)
+	r.rep.quietWaitMax = max(r.rep.quietWaitMax, waited)
+	if !ok && ctx.Err() == nil {
+		r.rep.quietMissed++
+		logf("warning: the machine stayed busy for %s before a turn; it starts anyway", waited.Round(time.Millisecond))
+	}
 }
 
 func fileExists(path string) bool {
