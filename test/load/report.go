@@ -304,7 +304,7 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 	}
 	fmt.Fprintf(w, "\n## Ceilings\n\nMeasured in the same run with the same concurrency, in %d turns alternating with the scenario each one bounds "+
 		"(scenario, ceiling, scenario, ceiling, ...), so that anything else the machine does weighs on both alike. "+
-		"The scenarios with a ceiling are reported over the same turns. Before every turn the runner waits until fewer than %.2f cores "+
+		"The scenarios with a ceiling are reported over the same turns. Before every turn (and before each ECG time-to-done run) the runner waits until fewer than %.2f cores "+
 		"of the machine have been busy over %s twice in a row (at most %s), so that work an earlier turn left behind (the database "+
 		"purging deleted rows, say) does not land on the next one; the longest wait was %s, and %d turns started without a quiet machine.\n\n",
 		opts.rounds, quietCores, quietWindow, quietTimeout, roundDur(rep.quietWaitMax), rep.quietMissed)
