@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -95,6 +96,29 @@ func (j *JSONStream) String(s string) {
 	escapeJSONString(s, j.Raw)
 	j.Raw(`"`)
 }
+
+// Time appends Timestamp(t) as a JSON string, formatted in the buffer's free space rather
+// than into a new string: a list page has one per post, and the strings were a tenth of a
+// list miss's allocations.
+func (j *JSONStream) Time(t time.Time) {
+	if j.buf.Len()+maxTimestampJSON > streamChunk {
+		j.flush()
+	}
+	b := append(j.buf.AvailableBuffer(), '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	j.buf.Write(append(b, '"'))
+}
+
+// TimestampJSONBytes is the length of Timestamp(t) encoded as a JSON string, quotes included
+// (a timestamp needs no escaping), found without making the string.
+func TimestampJSONBytes(t time.Time) int64 {
+	var b [maxTimestampJSON]byte
+	return int64(len(t.UTC().AppendFormat(b[:0], time.RFC3339Nano))) + 2
+}
+
+// maxTimestampJSON bounds a quoted UTC RFC 3339 timestamp with nanoseconds (32 bytes for a
+// year of four digits) with room to spare; a longer one is still right, only allocated.
+const maxTimestampJSON = 64
 
 func (j *JSONStream) flush() {
 	if j.buf.Len() > 0 && j.err == nil {

@@ -3,12 +3,14 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -182,5 +184,45 @@ func BenchmarkEscapeJSONString(b *testing.B) {
 				b.Fatal("nothing emitted")
 			}
 		})
+	}
+}
+
+// TestStreamedTimestamps checks JSONStream.Time and TimestampJSONBytes against
+// String(Timestamp(t)) for instants with and without fractions (RFC3339Nano drops trailing
+// zeros), in other zones, and across the buffer's end; and that neither allocates, which is
+// what they are for.
+func TestStreamedTimestamps(t *testing.T) {
+	base := time.Date(2026, 12, 3, 17, 4, 5, 0, time.UTC)
+	times := []time.Time{
+		base, base.Add(time.Microsecond), base.Add(120 * time.Millisecond), base.Add(123456789),
+		base.In(time.FixedZone("east", 5*3600+1800)), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("west", -7*3600)),
+		time.Unix(0, 0),
+	}
+	for _, ts := range times {
+		want := refEncode(t, Timestamp(ts))
+		if got := TimestampJSONBytes(ts); got != int64(len(want))-1 {
+			t.Errorf("TimestampJSONBytes(%s) = %d, want %d", ts, got, len(want)-1)
+		}
+		// A run of text that leaves less room in the buffer than a timestamp needs.
+		filler := strings.Repeat("a", streamChunk-10)
+		got := record(t, func(c *gin.Context) {
+			js := StartJSONStream(c, http.StatusOK, int64(len(filler))+TimestampJSONBytes(ts)+1)
+			defer js.Finish()
+			js.Raw(filler)
+			js.Time(ts)
+			js.Raw("\n")
+		})
+		if !bytes.Equal(got[len(filler):], want) {
+			t.Errorf("Time(%s) wrote %s, want %s", ts, got[len(filler):], want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = TimestampJSONBytes(base) }); n != 0 {
+		t.Errorf("TimestampJSONBytes allocates %v times", n)
+	}
+	js := NewJSONStream(io.Discard)
+	defer js.Finish()
+	if n := testing.AllocsPerRun(100, func() { js.Time(base) }); n != 0 {
+		t.Errorf("JSONStream.Time allocates %v times", n)
 	}
 }

@@ -22,7 +22,7 @@ const postFieldsBytes = int64(len(`{"id":,"text":,"created_at":}`))
 // hold is measured in the bytes a client receives.
 func PostWireBytes(p *post.Post) int64 {
 	return postFieldsBytes + httpapi.JSONStringBytes(string(p.ID())) + httpapi.JSONStringBytes(p.Text()) +
-		httpapi.JSONStringBytes(httpapi.Timestamp(p.CreatedAt()))
+		httpapi.TimestampJSONBytes(p.CreatedAt())
 }
 
 // writePost answers one post.
@@ -93,6 +93,6 @@ func writePostJSON(js *httpapi.JSONStream, p *post.Post) {
 	js.Raw(`,"text":`)
 	js.String(p.Text())
 	js.Raw(`,"created_at":`)
-	js.String(httpapi.Timestamp(p.CreatedAt()))
+	js.Time(p.CreatedAt())
 	js.Raw("}")
 }
