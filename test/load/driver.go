@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -137,6 +135,10 @@ type worker struct {
 	id        int
 	buf       bytes.Buffer
 	latencies []time.Duration
+	// req, hdr and fields are the load client's buffers: the request being written, the
+	// header lines of the last response, and the request's extra header fields.
+	req, hdr []byte
+	fields   []field
 }
 
 // drive runs op from b.clients goroutines until the bounds are reached and measures it.
@@ -218,62 +220,23 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// httpClient is the client every HTTP scenario and the HTTP ceiling use: keep-alive
-// connections, one per concurrent client, no compression (the server sends none).
-func httpClient(clients int) *http.Client {
-	return &http.Client{
-		Timeout: 60 * time.Second,
-		Transport: &http.Transport{
-			// Idle connections to the server and to the HTTP ceiling are both kept, since
-			// the two are driven in turns.
-			MaxIdleConns:        4 * clients,
-			MaxIdleConnsPerHost: clients,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		},
-	}
-}
-
-// reply is a finished HTTP exchange; its body is in the worker's buffer.
-type reply struct {
-	status       int
-	header       http.Header
-	method, path string
-}
-
 // call is one HTTP exchange; the response body is read completely into w.buf, so the
 // connection is reused.
-func call(ctx context.Context, c *http.Client, w *worker, method, url, token string, body []byte) (reply, error) {
+func call(ctx context.Context, c *loadClient, w *worker, method, url, token string, body []byte) (reply, error) {
 	return callType(ctx, c, w, method, url, token, "application/json", body)
 }
 
 // callType is call with a body of contentType.
-func callType(ctx context.Context, c *http.Client, w *worker, method, url, token, contentType string, body []byte) (reply, error) {
-	var r io.Reader
+func callType(ctx context.Context, c *loadClient, w *worker, method, url, token, contentType string, body []byte) (reply, error) {
+	fields := w.fields[:0]
 	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, r)
-	if err != nil {
-		return reply{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", contentType)
+		fields = append(fields, field{"Content-Type", contentType})
 	}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		fields = append(fields, field{"Authorization", "Bearer " + token})
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	w.buf.Reset()
-	_, err = w.buf.ReadFrom(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return reply{}, fmt.Errorf("%s %s: reading the body: %w", method, url, err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, method: method, path: req.URL.Path}, nil
+	w.fields = fields
+	return c.do(ctx, w, method, url, fields, body)
 }
 
 // expect turns an unexpected status into an error that shows the start of the body.

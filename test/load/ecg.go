@@ -393,7 +393,7 @@ func (r *runner) ecgScenarios(ctx context.Context) error {
 
 // uploadECG posts body as user u to base and returns the answer's id; want is the status
 // expected.
-func uploadECG(ctx context.Context, c *http.Client, w *worker, base string, u *loadUser, body []byte, want int) (string, error) {
+func uploadECG(ctx context.Context, c *loadClient, w *worker, base string, u *loadUser, body []byte, want int) (string, error) {
 	resp, err := call(ctx, c, w, http.MethodPost, base+"/api/v1/ecgs", u.token, body)
 	if err != nil {
 		return "", err
@@ -701,7 +701,7 @@ func (r *runner) timeToDone(ctx context.Context, rate float64, doc ecgDoc) (done
 		tracker.run(pollCtx, stop)
 	}()
 	inFlight := 4 * r.opts.clients
-	client := httpClient(inFlight)
+	client := newLoadClient(inFlight)
 	defer client.CloseIdleConnections()
 	name := fmt.Sprintf("ECG upload paced at %.0f/s (open loop)", fig.paceRate)
 	// The earlier turns' uploads leave the database writing pages out; a paced run that met
@@ -892,8 +892,8 @@ func (r *runner) ecgLarge(ctx context.Context, fig *ecgFigures) error {
 	fig.largeBytes, fig.largeSamples = len(doc.body), doc.samples
 	logf("large ECG body: %d leads × %d samples, %d bytes (limit %d), made in %s", doc.leads, doc.samples, len(doc.body), fig.maxBody, time.Since(t0).Round(time.Millisecond))
 	n := r.opts.ecgLargeUploads
-	client := httpClient(n)
-	client.Timeout = ecgLargeTimeout
+	client := newLoadClient(n)
+	client.timeout = ecgLargeTimeout
 	defer client.CloseIdleConnections()
 	var ok atomic.Int64
 	name := fmt.Sprintf("ECG upload %.1f MiB (%d×%d), %d at once", float64(len(doc.body))/(1<<20), doc.leads, doc.samples, n)

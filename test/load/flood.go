@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,26 +81,12 @@ func (s *statusCounter) add(status int, body []byte, took time.Duration) string 
 
 // callFrom is call with the client address named in X-Forwarded-For (the flood server trusts
 // the loopback proxy), timed.
-func callFrom(ctx context.Context, c *http.Client, w *worker, url, addr string, body []byte) (reply, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return reply{}, 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Forwarded-For", addr)
+func callFrom(ctx context.Context, c *loadClient, w *worker, url, addr string, body []byte) (reply, time.Duration, error) {
+	fields := append(w.fields[:0], field{"Content-Type", "application/json"}, field{"X-Forwarded-For", addr})
+	w.fields = fields
 	start := time.Now()
-	resp, err := c.Do(req)
-	if err != nil {
-		return reply{}, 0, err
-	}
-	w.buf.Reset()
-	_, err = w.buf.ReadFrom(resp.Body)
-	_ = resp.Body.Close()
-	took := time.Since(start)
-	if err != nil {
-		return reply{}, took, fmt.Errorf("POST %s: reading the body: %w", url, err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, method: http.MethodPost, path: req.URL.Path}, took, nil
+	resp, err := c.do(ctx, w, http.MethodPost, url, fields, body)
+	return resp, time.Since(start), err
 }
 
 // floodServerBinary is the binary the main server runs: -server, or the one built into the
@@ -149,7 +134,7 @@ func (r *runner) flood(ctx context.Context) error {
 		return err
 	}
 	defer srv.stop()
-	client := httpClient(floodClients + 1)
+	client := newLoadClient(floodClients + 1)
 	defer client.CloseIdleConnections()
 
 	// The legitimate account, signed up from its own address.

@@ -546,8 +546,8 @@ func (r *runner) mediaBulk(ctx context.Context, fig *mediaFigures) error {
 	}
 	fig.bulkBytes = len(body)
 	n := r.opts.mediaBulkUploads
-	client := httpClient(n)
-	client.Timeout = mediaBulkTimeout
+	client := newLoadClient(n)
+	client.timeout = mediaBulkTimeout
 	defer client.CloseIdleConnections()
 	var ok atomic.Int64
 	name := fmt.Sprintf("image upload %d × %.2f MiB in one request, %d at once", mediaBulkFiles, float64(len(fig.jpeg.body))/(1<<20), n)

@@ -289,7 +289,7 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 		fmt.Fprintf(w, "The server ran with these settings added to its environment: `%s`.\n\n", opts.serverEnv.String())
 	}
 	fmt.Fprintf(w, "## Scenarios\n\nThe real server (`./cmd/server`) on 127.0.0.1, %s, %d concurrent keep-alive clients "+
-		"(%d for 1 MiB posts); each scenario stops after %d requests or %s, whichever comes first. "+
+		"(%d for 1 MiB posts); every scenario and HTTP ceiling is driven by the runner's own HTTP/1.1 client (`test/load/client.go`), which takes about half the CPU per request of `net/http`'s and so leaves more of the shared machine to what it measures; each scenario stops after %d requests or %s, whichever comes first. "+
 		"\"Principals\" counts, from the server's `/metrics`, the authenticated requests whose principal it served from memory, and the Redis calls that failed or timed out during the scenario (principals are read from the database until Redis answers again).\n\n",
 		rep.backendsText(), opts.clients, opts.clients1MiB, opts.requests, opts.duration)
 	fmt.Fprintf(w, "| scenario | clients | requests | errors | req/s | p50 | p99 | max | server peak RSS | CPU per request: server / runner / other | cores busy | principals |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")

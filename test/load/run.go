@@ -44,7 +44,7 @@ type runner struct {
 	runID  string
 	bin    string
 	server *process
-	client *http.Client
+	client *loadClient
 	users  []*loadUser
 	// be is the backend being measured, and dbr its part of the report.
 	be  backend
@@ -103,7 +103,7 @@ func run(ctx context.Context, opts options) (int, error) {
 	if r.bin, err = r.serverBinary(ctx); err != nil {
 		return 0, err
 	}
-	r.client = httpClient(max(opts.clients, opts.clients1MiB))
+	r.client = newLoadClient(max(opts.clients, opts.clients1MiB))
 	defer r.client.CloseIdleConnections()
 	switch {
 	case opts.redisURL != "" && slices.Contains(opts.databases, dbMySQL):
