@@ -65,8 +65,10 @@ type dbReport struct {
 	// setup describes the server's settings for this backend, for the report.
 	setup string
 	// ratios are the posts targets (cached list, list miss, 1 KiB add); infoRatios the
-	// ceilings that include a principal read (MySQL only).
-	ratios, infoRatios []ratio
+	// ceilings that include a principal read (MySQL only); httpBound the list miss against a
+	// bare net/http server running the list's statements, and that server against the DB
+	// ceiling (see serveCeiling).
+	ratios, infoRatios, httpBound []ratio
 	// idleRSS and seededRSS are the server's, after start-up and after seeding.
 	idleRSS, seededRSS int64
 	// redisEnd is the Redis state the server reported at the end of the backend's run,
@@ -164,10 +166,15 @@ func (r *runner) sqliteServerFile() string {
 // another configuration. The ceilings then issue their statements on the *sql.DB under it,
 // without GORM. A copy rather than the server's file, so that the server stays the one
 // process on its file, as the service's lock requires (gormstore.LockSQLite), and the
-// ceilings' writes never go behind its back.
+// ceilings' writes never go behind its back. sqliteCeilingFile is that copy.
+func (r *runner) sqliteCeilingFile() string {
+	return filepath.Join(r.tmp, "sqlite-ceiling", "ceiling.db")
+}
+
+// openSQLiteCeiling opens the ceilings' copy of the server's file (see sqliteCeilingFile).
 func (r *runner) openSQLiteCeiling(ctx context.Context) (*sql.DB, func(), error) {
 	srcFile := r.sqliteServerFile()
-	dst := filepath.Join(r.tmp, "sqlite-ceiling", "ceiling.db")
+	dst := r.sqliteCeilingFile()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
 		return nil, nil, err
 	}

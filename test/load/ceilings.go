@@ -25,6 +25,7 @@ import (
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/posts/postsgorm"
 	"github.com/acme/postsvc/application/posts"
+	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain/identity"
 )
 
@@ -38,6 +39,9 @@ const (
 	// envCeilingPool is that pool's size.
 	envCeilingDSN  = "POSTSVC_LOAD_CEILING_DSN"
 	envCeilingPool = "POSTSVC_LOAD_CEILING_POOL"
+	// envCeilingList, when set (mysql or sqlite), makes the ceiling run the list's statements
+	// on envCeilingDSN for each request instead (see serveCeiling).
+	envCeilingList = "POSTSVC_LOAD_CEILING_LIST"
 )
 
 // capturedResponse is a real cached list response, replayed by the HTTP ceiling.
@@ -63,8 +67,10 @@ func capture(resp reply, body []byte) capturedResponse {
 // with the captured response's status, headers and body, written the way the service writes
 // a JSON response (headers, status, then one Write of the encoded body). With dsn it first
 // reads the principal of the bearer token's session, the one database read every
-// authenticated request of the service makes.
-func serveCeiling(file, addr, dsn string, poolSize int) error {
+// authenticated request of the service makes; with list as well (mysql or sqlite, dsn then
+// being the ceilings' SQLite file), it instead runs the list's two statements for the
+// token's user and the cursor's position, as the DB ceiling does, and answers the same.
+func serveCeiling(file, addr, dsn, list string, poolSize int) error {
 	cr, err := readCaptured(file)
 	if err != nil {
 		return err
@@ -72,20 +78,52 @@ func serveCeiling(file, addr, dsn string, poolSize int) error {
 	var (
 		db        *sql.DB
 		principal *principalReader
+		st        statements
 	)
-	if dsn != "" {
+	switch list {
+	case "":
+		if dsn != "" {
+			if db, err = openPool(dsn, poolSize); err != nil {
+				return err
+			}
+			principal = &principalReader{db: db}
+		}
+	case dbMySQL:
+		st = mysqlStatements
 		if db, err = openPool(dsn, poolSize); err != nil {
 			return err
 		}
+	case dbSQLite:
+		st = sqliteStatements
+		gdb, cleanup, err := gormstore.Open(config.Database{
+			Driver: config.DriverSQLite, DSN: dsn,
+			MaxOpenConns: poolSize, MaxIdleConns: poolSize, ConnMaxLifetime: 30 * time.Minute,
+		})
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		if db, err = gdb.DB(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown list database %q", list)
+	}
+	if db != nil {
 		defer db.Close()
-		principal = &principalReader{db: db}
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		// /livez tells the runner the process is up; it skips the read, which needs a token.
+		// /livez tells the runner the process is up; it skips the reads, which need a token.
 		if db != nil && req.URL.Path != "/livez" {
-			sid, err := sessionIDOf(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
-			if err == nil {
-				err = principal.read(req.Context(), sid)
+			var err error
+			token := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+			if principal != nil {
+				var sid string
+				if sid, err = sessionIDOf(token); err == nil {
+					err = principal.read(req.Context(), sid)
+				}
+			} else {
+				err = ceilingList(req, db, st, token)
 			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -95,6 +133,24 @@ func serveCeiling(file, addr, dsn string, poolSize int) error {
 		cr.write(w)
 	})
 	return listenCeiling(addr, handler)
+}
+
+// ceilingList runs the list statements for the token's user before the request's cursor (the
+// id the list-miss scenario encodes in it).
+func ceilingList(req *http.Request, db *sql.DB, st statements, token string) error {
+	c, err := claimsOf(token)
+	if err != nil {
+		return err
+	}
+	cursor := req.URL.Query().Get("cursor")
+	if cursor == "" {
+		return errors.New("no cursor: the list ceiling answers the list-miss scenario's requests only")
+	}
+	before, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return fmt.Errorf("cursor %q: %w", cursor, err)
+	}
+	return listPage(req.Context(), db, st, c.Sub, string(before), 20)
 }
 
 // readCaptured reads the response a ceiling process replays, written by startCeiling.
@@ -177,6 +233,13 @@ func startHTTPCeiling(ctx context.Context, dir string, cr capturedResponse, dsn 
 		name = "HTTP ceiling with principal read"
 	}
 	return startCeiling(ctx, name, dir, "ceiling-response.json", cr, envCeilingAddr, envCeilingResponse, env)
+}
+
+// startListCeiling starts the ceiling process that runs the list's statements on the database
+// (dsn: MySQL's, or the ceilings' SQLite file) before each answer.
+func startListCeiling(ctx context.Context, dir string, cr capturedResponse, list, dsn string, poolSize int) (*process, error) {
+	env := []string{envCeilingList + "=" + list, envCeilingDSN + "=" + dsn, envCeilingPool + "=" + strconv.Itoa(poolSize)}
+	return startCeiling(ctx, "HTTP ceiling with the list statements", dir, "list-ceiling-response.json", cr, envCeilingAddr, envCeilingResponse, env)
 }
 
 // The statements the service issues, taken from the adapters that issue them, so that the
@@ -294,31 +357,37 @@ func selectCeiling(db *sql.DB, st statements, users []*loadUser, limit int, prin
 				return false, err
 			}
 		}
-		ids, err := pageHeads(ctx, db, st, u.id, futureID(seq), limit)
-		if err != nil {
-			return false, err
-		}
-		if len(ids) == 0 {
-			return false, errors.New("the list query returned no rows")
-		}
-		// The page's posts are consecutive in the (author_id, id) index: the service reads
-		// their texts as the range from the first id to the last.
-		rows, err := db.QueryContext(ctx, st.listTexts, u.id, ids[0], ids[len(ids)-1], len(ids))
-		if err != nil {
-			return false, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				id, text string
-				created  time.Time
-			)
-			if err := rows.Scan(&id, &text, &created); err != nil {
-				return false, err
-			}
-		}
-		return false, rows.Err()
+		return false, listPage(ctx, db, st, u.id, futureID(seq), limit)
 	}
+}
+
+// listPage runs the list's two statements for one page of author's posts before the id
+// before.
+func listPage(ctx context.Context, db *sql.DB, st statements, author, before string, limit int) error {
+	ids, err := pageHeads(ctx, db, st, author, before, limit)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return errors.New("the list query returned no rows")
+	}
+	// The page's posts are consecutive in the (author_id, id) index: the service reads
+	// their texts as the range from the first id to the last.
+	rows, err := db.QueryContext(ctx, st.listTexts, author, ids[0], ids[len(ids)-1], len(ids))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, text string
+			created  time.Time
+		)
+		if err := rows.Scan(&id, &text, &created); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // pageHeads runs the first list statement and returns the ids of the page's posts: limit of
@@ -380,19 +449,32 @@ func futureID(seq int64) string {
 // sessionIDOf reads the sid claim of an access token without verifying it: the runner only
 // needs to know which session the token names.
 func sessionIDOf(token string) (string, error) {
+	c, err := claimsOf(token)
+	if err == nil && c.SID == "" {
+		err = errors.New("token without sid")
+	}
+	return c.SID, err
+}
+
+// tokenClaims are the access token's claims the ceilings read.
+type tokenClaims struct {
+	SID string `json:"sid"`
+	Sub string `json:"sub"`
+}
+
+// claimsOf reads an access token's claims without verifying it.
+func claimsOf(token string) (tokenClaims, error) {
+	var c tokenClaims
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return "", errors.New("not a JWT")
+		return c, errors.New("not a JWT")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return "", err
+		return c, err
 	}
-	var c struct {
-		SID string `json:"sid"`
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("token claims: %w", err)
 	}
-	if err := json.Unmarshal(raw, &c); err != nil || c.SID == "" {
-		return "", fmt.Errorf("token without sid: %w", err)
-	}
-	return c.SID, nil
+	return c, nil
 }

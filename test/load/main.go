@@ -114,7 +114,7 @@ func main() {
 	// The HTTP ceiling is this same program started again as a separate process.
 	if file := os.Getenv(envCeilingResponse); file != "" {
 		pool, _ := strconv.Atoi(os.Getenv(envCeilingPool))
-		if err := serveCeiling(file, os.Getenv(envCeilingAddr), os.Getenv(envCeilingDSN), max(pool, 1)); err != nil {
+		if err := serveCeiling(file, os.Getenv(envCeilingAddr), os.Getenv(envCeilingDSN), os.Getenv(envCeilingList), max(pool, 1)); err != nil {
 			fmt.Fprintln(os.Stderr, "HTTP ceiling:", err)
 			os.Exit(1)
 		}

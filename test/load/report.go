@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -243,7 +244,7 @@ func (rep *report) printText(w io.Writer, checks []check) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.name, c.measured, c.target, verdict(c.met))
 	}
 	for _, d := range rep.databases {
-		for _, r := range d.infoRatios {
+		for _, r := range slices.Concat(d.httpBound, d.infoRatios) {
 			fmt.Fprintf(tw, "(info) %s: %s\t%.2f (%.0f / %.0f per s)\t\t\n", d.label(), r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
 		}
 	}
@@ -347,6 +348,7 @@ func (rep *report) markdown(w io.Writer, checks []check, chartRef string, opts o
 		"MySQL: go-sql-driver/mysql with the driver settings the service adds to its DSN (`gormstore.MySQLConfig`) and its pool size, on the server's database. "+
 		"SQLite: the pool the service's own adapter opens (`gormstore.Open`: libtnb/sqlite on modernc.org/sqlite, WAL, busy_timeout, foreign keys, `BEGIN IMMEDIATE`, 4 connections) on a copy of the server's seeded file (`VACUUM INTO`), so that the server stays the one process on its file; the ceiling runs in this runner's process. "+
 		"The MySQL \"DB info\" rows add the authentication read (session joined to user, a statement prepared once on the pool) that every authenticated request made before principals were kept in memory; they are not targets.\n")
+	fmt.Fprintf(w, "- \"HTTP info: bare net/http + list SELECT\": this runner started again as a process of its own, a bare `net/http` server with the service's timeouts that, for each request, reads the user from the bearer token (unverified) and the position from the cursor, runs the DB ceiling's two list statements through `database/sql` (MySQL: the same driver settings and pool size, on the server's database; SQLite: the service's adapter on a copy of its own, since SQLite shares a file between processes through file locks), and answers with the captured list page. Same clients and requests as the list-miss scenario, in turns with it. It is what a service with no routing, authentication, cache or encoding of its own would do: its ratio to the DB ceiling bounds what any service answering over HTTP could reach against that ceiling on this machine.\n")
 	if rep.instances != nil {
 		fmt.Fprintf(w, "- Instances: %d servers started from the same binary with the same settings, on the same MySQL database and Redis prefix; the clients are spread round-robin over them.\n", rep.instances.n)
 	}
@@ -374,6 +376,14 @@ func (d *dbReport) markdown(w io.Writer) {
 			r.value(), r.scenario.Rate(), r.ceiling.Rate(), r.target, verdict(r.value() >= r.target), principalsNote(r.scenario))
 	}
 	fmt.Fprintln(w)
+	if len(d.httpBound) > 0 {
+		fmt.Fprintf(w, "The list miss against a bare `net/http` server (a process of its own) that runs the same two list statements through `database/sql` for the token's user and the cursor's position, with the same driver settings and pool, then answers the captured page; and that server against the DB ceiling, which is the most any service answering over HTTP could reach on this machine (not targets):\n\n"+
+			"| ratio | measured |\n|---|---|\n")
+		for _, r := range d.httpBound {
+			fmt.Fprintf(w, "| %s | %.2f (%.0f / %.0f per s) |\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
+		}
+		fmt.Fprintln(w)
+	}
 	if len(d.infoRatios) > 0 {
 		fmt.Fprintf(w, "Against ceilings that also read the principal from MySQL on every request, as the service does on MySQL without Redis (not targets):\n\n"+
 			"| ratio | measured |\n|---|---|\n")

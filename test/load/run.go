@@ -898,10 +898,41 @@ func (r *runner) postsScenarios(ctx context.Context) error {
 		}
 		return resp.header.Get("X-Cache") != "MISS", nil
 	}
+	// For information, the same requests against a bare net/http server that runs the list's
+	// statements, as the DB ceiling does, before answering the captured page: what HTTP alone
+	// leaves of the DB ceiling, with no routing, authentication, cache or encoding.
+	listDSN := r.serverDSN
+	if !mysql {
+		// A copy of its own: SQLite shares a file between processes through file locks, which
+		// a process alone on its file (the server, the in-process ceilings) does not pay.
+		listDSN = filepath.Join(r.tmp, "sqlite-list-ceiling", "ceiling.db")
+		if err := os.MkdirAll(filepath.Dir(listDSN), 0o750); err != nil {
+			return err
+		}
+		if _, err := r.db.ExecContext(ctx, "VACUUM INTO ?", listDSN); err != nil {
+			return fmt.Errorf("copy the SQLite file for the list's HTTP ceiling: %w", err)
+		}
+	}
+	listCeiling, err := startListCeiling(ctx, r.tmp, r.rep.captured, r.be.driver, listDSN, r.poolSize)
+	if err != nil {
+		return err
+	}
+	defer listCeiling.stop()
+	listCeilingOp := func(ctx context.Context, w *worker, seq int64) (bool, error) {
+		cursor := base64.RawURLEncoding.EncodeToString([]byte(futureID(seq)))
+		resp, err := call(ctx, r.client, w, http.MethodGet, listCeiling.base+"/api/v1/posts?cursor="+cursor, r.user(w).token, nil)
+		if err != nil {
+			return false, err
+		}
+		return false, expect(resp, w, http.StatusOK)
+	}
 	turns = []slice{
 		func(b bounds) result { return r.driveServer(ctx, r.name("list (cache miss)"), b, missOp) },
 		func(b bounds) result {
 			return withUnit(drive(ctx, r.name("DB ceiling: list SELECT"), b, 0, selectCeiling(r.db, st, r.users, 20, nil)), "query")
+		},
+		func(b bounds) result {
+			return drive(ctx, r.name("HTTP info: bare net/http + list SELECT"), b, listCeiling.pid(), listCeilingOp)
 		},
 	}
 	if mysql {
@@ -910,10 +941,15 @@ func (r *runner) postsScenarios(ctx context.Context) error {
 		})
 	}
 	got = r.pair(ctx, clients, turns...)
-	listMiss, selectCeil := r.record(got[0], false), r.record(got[1], true)
+	listCeiling.stop()
+	listMiss, selectCeil, listHTTP := r.record(got[0], false), r.record(got[1], true), r.record(got[2], true)
 	var selectRead result
 	if mysql {
-		selectRead = r.record(got[2], true)
+		selectRead = r.record(got[3], true)
+	}
+	r.dbr.httpBound = []ratio{
+		{label: "list miss / bare net/http + list SELECT", scenario: listMiss, ceiling: listHTTP},
+		{label: "bare net/http + list SELECT / DB select ceiling (the most an HTTP service reaches against it)", scenario: listHTTP, ceiling: selectCeil},
 	}
 
 	// Get one of the user's seeded posts.
