@@ -27,8 +27,8 @@ type round struct {
 }
 
 // Wait returns once a round trip started after the call has completed, or with its error, or
-// with ctx's error.
-func (b *barrier) Wait(ctx context.Context) error {
+// with the error of ctx or of limit, whichever ends first.
+func (b *barrier) Wait(ctx, limit context.Context) error {
 	b.mu.Lock()
 	if b.next == nil {
 		b.next = &round{done: make(chan struct{})}
@@ -45,6 +45,8 @@ func (b *barrier) Wait(ctx context.Context) error {
 		return r.err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-limit.Done():
+		return limit.Err()
 	}
 }
 

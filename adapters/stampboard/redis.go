@@ -3,6 +3,7 @@ package stampboard
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,10 @@ type Redis struct {
 	down    atomic.Bool
 	probing atomic.Bool
 	barrier barrier
+	// limit bounds the reads' waits (see sharedDeadline); decoded remembers the stamps made
+	// of the hashes last read.
+	limit   sharedDeadline
+	decoded decodeMemo
 
 	mu      sync.Mutex
 	pending map[identity.UserID]identity.Stamps
@@ -82,6 +87,8 @@ var _ ports.StampBoard = (*Redis)(nil)
 func OpenRedis(cfg config.Redis, health *redisx.Health) (*Redis, error) {
 	r := &Redis{
 		prefix: cfg.Prefix, timeout: cfg.Timeout, health: health,
+		limit:   sharedDeadline{timeout: cfg.Timeout},
+		decoded: decodeMemo{seed: maphash.MakeSeed()},
 		pending: make(map[identity.UserID]identity.Stamps),
 		closed:  make(chan struct{}),
 	}
@@ -128,37 +135,28 @@ func (r *Redis) key(user identity.UserID) string {
 }
 
 // Read returns the user's stamps from the client-side cache (or Redis, on a local miss),
-// after the barrier.
+// after the barrier. It waits at most about the Redis timeout, and no longer than ctx.
 func (r *Redis) Read(ctx context.Context, user identity.UserID) (identity.Stamps, bool) {
 	if r.down.Load() {
 		return "", false
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	if err := r.barrier.Wait(ctx); err != nil {
+	limit := r.limit.get()
+	if err := r.barrier.Wait(ctx, limit); err != nil {
 		r.fail(err)
 		return "", false
 	}
-	m, err := r.client.DoCache(ctx, r.client.B().Hgetall().Key(r.key(user)).Cache(), localTTL).AsStrMap()
+	m, err := r.client.DoCache(limit, r.client.B().Hgetall().Key(r.key(user)).Cache(), localTTL).AsStrMap()
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		r.fail(err)
 		return "", false
 	}
 	if m[seeded] == "" {
 		return "", false
 	}
-	counters := make(map[string]int64, len(m))
-	for scope, v := range m {
-		if scope == seeded {
-			continue
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return "", false
-		}
-		counters[scope] = n
-	}
-	return identity.StampsOf(counters), true
+	return r.decoded.stamps(user, m)
 }
 
 // Publish raises the user's counters in Redis. When Redis cannot be reached the publication

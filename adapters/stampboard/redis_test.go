@@ -222,3 +222,30 @@ func TestRedisBoardKeysUseThePrefix(t *testing.T) {
 		t.Fatalf("PTTL = %d, %v; want a bounded lifetime", ttl, err)
 	}
 }
+
+// BenchmarkRedisBoardRead is the board's part of every authenticated request with Redis: the
+// barrier round trip (shared by concurrent reads) and the stamps from the client-side cache.
+func BenchmarkRedisBoardRead(b *testing.B) {
+	cfg := testredis.Config(b)
+	h := redisx.NewHealth(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	board, err := stampboard.OpenRedis(cfg, h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer board.Close()
+	ctx := context.Background()
+	board.Publish(ctx, "u1", identity.Stamps("posts=3;session=7"))
+	if s, ok := board.Read(ctx, "u1"); !ok || s != "posts=3;session=7" {
+		b.Fatalf("Read = %q, %v", s, ok)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(32) // 64 readers on two cores, like the load runner's clients
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok := board.Read(ctx, "u1"); !ok {
+				b.Error("Read did not vouch")
+				return
+			}
+		}
+	})
+}
