@@ -376,22 +376,20 @@ func (d *dbReport) markdown(w io.Writer) {
 			r.value(), r.scenario.Rate(), r.ceiling.Rate(), r.target, verdict(r.value() >= r.target), principalsNote(r.scenario))
 	}
 	fmt.Fprintln(w)
-	if len(d.httpBound) > 0 {
-		fmt.Fprintf(w, "The list miss against a bare `net/http` server (a process of its own) that runs the same two list statements through `database/sql` for the token's user and the cursor's position, with the same driver settings and pool, then answers the captured page; and that server against the DB ceiling, which is the most any service answering over HTTP could reach on this machine (not targets):\n\n"+
-			"| ratio | measured |\n|---|---|\n")
-		for _, r := range d.httpBound {
-			fmt.Fprintf(w, "| %s | %.2f (%.0f / %.0f per s) |\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
-		}
-		fmt.Fprintln(w)
+	infoTable(w, d.httpBound, "The list miss against a bare `net/http` server (a process of its own) that runs the same two list statements through `database/sql` for the token's user and the cursor's position, with the same driver settings and pool, then answers the captured page; and that server against the DB ceiling, which is the most any service answering over HTTP could reach on this machine (not targets):")
+	infoTable(w, d.infoRatios, "Against ceilings that also read the principal from MySQL on every request, as the service does on MySQL without Redis (not targets):")
+}
+
+// infoTable writes ratios that are not targets under intro, when there are any.
+func infoTable(w io.Writer, ratios []ratio, intro string) {
+	if len(ratios) == 0 {
+		return
 	}
-	if len(d.infoRatios) > 0 {
-		fmt.Fprintf(w, "Against ceilings that also read the principal from MySQL on every request, as the service does on MySQL without Redis (not targets):\n\n"+
-			"| ratio | measured |\n|---|---|\n")
-		for _, r := range d.infoRatios {
-			fmt.Fprintf(w, "| %s | %.2f (%.0f / %.0f per s) |\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
-		}
-		fmt.Fprintln(w)
+	fmt.Fprintf(w, "%s\n\n| ratio | measured |\n|---|---|\n", intro)
+	for _, r := range ratios {
+		fmt.Fprintf(w, "| %s | %.2f (%.0f / %.0f per s) |\n", r.label, r.value(), r.scenario.Rate(), r.ceiling.Rate())
 	}
+	fmt.Fprintln(w)
 }
 
 // databasesText lists the database servers and libraries the run used.
