@@ -171,11 +171,16 @@ func (c *loadClient) do(ctx context.Context, w *worker, method, rawURL string, f
 		_ = cc.nc.Close()
 		return reply{}, err
 	}
+	stop := func() bool { return true }
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { _ = cc.nc.SetDeadline(aLongTimeAgo) })
-		defer stop()
+		stop = context.AfterFunc(ctx, func() { _ = cc.nc.SetDeadline(aLongTimeAgo) })
 	}
 	resp, reuse, err := exchange(cc, w, method, host, target, fields, body)
+	// A cancellation that already reached the connection leaves it with a deadline in the
+	// past: it is not reused.
+	if !stop() {
+		reuse = false
+	}
 	if err != nil {
 		_ = cc.nc.Close()
 		if ctxErr := ctx.Err(); ctxErr != nil {
