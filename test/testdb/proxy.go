@@ -89,6 +89,13 @@ func (p *Proxy) listen(addr string) {
 				continue
 			}
 			p.mu.Lock()
+			if p.listener != l {
+				// Refuse ran while this connection was being set up: it must not survive it.
+				p.mu.Unlock()
+				_ = c.Close()
+				_ = up.Close()
+				continue
+			}
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
 			go p.relay(up, c)
