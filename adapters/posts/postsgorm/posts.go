@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -72,7 +73,7 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 		return posts.PostList{}, gormstore.MapErr(err)
 	}
 	var (
-		ids  []string
+		ids  = make([]string, 0, min(len(heads), q.Limit))
 		used int64
 	)
 	for _, h := range heads {
@@ -86,10 +87,6 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 	if len(ids) == 0 {
 		return out, nil
 	}
-	kept := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		kept[id] = true
-	}
 	// The kept heads are the author's newest posts below the cursor, consecutive in the
 	// (author_id, id) index, so the range between the first and the last, at most as many rows,
 	// reads exactly them with one statement shape (which can be prepared). A post written in
@@ -101,16 +98,19 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 	}
 	defer rows.Close()
 	used = 0
+	// The scan's destinations live outside the loop: Scan takes their addresses, so declared
+	// inside they would be allocated again for every row.
+	var (
+		id, text  string
+		createdAt time.Time
+		unseen    = keptIDs(ids)
+	)
 	for rows.Next() {
-		var (
-			id, text  string
-			createdAt time.Time
-		)
 		if err := rows.Scan(&id, &text, &createdAt); err != nil {
 			return posts.PostList{}, gormstore.MapErr(err)
 		}
-		if !kept[id] {
-			out.More = true
+		if !unseen.take(id) {
+			out.More = true // written in between: see above
 		}
 		p := post.Rehydrate(post.ID(id), q.Author, text, createdAt)
 		n := q.SizeOf(p)
@@ -125,6 +125,22 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 		return posts.PostList{}, gormstore.MapErr(err)
 	}
 	return out, nil
+}
+
+// keptIDs are the ids the first step of ListByAuthor kept and the second has not met yet, in
+// the order both statements read them (the database's own, id descending).
+type keptIDs []string
+
+// take reports whether id is one of them, and drops it with those before it: the second step
+// meets the kept posts in the same order, so any passed over were deleted in between. A row
+// that is not among them was written in between. Nearly always id is the first.
+func (u *keptIDs) take(id string) bool {
+	k := slices.Index(*u, id)
+	if k < 0 {
+		return false
+	}
+	*u = (*u)[k+1:]
+	return true
 }
 
 // postHead is what the first step of ListByAuthor reads: no text.
@@ -152,8 +168,8 @@ func (r postRepo) heads(ctx context.Context, q posts.PostListQuery) ([]postHead,
 	}
 	defer rows.Close()
 	heads := make([]postHead, 0, q.Limit+1)
+	var h postHead // outside the loop, like ListByAuthor's destinations
 	for rows.Next() {
-		var h postHead
 		if err := rows.Scan(&h.ID, &h.TextBytes); err != nil {
 			return nil, err
 		}

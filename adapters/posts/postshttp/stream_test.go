@@ -3,6 +3,7 @@ package postshttp
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -206,5 +207,31 @@ func TestRenderingIsMadeOnceWhenItFits(t *testing.T) {
 	none.Bytes(render)
 	if calls != 2 {
 		t.Fatalf("a nil rendering rendered %d times for 2 calls", calls)
+	}
+}
+
+// TestPageWireEstimateCoversPlainPages checks that a rendering's buffer is sized from the
+// lengths alone without falling short when nothing needs escaping (it would then grow and
+// copy), whatever the timestamps' precision and the cursor, and that it does not overshoot by
+// more than a few bytes per post.
+func TestPageWireEstimateCoversPlainPages(t *testing.T) {
+	times := []time.Time{
+		time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC),
+		time.Date(2030, 1, 2, 3, 4, 5, 100000000, time.FixedZone("x", 3600)),
+	}
+	for n := range 25 {
+		var page posts.PostPage
+		for i := range n {
+			page.Posts = append(page.Posts, post.Rehydrate(post.ID(fmt.Sprintf("0190%032d", i)), "u",
+				strings.Repeat("plain ", i*7+1), times[i%len(times)]))
+		}
+		if n%2 == 1 {
+			page.NextCursor = "c2Vjb25kIHBhZ2U"
+		}
+		exact, estimate := pageWireBytes(page), pageWireEstimate(page)
+		if estimate < exact || estimate > exact+int64(8+len("null"))+int64(16*n) {
+			t.Fatalf("%d posts: estimate %d, exact %d", n, estimate, exact)
+		}
 	}
 }
