@@ -93,6 +93,18 @@ func (s *server) accessLog() gin.HandlerFunc {
 		c.Next()
 		route := c.FullPath()
 		status := c.Writer.Status()
+		level := slog.LevelInfo
+		switch {
+		case status >= http.StatusInternalServerError:
+			level = slog.LevelWarn
+		case route == "/livez" || route == "/readyz" || route == "/metrics":
+			// Probes and scrapes arrive every few seconds; keep them out of the default log
+			// level.
+			level = slog.LevelDebug
+		}
+		if !s.log.Enabled(c.Request.Context(), level) {
+			return // nothing to build the line for
+		}
 		attrs := []slog.Attr{
 			slog.String("method", c.Request.Method),
 			slog.String("route", route),
@@ -103,15 +115,6 @@ func (s *server) accessLog() gin.HandlerFunc {
 		}
 		if p, ok := PrincipalFrom(c); ok {
 			attrs = append(attrs, slog.String("user_id", string(p.UserID)))
-		}
-		level := slog.LevelInfo
-		switch {
-		case status >= http.StatusInternalServerError:
-			level = slog.LevelWarn
-		case route == "/livez" || route == "/readyz" || route == "/metrics":
-			// Probes and scrapes arrive every few seconds; keep them out of the default log
-			// level.
-			level = slog.LevelDebug
 		}
 		s.log.LogAttrs(c.Request.Context(), level, "http request", attrs...)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -263,5 +264,40 @@ func TestCORS(t *testing.T) {
 	rec = hs.do(request{Method: "GET", Path: "/api/v1/posts", Token: userToken, Header: map[string]string{"Origin": "https://app.example"}})
 	if rec.Header().Get("Access-Control-Allow-Origin") != "https://app.example" || !strings.Contains(rec.Header().Get("Access-Control-Expose-Headers"), "X-Cache") {
 		t.Fatalf("simple request CORS headers: %v", rec.Header())
+	}
+}
+
+// TestAccessLogHonoursTheLevel runs the router with its logger at warn, as the load runner
+// does: answered requests below 500 write no line (the access log does not even build one),
+// and a 5xx still does, with its route and status.
+func TestAccessLogHonoursTheLevel(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e, err := httpapi.NewRouter(httpapi.RouterDeps{
+		Logger:    logger,
+		Readiness: httpapi.NewReadiness(func(context.Context) error { return errors.New("database down") }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/livez", "/no/such/path", "/openapi.json"} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code >= 500 {
+			t.Fatalf("GET %s: status %d", path, rec.Code)
+		}
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("below warn, lines were written:\n%s", logs.String())
+	}
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("GET /readyz: status %d, want 503", rec.Code)
+	}
+	for _, want := range []string{`"msg":"http request"`, `"level":"WARN"`, `"route":"/readyz"`, `"status":503`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the 5xx line lacks %s:\n%s", want, logs.String())
+		}
 	}
 }

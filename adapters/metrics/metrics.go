@@ -13,6 +13,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -98,6 +99,23 @@ type Metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	// series keeps each label set's two instruments, so that a request finds them with one
+	// map read instead of building the labels and hashing them twice. It holds no more entries
+	// than the vectors hold series: routes are templates, methods a fixed set, and statuses
+	// three digits.
+	seriesMu sync.RWMutex
+	series   map[seriesKey]httpSeries
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // New builds a registry with the Go runtime and process collectors, the HTTP instruments
@@ -115,6 +133,7 @@ func New(src Sources) (*Metrics, error) {
 			Help:    "Time from the request reaching the router to the handler returning, by route template, method and status code.",
 			Buckets: latencyBuckets,
 		}, labels),
+		series: make(map[seriesKey]httpSeries),
 	}
 	cs := []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -242,13 +261,32 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 			if panicked {
 				status = http.StatusInternalServerError
 			}
-			l := prometheus.Labels{"route": routeLabel(c.FullPath()), "method": methodLabel(c.Request.Method), "status": strconv.Itoa(status)}
-			m.requests.With(l).Inc()
-			m.latency.With(l).Observe(time.Since(start).Seconds())
+			hs := m.seriesOf(seriesKey{route: routeLabel(c.FullPath()), method: methodLabel(c.Request.Method), status: status})
+			hs.requests.Inc()
+			hs.latency.Observe(time.Since(start).Seconds())
 		}()
 		c.Next()
 		panicked = false
 	}
+}
+
+// seriesOf returns the instruments of one label set, made on its first request.
+func (m *Metrics) seriesOf(k seriesKey) httpSeries {
+	m.seriesMu.RLock()
+	hs, ok := m.series[k]
+	m.seriesMu.RUnlock()
+	if ok {
+		return hs
+	}
+	status := strconv.Itoa(k.status)
+	hs = httpSeries{
+		requests: m.requests.WithLabelValues(k.route, k.method, status),
+		latency:  m.latency.WithLabelValues(k.route, k.method, status),
+	}
+	m.seriesMu.Lock()
+	m.series[k] = hs
+	m.seriesMu.Unlock()
+	return hs
 }
 
 func routeLabel(fullPath string) string {
