@@ -378,11 +378,13 @@ func listPage(ctx context.Context, db *sql.DB, st statements, author, before str
 		return err
 	}
 	defer rows.Close()
+	// The destinations live outside the loop, as in the service's adapter: Scan takes their
+	// addresses, so declared inside they would be allocated for every row.
+	var (
+		id, text string
+		created  time.Time
+	)
 	for rows.Next() {
-		var (
-			id, text string
-			created  time.Time
-		)
 		if err := rows.Scan(&id, &text, &created); err != nil {
 			return err
 		}
@@ -398,12 +400,12 @@ func pageHeads(ctx context.Context, db *sql.DB, st statements, author, before st
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
+	var (
+		ids   = make([]string, 0, limit)
+		id    string
+		bytes int64
+	)
 	for rows.Next() {
-		var (
-			id    string
-			bytes int64
-		)
 		if err := rows.Scan(&id, &bytes); err != nil {
 			return nil, err
 		}

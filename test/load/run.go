@@ -949,7 +949,7 @@ func (r *runner) postsScenarios(ctx context.Context) error {
 	}
 	r.dbr.httpBound = []ratio{
 		{label: "list miss / bare net/http + list SELECT", scenario: listMiss, ceiling: listHTTP},
-		{label: "bare net/http + list SELECT / DB select ceiling (the most an HTTP service reaches against it)", scenario: listHTTP, ceiling: selectCeil},
+		{label: "bare net/http + list SELECT / DB select ceiling (a bare HTTP service doing only the list's work)", scenario: listHTTP, ceiling: selectCeil},
 	}
 
 	// Get one of the user's seeded posts.
