@@ -23,34 +23,29 @@ type PostPage struct {
 type Rendering struct {
 	limit int
 	once  sync.Once
-	b     []byte
+	b     []byte // nil when the page did not fit the budget
 }
 
 // NewRendering returns an empty rendering that keeps at most limit bytes: the memory the
 // cache budgeted for it.
 func NewRendering(limit int) *Rendering { return &Rendering{limit: limit} }
 
-// Bytes returns the page's wire form: made by render the first time and kept when it fits
-// the budget, made again by render on every call otherwise (a page whose escaping makes it
-// larger than budgeted). A nil Rendering always renders. The bytes are shared: read only.
-func (r *Rendering) Bytes(render func() []byte) []byte {
+// Bytes returns the page's wire form and true, made by render the first time. render gets the
+// most bytes the rendering may hold and reports false as soon as the page needs more (a page
+// whose escaping makes it larger than budgeted); the page is then never rendered again and
+// Bytes reports false on every call, so the caller writes it another way (streams it) and no
+// request holds more than the budget. A nil Rendering reports false without rendering. The
+// bytes are shared: read only.
+func (r *Rendering) Bytes(render func(limit int) ([]byte, bool)) ([]byte, bool) {
 	if r == nil {
-		return render()
+		return nil, false
 	}
-	var fresh []byte
 	r.once.Do(func() {
-		fresh = render()
-		if len(fresh) <= r.limit {
-			r.b = fresh
+		if b, ok := render(r.limit); ok && len(b) <= r.limit {
+			r.b = b
 		}
 	})
-	switch {
-	case r.b != nil:
-		return r.b
-	case fresh != nil:
-		return fresh
-	}
-	return render()
+	return r.b, r.b != nil
 }
 
 // PostPageKey identifies a cached page. Version is the author's posts version read with the

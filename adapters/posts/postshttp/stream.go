@@ -2,6 +2,7 @@ package postshttp
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -37,21 +38,48 @@ func writePost(c *gin.Context, status int, p *post.Post) {
 // page from the cache is encoded once and its bytes written on every hit (posts.Rendering);
 // others are streamed.
 func writePostPage(c *gin.Context, page posts.PostPage) {
-	if page.Rendered != nil {
-		httpapi.WriteEncodedJSON(c, http.StatusOK, page.Rendered.Bytes(func() []byte {
-			var b bytes.Buffer
-			b.Grow(int(pageWireEstimate(page)))
-			js := httpapi.NewJSONStream(&b)
-			encodePostPage(js, page)
-			js.Finish()
-			return b.Bytes()
-		}))
+	if b, ok := page.Rendered.Bytes(func(limit int) ([]byte, bool) { return renderPostPage(page, limit) }); ok {
+		httpapi.WriteEncodedJSON(c, http.StatusOK, b)
 		return
 	}
 	js := httpapi.StartJSONStream(c, http.StatusOK, pageWireBytes(page))
 	defer js.Finish()
 	encodePostPage(js, page)
 }
+
+// renderPostPage encodes page into a buffer of at most limit bytes, sized from the lengths
+// (pageWireEstimate), and reports false as soon as the encoding needs more: it stops there,
+// so a page of texts that escape six-fold costs its budget once, not its full size on every
+// hit.
+func renderPostPage(page posts.PostPage, limit int) ([]byte, bool) {
+	if pageWireEstimate(page) > int64(limit) {
+		return nil, false
+	}
+	b := cappedBuffer{limit: limit}
+	b.buf.Grow(int(pageWireEstimate(page)))
+	js := httpapi.NewJSONStream(&b)
+	encodePostPage(js, page)
+	js.Finish()
+	if js.Failed() {
+		return nil, false
+	}
+	return b.buf.Bytes(), true
+}
+
+// cappedBuffer is a bytes.Buffer that refuses a write that would take it past limit.
+type cappedBuffer struct {
+	buf   bytes.Buffer
+	limit int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.buf.Len()+len(p) > b.limit {
+		return 0, errRenderingOverBudget
+	}
+	return b.buf.Write(p)
+}
+
+var errRenderingOverBudget = errors.New("postshttp: the page's rendering is over its budget")
 
 // pageWireEstimate is the size of the encoded page when nothing in it needs escaping, found
 // without reading the texts: enough room for a rendering (which takes its length from what it

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,32 +182,78 @@ func truncate(s string) string {
 	return s
 }
 
-func TestRenderingIsMadeOnceWhenItFits(t *testing.T) {
-	var calls int
-	render := func() []byte { calls++; return []byte("0123456789") }
+// TestRenderingIsMadeOnce checks posts.Rendering: a rendering within its budget is made once
+// and shared; one over it (by its own report or by its length) is attempted once and then
+// never again, every call answering false so that the page is streamed; a nil one renders
+// nothing.
+func TestRenderingIsMadeOnce(t *testing.T) {
+	var calls, gotLimit int
+	fits := func(limit int) ([]byte, bool) { calls++; gotLimit = limit; return []byte("0123456789"), true }
 	kept := posts.NewRendering(10)
 	for range 3 {
-		if got := kept.Bytes(render); string(got) != "0123456789" {
-			t.Fatalf("Bytes = %q", got)
+		if got, ok := kept.Bytes(fits); !ok || string(got) != "0123456789" {
+			t.Fatalf("Bytes = %q, %v", got, ok)
 		}
 	}
-	if calls != 1 {
-		t.Fatalf("a rendering within its budget was made %d times, want once", calls)
+	if calls != 1 || gotLimit != 10 {
+		t.Fatalf("a rendering within its budget was made %d times with limit %d, want once with 10", calls, gotLimit)
 	}
-	calls = 0
-	over := posts.NewRendering(9)
-	for range 3 {
-		over.Bytes(render)
-	}
-	if calls != 3 {
-		t.Fatalf("a rendering over its budget was made %d times for 3 calls, want every time (never kept)", calls)
+	for _, c := range []struct {
+		name   string
+		limit  int
+		render func(int) ([]byte, bool)
+	}{
+		{"longer than its budget", 9, fits},
+		{"reported over its budget", 100, func(int) ([]byte, bool) { calls++; return nil, false }},
+	} {
+		calls = 0
+		over := posts.NewRendering(c.limit)
+		for range 3 {
+			if got, ok := over.Bytes(c.render); ok || got != nil {
+				t.Fatalf("%s: Bytes = %q, %v; want nothing, false", c.name, got, ok)
+			}
+		}
+		if calls != 1 {
+			t.Fatalf("%s: rendered %d times for 3 calls, want once", c.name, calls)
+		}
 	}
 	calls = 0
 	var none *posts.Rendering
-	none.Bytes(render)
-	none.Bytes(render)
-	if calls != 2 {
-		t.Fatalf("a nil rendering rendered %d times for 2 calls", calls)
+	if _, ok := none.Bytes(fits); ok || calls != 0 {
+		t.Fatalf("a nil rendering answered %v after %d renders", ok, calls)
+	}
+}
+
+// TestOverBudgetPageIsStreamedWithinItsBudget writes a cached page of one 1 MiB post that
+// escapes six-fold (6 MiB on the wire) from a rendering budgeted as the cache budgets it, as
+// 64 clients hitting it would: every answer must be the full page, and no answer may allocate
+// the page's wire size (a buffered rendering made on every hit took 6 MiB and more each).
+func TestOverBudgetPageIsStreamedWithinItsBudget(t *testing.T) {
+	text := strings.Repeat("\x01", post.MaxTextBytes)
+	p := post.Rehydrate("0190b6d6-0000-7000-8000-000000000001", "u", text, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	page := posts.PostPage{Posts: []*post.Post{p}}
+	wire := pageWireBytes(page)
+	if wire < 6*int64(post.MaxTextBytes) {
+		t.Fatalf("the page is %d bytes on the wire; the test wants a six-fold escaping one", wire)
+	}
+	page.Rendered = posts.NewRendering(len(text)*9/8 + 1024) // what postcache's renderBudget gives it
+	for i := range 3 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(discardWriter{rec})
+		writePostPage(c, page)
+		runtime.ReadMemStats(&after)
+		if got := rec.Header().Get("Content-Length"); got != strconv.FormatInt(wire, 10) {
+			t.Fatalf("answer %d: Content-Length %q, want %d", i, got, wire)
+		}
+		allocated := after.TotalAlloc - before.TotalAlloc
+		if i > 0 && allocated > uint64(len(text)) {
+			t.Fatalf("answer %d allocated %d bytes for a page of %d on the wire; want it streamed", i, allocated, wire)
+		}
+	}
+	if _, ok := page.Rendered.Bytes(func(int) ([]byte, bool) { t.Fatal("rendered again"); return nil, false }); ok {
+		t.Fatal("an over-budget rendering was kept")
 	}
 }
 
