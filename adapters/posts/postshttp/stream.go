@@ -48,9 +48,10 @@ func writePostPage(c *gin.Context, page posts.PostPage) {
 }
 
 // renderPostPage encodes page into a buffer of at most limit bytes, sized from the lengths
-// (pageWireEstimate), and reports false as soon as the encoding needs more: it stops there,
-// so a page of texts that escape six-fold costs its budget once, not its full size on every
-// hit.
+// (pageWireEstimate), and reports false when the encoding needs more: the buffer refuses the
+// write that would pass the limit and keeps nothing after it, so a page of texts that escape
+// six-fold costs its budget in memory once (the rendering is not attempted again), not its
+// full size on every hit.
 func renderPostPage(page posts.PostPage, limit int) ([]byte, bool) {
 	if pageWireEstimate(page) > int64(limit) {
 		return nil, false
