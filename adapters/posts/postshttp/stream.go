@@ -53,11 +53,12 @@ func writePostPage(c *gin.Context, page posts.PostPage) {
 // six-fold costs its budget in memory once (the rendering is not attempted again), not its
 // full size on every hit.
 func renderPostPage(page posts.PostPage, limit int) ([]byte, bool) {
-	if pageWireEstimate(page) > int64(limit) {
+	estimate := pageWireEstimate(page)
+	if estimate > int64(limit) {
 		return nil, false
 	}
 	b := cappedBuffer{limit: limit}
-	b.buf.Grow(int(pageWireEstimate(page)))
+	b.buf.Grow(int(estimate))
 	js := httpapi.NewJSONStream(&b)
 	encodePostPage(js, page)
 	js.Finish()

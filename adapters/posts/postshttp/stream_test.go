@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -216,6 +218,22 @@ func TestRenderingIsMadeOnce(t *testing.T) {
 		if calls != 1 {
 			t.Fatalf("%s: rendered %d times for 3 calls, want once", c.name, calls)
 		}
+	}
+	// Many hits at once on a fresh rendering still render it once, and all get its bytes.
+	var concurrent atomic.Int32
+	shared := posts.NewRendering(10)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			got, ok := shared.Bytes(func(int) ([]byte, bool) { concurrent.Add(1); return []byte("0123456789"), true })
+			if !ok || string(got) != "0123456789" {
+				t.Errorf("concurrent Bytes = %q, %v", got, ok)
+			}
+		})
+	}
+	wg.Wait()
+	if n := concurrent.Load(); n != 1 {
+		t.Fatalf("16 concurrent hits rendered %d times, want once", n)
 	}
 	calls = 0
 	var none *posts.Rendering
