@@ -69,6 +69,9 @@ type dbReport struct {
 	// bare net/http server running the list's statements, and that server against the DB
 	// ceiling (see serveCeiling).
 	ratios, infoRatios, httpBound []ratio
+	// preparedRatios are the add and the list miss against their DB ceilings with the
+	// statements prepared once per connection, as the service runs them (not targets).
+	preparedRatios []ratio
 	// idleRSS and seededRSS are the server's, after start-up and after seeding.
 	idleRSS, seededRSS int64
 	// redisEnd is the Redis state the server reported at the end of the backend's run,

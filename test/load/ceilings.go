@@ -69,7 +69,8 @@ func capture(resp reply, body []byte) capturedResponse {
 // reads the principal of the bearer token's session, the one database read every
 // authenticated request of the service makes; with list as well (mysql or sqlite, dsn then
 // being the ceilings' SQLite file), it instead runs the list's two statements for the
-// token's user and the cursor's position, as the DB ceiling does, and answers the same.
+// token's user and the cursor's position, prepared once per connection as the service runs
+// them, and answers the same.
 func serveCeiling(file, addr, dsn, list string, poolSize int) error {
 	cr, err := readCaptured(file)
 	if err != nil {
@@ -112,6 +113,9 @@ func serveCeiling(file, addr, dsn, list string, poolSize int) error {
 	if db != nil {
 		defer db.Close()
 	}
+	// The list's statements run as the service runs its own, so that this server does the
+	// list's work no worse than the service can.
+	lister := preparedIssuer(db)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		// /livez tells the runner the process is up; it skips the reads, which need a token.
 		if db != nil && req.URL.Path != "/livez" {
@@ -123,7 +127,7 @@ func serveCeiling(file, addr, dsn, list string, poolSize int) error {
 					err = principal.read(req.Context(), sid)
 				}
 			} else {
-				err = ceilingList(req, db, st, token)
+				err = ceilingList(req, lister, st, token)
 			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -137,7 +141,7 @@ func serveCeiling(file, addr, dsn, list string, poolSize int) error {
 
 // ceilingList runs the list statements for the token's user before the request's cursor (the
 // id the list-miss scenario encodes in it).
-func ceilingList(req *http.Request, db *sql.DB, st statements, token string) error {
+func ceilingList(req *http.Request, is *issuer, st statements, token string) error {
 	c, err := claimsOf(token)
 	if err != nil {
 		return err
@@ -150,7 +154,7 @@ func ceilingList(req *http.Request, db *sql.DB, st statements, token string) err
 	if err != nil {
 		return fmt.Errorf("cursor %q: %w", cursor, err)
 	}
-	return listPage(req.Context(), db, st, c.Sub, string(before), 20)
+	return listPage(req.Context(), is, st, c.Sub, string(before), 20)
 }
 
 // readCaptured reads the response a ceiling process replays, written by startCeiling.
@@ -307,7 +311,7 @@ func (p *principalReader) read(ctx context.Context, sessionID string) error {
 // insertCeiling is the add-post transaction issued directly: the author's stamps bump and
 // the insert, committed together, as posts.Service.Add does. withPrincipal first does the
 // per-request authentication read, as every authenticated request does.
-func insertCeiling(db *sql.DB, st statements, users []*loadUser, text string, principal *principalReader) op {
+func insertCeiling(is *issuer, st statements, users []*loadUser, text string, principal *principalReader) op {
 	return func(ctx context.Context, w *worker, _ int64) (bool, error) {
 		u := users[w.id%len(users)]
 		if principal != nil {
@@ -319,12 +323,12 @@ func insertCeiling(db *sql.DB, st statements, users []*loadUser, text string, pr
 		if err != nil {
 			return false, err
 		}
-		tx, err := db.BeginTx(ctx, nil)
+		tx, err := is.db.BeginTx(ctx, nil)
 		if err != nil {
 			return false, err
 		}
 		var stamps string
-		if err := tx.QueryRowContext(ctx, st.stampsRead, u.id).Scan(&stamps); err != nil {
+		if err := is.scanOne(ctx, tx, st.stampsRead, []any{u.id}, &stamps); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}
@@ -333,11 +337,11 @@ func insertCeiling(db *sql.DB, st statements, users []*loadUser, text string, pr
 			_ = tx.Rollback()
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, st.bumpStamps, string(next), u.id); err != nil {
+		if err := is.exec(ctx, tx, st.bumpStamps, string(next), u.id); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, st.insertPost, id.String(), u.id, text, len(text), dbNow()); err != nil {
+		if err := is.exec(ctx, tx, st.insertPost, id.String(), u.id, text, len(text), dbNow()); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}
@@ -349,7 +353,7 @@ func insertCeiling(db *sql.DB, st statements, users []*loadUser, text string, pr
 // (as the use case asks, to know whether a next page exists), then the page's texts, read
 // into Go values. The cursor is a fresh
 // one per request, as in the list-miss scenario.
-func selectCeiling(db *sql.DB, st statements, users []*loadUser, limit int, principal *principalReader) op {
+func selectCeiling(is *issuer, st statements, users []*loadUser, limit int, principal *principalReader) op {
 	return func(ctx context.Context, w *worker, seq int64) (bool, error) {
 		u := users[w.id%len(users)]
 		if principal != nil {
@@ -357,14 +361,14 @@ func selectCeiling(db *sql.DB, st statements, users []*loadUser, limit int, prin
 				return false, err
 			}
 		}
-		return false, listPage(ctx, db, st, u.id, futureID(seq), limit)
+		return false, listPage(ctx, is, st, u.id, futureID(seq), limit)
 	}
 }
 
 // listPage runs the list's two statements for one page of author's posts before the id
 // before.
-func listPage(ctx context.Context, db *sql.DB, st statements, author, before string, limit int) error {
-	ids, err := pageHeads(ctx, db, st, author, before, limit)
+func listPage(ctx context.Context, is *issuer, st statements, author, before string, limit int) error {
+	ids, err := pageHeads(ctx, is, st, author, before, limit)
 	if err != nil {
 		return err
 	}
@@ -373,7 +377,7 @@ func listPage(ctx context.Context, db *sql.DB, st statements, author, before str
 	}
 	// The page's posts are consecutive in the (author_id, id) index: the service reads
 	// their texts as the range from the first id to the last.
-	rows, err := db.QueryContext(ctx, st.listTexts, author, ids[0], ids[len(ids)-1], len(ids))
+	rows, err := is.query(ctx, nil, st.listTexts, author, ids[0], ids[len(ids)-1], len(ids))
 	if err != nil {
 		return err
 	}
@@ -394,8 +398,8 @@ func listPage(ctx context.Context, db *sql.DB, st statements, author, before str
 
 // pageHeads runs the first list statement and returns the ids of the page's posts: limit of
 // them, out of the limit+1 heads read.
-func pageHeads(ctx context.Context, db *sql.DB, st statements, author, before string, limit int) ([]string, error) {
-	rows, err := db.QueryContext(ctx, st.listHeads, author, before, limit+1)
+func pageHeads(ctx context.Context, is *issuer, st statements, author, before string, limit int) ([]string, error) {
+	rows, err := is.query(ctx, nil, st.listHeads, author, before, limit+1)
 	if err != nil {
 		return nil, err
 	}

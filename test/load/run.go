@@ -843,6 +843,9 @@ func (r *runner) postsScenarios(ctx context.Context) error {
 	clients := r.opts.clients
 	mysql := r.be.driver == dbMySQL
 	st := r.be.statements()
+	// The targets' DB ceilings pass their statements as text; the informational "prepared"
+	// ones prepare them once per connection, as the service does (see issuer).
+	plain, prepared := textIssuer(r.db), preparedIssuer(r.db)
 
 	// List, cache hit. Each user's first page is loaded once, then every request is a hit.
 	if err := r.warmLists(ctx, []*process{r.server}); err != nil {
@@ -929,23 +932,26 @@ func (r *runner) postsScenarios(ctx context.Context) error {
 	turns = []slice{
 		func(b bounds) result { return r.driveServer(ctx, r.name("list (cache miss)"), b, missOp) },
 		func(b bounds) result {
-			return withUnit(drive(ctx, r.name("DB ceiling: list SELECT"), b, 0, selectCeiling(r.db, st, r.users, 20, nil)), "query")
+			return withUnit(drive(ctx, r.name("DB ceiling: list SELECT"), b, 0, selectCeiling(plain, st, r.users, 20, nil)), "query")
 		},
 		func(b bounds) result {
 			return drive(ctx, r.name("HTTP info: bare net/http + list SELECT"), b, listCeiling.pid(), listCeilingOp)
 		},
+		func(b bounds) result {
+			return withUnit(drive(ctx, r.name("DB info: list SELECT, prepared"), b, 0, selectCeiling(prepared, st, r.users, 20, nil)), "query")
+		},
 	}
 	if mysql {
 		turns = append(turns, func(b bounds) result {
-			return withUnit(drive(ctx, "DB info: principal + list SELECT", b, 0, selectCeiling(r.db, st, r.users, 20, r.principal)), "query")
+			return withUnit(drive(ctx, "DB info: principal + list SELECT", b, 0, selectCeiling(plain, st, r.users, 20, r.principal)), "query")
 		})
 	}
 	got = r.pair(ctx, clients, turns...)
 	listCeiling.stop()
-	listMiss, selectCeil, listHTTP := r.record(got[0], false), r.record(got[1], true), r.record(got[2], true)
+	listMiss, selectCeil, listHTTP, selectPrepared := r.record(got[0], false), r.record(got[1], true), r.record(got[2], true), r.record(got[3], true)
 	var selectRead result
 	if mysql {
-		selectRead = r.record(got[3], true)
+		selectRead = r.record(got[4], true)
 	}
 	r.dbr.httpBound = []ratio{
 		{label: "list miss / bare net/http + list SELECT", scenario: listMiss, ceiling: listHTTP},
@@ -978,19 +984,26 @@ func (r *runner) postsScenarios(ctx context.Context) error {
 	turns = []slice{
 		func(b bounds) result { return r.driveServer(ctx, r.name("add 1 KiB post"), b, addOp) },
 		func(b bounds) result {
-			return withUnit(drive(ctx, r.name("DB ceiling: add-post transaction"), b, 0, insertCeiling(r.db, st, r.users, prose(1<<10), nil)), "tx")
+			return withUnit(drive(ctx, r.name("DB ceiling: add-post transaction"), b, 0, insertCeiling(plain, st, r.users, prose(1<<10), nil)), "tx")
+		},
+		func(b bounds) result {
+			return withUnit(drive(ctx, r.name("DB info: add-post transaction, prepared"), b, 0, insertCeiling(prepared, st, r.users, prose(1<<10), nil)), "tx")
 		},
 	}
 	if mysql {
 		turns = append(turns, func(b bounds) result {
-			return withUnit(drive(ctx, "DB info: principal + add-post tx", b, 0, insertCeiling(r.db, st, r.users, prose(1<<10), r.principal)), "tx")
+			return withUnit(drive(ctx, "DB info: principal + add-post tx", b, 0, insertCeiling(plain, st, r.users, prose(1<<10), r.principal)), "tx")
 		})
 	}
 	got = r.pair(ctx, clients, turns...)
-	add1KiB, insertCeil := r.record(got[0], false), r.record(got[1], true)
+	add1KiB, insertCeil, insertPrepared := r.record(got[0], false), r.record(got[1], true), r.record(got[2], true)
 	var insertRead result
 	if mysql {
-		insertRead = r.record(got[2], true)
+		insertRead = r.record(got[3], true)
+	}
+	r.dbr.preparedRatios = []ratio{
+		{label: "add 1 KiB / add-post transaction, prepared", scenario: add1KiB, ceiling: insertPrepared},
+		{label: "list miss / list SELECT, prepared", scenario: listMiss, ceiling: selectPrepared},
 	}
 
 	// Delete the posts just added, each worker its own (so as its own user).

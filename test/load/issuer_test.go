@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/config"
+)
+
+// TestIssuerWays runs the same statements through both ways of issuing them, on the pool and
+// in a transaction, and checks that they read and write alike and that the prepared way
+// prepares each text once.
+func TestIssuerWays(t *testing.T) {
+	gdb, cleanup, err := gormstore.Open(config.Database{
+		Driver: config.DriverSQLite, DSN: filepath.Join(t.TempDir(), "issuer.db"),
+		MaxOpenConns: 2, MaxIdleConns: 2, ConnMaxLifetime: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	db, err := gdb.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		insert = "INSERT INTO kv (k, v) VALUES (?, ?)"
+		read   = "SELECT v FROM kv WHERE k = ?"
+	)
+	for _, is := range []*issuer{textIssuer(db), preparedIssuer(db)} {
+		key := map[bool]string{false: "text", true: "prepared"}[is.prepared]
+		t.Run(key, func(t *testing.T) {
+			if err := is.exec(ctx, nil, insert, key, 1); err != nil {
+				t.Fatal(err)
+			}
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v int
+			if err := is.scanOne(ctx, tx, read, []any{key}, &v); err != nil || v != 1 {
+				t.Fatalf("read in the transaction: %d, %v; want 1", v, err)
+			}
+			if err := is.exec(ctx, tx, insert, key+"-tx", 2); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if err := is.scanOne(ctx, nil, read, []any{key + "-tx"}, &v); err != nil || v != 2 {
+				t.Fatalf("read on the pool: %d, %v; want 2", v, err)
+			}
+			if err := is.scanOne(ctx, nil, read, []any{"absent"}, &v); !errors.Is(err, sql.ErrNoRows) {
+				t.Fatalf("read of no row: %v, want sql.ErrNoRows", err)
+			}
+			prepared := 0
+			is.stmts.Range(func(any, any) bool { prepared++; return true })
+			if want := map[bool]int{false: 0, true: 2}[is.prepared]; prepared != want {
+				t.Fatalf("%d statements prepared on the pool, want %d (one per text)", prepared, want)
+			}
+		})
+	}
+}
