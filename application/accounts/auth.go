@@ -244,7 +244,10 @@ func (s *Auth) Refresh(ctx context.Context, refreshToken string) (accounts.AuthR
 	)
 	now := s.clock.Now()
 	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-		sess, err := s.store.Sessions(tx).ByID(ctx, sid)
+		// Locked: a concurrent refresh with the same token waits here for this one to
+		// commit, then finds the token retired and revokes the session, and a logout that
+		// committed meanwhile is seen, never written over.
+		sess, err := s.store.Sessions(tx).ByIDForUpdate(ctx, sid)
 		if errors.Is(err, session.ErrNotFound) {
 			return session.ErrInvalidRefreshToken
 		}
@@ -316,7 +319,7 @@ func (s *Auth) Logout(ctx context.Context, p identity.Principal, refreshToken st
 			return err
 		}
 		for _, sid := range sids {
-			sess, err := s.store.Sessions(tx).ByID(ctx, sid)
+			sess, err := s.store.Sessions(tx).ByIDForUpdate(ctx, sid)
 			if errors.Is(err, session.ErrNotFound) || (err == nil && sess.UserID() != p.UserID) {
 				continue // not the caller's to revoke; revoking its own session still succeeds
 			}

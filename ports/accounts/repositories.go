@@ -54,6 +54,11 @@ type SessionRepository interface {
 	Add(ctx context.Context, s *session.Session) error
 	// ByID returns session.ErrNotFound when absent (revoked sessions are still returned).
 	ByID(ctx context.Context, id session.ID) (*session.Session, error)
+	// ByIDForUpdate reads as ByID does and locks the session's row until the unit of work
+	// ends, so that the read-modify-write of a rotation or a revocation sees the session as
+	// the last one committed left it: two refreshes with one token run one after the other,
+	// and the second finds the token retired.
+	ByIDForUpdate(ctx context.Context, id session.ID) (*session.Session, error)
 	// Update saves the refresh hash, rotation time and revocation.
 	Update(ctx context.Context, s *session.Session) error
 	// RevokeAllForUser revokes every active session of a user.

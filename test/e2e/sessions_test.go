@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -333,5 +336,94 @@ func TestForwardedForIsHonouredOnlyFromTrustedProxies(t *testing.T) {
 		// Another forwarded address is still served.
 		a := s.signup(uniqueEmail("neighbour"))
 		expect(t, s.loginFrom("198.51.100.21", a.Email, a.Password), http.StatusOK)
+	})
+}
+
+// TestConcurrentRefreshesWithOneTokenLetOneWinAtMost sends one refresh token several times at
+// once, as a client that retries eagerly (or a thief racing its owner) does. At most one of
+// them may rotate it; every other use is reuse of a retired token, which revokes the session,
+// so afterwards no token of that login works, the winner's included. Without a locking read
+// of the session, MySQL let two or more of them rotate it, each from its own snapshot, and a
+// retired token kept a session alive.
+func TestConcurrentRefreshesWithOneTokenLetOneWinAtMost(t *testing.T) {
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("refrace"))
+		const rounds, n = 6, 8
+		for round := range rounds {
+			login := s.loginAs(a.Email, a.Password)
+			answers := make([]response, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					r, err := s.try(ctx, nil, "POST", "/api/v1/auth/refresh", "", strings.NewReader(`{"refresh_token":"`+login.Refresh+`"}`), nil)
+					if err != nil {
+						t.Error(err)
+					}
+					answers[i] = r
+				})
+			}
+			wg.Wait()
+			var winners []account
+			for _, r := range answers {
+				switch r.Status {
+				case http.StatusOK:
+					winners = append(winners, sessionAccount(t, r, a.Email, a.Password))
+				case http.StatusUnauthorized:
+					expectProblem(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+				default:
+					t.Fatalf("round %d: a concurrent refresh answered %d: %s", round, r.Status, truncate(r.Body))
+				}
+			}
+			if len(winners) > 1 {
+				t.Fatalf("round %d: %d of %d concurrent refreshes with one token rotated it, want at most 1", round, len(winners), n)
+			}
+			why := fmt.Sprintf("round %d, after %d concurrent uses of one refresh token", round, n)
+			expectRefreshRefused(t, s, login.Refresh, why)
+			expectUnauthenticated(t, s, login.Access, why)
+			for _, w := range winners {
+				expectRefreshRefused(t, s, w.Refresh, why+": the winner's refresh token")
+				expectUnauthenticated(t, s, w.Access, why+": the winner's access token")
+			}
+		}
+	})
+}
+
+// TestLogoutRacingARefreshLeavesNothingUsable logs out while the same login refreshes. Either
+// order is fine, but a logout that has been answered is never undone: a refresh that read the
+// session before the logout committed must not write it back unrevoked. The window is narrow
+// over HTTP; the accounts contract's locked-read test pins the lock that closes it.
+func TestLogoutRacingARefreshLeavesNothingUsable(t *testing.T) {
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("logoutrace"))
+		for round := range 8 {
+			login := s.loginAs(a.Email, a.Password)
+			var (
+				wg        sync.WaitGroup
+				refreshed response
+				loggedOut response
+			)
+			wg.Go(func() { refreshed = s.refreshWith(login.Refresh) })
+			wg.Go(func() { loggedOut = s.do("POST", "/api/v1/auth/logout", login.Access, nil) })
+			wg.Wait()
+			if loggedOut.Status != http.StatusNoContent && loggedOut.Status != http.StatusUnauthorized {
+				t.Fatalf("round %d: logout answered %d: %s", round, loggedOut.Status, truncate(loggedOut.Body))
+			}
+			why := fmt.Sprintf("round %d, logout racing a refresh", round)
+			expectRefreshRefused(t, s, login.Refresh, why)
+			switch refreshed.Status {
+			case http.StatusOK:
+				got := sessionAccount(t, refreshed, a.Email, a.Password)
+				if loggedOut.Status == http.StatusNoContent {
+					expectRefreshRefused(t, s, got.Refresh, why+": the refreshed token")
+					expectUnauthenticated(t, s, got.Access, why+": the refreshed access token")
+				}
+			case http.StatusUnauthorized:
+				expectProblem(t, refreshed, http.StatusUnauthorized, "invalid_refresh_token")
+			default:
+				t.Fatalf("round %d: refresh answered %d: %s", round, refreshed.Status, truncate(refreshed.Body))
+			}
+		}
 	})
 }

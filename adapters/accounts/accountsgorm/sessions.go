@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/domain/accounts/session"
@@ -34,8 +35,24 @@ func (r sessionRepo) Add(ctx context.Context, s *session.Session) error {
 }
 
 func (r sessionRepo) ByID(ctx context.Context, id session.ID) (*session.Session, error) {
+	return r.byID(ctx, id, false)
+}
+
+func (r sessionRepo) ByIDForUpdate(ctx context.Context, id session.ID) (*session.Session, error) {
+	return r.byID(ctx, id, true)
+}
+
+func (r sessionRepo) byID(ctx context.Context, id session.ID, lock bool) (*session.Session, error) {
+	q := r.db.WithContext(ctx).Where("id = ?", string(id))
+	if lock && gormstore.IsMySQL(r.db) {
+		// A locking read: it waits for a transaction that holds the row and reads what that
+		// one committed, where a plain read would see this transaction's snapshot. SQLite has
+		// no row locks and needs none: its write transactions begin IMMEDIATE, so they
+		// already run one at a time.
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
 	var row sessionRow
-	err := r.db.WithContext(ctx).Where("id = ?", string(id)).Take(&row).Error
+	err := q.Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, session.ErrNotFound
 	}

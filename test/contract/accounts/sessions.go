@@ -1,6 +1,8 @@
 package accounts
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/acme/postsvc/domain/accounts/session"
 	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/contract"
 )
 
@@ -19,6 +22,7 @@ func sessionTests() []contract.Test[Backend] {
 	return []contract.Test[Backend]{
 		{Name: "add and read back", Run: testSessionAddAndRead},
 		{Name: "update after rotate and revoke", Run: testSessionUpdate},
+		{Name: "locked read waits for the holder and sees its commit", Run: testSessionLockedRead},
 		{Name: "principal", Run: testPrincipal},
 		{Name: "revoke all for user", Run: testRevokeAll},
 		{Name: "malformed ids are not found", Run: testMalformedIDs},
@@ -226,3 +230,72 @@ func sessionCredential(s *session.Session) identity.Credential {
 
 // storedTime is t as the stores keep it: UTC, to the microsecond.
 func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// testSessionLockedRead: while one unit of work holds a session it read with ByIDForUpdate, a
+// second one's ByIDForUpdate of it waits, and then reads what the first committed. This is
+// what keeps two refreshes with one token from both rotating it.
+func testSessionLockedRead(t *testing.T, b Backend) {
+	ctx := t.Context()
+	u := addUser(t, b, "locked@x.io", "", identity.RoleUser)
+	start := time.Now()
+	s, first := addSession(t, b, u.ID(), start, time.Hour)
+
+	locked, release := make(chan struct{}), make(chan struct{})
+	released := false
+	releaseOnce := func() {
+		if !released {
+			released = true
+			close(release)
+		}
+	}
+	t.Cleanup(releaseOnce)
+	holder := make(chan error, 1)
+	go func() {
+		holder <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+			sess, err := b.Store.Sessions(tx).ByIDForUpdate(ctx, s.ID())
+			if err != nil {
+				close(locked)
+				return err
+			}
+			if _, err := sess.Rotate(first, start.Add(time.Minute)); err != nil {
+				close(locked)
+				return err
+			}
+			close(locked)
+			<-release
+			return b.Store.Sessions(tx).Update(ctx, sess)
+		})
+	}()
+	<-locked
+
+	type read struct {
+		sess *session.Session
+		err  error
+	}
+	second := make(chan read, 1)
+	go func() {
+		var r read
+		err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+			r.sess, r.err = b.Store.Sessions(tx).ByIDForUpdate(ctx, s.ID())
+			return r.err
+		})
+		if r.err == nil {
+			r.err = err
+		}
+		second <- r
+	}()
+	select {
+	case r := <-second:
+		t.Fatalf("a locked read returned while another unit of work held the session (err %v)", r.err)
+	case err := <-holder:
+		t.Fatalf("the holder ended early: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	releaseOnce()
+	contract.NoErr(t, "the holder's rotation", <-holder)
+	r := <-second
+	contract.NoErr(t, "the waiting locked read", r.err)
+	if _, err := r.sess.Rotate(first, start.Add(2*time.Minute)); !errors.Is(err, session.ErrReuse) {
+		t.Fatalf("the waiting read saw the session before the holder's rotation (Rotate with the retired token: %v, want reuse)", err)
+	}
+}

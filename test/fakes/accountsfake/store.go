@@ -189,6 +189,11 @@ func (r sessions) ByID(_ context.Context, id session.ID) (*session.Session, erro
 	return out, err
 }
 
+// ByIDForUpdate is ByID: the fake's units of work already run one at a time.
+func (r sessions) ByIDForUpdate(ctx context.Context, id session.ID) (*session.Session, error) {
+	return r.ByID(ctx, id)
+}
+
 func (r sessions) Update(_ context.Context, s *session.Session) error {
 	return fakes.Access(r.tx, true, func(v *fakes.View) error {
 		all := sessionsOf(v)
