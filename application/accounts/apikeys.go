@@ -10,7 +10,6 @@ import (
 	"github.com/acme/postsvc/application/paging"
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/accounts/apikey"
-	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/ports/accounts"
@@ -115,12 +114,8 @@ func (s *APIKeys) Create(ctx context.Context, p identity.Principal, in accounts.
 		}
 		return keys.Add(ctx, k)
 	})
-	if errors.Is(err, user.ErrNotFound) {
-		// The caller's account was deleted while this request ran.
-		return accounts.CreatedAPIKey{}, domain.ErrUnauthenticated
-	}
 	if err != nil {
-		return accounts.CreatedAPIKey{}, err
+		return accounts.CreatedAPIKey{}, identity.AsCaller(err)
 	}
 	return accounts.CreatedAPIKey{Key: k, Secret: secret}, nil
 }
@@ -148,10 +143,7 @@ func (s *APIKeys) Delete(ctx context.Context, p identity.Principal, id string) e
 		}
 		return s.store.APIKeys(tx).Delete(ctx, p.UserID, apikey.ID(id))
 	})
-	if errors.Is(err, user.ErrNotFound) {
-		return domain.ErrUnauthenticated // the caller's account was deleted meanwhile
-	}
-	return err
+	return identity.AsCaller(err)
 }
 
 // Accepts reports whether credential is meant as a personal API key (it starts with "pat_");

@@ -369,10 +369,10 @@ func (s *Auth) Authenticate(ctx context.Context, accessToken string) (identity.P
 // Me returns the caller's account.
 func (s *Auth) Me(ctx context.Context, p identity.Principal) (*user.User, error) {
 	u, err := s.store.Users(s.uow.Pool()).ByID(ctx, p.UserID)
-	if errors.Is(err, user.ErrNotFound) {
-		return nil, domain.ErrUnauthenticated
+	if err != nil {
+		return nil, identity.AsCaller(err)
 	}
-	return u, err
+	return u, nil
 }
 
 // UpdateMe changes the caller's own display name.
@@ -381,9 +381,6 @@ func (s *Auth) UpdateMe(ctx context.Context, p identity.Principal, in accounts.P
 	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
 		var err error
 		u, err = s.store.Users(tx).ByID(ctx, p.UserID)
-		if errors.Is(err, user.ErrNotFound) {
-			return domain.ErrUnauthenticated
-		}
 		if err != nil {
 			return err
 		}
@@ -395,7 +392,7 @@ func (s *Auth) UpdateMe(ctx context.Context, p identity.Principal, in accounts.P
 		return s.store.Users(tx).Update(ctx, u)
 	})
 	if err != nil {
-		return nil, err
+		return nil, identity.AsCaller(err)
 	}
 	return u, nil
 }

@@ -110,7 +110,7 @@ func (s *Service) Upload(ctx context.Context, p identity.Principal, d ecg.Draft,
 		// delete of the same id keep racing this one. Report the conflict; a retry settles it.
 		return nil, false, ecg.ErrExists
 	case err != nil:
-		return nil, false, err
+		return nil, false, identity.AsCaller(err)
 	}
 	return e, true, nil
 }

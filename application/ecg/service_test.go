@@ -641,3 +641,13 @@ func TestLargeECGIsReadPageByPage(t *testing.T) {
 		t.Fatalf("the small ECG was read with %d paged and %d whole reads, want one whole", paged, whole)
 	}
 }
+
+// TestUploadOfACallerDeletedMeanwhileIsUnauthenticated: an upload whose owner is gone by the
+// time it commits (deleted while the request ran) is unauthenticated, not "no such user".
+func TestUploadOfACallerDeletedMeanwhileIsUnauthenticated(t *testing.T) {
+	f := newFixture(t)
+	ghost := identity.Principal{UserID: identity.UserID(f.env.IDs.NewID()), Role: identity.RoleUser}
+	if _, _, err := f.upload(t, ghost, "", []int32{1, -1, 2}); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("Upload: %v, want unauthenticated", err)
+	}
+}

@@ -514,7 +514,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id string, d
 		out = img
 		return repo.Update(ctx, img)
 	})
-	return out, err
+	return out, identity.AsCaller(err)
 }
 
 // Delete deletes one of the caller's images.
@@ -566,7 +566,7 @@ func notFound(ids []string) error {
 // their objects after the commit. When any id is not the owner's nothing is deleted: a bulk
 // delete lists those ids, a single delete is simply not found.
 func (s *Service) deleteOwned(ctx context.Context, owner identity.UserID, ids []image.ID, bulk bool) error {
-	return s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
 		if err := bump(ctx, s.stamps, tx, owner); err != nil {
 			return err
 		}
@@ -597,6 +597,7 @@ func (s *Service) deleteOwned(ctx context.Context, owner identity.UserID, ids []
 		_, err = s.jobs.Enqueue(ctx, tx, ports.NewJob{Kind: DeleteObjectsJob, Payload: []byte(strings.Join(keys, "\n")), MaxAttempts: jobAttempts})
 		return err
 	})
+	return identity.AsCaller(err)
 }
 
 func missingIDs(ids []image.ID, owned []*image.Image) []string {

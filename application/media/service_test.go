@@ -602,3 +602,25 @@ func TestThumbnailJobsGiveWayToUploads(t *testing.T) {
 		t.Fatalf("%d thumbnails made, want 2", got)
 	}
 }
+
+// TestWritesOfACallerDeletedMeanwhileAreUnauthenticated: a principal whose account is gone
+// by the time its write runs (deleted while the request ran) gets what its next request
+// will, unauthenticated, not "no such user".
+func TestWritesOfACallerDeletedMeanwhileAreUnauthenticated(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	ghost := identity.Principal{UserID: identity.UserID(f.env.IDs.NewID()), Role: identity.RoleUser}
+	if _, err := f.upload(t, ghost, pngBytes(t, 4, 4)); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Errorf("upload: %v, want unauthenticated", err)
+	}
+	id := f.env.IDs.NewID()
+	public := "public"
+	if _, err := f.svc.Update(t.Context(), ghost, id, mediaimg.DetailsDraft{Visibility: &public}); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Errorf("Update: %v, want unauthenticated", err)
+	}
+	if err := f.svc.Delete(t.Context(), ghost, id); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Errorf("Delete: %v, want unauthenticated", err)
+	}
+	if err := f.svc.DeleteMany(t.Context(), ghost, []string{id}); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Errorf("DeleteMany: %v, want unauthenticated", err)
+	}
+}

@@ -32,7 +32,7 @@ func (s *Service) BeginUpload(ctx context.Context, p identity.Principal, d image
 	}
 	used, err := s.repo().LockOwner(ctx, p.UserID)
 	if err != nil {
-		return nil, err
+		return nil, identity.AsCaller(err)
 	}
 	if used >= s.s.QuotaBytes {
 		return nil, image.ErrQuotaExceeded
@@ -161,7 +161,7 @@ func (u *upload) Commit(ctx context.Context) ([]*image.Image, error) {
 			return nil, err
 		}
 		u.Abort()
-		return nil, err
+		return nil, identity.AsCaller(err)
 	}
 	u.finish()
 	u.s.stats.uploaded.Add(int64(len(u.images)))

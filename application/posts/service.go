@@ -91,7 +91,7 @@ func (s *Service) Add(ctx context.Context, p identity.Principal, text string) (*
 		return s.store.Posts(tx).Add(ctx, created)
 	})
 	if err != nil {
-		return nil, err
+		return nil, identity.AsCaller(err)
 	}
 	// Only after the commit: a rolled-back write must not disturb the cache.
 	s.cache.Forget(p.UserID)
@@ -125,7 +125,7 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id string) e
 		return s.store.Posts(tx).Delete(ctx, p.UserID, post.ID(id))
 	})
 	if err != nil {
-		return err
+		return identity.AsCaller(err)
 	}
 	s.cache.Forget(p.UserID)
 	return nil

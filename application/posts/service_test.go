@@ -309,3 +309,17 @@ func TestDeletedUsersPostsGo(t *testing.T) {
 		t.Fatalf("cleanup: %v, forgotten %v", err, f.cache.Forgotten)
 	}
 }
+
+// TestWritesOfACallerDeletedMeanwhileAreUnauthenticated: a principal whose account is gone
+// by the time its write runs (deleted while the request ran) gets what its next request
+// will, unauthenticated, not "no such user".
+func TestWritesOfACallerDeletedMeanwhileAreUnauthenticated(t *testing.T) {
+	f := newFixture(t)
+	ghost := identity.Principal{UserID: identity.UserID(f.env.IDs.NewID()), Role: identity.RoleUser}
+	if _, err := f.svc.Add(t.Context(), ghost, "hello"); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Errorf("Add: %v, want unauthenticated", err)
+	}
+	if err := f.svc.Delete(t.Context(), ghost, f.env.IDs.NewID()); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Errorf("Delete: %v, want unauthenticated", err)
+	}
+}

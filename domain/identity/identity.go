@@ -4,6 +4,7 @@
 package identity
 
 import (
+	"errors"
 	"time"
 
 	"github.com/acme/postsvc/domain"
@@ -38,6 +39,18 @@ func (r Role) IsAdmin() bool { return r == RoleAdmin }
 // names a user that does not exist (a post's author deleted meanwhile); the accounts context
 // answers it for its own lookups too (user.ErrNotFound is this error).
 var ErrUnknownUser = domain.NewError(domain.KindNotFound, "user_not_found", "There is no such user.")
+
+// AsCaller reports err as a use case that acted on the caller's own data must: there,
+// ErrUnknownUser can only mean that the caller's account was deleted while the request ran
+// (the credential was checked before), so the credential no longer stands and the caller gets
+// what its next request would get, domain.ErrUnauthenticated, not "no such user". Every other
+// error, nil included, is returned unchanged.
+func AsCaller(err error) error {
+	if errors.Is(err, ErrUnknownUser) {
+		return domain.ErrUnauthenticated
+	}
+	return err
+}
 
 // CredentialKind names how a caller proved who it is.
 type CredentialKind string

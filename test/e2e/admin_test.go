@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -479,4 +481,49 @@ func expectCleanupDone(t *testing.T, s *server) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestWritesRacingTheirUsersDeletionAreUnauthenticated adds posts and names the profile in
+// bursts while an admin deletes the account: a write either lands first (and goes with the
+// account) or finds the account gone, which its caller must learn as 401 unauthenticated, the
+// answer of its next request, never 404 "no such user". An outside probe saw 404
+// user_not_found on both databases before.
+func TestWritesRacingTheirUsersDeletionAreUnauthenticated(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		for round := range 4 {
+			u := s.signup(uniqueEmail("racing-deletion"))
+			const n = 24
+			answers := make([]response, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					method, path, body := "POST", "/api/v1/posts", `{"text":"racing"}`
+					if i%3 == 2 {
+						method, path, body = "PATCH", "/api/v1/users/me", `{"name":"racing"}`
+					}
+					r, err := s.try(ctx, nil, method, path, u.Access, strings.NewReader(body), map[string]string{"Content-Type": "application/json"})
+					if err != nil {
+						t.Error(err)
+					}
+					answers[i] = r
+				})
+				if i == n/2 {
+					wg.Go(func() { expect(t, s.do("DELETE", "/api/v1/admin/users/"+u.ID, admin.Access, nil), http.StatusNoContent) })
+				}
+			}
+			wg.Wait()
+			for i, r := range answers {
+				switch r.Status {
+				case http.StatusCreated, http.StatusOK:
+				case http.StatusUnauthorized:
+					expectProblem(t, r, http.StatusUnauthorized, "unauthenticated")
+				default:
+					t.Errorf("round %d, write %d racing the deletion: %d %s", round, i, r.Status, truncate(r.Body))
+				}
+			}
+			expectUnauthenticated(t, s, u.Access, "after the deletion")
+		}
+	})
 }
