@@ -494,7 +494,10 @@ func TestWritesRacingTheirUsersDeletionAreUnauthenticated(t *testing.T) {
 			u := s.signup(uniqueEmail("racing-deletion"))
 			const n = 24
 			answers := make([]response, n)
-			var wg sync.WaitGroup
+			var (
+				wg      sync.WaitGroup
+				deleted response
+			)
 			for i := range n {
 				wg.Go(func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -510,10 +513,18 @@ func TestWritesRacingTheirUsersDeletionAreUnauthenticated(t *testing.T) {
 					answers[i] = r
 				})
 				if i == n/2 {
-					wg.Go(func() { expect(t, s.do("DELETE", "/api/v1/admin/users/"+u.ID, admin.Access, nil), http.StatusNoContent) })
+					wg.Go(func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+						defer cancel()
+						var err error
+						if deleted, err = s.try(ctx, nil, "DELETE", "/api/v1/admin/users/"+u.ID, admin.Access, nil, nil); err != nil {
+							t.Error(err)
+						}
+					})
 				}
 			}
 			wg.Wait()
+			expect(t, deleted, http.StatusNoContent)
 			for i, r := range answers {
 				switch r.Status {
 				case http.StatusCreated, http.StatusOK:

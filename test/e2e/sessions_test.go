@@ -404,8 +404,17 @@ func TestLogoutRacingARefreshLeavesNothingUsable(t *testing.T) {
 				refreshed response
 				loggedOut response
 			)
-			wg.Go(func() { refreshed = s.refreshWith(login.Refresh) })
-			wg.Go(func() { loggedOut = s.do("POST", "/api/v1/auth/logout", login.Access, nil) })
+			// s.try, not s.do: a failure must not call t.Fatal outside the test's goroutine.
+			send := func(out *response, path, token, body string) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				var err error
+				if *out, err = s.try(ctx, nil, "POST", path, token, strings.NewReader(body), map[string]string{"Content-Type": "application/json"}); err != nil {
+					t.Error(err)
+				}
+			}
+			wg.Go(func() { send(&refreshed, "/api/v1/auth/refresh", "", `{"refresh_token":"`+login.Refresh+`"}`) })
+			wg.Go(func() { send(&loggedOut, "/api/v1/auth/logout", login.Access, `{}`) })
 			wg.Wait()
 			if loggedOut.Status != http.StatusNoContent && loggedOut.Status != http.StatusUnauthorized {
 				t.Fatalf("round %d: logout answered %d: %s", round, loggedOut.Status, truncate(loggedOut.Body))
