@@ -125,6 +125,7 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	if len(deps.HTTP.CORSOrigins) > 0 {
 		e.Use(cors(deps.HTTP.CORSOrigins, routes.exposed))
 	}
+	e.Use(decodableQuery)
 	e.Use(deps.Middleware...)
 	e.NoRoute(func(c *gin.Context) {
 		writeProblem(c, newProblem(http.StatusNotFound, CodeNotFound, "There is no resource at this path."))

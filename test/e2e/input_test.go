@@ -249,6 +249,37 @@ func TestInputUndecodableQueryStrings(t *testing.T) {
 		for _, q := range []string{"?q=%", "?q=a&q=b", "?q=%c3"} {
 			expectProblem(t, s.do("GET", "/api/v1/admin/users"+q, admin.Access, nil), http.StatusBadRequest, "malformed_request")
 		}
+
+		// Routes that read no parameter hold the query string to the same rule (they used to
+		// ignore it): reads, writes, which then write nothing, the probes and the documents.
+		id := s.addPost(a.Access, "kept")
+		for _, c := range []struct{ method, path, token string }{
+			{"GET", "/api/v1/users/me", a.Access},
+			{"GET", "/api/v1/posts/" + id, a.Access},
+			{"DELETE", "/api/v1/posts/" + id, a.Access},
+			{"POST", "/api/v1/posts", a.Access},
+			{"GET", "/api/v1/api-keys", a.Access},
+			{"GET", "/api/v1/admin/users/" + a.ID, admin.Access},
+			{"GET", "/livez", ""},
+			{"GET", "/readyz", ""},
+			{"GET", "/openapi.json", ""},
+			{"HEAD", "/api/v1/users/me", a.Access},
+		} {
+			for _, q := range []string{"?x=%%%", "?x=%zz", "?a=1;b=2"} {
+				r := s.do(c.method, c.path+q, c.token, map[string]any{"text": "never stored"})
+				if c.method == "HEAD" {
+					if r.Status != http.StatusBadRequest {
+						t.Errorf("HEAD %s%s: %d, want 400", c.path, q, r.Status)
+					}
+					continue
+				}
+				expectProblem(t, r, http.StatusBadRequest, "malformed_request")
+			}
+		}
+		expect(t, s.do("GET", "/api/v1/posts/"+id, a.Access, nil), http.StatusOK)
+		if p, list := s.list(a.Access, ""); len(p.Posts) != 2 {
+			t.Fatalf("after refused writes the user has %d posts, want 2 (one, kept): %s", len(p.Posts), truncate(list.Body))
+		}
 	})
 }
 
