@@ -38,13 +38,35 @@ var errInvalidUTF8 = errors.New("request body is not valid UTF-8")
 //   - unknown members are ignored, so clients may send fields a later version understands;
 //   - strings must be valid Unicode: invalid UTF-8 and lone surrogate escapes ("\ud800")
 //     are errors (encoding/json replaced both with U+FFFD silently);
-//   - a member named twice is an error, being as ambiguous as a case variant.
+//   - a member named twice is an error, being as ambiguous as a case variant;
+//   - null is a value of the wrong type for a field that is a string, a number or a boolean
+//     in Go (json v2 would leave the field at its zero value, so {"text": null} read as a
+//     missing text, 422, where the contract calls a wrong JSON type 400). Fields that may be
+//     null are pointers or json.RawMessage, which these unmarshalers do not see.
 var decodeOptions = jsonv2.JoinOptions(
 	jsonv2.MatchCaseInsensitiveNames(false),
 	jsonv2.RejectUnknownMembers(false),
 	jsontext.AllowInvalidUTF8(false),
 	jsontext.AllowDuplicateNames(false),
+	jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+		refuseNull[string](), refuseNull[bool](), refuseNull[int](), refuseNull[int64](), refuseNull[float64](),
+	)),
 )
+
+// errNullValue is what refuseNull returns; json v2 wraps it in a SemanticError naming the
+// field and its Go type, which bodyReadError turns into "Field "x" must be a string".
+var errNullValue = errors.New("null is not a value of this field's type")
+
+// refuseNull is an unmarshaler of T that refuses null and leaves every other value to json
+// v2's own decoding.
+func refuseNull[T any]() *jsonv2.Unmarshalers {
+	return jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, _ *T) error {
+		if dec.PeekKind() == 'n' {
+			return errNullValue
+		}
+		return errors.ErrUnsupported // json v2 decodes it as usual
+	})
+}
 
 // readTimeoutAnswerGrace is how long the 408 answer to a body cut off by the read timeout may
 // take to write. net/http starts the connection's write deadline (APP_HTTP_WRITE_TIMEOUT) when
@@ -195,7 +217,11 @@ func (s *server) bodyReadError(c *gin.Context, err error) {
 			malformed(c, "The request body must be a JSON object.")
 			return
 		}
-		malformed(c, fmt.Sprintf("Field %q must be %s.", field, jsonKind(semantic.GoType)))
+		not := ""
+		if errors.Is(err, errNullValue) {
+			not = ", not null"
+		}
+		malformed(c, fmt.Sprintf("Field %q must be %s%s.", field, jsonKind(semantic.GoType), not))
 	default:
 		malformed(c, "The request body could not be read.")
 	}

@@ -153,7 +153,7 @@ func decodeFuzzSeeds() []string {
 		`{"tags":["a","b",null],"description":"d","expires_in_days":-0}`,
 		`{"name":[1, 2 ,{"a" : "\u0041"}],"unknown":{"x":[true,false,null,1.5e-3]}}`,
 		`{"expires_in_days":1e2}`, `{"expires_in_days":1.0}`, `{"expires_in_days":99999999999999999999}`,
-		`{"expires_in_days":"3"}`, `{"email":5}`, `{"tags":"a"}`, `{"tags":[1]}`, `{"description":{}}`,
+		`{"expires_in_days":"3"}`, `{"email":5}`, `{"email":null}`, `{"text":null,"tags":null}`, `{"expires_in_days":null}`, `{"tags":"a"}`, `{"tags":[1]}`, `{"description":{}}`,
 		`{"EMAIL":"a@x.io"}`, `{"Email":"a","email":"b"}`, `{"email":"a","email":"b"}`,
 		`{"\u0065mail":"a","email":"b"}`, `{"x":{"a":1,"a":2}}`, `{"x":[{"a":1},{"a":2}]}`,
 		`{"email":"\ud800"}`, `{"email":"\udc00\ud800"}`, `{"x":"\ud800\u0041"}`, `{"\ud800":1}`,
@@ -455,6 +455,10 @@ func referenceDecode(body []byte) referenceResult {
 		if !known {
 			continue // unknown, "EMAIL" included
 		}
+		if nullOfScalar(raw, reflect.TypeOf(dst).Elem()) {
+			typeErr = true
+			continue
+		}
 		if err := json.Unmarshal(raw, dst); err != nil {
 			var ute *json.UnmarshalTypeError
 			if !errors.As(err, &ute) {
@@ -467,6 +471,38 @@ func referenceDecode(body []byte) referenceResult {
 		return refuse("type")
 	}
 	return out
+}
+
+// nullOfScalar reports whether raw, valid JSON, holds null where t, its destination's type,
+// has a string, number or boolean: the decoder refuses that as a value of the wrong type
+// (decodeOptions), where encoding/json leaves the zero value. A pointer or a json.RawMessage
+// may hold null; a slice's elements are checked against the element type.
+func nullOfScalar(raw []byte, t reflect.Type) bool {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		panic(err)
+	}
+	return nullIn(v, t)
+}
+
+func nullIn(v any, t reflect.Type) bool {
+	if t == reflect.TypeFor[json.RawMessage]() {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return v != nil && nullIn(v, t.Elem())
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
+		return v == nil
+	case reflect.Slice:
+		elems, _ := v.([]any)
+		for _, e := range elems {
+			if nullIn(e, t.Elem()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // loneSurrogate reports whether a string in b holds a \u escape of a surrogate that is not

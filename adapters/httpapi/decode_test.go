@@ -32,6 +32,7 @@ func TestMalformedBodies(t *testing.T) {
 		{"syntax", "application/json", `{"email" "a@x.io"}`, 400, "malformed_request", "not valid JSON"},
 		{"number for string", "application/json", `{"email":5,"password":"password1"}`, 400, "malformed_request", `"email" must be a string`},
 		{"object for string", "application/json", `{"email":"a@x.io","password":{"x":1}}`, 400, "malformed_request", `"password" must be a string`},
+		{"null for string", "application/json", `{"email":null,"password":"password1"}`, 400, "malformed_request", `"email" must be a string, not null`},
 		{"array body", "application/json", `["a@x.io"]`, 400, "malformed_request", "JSON object"},
 		{"string body", "application/json", `"a@x.io"`, 400, "malformed_request", "JSON object"},
 		{"null body", "application/json", `null`, 400, "malformed_request", "JSON object"},

@@ -433,3 +433,29 @@ func TestInputLoneSurrogates(t *testing.T) {
 		}
 	})
 }
+
+// TestInputNullIsAWrongType: null where the contract wants a string is a value of the wrong
+// JSON type, 400 naming the field, on every endpoint, as the contract says of ECG samples. It
+// used to read as a missing field on some (422) and as the wrong type on others (400).
+func TestInputNullIsAWrongType(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		a := s.signup(uniqueEmail("nulls"))
+		for _, c := range []struct{ method, path, token, body, field string }{
+			{"POST", "/api/v1/auth/signup", "", `{"email":null,"password":"correct horse battery"}`, "email"},
+			{"POST", "/api/v1/auth/login", "", `{"email":"` + a.Email + `","password":null}`, "password"},
+			{"POST", "/api/v1/auth/refresh", "", `{"refresh_token":null}`, "refresh_token"},
+			{"POST", "/api/v1/posts", a.Access, `{"text":null}`, "text"},
+			{"POST", "/api/v1/api-keys", a.Access, `{"name":null}`, "name"},
+			{"PATCH", "/api/v1/users/me", a.Access, `{"name":null}`, "name"},
+			{"POST", "/api/v1/admin/users", admin.Access, `{"email":"n@x.io","password":null,"role":"user"}`, "password"},
+		} {
+			p := expectProblem(t, s.do(c.method, c.path, c.token, c.body), http.StatusBadRequest, "malformed_request")
+			if d := fmt.Sprint(p["detail"]); !strings.Contains(d, `"`+c.field+`"`) {
+				t.Errorf("%s %s with %s: detail %q does not name %s", c.method, c.path, c.body, d, c.field)
+			}
+		}
+		if p, list := s.list(a.Access, ""); len(p.Posts) != 0 {
+			t.Fatalf("a refused post was stored: %s", truncate(list.Body))
+		}
+	})
+}
