@@ -251,13 +251,29 @@ func (s *Service) Content(ctx context.Context, p identity.Principal, id string) 
 	}
 	obj, err := s.objects.Open(ctx, img.ContentKey())
 	if errors.Is(err, ports.ErrObjectNotFound) {
-		// Deleted between the read of its row and now: the row is gone too.
-		return nil, nil, image.ErrNotFound
+		return nil, nil, s.objectMissing(ctx, img, img.ContentKey())
 	}
 	if err != nil {
 		return nil, nil, storageError(err)
 	}
 	return img, obj, nil
+}
+
+// objectMissing is the error for an image whose object key was not in storage. Usually the
+// image was deleted between the read of its row and now, and the row is gone too: not found.
+// If the row is still there, the store has lost the object or is not the one the image was
+// stored in (instances with filesystem storage in folders of their own): a fault, reported as
+// an internal error, which the HTTP kernel logs, never as "no such image".
+func (s *Service) objectMissing(ctx context.Context, img *image.Image, key string) error {
+	_, err := s.repo().Get(ctx, img.ID())
+	switch {
+	case errors.Is(err, image.ErrNotFound):
+		return image.ErrNotFound
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("media: image %s has its row but its object %s is not in storage "+
+		"(lost, or every instance does not share one store): %w", img.ID(), key, ports.ErrObjectNotFound)
 }
 
 // ThumbnailType is the content type of an image's thumbnail: JPEG for JPEG images, PNG for
@@ -290,7 +306,7 @@ func (s *Service) Thumbnail(ctx context.Context, p identity.Principal, id string
 		obj, err = s.objects.Open(ctx, img.ThumbnailKey())
 	}
 	if errors.Is(err, ports.ErrObjectNotFound) {
-		return nil, nil, "", image.ErrNotFound
+		return nil, nil, "", s.objectMissing(ctx, img, img.ThumbnailKey())
 	}
 	if err != nil {
 		return nil, nil, "", storageError(err)
@@ -364,7 +380,7 @@ func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
 	}
 	src, err := s.objects.Open(ctx, img.ContentKey())
 	if errors.Is(err, ports.ErrObjectNotFound) {
-		return image.ErrNotFound
+		return s.objectMissing(ctx, img, img.ContentKey())
 	}
 	if err != nil {
 		return storageError(err)

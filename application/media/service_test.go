@@ -624,3 +624,34 @@ func TestWritesOfACallerDeletedMeanwhileAreUnauthenticated(t *testing.T) {
 		t.Errorf("DeleteMany: %v, want unauthenticated", err)
 	}
 }
+
+// TestAnObjectMissingUnderALiveRowIsAFault: content whose object is gone while its image row
+// stays (storage lost it, or instances do not share one store) is an error that says so, not
+// "no such image", which would hide the fault from operators; once the row is gone too (a
+// delete racing the read) it is simply not found.
+func TestAnObjectMissingUnderALiveRowIsAFault(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	owner := f.user()
+	imgs, err := f.upload(t, owner, pngBytes(t, 8, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := imgs[0]
+	id := string(img.ID())
+	if err := f.objects.Delete(t.Context(), img.ContentKey()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.svc.Content(t.Context(), owner, id)
+	if errors.Is(err, mediaimg.ErrNotFound) || !errors.Is(err, ports.ErrObjectNotFound) {
+		t.Fatalf("content of a live image whose object is gone: %v, want the missing object reported", err)
+	}
+	if _, _, _, err = f.svc.Thumbnail(t.Context(), owner, id); errors.Is(err, mediaimg.ErrNotFound) || !errors.Is(err, ports.ErrObjectNotFound) {
+		t.Fatalf("thumbnail made from a missing object: %v, want the missing object reported", err)
+	}
+	if err := f.svc.Delete(t.Context(), owner, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err = f.svc.Content(t.Context(), owner, id); !errors.Is(err, mediaimg.ErrNotFound) {
+		t.Fatalf("content of a deleted image: %v, want not found", err)
+	}
+}
