@@ -115,7 +115,12 @@ func serveCeiling(file, addr, dsn, list string, poolSize int) error {
 	}
 	// The list's statements run as the service runs its own, so that this server does the
 	// list's work no worse than the service can.
-	lister := preparedIssuer(db)
+	var lister *issuer
+	if list != "" {
+		if lister, err = preparedIssuer(context.Background(), db, st.listHeads, st.listTexts); err != nil {
+			return err
+		}
+	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		// /livez tells the runner the process is up; it skips the reads, which need a token.
 		if db != nil && req.URL.Path != "/livez" {
@@ -269,6 +274,11 @@ WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 // them there.
 type statements struct {
 	stampsRead, bumpStamps, insertPost, listHeads, listTexts string
+}
+
+// all returns every statement, for preparedIssuer.
+func (st statements) all() []string {
+	return []string{st.stampsRead, st.bumpStamps, st.insertPost, st.listHeads, st.listTexts}
 }
 
 // mysqlStatements are the service's statements on MySQL.

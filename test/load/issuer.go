@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
-	"sync"
+	"fmt"
 )
 
 // issuer runs a DB ceiling's statements on its pool in one of the two ways database/sql
@@ -14,36 +14,39 @@ import (
 //   - prepared once on the pool, as the service runs its own (gormstore.QueryPrepared):
 //     database/sql prepares the statement on each connection the first time it runs there and
 //     keeps it. The "prepared" informational ceilings and the bare list server do this.
+//
+// The prepared way prepares every statement up front (preparedIssuer), on a pool no
+// transaction holds yet: preparing takes a free connection, and 64 clients in transactions
+// waiting on each other's row locks may hold every connection of the pool.
 type issuer struct {
 	db       *sql.DB
 	prepared bool
-
-	mu    sync.Mutex
-	stmts sync.Map // SQL text -> *sql.Stmt, written once per text under mu
+	stmts    map[string]*sql.Stmt // SQL text -> statement; written only by preparedIssuer
 }
 
 // textIssuer issues its statements on db as text.
 func textIssuer(db *sql.DB) *issuer { return &issuer{db: db} }
 
-// preparedIssuer issues its statements on db prepared once on the pool.
-func preparedIssuer(db *sql.DB) *issuer { return &issuer{db: db, prepared: true} }
+// preparedIssuer prepares queries on db's pool and issues them prepared. The statements live
+// as long as the pool: closing the pool closes the connections they are prepared on.
+func preparedIssuer(ctx context.Context, db *sql.DB, queries ...string) (*issuer, error) {
+	is := &issuer{db: db, prepared: true, stmts: make(map[string]*sql.Stmt, len(queries))}
+	for _, q := range queries {
+		s, err := db.PrepareContext(ctx, q) //nolint:sqlclosecheck // lives as long as the pool
+		if err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		is.stmts[q] = s
+	}
+	return is, nil
+}
 
-// stmt returns query prepared on the pool, preparing it on first use. The statements live as
-// long as the pool: closing the pool closes the connections they are prepared on.
-func (is *issuer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := is.stmts.Load(query); ok {
-		return s.(*sql.Stmt), nil //nolint:forcetypeassert // only *sql.Stmt values are stored
+// stmt returns query's prepared statement.
+func (is *issuer) stmt(query string) (*sql.Stmt, error) {
+	s, ok := is.stmts[query]
+	if !ok {
+		return nil, fmt.Errorf("load: statement %q was not prepared by preparedIssuer", query)
 	}
-	is.mu.Lock()
-	defer is.mu.Unlock()
-	if s, ok := is.stmts.Load(query); ok {
-		return s.(*sql.Stmt), nil //nolint:forcetypeassert // only *sql.Stmt values are stored
-	}
-	s, err := is.db.PrepareContext(ctx, query) //nolint:sqlclosecheck // lives as long as the pool
-	if err != nil {
-		return nil, err
-	}
-	is.stmts.Store(query, s)
 	return s, nil
 }
 
@@ -55,7 +58,7 @@ func (is *issuer) query(ctx context.Context, tx *sql.Tx, query string, args ...a
 		}
 		return is.db.QueryContext(ctx, query, args...)
 	}
-	s, err := is.stmt(ctx, query)
+	s, err := is.stmt(query)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +100,7 @@ func (is *issuer) exec(ctx context.Context, tx *sql.Tx, query string, args ...an
 		_, err = is.db.ExecContext(ctx, query, args...)
 	default:
 		var s *sql.Stmt
-		if s, err = is.stmt(ctx, query); err != nil {
+		if s, err = is.stmt(query); err != nil {
 			return err
 		}
 		if tx != nil {

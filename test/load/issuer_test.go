@@ -36,7 +36,11 @@ func TestIssuerWays(t *testing.T) {
 		insert = "INSERT INTO kv (k, v) VALUES (?, ?)"
 		read   = "SELECT v FROM kv WHERE k = ?"
 	)
-	for _, is := range []*issuer{textIssuer(db), preparedIssuer(db)} {
+	prepared, err := preparedIssuer(ctx, db, insert, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range []*issuer{textIssuer(db), prepared} {
 		key := map[bool]string{false: "text", true: "prepared"}[is.prepared]
 		t.Run(key, func(t *testing.T) {
 			if err := is.exec(ctx, nil, insert, key, 1); err != nil {
@@ -62,11 +66,49 @@ func TestIssuerWays(t *testing.T) {
 			if err := is.scanOne(ctx, nil, read, []any{"absent"}, &v); !errors.Is(err, sql.ErrNoRows) {
 				t.Fatalf("read of no row: %v, want sql.ErrNoRows", err)
 			}
-			prepared := 0
-			is.stmts.Range(func(any, any) bool { prepared++; return true })
-			if want := map[bool]int{false: 0, true: 2}[is.prepared]; prepared != want {
-				t.Fatalf("%d statements prepared on the pool, want %d (one per text)", prepared, want)
-			}
 		})
+	}
+	if err := prepared.exec(ctx, nil, "DELETE FROM kv"); err == nil {
+		t.Fatal("a statement that was not prepared up front ran: it would be prepared inside a transaction")
+	}
+}
+
+// TestPreparedIssuerNeverPreparesInATransaction holds every connection of a one-connection
+// pool in a transaction and runs the prepared statements in it: they were prepared up front,
+// so nothing waits for a free connection. Preparing on first use here deadlocked the MySQL
+// add-post ceiling, whose 64 clients hold the pool's connections in transactions.
+func TestPreparedIssuerNeverPreparesInATransaction(t *testing.T) {
+	gdb, cleanup, err := gormstore.Open(config.Database{
+		Driver: config.DriverSQLite, DSN: filepath.Join(t.TempDir(), "one.db"),
+		MaxOpenConns: 1, MaxIdleConns: 1, ConnMaxLifetime: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	db, err := gdb.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	is, err := preparedIssuer(ctx, db, "INSERT INTO kv (k, v) VALUES (?, ?)", "SELECT v FROM kv WHERE k = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := is.exec(ctx, tx, "INSERT INTO kv (k, v) VALUES (?, ?)", "a", 1); err != nil {
+		t.Fatalf("insert in the transaction that holds the only connection: %v", err)
+	}
+	var v int
+	if err := is.scanOne(ctx, tx, "SELECT v FROM kv WHERE k = ?", []any{"a"}, &v); err != nil || v != 1 {
+		t.Fatalf("read in the transaction: %d, %v", v, err)
 	}
 }

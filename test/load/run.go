@@ -845,7 +845,11 @@ func (r *runner) postsScenarios(ctx context.Context) error {
 	st := r.be.statements()
 	// The targets' DB ceilings pass their statements as text; the informational "prepared"
 	// ones prepare them once per connection, as the service does (see issuer).
-	plain, prepared := textIssuer(r.db), preparedIssuer(r.db)
+	plain := textIssuer(r.db)
+	prepared, err := preparedIssuer(ctx, r.db, st.all()...)
+	if err != nil {
+		return err
+	}
 
 	// List, cache hit. Each user's first page is loaded once, then every request is a hit.
 	if err := r.warmLists(ctx, []*process{r.server}); err != nil {
