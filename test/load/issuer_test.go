@@ -14,24 +14,10 @@ import (
 
 // TestIssuerWays runs the same statements through both ways of issuing them, on the pool and
 // in a transaction, and checks that they read and write alike and that the prepared way
-// prepares each text once.
+// refuses a statement it did not prepare up front.
 func TestIssuerWays(t *testing.T) {
-	gdb, cleanup, err := gormstore.Open(config.Database{
-		Driver: config.DriverSQLite, DSN: filepath.Join(t.TempDir(), "issuer.db"),
-		MaxOpenConns: 2, MaxIdleConns: 2, ConnMaxLifetime: time.Minute,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
-	db, err := gdb.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := kvPool(t, 2)
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
 	const (
 		insert = "INSERT INTO kv (k, v) VALUES (?, ?)"
 		read   = "SELECT v FROM kv WHERE k = ?"
@@ -78,23 +64,9 @@ func TestIssuerWays(t *testing.T) {
 // so nothing waits for a free connection. Preparing on first use here deadlocked the MySQL
 // add-post ceiling, whose 64 clients hold the pool's connections in transactions.
 func TestPreparedIssuerNeverPreparesInATransaction(t *testing.T) {
-	gdb, cleanup, err := gormstore.Open(config.Database{
-		Driver: config.DriverSQLite, DSN: filepath.Join(t.TempDir(), "one.db"),
-		MaxOpenConns: 1, MaxIdleConns: 1, ConnMaxLifetime: time.Minute,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
-	db, err := gdb.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := kvPool(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
 	is, err := preparedIssuer(ctx, db, "INSERT INTO kv (k, v) VALUES (?, ?)", "SELECT v FROM kv WHERE k = ?")
 	if err != nil {
 		t.Fatal(err)
@@ -111,4 +83,26 @@ func TestPreparedIssuerNeverPreparesInATransaction(t *testing.T) {
 	if err := is.scanOne(ctx, tx, "SELECT v FROM kv WHERE k = ?", []any{"a"}, &v); err != nil || v != 1 {
 		t.Fatalf("read in the transaction: %d, %v", v, err)
 	}
+}
+
+// kvPool opens a SQLite pool of conns connections with the service's adapter, on a file of
+// the test's own holding one table, kv (k text key, v integer).
+func kvPool(t *testing.T, conns int) *sql.DB {
+	t.Helper()
+	gdb, cleanup, err := gormstore.Open(config.Database{
+		Driver: config.DriverSQLite, DSN: filepath.Join(t.TempDir(), "kv.db"),
+		MaxOpenConns: conns, MaxIdleConns: conns, ConnMaxLifetime: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	db, err := gdb.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(t.Context(), "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
