@@ -63,9 +63,10 @@ type StampBoard interface {
 	// reads the database and publishes what it read.
 	Read(ctx context.Context, user identity.UserID) (stamps identity.Stamps, ok bool)
 	// Publish records stamps committed for user; each scope's counter only moves forward,
-	// so publications may arrive in any order. It returns once the board has them (or has
-	// given up: a board that cannot reach its store retries on its own and vouches for
-	// nothing meanwhile).
+	// so publications may arrive in any order. It returns once the board has them, or has
+	// given up: a board that cannot reach its store retries on its own, vouches for nothing
+	// meanwhile, and returns only once every other instance's board will have moved its
+	// generation by its next Read (so what they kept is read again).
 	Publish(ctx context.Context, user identity.UserID, stamps identity.Stamps)
 	// Generation changes whenever the board may have missed publications (its connection
 	// broke, its store came back): whatever was cached against an older generation must be

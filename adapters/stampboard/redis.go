@@ -2,6 +2,7 @@ package stampboard
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"hash/maphash"
 	"strconv"
@@ -30,6 +31,14 @@ const (
 	maxPending = 1 << 20
 	// seeded is the hash field that says the hash holds every scope of the user.
 	seeded = "_"
+	// lease is how long an instance stays a member of the board in Redis without renewing;
+	// renewEvery is how often it renews while it can publish. An instance that could not
+	// publish a write answers it only once its membership has lapsed (see awaitLapse), so at
+	// most about lease + the Redis timeout later.
+	lease      = 2 * time.Second
+	renewEvery = lease / 4
+	// lapseMargin covers the drift between this process's clock and Redis's over one lease.
+	lapseMargin = 50 * time.Millisecond
 )
 
 // publishScript raises each counter of the user's hash to the published value, never lowers
@@ -52,6 +61,29 @@ end
 return changed and 1 or 0
 `)
 
+// membershipScript is run by every barrier round trip (without arguments) and by every
+// lease renewal (ARGV[1] the member, ARGV[2] the lease and ARGV[3] the keys' TTL, in
+// milliseconds). It first removes the members whose lease has lapsed, by the Redis server's
+// clock, and moves the epoch (KEYS[2]) when it removed any; a renewal then extends its
+// member's lease in the sorted set KEYS[1]. It returns the epoch. A member lapses when it
+// stopped renewing because it could not publish a write (or died): every other instance
+// sees the epoch move on its next read and reads again from the database whatever it kept.
+var membershipScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  redis.call('INCR', KEYS[2])
+end
+if ARGV[1] then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('SET', KEYS[2], '0', 'NX')
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return tonumber(redis.call('GET', KEYS[2]) or '0')
+`)
+
 // Redis is the board shared by instances through Redis. Reads are served from the client's
 // memory (RESP3 CLIENT TRACKING: Redis pushes an invalidation when a key this client read
 // changes, and the client drops its whole cache when the connection breaks); a barrier round
@@ -59,6 +91,13 @@ return changed and 1 or 0
 // applied (see barrier). While Redis cannot be reached the board vouches for nothing, so
 // principals are read from the database; publications that failed are retried, in order,
 // before it vouches again.
+//
+// An instance that cannot publish a write (its own link to Redis failed, while the others'
+// work) cannot tell the others directly, so every instance is a member of the board with a
+// lease in Redis that it renews while it can publish. One that could not publish stops
+// renewing and answers the write only after its lease has lapsed; the next read on any other
+// instance then removes it, moves the board's epoch, and so the generation there: whatever
+// they kept is read again from the database, which has the write.
 type Redis struct {
 	client  rueidis.Client
 	prefix  string
@@ -77,6 +116,16 @@ type Redis struct {
 	mu      sync.Mutex
 	pending map[identity.UserID]identity.Stamps
 
+	// member is this instance's name in the membership set; epoch is the board's epoch last
+	// seen (see membershipScript). leaseMu serialises renewals with awaitLapse, and leaseEnd
+	// is when this member's lease has lapsed at the latest: the end of the last renewal
+	// attempt, answered or not (an unanswered one may have run), plus the lease.
+	member   string
+	members  []string // the membership set and the epoch keys
+	epoch    atomic.Int64
+	leaseMu  sync.Mutex
+	leaseEnd time.Time
+
 	closed chan struct{}
 	once   sync.Once
 }
@@ -91,7 +140,10 @@ func OpenRedis(cfg config.Redis, health *redisx.Health) (*Redis, error) {
 		decoded: decodeMemo{seed: maphash.MakeSeed()},
 		pending: make(map[identity.UserID]identity.Stamps),
 		closed:  make(chan struct{}),
+		member:  rand.Text(),
+		members: []string{cfg.Prefix + "board:{members}", cfg.Prefix + "board:{members}:epoch"},
 	}
+	r.epoch.Store(-1) // none seen yet
 	client, err := redisx.Open(cfg, func(msgs []rueidis.RedisMessage) {
 		if msgs == nil {
 			// The connection broke (its cache is gone) or the server flushed everything:
@@ -104,27 +156,104 @@ func OpenRedis(cfg config.Redis, health *redisx.Health) (*Redis, error) {
 	}
 	r.client = client
 	r.barrier.send = func(ctx context.Context) error {
-		return client.Do(ctx, client.B().Ping().Build()).Error()
+		epoch, err := membershipScript.Exec(ctx, client, r.members, nil).AsInt64()
+		if err == nil {
+			r.seeEpoch(epoch)
+		}
+		return err
 	}
 	r.barrier.timeout = func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.Background(), r.timeout)
 	}
-	if err := redisx.Ping(context.Background(), client, cfg.Timeout); err != nil {
+	if err := r.renew(); err != nil {
 		r.fail(err)
 	}
+	go r.renewals()
 	return r, nil
 }
 
-// Close stops the probe and closes the connection.
+// Close stops the probe and the renewals, leaves the membership set when nothing is waiting
+// to be published (otherwise the lease lapses, so the others read again), and closes the
+// connection.
 func (r *Redis) Close() {
 	r.once.Do(func() {
 		close(r.closed)
+		r.leaseMu.Lock()
+		if !r.down.Load() && !r.hasPending() {
+			ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+			_ = r.client.Do(ctx, r.client.B().Zrem().Key(r.members[0]).Member(r.member).Build()).Error()
+			cancel()
+		}
+		r.leaseMu.Unlock()
 		r.client.Close()
 	})
 }
 
-// Generation changes when the connection broke, the server flushed, or Redis answered again
-// after an outage.
+// seeEpoch records the board's epoch from a barrier or a renewal; a change (a member lapsed,
+// or the key was lost) moves the generation.
+func (r *Redis) seeEpoch(epoch int64) {
+	if old := r.epoch.Swap(epoch); old != epoch && old >= 0 {
+		r.gen.Add(1)
+	}
+}
+
+// renewals extends this instance's lease every renewEvery until Close.
+func (r *Redis) renewals() {
+	t := time.NewTicker(renewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.closed:
+			return
+		case <-t.C:
+		}
+		if err := r.renew(); err != nil {
+			r.fail(err)
+		}
+	}
+}
+
+// renew extends this instance's lease, unless a publication is waiting: then the lease must
+// lapse (see awaitLapse).
+func (r *Redis) renew() error {
+	r.leaseMu.Lock()
+	defer r.leaseMu.Unlock()
+	if r.hasPending() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(r.timeout, renewEvery))
+	defer cancel()
+	epoch, err := membershipScript.Exec(ctx, r.client, r.members, []string{
+		r.member, strconv.FormatInt(lease.Milliseconds(), 10), strconv.FormatInt(keyTTL.Milliseconds(), 10),
+	}).AsInt64()
+	r.leaseEnd = time.Now().Add(lease)
+	if err != nil {
+		return err
+	}
+	r.seeEpoch(epoch)
+	return nil
+}
+
+// awaitLapse returns once this instance's lease has lapsed: from then on the next read on
+// any other instance finds it lapsed and reads again from the database. A write that could
+// not be published waits for it before it is answered.
+func (r *Redis) awaitLapse() {
+	r.leaseMu.Lock() // waits for a renewal in flight, which may extend the lease
+	end := r.leaseEnd
+	r.leaseMu.Unlock()
+	if d := time.Until(end) + lapseMargin; d > 0 {
+		time.Sleep(d)
+	}
+}
+
+func (r *Redis) hasPending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending) > 0
+}
+
+// Generation changes when the connection broke, the server flushed, Redis answered again
+// after an outage, or an instance's lease lapsed (the board's epoch moved).
 func (r *Redis) Generation() uint64 { return r.gen.Load() }
 
 // Up reports whether the board vouches for what it reads.
@@ -160,10 +289,12 @@ func (r *Redis) Read(ctx context.Context, user identity.UserID) (identity.Stamps
 }
 
 // Publish raises the user's counters in Redis. When Redis cannot be reached the publication
-// is kept and retried before the board vouches again.
+// is kept and retried before the board vouches again, and Publish returns only once this
+// instance's lease has lapsed, so that other instances stop serving what the publication
+// would have invalidated (at most about lease plus the Redis timeout).
 func (r *Redis) Publish(ctx context.Context, user identity.UserID, stamps identity.Stamps) {
-	if r.down.Load() {
-		r.keep(user, stamps)
+	if r.down.Load() && r.keepWhileDown(user, stamps) {
+		r.awaitLapse()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
@@ -171,6 +302,7 @@ func (r *Redis) Publish(ctx context.Context, user identity.UserID, stamps identi
 	if err := r.publish(ctx, user, stamps); err != nil {
 		r.keep(user, stamps)
 		r.fail(err)
+		r.awaitLapse()
 	}
 }
 
@@ -184,12 +316,28 @@ func (r *Redis) publish(ctx context.Context, user identity.UserID, stamps identi
 	return publishScript.Exec(ctx, r.client, []string{r.key(user)}, args).Error()
 }
 
+// keepWhileDown keeps the publication if the board is still down, and reports whether it
+// did: the board comes up under the same lock, only with nothing kept.
+func (r *Redis) keepWhileDown(user identity.UserID, stamps identity.Stamps) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.down.Load() {
+		return false
+	}
+	r.keepLocked(user, stamps)
+	return true
+}
+
 // keep remembers a publication for the retry.
 func (r *Redis) keep(user identity.UserID, stamps identity.Stamps) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.keepLocked(user, stamps)
+}
+
+func (r *Redis) keepLocked(user identity.UserID, stamps identity.Stamps) {
 	if _, ok := r.pending[user]; !ok && len(r.pending) >= maxPending {
-		return // see the README: past a million users written during one outage, the rest wait for their keys' TTL
+		return // past a million users written during one outage: the lease lapses all the same, so every instance reads them again from the database
 	}
 	r.pending[user] = r.pending[user].Merged(stamps)
 }
@@ -224,12 +372,8 @@ func (r *Redis) probe() {
 	}
 }
 
-func (r *Redis) recover() error {
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-	defer cancel()
-	if err := r.client.Do(ctx, r.client.B().Ping().Build()).Error(); err != nil {
-		return err
-	}
+// publishPending publishes what was kept, one user at a time, until nothing is left.
+func (r *Redis) publishPending() error {
 	for {
 		r.mu.Lock()
 		var (
@@ -243,7 +387,7 @@ func (r *Redis) recover() error {
 		}
 		r.mu.Unlock()
 		if !found {
-			break
+			return nil
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 		err := r.publish(ctx, user, stamps)
@@ -257,10 +401,36 @@ func (r *Redis) recover() error {
 		}
 		r.mu.Unlock()
 	}
-	// Whatever this instance cached before the outage is read again: other instances'
-	// publications during it may have been lost with their connections.
-	r.gen.Add(1)
-	r.down.Store(false)
+}
+
+func (r *Redis) recover() error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	if err := r.client.Do(ctx, r.client.B().Ping().Build()).Error(); err != nil {
+		return err
+	}
+	for {
+		if err := r.publishPending(); err != nil {
+			return err
+		}
+		// Back in the membership set before vouching: a publication that fails later must
+		// find a lease to let lapse. (It renews nothing while a publication waits.)
+		if err := r.renew(); err != nil {
+			return err
+		}
+		// Up again only with nothing left to publish, decided under the lock that Publish
+		// keeps its publications under while the board is down.
+		r.mu.Lock()
+		if len(r.pending) == 0 {
+			// Whatever this instance cached before the outage is read again: other
+			// instances' publications during it may have been lost with their connections.
+			r.gen.Add(1)
+			r.down.Store(false)
+			r.mu.Unlock()
+			break
+		}
+		r.mu.Unlock()
+	}
 	r.health.Report(nil)
 	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -194,6 +194,111 @@ func TestRedisBoardOutageStalled(t *testing.T) {
 	mustRead(t, b, "u")
 }
 
+// TestRedisBoardWriterCutOffAloneStillInvalidates is a partition of one instance: the writer
+// cannot reach Redis while the reader can, so the writer's publication never arrives. Once
+// the writer's Publish has returned, the reader must no longer vouch for what it kept: its
+// generation has moved (the writer's lease lapsed and the reader's next read removed it), or
+// it does not vouch at all. Without the lease the reader served its stale copy for as long as
+// the writer stayed cut off.
+func TestRedisBoardWriterCutOffAloneStillInvalidates(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		cut  func(*testdb.Proxy)
+	}{
+		{"refused", (*testdb.Proxy).Refuse},
+		{"stalled", (*testdb.Proxy).Stall},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			cfg := testredis.Config(t)
+			cfg.Timeout = 300 * time.Millisecond
+			writerCfg, proxy := behindProxy(t, cfg)
+			writer, _ := openBoard(t, writerCfg)
+			reader, _ := openBoard(t, cfg)
+			ctx := t.Context()
+			writer.Publish(ctx, "u", "auth=1")
+			if got := mustRead(t, reader, "u"); got != "auth=1" {
+				t.Fatalf("Read = %q, want auth=1", got)
+			}
+			gen := reader.Generation()
+
+			mode.cut(proxy)
+			start := time.Now()
+			writer.Publish(ctx, "u", "auth=2") // committed on the writer's side, not published
+			took := time.Since(start)
+			if got, ok := reader.Read(ctx, "u"); ok && got == "auth=1" && reader.Generation() == gen {
+				t.Fatalf("after the cut-off writer's Publish returned (%v), the reader still vouches for %q under the same generation", took, got)
+			}
+			if took > 4*time.Second {
+				t.Fatalf("Publish took %v with Redis cut; want about the lease (2 s) plus the timeout", took)
+			}
+			// The reader serves from memory again at once under its new generation (what it
+			// reads from the database it publishes; here the test does it).
+			reader.Publish(ctx, "u", "auth=2")
+			if got := mustRead(t, reader, "u"); got != "auth=2" {
+				t.Fatalf("Read = %q after republishing, want auth=2", got)
+			}
+
+			proxy.Restore()
+			waitUp(t, writer)
+			if got := mustRead(t, writer, "u"); got != "auth=2" {
+				t.Fatalf("the writer reads %q after it came back, want auth=2", got)
+			}
+		})
+	}
+}
+
+// TestRedisBoardHealthyInstancesKeepTheirCaches: while every instance renews its lease, no
+// read moves another's generation, so the principals they keep stay in memory.
+func TestRedisBoardHealthyInstancesKeepTheirCaches(t *testing.T) {
+	cfg := testredis.Config(t)
+	a, _ := openBoard(t, cfg)
+	b, _ := openBoard(t, cfg)
+	a.Publish(t.Context(), "u", "auth=1")
+	ga, gb := a.Generation(), b.Generation()
+	deadline := time.Now().Add(3 * time.Second) // longer than a lease
+	for time.Now().Before(deadline) {
+		mustRead(t, a, "u")
+		mustRead(t, b, "u")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if a.Generation() != ga || b.Generation() != gb {
+		t.Fatalf("generations moved from %d, %d to %d, %d with both instances healthy", ga, gb, a.Generation(), b.Generation())
+	}
+}
+
+// TestRedisBoardClosedInstanceLeavesQuietly: an instance that stops cleanly leaves the
+// membership set, so the others keep what they cached; one that dies lapses, and they read
+// again.
+func TestRedisBoardClosedInstanceLeavesQuietly(t *testing.T) {
+	cfg := testredis.Config(t)
+	reader, _ := openBoard(t, cfg)
+	closing, _ := openBoard(t, cfg)
+	reader.Publish(t.Context(), "u", "auth=1")
+	mustRead(t, reader, "u")
+	gen := reader.Generation()
+	closing.Close()
+	time.Sleep(lapse)
+	mustRead(t, reader, "u")
+	if reader.Generation() != gen {
+		t.Fatal("an instance that closed cleanly moved the others' generation")
+	}
+
+	dyingCfg, proxy := behindProxy(t, cfg)
+	dying, _ := openBoard(t, dyingCfg)
+	mustRead(t, dying, "u")
+	mustRead(t, reader, "u")
+	gen = reader.Generation()
+	proxy.Refuse() // it can no longer renew, as if it died
+	time.Sleep(lapse)
+	mustRead(t, reader, "u")
+	if reader.Generation() == gen {
+		t.Fatal("an instance whose lease lapsed did not move the others' generation")
+	}
+}
+
+// lapse is longer than a lease plus a renewal attempt.
+const lapse = 2*time.Second + 700*time.Millisecond
+
 func waitUp(t *testing.T, b *stampboard.Redis) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -214,12 +319,16 @@ func TestRedisBoardKeysUseThePrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 1 || !strings.HasPrefix(keys[0], cfg.Prefix+"stamps:") {
-		t.Fatalf("keys under the prefix = %v, want one stamps hash", keys)
+	slices.Sort(keys)
+	want := []string{cfg.Prefix + "board:{members}", cfg.Prefix + "board:{members}:epoch", cfg.Prefix + "stamps:{someone}"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("keys under the prefix = %v, want %v (the membership set, its epoch, one stamps hash)", keys, want)
 	}
-	ttl, err := c.Do(context.Background(), c.B().Pttl().Key(keys[0]).Build()).AsInt64()
-	if err != nil || ttl <= 0 {
-		t.Fatalf("PTTL = %d, %v; want a bounded lifetime", ttl, err)
+	for _, k := range keys {
+		ttl, err := c.Do(context.Background(), c.B().Pttl().Key(k).Build()).AsInt64()
+		if err != nil || ttl <= 0 {
+			t.Fatalf("PTTL %s = %d, %v; want a bounded lifetime", k, ttl, err)
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -107,6 +109,77 @@ func TestRedisOutageIsNotAnOutage(t *testing.T) {
 			if n := len(linesWith(logs, "redis answers again")); n != 1 {
 				t.Errorf("the return was logged %d times, want once", n)
 			}
+		})
+	}
+}
+
+// TestRedisCutOffFromOneInstance is a partition: one instance loses Redis while the other
+// keeps it, so the cut-off instance cannot publish what it commits. A logout and a post made
+// through it must still apply on the very next request to the other instance, which serves
+// principals and post lists from memory: the cut-off instance answers them only once its
+// membership lease in Redis has lapsed, and the other's next read finds it lapsed and reads
+// again from the database. Both cuts are tried: the connection refused, and stalled.
+func TestRedisCutOffFromOneInstance(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		cut  func(*testdb.Proxy)
+	}{
+		{"refused", (*testdb.Proxy).Refuse},
+		{"stalled", (*testdb.Proxy).Stall},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			u, err := url.Parse(testredis.URL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := testdb.NewProxy(t, u.Host)
+			direct := u.String()
+			u.Host = proxy.Addr()
+			secret := make([]byte, 32)
+			_, _ = rand.Read(secret)
+			shared := []string{
+				"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t),
+				"APP_AUTH_JWT_SECRET=" + hex.EncodeToString(secret),
+				"APP_REDIS_PREFIX=" + testredis.Prefix(), "APP_REDIS_TIMEOUT=300ms",
+			}
+			cut := startServer(t, shared, "APP_REDIS_URL="+u.String())
+			healthy := startServer(t, shared, "APP_REDIS_URL="+direct)
+
+			a := cut.signup(uniqueEmail("partition"))
+			other := healthy.loginAs(a.Email, a.Password)
+			first := cut.addPost(a.Access, "before the cut")
+			for range 3 { // the healthy instance now serves both principals and the page from memory
+				expect(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusOK)
+				expect(t, healthy.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
+			}
+			if r := healthy.do("GET", "/api/v1/posts", a.Access, nil); r.Header.Get("X-Cache") != "HIT" {
+				t.Fatalf("before the cut the healthy instance did not serve the page from its cache: X-Cache %q", r.Header.Get("X-Cache"))
+			}
+			if healthy.metric("postsvc_principal_cache_hits_total") == 0 {
+				t.Fatal("before the cut the healthy instance served no principal from memory: the test would not exercise its cache")
+			}
+
+			mode.cut(proxy)
+			second := cut.addPost(a.Access, "during the cut")
+			r := healthy.do("GET", "/api/v1/posts", a.Access, nil)
+			expect(t, r, http.StatusOK)
+			if !strings.Contains(string(r.Body), second) || !strings.Contains(string(r.Body), first) {
+				t.Fatalf("the healthy instance's next list after a post added through the cut-off one misses it (X-Cache %s): %s",
+					r.Header.Get("X-Cache"), truncate(r.Body))
+			}
+			expect(t, cut.do("POST", "/api/v1/auth/logout", other.Access, nil), http.StatusNoContent)
+			expectProblem(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusUnauthorized, "unauthenticated")
+
+			proxy.Restore()
+			deadline := time.Now().Add(15 * time.Second)
+			for cut.metric("postsvc_redis_up") != 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("the cut-off instance did not use Redis again within 15 s of it answering")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			expectProblem(t, cut.do("GET", "/api/v1/posts", other.Access, nil), http.StatusUnauthorized, "unauthenticated")
+			expectProblem(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusUnauthorized, "unauthenticated")
 		})
 	}
 }
