@@ -153,14 +153,24 @@ func (s *Admin) UpdateUser(ctx context.Context, p identity.Principal, id string,
 	var u *user.User
 	now := s.clock.Now()
 	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-		var err error
-		if u, err = s.store.Users(tx).ByID(ctx, identity.UserID(id)); err != nil {
-			return err
-		}
-		if in.Role != nil && u.Role().IsAdmin() && !role.IsAdmin() {
-			if err := ensureAnotherAdmin(ctx, s.store.Users(tx)); err != nil {
+		users := s.store.Users(tx)
+		admins := 0
+		if in.Role != nil {
+			// The admin rows are locked before the user's own, in every role change, so two
+			// concurrent ones take their locks in one order.
+			var err error
+			if admins, err = users.CountAdminsForUpdate(ctx); err != nil {
 				return err
 			}
+		}
+		// Locked: a concurrent rename or role change of the user waits, and this one reads
+		// what the other committed instead of writing its own stale copy back over it.
+		var err error
+		if u, err = users.ByIDForUpdate(ctx, identity.UserID(id)); err != nil {
+			return err
+		}
+		if in.Role != nil && u.Role().IsAdmin() && !role.IsAdmin() && admins <= 1 {
+			return user.ErrLastAdmin
 		}
 		if in.Role != nil && u.Role() != role {
 			// Every instance's principals of the user are read again (ports.StampScopeAuth).
@@ -176,7 +186,7 @@ func (s *Admin) UpdateUser(ctx context.Context, p identity.Principal, id string,
 				return err
 			}
 		}
-		return s.store.Users(tx).Update(ctx, u)
+		return users.Update(ctx, u)
 	})
 	if err != nil {
 		return nil, err

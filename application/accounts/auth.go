@@ -380,7 +380,8 @@ func (s *Auth) UpdateMe(ctx context.Context, p identity.Principal, in accounts.P
 	var u *user.User
 	err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
 		var err error
-		u, err = s.store.Users(tx).ByID(ctx, p.UserID)
+		// Locked: a role change committing meanwhile is read, never written back over.
+		u, err = s.store.Users(tx).ByIDForUpdate(ctx, p.UserID)
 		if err != nil {
 			return err
 		}

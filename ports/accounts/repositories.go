@@ -27,6 +27,11 @@ type UserRepository interface {
 	Add(ctx context.Context, u *user.User) error
 	// ByID returns user.ErrNotFound when absent.
 	ByID(ctx context.Context, id identity.UserID) (*user.User, error)
+	// ByIDForUpdate reads as ByID does and locks the user's row until the unit of work
+	// ends: a concurrent change of the user waits for it and then reads what it committed.
+	// Every read-modify-write of a user reads this way, so a rename that started before a
+	// role change commits can never write the old role back over it.
+	ByIDForUpdate(ctx context.Context, id identity.UserID) (*user.User, error)
 	// ByEmail returns user.ErrNotFound when absent.
 	ByEmail(ctx context.Context, email user.Email) (*user.User, error)
 	// Update saves name, role and updated_at; user.ErrNotFound when absent.

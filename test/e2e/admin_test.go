@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -535,6 +536,63 @@ func TestWritesRacingTheirUsersDeletionAreUnauthenticated(t *testing.T) {
 				}
 			}
 			expectUnauthenticated(t, s, u.Access, "after the deletion")
+		}
+	})
+}
+
+// TestRoleChangesRacingRenamesAreNeverUndone: a role change answered 200 stays, however
+// many renames of the same user (by the user, or by an admin) run at the same moment. On
+// MySQL each rename read the user without a lock and wrote name and role back, so a rename
+// that read before the role change committed wrote the old role over it: 27 of 40 demotions
+// were undone in the probe, and a demoted admin kept administering.
+func TestRoleChangesRacingRenamesAreNeverUndone(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		u := s.signup(uniqueEmail("racing-role"))
+		lost := 0
+		const rounds = 12
+		for round := range rounds {
+			want := []string{"admin", "user"}[round%2]
+			var (
+				wg      sync.WaitGroup
+				changed response
+			)
+			send := func(method, path, token, body string, out *response) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				r, err := s.try(ctx, nil, method, path, token, strings.NewReader(body), map[string]string{"Content-Type": "application/json"})
+				if err != nil {
+					t.Error(err)
+				}
+				if out != nil {
+					*out = r
+				} else if r.Status != http.StatusOK {
+					t.Errorf("round %d: %s %s = %d %s", round, method, path, r.Status, truncate(r.Body))
+				}
+			}
+			for i := range 10 {
+				if i == 3 {
+					wg.Go(func() {
+						send("PATCH", "/api/v1/admin/users/"+u.ID, admin.Access, `{"role":"`+want+`"}`, &changed)
+					})
+				}
+				body := fmt.Sprintf(`{"name":"rename %d.%d"}`, round, i)
+				if i%3 == 0 {
+					wg.Go(func() { send("PATCH", "/api/v1/admin/users/"+u.ID, admin.Access, body, nil) })
+				} else {
+					wg.Go(func() { send("PATCH", "/api/v1/users/me", u.Access, body, nil) })
+				}
+			}
+			wg.Wait()
+			expect(t, changed, http.StatusOK)
+			r := s.do("GET", "/api/v1/admin/users/"+u.ID, admin.Access, nil)
+			expect(t, r, http.StatusOK)
+			if got := r.JSON(t)["role"]; got != want {
+				lost++
+				t.Errorf("round %d: the role change to %q was answered 200, and the stored role is %v", round, want, got)
+			}
+		}
+		if lost > 0 {
+			t.Errorf("%d of %d role changes were undone by renames racing them", lost, rounds)
 		}
 	})
 }

@@ -32,16 +32,26 @@ func (r userRepo) Add(ctx context.Context, u *user.User) error {
 }
 
 func (r userRepo) ByID(ctx context.Context, id identity.UserID) (*user.User, error) {
-	return r.take(ctx, "id = ?", string(id))
+	return r.take(ctx, "id = ?", string(id), false)
+}
+
+func (r userRepo) ByIDForUpdate(ctx context.Context, id identity.UserID) (*user.User, error) {
+	return r.take(ctx, "id = ?", string(id), true)
 }
 
 func (r userRepo) ByEmail(ctx context.Context, email user.Email) (*user.User, error) {
-	return r.take(ctx, "email = ?", email.String())
+	return r.take(ctx, "email = ?", email.String(), false)
 }
 
-func (r userRepo) take(ctx context.Context, cond string, arg string) (*user.User, error) {
+func (r userRepo) take(ctx context.Context, cond string, arg string, lock bool) (*user.User, error) {
 	var row userRow
-	err := r.db.WithContext(ctx).Where(cond, arg).Take(&row).Error
+	q := r.db.WithContext(ctx).Where(cond, arg)
+	if lock && gormstore.IsMySQL(r.db) {
+		// A locking read (see sessionRepo.byID); SQLite's write transactions already run
+		// one at a time.
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	err := q.Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, user.ErrNotFound
 	}

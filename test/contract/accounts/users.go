@@ -23,6 +23,7 @@ func userTests() []contract.Test[Backend] {
 		{Name: "concurrent signups with one email", Run: testUserConcurrentDuplicate},
 		{Name: "not found", Run: testUserNotFound},
 		{Name: "update", Run: testUserUpdate},
+		{Name: "locked read waits for the holder and sees its commit", Run: testUserLockedRead},
 		{Name: "delete", Run: testUserDelete},
 		{Name: "search matches literally and case-insensitively", Run: testUserSearch},
 		{Name: "search pages newest first", Run: testUserSearchPaging},
@@ -318,5 +319,64 @@ func testCountAdmins(t *testing.T, b Backend) {
 	contract.NoErr(t, "Do", err)
 	if n := count(); n != 1 {
 		t.Fatalf("admins after the demotion = %d, want 1", n)
+	}
+}
+
+// testUserLockedRead: while one unit of work holds a user it read with ByIDForUpdate, a second
+// one's ByIDForUpdate of it waits, and then reads what the first committed. This is what keeps
+// a rename that races a role change from writing the old role back over it.
+func testUserLockedRead(t *testing.T, b Backend) {
+	ctx := t.Context()
+	u := addUser(t, b, "locked-user@x.io", "Before", identity.RoleUser)
+
+	locked, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	holder := make(chan error, 1)
+	go func() {
+		holder <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+			held, err := b.Store.Users(tx).ByIDForUpdate(ctx, u.ID())
+			if err == nil {
+				err = held.ChangeRole(identity.RoleAdmin, u.CreatedAt().Add(time.Minute))
+			}
+			close(locked)
+			if err != nil {
+				return err
+			}
+			<-release
+			return b.Store.Users(tx).Update(ctx, held)
+		})
+	}()
+	<-locked
+
+	type read struct {
+		u   *user.User
+		err error
+	}
+	second := make(chan read, 1)
+	go func() {
+		var r read
+		err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+			r.u, r.err = b.Store.Users(tx).ByIDForUpdate(ctx, u.ID())
+			return r.err
+		})
+		if r.err == nil {
+			r.err = err
+		}
+		second <- r
+	}()
+	select {
+	case r := <-second:
+		t.Fatalf("a locked read returned while another unit of work held the user (err %v)", r.err)
+	case err := <-holder:
+		t.Fatalf("the holder ended early: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	releaseOnce.Do(func() { close(release) })
+	contract.NoErr(t, "the holder's role change", <-holder)
+	r := <-second
+	contract.NoErr(t, "the waiting locked read", r.err)
+	if r.u.Role() != identity.RoleAdmin {
+		t.Fatalf("the waiting read saw role %q, not the holder's committed %q", r.u.Role(), identity.RoleAdmin)
 	}
 }

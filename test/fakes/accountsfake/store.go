@@ -70,6 +70,11 @@ func (r users) Add(_ context.Context, u *user.User) error {
 	})
 }
 
+// ByIDForUpdate is ByID: the fake's units of work already run one at a time.
+func (r users) ByIDForUpdate(ctx context.Context, id identity.UserID) (*user.User, error) {
+	return r.ByID(ctx, id)
+}
+
 func (r users) ByID(_ context.Context, id identity.UserID) (*user.User, error) {
 	var out *user.User
 	err := fakes.Access(r.tx, false, func(v *fakes.View) error {
