@@ -79,17 +79,26 @@ func TestRefreshRefusesMalformedTokensAndBodies(t *testing.T) {
 	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
 		a := s.signup(uniqueEmail("badref"))
 		secret := strings.Repeat("A", 43)
+		// The session id is no secret (it is the "sid" of every access token): tokens that
+		// name the session without carrying its family must not revoke it.
+		sid, rest, _ := strings.Cut(a.Refresh, ".")
 		for name, tok := range map[string]string{
-			"empty":                 "",
-			"garbage":               "not-a-refresh-token",
-			"only a dot":            ".",
-			"short secret":          "abc.def",
-			"unknown session":       "0000000000000000000000000." + secret,
-			"overlong session id":   strings.Repeat("a", 65) + "." + secret,
-			"extra byte":            a.Refresh + "x",
-			"access token":          a.Access,
-			"whitespace around":     " " + a.Refresh + " ",
-			"sql in the session id": "' OR '1'='1." + secret,
+			"forged with the session id":            sid + "." + strings.Repeat("F", 22) + "." + secret,
+			"forged in the family-less form":        sid + "." + secret,
+			"the session id with a trailing space":  sid + " ." + rest,
+			"the session id with a trailing tab":    sid + "\t." + rest,
+			"the session id upper-cased":            strings.ToUpper(sid) + "." + rest,
+			"the family with its last byte changed": a.Refresh[:len(sid)+22] + other(a.Refresh[len(sid)+22]) + a.Refresh[len(sid)+23:],
+			"empty":                                 "",
+			"garbage":                               "not-a-refresh-token",
+			"only a dot":                            ".",
+			"short secret":                          "abc.def",
+			"unknown session":                       "0000000000000000000000000." + secret,
+			"overlong session id":                   strings.Repeat("a", 65) + "." + secret,
+			"extra byte":                            a.Refresh + "x",
+			"access token":                          a.Access,
+			"whitespace around":                     " " + a.Refresh + " ",
+			"sql in the session id":                 "' OR '1'='1." + secret,
 		} {
 			r := s.refreshWith(tok)
 			if r.Status != http.StatusUnauthorized {
@@ -116,6 +125,7 @@ func TestRefreshRefusesMalformedTokensAndBodies(t *testing.T) {
 			expectProblem(t, r, http.StatusBadRequest, "malformed_request")
 		}
 		// None of the refusals above touched the real session.
+		expect(t, s.do("GET", "/api/v1/users/me", a.Access, nil), http.StatusOK)
 		expect(t, s.refreshWith(a.Refresh), http.StatusOK)
 	})
 }
@@ -435,4 +445,12 @@ func TestLogoutRacingARefreshLeavesNothingUsable(t *testing.T) {
 			}
 		}
 	})
+}
+
+// other is a base64url character other than c.
+func other(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
 }

@@ -37,6 +37,7 @@ type sessionRow struct {
 	ID          string     `gorm:"column:id;primaryKey"`
 	UserID      string     `gorm:"column:user_id"`
 	RefreshHash string     `gorm:"column:refresh_hash"`
+	FamilyHash  *string    `gorm:"column:family_hash"`
 	CreatedAt   time.Time  `gorm:"column:created_at;autoCreateTime:false"`
 	ExpiresAt   time.Time  `gorm:"column:expires_at"`
 	RotatedAt   time.Time  `gorm:"column:rotated_at"`
@@ -71,6 +72,7 @@ func toSessionRow(s *session.Session) sessionRow {
 		ID:          string(s.ID()),
 		UserID:      string(s.UserID()),
 		RefreshHash: s.RefreshHash(),
+		FamilyHash:  nullable(s.FamilyHash()),
 		CreatedAt:   gormstore.DBTime(s.CreatedAt()),
 		ExpiresAt:   gormstore.DBTime(s.ExpiresAt()),
 		RotatedAt:   gormstore.DBTime(s.RotatedAt()),
@@ -79,6 +81,18 @@ func toSessionRow(s *session.Session) sessionRow {
 }
 
 func (r *sessionRow) toDomain() *session.Session {
-	return session.Rehydrate(session.ID(r.ID), identity.UserID(r.UserID), r.RefreshHash,
+	family := ""
+	if r.FamilyHash != nil {
+		family = *r.FamilyHash
+	}
+	return session.Rehydrate(session.ID(r.ID), identity.UserID(r.UserID), r.RefreshHash, family,
 		r.CreatedAt, r.ExpiresAt, r.RotatedAt, r.RevokedAt)
+}
+
+// nullable is s, or NULL when it is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

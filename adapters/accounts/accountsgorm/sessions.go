@@ -65,6 +65,7 @@ func (r sessionRepo) byID(ctx context.Context, id session.ID, lock bool) (*sessi
 func (r sessionRepo) Update(ctx context.Context, s *session.Session) error {
 	res := r.db.WithContext(ctx).Model(&sessionRow{}).Where("id = ?", string(s.ID())).Updates(map[string]any{
 		"refresh_hash": s.RefreshHash(),
+		"family_hash":  nullable(s.FamilyHash()),
 		"rotated_at":   gormstore.DBTime(s.RotatedAt()),
 		"revoked_at":   gormstore.DBTimePtr(s.RevokedAt()),
 	})

@@ -30,11 +30,13 @@ var (
 // ID identifies a session; access tokens carry it as their "sid" claim.
 type ID string
 
-// Session is one login. Only a hash of the current refresh token is kept.
+// Session is one login. Only hashes are kept: of the current refresh token, and of the
+// family secret that every refresh token of this login carries.
 type Session struct {
 	id          ID
 	userID      identity.UserID
 	refreshHash string
+	familyHash  string // empty for sessions opened before families existed
 	createdAt   time.Time
 	expiresAt   time.Time
 	revokedAt   *time.Time
@@ -49,16 +51,24 @@ func New(id ID, userID identity.UserID, now time.Time, ttl time.Duration) (*Sess
 	}
 	now = now.UTC()
 	s := &Session{id: id, userID: userID, createdAt: now, expiresAt: now.Add(ttl), rotatedAt: now}
-	token, err := s.newRefreshToken()
+	var family [familyBytes]byte
+	if _, err := rand.Read(family[:]); err != nil {
+		return nil, "", err
+	}
+	f := base64.RawURLEncoding.EncodeToString(family[:])
+	s.familyHash = HashRefreshToken(f)
+	token, err := s.newRefreshToken(f)
 	if err != nil {
 		return nil, "", err
 	}
 	return s, token, nil
 }
 
-// Rehydrate rebuilds a session from storage.
-func Rehydrate(id ID, userID identity.UserID, refreshHash string, createdAt, expiresAt, rotatedAt time.Time, revokedAt *time.Time) *Session {
-	s := &Session{id: id, userID: userID, refreshHash: refreshHash, createdAt: createdAt.UTC(), expiresAt: expiresAt.UTC(), rotatedAt: rotatedAt.UTC()}
+// Rehydrate rebuilds a session from storage. familyHash is empty for a session opened before
+// refresh-token families existed.
+func Rehydrate(id ID, userID identity.UserID, refreshHash, familyHash string, createdAt, expiresAt, rotatedAt time.Time, revokedAt *time.Time) *Session {
+	s := &Session{id: id, userID: userID, refreshHash: refreshHash, familyHash: familyHash,
+		createdAt: createdAt.UTC(), expiresAt: expiresAt.UTC(), rotatedAt: rotatedAt.UTC()}
 	if revokedAt != nil {
 		t := revokedAt.UTC()
 		s.revokedAt = &t
@@ -69,6 +79,7 @@ func Rehydrate(id ID, userID identity.UserID, refreshHash string, createdAt, exp
 func (s *Session) ID() ID                  { return s.id }
 func (s *Session) UserID() identity.UserID { return s.userID }
 func (s *Session) RefreshHash() string     { return s.refreshHash }
+func (s *Session) FamilyHash() string      { return s.familyHash }
 func (s *Session) CreatedAt() time.Time    { return s.createdAt }
 func (s *Session) ExpiresAt() time.Time    { return s.expiresAt }
 func (s *Session) RotatedAt() time.Time    { return s.rotatedAt }
@@ -92,10 +103,21 @@ func (s *Session) Revoke(now time.Time) {
 var ErrReuse = fmt.Errorf("refresh token reused: %w", ErrInvalidRefreshToken)
 
 // Rotate checks the presented plain refresh token and, when it is the current one, retires it
-// and returns its successor. A token that names this session but is not the current one is
-// ErrReuse and revokes the session.
+// and returns its successor. A token of this session's family that is not the current one was
+// issued and retired: it is ErrReuse and revokes the session. A token that only names the
+// session (the id is no secret: every access token shows it) without its family was never
+// issued for it, and is refused without touching the session, so nobody can log a user out
+// by forging one. Sessions without a family (opened before families existed) revoke on any
+// mismatch, as they always did.
 func (s *Session) Rotate(presented string, now time.Time) (string, error) {
 	if !s.Active(now) {
+		return "", ErrInvalidRefreshToken
+	}
+	_, family, _, err := parseRefreshToken(presented)
+	if err != nil {
+		return "", ErrInvalidRefreshToken
+	}
+	if s.familyHash != "" && subtle.ConstantTimeCompare([]byte(HashRefreshToken(family)), []byte(s.familyHash)) != 1 {
 		return "", ErrInvalidRefreshToken
 	}
 	if subtle.ConstantTimeCompare([]byte(HashRefreshToken(presented)), []byte(s.refreshHash)) != 1 {
@@ -103,19 +125,66 @@ func (s *Session) Rotate(presented string, now time.Time) (string, error) {
 		return "", ErrReuse
 	}
 	s.rotatedAt = now.UTC()
-	return s.newRefreshToken()
+	if s.familyHash == "" {
+		// A session from before families: it gets one now, and its tokens carry it from here on.
+		var f [familyBytes]byte
+		if _, err := rand.Read(f[:]); err != nil {
+			return "", err
+		}
+		family = base64.RawURLEncoding.EncodeToString(f[:])
+		s.familyHash = HashRefreshToken(family)
+	}
+	return s.newRefreshToken(family)
 }
 
-// newRefreshToken makes a token "<session id>.<32 random bytes>" and keeps only its hash.
-// Carrying the session id lets a retired token be traced to its session for reuse detection.
-func (s *Session) newRefreshToken() (string, error) {
-	var secret [32]byte
+const (
+	familyBytes = 16 // 128 bits: the family secret
+	secretBytes = 32 // 256 bits: each token's own secret
+)
+
+var (
+	familyLen = base64.RawURLEncoding.EncodedLen(familyBytes)
+	secretLen = base64.RawURLEncoding.EncodedLen(secretBytes)
+)
+
+// newRefreshToken makes a token "<session id>.<family>.<32 random bytes>" and keeps only its
+// hash. Carrying the session id lets a retired token be traced to its session for reuse
+// detection; carrying the family proves it was issued for that session.
+func (s *Session) newRefreshToken(family string) (string, error) {
+	var secret [secretBytes]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return "", err
 	}
-	token := string(s.id) + "." + base64.RawURLEncoding.EncodeToString(secret[:])
+	token := string(s.id) + "." + family + "." + base64.RawURLEncoding.EncodeToString(secret[:])
 	s.refreshHash = HashRefreshToken(token)
 	return token, nil
+}
+
+// parseRefreshToken splits "<id>.<family>.<secret>", or the older "<id>.<secret>" (family
+// empty). The id must be one this service could have issued (printable ASCII, no spaces:
+// MySQL's comparison ignores trailing spaces, so "<id> " would otherwise find the session).
+func parseRefreshToken(token string) (id ID, family, secret string, err error) {
+	rawID, rest, ok := strings.Cut(token, ".")
+	if !ok || rawID == "" || len(rawID) > 64 {
+		return "", "", "", ErrInvalidRefreshToken
+	}
+	for i := range len(rawID) {
+		if c := rawID[i]; c <= ' ' || c > '~' {
+			return "", "", "", ErrInvalidRefreshToken
+		}
+	}
+	if f, sec, ok := strings.Cut(rest, "."); ok {
+		family, secret = f, sec
+		if len(family) != familyLen {
+			return "", "", "", ErrInvalidRefreshToken
+		}
+	} else {
+		secret = rest
+	}
+	if len(secret) != secretLen {
+		return "", "", "", ErrInvalidRefreshToken
+	}
+	return ID(rawID), family, secret, nil
 }
 
 // HashRefreshToken is the stored form of a refresh token. The token has 256 bits of entropy,
@@ -127,9 +196,6 @@ func HashRefreshToken(token string) string {
 
 // SessionIDFromRefreshToken extracts the session id a refresh token names.
 func SessionIDFromRefreshToken(token string) (ID, error) {
-	id, secret, ok := strings.Cut(token, ".")
-	if !ok || id == "" || len(id) > 64 || len(secret) != 43 {
-		return "", ErrInvalidRefreshToken
-	}
-	return ID(id), nil
+	id, _, _, err := parseRefreshToken(token)
+	return id, err
 }
