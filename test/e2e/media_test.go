@@ -221,6 +221,16 @@ func TestImageUploadRefusals(t *testing.T) {
 			empty()
 			s.uploadImages(a.Access, nil, []upload{{"cut.png", good[:len(good)/2]}, {"ok.png", good}}, http.StatusUnsupportedMediaType)
 			empty()
+			// Right headers, right CRCs, pixel data that is not a zlib stream: it does not
+			// decode, so it is refused instead of stored with a thumbnail that always fails.
+			idat := bytes.Index(good, []byte("IDAT")) - 4
+			n := int(binary.BigEndian.Uint32(good[idat:]))
+			undecodable := append(append(bytes.Clone(good[:idat]), pngChunk("IDAT", bytes.Repeat([]byte{0x5a}, n))...), good[idat+12+n:]...)
+			_, r = s.uploadImages(a.Access, nil, []upload{{"ok.png", good}, {"pixels.png", undecodable}}, http.StatusUnsupportedMediaType)
+			if p := r.JSON(t); !strings.Contains(fmt.Sprint(p["detail"]), "pixels.png") {
+				t.Errorf("415 problem %v does not name the file", p)
+			}
+			empty()
 
 			// Over the file limit: 413; too many files: 413.
 			big := noisyPNG(t, 200, 200) // 160,000 bytes of noise, which PNG cannot compress

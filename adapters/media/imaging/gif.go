@@ -32,6 +32,7 @@ func (c *cleaner) gif() error {
 	if header[10]&0x80 != 0 {
 		table = 3 << (header[10]&7 + 1)
 	}
+	global := table / 3
 	ct, err := c.src.next(table)
 	if err != nil {
 		return err
@@ -65,7 +66,7 @@ func (c *cleaner) gif() error {
 			return c.emit([]byte{b})
 		case 0x2c: // image descriptor
 			frames++
-			if err := c.gifImage(width, height); err != nil {
+			if err := c.gifImage(width, height, global); err != nil {
 				return err
 			}
 		case 0x21: // extension
@@ -78,7 +79,8 @@ func (c *cleaner) gif() error {
 	}
 }
 
-func (c *cleaner) gifImage(width, height int) error {
+// gifImage copies a frame; global is the number of colours of the global table.
+func (c *cleaner) gifImage(width, height, global int) error {
 	d, err := c.src.next(9)
 	if err != nil {
 		return err
@@ -97,10 +99,25 @@ func (c *cleaner) gifImage(width, height int) error {
 		table = 3 << (desc[9]&7 + 1)
 	}
 	// The colour table and the LZW minimum code size.
+	p, err := c.src.peek(table + 1)
+	if err != nil {
+		return err
+	}
+	litWidth := p[table]
 	if err := c.copyN(int64(table+1), nil); err != nil {
 		return err
 	}
-	return c.gifSubBlocks(true)
+	if c.verify {
+		palette := global
+		if table > 0 {
+			palette = table / 3
+		}
+		c.startPixels(gifPixels(int64(w), int64(h), litWidth, palette))
+	}
+	if err := c.gifSubBlocks(true); err != nil {
+		return err
+	}
+	return c.endPixels()
 }
 
 func (c *cleaner) gifExtension() error {
@@ -136,7 +153,13 @@ func (c *cleaner) gifSubBlocks(keep bool) error {
 		}
 		size := int64(n[0]) + 1
 		if keep {
-			err = c.copyN(size, nil)
+			// The size byte, then the data, which feeds a frame's pixel check if one runs.
+			if err = c.copyN(1, nil); err == nil {
+				err = c.copyN(size-1, c.feedPixels)
+			}
+			if err == nil {
+				err = c.pixelsFailed()
+			}
 		} else {
 			err = c.src.copyN(nil, size, nil)
 		}

@@ -57,6 +57,40 @@ type cleaner struct {
 	info    media.ImageInfo
 	// where names the structure being read, for the error when the file ends inside it.
 	where string
+	// verify: the pixel data is checked as it is copied (see pixels.go); pixels is the
+	// check running.
+	verify bool
+	pixels *pixelCheck
+}
+
+// startPixels starts a check of the pixel data about to be copied.
+func (c *cleaner) startPixels(check func(io.Reader) error) {
+	c.pixels = newPixelCheck(check)
+}
+
+// endPixels ends the running check and returns its result.
+func (c *cleaner) endPixels() error {
+	if c.pixels == nil {
+		return nil
+	}
+	err := c.pixels.close()
+	c.pixels = nil
+	return err
+}
+
+// feedPixels is the copy callback that feeds the running check.
+func (c *cleaner) feedPixels(b []byte) {
+	if c.pixels != nil {
+		c.pixels.feed(b)
+	}
+}
+
+// pixelsFailed is the error of a check that ended early, which stops the copy.
+func (c *cleaner) pixelsFailed() error {
+	if c.pixels == nil {
+		return nil
+	}
+	return c.pixels.failed()
 }
 
 // Clean implements media.Imaging. On error w may have received part of an output, which
@@ -77,11 +111,15 @@ func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels
 		maxPixels: maxPixels,
 		tempDir:   m.cfg.TempDir,
 		discard:   discard,
+		verify:    !discard, // Thumbnail decodes the whole image anyway
 		info:      media.ImageInfo{Orientation: 1},
 		where:     "the header",
 	}
 	c.dst = c.out
 	defer func() {
+		if c.pixels != nil {
+			c.pixels.abort()
+		}
 		c.src.release()
 		out.Reset(nil)
 		writerPool.Put(out)

@@ -2,6 +2,8 @@ package imaging
 
 import (
 	"bytes"
+	"compress/lzw"
+	"compress/zlib"
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
@@ -26,11 +28,14 @@ func noise(n int) []byte {
 var (
 	bigOnce  sync.Once
 	bigCache map[string][]byte
-	bigTail  []byte
+	// bigTails holds, per format, the last 16 KiB of the file's pixel data, which the
+	// output must hold unchanged (GIF has none: its data is split into sub-blocks).
+	bigTails map[string][]byte
 )
 
-// bigFiles are structurally valid 20 MiB files of each format: a real header followed by
-// pixel data that Clean copies without decoding, and metadata to drop.
+// bigFiles are valid 20 MiB files of each format: a real header followed by pixel data that
+// Clean copies byte for byte (checking that it decodes, where it does that without holding
+// the pixels), and metadata to drop.
 func bigFiles(t testing.TB) map[string][]byte {
 	t.Helper()
 	bigOnce.Do(func() { bigCache = makeBigFiles(t) })
@@ -39,7 +44,7 @@ func bigFiles(t testing.TB) map[string][]byte {
 
 func makeBigFiles(t testing.TB) map[string][]byte {
 	data := noise(bigFile)
-	bigTail = data[len(data)-64<<10:]
+	bigTails = map[string][]byte{"jpeg": data[len(data)-16<<10:], "webp": data[len(data)-16<<10:]}
 	files := map[string][]byte{}
 
 	j := encodeJPEG(t, pattern(64, 64))
@@ -47,25 +52,55 @@ func makeBigFiles(t testing.TB) map[string][]byte {
 	sosEnd := sos + 2 + int(binary.BigEndian.Uint16(j[sos+2:]))
 	files["jpeg"] = jpegWithMetadata(append(append(bytes.Clone(j[:sosEnd]), data...), 0xff, 0xd9), binary.BigEndian, 6)
 
+	// PNG: 2048×2560 RGBA rows of noise (filter 0), in a zlib stream of stored blocks, so
+	// the IDAT data is as large as the rows.
+	const pngW, pngH = 2048, 2560
+	var raw bytes.Buffer
+	for y := range pngH {
+		raw.WriteByte(0)
+		raw.Write(data[(y*4*pngW)%(len(data)-4*pngW):][:4*pngW])
+	}
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.NoCompression)
+	_, _ = zw.Write(raw.Bytes())
+	_ = zw.Close()
 	p := encodePNG(t, pattern(64, 64))
-	big := bytes.Clone(p[:33])
-	for rest := data; len(rest) > 0; {
+	ihdr := bytes.Clone(p[16:29])
+	binary.BigEndian.PutUint32(ihdr[0:4], pngW)
+	binary.BigEndian.PutUint32(ihdr[4:8], pngH)
+	ihdr[8], ihdr[9], ihdr[12] = 8, 6, 0 // 8-bit RGBA, not interlaced
+	big := append([]byte(pngSignature), pngChunk("IHDR", ihdr)...)
+	for rest := z.Bytes(); len(rest) > 0; {
 		n := min(len(rest), 1<<20)
 		big = append(big, pngChunk("IDAT", rest[:n])...)
+		if n >= 16<<10 {
+			bigTails["png"] = rest[n-16<<10 : n]
+		}
 		rest = rest[n:]
 	}
 	files["png"] = pngWithMetadata(append(big, pngChunk("IEND", nil)...), 6)
 
-	g := encodeGIF(t, pattern(64, 64))
-	desc := 13
-	if g[10]&0x80 != 0 {
-		desc += 3 << (g[10]&7 + 1)
+	// GIF: a 4096×4096 frame of noise in the global table's colours, LZW-coded.
+	gb := append([]byte("GIF89a"), 0, 0x10, 0, 0x10, 0xf7, 0, 0) // 4096×4096, a global table of 256
+	for i := range 256 {
+		gb = append(gb, byte(i), byte(255-i), byte(i/2))
 	}
-	gb := append(bytes.Clone(g[:desc]), 0x2c, 0, 0, 0, 0, 64, 0, 64, 0, 0, 8)
-	gb = append(gb, gifSubBlocks(data)...)
+	gb = append(gb, 0x2c, 0, 0, 0, 0, 0, 0x10, 0, 0x10, 0, 8)
+	pix := make([]byte, 4096*4096)
+	for i := range pix {
+		pix[i] = data[i]
+	}
+	var lz bytes.Buffer
+	lw := lzw.NewWriter(&lz, lzw.LSB, 8)
+	_, _ = lw.Write(pix)
+	_ = lw.Close()
+	gb = append(gb, gifSubBlocks(lz.Bytes())...)
 	files["gif"] = gifWithMetadata(append(gb, 0x3b))
 
+	// WebP: a VP8L bitstream of one colour (five one-symbol prefix codes: no bit per pixel)
+	// followed by the noise, which the decoder never reads.
 	vp8l := binary.LittleEndian.AppendUint32([]byte{0x2f}, 63|63<<14)
+	vp8l = append(vp8l, 0x88, 0x88, 0x08, 0x00) // and one byte more, so the chunk is odd
 	w := binary.LittleEndian.AppendUint32([]byte("RIFF"), uint32(4+8+len(vp8l)+len(data)+1))
 	w = append(w, "WEBPVP8L"...)
 	w = binary.LittleEndian.AppendUint32(w, uint32(len(vp8l)+len(data)))
@@ -117,7 +152,7 @@ func TestCleanMemoryIsBounded(t *testing.T) {
 			if _, err := checkStructure(name, got); err != nil {
 				t.Fatalf("structure: %v", err)
 			}
-			if name != "gif" && !bytes.Contains(got, bigTail) {
+			if tail := bigTails[name]; name != "gif" && !bytes.Contains(got, tail) {
 				t.Fatal("the end of the pixel data is not in the output")
 			}
 		})

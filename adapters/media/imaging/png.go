@@ -37,7 +37,7 @@ func (c *cleaner) png() error {
 		return err
 	}
 	var ihdr []byte
-	var seenEXIF, seenPLTE, seenIDAT bool
+	var seenEXIF, seenPLTE, seenIDAT, idatEnded bool
 	for {
 		if err := c.src.ctx.Err(); err != nil {
 			return err
@@ -62,6 +62,13 @@ func (c *cleaner) png() error {
 		if ihdr == nil && kind != "IHDR" {
 			return unsupported(fPNG, "first chunk is %q, not IHDR", kind)
 		}
+		if seenIDAT && !idatEnded && kind != "IDAT" {
+			// The pixel data is whole: the IDAT chunks are consecutive.
+			idatEnded = true
+			if err := c.endPixels(); err != nil {
+				return err
+			}
+		}
 		switch {
 		case kind == "IHDR":
 			if ihdr != nil {
@@ -79,6 +86,12 @@ func (c *cleaner) png() error {
 		case kind == "IDAT":
 			if ihdr[9] == 3 && !seenPLTE {
 				return unsupported(fPNG, "palette image without PLTE before IDAT")
+			}
+			if idatEnded {
+				return unsupported(fPNG, "IDAT chunks are not consecutive")
+			}
+			if !seenIDAT && c.verify {
+				c.startPixels(pngPixels(ihdr))
 			}
 			seenIDAT = true
 		case kind == "IEND":
@@ -115,7 +128,16 @@ func (c *cleaner) pngKeep(head [8]byte, length int64) error {
 		return err
 	}
 	crc := crc32.ChecksumIEEE(head[4:8])
-	if err := c.copyN(length, func(b []byte) { crc = crc32.Update(crc, crc32.IEEETable, b) }); err != nil {
+	pixels := string(head[4:8]) == "IDAT"
+	if err := c.copyN(length, func(b []byte) {
+		crc = crc32.Update(crc, crc32.IEEETable, b)
+		if pixels {
+			c.feedPixels(b)
+		}
+	}); err != nil {
+		return err
+	}
+	if err := c.pixelsFailed(); err != nil {
 		return err
 	}
 	sum, err := c.src.next(4)

@@ -100,7 +100,20 @@ func (c *cleaner) webpKeep(prefix []byte, kind string, length int64) error {
 	if err := c.emit(head); err != nil {
 		return err
 	}
-	return c.copyN(padded(length), nil)
+	if kind != "VP8 " && kind != "VP8L" {
+		return c.copyN(padded(length), nil)
+	}
+	// The image data feeds the pixel check webpFrame started (when one runs).
+	if err := c.copyN(length, c.feedPixels); err != nil {
+		return err
+	}
+	if err := c.pixelsFailed(); err != nil {
+		return err
+	}
+	if err := c.copyN(padded(length)-length, nil); err != nil {
+		return err
+	}
+	return c.endPixels()
 }
 
 // webpFrame reads the start of a VP8 or VP8L chunk (without consuming it), answers the
@@ -149,7 +162,13 @@ func (c *cleaner) webpFrame(kind string, length int64, canvasW, canvasH int) err
 	if err != nil {
 		return err
 	}
-	return c.webpDecodeConfig(kind, length, p, width, height)
+	if err := c.webpDecodeConfig(kind, length, p, width, height); err != nil {
+		return err
+	}
+	if c.verify {
+		c.startPixels(webpPixels(c.src.ctx, kind, length, width, height))
+	}
+	return nil
 }
 
 // webpDecodeConfig has golang.org/x/image decode a RIFF holding the first chunk's header
