@@ -11,9 +11,10 @@ import (
 	"github.com/acme/postsvc/adapters/httpapi"
 )
 
-// TestBodyMemoryIsBounded holds the whole body budget with an upload whose body is still
-// arriving: another upload then waits for memory, and is shed as overloaded when its deadline
-// passes first. Once the first body is in and decoded, uploads go through again.
+// TestBodyMemoryIsBounded holds the whole body budget with an upload whose body has
+// arrived up to it and is still arriving: another upload then waits for memory, and is shed
+// as overloaded when its deadline passes first. Once the first body is in and decoded,
+// uploads go through again.
 func TestBodyMemoryIsBounded(t *testing.T) {
 	hs := newHarness(t, func(d *httpapi.RouterDeps) {
 		d.HTTP.BodyMemory = 64 << 10
@@ -27,7 +28,8 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 	slow.Header.Set("Authorization", "Bearer "+userToken)
 	done := make(chan *httptest.ResponseRecorder, 1)
 	go func() { done <- hs.serve(slow) }()
-	if _, err := io.WriteString(pw, body[:100]); err != nil { // returns once the handler reads
+	sent := 30 << 10                                           // reserved for at 2.5 times: more than the budget
+	if _, err := io.WriteString(pw, body[:sent]); err != nil { // returns once the handler has read it
 		t.Fatal(err)
 	}
 
@@ -38,7 +40,7 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 		t.Fatalf("shed after %s with Retry-After %q", time.Since(start), rec.Header().Get("Retry-After"))
 	}
 
-	if _, err := io.WriteString(pw, body[100:]); err != nil {
+	if _, err := io.WriteString(pw, body[sent:]); err != nil {
 		t.Fatal(err)
 	}
 	_ = pw.Close()
@@ -47,5 +49,51 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 	}
 	if rec := hs.do(request{Method: "POST", Path: "/api/v1/posts", Token: userToken, Body: `{"text":"small"}`}); rec.Code != http.StatusCreated {
 		t.Fatalf("after the budget was given back: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestAnnouncedBodiesHoldNoBudget: bodies that are announced (a large Content-Length, or
+// chunked at the endpoint's limit) but not sent hold only the first small chunk each, so
+// other requests are not kept waiting for memory by bytes that never arrive. Before, each
+// reserved 2.5 times its announced length up front: four stalled chunked posts held a 64 MiB
+// budget for the whole read timeout, and every JSON request waited behind them (outside
+// probe: logins took 4.8 s, or got 503).
+func TestAnnouncedBodiesHoldNoBudget(t *testing.T) {
+	hs := newHarness(t, func(d *httpapi.RouterDeps) {
+		d.HTTP.BodyMemory = 256 << 10
+		d.HTTP.RequestTimeout = 300 * time.Millisecond
+	})
+	var writers []*io.PipeWriter
+	t.Cleanup(func() {
+		for _, w := range writers {
+			_ = w.CloseWithError(io.ErrUnexpectedEOF)
+		}
+	})
+	for i := range 8 {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/posts", pr)
+		req.ContentLength = 6 << 20 // announced; with i odd, chunked: the route's limit
+		if i%2 == 1 {
+			req.ContentLength = -1
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+userToken)
+		go hs.serve(req)
+		wrote := make(chan error, 1)
+		go func() { _, err := io.WriteString(pw, `{"te`); wrote <- err }() // returns once the handler reads
+		select {
+		case err := <-wrote:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("announced body %d is not being read: its request waits for memory", i)
+		}
+	}
+	start := time.Now()
+	rec := hs.do(request{Method: "POST", Path: "/api/v1/posts", Token: userToken, Body: `{"text":"` + strings.Repeat("b", 20<<10) + `"}`})
+	if rec.Code != http.StatusCreated || time.Since(start) > time.Second {
+		t.Fatalf("beside 8 announced bodies: %d after %s: %s", rec.Code, time.Since(start), rec.Body.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -116,16 +117,15 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 	if opts.compressed && r.Header.Get("Content-Encoding") != "" {
 		declared = -1 // the decompressed length is unknown until read
 	}
-	release, err := s.bodies.reserve(r.Context(), bodyReservation(declared, opts.limit))
-	if err != nil {
-		s.fail(c, err)
-		return false
-	}
-	defer release()
 	started := time.Now()
-	body, err := readBody(declared, src)
+	body, release, err := s.bodies.read(r.Context(), declared, opts.limit, &utf8Reader{r: src})
+	defer release()
 	if err != nil {
-		s.bodyReadError(c, err)
+		if errors.Is(err, domain.ErrOverloaded) {
+			s.fail(c, err)
+		} else {
+			s.bodyReadError(c, err)
+		}
 		return false
 	}
 	first, blank := firstNonSpace(body.Bytes())
@@ -377,31 +377,21 @@ func firstNonSpace(b []byte) (first byte, blank bool) {
 // a decoder reading from the stream grows its buffer by doubling, which for the largest post
 // (6 MiB of escaped JSON) allocated 24 MB per request; this way it is the body's size plus
 // what it decodes to. Reading it whole also proves it has arrived before the use case runs.
-func readBody(declared int64, limited io.Reader) (*bytes.Buffer, error) {
-	body := new(bytes.Buffer)
-	if declared > 0 {
-		body.Grow(int(declared) + bytes.MinRead)
-	}
-	_, err := body.ReadFrom(&utf8Reader{r: limited})
-	return body, err
-}
+// bodyReservation is the memory a body of n bytes takes while it is decoded: the body
+// itself, the decoder's unescaping buffer (as long as the escaped text at worst) and the text
+// it decodes to (never longer). BenchmarkDecodePost measures 2.0 times the body for plain
+// text and 2.2 times for a post escaped six-fold; 2.5 covers both.
+func bodyReservation(n int64) int64 { return n*5/2 + bytes.MinRead }
 
-// bodyReservation is the memory a body of the declared length takes while it is decoded: the
-// body itself, the decoder's unescaping buffer (as long as the escaped text at worst) and the
-// text it decodes to (never longer). BenchmarkDecodePost measures 2.0 times the body for plain
-// text and 2.2 times for a post escaped six-fold; 2.5 covers both. A body of unknown length
-// (chunked) is reserved at the endpoint's limit.
-func bodyReservation(contentLength, limit int64) int64 {
-	if contentLength < 0 || contentLength > limit {
-		contentLength = limit
-	}
-	return contentLength*5/2 + bytes.MinRead
-}
+// firstBodyChunk is how much of a body is reserved for before any of it has arrived: a
+// connection that announces a body and sends nothing holds no more than this.
+const firstBodyChunk = 4 << 10
 
 // byteBudget bounds the memory that request bodies being decoded take at once, whatever the
-// number of requests: each decode reserves its share first and waits while the budget is
-// spent. Without it, 64 clients each uploading a post escaped to 6 MiB of JSON took over a
-// gigabyte. A request whose context ends while it waits (its deadline, or the client going
+// number of requests. Without it, 64 clients each uploading a post escaped to 6 MiB of JSON
+// took over a gigabyte. A body reserves its share as it arrives (see read), so a client that
+// announces a large body and sends it slowly, or not at all, holds only what it has sent; a
+// request whose context ends while it waits for memory (its deadline, or the client going
 // away) is shed as overloaded.
 type byteBudget struct {
 	sem *semaphore.Weighted
@@ -412,18 +402,71 @@ func newByteBudget(maxBytes int64) *byteBudget {
 	return &byteBudget{sem: semaphore.NewWeighted(maxBytes), max: maxBytes}
 }
 
-// reserve takes n bytes (at most the whole budget, so a body the size of the budget still
-// passes alone) and returns the function that gives them back. A nil budget bounds nothing;
-// NewRouter always makes one, tests of single functions may not.
-func (b *byteBudget) reserve(ctx context.Context, n int64) (func(), error) {
+// read reads the body src (declared bytes, or -1 when unknown; at most limit) into a buffer
+// while holding a reservation for it: the first firstBodyChunk before anything has arrived,
+// then twice what has arrived each time the buffer is full, never more than the declared
+// length needs (nor the whole budget, so that a body the size of the budget still passes
+// alone). When the budget cannot cover the next step at once, the request gives back what it
+// holds and waits for the whole of it: requests that hold part of what they need never wait
+// for one another. release gives the reservation back; it must be called once the buffer is
+// no longer used, error or not. A nil budget bounds nothing (tests of single functions).
+func (b *byteBudget) read(ctx context.Context, declared, limit int64, src io.Reader) (*bytes.Buffer, func(), error) {
+	var held int64
+	release := func() {
+		if b != nil && held > 0 {
+			b.sem.Release(held)
+			held = 0
+		}
+	}
+	ceiling := limit
+	if declared >= 0 && declared < limit {
+		ceiling = declared
+	}
+	var data []byte
+	for capacity := min(int64(firstBodyChunk), ceiling); ; capacity = min(max(2*capacity, 64<<10), ceiling) {
+		if err := b.hold(ctx, &held, bodyReservation(capacity)); err != nil {
+			return bytes.NewBuffer(data), release, err
+		}
+		// MinRead more than the capacity: the end of the body shows as EOF, or a body
+		// longer than it may be as an error from src.
+		end := int(capacity) + bytes.MinRead
+		if len(data) >= end {
+			return bytes.NewBuffer(data), release, &http.MaxBytesError{Limit: limit}
+		}
+		data = slices.Grow(data, end-len(data))
+		for len(data) < end {
+			n, err := src.Read(data[len(data):end])
+			data = data[:len(data)+n]
+			if errors.Is(err, io.EOF) {
+				return bytes.NewBuffer(data), release, nil
+			}
+			if err != nil {
+				return bytes.NewBuffer(data), release, err
+			}
+		}
+	}
+}
+
+// hold makes *held, the bytes a request holds, at least need (at most the whole budget).
+func (b *byteBudget) hold(ctx context.Context, held *int64, need int64) error {
 	if b == nil {
-		return func() {}, nil
+		return nil
 	}
-	n = min(n, b.max)
-	if err := b.sem.Acquire(ctx, n); err != nil {
-		return nil, fmt.Errorf("%w: waiting for memory to read the request body: %w", domain.ErrOverloaded, err)
+	need = min(need, b.max)
+	if need <= *held {
+		return nil
 	}
-	return func() { b.sem.Release(n) }, nil
+	if b.sem.TryAcquire(need - *held) {
+		*held = need
+		return nil
+	}
+	b.sem.Release(*held)
+	*held = 0
+	if err := b.sem.Acquire(ctx, need); err != nil {
+		return fmt.Errorf("%w: waiting for memory to read the request body: %w", domain.ErrOverloaded, err)
+	}
+	*held = need
+	return nil
 }
 
 // OptionalString decodes a field that, when present, must be a JSON string (null included in
