@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -250,3 +252,60 @@ func cors(origins, exposed []string) gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// closeUnreadBodies makes every error response (4xx, 5xx) whose request body has not been
+// read to its end say Connection: close. Otherwise net/http, before it writes the status line, reads what is
+// left of the body to keep the connection (up to 256 KiB): a request refused without its body
+// being read (401 before the body, 415, an unknown route) whose client sends the body slowly
+// or not at all got its answer only at the read timeout, 60 s later, or no answer at all
+// (outside probe). Closing instead answers at once; the client opens a new connection.
+func closeUnreadBodies(c *gin.Context) {
+	r := c.Request
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		c.Next()
+		return
+	}
+	body := &trackedBody{ReadCloser: r.Body}
+	r.Body = body
+	c.Writer = &closeIfUnread{ResponseWriter: c.Writer, body: body}
+	c.Next()
+}
+
+// trackedBody records whether its reader has reached the end.
+type trackedBody struct {
+	io.ReadCloser
+	done atomic.Bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.done.Store(true)
+	}
+	return n, err
+}
+
+// closeIfUnread adds Connection: close to the header of an error response, when the body is
+// unread, just before the header is written. (A success read what it needed; whatever is
+// left, such as a multipart epilogue, has arrived and is drained at once.)
+type closeIfUnread struct {
+	gin.ResponseWriter
+	body *trackedBody
+}
+
+func (w *closeIfUnread) mark() {
+	if !w.Written() && w.Status() >= http.StatusBadRequest && !w.body.done.Load() {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+func (w *closeIfUnread) WriteHeaderNow() { w.mark(); w.ResponseWriter.WriteHeaderNow() }
+
+func (w *closeIfUnread) Write(b []byte) (int, error) { w.mark(); return w.ResponseWriter.Write(b) }
+
+func (w *closeIfUnread) WriteString(s string) (int, error) {
+	w.mark()
+	return w.ResponseWriter.WriteString(s)
+}
+
+func (w *closeIfUnread) Flush() { w.mark(); w.ResponseWriter.Flush() }

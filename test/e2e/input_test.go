@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -458,4 +460,48 @@ func TestInputNullIsAWrongType(t *testing.T) {
 			t.Fatalf("a refused post was stored: %s", truncate(list.Body))
 		}
 	})
+}
+
+// TestRefusalsBeforeTheBodyAnswerAtOnce: a request refused without its body being read (no
+// token, a bad token, the wrong content type, an unknown route) is answered at once even when
+// its client sends the body slowly or not at all, and the connection is closed. Before,
+// net/http read the rest of the body before it wrote the answer, so the refusal came at the
+// read timeout (60 s), or the connection closed with no answer at all.
+func TestRefusalsBeforeTheBodyAnswerAtOnce(t *testing.T) {
+	s := startServer(t, backends()[0].env(t))
+	for _, c := range []struct {
+		name, head string
+		status     int
+	}{
+		{"no token", "POST /api/v1/posts HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n", 401},
+		{"a bad token", "POST /api/v1/posts HTTP/1.1\r\nAuthorization: Bearer abc\r\nContent-Type: application/json\r\nContent-Length: 100\r\n", 401},
+		{"chunked, no token", "POST /api/v1/posts HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n", 401},
+		{"text/plain login", "POST /api/v1/auth/login HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n", 415},
+		{"an unknown route", "POST /api/v1/nowhere HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n", 404},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = conn.Close() }()
+			body := `{"te`
+			if strings.Contains(c.head, "chunked") {
+				body = "4\r\n" + body + "\r\n"
+			}
+			if _, err := io.WriteString(conn, c.head+"Host: x\r\n\r\n"+body); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			start := time.Now()
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer within %s while the body stalls: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != c.status || !resp.Close {
+				t.Fatalf("answer %d (Connection: close %v), want %d and the connection closed", resp.StatusCode, resp.Close, c.status)
+			}
+		})
+	}
 }
