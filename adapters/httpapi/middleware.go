@@ -309,3 +309,7 @@ func (w *closeIfUnread) WriteString(s string) (int, error) {
 }
 
 func (w *closeIfUnread) Flush() { w.mark(); w.ResponseWriter.Flush() }
+
+// Unwrap lets http.ResponseController reach the connection (the 408 answer moves the write
+// deadline through it).
+func (w *closeIfUnread) Unwrap() http.ResponseWriter { return w.ResponseWriter }
