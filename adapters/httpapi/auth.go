@@ -93,6 +93,12 @@ func (s *server) authenticate(r Route) gin.HandlerFunc {
 			s.fail(c, domain.ErrForbidden)
 			return
 		}
+		if r.Content {
+			if err := identity.RequireContentOwner(p); err != nil {
+				s.fail(c, err)
+				return
+			}
+		}
 		c.Set(principalKey{}, p)
 		c.Next()
 	}

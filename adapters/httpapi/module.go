@@ -39,6 +39,11 @@ type Route struct {
 	// Path is relative to /api/v1 ("/posts/:id").
 	Path string
 	Auth Auth
+	// Content marks a route of a content context (posts, ECGs, images): a caller whose role
+	// may hold no content (an admin) is answered 403 as soon as it is authenticated, before
+	// the body or the parameters are looked at, so an admin never learns more from such a
+	// route than that it is refused. Anonymous callers of Optional routes pass.
+	Content bool
 	// Credentials lists the credential kinds the route accepts; nil accepts every kind. A
 	// valid credential of another kind is answered 403 (personal API keys may not manage
 	// sessions or keys).

@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -351,6 +352,29 @@ func TestImagesRefuseAdmins(t *testing.T) {
 		expectProblem(t, s.do("POST", "/api/v1/images/delete", admin.Access, map[string]any{"ids": []string{id}}), http.StatusForbidden, "forbidden")
 		s.uploadImages(admin.Access, nil, []upload{{"p.png", pngFile(t, 10, 10)}}, http.StatusForbidden)
 		expect(t, s.do("GET", "/api/v1/images/"+id+"/content", "", nil), http.StatusOK)
+		// The role is refused before the body is looked at: a body of the wrong kind, or
+		// a malformed one, is 403 too, never 415 or 400 (which said more than "refused").
+		// Posts and ECGs answer the same.
+		for _, req := range []struct{ method, path, contentType, body string }{
+			{"POST", "/api/v1/images", "text/plain", "hello"},
+			{"POST", "/api/v1/images/delete", "application/json", "{bad"},
+			{"PATCH", "/api/v1/images/" + id, "text/plain", "hello"},
+			{"POST", "/api/v1/posts", "text/plain", "hello"},
+			{"POST", "/api/v1/posts", "application/json", "{bad"},
+			{"POST", "/api/v1/ecgs", "text/plain", "hello"},
+			{"GET", "/api/v1/images?limit=0", "", ""},
+			{"GET", "/api/v1/posts?cursor=forged", "", ""},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			r, err := s.try(ctx, nil, req.method, req.path, admin.Access, strings.NewReader(req.body), map[string]string{"Content-Type": req.contentType})
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != http.StatusForbidden {
+				t.Errorf("admin %s %s (%s %q): %d %s, want 403", req.method, req.path, req.contentType, req.body, r.Status, truncate(r.Body))
+			}
+		}
 
 		// Deleting the owner deletes the images and, after the commit, their objects.
 		expect(t, s.do("DELETE", "/api/v1/admin/users/"+u.ID, admin.Access, nil), http.StatusNoContent)

@@ -35,13 +35,13 @@ func New(svc ecgport.Service, s Settings) *Module { return &Module{svc: svc, s: 
 // Register adds the ECG routes and documents their problem codes.
 func (m *Module) Register(r *httpapi.Routes) {
 	r.Handle(httpapi.Route{
-		Method: http.MethodPost, Path: "/ecgs", Auth: httpapi.Required,
+		Method: http.MethodPost, Path: "/ecgs", Auth: httpapi.Required, Content: true,
 		BodyLimit: m.s.MaxBodyBytes, Compressed: true, Handler: m.upload,
 	})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/ecgs", Auth: httpapi.Required, Handler: m.list})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/ecgs/:id", Auth: httpapi.Required, Handler: m.get})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/ecgs/:id/insights", Auth: httpapi.Required, Handler: m.insights})
-	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/ecgs/:id", Auth: httpapi.Required, Handler: m.delete})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/ecgs", Auth: httpapi.Required, Content: true, Handler: m.list})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/ecgs/:id", Auth: httpapi.Required, Content: true, Handler: m.get})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/ecgs/:id/insights", Auth: httpapi.Required, Content: true, Handler: m.insights})
+	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/ecgs/:id", Auth: httpapi.Required, Content: true, Handler: m.delete})
 	r.Problems(
 		httpapi.ProblemDoc{
 			Code: "ecg_not_found", Status: http.StatusNotFound, Title: "ECG not found",

@@ -41,21 +41,21 @@ const bulkBodyLimit = 64 << 10
 // Register adds the image routes and documents their problem codes.
 func (m *Module) Register(r *httpapi.Routes) {
 	r.Handle(httpapi.Route{
-		Method: http.MethodPost, Path: "/images", Auth: httpapi.Required,
+		Method: http.MethodPost, Path: "/images", Auth: httpapi.Required, Content: true,
 		BodyLimit: m.s.MaxRequestBytes, Timeout: m.s.UploadTimeout, Handler: m.upload,
 	})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images", Auth: httpapi.Required, Handler: m.list})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/public", Auth: httpapi.Optional, Handler: m.listPublic})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/:id", Auth: httpapi.Optional, Handler: m.get})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/:id/content", Auth: httpapi.Optional, Handler: m.content})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/:id/thumbnail", Auth: httpapi.Optional, Handler: m.thumbnail})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images", Auth: httpapi.Required, Content: true, Handler: m.list})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/public", Auth: httpapi.Optional, Content: true, Handler: m.listPublic})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/:id", Auth: httpapi.Optional, Content: true, Handler: m.get})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/:id/content", Auth: httpapi.Optional, Content: true, Handler: m.content})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/:id/thumbnail", Auth: httpapi.Optional, Content: true, Handler: m.thumbnail})
 	r.Handle(httpapi.Route{
-		Method: http.MethodPatch, Path: "/images/:id", Auth: httpapi.Required,
+		Method: http.MethodPatch, Path: "/images/:id", Auth: httpapi.Required, Content: true,
 		BodyLimit: httpapi.SmallBodyLimit, Handler: m.update,
 	})
-	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/images/:id", Auth: httpapi.Required, Handler: m.delete})
+	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/images/:id", Auth: httpapi.Required, Content: true, Handler: m.delete})
 	r.Handle(httpapi.Route{
-		Method: http.MethodPost, Path: "/images/delete", Auth: httpapi.Required,
+		Method: http.MethodPost, Path: "/images/delete", Auth: httpapi.Required, Content: true,
 		BodyLimit: bulkBodyLimit, Handler: m.deleteMany,
 	})
 	r.Problems(

@@ -33,10 +33,10 @@ func New(svc posts.PostService) *Module { return &Module{posts: svc} }
 
 // Register adds the posts routes and documents their problem codes.
 func (m *Module) Register(r *httpapi.Routes) {
-	r.Handle(httpapi.Route{Method: http.MethodPost, Path: "/posts", Auth: httpapi.Required, BodyLimit: bodyLimit, Handler: m.addPost})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/posts", Auth: httpapi.Required, Handler: m.listPosts})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/posts/:id", Auth: httpapi.Required, Handler: m.getPost})
-	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/posts/:id", Auth: httpapi.Required, Handler: m.deletePost})
+	r.Handle(httpapi.Route{Method: http.MethodPost, Path: "/posts", Auth: httpapi.Required, Content: true, BodyLimit: bodyLimit, Handler: m.addPost})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/posts", Auth: httpapi.Required, Content: true, Handler: m.listPosts})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/posts/:id", Auth: httpapi.Required, Content: true, Handler: m.getPost})
+	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/posts/:id", Auth: httpapi.Required, Content: true, Handler: m.deletePost})
 	r.ExposeHeaders(headerCache)
 	r.Problems(httpapi.ProblemDoc{
 		Code: "post_not_found", Status: http.StatusNotFound, Title: "Post not found",
