@@ -187,6 +187,13 @@ func (s *Service) Analyse(ctx context.Context, job ports.Job) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, errDamaged) {
+		// Blocks vanish under a reader when the ECG is deleted while it is measured (a large
+		// one is read page by page): that is a deletion, with nothing left to do, not damage.
+		if _, gerr := s.store.ECGs(s.uow.Pool()).ByKey(ctx, key); errors.Is(gerr, ecg.ErrNotFound) {
+			return nil
+		}
+	}
 	if errors.Is(err, errDamaged) || job.Attempt >= job.MaxAttempts {
 		// The job fails for good (the worker logs err with it); the ECG says so to its owner.
 		if ferr := s.store.ECGs(s.uow.Pool()).MarkFailed(ctx, key, failureMessage(err), s.clock.Now()); ferr != nil {
