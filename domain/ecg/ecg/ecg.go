@@ -217,23 +217,29 @@ func ValidateLeadName(i int, name string) error {
 	return nil
 }
 
-// ParseDate reads a recording's date: RFC 3339 with a time zone, at most microsecond
+// ParseDate reads a recording's date: RFC 3339 (section 5.6: "T" and "Z" in either case, a
+// decimal point before the fraction, offsets of 00:00 to 23:59), at most microsecond
 // precision (what storage keeps, so a retried upload compares equal), not before 1900 and not
-// more than a day after now. It is kept in UTC.
+// more than a day after now. It is kept in UTC. time.Parse alone is looser than RFC 3339 (it
+// takes a comma before the fraction and offsets of 24:00) and stricter (lower-case "t"/"z"),
+// so the syntax is checked first. A leap second (second 60) is valid RFC 3339 that Go's time
+// cannot hold: it is refused with a message that says so.
 func ParseDate(s string, now time.Time) (time.Time, error) {
-	if fractionDigits(s) > 6 {
-		// time.Parse reads any number of fractional digits and drops those past the ninth,
-		// so the check on the parsed value alone would miss "…00.0000000001Z".
+	norm, digits, leap, ok := rfc3339(s)
+	switch {
+	case !ok:
+		return time.Time{}, domain.Invalid("date", "must be an RFC 3339 date and time with a time zone, such as 2024-05-01T09:30:00Z")
+	case leap:
+		return time.Time{}, domain.Invalid("date", "must not be a leap second (second 60): give the time one microsecond before it")
+	case digits > 6:
 		return time.Time{}, domain.Invalid("date", "must not be more precise than a microsecond")
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.RFC3339Nano, norm)
 	if err != nil {
 		return time.Time{}, domain.Invalid("date", "must be an RFC 3339 date and time with a time zone, such as 2024-05-01T09:30:00Z")
 	}
 	t = t.UTC()
 	switch {
-	case t.Nanosecond()%1000 != 0:
-		return time.Time{}, domain.Invalid("date", "must not be more precise than a microsecond")
 	case t.Before(EarliestDate):
 		return time.Time{}, domain.Invalid("date", "must not be before 1900-01-01")
 	case t.After(now.Add(FutureTolerance)):
@@ -242,21 +248,52 @@ func ParseDate(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// fractionDigits counts the digits after the seconds' decimal point of an RFC 3339 text.
-func fractionDigits(s string) int {
-	_, clock, ok := strings.Cut(s, "T")
-	if !ok {
-		_, clock, _ = strings.Cut(s, "t")
+// rfc3339 checks the syntax of an RFC 3339 date-time (section 5.6) and returns it with "T"
+// and "Z" upper-cased, the number of fraction digits, and whether the second is 60. Ranges
+// of hours, minutes and offsets are checked here; the day of the month is left to time.Parse.
+func rfc3339(s string) (norm string, digits int, leap, ok bool) {
+	num := func(i, n, maxValue int) bool {
+		if i+n > len(s) {
+			return false
+		}
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				return false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v <= maxValue
 	}
-	_, frac, ok := strings.Cut(clock, ".")
-	if !ok {
-		return 0
+	at := func(i int, cs string) bool { return i < len(s) && strings.IndexByte(cs, s[i]) >= 0 }
+	if !num(0, 4, 9999) || !at(4, "-") || !num(5, 2, 12) || !at(7, "-") || !num(8, 2, 31) || !at(10, "Tt") ||
+		!num(11, 2, 23) || !at(13, ":") || !num(14, 2, 59) || !at(16, ":") || !num(17, 2, 60) {
+		return "", 0, false, false
 	}
-	n := 0
-	for n < len(frac) && frac[n] >= '0' && frac[n] <= '9' {
-		n++
+	leap = s[17:19] == "60"
+	i := 19
+	if at(i, ".") {
+		i++
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			digits++
+		}
+		if digits == 0 {
+			return "", 0, false, false
+		}
 	}
-	return n
+	switch {
+	case at(i, "Zz") && i+1 == len(s):
+	case at(i, "+-") && num(i+1, 2, 23) && at(i+3, ":") && num(i+4, 2, 59) && i+6 == len(s):
+	default:
+		return "", 0, false, false
+	}
+	b := []byte(s)
+	b[10] = 'T'
+	if b[len(b)-1] == 'z' {
+		b[len(b)-1] = 'Z'
+	}
+	return string(b), digits, leap, true
 }
 
 // contentHash identifies what a client sent, so that a retried upload can be told from a

@@ -270,3 +270,48 @@ func TestNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestParseDateFollowsRFC3339: section 5.6 of RFC 3339, not time.Parse's own rules, which
+// took a comma before the fraction (and then dropped digits past the microsecond check) and
+// offsets of 24:00, and refused lower-case "t" and "z" (outside probe).
+func TestParseDateFollowsRFC3339(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for in, want := range map[string]string{
+		"2024-05-01T09:30:00Z":             "2024-05-01T09:30:00Z",
+		"2024-05-01t09:30:00z":             "2024-05-01T09:30:00Z",
+		"2024-05-01T09:30:00.5+02:00":      "2024-05-01T07:30:00.5Z",
+		"2024-05-01T09:30:00.123456-23:59": "2024-05-02T09:29:00.123456Z",
+		"2024-05-01T09:30:00.000000Z":      "2024-05-01T09:30:00Z",
+	} {
+		got, err := ParseDate(in, now)
+		if err != nil || got.Format(time.RFC3339Nano) != want {
+			t.Errorf("%q: %v, %v; want %s", in, got.Format(time.RFC3339Nano), err, want)
+		}
+	}
+	for in, why := range map[string]string{
+		"2024-05-01T09:30:00,5Z":            "RFC 3339",
+		"2024-05-01T09:30:00,0000000001Z":   "RFC 3339",
+		"2024-05-01T09:30:00.0000001Z":      "microsecond",
+		"2024-05-01T09:30:00+24:00":         "RFC 3339",
+		"2024-05-01T09:30:00-24:00":         "RFC 3339",
+		"2024-05-01T09:30:00+02:60":         "RFC 3339",
+		"2024-05-01T09:30:00+0200":          "RFC 3339",
+		"2024-05-01T09:30:00.Z":             "RFC 3339",
+		"2024-05-01 09:30:00Z":              "RFC 3339",
+		"2024-05-01T24:00:00Z":              "RFC 3339",
+		"2024-02-30T09:30:00Z":              "RFC 3339",
+		"2024-05-01T09:30:00Zjunk":          "RFC 3339",
+		"2016-12-31T23:59:60Z":              "leap second",
+		"2024-05-01T09:30:00":               "RFC 3339",
+		"+2024-05-01T09:30:00Z":             "RFC 3339",
+		"1899-12-31T23:59:59Z":              "1900",
+		"2024-05-01T09:30:00.123456789Z":    "microsecond",
+		"２０２４-05-01T09:30:00Z":              "RFC 3339",
+		"2024-05-01T09:30:00\u00a0Z":        "RFC 3339",
+		"2024-05-01T09:30:00.1234567+01:00": "microsecond",
+	} {
+		if _, err := ParseDate(in, now); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("%q: %v, want refused (%s)", in, err, why)
+		}
+	}
+}
