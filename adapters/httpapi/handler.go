@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -74,4 +75,12 @@ func parseLimit(raw string) (int, error) {
 		return 0, domain.Invalid("limit", "must be an integer between 1 and 100")
 	}
 	return n, nil
+}
+
+// RangeNotSatisfiable answers 416 for content of size bytes, with Content-Range: bytes */size
+// (RFC 9110 section 15.5.17), as a problem document like every other error.
+func RangeNotSatisfiable(c *gin.Context, size int64) {
+	c.Header("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+	writeProblem(c, newProblem(http.StatusRequestedRangeNotSatisfiable, CodeRangeNotSatisfiable,
+		"The Range header selects none of the content's "+strconv.FormatInt(size, 10)+" bytes."))
 }

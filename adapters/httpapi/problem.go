@@ -35,6 +35,8 @@ const (
 	CodeMalformedRequest     = "malformed_request"
 	CodePayloadTooLarge      = "payload_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
+	// CodeRangeNotSatisfiable: a Range header that selects none of the content's bytes.
+	CodeRangeNotSatisfiable = "range_not_satisfiable"
 	CodeUnauthenticated      = "unauthenticated"
 	CodeForbidden            = "forbidden"
 	CodeNotFound             = "not_found"

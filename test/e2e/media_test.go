@@ -95,6 +95,19 @@ func TestImagesWalkThrough(t *testing.T) {
 		if !bytes.Equal(part.Body, content.Body[10:20]) || part.Header.Get("Content-Range") != fmt.Sprintf("bytes 10-19/%d", len(content.Body)) {
 			t.Errorf("range answer %q, Content-Range %q", part.Body, part.Header.Get("Content-Range"))
 		}
+		// A range that selects nothing is 416 as a problem document, with the length; a
+		// suffix of zero bytes selects nothing (http.ServeContent answered it an empty 206
+		// with "bytes 3177-3176/3177", and the others in plain text).
+		for _, rng := range []string{"bytes=5-2", fmt.Sprintf("bytes=%d-", len(content.Body)), "bytes=-0", "pages=1-2", "bytes=x-y"} {
+			r := s.doWith("GET", photo.ContentURL, a.Access, nil, map[string]string{"Range": rng})
+			expectProblem(t, r, http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable")
+			if got := r.Header.Get("Content-Range"); got != fmt.Sprintf("bytes */%d", len(content.Body)) {
+				t.Errorf("Range %q: Content-Range %q", rng, got)
+			}
+		}
+		// A suffix longer than the content is all of it, and a set with one good range is served.
+		expect(t, s.doWith("GET", photo.ContentURL, a.Access, nil, map[string]string{"Range": fmt.Sprintf("bytes=-%d", len(content.Body)+5)}), http.StatusPartialContent)
+		expect(t, s.doWith("GET", photo.ContentURL, a.Access, nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-,0-0", len(content.Body)+5)}), http.StatusPartialContent)
 		head := s.do("HEAD", photo.ContentURL, a.Access, nil)
 		expect(t, head, http.StatusOK)
 		if len(head.Body) != 0 || head.Header.Get("Content-Length") != strconv.Itoa(len(content.Body)) {

@@ -4,6 +4,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -61,9 +63,65 @@ func serve(c *gin.Context, img *image.Image, obj ports.Object, contentType, etag
 	h.Set("ETag", etag)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Disposition", contentDisposition(filename))
+	if size := obj.Info().Size; !satisfiable(c.Request, size) {
+		h.Del("Content-Disposition")
+		h.Del("Content-Type")
+		httpapi.RangeNotSatisfiable(c, size)
+		return
+	}
 	w := &fileWriter{ResponseWriter: c.Writer}
 	c.Writer = w
 	http.ServeContent(w, c.Request, "", img.CreatedAt(), obj)
+}
+
+// satisfiable reports whether the request's Range, if it has one that applies, selects any
+// of the content's size bytes, by the rules of RFC 9110 section 14.1. http.ServeContent
+// answers an unsatisfiable range 416 in plain text, which the contract does not allow for an
+// error, and takes a suffix of zero bytes ("bytes=-0") for an empty 206 with an impossible
+// Content-Range; such requests are answered here instead. A Range that If-Range turns off, or
+// that a conditional request answers 304 or 412, is left to ServeContent.
+func satisfiable(r *http.Request, size int64) bool {
+	header := r.Header.Get("Range")
+	if header == "" || r.Header.Get("If-Range") != "" || r.Header.Get("If-None-Match") != "" ||
+		r.Header.Get("If-Match") != "" || r.Header.Get("If-Modified-Since") != "" || r.Header.Get("If-Unmodified-Since") != "" {
+		return true
+	}
+	const unit = "bytes="
+	if !strings.HasPrefix(header, unit) {
+		return false
+	}
+	selects := false
+	for _, ra := range strings.Split(header[len(unit):], ",") {
+		ra = strings.TrimSpace(ra)
+		if ra == "" {
+			continue
+		}
+		first, last, ok := strings.Cut(ra, "-")
+		if !ok {
+			return false
+		}
+		first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+		if first == "" {
+			n, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || n < 0 || last == "" || last[0] == '-' || last[0] == '+' {
+				return false
+			}
+			selects = selects || (n > 0 && size > 0)
+			continue
+		}
+		start, err := strconv.ParseInt(first, 10, 64)
+		if err != nil || start < 0 || first[0] == '+' {
+			return false
+		}
+		if last != "" {
+			end, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || end < start || last[0] == '+' {
+				return false
+			}
+		}
+		selects = selects || start < size
+	}
+	return selects
 }
 
 // contentDisposition is the inline disposition of a file name: mime.FormatMediaType quotes
