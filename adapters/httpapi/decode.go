@@ -201,7 +201,11 @@ func (s *server) bodyReadError(c *gin.Context, err error) {
 	case errors.Is(err, errInvalidUTF8):
 		malformed(c, "The request body must be valid UTF-8.")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		malformed(c, "The request body ends before its JSON object is complete.")
+		if c.ContentType() == "multipart/form-data" {
+			malformed(c, "The multipart body ends before its closing boundary: a part, or the final boundary, is cut off.")
+		} else {
+			malformed(c, "The request body ends before its JSON object is complete.")
+		}
 	case errors.As(err, &syntax) && errors.Is(syntax.Err, jsontext.ErrDuplicateName):
 		malformed(c, "The request body names a field more than once.")
 	case errors.As(err, &syntax) && isSurrogateError(syntax.Err):

@@ -235,6 +235,13 @@ func TestImageUploadRefusals(t *testing.T) {
 			empty()
 			s.uploadImages(a.Access, nil, []upload{{"cut.png", good[:len(good)/2]}, {"ok.png", good}}, http.StatusUnsupportedMediaType)
 			empty()
+			// A body cut short: 400 saying so in multipart's terms (it spoke of a JSON object).
+			whole, ct := multipartBody(t, nil, []upload{{"ok.png", good}})
+			r = s.doWith("POST", "/api/v1/images", a.Access, whole[:len(whole)-30], map[string]string{"Content-Type": ct})
+			if p := expectProblem(t, r, http.StatusBadRequest, "malformed_request"); !strings.Contains(fmt.Sprint(p["detail"]), "boundary") || strings.Contains(fmt.Sprint(p["detail"]), "JSON") {
+				t.Errorf("a cut multipart body: detail %q", p["detail"])
+			}
+			empty()
 			// Right headers, right CRCs, pixel data that is not a zlib stream: it does not
 			// decode, so it is refused instead of stored with a thumbnail that always fails.
 			idat := bytes.Index(good, []byte("IDAT")) - 4
