@@ -10,7 +10,8 @@ import (
 
 	"golang.org/x/image/vp8"
 	"golang.org/x/image/vp8l"
-	"golang.org/x/sync/semaphore"
+
+	"github.com/acme/postsvc/ports/media"
 )
 
 // The cleaner copies the compressed pixel data byte for byte, but an upload must also be
@@ -25,8 +26,8 @@ import (
 //   - GIF: each frame's LZW data is decoded and counted (exactly width × height pixels, each
 //     inside the frame's colour table). Memory: one buffer.
 //   - WebP: the VP8 or VP8L bitstream is decoded by golang.org/x/image, which holds the
-//     whole frame; those decodes share webpDecodeBudget, so uploads of large WebP files take
-//     turns instead of holding a frame each. (The alpha of a lossy file, ALPH, is not
+//     whole frame; those decodes share the decode budget with thumbnails
+//     (Config.DecodeMemory), so large ones take turns instead of holding a frame each. (The alpha of a lossy file, ALPH, is not
 //     checked.)
 //   - JPEG: not checked; the standard library's decoder accepts any scan data it can read.
 
@@ -179,21 +180,15 @@ func gifPixels(width, height int64, litWidth byte, palette int) func(io.Reader) 
 	}
 }
 
-// webpDecodeBudget bounds the bytes of WebP frames being decoded to check uploads, all
-// uploads together.
-const webpDecodeBudget = 256 << 20
-
-var webpDecodes = semaphore.NewWeighted(webpDecodeBudget)
-
-// webpPixels decodes a VP8 or VP8L bitstream of length bytes, w×h pixels.
-func webpPixels(ctx context.Context, kind string, length int64, w, h int) func(io.Reader) error {
+// webpPixels decodes a VP8 or VP8L bitstream of length bytes, w×h pixels, holding its share
+// of the decode budget (acquire).
+func webpPixels(ctx context.Context, acquire func(context.Context, int64) (func(), error), kind string, length int64, w, h int) func(io.Reader) error {
 	return func(r io.Reader) error {
-		weight := min(int64(w)*int64(h)*4, webpDecodeBudget)
-		if err := webpDecodes.Acquire(ctx, weight); err != nil {
+		release, err := acquire(ctx, decodeBytes(media.FormatWebP, w, h))
+		if err != nil {
 			return err
 		}
-		defer webpDecodes.Release(weight)
-		var err error
+		defer release()
 		if kind == "VP8L" {
 			_, err = vp8l.Decode(io.LimitReader(r, length))
 		} else {

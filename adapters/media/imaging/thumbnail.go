@@ -51,6 +51,11 @@ func (m *Imaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, maxSi
 	if err != nil {
 		return "", err
 	}
+	release, err := m.acquireDecode(ctx, decodeBytes(info.Format, info.Width, info.Height))
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	src, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return "", fmt.Errorf("%w: %s does not decode: %w", media.ErrUnsupportedFormat, info.Format, err)

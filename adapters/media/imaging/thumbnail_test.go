@@ -10,7 +10,9 @@ import (
 	"image/color/palette"
 	"image/draw"
 	"image/jpeg"
+	"io"
 	"testing"
+	"time"
 
 	xdraw "golang.org/x/image/draw"
 
@@ -208,5 +210,31 @@ func TestShrinkingFirstLooksLikeScalingDirectly(t *testing.T) {
 	}
 	if mean := float64(diff) / float64(len(got.Pix)); mean >= 2 {
 		t.Fatalf("mean difference %.2f levels from Catmull-Rom over the whole source", mean)
+	}
+}
+
+// TestThumbnailsShareTheDecodeBudget: a thumbnail waits while the decode budget is spent
+// (each decode takes its estimated size, at most the whole budget) and proceeds once it is
+// given back, so two large images are never decoded at once; a small one passes beside what
+// is held.
+func TestThumbnailsShareTheDecodeBudget(t *testing.T) {
+	m := New(Config{DecodeMemory: 1 << 20})
+	big := encodePNG(t, pattern(1024, 1024)) // 8 MiB estimated: the whole budget
+	small := encodePNG(t, pattern(16, 16))   // 2 KiB estimated
+	release, err := m.acquireDecode(context.Background(), 1<<20-4<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Thumbnail(context.Background(), bytes.NewReader(small), io.Discard, 256); err != nil {
+		t.Fatalf("a small thumbnail beside a held budget: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := m.Thumbnail(ctx, bytes.NewReader(big), io.Discard, 256); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a large thumbnail while the budget is held: %v, want it to wait until its deadline", err)
+	}
+	release()
+	if _, err := m.Thumbnail(context.Background(), bytes.NewReader(big), io.Discard, 256); err != nil {
+		t.Fatalf("once the budget is back: %v", err)
 	}
 }

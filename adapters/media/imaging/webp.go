@@ -166,7 +166,7 @@ func (c *cleaner) webpFrame(kind string, length int64, canvasW, canvasH int) err
 		return err
 	}
 	if c.verify {
-		c.startPixels(webpPixels(c.src.ctx, kind, length, width, height))
+		c.startPixels(webpPixels(c.src.ctx, c.acquire, kind, length, width, height))
 	}
 	return nil
 }
