@@ -199,7 +199,17 @@ func (r *Redis) seeEpoch(epoch int64) {
 
 // renewals extends this instance's lease every renewEvery until Close.
 func (r *Redis) renewals() {
-	t := time.NewTicker(renewEvery)
+	r.every(renewEvery, func() bool {
+		if err := r.renew(); err != nil {
+			r.fail(err)
+		}
+		return false
+	})
+}
+
+// every runs f every d until Close, or until f reports that it is done.
+func (r *Redis) every(d time.Duration, f func() (done bool)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -207,8 +217,8 @@ func (r *Redis) renewals() {
 			return
 		case <-t.C:
 		}
-		if err := r.renew(); err != nil {
-			r.fail(err)
+		if f() {
+			return
 		}
 	}
 }
@@ -358,18 +368,7 @@ func (r *Redis) fail(err error) {
 // vouch again, under a new generation.
 func (r *Redis) probe() {
 	defer r.probing.Store(false)
-	t := time.NewTicker(probeEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.closed:
-			return
-		case <-t.C:
-		}
-		if err := r.recover(); err == nil {
-			return
-		}
-	}
+	r.every(probeEvery, func() bool { return r.recover() == nil })
 }
 
 // publishPending publishes what was kept, one user at a time, until nothing is left.

@@ -201,14 +201,8 @@ func TestRedisBoardOutageStalled(t *testing.T) {
 // it does not vouch at all. Without the lease the reader served its stale copy for as long as
 // the writer stayed cut off.
 func TestRedisBoardWriterCutOffAloneStillInvalidates(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		cut  func(*testdb.Proxy)
-	}{
-		{"refused", (*testdb.Proxy).Refuse},
-		{"stalled", (*testdb.Proxy).Stall},
-	} {
-		t.Run(mode.name, func(t *testing.T) {
+	for _, mode := range testdb.Cuts() {
+		t.Run(mode.Name, func(t *testing.T) {
 			cfg := testredis.Config(t)
 			cfg.Timeout = 300 * time.Millisecond
 			writerCfg, proxy := behindProxy(t, cfg)
@@ -221,7 +215,7 @@ func TestRedisBoardWriterCutOffAloneStillInvalidates(t *testing.T) {
 			}
 			gen := reader.Generation()
 
-			mode.cut(proxy)
+			mode.Apply(proxy)
 			start := time.Now()
 			writer.Publish(ctx, "u", "auth=2") // committed on the writer's side, not published
 			took := time.Since(start)

@@ -21,14 +21,8 @@ import (
 func TestRedisOutageIsNotAnOutage(t *testing.T) {
 	const redisTimeout = 300 * time.Millisecond
 	const answerWithin = 3 * time.Second // a request may wait for one Redis timeout, on a busy machine
-	for _, mode := range []struct {
-		name string
-		cut  func(*testdb.Proxy)
-	}{
-		{"refused", (*testdb.Proxy).Refuse},
-		{"stalled", (*testdb.Proxy).Stall},
-	} {
-		t.Run(mode.name, func(t *testing.T) {
+	for _, mode := range testdb.Cuts() {
+		t.Run(mode.Name, func(t *testing.T) {
 			u, err := url.Parse(testredis.URL(t))
 			if err != nil {
 				t.Fatal(err)
@@ -49,7 +43,7 @@ func TestRedisOutageIsNotAnOutage(t *testing.T) {
 					s.metric("postsvc_redis_up"), s.metric("postsvc_principal_cache_hits_total"))
 			}
 
-			mode.cut(proxy)
+			mode.Apply(proxy)
 
 			timed := func(method, path, token string, body any) response {
 				t.Helper()
@@ -120,14 +114,8 @@ func TestRedisOutageIsNotAnOutage(t *testing.T) {
 // membership lease in Redis has lapsed, and the other's next read finds it lapsed and reads
 // again from the database. Both cuts are tried: the connection refused, and stalled.
 func TestRedisCutOffFromOneInstance(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		cut  func(*testdb.Proxy)
-	}{
-		{"refused", (*testdb.Proxy).Refuse},
-		{"stalled", (*testdb.Proxy).Stall},
-	} {
-		t.Run(mode.name, func(t *testing.T) {
+	for _, mode := range testdb.Cuts() {
+		t.Run(mode.Name, func(t *testing.T) {
 			u, err := url.Parse(testredis.URL(t))
 			if err != nil {
 				t.Fatal(err)
@@ -159,7 +147,7 @@ func TestRedisCutOffFromOneInstance(t *testing.T) {
 				t.Fatal("before the cut the healthy instance served no principal from memory: the test would not exercise its cache")
 			}
 
-			mode.cut(proxy)
+			mode.Apply(proxy)
 			second := cut.addPost(a.Access, "during the cut")
 			r := healthy.do("GET", "/api/v1/posts", a.Access, nil)
 			expect(t, r, http.StatusOK)

@@ -166,3 +166,15 @@ func (p *Proxy) Restore() {
 		p.listen(addr)
 	}
 }
+
+// Cut is one way a test breaks the link through a Proxy.
+type Cut struct {
+	Name  string
+	Apply func(*Proxy)
+}
+
+// Cuts are the outages the outage tests try: connections refused, and connections that
+// stay open but carry nothing.
+func Cuts() []Cut {
+	return []Cut{{"refused", (*Proxy).Refuse}, {"stalled", (*Proxy).Stall}}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,67 +236,66 @@ func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecon
 // second one's ByIDForUpdate of it waits, and then reads what the first committed. This is
 // what keeps two refreshes with one token from both rotating it.
 func testSessionLockedRead(t *testing.T, b Backend) {
-	ctx := t.Context()
 	u := addUser(t, b, "locked@x.io", "", identity.RoleUser)
 	start := time.Now()
 	s, first := addSession(t, b, u.ID(), start, time.Hour)
-
-	locked, release := make(chan struct{}), make(chan struct{})
-	released := false
-	releaseOnce := func() {
-		if !released {
-			released = true
-			close(release)
-		}
+	var seen *session.Session
+	lockedReadWaits(t, b, "session",
+		func(ctx context.Context, tx ports.Scope) (func() error, error) {
+			sess, err := b.Store.Sessions(tx).ByIDForUpdate(ctx, s.ID())
+			if err != nil {
+				return nil, err
+			}
+			if _, err := sess.Rotate(first, start.Add(time.Minute)); err != nil {
+				return nil, err
+			}
+			return func() error { return b.Store.Sessions(tx).Update(ctx, sess) }, nil
+		},
+		func(ctx context.Context, tx ports.Scope) (err error) {
+			seen, err = b.Store.Sessions(tx).ByIDForUpdate(ctx, s.ID())
+			return err
+		})
+	if _, err := seen.Rotate(first, start.Add(2*time.Minute)); !errors.Is(err, session.ErrReuse) {
+		t.Fatalf("the waiting read saw the session before the holder's rotation (Rotate with the retired token: %v, want reuse)", err)
 	}
-	t.Cleanup(releaseOnce)
+}
+
+// lockedReadWaits is the contract of a locked read (ByIDForUpdate): hold runs in one unit of
+// work and returns the write to commit; while it holds the row, read, in a second unit of
+// work, must wait; once the first commits, read returns, and the caller checks that it saw
+// the commit.
+func lockedReadWaits(t *testing.T, b Backend, what string,
+	hold func(ctx context.Context, tx ports.Scope) (commit func() error, err error),
+	read func(ctx context.Context, tx ports.Scope) error,
+) {
+	t.Helper()
+	ctx := t.Context()
+	locked, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 	holder := make(chan error, 1)
 	go func() {
 		holder <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-			sess, err := b.Store.Sessions(tx).ByIDForUpdate(ctx, s.ID())
-			if err != nil {
-				close(locked)
-				return err
-			}
-			if _, err := sess.Rotate(first, start.Add(time.Minute)); err != nil {
-				close(locked)
-				return err
-			}
+			commit, err := hold(ctx, tx)
 			close(locked)
+			if err != nil {
+				return err
+			}
 			<-release
-			return b.Store.Sessions(tx).Update(ctx, sess)
+			return commit()
 		})
 	}()
 	<-locked
-
-	type read struct {
-		sess *session.Session
-		err  error
-	}
-	second := make(chan read, 1)
-	go func() {
-		var r read
-		err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-			r.sess, r.err = b.Store.Sessions(tx).ByIDForUpdate(ctx, s.ID())
-			return r.err
-		})
-		if r.err == nil {
-			r.err = err
-		}
-		second <- r
-	}()
+	second := make(chan error, 1)
+	go func() { second <- b.UoW.Do(ctx, read) }()
 	select {
-	case r := <-second:
-		t.Fatalf("a locked read returned while another unit of work held the session (err %v)", r.err)
+	case err := <-second:
+		t.Fatalf("a locked read returned while another unit of work held the %s (err %v)", what, err)
 	case err := <-holder:
 		t.Fatalf("the holder ended early: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	releaseOnce()
-	contract.NoErr(t, "the holder's rotation", <-holder)
-	r := <-second
-	contract.NoErr(t, "the waiting locked read", r.err)
-	if _, err := r.sess.Rotate(first, start.Add(2*time.Minute)); !errors.Is(err, session.ErrReuse) {
-		t.Fatalf("the waiting read saw the session before the holder's rotation (Rotate with the retired token: %v, want reuse)", err)
-	}
+	releaseOnce.Do(func() { close(release) })
+	contract.NoErr(t, "the holder's write", <-holder)
+	contract.NoErr(t, "the waiting locked read", <-second)
 }

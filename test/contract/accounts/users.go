@@ -326,57 +326,24 @@ func testCountAdmins(t *testing.T, b Backend) {
 // one's ByIDForUpdate of it waits, and then reads what the first committed. This is what keeps
 // a rename that races a role change from writing the old role back over it.
 func testUserLockedRead(t *testing.T, b Backend) {
-	ctx := t.Context()
 	u := addUser(t, b, "locked-user@x.io", "Before", identity.RoleUser)
-
-	locked, release := make(chan struct{}), make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-	holder := make(chan error, 1)
-	go func() {
-		holder <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+	var seen *user.User
+	lockedReadWaits(t, b, "user",
+		func(ctx context.Context, tx ports.Scope) (func() error, error) {
 			held, err := b.Store.Users(tx).ByIDForUpdate(ctx, u.ID())
-			if err == nil {
-				err = held.ChangeRole(identity.RoleAdmin, u.CreatedAt().Add(time.Minute))
-			}
-			close(locked)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			<-release
-			return b.Store.Users(tx).Update(ctx, held)
+			if err := held.ChangeRole(identity.RoleAdmin, u.CreatedAt().Add(time.Minute)); err != nil {
+				return nil, err
+			}
+			return func() error { return b.Store.Users(tx).Update(ctx, held) }, nil
+		},
+		func(ctx context.Context, tx ports.Scope) (err error) {
+			seen, err = b.Store.Users(tx).ByIDForUpdate(ctx, u.ID())
+			return err
 		})
-	}()
-	<-locked
-
-	type read struct {
-		u   *user.User
-		err error
-	}
-	second := make(chan read, 1)
-	go func() {
-		var r read
-		err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-			r.u, r.err = b.Store.Users(tx).ByIDForUpdate(ctx, u.ID())
-			return r.err
-		})
-		if r.err == nil {
-			r.err = err
-		}
-		second <- r
-	}()
-	select {
-	case r := <-second:
-		t.Fatalf("a locked read returned while another unit of work held the user (err %v)", r.err)
-	case err := <-holder:
-		t.Fatalf("the holder ended early: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	releaseOnce.Do(func() { close(release) })
-	contract.NoErr(t, "the holder's role change", <-holder)
-	r := <-second
-	contract.NoErr(t, "the waiting locked read", r.err)
-	if r.u.Role() != identity.RoleAdmin {
-		t.Fatalf("the waiting read saw role %q, not the holder's committed %q", r.u.Role(), identity.RoleAdmin)
+	if seen.Role() != identity.RoleAdmin {
+		t.Fatalf("the waiting read saw role %q, not the holder's committed %q", seen.Role(), identity.RoleAdmin)
 	}
 }
