@@ -376,11 +376,6 @@ func firstNonSpace(b []byte) (first byte, blank bool) {
 	return 0, true
 }
 
-// readBody reads the whole body, checking that it is valid UTF-8 as it arrives. The body is
-// read before it is decoded, into a buffer of exactly its declared length when it has one:
-// a decoder reading from the stream grows its buffer by doubling, which for the largest post
-// (6 MiB of escaped JSON) allocated 24 MB per request; this way it is the body's size plus
-// what it decodes to. Reading it whole also proves it has arrived before the use case runs.
 // bodyReservation is the memory a body of n bytes takes while it is decoded: the body
 // itself, the decoder's unescaping buffer (as long as the escaped text at worst) and the text
 // it decodes to (never longer). BenchmarkDecodePost measures 2.0 times the body for plain
@@ -414,6 +409,12 @@ func newByteBudget(maxBytes int64) *byteBudget {
 // holds and waits for the whole of it: requests that hold part of what they need never wait
 // for one another. release gives the reservation back; it must be called once the buffer is
 // no longer used, error or not. A nil budget bounds nothing (tests of single functions).
+//
+// The body is read whole before it is decoded, which proves it has arrived before the use
+// case runs, and the decoder then parses the buffer's own bytes. Doubling allocates at most
+// three times the body in all (one of them live at the end); reading into a buffer of the
+// declared length at once, as before, allocated exactly the body, but reserved memory for
+// bytes a client may never send.
 func (b *byteBudget) read(ctx context.Context, declared, limit int64, src io.Reader) (*bytes.Buffer, func(), error) {
 	var held int64
 	release := func() {
