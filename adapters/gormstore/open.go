@@ -237,6 +237,11 @@ func sqliteDSN(dsn string) (string, bool, error) {
 	// "2006-01-02 15:04:05.999999999-07:00": the format the files written by earlier versions
 	// (glebarez/go-sqlite's default) hold, and one that sorts as time does for UTC times.
 	query.Set("_time_format", "sqlite")
+	// Every timestamp column is declared DATETIME, which the driver parses by itself. The
+	// dialector would also have it try to parse any text without a declared type (an
+	// expression) as a time; a hot statement that selects +created_at does so to get the
+	// text and parse it faster itself (gormstore.Timestamp).
+	query.Set("_texttotime", "0")
 	return path + "?" + query.Encode(), memory, nil
 }
 

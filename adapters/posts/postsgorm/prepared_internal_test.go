@@ -35,7 +35,7 @@ func TestListRunsPreparedOnThePool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gormstore.PreparedFor(db, headsSQL) == nil || gormstore.PreparedFor(db, TextsSQL) == nil {
+	if gormstore.PreparedFor(db, headsSQL) == nil || gormstore.PreparedFor(db, textsSQL) == nil {
 		t.Fatal("the pool's list ran unprepared")
 	}
 	var inTx posts.PostList
@@ -52,6 +52,43 @@ func TestListRunsPreparedOnThePool(t *testing.T) {
 	for i := range pooled.Posts {
 		if pooled.Posts[i].ID() != inTx.Posts[i].ID() {
 			t.Fatalf("post %d: pool %s, transaction %s", i, pooled.Posts[i].ID(), inTx.Posts[i].ID())
+		}
+	}
+}
+
+// TestSQLiteHandsTheListTimestampOverAsText guards what textsSQL is for: selected as
+// +created_at, the timestamp reaches gormstore.Timestamp as the stored text, not parsed by the
+// driver (see gormstore.Timestamp); selected plainly, the driver parses it.
+func TestSQLiteHandsTheListTimestampOverAsText(t *testing.T) {
+	db := testdb.SQLite(t)
+	const author = identity.UserID("01900000-0000-7000-8000-0000000000ab")
+	now := time.Now().UTC()
+	if err := db.Exec(`INSERT INTO users (id, email, password_hash, role, created_at, updated_at) VALUES (?, 'b@x.io', 'h', 'user', ?, ?)`,
+		string(author), now, now).Error; err != nil {
+		t.Fatal(err)
+	}
+	const id = "01900000-0000-7000-8000-000000000201"
+	created := gormstore.DBTime(now)
+	if err := NewStore(db).Posts(gormstore.NewUnitOfWork(db).Pool()).Add(t.Context(), post.Rehydrate(id, author, "text", created)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		query    string
+		wantText bool
+	}{{textsSQL, true}, {TextsSQL, false}} {
+		var (
+			gotID, text string
+			stamp       any
+		)
+		if err := db.Raw(c.query, string(author), id, id, 1).Row().Scan(&gotID, &text, &stamp); err != nil {
+			t.Fatal(err)
+		}
+		if _, isText := stamp.(string); isText != c.wantText {
+			t.Errorf("%s: created_at arrives as %T, want text %v", c.query, stamp, c.wantText)
+		}
+		var ts gormstore.Timestamp
+		if err := ts.Scan(stamp); err != nil || !ts.T.Equal(created) {
+			t.Errorf("%s: created_at %v (%v), want %v", c.query, ts.T, err, created)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/domain/posts/post"
@@ -36,6 +37,15 @@ func testPostAddAndRead(t *testing.T, b Backend) {
 		t.Errorf("post = {%s %s %q}, want {%s %s %q}", got.ID(), got.AuthorID(), got.Text(), p.ID(), u, p.Text())
 	}
 	contract.SameInstant(t, "created_at", got.CreatedAt(), p.CreatedAt())
+	// The list reads the timestamp its own way (gormstore.Timestamp): the same instant.
+	listed := listPosts(t, b, u, "", 1)
+	if len(listed) != 1 || listed[0].ID() != p.ID() {
+		t.Fatalf("list = %v, want [%s]", postIDs(listed), p.ID())
+	}
+	contract.SameInstant(t, "listed created_at", listed[0].CreatedAt(), p.CreatedAt())
+	if !listed[0].CreatedAt().Equal(got.CreatedAt()) {
+		t.Errorf("listed created_at %s, read by id %s: want the same", listed[0].CreatedAt().Format(time.RFC3339Nano), got.CreatedAt().Format(time.RFC3339Nano))
+	}
 }
 
 func testPostTextRoundTrip(t *testing.T, b Backend) {
