@@ -165,6 +165,7 @@ func OpenRedis(cfg config.Redis, health *redisx.Health) (*Redis, error) {
 	r.barrier.timeout = func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.Background(), r.timeout)
 	}
+	r.barrier.gap = barrierGap
 	if err := r.renew(); err != nil {
 		r.fail(err)
 	}

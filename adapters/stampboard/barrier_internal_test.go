@@ -1,0 +1,117 @@
+package stampboard
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func newTestBarrier(gap time.Duration, send func(context.Context) error) *barrier {
+	return &barrier{
+		send: send, gap: gap,
+		timeout: func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Minute)
+		},
+	}
+}
+
+// TestBarrierWaitsForARoundTripStartedAfterIt: however reads and round trips interleave, a
+// read returns only after a round trip that started after the read began has completed.
+func TestBarrierWaitsForARoundTripStartedAfterIt(t *testing.T) {
+	var started, completed atomic.Int64
+	b := newTestBarrier(50*time.Microsecond, func(context.Context) error {
+		n := started.Add(1)
+		time.Sleep(time.Duration(n%3) * 100 * time.Microsecond)
+		completed.Store(n)
+		return nil
+	})
+	ctx := t.Context()
+	deadline := time.Now().Add(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	for range 16 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				before := started.Load()
+				if err := b.Wait(ctx, ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				if got := completed.Load(); got <= before {
+					t.Errorf("a read that began after round trip %d returned when only %d had completed", before, got)
+					return
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if reads.Load() <= started.Load() {
+		t.Errorf("%d reads took %d round trips: concurrent reads should share them", reads.Load(), started.Load())
+	}
+}
+
+// TestBarrierSpacesItsRoundTrips: under a constant stream of reads, round trips start at
+// least gap apart; a read that comes when none is due is sent at once.
+func TestBarrierSpacesItsRoundTrips(t *testing.T) {
+	const gap = 20 * time.Millisecond
+	var (
+		mu     sync.Mutex
+		starts []time.Time
+	)
+	b := newTestBarrier(gap, func(context.Context) error {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		mu.Unlock()
+		return nil
+	})
+	ctx := t.Context()
+
+	// Alone, a read does not wait for the gap.
+	if took := timeWait(t, b); took > gap/2 {
+		t.Errorf("a lone read took %v, want no wait for the gap of %v", took, gap)
+	}
+	time.Sleep(2 * gap)
+	if took := timeWait(t, b); took > gap/2 {
+		t.Errorf("a read long after the last round trip took %v, want no wait for the gap", took)
+	}
+	time.Sleep(2 * gap)
+
+	mu.Lock()
+	starts = nil
+	mu.Unlock()
+	deadline := time.Now().Add(15 * gap)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if err := b.Wait(ctx, ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(starts) < 5 {
+		t.Fatalf("%d round trips in %v of reads", len(starts), 15*gap)
+	}
+	for i := 1; i < len(starts); i++ {
+		if d := starts[i].Sub(starts[i-1]); d < gap {
+			t.Errorf("round trips %d and %d started %v apart, want at least %v", i-1, i, d, gap)
+		}
+	}
+}
+
+func timeWait(t *testing.T, b *barrier) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := b.Wait(t.Context(), t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
