@@ -29,6 +29,8 @@ type Migrator struct {
 	db       *sql.DB
 	// locker is set on MySQL, where several instances can share one database.
 	locker *mysqlLocker
+	// names are the data migrations' names, by version.
+	names map[int64]string
 }
 
 // NewMigrator prepares the migrations of driver (config.DriverMySQL or config.DriverSQLite)
@@ -36,7 +38,10 @@ type Migrator struct {
 // run, so instances that start together migrate one after the other: the first applies the
 // pending migrations and the others find nothing left to do. The lock is held on a connection
 // of its own, so the pool must allow at least two.
-func NewMigrator(db *gorm.DB, driver string) (*Migrator, error) {
+//
+// data are the migrations written in Go that the contexts contribute (see DataMigration), in
+// any order; they run in version order with the SQL files.
+func NewMigrator(db *gorm.DB, driver string, data ...DataMigration) (*Migrator, error) {
 	var (
 		dialect goose.Dialect
 		dir     string
@@ -76,11 +81,16 @@ func NewMigrator(db *gorm.DB, driver string) (*Migrator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: %w", err)
 	}
+	names := make(map[int64]string, len(data))
+	for _, d := range data {
+		opts = append(opts, goose.WithGoMigrations(d.migration(driver)))
+		names[d.Version] = d.Name
+	}
 	provider, err := goose.NewProvider(dialect, sqlDB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: load migrations: %w", err)
 	}
-	return &Migrator{provider: provider, db: sqlDB, locker: locker}, nil
+	return &Migrator{provider: provider, db: sqlDB, locker: locker, names: names}, nil
 }
 
 // locked runs fn while holding the migration lock, when the database needs one.
@@ -174,7 +184,11 @@ func (m *Migrator) Status(ctx context.Context, w io.Writer) error {
 		if s.State == goose.StateApplied && !s.AppliedAt.IsZero() {
 			applied = s.AppliedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, applied, s.Source.Path)
+		source := s.Source.Path
+		if source == "" {
+			source = m.names[s.Source.Version] + " (Go)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, applied, source)
 	}
 	return tw.Flush()
 }

@@ -192,6 +192,7 @@ func TestAdminDirectorySearchIsLiteralAndCaseInsensitive(t *testing.T) {
 			"backslash": {"backslash@example.io", `Back\Slash`},
 			"mixed":     {"mixed@example.io", "MiXeD CaSe"},
 			"nameonly":  {"plain@example.io", "Hundred % Sure"},
+			"sigma":     {"sigma@example.io", "Οδυσσευς"},
 		}
 		for _, u := range users {
 			s.createUser(admin.Access, strings.ToUpper(u.email), u.name, "user")
@@ -211,6 +212,9 @@ func TestAdminDirectorySearchIsLiteralAndCaseInsensitive(t *testing.T) {
 			{"R_S", []string{"under"}},
 			{"mixed case", []string{"mixed"}},
 			{"O'BRIEN", []string{"apostr"}},
+			// Case folding: the capital sigma's lower case is σ, the name ends in ς.
+			{"ΟΔΥΣΣΕΥΣ", []string{"sigma"}},
+			{"δυσσευσ", []string{"sigma"}},
 			{"%%", nil},
 			{"_ore", nil},
 			{"' OR '1'='1", nil},

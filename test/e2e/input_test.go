@@ -353,6 +353,13 @@ func TestInputEmailsAreOneUnicodeForm(t *testing.T) {
 		expect(t, s.do("POST", "/api/v1/auth/login", "", map[string]any{"email": composed, "password": pw}), http.StatusOK)
 		expect(t, s.do("POST", "/api/v1/auth/login", "", map[string]any{"email": strings.ToUpper(decomposed), "password": pw}), http.StatusOK)
 
+		// Case-insensitive means case folding: a final sigma and a capital sigma are one letter.
+		sigma := fmt.Sprintf("οδυσσευς-%d@example.io", time.Now().UnixNano())
+		expect(t, s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": sigma, "password": pw}), http.StatusCreated)
+		expectProblem(t, s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": strings.ToUpper(sigma), "password": pw}), http.StatusConflict, "email_taken")
+		expectProblem(t, s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": strings.Replace(sigma, "ς", "σ", 1), "password": pw}), http.StatusConflict, "email_taken")
+		expect(t, s.do("POST", "/api/v1/auth/login", "", map[string]any{"email": strings.ToUpper(sigma), "password": pw}), http.StatusOK)
+
 		// One failure budget per address, however it is spelled.
 		expectProblem(t, s.do("POST", "/api/v1/auth/login", "", map[string]any{"email": decomposed, "password": "wrong guess 1"}), http.StatusUnauthorized, "invalid_credentials")
 		expectProblem(t, s.do("POST", "/api/v1/auth/login", "", map[string]any{"email": composed, "password": "wrong guess 2"}), http.StatusUnauthorized, "invalid_credentials")

@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/cmd/server/datamigrations"
 	"github.com/acme/postsvc/config"
 )
 
@@ -90,16 +91,44 @@ func open(t testing.TB, cfg config.Database) *gorm.DB {
 	return db
 }
 
-// Migrate applies every migration of driver to db, failing the test on error.
+// Migrate applies every migration of driver to db, the contexts' data migrations included (as
+// the service runs them), failing the test on error.
 func Migrate(t testing.TB, db *gorm.DB, driver string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	m, err := gormstore.NewMigrator(db, driver)
+	if err := Migrator(t, db, driver).Up(ctx); err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+}
+
+// MigrateDownTo reverts db's migrations until version is the last one applied, so that a test
+// can store data as an earlier version did and then Migrate it.
+func MigrateDownTo(t testing.TB, db *gorm.DB, driver string, version int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	m := Migrator(t, db, driver)
+	for {
+		v, err := m.Version(ctx)
+		if err != nil {
+			t.Fatalf("testdb: %v", err)
+		}
+		if v <= version {
+			return
+		}
+		if err := m.Down(ctx); err != nil {
+			t.Fatalf("testdb: %v", err)
+		}
+	}
+}
+
+// Migrator is the service's migrator of db: the SQL files and the contexts' data migrations.
+func Migrator(t testing.TB, db *gorm.DB, driver string) *gormstore.Migrator {
+	t.Helper()
+	m, err := gormstore.NewMigrator(db, driver, datamigrations.All...)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
-	if err := m.Up(ctx); err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
+	return m
 }

@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports/accounts"
@@ -107,10 +108,10 @@ func containsPattern(s string) string {
 func (r userRepo) Search(ctx context.Context, q accounts.UserQuery) ([]*user.User, error) {
 	tx := r.db.WithContext(ctx).Model(&userRow{})
 	if q.Query != "" {
-		// Both sides are lower-cased by Go (emails when they were parsed, names in
-		// name_lower, the query here) and the columns compare bytes, so the match is the
-		// same case-insensitive literal substring match on every dialect.
-		pattern := containsPattern(strings.ToLower(q.Query))
+		// Both sides are case folded by Go (domain.FoldCase: emails when they were parsed,
+		// names in name_lower, the query here) and the columns compare bytes, so the match is
+		// the same case-insensitive literal substring match on every dialect.
+		pattern := containsPattern(domain.FoldCase(q.Query))
 		tx = tx.Where("(email LIKE ? ESCAPE '"+likeEscape+"' OR name_lower LIKE ? ESCAPE '"+likeEscape+"')", pattern, pattern)
 	}
 	if q.Before != "" {

@@ -272,10 +272,7 @@ func TestMigrationDown(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			ctx := t.Context()
 			db := backend.Open(t)
-			m, err := gormstore.NewMigrator(db, backend.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := testdb.Migrator(t, db, backend.Name)
 			tables := []string{"ecgs", "ecg_blocks", "ecg_results"}
 			for {
 				v, err := m.Version(ctx)
@@ -315,7 +312,7 @@ func TestMigrationDown(t *testing.T) {
 			owner := newUser(t, db)
 			uow := gormstore.NewUnitOfWork(db)
 			e := newECG(t, owner, 1)
-			err = ecggorm.NewStore().ECGs(uow.Pool()).Add(ctx, e, &generated{t: t, leads: 1, full: 1})
+			err := ecggorm.NewStore().ECGs(uow.Pool()).Add(ctx, e, &generated{t: t, leads: 1, full: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -130,10 +130,7 @@ func TestMigrationDown(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			ctx := t.Context()
 			db := backend.Open(t)
-			m, err := gormstore.NewMigrator(db, backend.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := testdb.Migrator(t, db, backend.Name)
 			for {
 				v, err := m.Version(ctx)
 				if err != nil {

@@ -31,6 +31,7 @@ import (
 	accountsapp "github.com/acme/postsvc/application/accounts"
 	ecgapp "github.com/acme/postsvc/application/ecg"
 	mediaapp "github.com/acme/postsvc/application/media"
+	"github.com/acme/postsvc/cmd/server/datamigrations"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/ports"
 )
@@ -146,7 +147,7 @@ var serverSet = wire.NewSet(
 )
 
 func newMigrator(db *gorm.DB, cfg config.Database) (*gormstore.Migrator, error) {
-	return gormstore.NewMigrator(db, cfg.Driver)
+	return gormstore.NewMigrator(db, cfg.Driver, datamigrations.All...)
 }
 
 // readyTimeout bounds the database ping of /readyz, so a hung database turns the probe to 503

@@ -15,25 +15,26 @@ import (
 // 5321's path limit is counted in octets).
 const MaxEmailLength = 254
 
-// Email is a normalised address: trimmed, in Unicode NFC and lower-cased, so that "A@X.io" and
-// "a@x.io" are one account, and so are "café@x.io" typed with a composed é (U+00E9) and with
+// Email is a normalised address: trimmed, in Unicode NFC and case folded, so that "A@X.io" and
+// "a@x.io" are one account, and so are "ΟΔΥΣΣΕΥΣ@x.io" and "οδυσσευς@x.io", and so are "café@x.io" typed with a composed é (U+00E9) and with
 // an e followed by a combining accent (U+0301). The zero value is not a valid email.
 type Email struct{ value string }
 
 // NormalizeEmail is the normalisation ParseEmail applies, without any validation: surrounding
-// white space removed, Unicode NFC, lower case. Code that must key something by an address
+// white space removed, Unicode NFC, case folded (domain.FoldCase: lower case, with final sigma
+// ς written σ, long s ſ written s, and so on). Code that must key something by an address
 // before (or without) parsing it, such as the login throttle, uses it so that every spelling
 // of one address meets under one key.
 func NormalizeEmail(raw string) string {
-	// NFC before lower-casing makes canonically equivalent inputs identical first, and NFC
-	// again afterwards because a lower-case mapping may leave a sequence that composes.
-	return norm.NFC.String(strings.ToLower(norm.NFC.String(strings.TrimSpace(raw))))
+	// NFC before case folding makes canonically equivalent inputs identical first, and NFC
+	// again afterwards because a case mapping may leave a sequence that composes.
+	return norm.NFC.String(domain.FoldCase(norm.NFC.String(strings.TrimSpace(raw))))
 }
 
 // ParseEmail normalises raw (see NormalizeEmail) and checks that it is a single bare address
 // of at most MaxEmailLength bytes, free of control and invisible characters.
 func ParseEmail(raw string) (Email, error) {
-	// Validity first: ToLower and NFC would silently replace invalid bytes with U+FFFD.
+	// Validity first: NFC would silently replace invalid bytes with U+FFFD.
 	if !utf8.ValidString(raw) {
 		return Email{}, domain.Invalid("email", "must be valid UTF-8")
 	}

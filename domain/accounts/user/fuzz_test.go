@@ -12,7 +12,7 @@ import (
 func FuzzEmail(f *testing.F) {
 	for _, seed := range []string{
 		"a@x.io", " A@X.IO ", "Ångström@x.io", "A\u030angstr\u00f6m@x.io", "a@x", "@x.io", "a@",
-		"a\u200b@x.io", "\xff@x.io", "ǅ@x.io", "ß@x.io", "İ@x.io", "a@x.io\n",
+		"a\u200b@x.io", "\xff@x.io", "ǅ@x.io", "ß@x.io", "İ@x.io", "a@x.io\n", "ΟΔΥΣΣΕΥΣ@x.io", "ſ\u0307@x.io", "µ@x.io",
 	} {
 		f.Add(seed)
 	}

@@ -38,6 +38,11 @@ func TestParseEmail(t *testing.T) {
 		{"cafe\u0301@x.io", "caf\u00e9@x.io", true},
 		{"CAFE\u0301@X.IO", "caf\u00e9@x.io", true},
 		{"\u212a@x.io", "k@x.io", true}, // KELVIN SIGN is canonically K
+		// Compared by case folding, not lower-casing: letters with two lower-case forms meet.
+		{"ΟΔΥΣΣΕΥΣ@x.io", "οδυσσευσ@x.io", true},
+		{"οδυσσευς@x.io", "οδυσσευσ@x.io", true}, // final sigma
+		{"ſam@x.io", "sam@x.io", true},           // long s
+		{"µ@x.io", "μ@x.io", true},               // micro sign
 		// Control and invisible characters would make look-alike accounts.
 		{"a\u200b@x.io", "", false},  // zero-width space
 		{"a\u200d@x.io", "", false},  // zero-width joiner

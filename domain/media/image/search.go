@@ -6,6 +6,8 @@ import (
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/acme/postsvc/domain"
 )
 
 // Search. An image is found by the words of its description, tags and file name: a word is a
@@ -27,13 +29,13 @@ const maxWordBytes = 41
 // MaxQueryWords bounds the words of a search query.
 const MaxQueryWords = 16
 
-// Words splits text into folded words: lower-case, without accents, in order, repeats kept.
+// Words splits text into folded words: case folded, without accents, in order, repeats kept.
 func Words(text string) []string {
 	folded := fold(text)
 	return strings.FieldsFunc(folded, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
 
-// fold lower-cases s and removes its accents (combining marks after canonical decomposition).
+// fold case folds s (domain.FoldRune) and removes its accents (combining marks after canonical decomposition).
 func fold(s string) string {
 	s = strings.ToValidUTF8(s, " ")
 	var b strings.Builder
@@ -41,7 +43,7 @@ func fold(s string) string {
 		if unicode.Is(unicode.Mn, r) {
 			continue
 		}
-		b.WriteRune(unicode.ToLower(r))
+		b.WriteRune(domain.FoldRune(r))
 	}
 	return b.String()
 }

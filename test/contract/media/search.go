@@ -49,6 +49,7 @@ var corpus = []struct {
 	{"dog", "A dog or two", "dog.webp", []string{"pets", "cat-friends"}},
 	{"catalog", "Catalog of cats", "catalog.png", nil},
 	{"nothing", "", "image.png", nil},
+	{"odysseus", "ΟΔΥΣΣΕΥΣ", "ſtraße.png", []string{"µm"}},
 }
 
 func testSearchWords(t *testing.T, b Backend) {
@@ -67,13 +68,17 @@ func testSearchWords(t *testing.T, b Backend) {
 		// Case and accents are ignored, on both sides.
 		"cafe": {"cafe"}, "CAFÉ": {"cafe"}, "Café": {"cafe"}, "cafe\u0301": {"cafe"},
 		"sleeping": {"cat"}, "Sleeping": {"cat"}, "ete": {"cafe"}, "ÉTÉ": {"cafe"},
+		// Case folding, not lower-casing: final sigma, long s and the micro sign meet their
+		// other forms.
+		"οδυσσευς": {"odysseus"}, "ΟΔΥΣΣΕΥΣ": {"odysseus"}, "οδυσσευσ": {"odysseus"},
+		"strasse": nil, "straße": {"odysseus"}, "STRAßE": {"odysseus"}, "μm": {"odysseus"}, "ΜM": {"odysseus"},
 		// Punctuation splits words in documents and queries alike.
 		"black": {"cat"}, "black-cat,": {"cat"}, "black cat": {"cat"}, "o'neil": {"cafe"},
 		"neil": {"cafe"}, "O'NEIL!": {"cafe"}, "friends": {"dog"}, "cat-friends": {"dog"},
 		// Tags and file names are searched; '_' and '.' split a file name.
 		"pets": {"cat", "dog"}, "drinks": {"cafe"}, "farm": {"ox"}, "img": {"cat"},
 		"2024": {"cat"}, "img_2024": {"cat"}, "IMG_2024.jpg": {"cat"}, "jpg": {"cat"},
-		"png": {"ox", "catalog", "nothing"}, "image": {"nothing"},
+		"png": {"ox", "catalog", "nothing", "odysseus"}, "image": {"nothing"},
 		// Every word must match.
 		"black dog": nil, "cat dog": {"dog"}, "au lait cafe": {"cafe"}, "zebra": nil,
 		// A prefix of a word is not the word; nor is a longer word.
