@@ -44,16 +44,16 @@ func NonASCII(driver, column string) string {
 // EachRow runs query on tx and calls scan for each row, then closes the rows: a data
 // migration reads a batch this way before it writes, since a connection cannot write while
 // it is still reading rows.
-func EachRow(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
+func EachRow(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) (err error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
+	defer func() { err = errors.Join(err, rows.Close()) }()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
-			_ = rows.Close()
 			return err
 		}
 	}
-	return errors.Join(rows.Err(), rows.Close())
+	return rows.Err()
 }

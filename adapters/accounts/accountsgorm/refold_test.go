@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 // their address is typed; an address that folds to another account's is left alone.
 func TestRefoldMigrationRekeysLowerCasedAccounts(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		driver := db.Dialector.Name()
+		driver := db.Name()
 		testdb.MigrateDownTo(t, db, driver, accountsgorm.RefoldMigration.Version-1)
 		now := time.Now().UTC()
 		insert := func(id, email, name, nameLower string) {

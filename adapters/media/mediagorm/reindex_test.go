@@ -18,7 +18,7 @@ import (
 func TestReindexMigrationFoldsStoredSearchDocuments(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		ctx := t.Context()
-		driver := db.Dialector.Name()
+		driver := db.Name()
 		testdb.MigrateDownTo(t, db, driver, mediagorm.ReindexMigration.Version-1)
 		owner := newUser(t, db)
 		pool := gormstore.NewUnitOfWork(db).Pool()
