@@ -359,7 +359,13 @@ func (r *Redis) fail(err error) {
 		return // the request went away; that says nothing about Redis
 	}
 	r.health.Report(err)
-	r.down.Store(true)
+	// Going down moves the generation at once. The client drops its cache and reports it
+	// (which moves the generation too) when its connection breaks, but on its own goroutine:
+	// a read that failed on the broken connection could otherwise return first, and what was
+	// kept would seem still trusted.
+	if r.down.CompareAndSwap(false, true) {
+		r.gen.Add(1)
+	}
 	if r.probing.CompareAndSwap(false, true) {
 		go r.probe()
 	}
