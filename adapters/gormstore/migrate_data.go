@@ -41,19 +41,51 @@ func NonASCII(driver, column string) string {
 	return "LENGTH(CAST(" + column + " AS BLOB)) <> LENGTH(" + column + ")"
 }
 
-// EachRow runs query on tx and calls scan for each row, then closes the rows: a data
-// migration reads a batch this way before it writes, since a connection cannot write while
-// it is still reading rows.
-func EachRow(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) (err error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
+// EachInBatches visits the rows of query in batches, in id order, for a data migration:
+// query selects the row's id first and ends "id > ? ... ORDER BY id LIMIT ?", taking args
+// and then the id to start after and the batch size. Each batch is read to its end before
+// visit sees its rows, since a connection cannot write while it is still reading rows, so
+// visit may write (but must not change ids). scan reads one row and returns its id.
+func EachInBatches[T any](ctx context.Context, tx *sql.Tx, query string, args []any,
+	scan func(*sql.Rows) (string, T, error), visit func(T) error,
+) error {
+	type row struct {
+		id string
+		v  T
 	}
-	defer func() { err = errors.Join(err, rows.Close()) }()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
+	for after := ""; ; {
+		batch, err := readBatch(ctx, tx, query, append(args[:len(args):len(args)], after, dataBatch), func(rows *sql.Rows) (row, error) {
+			id, v, err := scan(rows)
+			return row{id, v}, err
+		})
+		if err != nil || len(batch) == 0 {
 			return err
 		}
+		for _, r := range batch {
+			if err := visit(r.v); err != nil {
+				return err
+			}
+		}
+		after = batch[len(batch)-1].id
 	}
-	return rows.Err()
+}
+
+// dataBatch is how many rows EachInBatches reads at a time.
+const dataBatch = 500
+
+func readBatch[T any](ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) (T, error)) (batch []T, err error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, rows.Close()) }()
+	batch = make([]T, 0, dataBatch)
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		batch = append(batch, v)
+	}
+	return batch, rows.Err()
 }

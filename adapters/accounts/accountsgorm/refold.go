@@ -23,33 +23,18 @@ import (
 var RefoldMigration = gormstore.DataMigration{Name: "accounts: case-folded emails and name search", Version: 9, Up: refoldUsers}
 
 func refoldUsers(ctx context.Context, tx *sql.Tx, driver string) error {
-	query := "SELECT id, email, name FROM users WHERE id > ? AND (" +
-		gormstore.NonASCII(driver, "email") + " OR " + gormstore.NonASCII(driver, "name") + ") ORDER BY id LIMIT ?"
 	type stored struct{ id, email, name string }
-	// In batches, oldest first (ids are time-ordered): of two accounts that fold to one
-	// address, the older gets it.
-	for after := ""; ; {
-		batch := make([]stored, 0, refoldBatch)
-		err := gormstore.EachRow(ctx, tx, query, []any{after, refoldBatch}, func(rows *sql.Rows) error {
+	// Oldest first (ids are time-ordered): of two accounts that fold to one address, the
+	// older gets it.
+	return gormstore.EachInBatches(ctx, tx, "SELECT id, email, name FROM users WHERE ("+
+		gormstore.NonASCII(driver, "email")+" OR "+gormstore.NonASCII(driver, "name")+") AND id > ? ORDER BY id LIMIT ?", nil,
+		func(rows *sql.Rows) (string, stored, error) {
 			var u stored
 			err := rows.Scan(&u.id, &u.email, &u.name)
-			batch = append(batch, u)
-			return err
-		})
-		if err != nil || len(batch) == 0 {
-			return err
-		}
-		for _, u := range batch {
-			if err := refoldUser(ctx, tx, u.id, u.email, u.name); err != nil {
-				return err
-			}
-		}
-		after = batch[len(batch)-1].id
-	}
+			return u.id, u, err
+		},
+		func(u stored) error { return refoldUser(ctx, tx, u.id, u.email, u.name) })
 }
-
-// refoldBatch is how many rows a data migration reads at a time.
-const refoldBatch = 500
 
 func refoldUser(ctx context.Context, tx *sql.Tx, id, stored, name string) error {
 	email := user.NormalizeEmail(stored)
