@@ -56,7 +56,7 @@ func TestBarrierWaitsForARoundTripStartedAfterIt(t *testing.T) {
 // TestBarrierSpacesItsRoundTrips: under a constant stream of reads, round trips start at
 // least gap apart; a read that comes when none is due is sent at once.
 func TestBarrierSpacesItsRoundTrips(t *testing.T) {
-	const gap = 20 * time.Millisecond
+	const gap = 50 * time.Millisecond
 	var (
 		mu     sync.Mutex
 		starts []time.Time // as the barrier took them, when it decided to start a round trip
@@ -80,12 +80,13 @@ func TestBarrierSpacesItsRoundTrips(t *testing.T) {
 	}
 	ctx := t.Context()
 
-	// Alone, a read does not wait for the gap.
-	if took := timeWait(t, b); took > gap/2 {
+	// Alone, a read does not wait for the gap (a loaded machine may still delay it by a few
+	// milliseconds; waiting for the gap would take all of it).
+	if took := timeWait(t, b); took > gap*3/4 {
 		t.Errorf("a lone read took %v, want no wait for the gap of %v", took, gap)
 	}
 	time.Sleep(2 * gap)
-	if took := timeWait(t, b); took > gap/2 {
+	if took := timeWait(t, b); took > gap*3/4 {
 		t.Errorf("a read long after the last round trip took %v, want no wait for the gap", took)
 	}
 	time.Sleep(2 * gap)
@@ -93,7 +94,7 @@ func TestBarrierSpacesItsRoundTrips(t *testing.T) {
 	mu.Lock()
 	starts, sends = nil, 0
 	mu.Unlock()
-	deadline := time.Now().Add(15 * gap)
+	deadline := time.Now().Add(12 * gap)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -112,7 +113,7 @@ func TestBarrierSpacesItsRoundTrips(t *testing.T) {
 		t.Fatalf("%d round trips sent, %d started", sends, len(starts))
 	}
 	if len(starts) < 5 {
-		t.Fatalf("%d round trips in %v of reads", len(starts), 15*gap)
+		t.Fatalf("%d round trips in %v of reads", len(starts), 12*gap)
 	}
 	for i := 1; i < len(starts); i++ {
 		if d := starts[i].Sub(starts[i-1]); d < gap {
