@@ -99,7 +99,7 @@ func (s *Admin) CreateUser(ctx context.Context, p identity.Principal, in account
 // which have no principal; the last two pass accounts.LocalClient.
 func (s *Admin) CreateAccount(ctx context.Context, client accounts.ClientKey, in accounts.NewUserInput) (*user.User, error) {
 	var v domain.Validator
-	email, err := user.ParseEmail(in.Email)
+	email, err := user.ParseNewEmail(in.Email)
 	v.Check(err)
 	v.Check(user.ValidatePassword(in.Password))
 	name, err := user.ParseName(in.Name)

@@ -62,7 +62,7 @@ func NewAuth(uow ports.UnitOfWork, store accounts.Store, hasher accounts.Passwor
 // hasher busy for everyone.
 func (s *Auth) Signup(ctx context.Context, in accounts.SignupInput) (accounts.AuthResult, error) {
 	var v domain.Validator
-	email, err := user.ParseEmail(in.Email)
+	email, err := user.ParseNewEmail(in.Email)
 	v.Check(err)
 	v.Check(user.ValidatePassword(in.Password))
 	name, err := user.ParseName(in.Name)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +44,48 @@ func TestSignupValidatesEveryField(t *testing.T) {
 	}
 	if env.Hasher.Hashes.Load() != 0 {
 		t.Fatal("invalid input must not be hashed")
+	}
+}
+
+// TestNewAccountsNeedAShortLocalPartLoginDoesNot: signup and an admin's create refuse an
+// address with more than 64 bytes before its "@"; an account stored with one before that
+// limit still logs in.
+func TestNewAccountsNeedAShortLocalPartLoginDoesNot(t *testing.T) {
+	svc, env := newService(t)
+	ctx := context.Background()
+	long := strings.Repeat("a", 65) + "@x.io"
+	_, err := svc.Signup(ctx, port.SignupInput{Email: long, Password: "correct horse"})
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || ve.Fields[0].Field != "email" {
+		t.Fatalf("signup with a 65-byte local part: %v, want a validation error on email", err)
+	}
+	admin := env.admin()
+	root := adminPrincipal("root")
+	if _, err := admin.CreateUser(ctx, root, port.NewUserInput{Email: long, Password: "correct horse"}); !errors.As(err, &ve) {
+		t.Fatalf("admin create with a 65-byte local part: %v, want a validation error", err)
+	}
+	if env.Hasher.Hashes.Load() != 0 {
+		t.Fatal("an address refused for its length must not be hashed")
+	}
+
+	email, err := user.ParseEmail(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := env.Hasher.Hash(ctx, port.LocalClient, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := user.New("u-old", email, hash, "", identity.RoleUser, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.users().Add(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Login(ctx, port.LoginInput{Email: strings.ToUpper(long), Password: "correct horse", ClientAddr: "1.1.1.1"})
+	if err != nil || res.User.ID() != "u-old" {
+		t.Fatalf("login of an account stored before the limit: %v", err)
 	}
 }
 

@@ -77,6 +77,7 @@ func TestSignupValidationPerField(t *testing.T) {
 			{"email missing", map[string]any{"password": "correct horse"}, "email"},
 			{"email invalid", map[string]any{"email": "not-an-address", "password": "correct horse"}, "email"},
 			{"email too long", map[string]any{"email": strings.Repeat("a", 250) + "@x.io", "password": "correct horse"}, "email"},
+			{"email local part over 64 bytes", map[string]any{"email": strings.Repeat("a", 65) + "@x.io", "password": "correct horse"}, "email"},
 			{"password short", map[string]any{"email": uniqueEmail("v"), "password": "1234567"}, "password"},
 			{"password over 1024 bytes", map[string]any{"email": uniqueEmail("v"), "password": strings.Repeat("p", 1025)}, "password"},
 			{"name too long", map[string]any{"email": uniqueEmail("v"), "password": "correct horse", "name": strings.Repeat("é", 101)}, "name"},

@@ -62,6 +62,25 @@ func ParseEmail(raw string) (Email, error) {
 	return Email{value: s}, nil
 }
 
+// MaxLocalPartLength is the longest part before the "@" of a new address, in bytes of UTF-8
+// (RFC 5321 4.5.3.1.1 counts octets; RFC 6531 keeps the limit for UTF-8 addresses). Mail
+// servers may refuse longer ones, so an account could never receive its mail.
+const MaxLocalPartLength = 64
+
+// ParseNewEmail is ParseEmail with the limits that apply to an address given for a new
+// account: its local part is at most MaxLocalPartLength bytes. Logging in uses ParseEmail,
+// so that accounts created before the limit can still sign in.
+func ParseNewEmail(raw string) (Email, error) {
+	e, err := ParseEmail(raw)
+	if err != nil {
+		return e, err
+	}
+	if strings.LastIndexByte(e.value, '@') > MaxLocalPartLength {
+		return Email{}, domain.Invalid("email", "the part before the @ must be at most 64 bytes of UTF-8")
+	}
+	return e, nil
+}
+
 // invisible reports whether r would not show as a character of its own: a control character
 // (Cc), a format character (Cf: zero-width space, zero-width joiners, bidirectional marks,
 // soft hyphen, byte order mark), any space or line separator (Z), a variation selector, or

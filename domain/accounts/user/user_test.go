@@ -81,6 +81,44 @@ func TestParseEmail(t *testing.T) {
 	}
 }
 
+// TestParseNewEmailLimitsTheLocalPart: a new account's address has at most 64 bytes before its
+// "@"; ParseEmail, which login uses, still takes longer ones.
+func TestParseNewEmailLimitsTheLocalPart(t *testing.T) {
+	cases := []struct {
+		in string
+		ok bool
+	}{
+		{strings.Repeat("a", 64) + "@x.io", true},
+		{strings.Repeat("a", 65) + "@x.io", false},
+		{strings.Repeat("\u00e9", 32) + "@x.io", true},   // 64 bytes
+		{strings.Repeat("\u00e9", 32) + "a@x.io", false}, // 65 bytes, 33 characters
+		{strings.Repeat("e\u0301", 32) + "@x.io", true},  // 96 bytes sent, 64 once composed
+		{" " + strings.Repeat("A", 64) + "@X.io ", true}, // counted after trimming
+		{"a@" + strings.Repeat("b", 200) + ".io", true},  // the domain is not the local part
+		{strings.Repeat("a", 65), false},                 // not an address at all
+	}
+	for _, c := range cases {
+		_, err := user.ParseNewEmail(c.in)
+		if c.ok != (err == nil) {
+			t.Errorf("ParseNewEmail(%q) error = %v, want ok=%v", c.in, err, c.ok)
+			continue
+		}
+		var ve *domain.ValidationError
+		if !c.ok && (!errors.As(err, &ve) || ve.Fields[0].Field != "email") {
+			t.Errorf("ParseNewEmail(%q) = %v, want a validation error on email", c.in, err)
+		}
+	}
+	long := strings.Repeat("a", 65) + "@x.io"
+	if _, err := user.ParseEmail(long); err != nil {
+		t.Errorf("ParseEmail(%q) = %v: existing accounts with long local parts must still parse", long, err)
+	}
+	_, err := user.ParseNewEmail(long)
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(ve.Fields[0].Message, "64 bytes") {
+		t.Errorf("ParseNewEmail(%q) = %v, want a message naming the 64-byte limit", long, err)
+	}
+}
+
 // TestEmailLengthMessageSaysBytes keeps the message in step with what is counted.
 func TestEmailLengthMessageSaysBytes(t *testing.T) {
 	_, err := user.ParseEmail(strings.Repeat("\u00e9", 125) + "@x.io")
