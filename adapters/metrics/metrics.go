@@ -78,6 +78,9 @@ type Sources struct {
 	// Redis reports whether Redis answers, how many calls to it failed and how many outages
 	// began since start; nil without Redis.
 	Redis func() (up bool, failures, outages int64)
+	// RedisCutoffs returns how many other instances said, through the database, that they
+	// cannot reach Redis (this one then reads principals from the database); nil without Redis.
+	RedisCutoffs func() int64
 }
 
 // MediaStats are the image repository's counters; each only grows.
@@ -223,6 +226,13 @@ func New(src Sources) (*Metrics, error) {
 				Namespace: Namespace, Subsystem: "redis", Name: "outages_total",
 				Help: "Times Redis stopped answering since start.",
 			}, func() float64 { _, _, n := f(); return float64(n) }))
+	}
+	if src.RedisCutoffs != nil {
+		f := src.RedisCutoffs
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "redis", Name: "cutoff_instances",
+			Help: "Other instances that said, through the database, that they cannot reach Redis; while any does, principals and post lists are read from the database.",
+		}, func() float64 { return float64(f()) }))
 	}
 	var errs []error
 	for _, c := range cs {

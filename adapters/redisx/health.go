@@ -17,6 +17,7 @@ type Health struct {
 	failures atomic.Int64 // calls that failed, all adapters together
 	outages  atomic.Int64 // transitions from up to down
 	onChange []func(up bool)
+	cutoffs  atomic.Int64 // other instances cut off from Redis, as last read (stampboard.Cutoffs)
 }
 
 // NewHealth starts in the "up" state: an instance that cannot reach Redis finds out on its
@@ -66,3 +67,21 @@ func (h *Health) Up() bool {
 func (h *Health) Stats() (up bool, failures, outages int64) {
 	return h.Up(), h.failures.Load(), h.outages.Load()
 }
+
+// SetCutoffs records how many other instances said, through the database, that they cannot
+// reach Redis; the first such instance and the return to none are logged once each.
+func (h *Health) SetCutoffs(n int) {
+	old := h.cutoffs.Swap(int64(n))
+	switch {
+	case old == 0 && n > 0:
+		h.log.Warn("another instance cannot reach Redis: principals and post lists are read from the database until it does", "instances", n)
+	case old > 0 && n == 0:
+		h.log.Info("every instance reaches Redis again: principals and post lists are served from memory")
+	}
+}
+
+// Cutoffs returns the number SetCutoffs last recorded, for /metrics.
+func (h *Health) Cutoffs() int64 { return h.cutoffs.Load() }
+
+// Log returns the logger the health reports to.
+func (h *Health) Log() *slog.Logger { return h.log }

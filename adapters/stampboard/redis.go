@@ -126,15 +126,38 @@ type Redis struct {
 	leaseMu  sync.Mutex
 	leaseEnd time.Time
 
+	// The cut-off table (see Cutoffs). watched is when (r.mono()) the last successful read
+	// of it began, othersCut whether it held a live row of another instance, and seen the
+	// heartbeats it held. cutMu guards this instance's own row: whether it is written
+	// (cutAnnounced), when it was first written and when its heartbeat last was (r.mono()).
+	cutoffs      Cutoffs
+	timing       cutoffTiming
+	opened       time.Time
+	watched      atomic.Int64
+	othersCut    atomic.Bool
+	watchMu      sync.Mutex
+	seen         map[string]seenBeat
+	cutMu        sync.Mutex
+	cutAnnounced bool
+	announcedAt  time.Duration
+	lastBeat     time.Duration
+	beats        int64
+
 	closed chan struct{}
 	once   sync.Once
 }
 
 var _ ports.StampBoard = (*Redis)(nil)
 
-// OpenRedis opens the board on its own connection (the one that receives invalidations).
-func OpenRedis(cfg config.Redis, health *redisx.Health) (*Redis, error) {
+// OpenRedis opens the board on its own connection (the one that receives invalidations);
+// cutoffs is the database table through which instances cut off from Redis say so.
+func OpenRedis(cfg config.Redis, health *redisx.Health, cutoffs Cutoffs) (*Redis, error) {
+	return openRedis(cfg, health, cutoffs, defaultCutoffTiming)
+}
+
+func openRedis(cfg config.Redis, health *redisx.Health, cutoffs Cutoffs, timing cutoffTiming) (*Redis, error) {
 	r := &Redis{
+		cutoffs: cutoffs, timing: timing, opened: time.Now(), seen: map[string]seenBeat{},
 		prefix: cfg.Prefix, timeout: cfg.Timeout, health: health,
 		limit:   sharedDeadline{timeout: cfg.Timeout},
 		decoded: decodeMemo{seed: maphash.MakeSeed()},
@@ -143,7 +166,8 @@ func OpenRedis(cfg config.Redis, health *redisx.Health) (*Redis, error) {
 		member:  rand.Text(),
 		members: []string{cfg.Prefix + "board:{members}", cfg.Prefix + "board:{members}:epoch"},
 	}
-	r.epoch.Store(-1) // none seen yet
+	r.epoch.Store(-1)                              // none seen yet
+	r.watched.Store(int64(-2 * timing.watchStale)) // not read yet: vouches for nothing
 	client, err := redisx.Open(cfg, func(msgs []rueidis.RedisMessage) {
 		if msgs == nil {
 			// The connection broke (its cache is gone) or the server flushed everything:
@@ -170,6 +194,9 @@ func OpenRedis(cfg config.Redis, health *redisx.Health) (*Redis, error) {
 		r.fail(err)
 	}
 	go r.renewals()
+	// Read once before the first request: until then the board vouches for nothing.
+	r.readCutoffs()
+	go r.watchCutoffs()
 	return r, nil
 }
 
@@ -186,6 +213,7 @@ func (r *Redis) Close() {
 			cancel()
 		}
 		r.leaseMu.Unlock()
+		r.withdrawCut() // a row left behind stops counting after deadAfter
 		r.client.Close()
 	})
 }
@@ -277,7 +305,7 @@ func (r *Redis) key(user identity.UserID) string {
 // Read returns the user's stamps from the client-side cache (or Redis, on a local miss),
 // after the barrier. It waits at most about the Redis timeout, and no longer than ctx.
 func (r *Redis) Read(ctx context.Context, user identity.UserID) (identity.Stamps, bool) {
-	if r.down.Load() {
+	if r.down.Load() || !r.cutoffsAllow() {
 		return "", false
 	}
 	limit := r.limit.get()
@@ -305,7 +333,7 @@ func (r *Redis) Read(ctx context.Context, user identity.UserID) (identity.Stamps
 // would have invalidated (at most about lease plus the Redis timeout).
 func (r *Redis) Publish(ctx context.Context, user identity.UserID, stamps identity.Stamps) {
 	if r.down.Load() && r.keepWhileDown(user, stamps) {
-		r.awaitLapse()
+		r.awaitAnswerable()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
@@ -313,7 +341,7 @@ func (r *Redis) Publish(ctx context.Context, user identity.UserID, stamps identi
 	if err := r.publish(ctx, user, stamps); err != nil {
 		r.keep(user, stamps)
 		r.fail(err)
-		r.awaitLapse()
+		r.awaitAnswerable()
 	}
 }
 
@@ -438,5 +466,6 @@ func (r *Redis) recover() error {
 		r.mu.Unlock()
 	}
 	r.health.Report(nil)
+	r.withdrawCut() // or the heartbeat does it, within beatEvery
 	return nil
 }

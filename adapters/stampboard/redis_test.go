@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,15 +19,28 @@ import (
 	"github.com/acme/postsvc/test/testredis"
 )
 
+// openBoard opens a board on cfg whose cut-off table is the one every board of the test
+// shares, as instances share their database (see tableOf).
 func openBoard(t *testing.T, cfg config.Redis) (*stampboard.Redis, *redisx.Health) {
 	t.Helper()
 	h := redisx.NewHealth(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	b, err := stampboard.OpenRedis(cfg, h)
+	b, err := stampboard.OpenRedis(cfg, h, tableOf(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
 	return b, h
+}
+
+var tables sync.Map // testing.TB → *stampboard.MemCutoffs
+
+// tableOf returns the cut-off table the boards of t share.
+func tableOf(t testing.TB) *stampboard.MemCutoffs {
+	v, loaded := tables.LoadOrStore(t, stampboard.NewMemCutoffs())
+	if !loaded {
+		t.Cleanup(func() { tables.Delete(t) })
+	}
+	return v.(*stampboard.MemCutoffs)
 }
 
 // behindProxy returns cfg rewritten to reach Redis through a breakable TCP proxy.
@@ -154,9 +168,9 @@ func TestRedisBoardOutageRefused(t *testing.T) {
 	}
 	proxy.Restore()
 	waitUp(t, b)
-	if got := mustRead(t, direct, "u"); got != "auth=2" {
-		t.Fatalf("after the outage another instance reads %q, want the publication made during it (auth=2)", got)
-	}
+	// The other instance holds back until b withdraws its notice from the cut-off table,
+	// which it does once it has published what it kept.
+	waitVouch(t, direct, "u", "auth=2")
 	if up, _, outages := health.Stats(); !up || outages != 1 {
 		t.Fatalf("health = up %v, %d outages; want up again after one outage", up, outages)
 	}
@@ -196,10 +210,12 @@ func TestRedisBoardOutageStalled(t *testing.T) {
 
 // TestRedisBoardWriterCutOffAloneStillInvalidates is a partition of one instance: the writer
 // cannot reach Redis while the reader can, so the writer's publication never arrives. Once
-// the writer's Publish has returned, the reader must no longer vouch for what it kept: its
-// generation has moved (the writer's lease lapsed and the reader's next read removed it), or
-// it does not vouch at all. Without the lease the reader served its stale copy for as long as
-// the writer stayed cut off.
+// the writer's Publish has returned, the reader must no longer vouch for what it kept. Two
+// things see to it: the writer's lease lapses (the reader's next read removes it and moves its
+// generation), and the writer says it is cut off through the database (the cut-off table), so
+// the reader vouches for nothing until the writer has reached Redis again and published what
+// it kept. Without either, the reader served its stale copy for as long as the writer stayed
+// cut off.
 func TestRedisBoardWriterCutOffAloneStillInvalidates(t *testing.T) {
 	for _, mode := range testdb.Cuts() {
 		t.Run(mode.Name, func(t *testing.T) {
@@ -207,29 +223,34 @@ func TestRedisBoardWriterCutOffAloneStillInvalidates(t *testing.T) {
 			cfg.Timeout = 300 * time.Millisecond
 			writerCfg, proxy := behindProxy(t, cfg)
 			writer, _ := openBoard(t, writerCfg)
-			reader, _ := openBoard(t, cfg)
+			reader, readerHealth := openBoard(t, cfg)
 			ctx := t.Context()
 			writer.Publish(ctx, "u", "auth=1")
 			if got := mustRead(t, reader, "u"); got != "auth=1" {
 				t.Fatalf("Read = %q, want auth=1", got)
 			}
-			gen := reader.Generation()
 
 			mode.Apply(proxy)
 			start := time.Now()
 			writer.Publish(ctx, "u", "auth=2") // committed on the writer's side, not published
 			took := time.Since(start)
-			if got, ok := reader.Read(ctx, "u"); ok && got == "auth=1" && reader.Generation() == gen {
-				t.Fatalf("after the cut-off writer's Publish returned (%v), the reader still vouches for %q under the same generation", took, got)
+			if got, ok := reader.Read(ctx, "u"); ok {
+				t.Fatalf("after the cut-off writer's Publish returned (%v), the reader still vouches for %q", took, got)
 			}
 			if took > 4*time.Second {
 				t.Fatalf("Publish took %v with Redis cut; want about the lease (2 s) plus the timeout", took)
 			}
-			// The reader serves from memory again at once under its new generation (what it
-			// reads from the database it publishes; here the test does it).
+			if n := tableOf(t).Len(); n != 1 {
+				t.Fatalf("the cut-off table holds %d rows, want the writer's", n)
+			}
+			if readerHealth.Cutoffs() != 1 {
+				t.Fatalf("the reader counts %d cut-off instances, want 1", readerHealth.Cutoffs())
+			}
+			// Whatever the reader reads from the database and publishes meanwhile, it vouches
+			// for nothing while the writer stays cut off.
 			reader.Publish(ctx, "u", "auth=2")
-			if got := mustRead(t, reader, "u"); got != "auth=2" {
-				t.Fatalf("Read = %q after republishing, want auth=2", got)
+			if _, ok := reader.Read(ctx, "u"); ok {
+				t.Fatal("the reader vouched while the writer was cut off")
 			}
 
 			proxy.Restore()
@@ -237,7 +258,94 @@ func TestRedisBoardWriterCutOffAloneStillInvalidates(t *testing.T) {
 			if got := mustRead(t, writer, "u"); got != "auth=2" {
 				t.Fatalf("the writer reads %q after it came back, want auth=2", got)
 			}
+			// The writer removes its row once it has published what it kept; the reader then
+			// vouches again.
+			waitVouch(t, reader, "u", "auth=2")
+			if n := tableOf(t).Len(); n != 0 {
+				t.Fatalf("the cut-off table holds %d rows after the writer came back, want none", n)
+			}
 		})
+	}
+}
+
+// TestRedisBoardWriterThatNeverReachedRedisStillInvalidates: an instance that cannot reach
+// Redis from the moment it starts holds no lease to let lapse, so only the cut-off table tells
+// the others about its writes. Without it, the reader vouched for its stale copy under the
+// same generation.
+func TestRedisBoardWriterThatNeverReachedRedisStillInvalidates(t *testing.T) {
+	for _, mode := range testdb.Cuts() {
+		t.Run(mode.Name, func(t *testing.T) {
+			cfg := testredis.Config(t)
+			cfg.Timeout = 300 * time.Millisecond
+			reader, _ := openBoard(t, cfg)
+			ctx := t.Context()
+			reader.Publish(ctx, "u", "auth=1")
+			if got := mustRead(t, reader, "u"); got != "auth=1" {
+				t.Fatalf("Read = %q, want auth=1", got)
+			}
+			gen := reader.Generation()
+
+			writerCfg, proxy := behindProxy(t, cfg)
+			mode.Apply(proxy)
+			writer, _ := openBoard(t, writerCfg)
+			if writer.Up() {
+				t.Fatal("the writer reached Redis through a cut proxy")
+			}
+			start := time.Now()
+			writer.Publish(ctx, "u", "auth=2")
+			took := time.Since(start)
+			if got, ok := reader.Read(ctx, "u"); ok {
+				t.Fatalf("after Publish on an instance that never reached Redis returned (%v), the reader vouches for %q (generation %d, was %d)",
+					took, got, reader.Generation(), gen)
+			}
+			if took < time.Second || took > 4*time.Second {
+				t.Fatalf("Publish took %v; want the table's read interval (1 s) or the lease, at most about 2.3 s", took)
+			}
+
+			proxy.Restore()
+			waitUp(t, writer)
+			waitVouch(t, reader, "u", "auth=2")
+		})
+	}
+}
+
+// TestRedisBoardVouchesOnlyWhileItReadsTheCutoffTable: a board that cannot read the table
+// (its database is unreachable) cannot know whether another instance is cut off, so after a
+// second it vouches for nothing, and again once it can read it.
+func TestRedisBoardVouchesOnlyWhileItReadsTheCutoffTable(t *testing.T) {
+	b, _ := openBoard(t, testredis.Config(t))
+	ctx := t.Context()
+	b.Publish(ctx, "u", "auth=1")
+	mustRead(t, b, "u")
+	table := tableOf(t)
+	table.SetFailing(true)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if _, ok := b.Read(ctx, "u"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the board still vouched 3 s after it last read the cut-off table")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	table.SetFailing(false)
+	waitVouch(t, b, "u", "auth=1")
+}
+
+// waitVouch waits up to 5 s for b to vouch for want.
+func waitVouch(t *testing.T, b *stampboard.Redis, user identity.UserID, want identity.Stamps) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, ok := b.Read(t.Context(), user)
+		if ok && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Read = %q, %v; want %q vouched for within 5 s", got, ok, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -331,7 +439,7 @@ func TestRedisBoardKeysUseThePrefix(t *testing.T) {
 func BenchmarkRedisBoardRead(b *testing.B) {
 	cfg := testredis.Config(b)
 	h := redisx.NewHealth(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	board, err := stampboard.OpenRedis(cfg, h)
+	board, err := stampboard.OpenRedis(cfg, h, tableOf(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -171,3 +171,82 @@ func TestRedisCutOffFromOneInstance(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisUnreachableFromStart: an instance that cannot reach Redis from the moment it starts
+// never joins the membership set, so it has no lease whose lapse would tell the others about
+// its writes. It says so through the database instead (the cut-off table): a post and a logout
+// made through it apply on the very next request to the healthy instance, which served both
+// the principal and the page from memory before; the healthy instance shows the cut-off
+// instance in /metrics meanwhile, and serves from memory again once that instance has reached
+// Redis.
+func TestRedisUnreachableFromStart(t *testing.T) {
+	for _, mode := range testdb.Cuts() {
+		t.Run(mode.Name, func(t *testing.T) {
+			u, err := url.Parse(testredis.URL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := testdb.NewProxy(t, u.Host)
+			direct := u.String()
+			u.Host = proxy.Addr()
+			secret := make([]byte, 32)
+			_, _ = rand.Read(secret)
+			shared := []string{
+				"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t),
+				"APP_AUTH_JWT_SECRET=" + hex.EncodeToString(secret),
+				"APP_REDIS_PREFIX=" + testredis.Prefix(), "APP_REDIS_TIMEOUT=300ms",
+			}
+			healthy := startServer(t, shared, "APP_REDIS_URL="+direct)
+			mode.Apply(proxy)
+			cut := startServer(t, shared, "APP_REDIS_URL="+u.String())
+			if cut.metric("postsvc_redis_up") != 0 {
+				t.Fatal("the instance behind the cut proxy reports Redis up")
+			}
+
+			a := healthy.signup(uniqueEmail("never-joined"))
+			other := healthy.loginAs(a.Email, a.Password)
+			first := healthy.addPost(a.Access, "before")
+			for range 3 { // the healthy instance now serves both principals and the page from memory
+				expect(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusOK)
+				expect(t, healthy.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
+			}
+			if r := healthy.do("GET", "/api/v1/posts", a.Access, nil); r.Header.Get("X-Cache") != "HIT" {
+				t.Fatalf("the healthy instance did not serve the page from its cache: X-Cache %q", r.Header.Get("X-Cache"))
+			}
+			hits := healthy.metric("postsvc_principal_cache_hits_total")
+			if hits == 0 {
+				t.Fatal("the healthy instance served no principal from memory: the test would not exercise its cache")
+			}
+
+			second := cut.addPost(a.Access, "through the instance that never reached Redis")
+			r := healthy.do("GET", "/api/v1/posts", a.Access, nil)
+			expect(t, r, http.StatusOK)
+			if !strings.Contains(string(r.Body), second) || !strings.Contains(string(r.Body), first) {
+				t.Fatalf("the healthy instance's next list misses the post added through the cut-off one (X-Cache %s): %s",
+					r.Header.Get("X-Cache"), truncate(r.Body))
+			}
+			expect(t, cut.do("POST", "/api/v1/auth/logout", other.Access, nil), http.StatusNoContent)
+			expectProblem(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusUnauthorized, "unauthenticated")
+			if n := healthy.metric("postsvc_redis_cutoff_instances"); n != 1 {
+				t.Fatalf("the healthy instance counts %v cut-off instances, want 1", n)
+			}
+
+			proxy.Restore()
+			deadline := time.Now().Add(15 * time.Second)
+			for cut.metric("postsvc_redis_up") != 1 || healthy.metric("postsvc_redis_cutoff_instances") != 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the cut-off instance did not reach Redis and withdraw its notice within 15 s of Redis answering it")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			expectProblem(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusUnauthorized, "unauthenticated")
+			hits = healthy.metric("postsvc_principal_cache_hits_total")
+			for range 3 {
+				expect(t, healthy.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
+			}
+			if healthy.metric("postsvc_principal_cache_hits_total") <= hits {
+				t.Fatal("the healthy instance does not serve principals from memory again after the cut-off instance came back")
+			}
+		})
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/acme/postsvc/adapters/metrics"
 	"github.com/acme/postsvc/adapters/posts/postcache"
 	"github.com/acme/postsvc/adapters/redisx"
+	"github.com/acme/postsvc/adapters/stampboard"
 	"github.com/acme/postsvc/adapters/system"
 	"github.com/acme/postsvc/adapters/worker"
 	accountsapp "github.com/acme/postsvc/application/accounts"
@@ -56,6 +57,9 @@ type Server struct {
 	APIKeys *accountsapp.APIKeys
 	// Media sweeps stored objects that no image refers to, at start and periodically.
 	Media *mediaapp.Service
+	// Board is where stamps are published (nil: MySQL without Redis); MigrateIfEnabled lets
+	// it read the tables it depends on once they exist.
+	Board ports.StampBoard
 }
 
 // Migration is what `server migrate` needs: the database and its migrator, nothing else.
@@ -107,8 +111,16 @@ func migrateIfEnabled(ctx context.Context, cfg *config.Config, m *gormstore.Migr
 }
 
 // MigrateIfEnabled applies pending migrations when APP_DATABASE_MIGRATE_ON_START says so.
+// The Redis stamp board then reads the cut-off table at once (on a fresh database it could
+// not, when it opened), so that principals are served from memory from the first request.
 func (s *Server) MigrateIfEnabled(ctx context.Context) error {
-	return migrateIfEnabled(ctx, s.Config, s.Migrator)
+	if err := migrateIfEnabled(ctx, s.Config, s.Migrator); err != nil {
+		return err
+	}
+	if b, ok := s.Board.(*stampboard.Redis); ok {
+		b.ReadCutoffs()
+	}
+	return nil
 }
 
 // MigrateIfEnabled applies pending migrations when APP_DATABASE_MIGRATE_ON_START says so.
@@ -211,14 +223,18 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 	if err != nil {
 		return metrics.Sources{}, err
 	}
-	var redis func() (bool, int64, int64)
+	var (
+		redis   func() (bool, int64, int64)
+		cutoffs func() int64
+	)
 	if health != nil {
-		redis = health.Stats
+		redis, cutoffs = health.Stats, health.Cutoffs
 	}
 	return metrics.Sources{
-		DBStats:    sqlDB.Stats,
-		Principals: principals.Stats,
-		Redis:      redis,
+		DBStats:      sqlDB.Stats,
+		Principals:   principals.Stats,
+		Redis:        redis,
+		RedisCutoffs: cutoffs,
 		Cache: func() metrics.CacheStats {
 			s := cache.Stats()
 			return metrics.CacheStats{

@@ -4,7 +4,9 @@ import (
 	"log/slog"
 
 	"github.com/google/wire"
+	"gorm.io/gorm"
 
+	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/adapters/redisx"
 	"github.com/acme/postsvc/adapters/stampboard"
 	"github.com/acme/postsvc/adapters/throttle"
@@ -53,10 +55,10 @@ func newRedisHealth(cfg *config.Config, logger *slog.Logger) *redisx.Health {
 //     the only server on that database;
 //   - MySQL without Redis: nowhere (nil), so every request reads its principal from the
 //     database, which stays correct with any number of instances.
-func newStampBoard(cfg *config.Config, health *redisx.Health) (ports.StampBoard, func(), error) {
+func newStampBoard(cfg *config.Config, health *redisx.Health, db *gorm.DB) (ports.StampBoard, func(), error) {
 	switch {
 	case cfg.Redis.Enabled():
-		b, err := stampboard.OpenRedis(cfg.Redis, health)
+		b, err := stampboard.OpenRedis(cfg.Redis, health, gormstore.NewCutoffs(db))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -71,11 +73,11 @@ func newStampBoard(cfg *config.Config, health *redisx.Health) (ports.StampBoard,
 // cliStampBoard is the board of a command-line process: it publishes to Redis when instances
 // share one, so that a command's writes reach their principals; a process-local board would
 // reach nobody, so there is none otherwise.
-func cliStampBoard(cfg *config.Config) (ports.StampBoard, func(), error) {
+func cliStampBoard(cfg *config.Config, db *gorm.DB) (ports.StampBoard, func(), error) {
 	if !cfg.Redis.Enabled() {
 		return nil, func() {}, nil
 	}
-	return newStampBoard(cfg, redisx.NewHealth(slog.Default()))
+	return newStampBoard(cfg, redisx.NewHealth(slog.Default()), db)
 }
 
 func newPrincipals(board ports.StampBoard) *accountsapp.Principals {

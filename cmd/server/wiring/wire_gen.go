@@ -55,7 +55,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		cleanup()
 		return nil, nil, err
 	}
-	stampBoard, cleanup3, err := newStampBoard(cfg, health)
+	stampBoard, cleanup3, err := newStampBoard(cfg, health, db)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -176,6 +176,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		PostCache: postcacheCache,
 		APIKeys:   apiKeys,
 		Media:     mediaService,
+		Board:     stampBoard,
 	}
 	return server, func() {
 		cleanup4()
@@ -224,7 +225,7 @@ func NewAccounts(cfg *config.Config) (*Accounts, func(), error) {
 	clock := system.NewClock()
 	iDs := system.NewIDs()
 	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
-	stampBoard, cleanup2, err := cliStampBoard(cfg)
+	stampBoard, cleanup2, err := cliStampBoard(cfg, db)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -308,7 +309,7 @@ func NewMedia(cfg *config.Config, logger *slog.Logger) (*Media, func(), error) {
 	clock := system.NewClock()
 	iDs := system.NewIDs()
 	jobQueue := gormstore.NewJobQueue(db, clock, iDs)
-	stampBoard, cleanup3, err := cliStampBoard(cfg)
+	stampBoard, cleanup3, err := cliStampBoard(cfg, db)
 	if err != nil {
 		cleanup2()
 		cleanup()
