@@ -106,6 +106,11 @@ func containsPattern(s string) string {
 }
 
 func (r userRepo) Search(ctx context.Context, q accounts.UserQuery) ([]*user.User, error) {
+	if strings.ContainsRune(q.Query, 0) {
+		// No email or name holds a control character, so nothing matches; and SQLite's LIKE
+		// would end the pattern at the NUL and match everyone.
+		return nil, nil
+	}
 	tx := r.db.WithContext(ctx).Model(&userRow{})
 	if q.Query != "" {
 		// Both sides are case folded by Go (domain.FoldCase: emails when they were parsed,

@@ -218,6 +218,11 @@ func testUserSearch(t *testing.T, b Backend) {
 		{"zoé", nil},                            // no accent folding
 		{"@x.io", all},
 		{"nobody", nil},
+		// No email or name holds a control character. SQLite's LIKE ends its pattern at a NUL,
+		// so these matched everyone there.
+		{"\x00", nil},
+		{"\x00zzz", nil},
+		{"plain\x00", nil},
 	}
 	for _, c := range cases {
 		t.Run("q="+c.query, func(t *testing.T) {
