@@ -292,6 +292,13 @@ func TestImageUploadRefusals(t *testing.T) {
 				s.uploadImages(a.Access, fields, []upload{{"ok.png", good}}, http.StatusUnprocessableEntity)
 			}
 			s.uploadImages(a.Access, nil, nil, http.StatusUnprocessableEntity)
+			// Text that is not Unicode is malformed, as in JSON bodies: 400 naming the field.
+			for _, name := range []string{"description", "tags", "visibility"} {
+				_, r := s.uploadImages(a.Access, [][2]string{{name, "caf\xe9"}}, []upload{{"ok.png", good}}, http.StatusBadRequest)
+				if p := r.JSON(t); p["code"] != "malformed_request" || !strings.Contains(fmt.Sprint(p["detail"]), name) {
+					t.Errorf("invalid UTF-8 in %s: %v, want malformed_request naming the field", name, p)
+				}
+			}
 			expectProblem(t, s.doWith("POST", "/api/v1/images", a.Access, good, map[string]string{"Content-Type": "image/png"}),
 				http.StatusUnsupportedMediaType, "unsupported_media_type")
 			empty()

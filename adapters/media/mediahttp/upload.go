@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -185,6 +186,12 @@ func readField(c *gin.Context, part *multipart.Part, draft *image.DetailsDraft) 
 	}
 	if len(value) > maxFieldBytes {
 		httpapi.Fail(c, domain.Invalid(name, fmt.Sprintf("must be at most %d bytes", maxFieldBytes)))
+		return false
+	}
+	if !utf8.Valid(value) {
+		// As in a JSON body or a query string: text that is not Unicode is malformed (400),
+		// not an invalid value.
+		httpapi.Malformed(c, fmt.Sprintf("The form field %q is not valid UTF-8.", name))
 		return false
 	}
 	s := string(value)
