@@ -303,6 +303,22 @@ func TestImageUploadRefusals(t *testing.T) {
 				http.StatusUnsupportedMediaType, "unsupported_media_type")
 			empty()
 
+			// A raw control character in a part's header is malformed MIME: 400 saying where.
+			// Sent percent-encoded (RFC 7578's filename*), it reaches the service, which removes
+			// it from the stored name, as the contract says.
+			_, r = s.uploadImages(a.Access, nil, []upload{{"evil\x01name.png", good}}, http.StatusBadRequest)
+			if p := r.JSON(t); p["code"] != "malformed_request" || !strings.Contains(fmt.Sprint(p["detail"]), "header") {
+				t.Errorf("a control character in a part's header: %v, want malformed_request about the header", p)
+			}
+			empty()
+			encoded := []byte("--b\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''evil%01%0Aname%09.png\r\n" +
+				"Content-Type: image/png\r\n\r\n" + string(good) + "\r\n--b--\r\n")
+			r = s.doWith("POST", "/api/v1/images", a.Access, encoded, map[string]string{"Content-Type": "multipart/form-data; boundary=b"})
+			expect(t, r, http.StatusCreated)
+			if got := r.JSON(t)["images"].([]any)[0].(map[string]any)["filename"]; got != "evilname.png" {
+				t.Errorf("an encoded file name with control characters is stored as %q, want them removed (evilname.png)", got)
+			}
+
 			// The quota (300,000 bytes): uploads that would pass it are refused whole.
 			var stored int64
 			for stored < 200000 {
