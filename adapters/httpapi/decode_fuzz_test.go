@@ -134,7 +134,7 @@ type fuzzRequest struct {
 	Name        json.RawMessage `json:"name"`
 	Description *string         `json:"description"`
 	Tags        *[]string       `json:"tags"`
-	Days        *int            `json:"expires_in_days"`
+	Days        *Int            `json:"expires_in_days"`
 }
 
 // fuzzFields are its members' names, for the reference decoder.
@@ -454,6 +454,22 @@ func referenceDecode(body []byte) referenceResult {
 		dst, known := fields[name]
 		if !known {
 			continue // unknown, "EMAIL" included
+		}
+		if name == "expires_in_days" {
+			// Int: null leaves it unset, any number sets it (Whole when a plain integer in
+			// int64), anything else is the wrong type.
+			switch {
+			case string(raw) == "null":
+			case raw[0] == '-' || '0' <= raw[0] && raw[0] <= '9':
+				if v, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+					out.value.Days = &Int{Value: v, Whole: true}
+				} else {
+					out.value.Days = &Int{text: string(raw)}
+				}
+			default:
+				typeErr = true
+			}
+			continue
 		}
 		if nullOfScalar(raw, reflect.TypeOf(dst).Elem()) {
 			typeErr = true

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -180,6 +181,14 @@ func TestAPIKeyInputErrors(t *testing.T) {
 				continue
 			}
 			expectProblem(t, r, http.StatusUnprocessableEntity, "validation_failed")
+		}
+		// A JSON number is the right type however it is written; one that is not a plain
+		// integer in range is an invalid value, 422 naming the field.
+		for _, days := range []string{"1.5", "1e2", "30.0", "-0.5", "99999999999999999999", "1E400"} {
+			r := s.do("POST", "/api/v1/api-keys", a.Access, `{"name": "k", "expires_in_days": `+days+`}`)
+			if p := expectProblem(t, r, http.StatusUnprocessableEntity, "validation_failed"); !strings.Contains(fmt.Sprint(p["errors"]), "expires_in_days") {
+				t.Errorf("expires_in_days %s: errors %v, want the field named", days, p["errors"])
+			}
 		}
 		for name, raw := range map[string]string{
 			"days as a string": `{"name": "k", "expires_in_days": "30"}`,

@@ -15,8 +15,8 @@ type (
 	// apiKeyRequest creates a key; expires_in_days absent (or null) makes a key that never
 	// expires.
 	apiKeyRequest struct {
-		Name          string `json:"name"`
-		ExpiresInDays *int   `json:"expires_in_days"`
+		Name          string       `json:"name"`
+		ExpiresInDays *httpapi.Int `json:"expires_in_days"`
 	}
 	apiKeyResponse struct {
 		ID         string  `json:"id"`
@@ -66,7 +66,12 @@ func (m *Module) createAPIKey(c *gin.Context) {
 	if !httpapi.Decode(c, &req) {
 		return
 	}
-	created, err := m.keys.Create(c.Request.Context(), p, accounts.NewAPIKeyInput{Name: req.Name, ExpiresInDays: req.ExpiresInDays})
+	days, err := httpapi.IntField("expires_in_days", req.ExpiresInDays)
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	created, err := m.keys.Create(c.Request.Context(), p, accounts.NewAPIKeyInput{Name: req.Name, ExpiresInDays: days})
 	if err == nil && created.Key == nil {
 		err = httpapi.ErrNoResult
 	}
