@@ -116,21 +116,8 @@ func TestRedisOutageIsNotAnOutage(t *testing.T) {
 func TestRedisCutOffFromOneInstance(t *testing.T) {
 	for _, mode := range testdb.Cuts() {
 		t.Run(mode.Name, func(t *testing.T) {
-			u, err := url.Parse(testredis.URL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			proxy := testdb.NewProxy(t, u.Host)
-			direct := u.String()
-			u.Host = proxy.Addr()
-			secret := make([]byte, 32)
-			_, _ = rand.Read(secret)
-			shared := []string{
-				"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t),
-				"APP_AUTH_JWT_SECRET=" + hex.EncodeToString(secret),
-				"APP_REDIS_PREFIX=" + testredis.Prefix(), "APP_REDIS_TIMEOUT=300ms",
-			}
-			cut := startServer(t, shared, "APP_REDIS_URL="+u.String())
+			shared, proxy, viaProxy, direct := sharedRedisBehindProxy(t)
+			cut := startServer(t, shared, "APP_REDIS_URL="+viaProxy)
 			healthy := startServer(t, shared, "APP_REDIS_URL="+direct)
 
 			a := cut.signup(uniqueEmail("partition"))
@@ -182,23 +169,10 @@ func TestRedisCutOffFromOneInstance(t *testing.T) {
 func TestRedisUnreachableFromStart(t *testing.T) {
 	for _, mode := range testdb.Cuts() {
 		t.Run(mode.Name, func(t *testing.T) {
-			u, err := url.Parse(testredis.URL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			proxy := testdb.NewProxy(t, u.Host)
-			direct := u.String()
-			u.Host = proxy.Addr()
-			secret := make([]byte, 32)
-			_, _ = rand.Read(secret)
-			shared := []string{
-				"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t),
-				"APP_AUTH_JWT_SECRET=" + hex.EncodeToString(secret),
-				"APP_REDIS_PREFIX=" + testredis.Prefix(), "APP_REDIS_TIMEOUT=300ms",
-			}
+			shared, proxy, viaProxy, direct := sharedRedisBehindProxy(t)
 			healthy := startServer(t, shared, "APP_REDIS_URL="+direct)
 			mode.Apply(proxy)
-			cut := startServer(t, shared, "APP_REDIS_URL="+u.String())
+			cut := startServer(t, shared, "APP_REDIS_URL="+viaProxy)
 			if cut.metric("postsvc_redis_up") != 0 {
 				t.Fatal("the instance behind the cut proxy reports Redis up")
 			}
@@ -249,4 +223,26 @@ func TestRedisUnreachableFromStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sharedRedisBehindProxy is the setting of two instances that share one MySQL database, JWT
+// secret and Redis prefix, one of which reaches Redis through a proxy that can be cut: the
+// settings both get, the proxy, and the Redis URL through the proxy and direct.
+func sharedRedisBehindProxy(t *testing.T) (shared []string, proxy *testdb.Proxy, viaProxy, direct string) {
+	t.Helper()
+	u, err := url.Parse(testredis.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy = testdb.NewProxy(t, u.Host)
+	direct = u.String()
+	u.Host = proxy.Addr()
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	shared = []string{
+		"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=" + testdb.MySQLDSN(t),
+		"APP_AUTH_JWT_SECRET=" + hex.EncodeToString(secret),
+		"APP_REDIS_PREFIX=" + testredis.Prefix(), "APP_REDIS_TIMEOUT=300ms",
+	}
+	return shared, proxy, u.String(), direct
 }
