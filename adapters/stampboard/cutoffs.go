@@ -76,8 +76,21 @@ func (r *Redis) readCutoffs() {
 	rows, err := r.cutoffs.List(ctx)
 	cancel()
 	if err != nil {
-		return // the last read ages until the board stops vouching
+		// The last successful read ages until the board stops vouching; when it has, the
+		// failure (the database is unreachable, or the table was never migrated) is logged,
+		// once until a read succeeds again.
+		// (Not in the board's first second: on a fresh database the table is created by the
+		// migrations that run after the board opened.)
+		if !r.listWarned && began > r.timing.watchStale && began-time.Duration(r.watched.Load()) > r.timing.watchStale {
+			r.listWarned = true
+			r.health.Log().Warn("redis board: cannot read the board_cutoffs table, so principals are read from the database until it can (is the database reachable and migrated?)", "err", err)
+		}
+		return
 	}
+	if r.listWarned {
+		r.health.Log().Info("redis board: reads the board_cutoffs table again")
+	}
+	r.listWarned = false
 	changed := false
 	live := 0
 	for member, beat := range rows {

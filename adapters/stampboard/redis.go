@@ -137,6 +137,7 @@ type Redis struct {
 	othersCut    atomic.Bool
 	watchMu      sync.Mutex
 	seen         map[string]seenBeat
+	listWarned   bool // failing reads of the table were logged (watchMu)
 	cutMu        sync.Mutex
 	cutAnnounced bool
 	announcedAt  time.Duration

@@ -1,12 +1,14 @@
 package stampboard_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -313,7 +315,13 @@ func TestRedisBoardWriterThatNeverReachedRedisStillInvalidates(t *testing.T) {
 // (its database is unreachable) cannot know whether another instance is cut off, so after a
 // second it vouches for nothing, and again once it can read it.
 func TestRedisBoardVouchesOnlyWhileItReadsTheCutoffTable(t *testing.T) {
-	b, _ := openBoard(t, testredis.Config(t))
+	var logs syncBuffer
+	h := redisx.NewHealth(slog.New(slog.NewTextHandler(&logs, nil)))
+	b, err := stampboard.OpenRedis(testredis.Config(t), h, tableOf(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
 	ctx := t.Context()
 	b.Publish(ctx, "u", "auth=1")
 	mustRead(t, b, "u")
@@ -329,8 +337,44 @@ func TestRedisBoardVouchesOnlyWhileItReadsTheCutoffTable(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	logged := func(what string) bool { return strings.Contains(logs.String(), what) }
+	waitLogged(t, func() bool { return logged("cannot read the board_cutoffs table") }, "the failure to read the table")
+	time.Sleep(time.Second) // more failed reads, not logged again
 	table.SetFailing(false)
 	waitVouch(t, b, "u", "auth=1")
+	waitLogged(t, func() bool { return logged("reads the board_cutoffs table again") }, "the return")
+	if n := strings.Count(logs.String(), "cannot read the board_cutoffs table"); n != 1 {
+		t.Errorf("the failure to read the table was logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+func waitLogged(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not logged within 3 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the board's goroutines and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // waitVouch waits up to 5 s for b to vouch for want.
