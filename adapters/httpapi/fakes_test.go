@@ -29,6 +29,7 @@ import (
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/ports/accounts"
 	"github.com/acme/postsvc/ports/posts"
+	"github.com/acme/postsvc/test/fakes"
 )
 
 func TestMain(m *testing.M) {
@@ -229,24 +230,6 @@ func (f *fakeAdmin) DeleteUser(_ context.Context, _ identity.Principal, id strin
 	return nil
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is a router over fresh fakes.
 type harness struct {
 	t         *testing.T
@@ -255,14 +238,14 @@ type harness struct {
 	posts     *fakePosts
 	admin     *fakeAdmin
 	readiness *httpapi.Readiness
-	logs      *syncBuffer
+	logs      *fakes.LogBuffer
 }
 
 type harnessOption func(*httpapi.RouterDeps)
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	hs := &harness{t: t, auth: &fakeAuth{}, posts: &fakePosts{}, admin: &fakeAdmin{}, logs: &syncBuffer{}}
+	hs := &harness{t: t, auth: &fakeAuth{}, posts: &fakePosts{}, admin: &fakeAdmin{}, logs: &fakes.LogBuffer{}}
 	hs.readiness = httpapi.NewReadiness(func(context.Context) error { return nil })
 	deps := httpapi.RouterDeps{
 		Modules:        []httpapi.Module{accountshttp.New(hs.auth, hs.admin, nil), postshttp.New(hs.posts)},

@@ -1,7 +1,6 @@
 package stampboard_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/acme/postsvc/adapters/stampboard"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/test/fakes"
 	"github.com/acme/postsvc/test/testdb"
 	"github.com/acme/postsvc/test/testredis"
 )
@@ -315,7 +315,7 @@ func TestRedisBoardWriterThatNeverReachedRedisStillInvalidates(t *testing.T) {
 // (its database is unreachable) cannot know whether another instance is cut off, so after a
 // second it vouches for nothing, and again once it can read it.
 func TestRedisBoardVouchesOnlyWhileItReadsTheCutoffTable(t *testing.T) {
-	var logs syncBuffer
+	var logs fakes.LogBuffer
 	h := redisx.NewHealth(slog.New(slog.NewTextHandler(&logs, nil)))
 	b, err := stampboard.OpenRedis(testredis.Config(t), h, tableOf(t))
 	if err != nil {
@@ -357,24 +357,6 @@ func waitLogged(t *testing.T, cond func() bool, what string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the board's goroutines and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitVouch waits up to 5 s for b to vouch for want.

@@ -1,7 +1,6 @@
 package supervisor_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,27 +11,11 @@ import (
 	"time"
 
 	"github.com/acme/postsvc/adapters/supervisor"
+	"github.com/acme/postsvc/test/fakes"
 )
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newSupervisor() (*supervisor.Supervisor, *syncBuffer) {
-	logs := &syncBuffer{}
+func newSupervisor() (*supervisor.Supervisor, *fakes.LogBuffer) {
+	logs := &fakes.LogBuffer{}
 	s := supervisor.New(slog.New(slog.NewTextHandler(logs, nil)), supervisor.Settings{
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 80 * time.Millisecond, StableAfter: time.Hour,
 	})

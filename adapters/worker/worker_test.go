@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,34 +23,17 @@ import (
 type env struct {
 	store *fakes.Store
 	jobs  *fakes.Jobs
-	logs  *syncBuffer
+	logs  *fakes.LogBuffer
 	log   *slog.Logger
 }
 
 func newEnv() *env {
 	store := fakes.NewStore()
-	logs := &syncBuffer{}
+	logs := &fakes.LogBuffer{}
 	return &env{
 		store: store, jobs: fakes.NewJobs(store, system.NewClock()), logs: logs,
 		log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // fast are settings that keep the tests short.
