@@ -123,16 +123,7 @@ func TestRedisCutOffFromOneInstance(t *testing.T) {
 			a := cut.signup(uniqueEmail("partition"))
 			other := healthy.loginAs(a.Email, a.Password)
 			first := cut.addPost(a.Access, "before the cut")
-			for range 3 { // the healthy instance now serves both principals and the page from memory
-				expect(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusOK)
-				expect(t, healthy.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
-			}
-			if r := healthy.do("GET", "/api/v1/posts", a.Access, nil); r.Header.Get("X-Cache") != "HIT" {
-				t.Fatalf("before the cut the healthy instance did not serve the page from its cache: X-Cache %q", r.Header.Get("X-Cache"))
-			}
-			if healthy.metric("postsvc_principal_cache_hits_total") == 0 {
-				t.Fatal("before the cut the healthy instance served no principal from memory: the test would not exercise its cache")
-			}
+			warmFromMemory(t, healthy, a, other)
 
 			mode.Apply(proxy)
 			second := cut.addPost(a.Access, "during the cut")
@@ -180,17 +171,7 @@ func TestRedisUnreachableFromStart(t *testing.T) {
 			a := healthy.signup(uniqueEmail("never-joined"))
 			other := healthy.loginAs(a.Email, a.Password)
 			first := healthy.addPost(a.Access, "before")
-			for range 3 { // the healthy instance now serves both principals and the page from memory
-				expect(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusOK)
-				expect(t, healthy.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
-			}
-			if r := healthy.do("GET", "/api/v1/posts", a.Access, nil); r.Header.Get("X-Cache") != "HIT" {
-				t.Fatalf("the healthy instance did not serve the page from its cache: X-Cache %q", r.Header.Get("X-Cache"))
-			}
-			hits := healthy.metric("postsvc_principal_cache_hits_total")
-			if hits == 0 {
-				t.Fatal("the healthy instance served no principal from memory: the test would not exercise its cache")
-			}
+			warmFromMemory(t, healthy, a, other)
 
 			second := cut.addPost(a.Access, "through the instance that never reached Redis")
 			r := healthy.do("GET", "/api/v1/posts", a.Access, nil)
@@ -214,7 +195,7 @@ func TestRedisUnreachableFromStart(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			expectProblem(t, healthy.do("GET", "/api/v1/posts", other.Access, nil), http.StatusUnauthorized, "unauthenticated")
-			hits = healthy.metric("postsvc_principal_cache_hits_total")
+			hits := healthy.metric("postsvc_principal_cache_hits_total")
 			for range 3 {
 				expect(t, healthy.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
 			}
@@ -245,4 +226,21 @@ func sharedRedisBehindProxy(t *testing.T) (shared []string, proxy *testdb.Proxy,
 		"APP_REDIS_PREFIX=" + testredis.Prefix(), "APP_REDIS_TIMEOUT=300ms",
 	}
 	return shared, proxy, u.String(), direct
+}
+
+// warmFromMemory lists a's posts with both sessions on s until s serves the principals and the
+// page from memory, and fails the test if it does not: a test of what s keeps must first have
+// s keep it.
+func warmFromMemory(t *testing.T, s *server, a, other account) {
+	t.Helper()
+	for range 3 {
+		expect(t, s.do("GET", "/api/v1/posts", other.Access, nil), http.StatusOK)
+		expect(t, s.do("GET", "/api/v1/posts", a.Access, nil), http.StatusOK)
+	}
+	if r := s.do("GET", "/api/v1/posts", a.Access, nil); r.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("the instance did not serve the page from its cache: X-Cache %q", r.Header.Get("X-Cache"))
+	}
+	if s.metric("postsvc_principal_cache_hits_total") == 0 {
+		t.Fatal("the instance served no principal from memory: the test would not exercise its cache")
+	}
 }
