@@ -25,8 +25,10 @@ const (
 	DefaultAddrFailures    = 50
 	DefaultSignupAttempts  = 20
 	// DefaultMaxKeys caps the keys tracked per kind (accounts, addresses, signups, anything
-	// else). A tracked key costs on the order of a hundred bytes, so the cap bounds the
-	// throttle at a few tens of megabytes however many addresses an attacker sprays.
+	// else). A tracked key costs on the order of a hundred bytes plus 8 per attempt in its
+	// window, so the cap bounds the throttle however many addresses an attacker sprays; in
+	// practice the attempts kept are also bounded by what the password hasher admits in one
+	// window, since every kept attempt costs a hash.
 	DefaultMaxKeys = 100_000
 )
 
@@ -34,20 +36,25 @@ const (
 // throttles on its own, so behind a load balancer the effective limit is multiplied by the
 // number of instances; a shared implementation can replace it behind the same port.
 //
-// Each key is a token bucket, kept in the GCRA form: a key holds only the time at which its
-// bucket will be full again. The bucket holds limit tokens and refills at limit per window, so
-// limit attempts in a burst are allowed and then one more every window/limit. Compared with a
-// fixed or sliding window counter, this gives back attempts gradually instead of all at once,
-// and it bounds how long anyone is locked out: once attempts stop, the next attempt is allowed
-// within window/limit (90 seconds with the defaults) and the bucket is full again within one
-// window. In particular an attacker's failures against an account from another address can
-// never lock its owner out for longer than the window after the attacker stops; while the
-// attack goes on the owner competes with it for the trickle of attempts, which is the price
-// of protecting the password at all.
+// Each key is a sliding window log: the times of the attempts it admitted within the last
+// window, oldest first. An attempt is admitted while fewer than limit attempts were admitted in
+// the window before it, so no span of one window ever holds more than limit admitted attempts:
+// "20 signups per address per 15 minutes" holds for every 15 minutes, not only for windows
+// that start at a fixed time (a fixed-window counter admits twice the limit across a window's
+// edge) and not only on average (a token bucket admits its burst and then its refill, up to
+// twice the limit in one window). A refused attempt is told to wait until the oldest of the
+// window's attempts leaves it, so Retry-After is exact: the attempt made then is admitted, if
+// nothing else took the slot meanwhile. The price is that a key blocked by a burst stays
+// blocked for up to one window after the burst, also for an account's owner when someone else
+// made the failures; the window bounds that lockout, refused attempts never extend it, and a
+// successful login resets the account's log.
 //
-// An attempt takes its token when it is admitted, before any password is hashed, under the
-// same lock that checked the budget. So however many attempts arrive at once, no more than
-// the budget are ever admitted; an attempt that then tests nothing is refunded.
+// A log holds at most limit times (8 bytes each), and keys are capped per kind (see
+// DefaultMaxKeys), so memory is bounded whatever is sprayed at the throttle.
+//
+// An attempt is recorded when it is admitted, before any password is hashed, under the same
+// lock that checked the budget. So however many attempts arrive at once, no more than the
+// budget are ever admitted; an attempt that then tests nothing is refunded.
 //
 // Keys starting with "account:" get the account limit, "addr:" the address limit and
 // "signup:" the signup limit; any other key gets the account limit, the strictest login
@@ -111,22 +118,22 @@ func kindIndex(key string) int {
 
 func (m *Memory) kindOf(key string) *kind { return m.kinds[kindIndex(key)] }
 
-// Admit takes one token from every key's bucket, or, when any key has none left, takes
-// nothing and returns a *domain.ThrottledError. Checking and taking happen under one lock, so
-// concurrent attempts cannot all see the last token. RetryAfter is the longest wait among the
-// blocked keys, rounded up to whole seconds and at least one second, because Retry-After is
-// sent in seconds and a client that honours it must not be refused again. A key named twice
-// is taken from once.
+// Admit records one attempt for every key, or, when any key already holds its limit of
+// attempts within the window, records nothing and returns a *domain.ThrottledError. Checking
+// and recording happen under one lock, so concurrent attempts cannot all see the last slot.
+// RetryAfter is the longest wait among the blocked keys, rounded up to whole seconds and at
+// least one second, because Retry-After is sent in seconds and a client that honours it must
+// not be refused again. A key named twice is recorded once.
 func (m *Memory) Admit(_ context.Context, keys ...string) error {
-	now := m.clock.Now()
+	now := m.clock.Now().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var wait time.Duration
 	for _, key := range keys {
 		k := m.kindOf(key)
 		k.pruneIdle(now)
-		if b := k.byKey[key]; b != nil {
-			wait = max(wait, k.wait(b, now))
+		if l := k.byKey[key]; l != nil {
+			wait = max(wait, k.wait(l, now))
 		}
 	}
 	if wait > 0 {
@@ -136,15 +143,16 @@ func (m *Memory) Admit(_ context.Context, keys ...string) error {
 		if slices.Contains(keys[:i], key) {
 			continue
 		}
-		m.kindOf(key).take(key, now)
+		m.kindOf(key).record(key, now)
 	}
 	return nil
 }
 
-// Refund gives one token back to each key's bucket, for an admitted attempt that turned out
-// to test nothing or that must not count. A bucket never holds more than its limit.
+// Refund forgets one attempt of each key, the newest still in its window, for an admitted
+// attempt that turned out to test nothing or that must not count. A key with no attempt left
+// is dropped; refunding a key with none is harmless.
 func (m *Memory) Refund(_ context.Context, keys ...string) {
-	now := m.clock.Now()
+	now := m.clock.Now().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, key := range keys {
@@ -152,20 +160,20 @@ func (m *Memory) Refund(_ context.Context, keys ...string) {
 			continue
 		}
 		k := m.kindOf(key)
-		if b := k.byKey[key]; b != nil {
-			k.refund(b, now)
+		if l := k.byKey[key]; l != nil {
+			k.refund(l, now)
 		}
 	}
 }
 
-// Reset forgets the keys' attempts: their buckets are full again.
+// Reset forgets every attempt of the keys: their budgets are whole again.
 func (m *Memory) Reset(_ context.Context, keys ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, key := range keys {
 		k := m.kindOf(key)
-		if b := k.byKey[key]; b != nil {
-			k.remove(b)
+		if l := k.byKey[key]; l != nil {
+			k.remove(l)
 		}
 	}
 }
@@ -186,115 +194,147 @@ func roundUpToSecond(d time.Duration) time.Duration {
 	return max(secs, 1) * time.Second
 }
 
-// kind holds the buckets of one kind of key. Buckets form a list ordered by their last
-// attempt, oldest first, which is both the eviction order when the kind is at its cap and the
-// order in which buckets tend to become full and so forgettable.
+// kind holds the logs of one kind of key. Logs form a list ordered by their newest attempt,
+// oldest first, which is both the eviction order when the kind is at its cap and the order in
+// which logs empty and so become forgettable.
 type kind struct {
-	window   time.Duration
-	interval time.Duration // refill time of one token: window / limit
-	maxKeys  int
-	byKey    map[string]*bucket
-	oldest   *bucket
-	newest   *bucket
+	limit   int
+	window  int64 // nanoseconds
+	maxKeys int
+	byKey   map[string]*attemptLog
+	oldest  *attemptLog
+	newest  *attemptLog
 }
 
-// bucket is one key's state. full is when the bucket will again hold all its tokens; a bucket
-// whose full time has passed carries no information and is dropped.
-type bucket struct {
+// attemptLog is one key's state: the times, in Unix nanoseconds, of the attempts it admitted
+// within the window, oldest first, at most limit of them. at[head:] are the live ones: an
+// attempt leaving the window moves head, and the slice is compacted once half of it is dead,
+// so a log of a million attempts (a limit set that high to disable throttling) costs the same
+// per attempt as one of ten.
+type attemptLog struct {
 	key        string
-	full       time.Time
-	prev, next *bucket
+	at         []int64
+	head       int
+	prev, next *attemptLog
+}
+
+// live returns the log's attempts within the window, oldest first.
+func (l *attemptLog) live() []int64 { return l.at[l.head:] }
+
+// newest is the time of the log's newest attempt; false when it holds none.
+func (l *attemptLog) newest() (int64, bool) {
+	if l.head == len(l.at) {
+		return 0, false
+	}
+	return l.at[len(l.at)-1], true
 }
 
 func newKind(limit int, window time.Duration, maxKeys int) *kind {
 	return &kind{
-		window:   window,
-		interval: max(window/time.Duration(limit), 1),
-		maxKeys:  maxKeys,
-		byKey:    make(map[string]*bucket),
+		limit:   limit,
+		window:  max(int64(window), 1),
+		maxKeys: maxKeys,
+		byKey:   make(map[string]*attemptLog),
 	}
 }
 
-// debt is how far the bucket is from full, as refill time: window means empty. It is capped at
-// window so that a clock stepping backwards cannot lengthen a block.
-func (k *kind) debt(b *bucket, now time.Time) time.Duration {
-	return min(max(b.full.Sub(now), 0), k.window)
+// prune drops the attempts that have left the window. An attempt dated after now (the clock
+// stepped backwards) is taken as made now, so a step back cannot make a block outlast one
+// window from the step.
+func (k *kind) prune(l *attemptLog, now int64) {
+	for i := len(l.at) - 1; i >= l.head && l.at[i] > now; i-- {
+		l.at[i] = now
+	}
+	for l.head < len(l.at) && l.at[l.head] <= now-k.window {
+		l.head++
+	}
+	if l.head > 0 && l.head >= len(l.at)/2 {
+		l.at = l.at[:copy(l.at, l.at[l.head:])]
+		l.head = 0
+	}
 }
 
-// wait is how long until the bucket holds one whole token; zero or less means an attempt is
-// allowed now. A bucket has a token while its debt is at most window minus one token's worth.
-func (k *kind) wait(b *bucket, now time.Time) time.Duration {
-	return k.debt(b, now) - (k.window - k.interval)
+// wait is how long until the key may make one more attempt; zero or less means now.
+func (k *kind) wait(l *attemptLog, now int64) time.Duration {
+	k.prune(l, now)
+	at := l.live()
+	if len(at) < k.limit {
+		return 0
+	}
+	// The attempt that must leave the window first for the count to drop below the limit.
+	return time.Duration(at[len(at)-k.limit] + k.window - now)
 }
 
-// take adds one token's worth of debt to key's bucket, creating the bucket when needed.
-func (k *kind) take(key string, now time.Time) {
-	k.pruneIdle(now)
-	b := k.byKey[key]
-	if b == nil {
+// record adds an attempt at now to key's log, creating the log when needed. The caller has
+// checked that the key has room (wait is zero).
+func (k *kind) record(key string, now int64) {
+	l := k.byKey[key]
+	if l == nil {
 		if len(k.byKey) >= k.maxKeys && k.oldest != nil {
-			// Losing the oldest bucket forgets attempts early, which an attacker could use
-			// only by filling the whole kind within one window; keeping memory bounded matters
-			// more. Accounts and addresses are separate kinds, so spraying addresses never
-			// evicts an account's bucket.
+			// Losing the oldest log forgets attempts early, which an attacker could use only by
+			// filling the whole kind within one window; keeping memory bounded matters more.
+			// Accounts and addresses are separate kinds, so spraying addresses never evicts an
+			// account's log.
 			k.remove(k.oldest)
 		}
-		b = &bucket{key: key}
-		k.byKey[key] = b
+		l = &attemptLog{key: key}
+		k.byKey[key] = l
 	} else {
-		k.unlink(b)
+		k.unlink(l)
 	}
-	// Taking a token adds one interval of debt. The debt never exceeds the window (an empty
-	// bucket stays empty rather than going further into debt), which is what bounds a lockout.
-	b.full = now.Add(min(k.debt(b, now)+k.interval, k.window))
-	k.pushNewest(b)
+	l.at = append(l.at, now)
+	k.pushNewest(l)
 }
 
-// refund removes one token's worth of debt from b; a bucket that is full again is dropped.
-// The bucket keeps its place in the eviction order: giving back a token is not a new attempt.
-func (k *kind) refund(b *bucket, now time.Time) {
-	debt := k.debt(b, now) - k.interval
-	if debt <= 0 {
-		k.remove(b)
-		return
+// refund forgets l's newest attempt in the window; a log left empty is dropped. The log keeps
+// its place in the eviction order: giving back an attempt is not a new one.
+func (k *kind) refund(l *attemptLog, now int64) {
+	k.prune(l, now)
+	if len(l.live()) > 0 {
+		l.at = l.at[:len(l.at)-1]
 	}
-	b.full = now.Add(debt)
+	if len(l.live()) == 0 {
+		k.remove(l)
+	}
 }
 
-// pruneIdle drops buckets that have become full, oldest first, stopping at the first one that
-// is still refilling. Each bucket is dropped at most once, so the cost is constant per call
-// when amortised, and idle keys do not linger until the cap pushes them out.
-func (k *kind) pruneIdle(now time.Time) {
-	for k.oldest != nil && !k.oldest.full.After(now) {
+// pruneIdle drops logs whose newest attempt has left the window, oldest first, stopping at the
+// first one that still holds one. Each log is dropped at most once, so the cost is constant per
+// call when amortised, and idle keys do not linger until the cap pushes them out.
+func (k *kind) pruneIdle(now int64) {
+	for k.oldest != nil {
+		if newest, ok := k.oldest.newest(); ok && newest > now-k.window {
+			return
+		}
 		k.remove(k.oldest)
 	}
 }
 
-func (k *kind) remove(b *bucket) {
-	k.unlink(b)
-	delete(k.byKey, b.key)
+func (k *kind) remove(l *attemptLog) {
+	k.unlink(l)
+	delete(k.byKey, l.key)
 }
 
-func (k *kind) unlink(b *bucket) {
-	if b.prev != nil {
-		b.prev.next = b.next
+func (k *kind) unlink(l *attemptLog) {
+	if l.prev != nil {
+		l.prev.next = l.next
 	} else {
-		k.oldest = b.next
+		k.oldest = l.next
 	}
-	if b.next != nil {
-		b.next.prev = b.prev
+	if l.next != nil {
+		l.next.prev = l.prev
 	} else {
-		k.newest = b.prev
+		k.newest = l.prev
 	}
-	b.prev, b.next = nil, nil
+	l.prev, l.next = nil, nil
 }
 
-func (k *kind) pushNewest(b *bucket) {
-	b.prev = k.newest
+func (k *kind) pushNewest(l *attemptLog) {
+	l.prev = k.newest
 	if k.newest != nil {
-		k.newest.next = b
+		k.newest.next = l
 	} else {
-		k.oldest = b
+		k.oldest = l
 	}
-	k.newest = b
+	k.newest = l
 }

@@ -33,28 +33,28 @@ const DefaultRedisTimeout = 500 * time.Millisecond
 // limits in total, not N times them.
 //
 // The semantics are Memory's, at the microsecond resolution of Redis's TIME (same limits per
-// key prefix, the same GCRA token bucket:
-// limit attempts in a burst, then one more every window/limit, the debt capped at one window,
-// Retry-After the longest wait among the blocked keys rounded up to whole seconds and at least
-// one, a key named twice taken once, refunds never raising a bucket above its limit). Each of
-// Admit and Refund is one Lua script over all its keys, and Reset one DEL of all of them: Redis
-// runs each atomically, so checking the budgets of every key and taking from all of them (or
-// from none) is one step however many instances and goroutines call at once.
+// key prefix, the same sliding window log: at most limit admitted attempts in any span of one
+// window, Retry-After until the oldest of them leaves the window, rounded up to whole seconds
+// and at least one, a key named twice recorded once, a refund forgetting the newest attempt).
+// Each of Admit and Refund is one Lua script over all its keys, and Reset one DEL of all of
+// them: Redis runs each atomically, so checking the logs of every key and recording in all of
+// them (or in none) is one step however many instances and goroutines call at once.
 //
-// A bucket is one Redis string holding the time, in microseconds, at which it is full again,
-// and it expires at that time: a key lives at most one window after its last attempt, and a
-// full bucket takes no memory at all. How many keys exist is therefore bounded by the attempts
-// actually kept (admitted and not refunded) within one window, not by a cap as in Memory.
+// A log is one Redis list of attempt times in microseconds, oldest first, at most limit long,
+// which expires one window after its newest attempt: a key lives at most one window after its
+// last attempt, and a log whose attempts were all refunded is deleted. How many keys exist is
+// therefore bounded by the attempts actually kept (admitted and not refunded) within one
+// window, not by a cap as in Memory.
 //
 // # Time
 //
 // The scripts read the time from Redis (TIME), not from the calling instance. Every instance
-// then measures every bucket against one clock: with instance clocks that differ by s, a
-// bucket written by one instance would look s more or less empty to another (a fast clock
-// would see blocked accounts as refilled early, a slow one would lengthen blocks), and which
-// instance answered would change the answer. Redis's own clock may step too, but it steps for
-// everyone at once, and the debt cap bounds what a backwards step can do. Memory's injected
-// clock is therefore not used for the shared buckets.
+// then measures every log against one clock: with instance clocks that differ by s, attempts
+// recorded by one instance would look s older or newer to another (a fast clock would see
+// blocked accounts as free early, a slow one would lengthen blocks), and which instance
+// answered would change the answer. Redis's own clock may step too, but it steps for everyone
+// at once, and attempts dated in the future are taken as made now, which bounds what a
+// backwards step can do. Memory's injected clock is therefore not used for the shared logs.
 //
 // Tests that move a fake clock build the throttle with UseClockTime, which sends the clock's
 // time to the scripts instead. Mixing the two (Redis time shifted by the fake clock's distance
@@ -64,13 +64,16 @@ const DefaultRedisTimeout = 500 * time.Millisecond
 //
 // # Keys
 //
-// A throttle key is stored as prefix + "throttle:" + the hex SHA-256 of the key, so emails and
+// A throttle key is stored as prefix + "attempts:" + the hex SHA-256 of the key, so emails and
 // client addresses never appear in clear in Redis (SCAN, MONITOR, a dump or a replica) and
 // every key is 64 hex digits long whatever the caller sends. The hash is unsalted: it hides
 // keys from a reader, not from someone who can hash candidates (the IPv4 space is small, email
 // lists exist), so Redis still holds data about people and is to be protected as such. The
 // keys of one call may fall in different hash slots, which is fine on the single Redis the
-// service uses and would need a hash tag on Redis Cluster.
+// service uses and would need a hash tag on Redis Cluster. Versions before the sliding window
+// kept token buckets, as strings, under prefix + "throttle:"; the new name keeps the two from
+// reading each other's values while both run during a rolling upgrade (each then counts only
+// its own attempts), and the old keys expire within a window.
 //
 // # When Redis fails
 //
@@ -97,13 +100,13 @@ const DefaultRedisTimeout = 500 * time.Millisecond
 // as a probe gets an answer, every call uses Redis again, without a restart.
 type Shared struct {
 	client  rueidis.Client
-	ns      string // prefix + "throttle:"
+	ns      string // prefix + "attempts:"
 	timeout time.Duration
 	clock   ports.Clock
 	local   *Memory
 	health  HealthReporter
-	// params holds, per kind of key (kindIndex), the window and refill interval in
-	// microseconds, as script arguments.
+	// params holds, per kind of key (kindIndex), the window in microseconds and the limit,
+	// as script arguments.
 	params [4][2]string
 	// clockTime sends clock's time to the scripts instead of letting them read Redis's.
 	clockTime bool
@@ -124,7 +127,7 @@ var _ ports.AttemptThrottle = (*Shared)(nil)
 type SharedOption func(*Shared)
 
 // UseClockTime makes the scripts take the time from the injected clock instead of Redis's
-// TIME, so that a test's fake clock decides when buckets refill. Production leaves it out:
+// TIME, so that a test's fake clock decides when attempts leave the window. Production leaves it out:
 // instances' clocks differ, Redis's is the same for all (see Time in the type's documentation).
 func UseClockTime() SharedOption { return func(s *Shared) { s.clockTime = true } }
 
@@ -132,7 +135,7 @@ func UseClockTime() SharedOption { return func(s *Shared) { s.clockTime = true }
 // deployment's APP_REDIS_PREFIX). timeout bounds each Redis call (APP_REDIS_TIMEOUT; zero or
 // less means DefaultRedisTimeout). cfg gives the limits, resolved exactly as NewMemory resolves
 // them. clock is the service's clock: the one the local fallback is built with when local is
-// nil, and, with UseClockTime only, the time of the shared buckets. local is the fallback,
+// nil, and, with UseClockTime only, the time of the shared logs. local is the fallback,
 // which must be built from the same cfg; nil builds one from cfg and clock. health receives the
 // outcome of every Redis call (normally the shared *redisx.Health); nil for none.
 func NewShared(client rueidis.Client, prefix string, timeout time.Duration, cfg config.Throttle, clock ports.Clock, local *Memory, health HealthReporter, opts ...SharedOption) *Shared {
@@ -145,13 +148,12 @@ func NewShared(client rueidis.Client, prefix string, timeout time.Duration, cfg 
 	if health == nil {
 		health = noHealth{}
 	}
-	s := &Shared{client: client, ns: prefix + "throttle:", timeout: timeout, clock: clock, local: local, health: health}
+	s := &Shared{client: client, ns: prefix + "attempts:", timeout: timeout, clock: clock, local: local, health: health}
 	window, limits := settings(cfg)
 	w := max(window.Microseconds(), 1)
 	for i, limit := range limits {
-		// Memory refills one token every window/limit; here in microseconds, the resolution
-		// of Redis's TIME.
-		s.params[i] = [2]string{strconv.FormatInt(w, 10), strconv.FormatInt(max(w/int64(limit), 1), 10)}
+		// In microseconds, the resolution of Redis's TIME.
+		s.params[i] = [2]string{strconv.FormatInt(w, 10), strconv.Itoa(limit)}
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -162,57 +164,72 @@ func NewShared(client rueidis.Client, prefix string, timeout time.Duration, cfg 
 // Local returns the fallback throttle, which also holds this instance's own attempts.
 func (s *Shared) Local() *Memory { return s.local }
 
-// nowLua is the scripts' current time in microseconds: Redis's, or ARGV[1] when it is not
-// empty (UseClockTime).
-const nowLua = `
+// logLua is the scripts' prelude: now, the current time in microseconds (Redis's, or ARGV[1]
+// when it is not empty: UseClockTime), and prune, which drops from a key's log the attempts
+// that have left the window and returns how many remain. As in Memory, an attempt dated after
+// now (the clock stepped backwards) is taken as made now. Each attempt is popped once, so a
+// call costs the same however long the log (a limit set very high, to disable throttling).
+const logLua = `
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
+local nowText = string.format('%.0f', now)
+local function prune(key, window)
+  local last = redis.call('LINDEX', key, -1)
+  if not last then
+    return 0
+  end
+  if tonumber(last) > now then
+    local n = redis.call('LLEN', key)
+    local j = n - 1
+    while j >= 0 and tonumber(redis.call('LINDEX', key, j)) > now do
+      redis.call('LSET', key, j, nowText)
+      j = j - 1
+    end
+  end
+  while true do
+    local first = redis.call('LINDEX', key, 0)
+    if not first or tonumber(first) > now - window then
+      break
+    end
+    redis.call('LPOP', key)
+  end
+  return redis.call('LLEN', key)
+end
 `
 
-// admitScript takes one token from every bucket in KEYS, or from none. ARGV[1] is the time or
-// empty (see nowLua); ARGV[2i] and ARGV[2i+1] are the window and refill interval of KEYS[i].
-// All times are in microseconds. It returns 0 when the attempt is admitted, otherwise how long
-// until every bucket holds a token again.
-var admitScript = rueidis.NewLuaScript(nowLua + `
-local debts = {}
+// admitScript records one attempt in every log in KEYS, or in none. ARGV[1] is the time or
+// empty (see logLua); ARGV[2i] and ARGV[2i+1] are the window (microseconds) and the limit of
+// KEYS[i]. It returns 0 when the attempt is admitted, otherwise how long, in microseconds,
+// until every log has room again.
+var admitScript = rueidis.NewLuaScript(logLua + `
 local wait = 0
 for i, key in ipairs(KEYS) do
-  local window, interval = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
-  local full = tonumber(redis.call('GET', key))
-  local debt = 0
-  if full then
-    debt = math.min(math.max(full - now, 0), window)
+  local window, limit = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
+  local n = prune(key, window)
+  if n >= limit then
+    local first = tonumber(redis.call('LINDEX', key, n - limit))
+    wait = math.max(wait, first + window - now)
   end
-  debts[i] = debt
-  wait = math.max(wait, debt - (window - interval))
 end
 if wait > 0 then
   return wait
 end
 for i, key in ipairs(KEYS) do
-  local window, interval = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
-  local debt = math.min(debts[i] + interval, window)
-  redis.call('SET', key, string.format('%.0f', now + debt), 'PX', math.ceil(debt / 1000))
+  redis.call('RPUSH', key, nowText)
+  redis.call('PEXPIRE', key, math.ceil(tonumber(ARGV[2*i]) / 1000))
 end
 return 0
 `)
 
-// refundScript gives one token back to every bucket in KEYS that exists, with the arguments of
-// admitScript. A bucket that is full again is deleted.
-var refundScript = rueidis.NewLuaScript(nowLua + `
+// refundScript forgets the newest attempt in the window of every log in KEYS, with the
+// arguments of admitScript. Redis deletes a list left empty.
+var refundScript = rueidis.NewLuaScript(logLua + `
 for i, key in ipairs(KEYS) do
-  local full = tonumber(redis.call('GET', key))
-  if full then
-    local window, interval = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
-    local debt = math.min(math.max(full - now, 0), window) - interval
-    if debt <= 0 then
-      redis.call('DEL', key)
-    else
-      redis.call('SET', key, string.format('%.0f', now + debt), 'PX', math.ceil(debt / 1000))
-    end
+  if prune(key, tonumber(ARGV[2*i])) > 0 then
+    redis.call('RPOP', key)
   end
 end
 return 0
@@ -238,7 +255,7 @@ func (s *Shared) Admit(ctx context.Context, keys ...string) error {
 		return &domain.ThrottledError{RetryAfter: roundUpToSecond(time.Duration(wait) * time.Microsecond)}
 	}
 	// Redis decides while it answers; the local record is what this instance will decide
-	// with if it stops answering. When the local bucket is already empty (its attempts were
+	// with if it stops answering. When the local log is already full (its attempts were
 	// reset elsewhere, say) it refuses to record more, which is the safe side.
 	_ = s.local.Admit(ctx, keys...)
 	return nil
@@ -295,7 +312,7 @@ func (s *Shared) call(ctx context.Context, do func(context.Context) error) error
 	return err
 }
 
-// redisKeys names keys' buckets in Redis; see Keys in the type's documentation.
+// redisKeys names keys' logs in Redis; see Keys in the type's documentation.
 func (s *Shared) redisKeys(keys []string) []string {
 	out := make([]string, len(keys))
 	for i, key := range keys {
@@ -306,7 +323,7 @@ func (s *Shared) redisKeys(keys []string) []string {
 }
 
 // args are the scripts' arguments for keys: the time (empty for Redis's), then each key's
-// window and interval.
+// window and limit.
 func (s *Shared) args(keys []string) []string {
 	args := make([]string, 1, 1+2*len(keys))
 	if s.clockTime {

@@ -21,7 +21,8 @@ const adminPassword = "admin passphrase 42"
 // fastHashing makes password hashing cheap. These suites are about sessions, roles and
 // throttling, not hashing cost, and they hash hundreds of times: with the production
 // parameters a race-instrumented binary spends most of the run in Argon2id, and slow attempts
-// also let throttle buckets refill between guesses, which blurs the limits under test.
+// also let earlier attempts leave the throttle window between guesses, which blurs the limits
+// under test.
 var fastHashing = []string{"APP_AUTH_ARGON2_MEMORY_KIB=1024", "APP_AUTH_ARGON2_ITERATIONS=1"}
 
 // withFastHashing returns extra after the fastHashing settings.

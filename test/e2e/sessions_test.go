@@ -349,6 +349,41 @@ func TestForwardedForIsHonouredOnlyFromTrustedProxies(t *testing.T) {
 	})
 }
 
+// TestSignupsAreAtMostTheLimitPerWindow: "20 signups per address per throttle window" holds
+// for every window, not only on average. With 3 per 6 s, a fourth signup is refused until the
+// first leaves the window: it is still refused 2.5 s later, when a token bucket refilling 3 per
+// 6 s would have let it in, and it is admitted once its Retry-After has passed.
+func TestSignupsAreAtMostTheLimitPerWindow(t *testing.T) {
+	extra := []string{"APP_THROTTLE_WINDOW=6s", "APP_THROTTLE_SIGNUP_ATTEMPTS=3", "APP_HTTP_TRUSTED_PROXIES=127.0.0.1"}
+	forEachBackendWith(t, extra, func(t *testing.T, s *server) {
+		const addr = "192.0.2.66"
+		signup := func() response {
+			t.Helper()
+			return s.doWith("POST", "/api/v1/auth/signup", "", map[string]any{"email": uniqueEmail("window"), "password": "correct horse battery"},
+				map[string]string{"X-Forwarded-For": addr})
+		}
+		first := time.Now()
+		for range 3 {
+			expect(t, signup(), http.StatusCreated)
+		}
+		r := signup()
+		expectProblem(t, r, http.StatusTooManyRequests, "too_many_attempts")
+		if wait := retryAfter(t, r); time.Since(first) < time.Second && wait < 5 {
+			t.Fatalf("Retry-After %ds for a window of 6s that began %s ago", wait, time.Since(first))
+		}
+		time.Sleep(2500 * time.Millisecond)
+		r = signup()
+		if r.Status != http.StatusTooManyRequests {
+			t.Fatalf("a fourth signup %s after the first three was answered %d, want 429: no 6 s may hold more than 3", time.Since(first), r.Status)
+		}
+		time.Sleep(time.Duration(retryAfter(t, r)) * time.Second)
+		expect(t, signup(), http.StatusCreated)
+		// Another address was never limited by these.
+		expect(t, s.doWith("POST", "/api/v1/auth/signup", "", map[string]any{"email": uniqueEmail("window"), "password": "correct horse battery"},
+			map[string]string{"X-Forwarded-For": "192.0.2.67"}), http.StatusCreated)
+	})
+}
+
 // TestConcurrentRefreshesWithOneTokenLetOneWinAtMost sends one refresh token several times at
 // once, as a client that retries eagerly (or a thief racing its owner) does. At most one of
 // them may rotate it; every other use is reuse of a retired token, which revokes the session,

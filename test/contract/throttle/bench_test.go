@@ -80,3 +80,33 @@ func BenchmarkMemoryAdmit(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkAdmitLongLog is one key admitting attempt after attempt under a limit of 10^8 per
+// second, as in a deployment that switches throttling off by setting its limits very high (the
+// load runner does): the key's log then holds every attempt of the last second, tens of
+// thousands in Redis and millions in memory, while the oldest keep leaving it. Its ns/op
+// should be no more than BenchmarkSharedAdmit's and BenchmarkMemoryAdmit's (which touch two
+// keys): a call costs the same however long the log.
+func BenchmarkAdmitLongLog(b *testing.B) {
+	cfg := config.Throttle{Window: time.Second, SignupAttempts: 100_000_000}
+	for _, c := range []struct {
+		name string
+		new  func(b *testing.B) ports.AttemptThrottle
+	}{
+		{"memory", func(*testing.B) ports.AttemptThrottle { return throttle.NewMemory(cfg, system.NewClock()) }},
+		{"shared", func(b *testing.B) ports.AttemptThrottle {
+			rc := testredis.Config(b)
+			client := testredis.Client(b, rc)
+			return throttle.NewShared(client, isolated(b, client), rc.Timeout, cfg, system.NewClock(), nil, strictHealth{b})
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			th := c.new(b)
+			for b.Loop() {
+				if err := th.Admit(b.Context(), "signup:192.0.2.1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -36,9 +36,12 @@ func Tests() []contract.Group[Backend] {
 	}
 }
 
-// Logins is the configuration most tests use: 10 failures per account and 50 per address in
-// 15 minutes (one back every 90 and 18 seconds), 20 signups (one back every 45 seconds).
+// Logins is the configuration most tests use: 10 failures per account and 50 per address, 20
+// signups per address, all per 15 minutes.
 var Logins = config.Throttle{Window: 15 * time.Minute, AccountFailures: 10, AddrFailures: 50, SignupAttempts: 20}
+
+// window is Logins' window: a burst that fills a budget blocks its key for that long.
+const window = 15 * time.Minute
 
 // Start is the fake clock's starting time.
 var Start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -89,59 +92,88 @@ func wantRefusal(t *testing.T, th ports.AttemptThrottle, want time.Duration, wha
 
 var budgetTests = []contract.Test[Backend]{
 	{Name: "BurstUpToTheLimitThenRetryAfter", Run: func(t *testing.T, b Backend) {
-		th, _ := newThrottle(t, b, Logins)
-		const acct = "account:a@x.io"
-		AdmitN(t, th, 10, acct)
-		// Ten attempts empty the bucket; one comes back every 15m/10 = 90s.
-		wantRefusal(t, th, 90*time.Second, "the 11th attempt", acct)
-	}},
-	{Name: "RefillsOneAttemptPerInterval", Run: func(t *testing.T, b Backend) {
 		th, clock := newThrottle(t, b, Logins)
 		const acct = "account:a@x.io"
 		AdmitN(t, th, 10, acct)
-		clock.Advance(30 * time.Second)
-		wantRefusal(t, th, 60*time.Second, "30s later", acct)
-		clock.Advance(60 * time.Second)
-		if d := Refusal(t, th, acct); d != 0 {
-			t.Fatalf("after waiting RetryAfter, still refused for %v", d)
-		}
-		// The refilled token was one attempt, not a reset.
-		wantRefusal(t, th, 90*time.Second, "after the refilled attempt", acct)
-		// Half the window refills half the bucket.
-		clock.Advance(7*time.Minute + 30*time.Second)
-		AdmitN(t, th, 5, acct)
-		wantRefusal(t, th, 90*time.Second, "after half a window", acct)
-		// A whole window without attempts refills it completely, and no further.
-		clock.Advance(time.Hour)
+		// Ten attempts at once fill the window; the first leaves it 15 minutes later.
+		wantRefusal(t, th, window, "the 11th attempt", acct)
+		clock.Advance(window - time.Second)
+		wantRefusal(t, th, time.Second, "a second before the window ends", acct)
+		clock.Advance(time.Second)
 		AdmitN(t, th, 10, acct)
-		wantRefusal(t, th, 90*time.Second, "after a quiet hour", acct)
+		wantRefusal(t, th, window, "after the second burst", acct)
+	}},
+	{Name: "RetryAfterIsUntilTheOldestAttemptLeavesTheWindow", Run: func(t *testing.T, b Backend) {
+		th, clock := newThrottle(t, b, Logins)
+		const acct = "account:a@x.io"
+		AdmitN(t, th, 4, acct) // at 0
+		clock.Advance(5 * time.Minute)
+		AdmitN(t, th, 6, acct) // at 5 min
+		clock.Advance(time.Minute)
+		wantRefusal(t, th, 9*time.Minute, "at 6 min: the first four leave at 15 min", acct)
+		clock.Advance(9 * time.Minute)
+		// The four from 0 have left; the six from 5 min are still in the window.
+		AdmitN(t, th, 4, acct)
+		wantRefusal(t, th, 5*time.Minute, "at 15 min, four attempts later", acct)
+		clock.Advance(5 * time.Minute)
+		AdmitN(t, th, 6, acct)
+		wantRefusal(t, th, 10*time.Minute, "at 20 min", acct)
+	}},
+	{Name: "NeverMoreThanTheLimitInAnyWindow", Run: func(t *testing.T, b Backend) {
+		// A client that retries a signup every 10 seconds for an hour: no span of 15 minutes
+		// holds more than 20 admitted signups, and it is not starved either (it gets its 20 in
+		// each of the four windows of the hour).
+		th, clock := newThrottle(t, b, Logins)
+		const key = "signup:192.0.2.1"
+		var admitted []time.Time
+		for range 360 {
+			if Refusal(t, th, key) == 0 {
+				admitted = append(admitted, clock.Now())
+			}
+			clock.Advance(10 * time.Second)
+		}
+		for i, at := range admitted {
+			in := 0
+			for _, later := range admitted[i:] {
+				if later.Sub(at) < window {
+					in++
+				}
+			}
+			if in > 20 {
+				t.Fatalf("%d signups admitted in the 15 minutes from %s, limit 20", in, at.Sub(Start))
+			}
+		}
+		if len(admitted) != 80 {
+			t.Fatalf("%d signups admitted in an hour of retries every 10s, want 80 (20 per window)", len(admitted))
+		}
 	}},
 	{Name: "RefusedAttemptsTakeNothing", Run: func(t *testing.T, b Backend) {
 		th, clock := newThrottle(t, b, Logins)
 		const acct = "account:victim@x.io"
 		AdmitN(t, th, 10, acct)
 		for range 200 {
+			clock.Advance(time.Second)
 			_ = th.Admit(t.Context(), acct)
 		}
-		wantRefusal(t, th, 90*time.Second, "after 200 refusals", acct)
-		// Once the attacker stops, the owner may try within one interval and has the whole
-		// budget back within the window.
-		clock.Advance(90 * time.Second)
-		AdmitN(t, th, 1, acct)
-		clock.Advance(15 * time.Minute)
+		// Refusals neither extend the block nor count: once the window of the ten admitted
+		// attempts has passed, the whole budget is back.
+		wantRefusal(t, th, window-200*time.Second, "after 200 refusals", acct)
+		clock.Advance(window - 200*time.Second)
 		AdmitN(t, th, 10, acct)
 	}},
 	{Name: "RetryAfterRoundsUpToWholeSeconds", Run: func(t *testing.T, b Backend) {
-		// 3 attempts per 10s: one token every 3.33s.
+		// 3 attempts per 10s.
 		th, clock := newThrottle(t, b, config.Throttle{Window: 10 * time.Second, AccountFailures: 3, AddrFailures: 3})
 		const acct = "account:a@x.io"
-		AdmitN(t, th, 3, acct)
-		wantRefusal(t, th, 4*time.Second, "3.33s to wait", acct)
-		clock.Advance(3 * time.Second)
-		wantRefusal(t, th, time.Second, "0.33s to wait", acct)
-		clock.Advance(334 * time.Millisecond)
+		AdmitN(t, th, 1, acct)
+		clock.Advance(333 * time.Millisecond)
+		AdmitN(t, th, 2, acct)
+		wantRefusal(t, th, 10*time.Second, "9.667s to wait", acct)
+		clock.Advance(9 * time.Second)
+		wantRefusal(t, th, time.Second, "0.667s to wait", acct)
+		clock.Advance(667 * time.Millisecond)
 		if d := Refusal(t, th, acct); d != 0 {
-			t.Fatalf("after the refill interval still refused for %v", d)
+			t.Fatalf("once the first attempt left the window, still refused for %v", d)
 		}
 	}},
 	{Name: "ClockGoingBackwardsDoesNotLengthenABlock", Run: func(t *testing.T, b Backend) {
@@ -149,9 +181,11 @@ var budgetTests = []contract.Test[Backend]{
 		const acct = "account:a@x.io"
 		AdmitN(t, th, 10, acct)
 		clock.Advance(-24 * time.Hour)
-		if d := Refusal(t, th, acct); d > 90*time.Second {
-			t.Fatalf("after the clock stepped back RetryAfter = %v, want at most 90s", d)
+		if d := Refusal(t, th, acct); d == 0 || d > window {
+			t.Fatalf("after the clock stepped back RetryAfter = %v, want refused for at most the %v window", d, window)
 		}
+		clock.Advance(window)
+		AdmitN(t, th, 10, acct)
 	}},
 }
 
@@ -163,10 +197,10 @@ var keyTests = []contract.Test[Backend]{
 			limit int
 			wait  time.Duration
 		}{
-			{"account:a@x.io", 10, 90 * time.Second},
-			{"addr:192.0.2.1", 50, 18 * time.Second},
-			{"signup:192.0.2.1", 20, 45 * time.Second},
-			{"something-else", 10, 90 * time.Second}, // any other key is limited like an account
+			{"account:a@x.io", 10, window},
+			{"addr:192.0.2.1", 50, window},
+			{"signup:192.0.2.1", 20, window},
+			{"something-else", 10, window}, // any other key is limited like an account
 		} {
 			AdmitN(t, th, c.limit, c.key)
 			wantRefusal(t, th, c.wait, c.key, c.key)
@@ -179,7 +213,7 @@ var keyTests = []contract.Test[Backend]{
 			limit int
 		}{{"account:a@x.io", 10}, {"addr:192.0.2.1", 50}, {"signup:192.0.2.1", 20}} {
 			AdmitN(t, th, c.limit, c.key)
-			wantRefusal(t, th, 15*time.Minute/time.Duration(c.limit), c.key, c.key)
+			wantRefusal(t, th, 15*time.Minute, c.key, c.key)
 		}
 	}},
 	{Name: "AllOrNothingAcrossKeys", Run: func(t *testing.T, b Backend) {
@@ -189,28 +223,29 @@ var keyTests = []contract.Test[Backend]{
 		// Refusals because of the account take nothing from the address: it has exactly its
 		// 40 remaining attempts afterwards.
 		for range 20 {
-			wantRefusal(t, th, 90*time.Second, "the blocked account", addr, acct)
+			wantRefusal(t, th, window, "the blocked account", addr, acct)
 		}
 		for i := range 40 {
 			AdmitN(t, th, 1, fmt.Sprintf("account:user%d@x.io", i), addr)
 		}
 		// Now the address blocks, and a fresh account is not charged for the refusal.
-		wantRefusal(t, th, 18*time.Second, "the 51st attempt from the address", "account:fresh@x.io", addr)
+		wantRefusal(t, th, window, "the 51st attempt from the address", "account:fresh@x.io", addr)
 		AdmitN(t, th, 10, "account:fresh@x.io")
 	}},
 	{Name: "TheLongestWaitWins", Run: func(t *testing.T, b Backend) {
-		th, _ := newThrottle(t, b, Logins)
+		th, clock := newThrottle(t, b, Logins)
 		const acct, addr = "account:a@x.io", "addr:192.0.2.1"
 		AdmitN(t, th, 10, acct)
+		clock.Advance(5 * time.Minute)
 		AdmitN(t, th, 50, addr)
-		wantRefusal(t, th, 90*time.Second, "account and address blocked", addr, acct)
-		wantRefusal(t, th, 18*time.Second, "address alone", addr)
+		wantRefusal(t, th, window, "account and address blocked", addr, acct)
+		wantRefusal(t, th, 10*time.Minute, "account alone", acct)
 	}},
 	{Name: "AKeyNamedTwiceIsTakenOnce", Run: func(t *testing.T, b Backend) {
 		th, _ := newThrottle(t, b, Logins)
 		const acct = "account:a@x.io"
 		AdmitN(t, th, 10, acct, acct)
-		wantRefusal(t, th, 90*time.Second, "the 11th attempt", acct)
+		wantRefusal(t, th, window, "the 11th attempt", acct)
 	}},
 	{Name: "KeysAreIndependent", Run: func(t *testing.T, b Backend) {
 		th, _ := newThrottle(t, b, Logins)
@@ -229,10 +264,10 @@ var refundResetTests = []contract.Test[Backend]{
 		AdmitN(t, th, 10, acct, addr)
 		th.Refund(t.Context(), acct, addr)
 		AdmitN(t, th, 1, acct)
-		wantRefusal(t, th, 90*time.Second, "after one refund and one attempt", acct)
+		wantRefusal(t, th, window, "after one refund and one attempt", acct)
 		// The address got its attempt back too: 41 left.
 		AdmitN(t, th, 41, addr)
-		wantRefusal(t, th, 18*time.Second, "the address", addr)
+		wantRefusal(t, th, window, "the address", addr)
 	}},
 	{Name: "RefundsNeverRaiseABudgetAboveItsLimit", Run: func(t *testing.T, b Backend) {
 		th, _ := newThrottle(t, b, Logins)
@@ -242,19 +277,19 @@ var refundResetTests = []contract.Test[Backend]{
 			th.Refund(t.Context(), acct)
 		}
 		AdmitN(t, th, 10, acct)
-		wantRefusal(t, th, 90*time.Second, "after more refunds than attempts", acct)
+		wantRefusal(t, th, window, "after more refunds than attempts", acct)
 		th.Refund(t.Context(), "account:unknown@x.io") // refunding an unknown key is harmless
 		AdmitN(t, th, 10, "account:unknown@x.io")
-		wantRefusal(t, th, 90*time.Second, "the unknown key", "account:unknown@x.io")
+		wantRefusal(t, th, window, "the unknown key", "account:unknown@x.io")
 	}},
-	{Name: "RefundAfterRefillDoesNotCarryOver", Run: func(t *testing.T, b Backend) {
+	{Name: "RefundAfterTheWindowDoesNotCarryOver", Run: func(t *testing.T, b Backend) {
 		th, clock := newThrottle(t, b, Logins)
 		const acct = "account:a@x.io"
 		AdmitN(t, th, 1, acct)
 		clock.Advance(15 * time.Minute)
-		th.Refund(t.Context(), acct) // the bucket is already full again
+		th.Refund(t.Context(), acct) // its one attempt has already left the window
 		AdmitN(t, th, 10, acct)
-		wantRefusal(t, th, 90*time.Second, "the 11th attempt", acct)
+		wantRefusal(t, th, window, "the 11th attempt", acct)
 	}},
 	{Name: "ResetRestoresTheWholeBudgetOfItsKeysOnly", Run: func(t *testing.T, b Backend) {
 		th, _ := newThrottle(t, b, Logins)
@@ -262,10 +297,10 @@ var refundResetTests = []contract.Test[Backend]{
 		AdmitN(t, th, 10, acct, addr)
 		th.Reset(t.Context(), acct)
 		AdmitN(t, th, 10, acct)
-		wantRefusal(t, th, 90*time.Second, "after the reset budget", acct)
+		wantRefusal(t, th, window, "after the reset budget", acct)
 		// The address still holds its 10 attempts.
 		AdmitN(t, th, 40, addr)
-		wantRefusal(t, th, 18*time.Second, "the address", addr)
+		wantRefusal(t, th, window, "the address", addr)
 		th.Reset(t.Context(), acct, addr, acct)
 		AdmitN(t, th, 10, acct, addr)
 		th.Reset(t.Context(), "account:unknown@x.io") // resetting an unknown key is harmless

@@ -59,7 +59,7 @@ func TestSharedInstancesShareOneBudget(t *testing.T) {
 	admitN(t, instances[1], 3, acct)
 	admitN(t, instances[2], 3, acct)
 	for i, th := range instances {
-		wantRefused(t, th, 90*time.Second, fmt.Sprintf("instance %d after 10 attempts on three instances", i), acct)
+		wantRefused(t, th, 15*time.Minute, fmt.Sprintf("instance %d after 10 attempts on three instances", i), acct)
 	}
 
 	// 200 attempts at once, spread over the three instances, for one account from as many
@@ -175,9 +175,9 @@ func (o *outage) wantRedisAgain(t *testing.T) {
 	}
 	// The proxied instance's local budget has never seen these keys: only Redis can refuse.
 	admitN(t, o.direct, 10, "account:other@x.io")
-	wantRefused(t, o.viaPxy, 90*time.Second, "after Redis came back, an account emptied through the other instance", "account:other@x.io")
+	wantRefused(t, o.viaPxy, 15*time.Minute, "after Redis came back, an account emptied through the other instance", "account:other@x.io")
 	admitN(t, o.viaPxy, 10, "account:third@x.io")
-	wantRefused(t, o.direct, 90*time.Second, "after Redis came back, the other instance", "account:third@x.io")
+	wantRefused(t, o.direct, 15*time.Minute, "after Redis came back, the other instance", "account:third@x.io")
 }
 
 // skewedClock is the wall clock off by a fixed amount, as an instance's clock may be.
@@ -186,9 +186,9 @@ type skewedClock time.Duration
 func (c skewedClock) Now() time.Time { return time.Now().Add(time.Duration(c)) }
 
 // TestSharedUsesRedisTime: two instances whose clocks are 10 minutes apart share budgets as if
-// they had one clock, because the buckets are measured with Redis's time. With each
-// instance's own time (UseClockTime), the same attempts get twice the budget: the bucket the
-// slow instance filled looks already refilled to the fast one.
+// they had one clock, because the logs are measured with Redis's time. With each instance's
+// own time (UseClockTime), the same attempts get twice the budget: the attempts the slow
+// instance recorded look older than the window to the fast one.
 func TestSharedUsesRedisTime(t *testing.T) {
 	cfg := testredis.Config(t)
 	a, b := testredis.Client(t, cfg), testredis.Client(t, cfg)
@@ -200,15 +200,15 @@ func TestSharedUsesRedisTime(t *testing.T) {
 	onSlow := throttle.NewShared(b, prefix, cfg.Timeout, logins, slow, nil, strictHealth{t})
 	admitN(t, onSlow, 5, acct)
 	admitN(t, onFast, 5, acct)
-	wantRefused(t, onFast, 90*time.Second, "the fast instance", acct)
-	wantRefused(t, onSlow, 90*time.Second, "the slow instance", acct)
+	wantRefused(t, onFast, 15*time.Minute, "the fast instance", acct)
+	wantRefused(t, onSlow, 15*time.Minute, "the slow instance", acct)
 
 	prefix = isolated(t, a)
 	onFast = throttle.NewShared(a, prefix, cfg.Timeout, logins, fast, nil, strictHealth{t}, throttle.UseClockTime())
 	onSlow = throttle.NewShared(b, prefix, cfg.Timeout, logins, slow, nil, strictHealth{t}, throttle.UseClockTime())
 	admitN(t, onSlow, 10, acct)
 	admitN(t, onFast, 10, acct) // the point of Redis time: these would be refused
-	wantRefused(t, onFast, 90*time.Second, "the fast instance on its own time", acct)
+	wantRefused(t, onFast, 15*time.Minute, "the fast instance on its own time", acct)
 }
 
 // TestSharedFallsBackWhenRedisRefuses: while Redis refuses connections an instance still
@@ -228,9 +228,9 @@ func TestSharedFallsBackWhenRedisRefuses(t *testing.T) {
 			switch d := refusal(t, o.viaPxy, acct); d {
 			case 0:
 				admitted++
-			case 90 * time.Second:
+			case 15 * time.Minute:
 			default:
-				t.Fatalf("RetryAfter %v during the outage, want 90s", d)
+				t.Fatalf("RetryAfter %v during the outage, want 15m", d)
 			}
 		})
 	}
@@ -240,14 +240,14 @@ func TestSharedFallsBackWhenRedisRefuses(t *testing.T) {
 	o.wantOneOutage(t)
 	// Redis, seen from elsewhere, still holds the 7 attempts made before the outage.
 	admitN(t, o.direct, 3, acct)
-	wantRefused(t, o.direct, 90*time.Second, "the other instance", acct)
+	wantRefused(t, o.direct, 15*time.Minute, "the other instance", acct)
 
 	// Refund and Reset are bounded too, and apply locally.
 	timed(t, "Refund with Redis refusing", o.timeout+200*time.Millisecond, func() { o.viaPxy.Refund(t.Context(), acct) })
 	admitN(t, o.viaPxy, 1, acct)
 	timed(t, "Reset with Redis refusing", o.timeout+200*time.Millisecond, func() { o.viaPxy.Reset(t.Context(), acct) })
 	admitN(t, o.viaPxy, 10, acct)
-	wantRefused(t, o.viaPxy, 90*time.Second, "the local budget after the reset", acct)
+	wantRefused(t, o.viaPxy, 15*time.Minute, "the local budget after the reset", acct)
 
 	o.proxy.Restore()
 	o.wantRedisAgain(t)
@@ -275,7 +275,7 @@ func TestSharedFallsBackWhenRedisStalls(t *testing.T) {
 	// Ten more calls in a row: at most one of them (a probe) waits for the stalled Redis.
 	timed(t, "10 Admits in a row with Redis stalled", o.timeout+500*time.Millisecond, func() {
 		for range 10 {
-			wantRefused(t, o.viaPxy, 90*time.Second, "the local budget", acct)
+			wantRefused(t, o.viaPxy, 15*time.Minute, "the local budget", acct)
 		}
 	})
 
@@ -291,7 +291,7 @@ func TestSharedStartsWithRedisDown(t *testing.T) {
 	timed(t, "10 Admits with Redis down from the start", 10*(o.timeout+200*time.Millisecond), func() {
 		admitN(t, o.viaPxy, 10, acct)
 	})
-	wantRefused(t, o.viaPxy, 90*time.Second, "the local budget", acct)
+	wantRefused(t, o.viaPxy, 15*time.Minute, "the local budget", acct)
 	o.wantOneOutage(t)
 	o.proxy.Restore()
 	o.wantRedisAgain(t)
@@ -317,7 +317,7 @@ func TestSharedCallerCancellationIsNotAnOutage(t *testing.T) {
 			t.Fatalf("attempt %d with a cancelled context: %v", i, err)
 		}
 	}
-	wantRefused(t, other, 90*time.Second, "the other instance", acct)
+	wantRefused(t, other, 15*time.Minute, "the other instance", acct)
 	th.Refund(ctx, acct)
 	admitN(t, other, 1, acct)
 	th.Reset(ctx, acct)
@@ -344,17 +344,23 @@ func TestSharedKeepsNoKeyInClear(t *testing.T) {
 	if len(keys) != 4 {
 		t.Fatalf("found %d keys under %s, want 4: %q", len(keys), prefix, keys)
 	}
-	shape := regexp.MustCompile("^" + regexp.QuoteMeta(prefix) + "throttle:[0-9a-f]{64}$")
+	shape := regexp.MustCompile("^" + regexp.QuoteMeta(prefix) + "attempts:[0-9a-f]{64}$")
 	for _, key := range keys {
 		if !shape.MatchString(key) {
-			t.Errorf("key %q is not the prefix, throttle: and a hex SHA-256", key)
+			t.Errorf("key %q is not the prefix, attempts: and a hex SHA-256", key)
 		}
-		value, err := client.Do(t.Context(), client.B().Get().Key(key).Build()).ToString()
+		times, err := client.Do(t.Context(), client.B().Lrange().Key(key).Start(0).Stop(-1).Build()).AsStrSlice()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := strconv.ParseInt(value, 10, 64); err != nil {
-			t.Errorf("key %s holds %q, want a time in microseconds", key, value)
+		if len(times) != 1 {
+			t.Errorf("key %s holds %q, want the one attempt's time", key, times)
+		}
+		value := strings.Join(times, ",")
+		for _, at := range times {
+			if _, err := strconv.ParseInt(at, 10, 64); err != nil {
+				t.Errorf("key %s holds %q, want times in microseconds", key, value)
+			}
 		}
 		for _, s := range secrets {
 			for _, part := range append(strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune("@.:+", r) }), s) {
@@ -375,14 +381,14 @@ func TestSharedKeepsNoKeyInClear(t *testing.T) {
 	}
 }
 
-// TestSharedKeysExpireWhenFull: on the real clock, a bucket's key expires when the bucket is
-// full again, and a refund back to full deletes it, so Redis keeps no key that carries no
-// attempt.
-func TestSharedKeysExpireWhenFull(t *testing.T) {
+// TestSharedKeysExpireWithTheirAttempts: on the real clock, a log's key expires one window
+// after its newest attempt, and a refund of its last attempt deletes it, so Redis keeps no key
+// that carries no attempt.
+func TestSharedKeysExpireWithTheirAttempts(t *testing.T) {
 	cfg := testredis.Config(t)
 	client := testredis.Client(t, cfg)
 	prefix := isolated(t, client)
-	// 2 attempts per second: one comes back every 500ms.
+	// 2 attempts per second.
 	th := throttle.NewShared(client, prefix, cfg.Timeout, config.Throttle{Window: time.Second, AccountFailures: 2}, system.NewClock(), nil, strictHealth{t})
 	const acct = "account:a@x.io"
 	pttl := func() int64 {
@@ -397,22 +403,24 @@ func TestSharedKeysExpireWhenFull(t *testing.T) {
 		}
 		return ms
 	}
-	admitN(t, th, 2, acct)
-	if ms := pttl(); ms <= 500 || ms > 1000 {
-		t.Fatalf("after 2 attempts the key expires in %dms, want (500ms, 1s]: when the bucket is full", ms)
+	admitN(t, th, 1, acct)
+	time.Sleep(300 * time.Millisecond)
+	admitN(t, th, 1, acct)
+	if ms := pttl(); ms <= 800 || ms > 1000 {
+		t.Fatalf("right after the second attempt the key expires in %dms, want (800ms, 1s]: a window after it", ms)
 	}
 	th.Refund(t.Context(), acct)
-	if ms := pttl(); ms <= 0 || ms > 500 {
-		t.Fatalf("after a refund the key expires in %dms, want (0, 500ms]", ms)
+	if ms := pttl(); ms <= 0 || ms > 1000 {
+		t.Fatalf("after a refund the key expires in %dms, want (0, 1s]", ms)
 	}
 	th.Refund(t.Context(), acct)
 	if ms := pttl(); ms != -2 {
-		t.Fatalf("a bucket refunded back to full still has a key (TTL %dms)", ms)
+		t.Fatalf("a log whose attempts were all refunded still has a key (TTL %dms)", ms)
 	}
 	admitN(t, th, 2, acct)
 	time.Sleep(1100 * time.Millisecond)
 	if ms := pttl(); ms != -2 {
-		t.Fatalf("a bucket full again for 100ms still has a key (TTL %dms)", ms)
+		t.Fatalf("a log whose attempts all left the window 100ms ago still has a key (TTL %dms)", ms)
 	}
 	admitN(t, th, 2, acct)
 }
