@@ -1,7 +1,6 @@
 package contract_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/acme/postsvc/adapters/worker"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/ports"
+	"github.com/acme/postsvc/test/fakes"
 	"github.com/acme/postsvc/test/testdb"
 )
 
@@ -83,7 +83,7 @@ func testKilledWorker(t *testing.T, driver, point string) {
 	child := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestJobsWorkerKilledMidJob$", "-test.v")
 	child.Env = append(os.Environ(),
 		envKillChild+"=1", envKillDriver+"="+driver, envKillDSN+"="+cfg.DSN, envKillPoint+"="+point)
-	var out lockedBuffer
+	var out fakes.LogBuffer
 	child.Stdout, child.Stderr = &out, &out
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
@@ -256,22 +256,4 @@ func runKilledChild(t *testing.T) {
 	defer cancel()
 	_ = r.Run(ctx)
 	t.Fatal("the child was not killed within a minute")
-}
-
-// lockedBuffer collects a child's output, written from the goroutines of exec.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// LogBuffer is a log sink for tests: safe for the goroutines of what is tested to write while
-// the test reads it.
+// LogBuffer is a log sink for tests (a logger's, or a child process's output): safe for the
+// goroutines of what is tested to write while the test reads it.
 type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/acme/postsvc/adapters/storage/s3store"
+	"github.com/acme/postsvc/test/fakes"
 )
 
 // The S3-protocol server of the S3 suites is, in order of preference:
@@ -172,7 +172,7 @@ func startVersityGW(bin, dir string) (S3Server, func(), error) {
 	cmd := exec.CommandContext(context.Background(), bin, "--port", "127.0.0.1:"+port, "--quiet", "posix", data) //nolint:gosec // G204: the tests' own binary
 	// Credentials through the environment, not the command line that ps shows.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+srv.AccessKey, "ROOT_SECRET_KEY="+srv.SecretKey)
-	var out lockedBuffer
+	var out fakes.LogBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
@@ -307,21 +307,4 @@ func PendingUploads(t testing.TB, store *s3store.Store) int {
 		t.Fatalf("list multipart uploads: %v", err)
 	}
 	return len(out.Uploads)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

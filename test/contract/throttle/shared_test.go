@@ -1,7 +1,6 @@
 package throttle_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,7 +84,7 @@ func TestSharedInstancesShareOneBudget(t *testing.T) {
 type outage struct {
 	proxy   *testdb.Proxy
 	health  *redisx.Health
-	logs    *logBuffer
+	logs    *fakes.LogBuffer
 	viaPxy  *throttle.Shared // the instance behind the proxy
 	direct  *throttle.Shared // another instance, on Redis directly
 	timeout time.Duration
@@ -120,7 +118,7 @@ func newOutage(t *testing.T, downAtStart bool) *outage {
 	direct := testredis.Client(t, cfg)
 	prefix := isolated(t, direct)
 	clock := fakes.NewClock(throttlecontract.Start)
-	logs := &logBuffer{}
+	logs := &fakes.LogBuffer{}
 	health := redisx.NewHealth(slog.New(slog.NewTextHandler(logs, nil)))
 	return &outage{
 		proxy:   proxy,
@@ -149,7 +147,7 @@ func (o *outage) wantOneOutage(t *testing.T) {
 	if up || failures == 0 || outages != 1 {
 		t.Fatalf("health: up %t, %d failures, %d outages; want down after one outage", up, failures, outages)
 	}
-	if n := o.logs.count("redis unreachable"); n != 1 {
+	if n := strings.Count(o.logs.String(), "redis unreachable"); n != 1 {
 		t.Fatalf("the outage was logged %d times, want once:\n%s", n, o.logs)
 	}
 }
@@ -170,7 +168,7 @@ func (o *outage) wantRedisAgain(t *testing.T) {
 		})
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := o.logs.count("redis answers again"); n != 1 {
+	if n := strings.Count(o.logs.String(), "redis answers again"); n != 1 {
 		t.Fatalf("the recovery was logged %d times, want once:\n%s", n, o.logs)
 	}
 	// The proxied instance's local budget has never seen these keys: only Redis can refuse.
@@ -304,7 +302,7 @@ func TestSharedCallerCancellationIsNotAnOutage(t *testing.T) {
 	a, b := testredis.Client(t, cfg), testredis.Client(t, cfg)
 	prefix := isolated(t, a)
 	clock := fakes.NewClock(throttlecontract.Start)
-	logs := &logBuffer{}
+	logs := &fakes.LogBuffer{}
 	health := redisx.NewHealth(slog.New(slog.NewTextHandler(logs, nil)))
 	th := throttle.NewShared(a, prefix, cfg.Timeout, logins, clock, nil, health)
 	other := throttle.NewShared(b, prefix, cfg.Timeout, logins, clock, nil, strictHealth{t})
@@ -424,23 +422,3 @@ func TestSharedKeysExpireWithTheirAttempts(t *testing.T) {
 	}
 	admitN(t, th, 2, acct)
 }
-
-// logBuffer collects log output from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) count(s string) int { return strings.Count(l.String(), s) }
