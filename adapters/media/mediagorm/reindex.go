@@ -16,6 +16,11 @@ import (
 // whose text holds a character outside ASCII can change, so only they are read.
 var ReindexMigration = gormstore.DataMigration{Name: "media: case-folded search documents", Version: 10, Up: reindexImages}
 
+// SharpSReindexMigration recomputes the search documents stored while a sharp s (ß, ẞ) was
+// kept as it is rather than folded to "ss", so that "STRASSE" finds an image described
+// "Straße". It is the same recomputation as ReindexMigration's, again.
+var SharpSReindexMigration = gormstore.DataMigration{Name: "media: search documents with ß folded to ss", Version: 12, Up: reindexImages}
+
 func reindexImages(ctx context.Context, tx *sql.Tx, driver string) error {
 	type stored struct{ id, filename, description, tags, doc string }
 	return gormstore.EachInBatches(ctx, tx, "SELECT id, filename, description, tags, search_doc FROM images WHERE ("+

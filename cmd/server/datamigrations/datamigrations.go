@@ -11,4 +11,4 @@ import (
 )
 
 // All are the data migrations, in any order (each carries its version).
-var All = []gormstore.DataMigration{accountsgorm.RefoldMigration, mediagorm.ReindexMigration}
+var All = []gormstore.DataMigration{accountsgorm.RefoldMigration, mediagorm.ReindexMigration, mediagorm.SharpSReindexMigration}

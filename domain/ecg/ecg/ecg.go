@@ -8,11 +8,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/identity"
@@ -126,18 +129,21 @@ func New(key Key, owner identity.UserID, d Draft, now time.Time) (*ECG, error) {
 		v.Check(TooManyLeads())
 	}
 	leads := make([]Lead, 0, len(d.Leads))
+	keys := make([]string, 0, len(d.Leads)) // leadKey of each of leads
+	at := make([]int, 0, len(d.Leads))      // the position of each of leads in the upload
 	for i, l := range d.Leads {
 		lead, err := newLead(i, l)
 		v.Check(err)
-		for j, other := range leads {
-			if err == nil && strings.EqualFold(other.Name, lead.Name) {
-				v.Check(domain.Invalid(LeadField(i, "name"), "repeats the name of leads["+strconv.Itoa(j)+"] ("+
-					strconv.Quote(other.Name)+"); names are unique ignoring case"))
-			}
+		if err != nil {
+			continue
 		}
-		if err == nil {
-			leads = append(leads, lead)
+		key := leadKey(lead.Name)
+		if j := slices.Index(keys, key); j >= 0 {
+			v.Check(domain.Invalid(LeadField(i, "name"), "repeats the name of leads["+strconv.Itoa(at[j])+"] ("+
+				strconv.Quote(leads[j].Name)+"); names are unique ignoring case"))
+			continue
 		}
+		leads, keys, at = append(leads, lead), append(keys, key), append(at, i)
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -203,18 +209,28 @@ func idByte(b byte) bool {
 func PlausibleID(id string) bool { return ValidateID(id) == nil }
 
 // ValidateLeadName checks the name of the lead at position i: 1 to 16 characters, none of
-// them a control or invisible character.
+// them a control or invisible character, and not all of them spaces. A plain space (U+0020) may
+// separate words ("V 1"); other white space (tabs, no-break and zero-width spaces) may not.
 func ValidateLeadName(i int, name string) error {
 	n := utf8.RuneCountInString(name)
 	if n == 0 || n > MaxLeadNameChars {
 		return domain.Invalid(LeadField(i, "name"), "must be 1 to 16 characters")
 	}
 	for _, r := range name {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) {
-			return domain.Invalid(LeadField(i, "name"), "must not hold spaces, control or invisible characters")
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) && r != ' ' {
+			return domain.Invalid(LeadField(i, "name"), "must not hold control or invisible characters, nor white space other than a plain space")
 		}
 	}
+	if strings.Trim(name, " ") == "" {
+		return domain.Invalid(LeadField(i, "name"), "must hold a character other than a space")
+	}
 	return nil
+}
+
+// leadKey is the form in which two lead names that are the same ignoring case are equal: NFC
+// (so "é" written precomposed and as "e" with a combining accent are one name), case folded.
+func leadKey(name string) string {
+	return norm.NFC.String(domain.FoldCase(norm.NFC.String(name)))
 }
 
 // ParseDate reads a recording's date: RFC 3339 (section 5.6: "T" and "Z" in either case, a

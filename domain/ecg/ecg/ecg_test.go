@@ -189,21 +189,27 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		change func(*Draft)
 		fields []string
 	}{
-		"empty id":           {func(d *Draft) { d.ID = "" }, []string{"id"}},
-		"long id":            {func(d *Draft) { d.ID = strings.Repeat("a", 65) }, []string{"id"}},
-		"id charset":         {func(d *Draft) { d.ID = "a/b" }, []string{"id"}},
-		"no date":            {func(d *Draft) { d.Date = nil }, []string{"date"}},
-		"bad date":           {func(d *Draft) { d.Date = ptr("2026-05-01 09:30:00") }, []string{"date"}},
-		"no zone":            {func(d *Draft) { d.Date = ptr("2026-05-01T09:30:00") }, []string{"date"}},
-		"nanoseconds":        {func(d *Draft) { d.Date = ptr("2026-05-01T09:30:00.1234567Z") }, []string{"date"}},
-		"before 1900":        {func(d *Draft) { d.Date = ptr("1899-12-31T23:59:59Z") }, []string{"date"}},
-		"future":             {func(d *Draft) { d.Date = ptr("2026-05-02T12:00:01Z") }, []string{"date"}},
-		"no leads":           {func(d *Draft) { d.Leads = nil }, []string{"leads"}},
-		"17 leads":           {func(d *Draft) { d.Leads = make([]LeadDraft, 17) }, nil},
-		"no name":            {func(d *Draft) { d.Leads[0].Name = nil }, []string{"leads[0].name"}},
-		"long name":          {func(d *Draft) { d.Leads[0].Name = ptr(strings.Repeat("é", 17)) }, []string{"leads[0].name"}},
-		"control in name":    {func(d *Draft) { d.Leads[0].Name = ptr("V\x01") }, []string{"leads[0].name"}},
-		"space in name":      {func(d *Draft) { d.Leads[0].Name = ptr("V 1") }, []string{"leads[0].name"}},
+		"empty id":        {func(d *Draft) { d.ID = "" }, []string{"id"}},
+		"long id":         {func(d *Draft) { d.ID = strings.Repeat("a", 65) }, []string{"id"}},
+		"id charset":      {func(d *Draft) { d.ID = "a/b" }, []string{"id"}},
+		"no date":         {func(d *Draft) { d.Date = nil }, []string{"date"}},
+		"bad date":        {func(d *Draft) { d.Date = ptr("2026-05-01 09:30:00") }, []string{"date"}},
+		"no zone":         {func(d *Draft) { d.Date = ptr("2026-05-01T09:30:00") }, []string{"date"}},
+		"nanoseconds":     {func(d *Draft) { d.Date = ptr("2026-05-01T09:30:00.1234567Z") }, []string{"date"}},
+		"before 1900":     {func(d *Draft) { d.Date = ptr("1899-12-31T23:59:59Z") }, []string{"date"}},
+		"future":          {func(d *Draft) { d.Date = ptr("2026-05-02T12:00:01Z") }, []string{"date"}},
+		"no leads":        {func(d *Draft) { d.Leads = nil }, []string{"leads"}},
+		"17 leads":        {func(d *Draft) { d.Leads = make([]LeadDraft, 17) }, nil},
+		"no name":         {func(d *Draft) { d.Leads[0].Name = nil }, []string{"leads[0].name"}},
+		"long name":       {func(d *Draft) { d.Leads[0].Name = ptr(strings.Repeat("é", 17)) }, []string{"leads[0].name"}},
+		"control in name": {func(d *Draft) { d.Leads[0].Name = ptr("V\x01") }, []string{"leads[0].name"}},
+		"tab in name":     {func(d *Draft) { d.Leads[0].Name = ptr("V\t1") }, []string{"leads[0].name"}},
+		"no-break space":  {func(d *Draft) { d.Leads[0].Name = ptr("V\u00a01") }, []string{"leads[0].name"}},
+		"only spaces":     {func(d *Draft) { d.Leads[0].Name = ptr("   ") }, []string{"leads[0].name"}},
+		"two forms of é": {func(d *Draft) { d.Leads[0].Name, d.Leads[1].Name = ptr("\u00e9"), ptr("e\u0301") },
+			[]string{"leads[1].name"}},
+		"é and É decomposed": {func(d *Draft) { d.Leads[0].Name, d.Leads[1].Name = ptr("\u00c9"), ptr("e\u0301") },
+			[]string{"leads[1].name"}},
 		"duplicate name":     {func(d *Draft) { d.Leads[1].Name = ptr("i") }, []string{"leads[1].name"}},
 		"no signal":          {func(d *Draft) { d.Leads[0].SignalSent = false }, []string{"leads[0].signal"}},
 		"empty signal":       {func(d *Draft) { d.Leads[0].Signal = Signal{} }, []string{"leads[0].signal"}},
@@ -222,11 +228,31 @@ func TestNewReportsEveryProblem(t *testing.T) {
 			}
 		})
 	}
-	// A name of 16 characters, multi-byte ones included, is fine.
+	// A name of 16 characters, multi-byte ones included, is fine, and so are plain spaces
+	// between words.
+	for _, name := range []string{strings.Repeat("é", 16), "V 1", " lead II "} {
+		d := draft(t)
+		d.Leads[0].Name = ptr(name)
+		if _, err := New("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "owner", d, now); err != nil {
+			t.Fatalf("name %q: %v", name, err)
+		}
+	}
+}
+
+// TestRepeatedLeadNameNamesTheFirstOfItsPosition: the message points at the lead's position in
+// the upload, also when a lead before it was refused.
+func TestRepeatedLeadNameNamesTheFirstOfItsPosition(t *testing.T) {
 	d := draft(t)
-	d.Leads[0].Name = ptr(strings.Repeat("é", 16))
-	if _, err := New("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "owner", d, now); err != nil {
-		t.Fatal(err)
+	third := d.Leads[1]
+	third.Name = ptr("AVR")
+	d.Leads[0].Name = ptr("V\x01") // refused, so not among the names compared
+	d.Leads = append(d.Leads, third)
+	_, err := New("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "owner", d, now)
+	if got := fields(err); !slices.Equal(got, []string{"leads[0].name", "leads[2].name"}) {
+		t.Fatalf("fields %v, want leads[0] and leads[2] (%v)", got, err)
+	}
+	if !strings.Contains(err.Error(), "repeats the name of leads[1]") {
+		t.Fatalf("%v, want it to point at leads[1]", err)
 	}
 }
 

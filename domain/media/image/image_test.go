@@ -159,7 +159,7 @@ func TestKeys(t *testing.T) {
 }
 
 func TestSearch(t *testing.T) {
-	doc := image.SearchDocument("IMG_2024.JPG", image.Details{Description: "The black-cat, an Ox at the Café!", Tags: []string{"été"}})
+	doc := image.SearchDocument("IMG_2024.JPG", image.Details{Description: "The black-cat, an Ox at the Café on Maßstraße!", Tags: []string{"été", "ﬁsh"}})
 	has := func(q string) bool {
 		query, ok := image.ParseQuery(q)
 		if !ok {
@@ -172,12 +172,13 @@ func TestSearch(t *testing.T) {
 		}
 		return true
 	}
-	for _, q := range []string{"ox", "OX", "cafe", "CAFÉ", "black cat", "black-cat", "the", "an", "ete", "img 2024", "jpg", "+cat -ox", `"cat"`} {
+	for _, q := range []string{"ox", "OX", "cafe", "CAFÉ", "black cat", "black-cat", "the", "an", "ete", "img 2024", "jpg", "+cat -ox", `"cat"`,
+		"MASSSTRASSE", "maßstrasse", "MAẞSTRAẞE", "fish", "FISH"} {
 		if !has(q) {
 			t.Errorf("%q does not match %q", q, doc)
 		}
 	}
-	for _, q := range []string{"ca", "dog", "cat dog", "cats"} {
+	for _, q := range []string{"ca", "dog", "cat dog", "cats", "strasse", "mastrase"} {
 		if has(q) {
 			t.Errorf("%q matches %q", q, doc)
 		}

@@ -35,7 +35,11 @@ func Words(text string) []string {
 	return strings.FieldsFunc(folded, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
 
-// fold case folds s (domain.FoldRune) and removes its accents (combining marks after canonical decomposition).
+// fold case folds s (domain.FoldRune) and removes its accents (combining marks after
+// compatibility decomposition). Sharp s (ß, and capital ẞ, which folds to it) becomes "ss", as
+// Unicode's full case folding has it, so that "STRASSE" finds "Straße"; the other characters
+// that full folding expands (ligatures such as "ﬁ", "ŉ") are expanded already by the
+// compatibility decomposition.
 func fold(s string) string {
 	s = strings.ToValidUTF8(s, " ")
 	var b strings.Builder
@@ -43,7 +47,11 @@ func fold(s string) string {
 		if unicode.Is(unicode.Mn, r) {
 			continue
 		}
-		b.WriteRune(domain.FoldRune(r))
+		if r = domain.FoldRune(r); r == 'ß' {
+			b.WriteString("ss")
+			continue
+		}
+		b.WriteRune(r)
 	}
 	return b.String()
 }
