@@ -23,7 +23,8 @@ import (
 // (test/e2e/openapi_test.go) checks that the real binary serves every documented operation,
 // these included.
 var registeredOutsideNewRouter = map[string]bool{
-	"GET /metrics": true,
+	"GET /metrics":  true,
+	"HEAD /metrics": true,
 }
 
 // routesOnlyModules are every context's real module, as the composition root lists them, on
@@ -120,11 +121,8 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 
 	var routed []string
 	for _, r := range routesOnlyEngine(t).Routes() {
-		if r.Method == http.MethodHead {
-			// HEAD twins GET on every GET route (the document says so once, in its
-			// description); head_test.go checks that each GET route has one.
-			continue
-		}
+		// HEAD routes are documented too: the served document adds one beside every GET
+		// (head_test.go checks that each GET route has its HEAD).
 		routed = append(routed, r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}"))
 	}
 	slices.Sort(routed)
@@ -336,5 +334,53 @@ func TestDocsPage(t *testing.T) {
 		if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/problem+json" {
 			t.Fatalf("GET %s = %d %q, want a 404 problem", path, rec.Code, rec.Header().Get("Content-Type"))
 		}
+	}
+}
+
+// TestOpenAPIHeadOperationsTwinTheirGETs: every GET operation of the served document has a HEAD
+// beside it with the same parameters and security, the same statuses with the same headers,
+// and no body in any of them.
+func TestOpenAPIHeadOperationsTwinTheirGETs(t *testing.T) {
+	doc := loadDocument(t)
+	gets := 0
+	for path, item := range doc.Paths.Map() {
+		if item.Get == nil {
+			if item.Head != nil {
+				t.Errorf("HEAD %s has no GET", path)
+			}
+			continue
+		}
+		gets++
+		get, head := item.Get, item.Head
+		if head == nil {
+			t.Errorf("GET %s has no HEAD", path)
+			continue
+		}
+		if head.OperationID != get.OperationID+"Head" {
+			t.Errorf("HEAD %s: operationId %q, want %q", path, head.OperationID, get.OperationID+"Head")
+		}
+		if len(head.Parameters) != len(get.Parameters) || !slices.Equal(head.Tags, get.Tags) ||
+			(head.Security == nil) != (get.Security == nil) || head.Security != nil && len(*head.Security) != len(*get.Security) {
+			t.Errorf("HEAD %s: parameters, tags or security differ from the GET's", path)
+		}
+		for status, resp := range get.Responses.Map() {
+			h := head.Responses.Value(status)
+			if h == nil || h.Value == nil {
+				t.Errorf("HEAD %s: no %s response", path, status)
+				continue
+			}
+			if len(h.Value.Content) != 0 {
+				t.Errorf("HEAD %s %s: has a body", path, status)
+			}
+			if len(h.Value.Headers) != len(resp.Value.Headers) {
+				t.Errorf("HEAD %s %s: %d headers, the GET has %d", path, status, len(h.Value.Headers), len(resp.Value.Headers))
+			}
+		}
+		if head.Responses.Len() != get.Responses.Len() {
+			t.Errorf("HEAD %s: %d responses, the GET has %d", path, head.Responses.Len(), get.Responses.Len())
+		}
+	}
+	if gets < 20 {
+		t.Fatalf("only %d GET operations in the document", gets)
 	}
 }
