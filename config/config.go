@@ -9,7 +9,9 @@ import (
 
 // Config is every setting of the service. Field tags are the viper keys; the environment
 // variable of a key is APP_ plus the key upper-cased with dots turned into underscores
-// (database.dsn -> APP_DATABASE_DSN).
+// (database.dsn -> APP_DATABASE_DSN). A unit tag names the unit of a whole number ("bytes")
+// and secret:"true" marks a value that no message may show; both serve the messages about
+// values that do not decode (decode.go).
 type Config struct {
 	Env       string    `mapstructure:"env"`
 	DataDir   string    `mapstructure:"data_dir"`
@@ -61,7 +63,7 @@ type HTTP struct {
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// BodyMemory bounds the memory that request bodies being decoded take at once; a request
 	// waits for its share, and is shed as overloaded if its deadline passes first.
-	BodyMemory int64 `mapstructure:"body_memory"`
+	BodyMemory int64 `mapstructure:"body_memory" unit:"bytes"`
 	// TrustedProxies lists the addresses or CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
 	// CORSOrigins lists the browser origins allowed to call the API; none by default.
@@ -79,7 +81,7 @@ type HTTP struct {
 // Database selects and tunes the store.
 type Database struct {
 	Driver          string        `mapstructure:"driver"`
-	DSN             string        `mapstructure:"dsn"`
+	DSN             string        `mapstructure:"dsn" secret:"true"`
 	MaxOpenConns    int           `mapstructure:"max_open_conns"`
 	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime"`
@@ -89,7 +91,7 @@ type Database struct {
 
 // Auth configures passwords and tokens.
 type Auth struct {
-	JWTSecret       string        `mapstructure:"jwt_secret"`
+	JWTSecret       string        `mapstructure:"jwt_secret" secret:"true"`
 	JWTIssuer       string        `mapstructure:"jwt_issuer"`
 	JWTAudience     string        `mapstructure:"jwt_audience"`
 	AccessTokenTTL  time.Duration `mapstructure:"access_token_ttl"`
@@ -99,7 +101,7 @@ type Auth struct {
 	APIKeyFlushInterval time.Duration `mapstructure:"key_flush_interval"`
 	// MaxConcurrentHashes bounds argon2id runs in flight; each holds Argon2MemoryKiB.
 	MaxConcurrentHashes int    `mapstructure:"max_concurrent_hashes"`
-	Argon2MemoryKiB     uint32 `mapstructure:"argon2_memory_kib"`
+	Argon2MemoryKiB     uint32 `mapstructure:"argon2_memory_kib" unit:"KiB"`
 	Argon2Iterations    uint32 `mapstructure:"argon2_iterations"`
 	Argon2Parallelism   uint8  `mapstructure:"argon2_parallelism"`
 
@@ -117,7 +119,7 @@ type Auth struct {
 // Cache configures the in-memory post-list cache.
 type Cache struct {
 	PostsTTL      time.Duration `mapstructure:"posts_ttl"`
-	PostsMaxBytes int64         `mapstructure:"posts_max_bytes"`
+	PostsMaxBytes int64         `mapstructure:"posts_max_bytes" unit:"bytes"`
 }
 
 // Throttle configures the throttling of login attempts and signups.
@@ -139,7 +141,7 @@ type Log struct {
 // Bootstrap creates the first admin on the first start, when both are set.
 type Bootstrap struct {
 	AdminEmail    string `mapstructure:"admin_email"`
-	AdminPassword string `mapstructure:"admin_password"`
+	AdminPassword string `mapstructure:"admin_password" secret:"true"`
 }
 
 // Jobs configures the background job workers of this process (adapters/worker).
@@ -163,7 +165,7 @@ type Jobs struct {
 type ECG struct {
 	// MaxBodyBytes bounds an upload's body, and its size once decompressed when it is sent
 	// gzip-compressed.
-	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes" unit:"bytes"`
 	// Workers is how many analyses this process runs at once; 0 means the number of CPUs.
 	// They run beside the general job workers (Jobs.Workers), so analyses never wait behind
 	// other jobs, nor other jobs behind a burst of uploads.
@@ -171,12 +173,12 @@ type ECG struct {
 	// SpoolMemory bounds the memory that the signals of uploads being received take, all
 	// uploads together; each upload keeps at most a sixteenth of it in memory, and what does
 	// not fit goes to a temporary file in SpoolDir until the upload is stored.
-	SpoolMemory int64 `mapstructure:"spool_memory"`
+	SpoolMemory int64 `mapstructure:"spool_memory" unit:"bytes"`
 	// SpoolDir is where those temporary files go; empty means the system's temporary folder.
 	SpoolDir string `mapstructure:"spool_dir"`
 	// SpoolDisk bounds what those files hold, all uploads together; an upload that would pass
 	// it is answered 503 overloaded.
-	SpoolDisk int64 `mapstructure:"spool_disk"`
+	SpoolDisk int64 `mapstructure:"spool_disk" unit:"bytes"`
 	// StoreTimePerMiB is the time an upload gets to be stored, per MiB of its body, on top
 	// of the request timeout (which alone bounds a typical upload's database work): a 64 MiB
 	// upload writes tens of megabytes in one transaction, which takes longer than a post.
@@ -186,13 +188,13 @@ type ECG struct {
 // Media configures the image repository.
 type Media struct {
 	// MaxFileBytes bounds one image file of an upload.
-	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
+	MaxFileBytes int64 `mapstructure:"max_file_bytes" unit:"bytes"`
 	// QuotaBytes bounds the total size of one user's images.
-	QuotaBytes int64 `mapstructure:"quota_bytes"`
+	QuotaBytes int64 `mapstructure:"quota_bytes" unit:"bytes"`
 	// MaxFiles bounds the files of one upload request.
 	MaxFiles int `mapstructure:"max_files"`
 	// MaxRequestBytes bounds an upload request's body.
-	MaxRequestBytes int64 `mapstructure:"max_request_bytes"`
+	MaxRequestBytes int64 `mapstructure:"max_request_bytes" unit:"bytes"`
 	// UploadTimeout bounds the work of one upload request (cleaning and storing its files as
 	// they arrive), on top of which its body must arrive within HTTP.ReadTimeout.
 	UploadTimeout time.Duration `mapstructure:"upload_timeout"`

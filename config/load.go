@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -137,11 +138,23 @@ func Load(file string, fs *pflag.FlagSet) (*Config, error) {
 			return nil, bindErr
 		}
 	}
+	// Each setting is decoded on its own first, so that a value of the wrong type is reported
+	// like any other invalid setting (named, with what was expected), all of them at once.
+	// The bad ones then take their defaults, so the rest is still decoded and validated and
+	// one start-up reports every problem.
+	bad, decodeErrs, fatal := checkDecoding(v, file, fs)
+	if fatal {
+		return nil, errors.Join(decodeErrs...)
+	}
+	defaults := Defaults()
+	for _, key := range bad {
+		v.Set(key, defaults[key])
+	}
 	var cfg Config
 	if err := v.Unmarshal(&cfg); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, errors.Join(append(decodeErrs, fmt.Errorf("config: %w", err))...)
 	}
-	if err := cfg.finish(); err != nil {
+	if err := cfg.finish(decodeErrs); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -159,9 +172,11 @@ func BindFlag(fs *pflag.FlagSet, name, key string) {
 const MinSecretBytes = 32
 
 // finish validates the settings and fills derived values. Every message names the setting
-// by its environment variable, which is how operators set it.
-func (c *Config) finish() error {
-	var errs []error
+// by its environment variable, which is how operators set it. prior are the errors found
+// before (values that do not decode); they come first, and with any error nothing is derived
+// that outlives the call (the development secret file).
+func (c *Config) finish(prior []error) error {
+	errs := append([]error(nil), prior...)
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", EnvName(key), fmt.Sprintf(format, args...)))
 	}
@@ -175,9 +190,16 @@ func (c *Config) finish() error {
 		if c.Database.DSN == "" {
 			c.Database.DSN = filepath.Join(c.DataDir, "postsvc.db")
 		}
+		if _, params, _ := strings.Cut(c.Database.DSN, "?"); params != "" {
+			if _, err := url.ParseQuery(params); err != nil {
+				bad("database.dsn", "must be a SQLite file path, optionally followed by ?name=value parameters (%v), got %q", err, c.Database.DSN)
+			}
+		}
 	case DriverMySQL:
 		if c.Database.DSN == "" {
 			bad("database.dsn", "is required when %s is mysql", EnvName("database.driver"))
+		} else if err := CheckMySQLDSN(c.Database.DSN); err != nil {
+			errs = append(errs, err)
 		}
 	default:
 		bad("database.driver", "must be %q or %q, got %q", DriverSQLite, DriverMySQL, c.Database.Driver)

@@ -14,7 +14,7 @@ import (
 // slower.
 type Redis struct {
 	// URL is redis://[user:password@]host:port[/db] or rediss:// for TLS; empty for none.
-	URL string `mapstructure:"url"`
+	URL string `mapstructure:"url" secret:"true"`
 	// Prefix starts every key the service writes, so that several deployments (or test runs)
 	// can share one server.
 	Prefix string `mapstructure:"prefix"`

@@ -38,7 +38,7 @@ type S3 struct {
 	// AccessKeyID and SecretAccessKey are static credentials; when both are empty the AWS
 	// SDK's default chain finds them (environment, shared files, IAM roles).
 	AccessKeyID     string `mapstructure:"access_key_id"`
-	SecretAccessKey string `mapstructure:"secret_access_key"`
+	SecretAccessKey string `mapstructure:"secret_access_key" secret:"true"`
 	// ForcePathStyle addresses buckets in the path, which most S3-protocol servers need.
 	ForcePathStyle bool `mapstructure:"force_path_style"`
 	// SSE is the server-side encryption of every object: SSEAES256, SSEKMS or SSENone.

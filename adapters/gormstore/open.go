@@ -67,7 +67,7 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 		// a DSN cannot carry settings such as the driver's logger.
 		var connector driver.Connector
 		if connector, err = mysqldriver.NewConnector(mc); err != nil {
-			return nil, nil, fmt.Errorf("gormstore: invalid MySQL DSN: %w", err)
+			return nil, nil, config.InvalidMySQLDSN(cfg.DSN, err)
 		}
 		pool := sql.OpenDB(connector)
 		opened = pool
@@ -94,8 +94,8 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 			maxOpen, maxIdle = 1, 1
 		}
 	default:
-		return nil, nil, fmt.Errorf("gormstore: unknown database driver %q (want %q or %q)",
-			cfg.Driver, config.DriverSQLite, config.DriverMySQL)
+		return nil, nil, fmt.Errorf("%s: must be %q or %q, got %q",
+			config.EnvName("database.driver"), config.DriverSQLite, config.DriverMySQL, cfg.Driver)
 	}
 
 	db, err := gorm.Open(dialector, &gorm.Config{
@@ -142,12 +142,13 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 // MySQLConfig merges the settings the adapter depends on into an operator's DSN. It goes
 // through the driver's own parser so that user, password and existing parameters are kept
 // exactly, whatever characters they contain. It is exported for the load runner
-// (test/load), whose database ceilings must talk to MySQL exactly as the service does.
+// (test/load), whose database ceilings must talk to MySQL exactly as the service does. A DSN
+// the driver refuses is reported as config.InvalidMySQLDSN does: naming APP_DATABASE_DSN,
+// with the driver's reason and never the password.
 func MySQLConfig(dsn string) (*mysqldriver.Config, error) {
 	mc, err := mysqldriver.ParseDSN(dsn)
 	if err != nil {
-		// The parser's message does not repeat the DSN, so the password cannot leak into logs.
-		return nil, fmt.Errorf("gormstore: invalid MySQL DSN: %w", err)
+		return nil, config.InvalidMySQLDSN(dsn, err)
 	}
 	// DATETIME columns are read into time.Time and both read and written as UTC, so the
 	// server's or the host's time zone can never shift a timestamp.
@@ -158,7 +159,7 @@ func MySQLConfig(dsn string) (*mysqldriver.Config, error) {
 	// MariaDB lacks MySQL 8's utf8mb4_0900_* collations, and the columns declare their own
 	// binary collations anyway.
 	if err := mc.Apply(mysqldriver.Charset("utf8mb4", mc.Collation)); err != nil {
-		return nil, fmt.Errorf("gormstore: invalid MySQL DSN: %w", err)
+		return nil, config.InvalidMySQLDSN(dsn, err)
 	}
 	// Report rows matched rather than rows changed, as SQLite does, so that saving an
 	// unchanged row is not mistaken for a missing one.
@@ -198,7 +199,8 @@ var sqlitePragmas = []string{
 
 // sqliteDSN turns a file path (optionally with driver parameters after "?") into the driver's
 // DSN with the pragmas above and _txlock=immediate, and creates the file's directory. It
-// reports whether the database is the in-memory one.
+// reports whether the database is the in-memory one. Its errors name APP_DATABASE_DSN (a
+// SQLite DSN holds no password, so they may show it).
 //
 // _txlock=immediate makes every transaction take the write lock at BEGIN. With the default
 // (deferred), a transaction that reads and then writes tries to upgrade its lock mid-way and
@@ -206,27 +208,28 @@ var sqlitePragmas = []string{
 // deadlock; taking the lock up front lets concurrent write transactions queue on
 // busy_timeout instead.
 func sqliteDSN(dsn string) (string, bool, error) {
+	setting := config.EnvName("database.dsn")
 	path, rawQuery, _ := strings.Cut(dsn, "?")
 	if path == "" {
-		return "", false, errors.New("gormstore: empty SQLite database path")
+		return "", false, fmt.Errorf("%s: must be a SQLite file path, got %q", setting, dsn)
 	}
 	query, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return "", false, fmt.Errorf("gormstore: invalid SQLite DSN parameters: %w", err)
+		return "", false, fmt.Errorf("%s: must be a SQLite file path, optionally followed by ?name=value parameters (%w), got %q", setting, err, dsn)
 	}
 	if query.Has("_time_format") || query.Has("_time_integer_format") {
 		// The stored time format is part of the schema's contract: times are compared as
 		// text, so every row must be written the same way.
-		return "", false, errors.New("gormstore: the SQLite DSN must not set _time_format or _time_integer_format")
+		return "", false, fmt.Errorf("%s: must not set _time_format or _time_integer_format (the service fixes the format of stored times)", setting)
 	}
 	memory := path == ":memory:" || query.Get("mode") == "memory"
 	if !memory {
 		file := strings.TrimPrefix(path, "file:")
 		if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
-			return "", false, fmt.Errorf("gormstore: create SQLite directory: %w", err)
+			return "", false, fmt.Errorf("%s: cannot create the folder of the SQLite file: %w", setting, err)
 		}
 		if err := restrictSQLiteFiles(file, query.Get("mode") != "ro"); err != nil {
-			return "", false, err
+			return "", false, fmt.Errorf("%s: %w", setting, err)
 		}
 	}
 	// The operator's own pragmas run after the adapter's, so they can override them.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
+
+	"github.com/acme/postsvc/config"
 )
 
 func TestMySQLDSN(t *testing.T) {
@@ -62,8 +64,49 @@ func TestMySQLDSN(t *testing.T) {
 			}
 		})
 	}
-	if _, err := MySQLConfig("not a dsn"); err == nil {
-		t.Error("an invalid DSN was accepted")
+	if _, err := MySQLConfig("not a dsn"); err == nil || !strings.Contains(err.Error(), "APP_DATABASE_DSN") {
+		t.Errorf("an invalid DSN: %v, want an error naming APP_DATABASE_DSN", err)
+	}
+}
+
+// TestInvalidDSNsNameTheSetting checks that every DSN Open refuses is reported under the
+// setting that holds it, with the driver's reason, and never with a MySQL DSN's password.
+func TestInvalidDSNsNameTheSetting(t *testing.T) {
+	const password = "Zq9x7KvQ3mJ8"
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name   string
+		db     config.Database
+		reason string
+	}{
+		{"mysql, not a DSN", config.Database{Driver: config.DriverMySQL, DSN: "not a dsn"}, "missing the slash"},
+		{"mysql, bad parameter", config.Database{Driver: config.DriverMySQL, DSN: "app:" + password + "@tcp(db:3306)/app?parseTime=maybe"}, "invalid bool value: maybe"},
+		{"mysql, unclosed address", config.Database{Driver: config.DriverMySQL, DSN: "app:" + password + "@tcp(db:3306/app"}, "invalid DSN"},
+		{"mysql, unknown TLS config", config.Database{Driver: config.DriverMySQL, DSN: "app:" + password + "@tcp(db:3306)/app?tls=corp"}, "corp"},
+		// The database name the driver quotes is here a piece of the password.
+		{"mysql, password in the quoted part", config.Database{Driver: config.DriverMySQL, DSN: "app:x/%zz" + password + "@tcp(db:3306)"}, "not shown"},
+		{"sqlite, bad parameters", config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(dir, "a.db") + "?cache=%zz"}, "%zz"},
+		{"sqlite, time format", config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(dir, "b.db") + "?_time_format=sqlite"}, "_time_format"},
+		{"sqlite, no path", config.Database{Driver: config.DriverSQLite, DSN: "?cache=shared"}, "file path"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := Open(c.db)
+			if err == nil {
+				t.Fatal("the DSN was accepted")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "APP_DATABASE_DSN: ") || !strings.Contains(msg, c.reason) {
+				t.Errorf("error %q, want it to start with APP_DATABASE_DSN and give the reason %q", msg, c.reason)
+			}
+			for i := 0; i+4 <= len(password); i++ {
+				if strings.Contains(msg, password[i:i+4]) {
+					t.Fatalf("error %q shows part of the password (%q)", msg, password[i:i+4])
+				}
+			}
+		})
+	}
+	if _, _, err := Open(config.Database{Driver: "postgres"}); err == nil || !strings.Contains(err.Error(), "APP_DATABASE_DRIVER") {
+		t.Errorf("an unknown driver: %v, want an error naming APP_DATABASE_DRIVER", err)
 	}
 }
 

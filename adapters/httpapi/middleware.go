@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 )
 
 // HeaderRequestID carries the request id in both directions.
@@ -50,15 +49,11 @@ func saneRequestID(id string) bool {
 
 // requestID keeps the client's X-Request-ID when it is sane and makes a fresh one otherwise,
 // echoes it on the response (set before anything else runs, so every response carries it)
-// and stores it in the request context for logs.
+// and stores it in the request context for logs. Handlers outside the router get the same
+// from RequestID (requestid.go).
 func requestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id := c.GetHeader(HeaderRequestID)
-		if !saneRequestID(id) {
-			id = uuid.NewString()
-		}
-		c.Header(HeaderRequestID, id)
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
+		c.Request = withRequestID(c.Writer.Header(), c.Request)
 		c.Next()
 	}
 }

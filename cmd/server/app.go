@@ -70,6 +70,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if cfg.Database.Driver == config.DriverSQLite {
 		release, err := gormstore.LockSQLite(cfg.Database.DSN)
 		if err != nil {
+			if !errors.Is(err, gormstore.ErrSQLiteInUse) {
+				// The file the setting names cannot be locked (its folder cannot be made).
+				err = fmt.Errorf("%s: %w", config.EnvName("database.dsn"), err)
+			}
 			return err
 		}
 		defer release()

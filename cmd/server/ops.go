@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/config"
 )
 
@@ -30,11 +31,13 @@ func (a *app) listenOps(ctx context.Context) (net.Listener, error) {
 // exactly as they do on the API's address (the same readiness, shutdown state, request id and
 // access log); the deployment's probes stay on the API's address, which they also check is
 // serving. Every other path is a plain 404: this listener is for operators' tools, not for
-// API clients, and nothing of the API is reachable through it.
+// API clients, and nothing of the API is reachable through it. Every answer, the scrape's and
+// the 404s and 405s of the mux included, carries X-Request-ID from the API's own request id
+// middleware, as the contract asks of every response; the probes keep that same id.
 func (a *app) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.scrape)
 	mux.Handle("GET /livez", a.router)
 	mux.Handle("GET /readyz", a.router)
-	return mux
+	return httpapi.RequestID(mux)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/config"
 )
 
@@ -33,7 +34,8 @@ func (a *app) startProfiler(ctx context.Context) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	// No write timeout: a CPU profile or trace answers after the seconds it was asked for.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// Its answers carry X-Request-ID like those of every listener of the service.
+	srv := &http.Server{Handler: httpapi.RequestID(mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Warn("profiler stopped", "error", err)
