@@ -2,6 +2,7 @@ package mediahttp
 
 import (
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -56,6 +57,14 @@ func (m *Module) thumbnail(c *gin.Context) {
 // If-None-Match, If-Modified-Since and HEAD. The type is the stored one (set first, so
 // ServeContent never sniffs), and the file name is sent as an RFC 6266 parameter that
 // mime.FormatMediaType quotes or encodes, so no name can break the header.
+//
+// The Range header is judged here first, by RFC 9110 section 14: one that must or may be
+// ignored (on another method than GET, in another unit than bytes, or not a valid byte range
+// set) is removed, so the whole content is served (ServeContent answered them all 416 in
+// plain text); a valid one that selects bytes is handed on in a form ServeContent reads
+// alike (the unit in lower case, numbers past the content cut to it, ranges that select
+// nothing left out); a valid one that selects nothing is 416 as a problem document with
+// Content-Range: bytes */<length>.
 func serve(c *gin.Context, img *image.Image, obj ports.Object, contentType, etag, filename string) {
 	h := c.Writer.Header()
 	setCaching(c, img)
@@ -63,65 +72,167 @@ func serve(c *gin.Context, img *image.Image, obj ports.Object, contentType, etag
 	h.Set("ETag", etag)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Disposition", contentDisposition(filename))
-	if size := obj.Info().Size; !satisfiable(c.Request, size) {
+	size := obj.Info().Size
+	refuseRange := func() {
 		h.Del("Content-Disposition")
 		h.Del("Content-Type")
+		setCaching(c, img)
 		httpapi.RangeNotSatisfiable(c, size)
-		return
 	}
+	r := c.Request
+	header, kind := byteRanges(r, size)
+	switch {
+	case kind == rangeNone:
+	case kind == rangeIgnored:
+		r = withRange(r, "")
+	case kind == rangeSelects:
+		r = withRange(r, header)
+	case !conditional(r):
+		refuseRange()
+		return
+	default:
+		// If-Range may turn the range off, and a precondition may answer 304 or 412 first:
+		// ServeContent decides, on a range it finds unsatisfiable too, and its plain-text
+		// 416 is replaced by the problem document (fileWriter.refuseRange).
+		r = withRange(r, "bytes="+strconv.FormatInt(size, 10)+"-")
+	}
+	orig := c.Writer
 	w := &fileWriter{ResponseWriter: c.Writer}
+	w.refuseRange = func() {
+		c.Writer = orig
+		refuseRange()
+	}
 	c.Writer = w
-	http.ServeContent(w, c.Request, "", img.CreatedAt(), obj)
+	http.ServeContent(w, r, "", img.CreatedAt(), obj)
 }
 
-// satisfiable reports whether the request's Range, if it has one that applies, selects any
-// of the content's size bytes, by the rules of RFC 9110 section 14.1. http.ServeContent
-// answers an unsatisfiable range 416 in plain text, which the contract does not allow for an
-// error, and takes a suffix of zero bytes ("bytes=-0") for an empty 206 with an impossible
-// Content-Range; such requests are answered here instead. A Range that If-Range turns off, or
-// that a conditional request answers 304 or 412, is left to ServeContent.
-func satisfiable(r *http.Request, size int64) bool {
-	header := r.Header.Get("Range")
-	if header == "" || r.Header.Get("If-Range") != "" || r.Header.Get("If-None-Match") != "" ||
-		r.Header.Get("If-Match") != "" || r.Header.Get("If-Modified-Since") != "" || r.Header.Get("If-Unmodified-Since") != "" {
-		return true
+// withRange is r with its Range header replaced by value ("" removes it); r itself is left
+// as it is.
+func withRange(r *http.Request, value string) *http.Request {
+	out := *r
+	out.Header = r.Header.Clone()
+	if value == "" {
+		out.Header.Del("Range")
+	} else {
+		out.Header.Set("Range", value)
 	}
-	const unit = "bytes="
-	if !strings.HasPrefix(header, unit) {
-		return false
+	return &out
+}
+
+// conditional reports whether r has a precondition or If-Range, which http.ServeContent
+// evaluates before (or instead of) the range.
+func conditional(r *http.Request) bool {
+	for _, name := range []string{"If-Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if r.Header.Get(name) != "" {
+			return true
+		}
 	}
-	selects := false
-	for _, ra := range strings.Split(header[len(unit):], ",") {
-		ra = strings.TrimSpace(ra)
-		if ra == "" {
+	return false
+}
+
+// What a request's Range header asks, by RFC 9110 section 14.
+const (
+	rangeNone           = iota // no Range header
+	rangeIgnored               // a Range header the server ignores: the whole content is served
+	rangeSelects               // a valid byte range set that selects bytes of the content
+	rangeSelectsNothing        // a valid byte range set that selects none: 416
+)
+
+// byteRanges judges r's Range header against content of size bytes. Range handling is
+// defined for GET only, and a server must ignore a range unit it does not understand
+// (section 14.2); a ranges-specifier that is not valid may be ignored, and is. A valid
+// "bytes" range set is satisfiable when one of its ranges has a first position below size, or
+// is a suffix of more than zero bytes of content that is not empty (section 14.1.2). For a
+// satisfiable one it returns the header to hand to http.ServeContent: "bytes=" and the ranges
+// that select bytes, cut to the content, in the syntax ServeContent's parser reads (it takes
+// the unit in lower case only, refuses numbers past int64 and answers a zero-byte suffix with
+// an empty 206).
+func byteRanges(r *http.Request, size int64) (string, int) {
+	values := r.Header.Values("Range")
+	if len(values) == 0 {
+		return "", rangeNone
+	}
+	if r.Method != http.MethodGet || len(values) != 1 {
+		return "", rangeIgnored
+	}
+	unit, set, ok := strings.Cut(values[0], "=")
+	if !ok || !strings.EqualFold(unit, "bytes") {
+		return "", rangeIgnored
+	}
+	var out strings.Builder
+	specs := 0
+	for spec := range strings.SplitSeq(set, ",") {
+		spec = strings.Trim(spec, " \t") // OWS around list elements; empty elements are allowed
+		if spec == "" {
 			continue
 		}
-		first, last, ok := strings.Cut(ra, "-")
+		specs++
+		first, last, ok := strings.Cut(spec, "-")
 		if !ok {
-			return false
+			return "", rangeIgnored
 		}
-		first, last = strings.TrimSpace(first), strings.TrimSpace(last)
-		if first == "" {
-			n, err := strconv.ParseInt(last, 10, 64)
-			if err != nil || n < 0 || last == "" || last[0] == '-' || last[0] == '+' {
-				return false
+		var from, to int64 // the range as first and last byte, before cutting to the content
+		switch first {
+		case "":
+			n, ok := digits(last)
+			if !ok {
+				return "", rangeIgnored
 			}
-			selects = selects || (n > 0 && size > 0)
+			if n == 0 || size == 0 {
+				continue // a suffix of no bytes, or of empty content, selects none
+			}
+			from, to = max(size-n, 0), size-1
+		default:
+			start, ok := digits(first)
+			if !ok {
+				return "", rangeIgnored
+			}
+			end := int64(math.MaxInt64)
+			if last != "" {
+				if end, ok = digits(last); !ok || end < start {
+					return "", rangeIgnored
+				}
+			}
+			if start >= size {
+				continue // starts past the content: selects none
+			}
+			from, to = start, min(end, size-1)
+		}
+		if out.Len() == 0 {
+			out.WriteString("bytes=")
+		} else {
+			out.WriteByte(',')
+		}
+		out.WriteString(strconv.FormatInt(from, 10) + "-" + strconv.FormatInt(to, 10))
+	}
+	switch {
+	case specs == 0:
+		return "", rangeIgnored // a range set holds at least one range
+	case out.Len() == 0:
+		return "", rangeSelectsNothing
+	}
+	return out.String(), rangeSelects
+}
+
+// digits reads a run of decimal digits (RFC 9110's 1*DIGIT: no sign, no space), taking a
+// number past int64 for the largest int64, which is past any content's end all the same.
+func digits(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var n int64
+	for i := range len(s) {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n > (math.MaxInt64-int64(c-'0'))/10 {
+			n = math.MaxInt64
 			continue
 		}
-		start, err := strconv.ParseInt(first, 10, 64)
-		if err != nil || start < 0 || first[0] == '+' {
-			return false
-		}
-		if last != "" {
-			end, err := strconv.ParseInt(last, 10, 64)
-			if err != nil || end < start || last[0] == '+' {
-				return false
-			}
-		}
-		selects = selects || start < size
+		n = n*10 + int64(c-'0')
 	}
-	return selects
+	return n, true
 }
 
 // contentDisposition is the inline disposition of a file name: mime.FormatMediaType quotes
@@ -140,9 +251,40 @@ func contentDisposition(filename string) string {
 // ReadFrom, so every byte went through a 32 KiB buffer, a read and a write per 32 KiB. It
 // stands in for c.Writer during the answer, so that Size (the access log's bytes) counts
 // what ReadFrom sent.
+//
+// It also stands in for http.ServeContent's plain-text 416 (a range that selects nothing,
+// under a precondition that let it apply): refuseRange answers instead, and what
+// ServeContent writes after its status is dropped.
 type fileWriter struct {
 	gin.ResponseWriter
-	sent int64
+	sent        int64
+	refuseRange func()
+	refused     bool
+}
+
+func (w *fileWriter) WriteHeader(code int) {
+	if code == http.StatusRequestedRangeNotSatisfiable && w.refuseRange != nil {
+		if !w.refused {
+			w.refused = true
+			w.refuseRange()
+		}
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *fileWriter) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *fileWriter) WriteString(s string) (int, error) {
+	if w.refused {
+		return len(s), nil
+	}
+	return w.ResponseWriter.WriteString(s)
 }
 
 func (w *fileWriter) ReadFrom(r io.Reader) (int64, error) {
