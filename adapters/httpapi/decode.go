@@ -203,7 +203,7 @@ func (s *server) bodyReadError(c *gin.Context, err error) {
 		malformed(c, "The request body must be valid UTF-8.")
 	case errors.As(err, new(textproto.ProtocolError)) && c.ContentType() == "multipart/form-data":
 		malformed(c, "A part of the multipart body has a malformed header: each header line needs a name and a colon, "+
-			"and a value may not hold control characters (a file name with them can be sent percent-encoded, as filename*=UTF-8''...).")
+			"and a value may not hold a line break or many control characters (a file name with them can be sent percent-encoded, as filename*=UTF-8''...).")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		if c.ContentType() == "multipart/form-data" {
 			malformed(c, "The multipart body ends before its closing boundary: a part, or the final boundary, is cut off.")

@@ -19,8 +19,10 @@ type Settings struct {
 	MaxFiles int
 	// MaxRequestBytes bounds an upload request's body.
 	MaxRequestBytes int64
-	// UploadTimeout bounds the work of an upload request, which cleans and stores its files
-	// as they arrive.
+	// UploadTimeout bounds cleaning and storing the files of an upload request as they
+	// arrive. Its database steps (authentication, the quota check, the commit) have the
+	// service's request timeout, as every request's do, so that an outage is answered 503 as
+	// soon as elsewhere.
 	UploadTimeout time.Duration
 }
 
@@ -42,7 +44,8 @@ const bulkBodyLimit = 64 << 10
 func (m *Module) Register(r *httpapi.Routes) {
 	r.Handle(httpapi.Route{
 		Method: http.MethodPost, Path: "/images", Auth: httpapi.Required, Content: true,
-		BodyLimit: m.s.MaxRequestBytes, Timeout: m.s.UploadTimeout, Handler: m.upload,
+		// No Timeout: see upload, which gives only the files' work m.s.UploadTimeout.
+		BodyLimit: m.s.MaxRequestBytes, Handler: m.upload,
 	})
 	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images", Auth: httpapi.Required, Content: true, Handler: m.list})
 	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/images/public", Auth: httpapi.Optional, Content: true, Handler: m.listPublic})

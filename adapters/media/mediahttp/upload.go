@@ -1,12 +1,14 @@
 package mediahttp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -24,11 +26,33 @@ const maxFieldBytes = 8 << 10
 // upload reads a multipart upload as a stream: the form fields first, then each file part,
 // cleaned and stored as it arrives, so the request is never in memory. Any refused file
 // refuses the request: the files stored before it are removed.
+//
+// The route has no timeout of its own, so authentication, like every request's, has the
+// service's request timeout (APP_HTTP_REQUEST_TIMEOUT), and so has each database step of the
+// upload: the quota check that begins it gets what was left of that budget when the handler
+// started, counted from when it runs (the fields before it may arrive slowly), and the commit
+// gets it again once the body is read (httpapi.Received). Only cleaning and storing the files
+// as they arrive get the upload's own, longer bound (Settings.UploadTimeout). With that bound
+// on the whole route, a stalled database held an upload for the driver's read timeout (10 s)
+// before its 503, twice the time of any other request.
 func (m *Module) upload(c *gin.Context) {
 	p, ok := httpapi.PrincipalOf(c)
 	if !ok {
 		return
 	}
+	dbBudget, bounded := remaining(c.Request.Context())
+	work, endWork := filesContext(c.Request.Context(), m.s.UploadTimeout)
+	defer endWork()
+	begin := func(draft image.DetailsDraft) (mediaport.Upload, error) {
+		ctx := work
+		if bounded {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(work, dbBudget)
+			defer cancel()
+		}
+		return m.svc.BeginUpload(ctx, p, draft)
+	}
+	filterPartHeaders(c)
 	mr, release, ok := httpapi.Multipart(c)
 	if !ok {
 		return
@@ -78,24 +102,26 @@ func (m *Module) upload(c *gin.Context) {
 			return
 		}
 		if up == nil {
-			if up, err = m.svc.BeginUpload(c.Request.Context(), p, draft); err != nil {
+			if up, err = begin(draft); err != nil {
 				httpapi.Fail(c, err)
 				return
 			}
 		}
-		if !m.addFile(c, up, part) {
+		if !m.addFile(work, c, up, part) {
 			return
 		}
 	}
 	if up == nil {
 		var err error
-		if up, err = m.svc.BeginUpload(c.Request.Context(), p, draft); err != nil {
+		if up, err = begin(draft); err != nil {
 			httpapi.Fail(c, err)
 			return
 		}
 	}
-	// The body is read: the commit gets the request's whole budget. Received replaces the
-	// request's context, so it is read again from the request.
+	// The body is read and the files stored: the commit gets the request's budget again.
+	// Received replaces the request's context (cancelling the one the files' context follows,
+	// which is ended first), so it is read again from the request.
+	endWork()
 	httpapi.Received(c, 0)
 	images, err := up.Commit(c.Request.Context())
 	if err != nil {
@@ -108,9 +134,9 @@ func (m *Module) upload(c *gin.Context) {
 // addFile stores one file part. The part is read through a limit of its own; a failure to
 // read the body (too large, too slow, malformed) is answered as such, whatever cleaning the
 // file made of it.
-func (m *Module) addFile(c *gin.Context, up mediaport.Upload, part *multipart.Part) bool {
+func (m *Module) addFile(ctx context.Context, c *gin.Context, up mediaport.Upload, part *multipart.Part) bool {
 	r := &fileReader{r: part, limit: m.s.MaxFileBytes, left: m.s.MaxFileBytes, name: image.CleanFilename(part.FileName(), "")}
-	err := up.Add(c.Request.Context(), part.FileName(), r)
+	err := up.Add(ctx, part.FileName(), r)
 	if err == nil {
 		// Bytes after the image's end are not stored, but they count against the file's
 		// limit like the rest of the part.
@@ -128,6 +154,39 @@ func (m *Module) addFile(c *gin.Context, up mediaport.Upload, part *multipart.Pa
 		return true
 	}
 	return false
+}
+
+// remaining is how much of ctx's deadline is left, and whether it has one.
+func remaining(ctx context.Context) (time.Duration, bool) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return 0, false
+	}
+	return max(time.Until(deadline), 0), true
+}
+
+// filesContext is the context in which an upload's files are cleaned and stored as they
+// arrive: bounded by d (when positive) instead of the request's deadline, which is for
+// database work, and cancelled when the request is cancelled for any other reason (the
+// client went away, the server is stopping). end releases it; call it before httpapi.Received,
+// which cancels the request's context to replace it.
+func filesContext(req context.Context, d time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(req))
+	if d > 0 {
+		var cancelTimeout context.CancelFunc
+		ctx, cancelTimeout = context.WithTimeout(ctx, d)
+		cancelBoth := cancel
+		cancel = func() { cancelTimeout(); cancelBoth() }
+	}
+	stop := context.AfterFunc(req, func() {
+		if !errors.Is(req.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // fileReader reads one file part, failing once it passes the file limit, and remembers the
