@@ -11,9 +11,11 @@ export TEST_MYSQL_DSN
 run:
 	go run ./cmd/server
 
-## test: every test, race detector on, in random order; MySQL suites run when TEST_MYSQL_DSN is set
+## test: every test, race detector on, in random order; MySQL suites run when TEST_MYSQL_DSN is set.
+## -timeout: the end-to-end package (real servers on both databases, under the race detector,
+## beside the other packages on 2 cores) takes longer than go test's default of 10 minutes.
 test:
-	go test -race -shuffle=on -count=1 ./...
+	go test -race -shuffle=on -count=1 -timeout 25m ./...
 
 ## test-storage: the object storage suites, the S3 one against versitygw, built once (5 to 10
 ## minutes) into $(VERSITYGW_DIR); the tests start it on a free port with a temporary folder

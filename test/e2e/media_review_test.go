@@ -262,19 +262,3 @@ func timedUpload(t *testing.T, s *server, token string, write func(mw *multipart
 	}
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, answered.Sub(end)
 }
-
-// waitReady waits until /readyz answers 200.
-func waitReady(t *testing.T, s *server) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, _ := timedDo(t, s, "GET", "/readyz", "")
-		if r.Status == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d 30 s after the database came back: %s", r.Status, truncate(r.Body))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}

@@ -101,17 +101,7 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 			}
 
 			proxy.Restore()
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				r, _ := timedDo(t, s, "GET", "/readyz", "")
-				if r.Status == http.StatusOK {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("/readyz still %d 30 s after the database came back: %s", r.Status, truncate(r.Body))
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			waitReady(t, s)
 			// Requests succeed again without a restart; the pool may need a try or two to
 			// replace connections broken during the outage.
 			var got response
@@ -136,4 +126,20 @@ func linesWith(logs, s string) []string {
 		}
 	}
 	return out
+}
+
+// waitReady waits until /readyz answers 200.
+func waitReady(t *testing.T, s *server) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, _ := timedDo(t, s, "GET", "/readyz", "")
+		if r.Status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d 30 s after the database came back: %s", r.Status, truncate(r.Body))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -16,58 +16,34 @@ import (
 // versions before case folding did (words lower-cased, so a final sigma stays ς), migrates,
 // and finds the image by the word in capitals, whose folded form has σ.
 func TestReindexMigrationFoldsStoredSearchDocuments(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		ctx := t.Context()
-		driver := db.Name()
-		testdb.MigrateDownTo(t, db, driver, mediagorm.ReindexMigration.Version-1)
-		owner := newUser(t, db)
-		pool := gormstore.NewUnitOfWork(db).Pool()
-		images := mediagorm.NewStore().Images(pool)
-		greek, plain := newImage(t, owner, "Οδυσσευς"), newImage(t, owner, "plain")
-		if err := images.Add(ctx, []*image.Image{greek, plain}); err != nil {
-			t.Fatal(err)
-		}
-		lowerCased := image.Token("οδυσσευς") + " " + image.Token("a") + " " + image.Token("jpg")
-		if err := db.Exec("UPDATE images SET search_doc = ? WHERE id = ?", lowerCased, string(greek.ID())).Error; err != nil {
-			t.Fatal(err)
-		}
-		q, _ := image.ParseQuery("ΟΔΥΣΣΕΥΣ")
-		search := func() int {
-			t.Helper()
-			page, err := images.List(ctx, mediaport.ListQuery{Owner: owner, Search: q, Limit: 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return len(page.Images)
-		}
-		if n := search(); n != 0 {
-			t.Fatalf("before the migration the search found %d images: the lower-cased document should not match", n)
-		}
-		testdb.Migrate(t, db, driver)
-		if n := search(); n != 1 {
-			t.Errorf("after the migration the search found %d images, want the one described Οδυσσευς", n)
-		}
-	})
+	testReindex(t, mediagorm.ReindexMigration, "Οδυσσευς", "οδυσσευς", "ΟΔΥΣΣΕΥΣ")
 }
 
 // TestSharpSReindexMigrationFoldsSharpS stores an image's search document as the versions
 // before ß was folded to "ss" did, migrates, and finds the image by the word in capitals.
 func TestSharpSReindexMigrationFoldsSharpS(t *testing.T) {
+	testReindex(t, mediagorm.SharpSReindexMigration, "Straße", "straße", "STRASSE")
+}
+
+// testReindex migrates down to just before m, stores an image described description whose
+// search document holds oldWord as the versions before m stored it, checks that query does not
+// find it, migrates up, and checks that query finds it (and nothing else).
+func testReindex(t *testing.T, m gormstore.DataMigration, description, oldWord, query string) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		ctx := t.Context()
 		driver := db.Name()
-		testdb.MigrateDownTo(t, db, driver, mediagorm.SharpSReindexMigration.Version-1)
+		testdb.MigrateDownTo(t, db, driver, m.Version-1)
 		owner := newUser(t, db)
 		images := mediagorm.NewStore().Images(gormstore.NewUnitOfWork(db).Pool())
-		street := newImage(t, owner, "Straße")
-		if err := images.Add(ctx, []*image.Image{street, newImage(t, owner, "plain")}); err != nil {
+		old := newImage(t, owner, description)
+		if err := images.Add(ctx, []*image.Image{old, newImage(t, owner, "plain")}); err != nil {
 			t.Fatal(err)
 		}
-		before := image.Token("straße") + " " + image.Token("a") + " " + image.Token("jpg")
-		if err := db.Exec("UPDATE images SET search_doc = ? WHERE id = ?", before, string(street.ID())).Error; err != nil {
+		doc := image.Token(oldWord) + " " + image.Token("a") + " " + image.Token("jpg")
+		if err := db.Exec("UPDATE images SET search_doc = ? WHERE id = ?", doc, string(old.ID())).Error; err != nil {
 			t.Fatal(err)
 		}
-		q, _ := image.ParseQuery("STRASSE")
+		q, _ := image.ParseQuery(query)
 		search := func() int {
 			t.Helper()
 			page, err := images.List(ctx, mediaport.ListQuery{Owner: owner, Search: q, Limit: 10})
@@ -77,11 +53,11 @@ func TestSharpSReindexMigrationFoldsSharpS(t *testing.T) {
 			return len(page.Images)
 		}
 		if n := search(); n != 0 {
-			t.Fatalf("before the migration the search found %d images: the old document should not match", n)
+			t.Fatalf("before migration %d, %q found %d images: the old document should not match", m.Version, query, n)
 		}
 		testdb.Migrate(t, db, driver)
 		if n := search(); n != 1 {
-			t.Errorf("after the migration the search found %d images, want the one described Straße", n)
+			t.Errorf("after migration %d, %q found %d images, want the one described %q", m.Version, query, n, description)
 		}
 	})
 }
