@@ -269,7 +269,7 @@ func TestPartHeaderFilterKeepsMalformedHeadersMalformed(t *testing.T) {
 
 // The filter's output is the body with some control bytes removed, and mime/multipart reads
 // the same parts from it as from the body, up to where it fails on the body; a body it reads
-// whole comes out unchanged. Read sizes vary with the input.
+// whole it reads whole and the same after the filter. Read sizes vary with the input.
 func FuzzPartHeaderFilter(f *testing.F) {
 	f.Add(bodyWithNames(f, testBoundary, awkwardContent(), "a\x01b.png", "x.png"), uint64(7))
 	f.Add(bodyWithNames(f, testBoundary, []byte("\r\n--"+testBoundary+"-\r\n"), "a.png"), uint64(1))
@@ -297,11 +297,16 @@ func FuzzPartHeaderFilter(f *testing.F) {
 		if len(out) > len(body) || !bytes.Equal(keep(out), keep(body)) {
 			t.Fatalf("the filter changed more than control characters:\n got %q\nfrom %q", out, body)
 		}
+		// Compared as mime/multipart reads them, not byte for byte: where a body ends inside a
+		// part's headers, Go 1.27's reader reports the end of the body (no error) and Go
+		// 1.26's an error, so whether such a body "reads whole" depends on the version, while
+		// the parts read are the same either way.
 		rawParts, rawErr := parse(bytes.NewReader(body), testBoundary)
-		if rawErr == nil && !bytes.Equal(out, body) {
-			t.Fatalf("a body mime/multipart reads whole was changed:\n got %q\nwant %q", out, body)
+		gotParts, gotErr := parse(bytes.NewReader(out), testBoundary)
+		if rawErr == nil && (gotErr != nil || len(gotParts) != len(rawParts)) {
+			t.Fatalf("a body mime/multipart reads whole (%d parts) reads differently after the filter (%d parts, %v):\n got %q\nfrom %q",
+				len(rawParts), len(gotParts), gotErr, out, body)
 		}
-		gotParts, _ := parse(bytes.NewReader(out), testBoundary)
 		for i, p := range rawParts {
 			if i >= len(gotParts) || gotParts[i].header != p.header || !bytes.Equal(gotParts[i].content, p.content) {
 				t.Fatalf("part %d differs after the filter", i)
