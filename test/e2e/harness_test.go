@@ -14,13 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/acme/postsvc/test/contract/storage"
+	"github.com/acme/postsvc/test/fakes"
 	"github.com/acme/postsvc/test/testdb"
 	"github.com/acme/postsvc/test/testredis"
 )
@@ -92,7 +92,7 @@ type server struct {
 	base   string
 	cmd    *exec.Cmd
 	env    []string
-	stderr *lockedWriter
+	stderr *fakes.LogBuffer
 	exited chan struct{}
 }
 
@@ -118,7 +118,7 @@ func startServer(t *testing.T, env []string, extra ...string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.stderr = &lockedWriter{w: &bytes.Buffer{}}
+	s.stderr = &fakes.LogBuffer{}
 	s.cmd = exec.Command(serverBinary)
 	s.cmd.Env = s.env
 	s.cmd.Stdout = io.Discard
@@ -172,25 +172,6 @@ func (s *server) restart() {
 	s.t.Helper()
 	s.stop()
 	s.start()
-}
-
-// lockedWriter lets the process's stderr be copied while a test reads it.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// String returns what the process has written so far.
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
 }
 
 func freePort(t *testing.T) string {
