@@ -55,6 +55,8 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 		err       error
 		// opened is a pool created here before gorm.Open, to be closed if that fails.
 		opened *sql.DB
+		// where says what Open tried with the settings, for the error when it fails.
+		where string
 	)
 	maxOpen, maxIdle, lifetime := cfg.MaxOpenConns, cfg.MaxIdleConns, cfg.ConnMaxLifetime
 	switch cfg.Driver {
@@ -71,6 +73,8 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 		}
 		pool := sql.OpenDB(connector)
 		opened = pool
+		// The DSN holds the password: the message names what was tried without it.
+		where = fmt.Sprintf("connect to the MySQL database %q at %s %s as user %q", mc.DBName, mc.Net, mc.Addr, mc.User)
 		dialector = gormmysql.New(gormmysql.Config{Conn: pool, DSNConfig: mc})
 	case config.DriverSQLite:
 		var (
@@ -81,6 +85,7 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 			return nil, nil, err
 		}
 		dialector = sqlite.Open(dsn)
+		where = fmt.Sprintf("open the SQLite database %q", cfg.DSN)
 		if maxOpen <= 0 || maxOpen > sqliteMaxOpenConns {
 			maxOpen = sqliteMaxOpenConns
 		}
@@ -116,7 +121,7 @@ func Open(cfg config.Database) (*gorm.DB, func(), error) {
 		if opened != nil {
 			_ = opened.Close()
 		}
-		return nil, nil, fmt.Errorf("gormstore: open %s database: %w", cfg.Driver, MapErr(err))
+		return nil, nil, &openError{where: where, cause: err}
 	}
 	if err := db.Use(&statements{}); err != nil {
 		return nil, nil, fmt.Errorf("gormstore: %w", err)
@@ -294,3 +299,19 @@ func restrictSQLiteFiles(file string, create bool) error {
 	}
 	return nil
 }
+
+// openError is Open's error when the database the settings name cannot be used at start-up
+// (unreachable, refused credentials, an unreadable file). Its message is for the operator: it
+// names APP_DATABASE_DSN and what was tried, then gives the driver's reason, and never says
+// "temporarily unavailable", the clients' wording. It still unwraps to
+// domain.ErrUnavailable when the cause is one that may pass, like any other database error.
+type openError struct {
+	where string
+	cause error
+}
+
+func (e *openError) Error() string {
+	return fmt.Sprintf("%s: cannot %s: %v", config.EnvName("database.dsn"), e.where, e.cause)
+}
+
+func (e *openError) Unwrap() error { return MapErr(e.cause) }

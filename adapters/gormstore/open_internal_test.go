@@ -1,6 +1,8 @@
 package gormstore
 
 import (
+	"errors"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/domain"
 )
 
 func TestMySQLDSN(t *testing.T) {
@@ -147,4 +150,53 @@ func TestSQLiteDSN(t *testing.T) {
 	if _, _, err := sqliteDSN(""); err == nil {
 		t.Error("an empty path was accepted")
 	}
+}
+
+// TestOpenFailureNamesTheSetting: a database that cannot be used at start-up stops it with a
+// message for the operator: the setting, what was tried (never the password) and the
+// driver's reason, not the clients' "temporarily unavailable". An unreachable server is still
+// domain.ErrUnavailable to code that asks.
+func TestOpenFailureNamesTheSetting(t *testing.T) {
+	t.Run("mysql server not listening", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		_, _, err = Open(config.Database{Driver: config.DriverMySQL, DSN: "svc:s3cretPassw0rd@tcp(" + addr + ")/appdb", MaxOpenConns: 1})
+		if err == nil {
+			t.Fatal("Open succeeded against a closed port")
+		}
+		msg := err.Error()
+		for _, want := range []string{"APP_DATABASE_DSN: cannot connect to", `"appdb"`, addr, `"svc"`, "connection refused"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("message %q does not say %q", msg, want)
+			}
+		}
+		for _, leak := range []string{"s3cret", domain.ErrUnavailable.Error()} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("message %q holds %q", msg, leak)
+			}
+		}
+		if !errors.Is(err, domain.ErrUnavailable) {
+			t.Errorf("an unreachable server is not domain.ErrUnavailable: %v", err)
+		}
+	})
+	t.Run("sqlite file that is not a database", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "not.db")
+		if err := os.WriteFile(file, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, cleanup, err := Open(config.Database{Driver: config.DriverSQLite, DSN: file})
+		if err == nil {
+			// The driver may open lazily; the first statement then fails instead.
+			defer cleanup()
+			err = db.Exec("SELECT 1").Error
+			t.Fatalf("Open accepted a file that is not a database (first statement: %v)", err)
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "APP_DATABASE_DSN: cannot open the SQLite database \""+file+"\": ") {
+			t.Errorf("message %q does not name the setting and the file", msg)
+		}
+	})
 }
