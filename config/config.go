@@ -27,6 +27,11 @@ type Config struct {
 	Media     Media     `mapstructure:"media"`
 	Storage   Storage   `mapstructure:"storage"`
 	Redis     Redis     `mapstructure:"redis"`
+
+	// Warnings are what Load found questionable but not wrong enough to stop start-up: APP_
+	// variables that are not settings but close to one (see nearMissEnv). The commands log
+	// them.
+	Warnings []string `mapstructure:"-"`
 }
 
 // Environments.

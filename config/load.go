@@ -143,6 +143,9 @@ func Load(file string, fs *pflag.FlagSet) (*Config, error) {
 	// The bad ones then take their defaults, so the rest is still decoded and validated and
 	// one start-up reports every problem.
 	bad, decodeErrs, fatal := checkDecoding(v, file, fs)
+	if file != "" {
+		decodeErrs = append(decodeErrs, unknownFileKeys(file)...)
+	}
 	if fatal {
 		return nil, errors.Join(decodeErrs...)
 	}
@@ -157,6 +160,7 @@ func Load(file string, fs *pflag.FlagSet) (*Config, error) {
 	if err := cfg.finish(decodeErrs); err != nil {
 		return nil, err
 	}
+	cfg.Warnings = nearMissEnv()
 	return &cfg, nil
 }
 

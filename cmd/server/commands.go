@@ -37,7 +37,17 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	file, _ := cmd.Flags().GetString("config")
 	fs := pflag.NewFlagSet("set", pflag.ContinueOnError)
 	cmd.Flags().Visit(func(f *pflag.Flag) { fs.AddFlag(f) })
-	return config.Load(file, fs)
+	cfg, err := config.Load(file, fs)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Warnings) > 0 {
+		logger := newLogger(cfg, cmd.ErrOrStderr())
+		for _, w := range cfg.Warnings {
+			logger.Warn("configuration: " + w)
+		}
+	}
+	return cfg, nil
 }
 
 func newRootCommand() *cobra.Command {

@@ -53,12 +53,21 @@ func TestBadSettingValuesStopStartUpNamingTheSetting(t *testing.T) {
 	if err := os.WriteFile(file, []byte("cache:\n  posts_ttl: 300\nauth:\n  argon2_parallelism: 300\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	typo := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typo, []byte("cache:\n  post_ttl: 1m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	closed := freePort(t) // nothing listens there
 	for _, c := range []struct {
 		name string
 		env  []string
 		args []string
 		want []string
 	}{
+		{"unknown key in the file", nil, []string{"--config", typo},
+			[]string{`config file ` + typo + `: "cache.post_ttl" is not a setting; did you mean "cache.posts_ttl" (APP_CACHE_POSTS_TTL)?`}},
+		{"mysql not reachable", []string{"APP_DATABASE_DRIVER=mysql", "APP_DATABASE_DSN=app:" + password + "@tcp(127.0.0.1:" + closed + ")/test"}, nil,
+			[]string{`APP_DATABASE_DSN: cannot connect to the MySQL database "test" at tcp 127.0.0.1:` + closed + ` as user "app": `, "connection refused"}},
 		{"int64 bytes", []string{"APP_ECG_MAX_BODY_BYTES=abc"}, nil,
 			[]string{`APP_ECG_MAX_BODY_BYTES (key ecg.max_body_bytes, set in the environment): must be a whole number of bytes`, `got "abc"`}},
 		{"duration", []string{"APP_CACHE_POSTS_TTL=xyz"}, nil,
@@ -91,7 +100,8 @@ func TestBadSettingValuesStopStartUpNamingTheSetting(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", w, stderr)
 				}
 			}
-			if strings.Contains(stderr, "decoding failed") || strings.Contains(stderr, "strconv.") || strings.Contains(stderr, "gormstore:") {
+			if strings.Contains(stderr, "decoding failed") || strings.Contains(stderr, "strconv.") || strings.Contains(stderr, "gormstore:") ||
+				strings.Contains(stderr, "temporarily unavailable") {
 				t.Errorf("stderr shows the decoder's or the adapter's words instead of the setting's:\n%s", stderr)
 			}
 			if strings.Contains(stderr, password[:6]) || strings.Contains(stderr, password[6:]) {
