@@ -94,7 +94,7 @@ func newECGCommand() *cobra.Command {
 			}
 			id, err := e.ECG.StartReanalysis(cmd.Context())
 			if err != nil {
-				return describe(err)
+				return failed("enqueue the reanalysis", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "enqueued reanalysis job %s; running servers take it from the queue\n", id)
 			return nil
@@ -127,7 +127,7 @@ func newMediaCommand() *cobra.Command {
 			}
 			n, err := m.Media.Sweep(cmd.Context())
 			if err != nil {
-				return describe(err)
+				return failed("remove orphaned objects", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %d orphaned objects\n", n)
 			return nil
@@ -202,7 +202,7 @@ func newUsersCommand() *cobra.Command {
 			u, err := a.Admin.CreateAccount(cmd.Context(), accounts.LocalClient,
 				accounts.NewUserInput{Email: email, Password: password, Name: name, Role: role})
 			if err != nil {
-				return describe(err)
+				return failed("create the account", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %s %s (%s)\n", u.Role(), u.Email(), u.ID())
 			return nil
@@ -231,9 +231,10 @@ func readPassword(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// describe turns a validation error into a message for a person at a terminal.
-func describe(err error) error {
-	return fmt.Errorf("cannot create the account: %w", err)
+// failed turns the error of a command's work into a message for a person at a terminal that
+// says what could not be done ("cannot remove orphaned objects: ...").
+func failed(what string, err error) error {
+	return fmt.Errorf("cannot %s: %w", what, err)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
