@@ -24,7 +24,7 @@ func addGlobalFlags(fs *pflag.FlagSet) {
 		{"http-addr", "http.addr", "listen address"},
 		{"database-driver", "database.driver", "sqlite or mysql"},
 		{"database-dsn", "database.dsn", "SQLite file path or MySQL DSN"},
-		{"data-dir", "data_dir", "folder for the SQLite file and the development secret"},
+		{"data-dir", "data_dir", "folder for the SQLite file, the development secret and the filesystem object store"},
 	}
 	for _, f := range flags {
 		fs.String(f.name, "", f.usage+" (env "+config.EnvName(f.key)+")")

@@ -1,9 +1,12 @@
-// Command server runs the accounts-and-posts API. Without arguments it serves HTTP; the
-// subcommands apply database migrations and create accounts (the first admin).
+// Command server runs the accounts, posts, ECG and images API. Without arguments it serves
+// HTTP; the subcommands apply database migrations, create accounts (the first admin), and
+// start the ECG reanalysis or the sweep of orphaned image objects.
 //
 //	server                         serve (same as "server serve")
 //	server migrate up|down|status  manage the schema
 //	server users create --email E [--password P] [--role admin] [--name N]
+//	server ecg reanalyse           enqueue the recomputation of outdated ECG insights
+//	server media gc                remove stored objects that no image refers to
 package main
 
 import (
