@@ -3,8 +3,8 @@ package postsgorm
 import "testing"
 
 // TestKeptIDsTake walks the second step of a list over rows that changed between the two
-// statements: a post written in between is not kept (the page then says more may follow), and
-// a kept post deleted in between is passed over without losing the ones after it.
+// statements: a post written in between is not kept (the page leaves it out), and a kept post
+// deleted in between is passed over without losing the ones after it.
 func TestKeptIDsTake(t *testing.T) {
 	u := keptIDs{"e", "d", "c", "b"}
 	for _, step := range []struct {

@@ -17,7 +17,12 @@ import (
 
 // postRepo implements posts.PostRepository. Every query that names a post also names its
 // author, so a post id alone can never reach another user's post.
-type postRepo struct{ db *gorm.DB }
+type postRepo struct {
+	db *gorm.DB
+	// betweenSteps, when set (by tests), runs between the two statements of ListByAuthor,
+	// where concurrent writers can change what the second one finds.
+	betweenSteps func(ctx context.Context)
+}
 
 var _ posts.PostRepository = postRepo{}
 
@@ -63,6 +68,15 @@ func (r postRepo) Delete(ctx context.Context, author identity.UserID, id post.ID
 // The second reads those posts' texts one row at a time and stops at the first that does not
 // fit by its real size (which may count escaping). On MySQL, closing the rows early still
 // drains what the server already sent, which the first step bounds to about MaxBytes.
+//
+// The page is what the first step saw, less the posts deleted before the second: a post
+// written in between is not served, nor may it take a kept post's place. Ids are made before
+// their post's transaction waits for the author's lock, so posts of one author commit out of
+// id order, and one committed between the two steps can have an id inside the kept range.
+// When it took a place under the second step's LIMIT, a post the author had written (and had
+// been answered for) before this list began fell off the page: under 64 concurrent adds and
+// lists on MySQL, about one list in 300 left the caller's own post off a first page of
+// limit=100 holding two posts and a next_cursor.
 func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (posts.PostList, error) {
 	if q.Limit <= 0 {
 		return posts.PostList{Posts: []*post.Post{}}, nil
@@ -86,44 +100,76 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 	if len(ids) == 0 {
 		return out, nil
 	}
+	if r.betweenSteps != nil {
+		r.betweenSteps(ctx)
+	}
 	// The kept heads are the author's newest posts below the cursor, consecutive in the
 	// (author_id, id) index, so the range between the first and the last, at most as many rows,
 	// reads exactly them with one statement shape (which can be prepared). A post written in
-	// between with an id inside that range (another instance's clock) would take a place: it is
-	// then served, and the page says more may follow, so the one it displaced is not lost.
-	rows, err := gormstore.QueryPrepared(ctx, r.db, textsSQL, string(q.Author), ids[0], ids[len(ids)-1], len(ids))
+	// between with an id inside that range is skipped (see above); should such posts have
+	// taken places under the LIMIT, the kept posts still unread are read on below the last row
+	// (textsBelowSQL), so none of them is left off.
+	used = 0
+	unseen := keptIDs(ids)
+	query, upper := textsSQL, ids[0]
+	for {
+		last, full, err := r.texts(ctx, q, query, upper, ids[len(ids)-1], &unseen, &out, &used)
+		if err != nil {
+			return posts.PostList{}, err
+		}
+		if full || len(unseen) == 0 {
+			return out, nil
+		}
+		query, upper = textsBelowSQL, last
+	}
+}
+
+// texts runs one statement of ListByAuthor's second step: the author's posts from upper (below
+// it for textsBelowSQL) down to lower, at most as many as unseen holds. It appends the kept
+// posts that fit to out, skipping posts written since the first step, and returns the id of
+// the last row it read and whether the page is full (a post did not fit). When the range ran
+// out before the LIMIT, unseen is left empty: the kept posts not met were deleted since.
+func (r postRepo) texts(ctx context.Context, q posts.PostListQuery, query, upper, lower string,
+	unseen *keptIDs, out *posts.PostList, used *int64,
+) (last string, full bool, err error) {
+	limit := len(*unseen)
+	rows, err := gormstore.QueryPrepared(ctx, r.db, query, string(q.Author), upper, lower, limit)
 	if err != nil {
-		return posts.PostList{}, gormstore.MapErr(err)
+		return "", false, gormstore.MapErr(err)
 	}
 	defer rows.Close()
-	used = 0
 	// The scan's destinations live outside the loop: Scan takes their addresses, so declared
 	// inside they would be allocated again for every row.
 	var (
 		id, text  string
 		createdAt gormstore.Timestamp
-		unseen    = keptIDs(ids)
+		read      int
 	)
 	for rows.Next() {
 		if err := rows.Scan(&id, &text, &createdAt); err != nil {
-			return posts.PostList{}, gormstore.MapErr(err)
+			return "", false, gormstore.MapErr(err)
 		}
+		read++
+		last = id
 		if !unseen.take(id) {
-			out.More = true // written in between: see above
+			continue // written after the first step: not on this page
 		}
 		p := post.Rehydrate(post.ID(id), q.Author, text, createdAt.T)
 		n := q.SizeOf(p)
-		if !q.Fits(len(out.Posts), used, n) {
+		if !q.Fits(len(out.Posts), *used, n) {
 			out.More = true
-			break
+			return last, true, nil
 		}
 		out.Posts = append(out.Posts, p)
-		used += n
+		*used += n
 	}
 	if err := rows.Err(); err != nil {
-		return posts.PostList{}, gormstore.MapErr(err)
+		return "", false, gormstore.MapErr(err)
 	}
-	return out, nil
+	if read < limit {
+		*unseen = (*unseen)[:0]
+	}
+	return last, false, nil
 }
 
 // keptIDs are the ids the first step of ListByAuthor kept and the second has not met yet, in
@@ -193,6 +239,9 @@ const (
 	HeadsBeforeSQL = "SELECT id, text_bytes FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
 	TextsSQL       = "SELECT id, text, created_at FROM posts WHERE author_id = ? AND id <= ? AND id >= ? ORDER BY id DESC LIMIT ?"
 	textsSQL       = "SELECT id, text, +created_at FROM posts WHERE author_id = ? AND id <= ? AND id >= ? ORDER BY id DESC LIMIT ?"
+	// textsBelowSQL goes on below the last row textsSQL read, when posts written between the
+	// list's two steps took places under its LIMIT (rare: see ListByAuthor).
+	textsBelowSQL = "SELECT id, text, +created_at FROM posts WHERE author_id = ? AND id < ? AND id >= ? ORDER BY id DESC LIMIT ?"
 	// InsertSQL adds a post (Add, prepared once per connection); the load runner's add
 	// ceiling runs it too.
 	InsertSQL = "INSERT INTO posts (id, author_id, text, text_bytes, created_at) VALUES (?, ?, ?, ?, ?)"
