@@ -89,8 +89,9 @@ type MediaStats struct {
 	Uploaded, UploadedBytes int64
 	// Refused counts upload requests refused for their content (format, size, pixels, quota).
 	Refused int64
-	// Thumbnails counts thumbnails made; Swept, stored objects without an image removed.
-	Thumbnails, Swept int64
+	// Thumbnails counts thumbnails made, Placeholders those of them made for images whose
+	// pixel data does not decode; Swept, stored objects without an image removed.
+	Thumbnails, Placeholders, Swept int64
 }
 
 // latencyBuckets cover fast reads (a few milliseconds), password hashing (tens to hundreds of
@@ -187,6 +188,7 @@ func New(src Sources) (*Metrics, error) {
 			{"uploaded_bytes_total", "Bytes of the images stored by uploads, after their metadata was removed.", func(s MediaStats) int64 { return s.UploadedBytes }},
 			{"uploads_refused_total", "Upload requests refused for their content: format, size, pixels or quota.", func(s MediaStats) int64 { return s.Refused }},
 			{"thumbnails_made_total", "Thumbnails made, by the background jobs or on first request.", func(s MediaStats) int64 { return s.Thumbnails }},
+			{"thumbnail_placeholders_total", "Thumbnails made as flat grey placeholders because the image's pixel data does not decode.", func(s MediaStats) int64 { return s.Placeholders }},
 			{"objects_swept_total", "Stored objects that no image referred to, removed by the sweep.", func(s MediaStats) int64 { return s.Swept }},
 		} {
 			cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -29,7 +29,7 @@ func newMetrics(t *testing.T) *metrics.Metrics {
 		HashesQueued:   func() int64 { return 5 },
 		HashesShed:     func() int64 { return 9 },
 		Media: func() metrics.MediaStats {
-			return metrics.MediaStats{Uploaded: 6, UploadedBytes: 123456, Refused: 2, Thumbnails: 5, Swept: 3}
+			return metrics.MediaStats{Uploaded: 6, UploadedBytes: 123456, Refused: 2, Thumbnails: 5, Placeholders: 1, Swept: 3}
 		},
 	})
 	if err != nil {
@@ -125,6 +125,7 @@ func TestSourcesAreExported(t *testing.T) {
 		"postsvc_media_uploaded_bytes_total 123456",
 		"postsvc_media_uploads_refused_total 2",
 		"postsvc_media_thumbnails_made_total 5",
+		"postsvc_media_thumbnail_placeholders_total 1",
 		"postsvc_media_objects_swept_total 3",
 		"go_goroutines ",
 		"# TYPE postsvc_post_cache_hits_total counter",

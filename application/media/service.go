@@ -87,7 +87,7 @@ type Service struct {
 
 // counters are what the service counts since start, for metrics.
 type counters struct {
-	uploaded, uploadedBytes, refused, swept, thumbnails atomic.Int64
+	uploaded, uploadedBytes, refused, swept, thumbnails, placeholders atomic.Int64
 }
 
 // Stats is a snapshot of the service's counters since start.
@@ -97,15 +97,16 @@ type Stats struct {
 	// pixels, quota).
 	Uploaded, UploadedBytes, Refused int64
 	// Swept counts objects without an image that the sweep removed; Thumbnails the
-	// thumbnails made.
-	Swept, Thumbnails int64
+	// thumbnails made, and Placeholders those of them that are placeholders, for images
+	// whose pixel data did not decode (see mediaport.Imaging.Thumbnail).
+	Swept, Thumbnails, Placeholders int64
 }
 
 // Stats returns the counters since start.
 func (s *Service) Stats() Stats {
 	return Stats{
 		Uploaded: s.stats.uploaded.Load(), UploadedBytes: s.stats.uploadedBytes.Load(), Refused: s.stats.refused.Load(),
-		Swept: s.stats.swept.Load(), Thumbnails: s.stats.thumbnails.Load(),
+		Swept: s.stats.swept.Load(), Thumbnails: s.stats.thumbnails.Load(), Placeholders: s.stats.placeholders.Load(),
 	}
 }
 
@@ -386,14 +387,19 @@ func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
 		return storageError(err)
 	}
 	defer func() { _ = src.Close() }()
+	var made mediaport.Thumbnail
 	_, err = s.put(ctx, img.ThumbnailKey(), ThumbnailType(img.Content().Format), func(w writer) error {
-		_, err := s.imaging.Thumbnail(ctx, src, w, image.ThumbnailSide)
+		made, err = s.imaging.Thumbnail(ctx, src, w, image.ThumbnailSide)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	s.stats.thumbnails.Add(1)
+	if made.Placeholder {
+		// Kept like any thumbnail: the pixels will not decode on a second try either.
+		s.stats.placeholders.Add(1)
+	}
 	return s.repo().MarkThumbnail(ctx, img.ID())
 }
 
@@ -487,8 +493,8 @@ func (s *Service) MakeThumbnail(ctx context.Context, job ports.Job) error {
 		return nil
 	}
 	if errors.Is(err, mediaport.ErrUnsupportedFormat) || errors.Is(err, mediaport.ErrTooManyPixels) {
-		// Its header was fine but its pixels do not decode: the thumbnail is made on request
-		// then, and fails there too; retrying cannot help.
+		// The stored file no longer passes the checks it passed at upload (a pixel data
+		// problem gets a placeholder instead): retrying cannot help.
 		return fmt.Errorf("%w: media: image %s: %w", ports.ErrPermanentJob, id, err)
 	}
 	return err

@@ -295,7 +295,7 @@ type gatedImaging struct {
 	release chan struct{}
 }
 
-func (g *gatedImaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, side int) (string, error) {
+func (g *gatedImaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, side int) (mediaport.Thumbnail, error) {
 	g.mu.Lock()
 	g.inside++
 	g.most = max(g.most, g.inside)
@@ -653,5 +653,43 @@ func TestAnObjectMissingUnderALiveRowIsAFault(t *testing.T) {
 	}
 	if _, _, err = f.svc.Content(t.Context(), owner, id); !errors.Is(err, mediaimg.ErrNotFound) {
 		t.Fatalf("content of a deleted image: %v, want not found", err)
+	}
+}
+
+// TestThumbnailOfPixelsThatDoNotDecodeIsAPlaceholder: an image whose header passed the upload
+// but whose pixels do not decode gets a placeholder thumbnail, kept like any other: the job
+// succeeds (it does not fail for good and leave the thumbnail to fail on every request), the
+// image is marked as having its thumbnail, and the placeholders are counted for /metrics.
+func TestThumbnailOfPixelsThatDoNotDecodeIsAPlaceholder(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	bad := pngBytes(t, 40, 30)
+	idat := bytes.Index(bad, []byte("IDAT"))
+	bad[idat+10] ^= 0xff // the chunk's checksum no longer holds; the header is untouched
+	imgs, err := f.upload(t, p, bad, pngBytes(t, 20, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runJobs(t)
+	for _, img := range imgs {
+		got, err := f.svc.Get(t.Context(), p, string(img.ID()))
+		if err != nil || !got.HasThumbnail() {
+			t.Fatalf("image %s after its job: %v, thumbnail %v", img.ID(), err, got != nil && got.HasThumbnail())
+		}
+	}
+	if st := f.svc.Stats(); st.Thumbnails != 2 || st.Placeholders != 1 {
+		t.Fatalf("%d thumbnails, %d placeholders; want 2 and 1", st.Thumbnails, st.Placeholders)
+	}
+	_, obj, contentType, err := f.svc.Thumbnail(t.Context(), p, string(imgs[0].ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	body, err := io.ReadAll(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "image/png" || !strings.HasPrefix(string(body), "placeholder for ") {
+		t.Fatalf("thumbnail %q of type %s, want the imaging's placeholder as image/png", body, contentType)
 	}
 }

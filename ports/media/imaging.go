@@ -54,6 +54,20 @@ type Imaging interface {
 	Clean(ctx context.Context, r io.Reader, w io.Writer, limits CleanLimits) (ImageInfo, error)
 	// Thumbnail decodes a cleaned image from r, applies its orientation, scales it to fit
 	// within maxSide × maxSide (never enlarging) and encodes it to w: JPEG for JPEG
-	// sources, PNG otherwise. It returns the thumbnail's content type.
-	Thumbnail(ctx context.Context, r io.Reader, w io.Writer, maxSide int) (contentType string, err error)
+	// sources, PNG otherwise.
+	//
+	// Clean cannot afford to decode every format's pixels in full (JPEG scan data, the alpha
+	// of a lossy WebP), so an image it accepted may still fail to decode here: a JPEG scan
+	// cut short before its end marker, say. Thumbnail then writes a placeholder of the same
+	// size and type instead, a flat grey image, and says so in the result: retrying could
+	// not do better, and the image's own content is still served as uploaded.
+	Thumbnail(ctx context.Context, r io.Reader, w io.Writer, maxSide int) (Thumbnail, error)
+}
+
+// Thumbnail is what Imaging.Thumbnail wrote.
+type Thumbnail struct {
+	ContentType string // image/jpeg or image/png
+	// Placeholder: the image's pixel data did not decode, and the thumbnail is a flat grey
+	// image of the size and type the real one would have had.
+	Placeholder bool
 }

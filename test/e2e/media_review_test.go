@@ -1,12 +1,14 @@
 package e2e
 
-// Tests of three defects an outside review found in the image context: a Range header that
-// the server must ignore was answered 416; a raw control character in a part's file name was
-// answered 400; an upload during a database stall was answered 503 only after 10 s.
+// Tests of defects reviews found in the image context: a Range header that the server must
+// ignore was answered 416; a raw control character in a part's file name was answered 400; an
+// upload during a database stall was answered 503 only after 10 s; the thumbnail of a JPEG
+// whose scan data does not decode was a 500.
 
 import (
 	"bytes"
 	"fmt"
+	stdimage "image"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -261,4 +263,50 @@ func timedUpload(t *testing.T, s *server, token string, write func(mw *multipart
 		t.Fatal("the body was never finished")
 	}
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, answered.Sub(end)
+}
+
+// TestImageThumbnailOfPixelsThatDoNotDecode: the upload checks a JPEG's structure but not
+// its scan data (decoding every upload in full would cost several times the upload itself),
+// so a JPEG whose scan is cut short before a proper end marker is stored. Its thumbnail was
+// a 500 on every request (the decoder refused it each time). It is now a flat grey
+// placeholder of the size the real thumbnail would have had, orientation applied, made once
+// and kept, and counted in /metrics.
+func TestImageThumbnailOfPixelsThatDoNotDecode(t *testing.T) {
+	t.Parallel()
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("img-undecodable"))
+		whole := jpegWithMetadata(t, 600, 360) // orientation 6: shown 360 wide, 600 high
+		sos := bytes.Index(whole, []byte{0xff, 0xda})
+		cut := append(bytes.Clone(whole[:sos+60]), 0xff, 0xd9)
+		if _, _, err := stdimage.Decode(bytes.NewReader(cut)); err == nil {
+			t.Fatal("the cut JPEG decodes: not a case of pixels that do not decode")
+		}
+		imgs, _ := s.uploadImages(a.Access, nil, []upload{{"cut.jpg", cut}}, http.StatusCreated)
+		before := s.metric("postsvc_media_thumbnail_placeholders_total")
+		for range 3 {
+			r := s.do("GET", imgs[0].ThumbnailURL, a.Access, nil)
+			expect(t, r, http.StatusOK)
+			if ct := r.Header.Get("Content-Type"); ct != "image/jpeg" {
+				t.Fatalf("thumbnail Content-Type %q, want image/jpeg", ct)
+			}
+			thumb, format, err := stdimage.Decode(bytes.NewReader(r.Body))
+			if err != nil || format != "jpeg" {
+				t.Fatalf("the thumbnail does not decode as JPEG: %q %v", format, err)
+			}
+			if b := thumb.Bounds(); b.Dx() != 154 || b.Dy() != 256 {
+				t.Fatalf("thumbnail %dx%d, want 154x256", b.Dx(), b.Dy())
+			}
+		}
+		if got := s.metric("postsvc_media_thumbnail_placeholders_total") - before; got > 1 {
+			t.Errorf("%v placeholders made for three requests of one image: it is made once and kept", got)
+		}
+		if got := s.metric("postsvc_media_thumbnail_placeholders_total"); got < 1 {
+			t.Errorf("postsvc_media_thumbnail_placeholders_total is %v after a placeholder was served", got)
+		}
+		content := s.do("GET", imgs[0].ContentURL, a.Access, nil)
+		expect(t, content, http.StatusOK)
+		if sha256Hex(content.Body) != imgs[0].SHA256 {
+			t.Error("the image's content is not served as stored")
+		}
+	})
 }

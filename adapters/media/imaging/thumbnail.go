@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/jpeg"
 	"image/png"
@@ -36,41 +37,78 @@ const thumbnailQuality = 80
 // 10 to 30 times with a bilinear kernel that looks at four source pixels aliases badly
 // (moiré, jagged edges), while Catmull-Rom widens its kernel with the ratio and stays
 // sharp. Orientation is applied to the small scaled image, not the source.
-func (m *Imaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, maxSide int) (string, error) {
+//
+// A file whose header Clean accepted but whose pixel data does not decode (see
+// media.Imaging) gets a placeholder: a flat grey image of the size and type its thumbnail
+// would have had.
+func (m *Imaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, maxSide int) (media.Thumbnail, error) {
 	if maxSide <= 0 {
-		return "", fmt.Errorf("imaging: thumbnail side %d", maxSide)
+		return media.Thumbnail{}, fmt.Errorf("imaging: thumbnail side %d", maxSide)
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxThumbnailInput+1))
 	if err != nil {
-		return "", err
+		return media.Thumbnail{}, err
 	}
 	if len(data) > maxThumbnailInput {
-		return "", fmt.Errorf("%w: over %d bytes", media.ErrUnsupportedFormat, maxThumbnailInput)
+		return media.Thumbnail{}, fmt.Errorf("%w: over %d bytes", media.ErrUnsupportedFormat, maxThumbnailInput)
 	}
 	info, err := m.clean(ctx, bytes.NewReader(data), io.Discard, m.cfg.ThumbnailMaxPixels, true)
 	if err != nil {
-		return "", err
+		return media.Thumbnail{}, err
 	}
 	release, err := m.acquireDecode(ctx, decodeBytes(info.Format, info.Width, info.Height))
 	if err != nil {
-		return "", err
+		return media.Thumbnail{}, err
 	}
 	defer release()
 	src, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return "", fmt.Errorf("%w: %s does not decode: %w", media.ErrUnsupportedFormat, info.Format, err)
-	}
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return media.Thumbnail{}, err
+	}
+	if err != nil {
+		tw, th := thumbnailSize(info.Width, info.Height, maxSide, info.Orientation)
+		if swaps(info.Orientation) {
+			tw, th = th, tw // as displayed
+		}
+		return encodeThumbnail(w, placeholder(tw, th), info.Format, true)
 	}
 	thumb := scale(src, maxSide, info.Orientation)
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return media.Thumbnail{}, err
 	}
-	if info.Format == media.FormatJPEG {
-		return "image/jpeg", jpeg.Encode(w, thumb, &jpeg.Options{Quality: thumbnailQuality})
+	return encodeThumbnail(w, thumb, info.Format, false)
+}
+
+// encodeThumbnail writes thumb to w: JPEG for JPEG sources, PNG (which keeps transparency)
+// for the others.
+func encodeThumbnail(w io.Writer, thumb image.Image, format string, placeholder bool) (media.Thumbnail, error) {
+	if format == media.FormatJPEG {
+		return media.Thumbnail{ContentType: "image/jpeg", Placeholder: placeholder},
+			jpeg.Encode(w, thumb, &jpeg.Options{Quality: thumbnailQuality})
 	}
-	return "image/png", (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(w, thumb)
+	return media.Thumbnail{ContentType: "image/png", Placeholder: placeholder},
+		(&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(w, thumb)
+}
+
+// placeholderGrey is the colour of a placeholder thumbnail: a light neutral grey, what a
+// page shows while an image loads.
+var placeholderGrey = color.Gray{Y: 0xd0}
+
+// placeholder is a w×h image of placeholderGrey.
+func placeholder(w, h int) image.Image {
+	dst := image.NewGray(image.Rect(0, 0, w, h))
+	draw.Draw(dst, dst.Bounds(), image.NewUniform(placeholderGrey), image.Point{}, draw.Src)
+	return dst
+}
+
+// thumbnailSize is the size, before orientation is applied, of the thumbnail of a w×h image
+// stored with orientation: it fits maxSide×maxSide once oriented.
+func thumbnailSize(w, h, maxSide, orientation int) (tw, th int) {
+	if swaps(orientation) {
+		th, tw = fit(h, w, maxSide)
+		return tw, th
+	}
+	return fit(w, h, maxSide)
 }
 
 // swaps reports whether an EXIF orientation turns the image a quarter.
@@ -96,12 +134,7 @@ func fit(w, h, maxSide int) (int, int) {
 func scale(src image.Image, maxSide, orientation int) image.Image {
 	b := src.Bounds()
 	sw, sh := b.Dx(), b.Dy()
-	var tw, th int
-	if swaps(orientation) {
-		th, tw = fit(sh, sw, maxSide)
-	} else {
-		tw, th = fit(sw, sh, maxSide)
-	}
+	tw, th := thumbnailSize(sw, sh, maxSide, orientation)
 	if k := min(sw/(2*tw), sh/(2*th)); k >= 2 {
 		src = shrink(src, k)
 		b = src.Bounds()

@@ -22,15 +22,18 @@ import (
 func thumbnail(t *testing.T, m *Imaging, in []byte, maxSide int) (image.Image, string, string) {
 	t.Helper()
 	var out bytes.Buffer
-	ct, err := m.Thumbnail(context.Background(), bytes.NewReader(in), &out, maxSide)
+	made, err := m.Thumbnail(context.Background(), bytes.NewReader(in), &out, maxSide)
 	if err != nil {
 		t.Fatalf("Thumbnail: %v", err)
+	}
+	if made.Placeholder {
+		t.Fatal("a placeholder for an image that decodes")
 	}
 	img, format, err := image.Decode(bytes.NewReader(out.Bytes()))
 	if err != nil {
 		t.Fatalf("the thumbnail does not decode: %v", err)
 	}
-	return img, ct, format
+	return img, made.ContentType, format
 }
 
 func isRed(c color.Color) bool {
@@ -109,17 +112,64 @@ func TestThumbnailRefuses(t *testing.T) {
 	if _, err := New(Config{}).Thumbnail(ctx, bytes.NewReader([]byte("not an image")), &out, 256); !errors.Is(err, media.ErrUnsupportedFormat) {
 		t.Fatalf("not an image: %v", err)
 	}
-	// The header is fine, the pixel data is not: the decoder's error is a format error.
-	bad := bytes.Clone(encodeJPEG(t, pattern(100, 100)))
-	sos := bytes.Index(bad, []byte{0xff, 0xda})
-	bad = append(bad[:sos+20], 0xff, 0xd9)
-	if _, err := New(Config{}).Thumbnail(ctx, bytes.NewReader(bad), &out, 256); !errors.Is(err, media.ErrUnsupportedFormat) {
-		t.Fatalf("corrupt scan: %v", err)
-	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := New(Config{}).Thumbnail(cancelled, bytes.NewReader(in), &out, 256); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// TestThumbnailPlaceholderForPixelsThatDoNotDecode: a JPEG whose scan is cut short before
+// its end marker passes Clean (which does not decode JPEG scan data) and fails the decoder.
+// Its thumbnail is a flat grey placeholder of the size and type the real one would have
+// had, orientation included, and the result says it is one; it used to be an error, which
+// every request for the thumbnail answered with a 500.
+func TestThumbnailPlaceholderForPixelsThatDoNotDecode(t *testing.T) {
+	cut := func(src []byte) []byte {
+		sos := bytes.Index(src, []byte{0xff, 0xda})
+		return append(bytes.Clone(src[:sos+40]), 0xff, 0xd9)
+	}
+	jpg := encodeJPEG(t, pattern(600, 360))
+	m := New(Config{TempDir: t.TempDir()})
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		w, h int
+	}{
+		{"jpeg", cut(jpg), 256, 154},
+		{"jpeg orientation 6", cut(jpegWithMetadata(jpg, binary.BigEndian, 6)), 154, 256},
+		{"small jpeg not enlarged", cut(encodeJPEG(t, pattern(120, 80))), 120, 80},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cleaned, _, err := cleanBytes(t, tc.in)
+			if err != nil {
+				t.Fatalf("Clean refused the file (%v): the case tests what Clean lets through", err)
+			}
+			if _, _, err := image.Decode(bytes.NewReader(cleaned)); err == nil {
+				t.Fatal("the cleaned file decodes: not a case of pixels that do not decode")
+			}
+			var out bytes.Buffer
+			made, err := m.Thumbnail(context.Background(), bytes.NewReader(cleaned), &out, 256)
+			if err != nil {
+				t.Fatalf("Thumbnail: %v", err)
+			}
+			if !made.Placeholder || made.ContentType != "image/jpeg" {
+				t.Fatalf("result %+v, want a JPEG placeholder", made)
+			}
+			img, format, err := image.Decode(bytes.NewReader(out.Bytes()))
+			if err != nil || format != "jpeg" {
+				t.Fatalf("the placeholder does not decode as JPEG: %q %v", format, err)
+			}
+			if b := img.Bounds(); b.Dx() != tc.w || b.Dy() != tc.h {
+				t.Fatalf("placeholder %dx%d, want %dx%d", b.Dx(), b.Dy(), tc.w, tc.h)
+			}
+			for _, p := range []image.Point{{0, 0}, {tc.w / 2, tc.h / 2}, {tc.w - 1, tc.h - 1}} {
+				r, g, b, _ := img.At(p.X, p.Y).RGBA()
+				if r>>8 < 0xc8 || r>>8 > 0xd8 || r != g || g != b {
+					t.Fatalf("pixel %v is %d,%d,%d, want the placeholder's grey", p, r>>8, g>>8, b>>8)
+				}
+			}
+		})
 	}
 }
 

@@ -260,7 +260,7 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 		JobOutcomes: runners.Outcomes,
 		Media: func() metrics.MediaStats {
 			s := media.Stats()
-			return metrics.MediaStats{Uploaded: s.Uploaded, UploadedBytes: s.UploadedBytes, Refused: s.Refused, Thumbnails: s.Thumbnails, Swept: s.Swept}
+			return metrics.MediaStats{Uploaded: s.Uploaded, UploadedBytes: s.UploadedBytes, Refused: s.Refused, Thumbnails: s.Thumbnails, Placeholders: s.Placeholders, Swept: s.Swept}
 		},
 	}, nil
 }

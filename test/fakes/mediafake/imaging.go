@@ -46,21 +46,28 @@ func (Imaging) Clean(ctx context.Context, r io.Reader, w io.Writer, limits media
 	return mediaport.ImageInfo{Format: format, ContentType: "image/" + format, Width: cfg.Width, Height: cfg.Height, Orientation: 1}, nil
 }
 
-// Thumbnail implements media.Imaging.
-func (Imaging) Thumbnail(_ context.Context, r io.Reader, w io.Writer, _ int) (string, error) {
+// Thumbnail implements media.Imaging. Like the real adapter, it writes a placeholder (a
+// marker that says so) for a file whose header decodes but whose pixels do not.
+func (Imaging) Thumbnail(_ context.Context, r io.Reader, w io.Writer, _ int) (mediaport.Thumbnail, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxBytes))
 	if err != nil {
-		return "", err
+		return mediaport.Thumbnail{}, err
 	}
 	_, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return "", fmt.Errorf("mediafake: %w: %w", mediaport.ErrUnsupportedFormat, err)
+		return mediaport.Thumbnail{}, fmt.Errorf("mediafake: %w: %w", mediaport.ErrUnsupportedFormat, err)
 	}
-	if _, err := fmt.Fprintf(w, "thumbnail of %d bytes", len(data)); err != nil {
-		return "", err
-	}
+	t := mediaport.Thumbnail{ContentType: "image/png"}
 	if format == "jpeg" {
-		return "image/jpeg", nil
+		t.ContentType = "image/jpeg"
 	}
-	return "image/png", nil
+	marker := fmt.Sprintf("thumbnail of %d bytes", len(data))
+	if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
+		t.Placeholder = true
+		marker = fmt.Sprintf("placeholder for %d bytes", len(data))
+	}
+	if _, err := io.WriteString(w, marker); err != nil {
+		return mediaport.Thumbnail{}, err
+	}
+	return t, nil
 }
