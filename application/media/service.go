@@ -277,6 +277,24 @@ func (s *Service) objectMissing(ctx context.Context, img *image.Image, key strin
 		"(lost, or every instance does not share one store): %w", img.ID(), key, ports.ErrObjectNotFound)
 }
 
+// recordThumbnail records that img's thumbnail, just stored, exists. An image deleted while
+// its thumbnail was made (or whose owner was) may have had its objects removed already,
+// before the thumbnail was stored, and nothing else would remove it but the sweep: so when
+// the row is gone the thumbnail is removed here, and the image is not found. The row's update
+// is what decides: a deletion committed before it leaves the thumbnail to this, one committed
+// after it removes the thumbnail itself.
+func (s *Service) recordThumbnail(ctx context.Context, img *image.Image) error {
+	err := s.repo().MarkThumbnail(ctx, img.ID())
+	if !errors.Is(err, image.ErrNotFound) {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	// What cannot be removed now has no image; the sweep removes it later.
+	_ = s.objects.Delete(dctx, img.ThumbnailKey())
+	return image.ErrNotFound
+}
+
 // ThumbnailType is the content type of an image's thumbnail: JPEG for JPEG images, PNG for
 // the others (whose transparency JPEG cannot hold).
 func ThumbnailType(f image.Format) string {
@@ -400,7 +418,7 @@ func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
 		// Kept like any thumbnail: the pixels will not decode on a second try either.
 		s.stats.placeholders.Add(1)
 	}
-	return s.repo().MarkThumbnail(ctx, img.ID())
+	return s.recordThumbnail(ctx, img)
 }
 
 // giveWay waits, before a thumbnail job's work, until no upload is in flight or

@@ -40,8 +40,9 @@ type Repository interface {
 	Delete(ctx context.Context, owner identity.UserID, ids []image.ID) (int, error)
 	// DeleteByOwner removes every image of owner.
 	DeleteByOwner(ctx context.Context, owner identity.UserID) error
-	// MarkThumbnail records that the image's thumbnail is stored; no error when the image is
-	// gone.
+	// MarkThumbnail records that the image's thumbnail is stored; image.ErrNotFound when the
+	// image is gone (deleted while its thumbnail was made: the caller then removes the
+	// thumbnail, which the deletion's removal of the image's objects may have run before).
 	MarkThumbnail(ctx context.Context, id image.ID) error
 	// Existing returns those of ids that have a row, for the sweep of orphaned objects.
 	Existing(ctx context.Context, ids []image.ID) (map[image.ID]bool, error)

@@ -261,12 +261,21 @@ func (r repo) DeleteByOwner(ctx context.Context, owner identity.UserID) error {
 	return gormstore.MapErr(r.db.WithContext(ctx).Where("owner_id = ?", string(owner)).Delete(&imageRow{}).Error)
 }
 
+// MarkThumbnail's UPDATE decides whether the image still exists: it waits for a deletion of
+// the row in progress, and the DSN reports rows matched (clientFoundRows), so an image whose
+// thumbnail was already recorded still counts.
 func (r repo) MarkThumbnail(ctx context.Context, id image.ID) error {
 	if !image.PlausibleID(string(id)) {
-		return nil
+		return image.ErrNotFound
 	}
-	return gormstore.MapErr(r.db.WithContext(ctx).Model(&imageRow{}).Where("id = ?", string(id)).
-		Update("has_thumbnail", true).Error)
+	res := r.db.WithContext(ctx).Model(&imageRow{}).Where("id = ?", string(id)).Update("has_thumbnail", true)
+	if res.Error != nil {
+		return gormstore.MapErr(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return image.ErrNotFound
+	}
+	return nil
 }
 
 func (r repo) Existing(ctx context.Context, ids []image.ID) (map[image.ID]bool, error) {

@@ -328,8 +328,12 @@ func testMarkThumbnail(t *testing.T, b Backend) {
 	}
 	assertSearch(t, b, mediaport.ListQuery{Owner: owner}, "thumb", []image.ID{other.ID(), img.ID()})
 	for _, id := range []image.ID{image.ID(contract.NewID(t)), "../bad"} {
-		contract.NoErr(t, "MarkThumbnail of a missing image", b.Images().MarkThumbnail(ctx, id))
+		contract.WantErr(t, "MarkThumbnail of a missing image", b.Images().MarkThumbnail(ctx, id), image.ErrNotFound)
 	}
+	// A thumbnail made while its image was deleted: the row decides, and says it is gone.
+	_, err = b.Images().Delete(ctx, owner, []image.ID{other.ID()})
+	contract.NoErr(t, "Delete", err)
+	contract.WantErr(t, "MarkThumbnail of a deleted image", b.Images().MarkThumbnail(ctx, other.ID()), image.ErrNotFound)
 }
 
 func testDelete(t *testing.T, b Backend) {

@@ -253,10 +253,12 @@ func (r repo) DeleteByOwner(_ context.Context, owner identity.UserID) error {
 func (r repo) MarkThumbnail(_ context.Context, id image.ID) error {
 	return fakes.Access(r.tx, true, func(v *fakes.View) error {
 		all := imagesOf(v)
-		if row, ok := all[id]; ok {
-			row.thumbnail = true
-			all[id] = row
+		row, ok := all[id]
+		if !ok {
+			return image.ErrNotFound
 		}
+		row.thumbnail = true
+		all[id] = row
 		return nil
 	})
 }
