@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"encoding/json"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -46,6 +47,17 @@ func (s composeService) writable(dir string) bool {
 			target = parts[1] // volume:target[:mode]
 		}
 		if target == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// volume reports whether the service mounts a volume (not a tmpfs, whose files are lost with
+// the container) at dir.
+func (s composeService) volume(dir string) bool {
+	for _, v := range s.Volumes {
+		if parts := strings.Split(yamlScalar(v), ":"); len(parts) > 1 && parts[1] == dir {
 			return true
 		}
 	}
@@ -247,6 +259,18 @@ func TestCompose(t *testing.T) {
 		}
 		if app.ReadOnly && !app.writable(spool) {
 			t.Errorf("app has a read-only root file system and nothing writable at %s, where ECG uploads spool", spool)
+		}
+		// The filesystem image store makes APP_DATA_DIR/media at start (./data from the
+		// image's working directory, /, by default), so the data folder must be writable, and
+		// kept: it holds the images.
+		if d := env["APP_STORAGE_DRIVER"]; d == "" || d == "filesystem" {
+			data := path.Clean(path.Join("/", env["APP_DATA_DIR"]))
+			if env["APP_DATA_DIR"] == "" {
+				data = "/data"
+			}
+			if app.ReadOnly && !app.volume(data) {
+				t.Errorf("app keeps images on the filesystem store under %s, where no volume is mounted", data)
+			}
 		}
 		for k, v := range env {
 			env[k] = interpolate(v)

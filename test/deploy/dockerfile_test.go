@@ -74,7 +74,8 @@ func TestDockerfile(t *testing.T) {
 	if final < 1 {
 		t.Fatal("the Dockerfile is not multi-stage")
 	}
-	var from, user, entrypoint, build, copyFrom string
+	var from, user, entrypoint, build string
+	var copies []string
 	var expose []string
 	args := map[string]string{}
 	for _, in := range ins {
@@ -91,7 +92,7 @@ func TestDockerfile(t *testing.T) {
 		case in.cmd == "ENTRYPOINT" && in.stage == final:
 			entrypoint = in.args
 		case in.cmd == "COPY" && in.stage == final:
-			copyFrom = in.args
+			copies = append(copies, in.args)
 		case in.cmd == "RUN" && in.stage < final && strings.Contains(in.args, "go build"):
 			build = in.args
 		}
@@ -114,8 +115,17 @@ func TestDockerfile(t *testing.T) {
 	}
 	// The binary the final stage copies is the one the build stage writes.
 	out := regexp.MustCompile(`-o\s+(\S+)`).FindStringSubmatch(build)
-	if out == nil || !strings.Contains(copyFrom, out[1]+" /server") || !strings.Contains(copyFrom, "--from=") {
-		t.Errorf("COPY %q does not take the built binary %v to /server", copyFrom, out)
+	if out == nil || !slices.ContainsFunc(copies, func(c string) bool {
+		return strings.Contains(c, out[1]+" /server") && strings.Contains(c, "--from=")
+	}) {
+		t.Errorf("no COPY of %q takes the built binary %v to /server", copies, out)
+	}
+	// The data folder (APP_DATA_DIR, /data from the working directory /) exists owned by the
+	// nonroot user, so a volume mounted there (compose's media volume) is writable by it.
+	if !slices.ContainsFunc(copies, func(c string) bool {
+		return strings.Contains(c, "--chown=65532:65532") && strings.HasSuffix(c, " /data")
+	}) {
+		t.Errorf("no COPY makes /data owned by nonroot (65532): %q", copies)
 	}
 
 	// The builder's Go matches go.mod.

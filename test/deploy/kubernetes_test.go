@@ -83,8 +83,9 @@ type container struct {
 		Value     string `json:"value"`
 		ValueFrom *struct {
 			SecretKeyRef *struct {
-				Name string `json:"name"`
-				Key  string `json:"key"`
+				Name     string `json:"name"`
+				Key      string `json:"key"`
+				Optional bool   `json:"optional"`
 			} `json:"secretKeyRef"`
 			ConfigMapKeyRef *struct {
 				Name string `json:"name"`
@@ -342,7 +343,7 @@ func assertHardened(t *testing.T, where string, p podSpec) {
 func secretRefs(c container) map[string]string {
 	out := map[string]string{}
 	for _, e := range c.Env {
-		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && !e.ValueFrom.SecretKeyRef.Optional {
 			out[e.Name] = e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
 		}
 	}
@@ -509,6 +510,18 @@ func TestKubernetesBase(t *testing.T) {
 			if pr != nil && pr.HTTPGet != nil {
 				assertProbePath(t, name+" probe", pr.HTTPGet.Path)
 			}
+		}
+	})
+
+	t.Run("image storage", func(t *testing.T) {
+		// The API opens its object store at start. The filesystem store would be a folder
+		// per pod (and the read-only root file system refuses to make it): the replicas the
+		// HPA runs must share a bucket.
+		if d := appEnv["APP_STORAGE_DRIVER"]; d != "s3" {
+			t.Errorf("Deployment: APP_STORAGE_DRIVER=%q, want s3: the replicas must share their images", d)
+		}
+		if appEnv["APP_STORAGE_S3_BUCKET"] == "" {
+			t.Error("Deployment: no APP_STORAGE_S3_BUCKET")
 		}
 	})
 
