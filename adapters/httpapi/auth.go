@@ -90,7 +90,7 @@ func (s *server) authenticate(r Route) gin.HandlerFunc {
 			return
 		}
 		if len(r.Credentials) > 0 && !slices.Contains(r.Credentials, p.Credential.Kind) {
-			s.fail(c, domain.ErrForbidden)
+			s.fail(c, identity.ErrSessionRequired)
 			return
 		}
 		if r.Content {

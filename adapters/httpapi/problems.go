@@ -36,7 +36,7 @@ var kernelDocs = []ProblemDoc{
 		Meaning: "The request needs a valid access token, and it had none, or its token is malformed, expired, altered, or belongs to a session that has ended.",
 		Action:  "Refresh the session and retry with the new access token; if refreshing fails, log in again."},
 	{Code: CodeForbidden, Status: http.StatusForbidden, Title: "Forbidden",
-		Meaning: "The caller is authenticated, but its role does not allow this operation: administrators hold no content, and only administrators manage accounts.",
+		Meaning: "The caller is authenticated, but may not do this: administrators hold no content, only administrators manage accounts, and logging out and managing API keys need a login session, not a personal API key.",
 		Action:  "Do not retry with the same credentials; use an account with the role the operation needs."},
 	{Code: CodeNotFound, Status: http.StatusNotFound, Title: "Not found",
 		Meaning: "There is nothing at this path.",

@@ -86,7 +86,7 @@ func NewAPIKeys(uow ports.UnitOfWork, store accounts.Store, stamps ports.Stamps,
 // own guard.
 func requireSession(p identity.Principal) error {
 	if p.Credential.Kind != identity.CredentialSession {
-		return domain.ErrForbidden
+		return identity.ErrSessionRequired
 	}
 	return nil
 }

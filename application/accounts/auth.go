@@ -300,7 +300,7 @@ func (s *Auth) Logout(ctx context.Context, p identity.Principal, refreshToken st
 	if p.Credential.Kind != identity.CredentialSession {
 		// Only a login session can be logged out of; the HTTP module answers other
 		// credentials 403 before they get here.
-		return domain.ErrForbidden
+		return identity.ErrSessionRequired
 	}
 	current := session.ID(p.Credential.ID)
 	sids := []session.ID{current}

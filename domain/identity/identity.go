@@ -87,6 +87,13 @@ type Principal struct {
 // Stamp returns the principal's counter of scope, 0 when the scope was never bumped.
 func (p Principal) Stamp(scope string) int64 { return p.Stamps.Get(scope) }
 
+// ErrSessionRequired: the operation manages sessions or keys, which only a login session may
+// do. A personal API key is refused (403 forbidden, like a role that does not allow it), so a
+// leaked key cannot mint more keys, delete its owner's others or end the owner's session; the
+// message says that it is the kind of credential, not the role, that does not allow it.
+var ErrSessionRequired = domain.NewError(domain.KindForbidden, "forbidden",
+	"This operation needs a login session: a personal API key cannot log out or manage API keys.")
+
 // RequireContentOwner refuses principals that may hold no content (admins).
 func RequireContentOwner(p Principal) error {
 	if p.Role != RoleUser {

@@ -135,7 +135,11 @@ func TestAPIKeyLifecycle(t *testing.T) {
 			{"DELETE", "/api/v1/api-keys/" + forever.ID, nil},
 			{"DELETE", "/api/v1/api-keys/" + k.ID, nil},
 		} {
-			expectProblem(t, s.do(c.method, c.path, k.Key, c.body), http.StatusForbidden, "forbidden")
+			m := expectProblem(t, s.do(c.method, c.path, k.Key, c.body), http.StatusForbidden, "forbidden")
+			// The kind of credential is refused, not the role: the message says so.
+			if d, _ := m["detail"].(string); !strings.Contains(d, "needs a login session") {
+				t.Errorf("%s %s with a key: detail %q does not say a login session is needed", c.method, c.path, d)
+			}
 		}
 		expect(t, s.do("GET", "/api/v1/users/me", a.Access, nil), http.StatusOK) // not logged out
 		expect(t, s.refreshWith(a.Refresh), http.StatusOK)
