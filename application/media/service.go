@@ -598,8 +598,11 @@ func (s *Service) DeleteMany(ctx context.Context, p identity.Principal, raw []st
 
 // notFound is the 404 of a bulk delete, naming the ids that are not the caller's.
 func notFound(ids []string) error {
-	return domain.WithIDs(domain.NewError(domain.KindNotFound, image.ErrNotFound.Code(),
-		fmt.Sprintf("%d of the ids are not images of yours (listed under \"ids\"); nothing was deleted.", len(ids))), ids)
+	msg := fmt.Sprintf("%d of the ids are not images of yours (listed under \"ids\"); nothing was deleted.", len(ids))
+	if len(ids) == 1 {
+		msg = "1 of the ids is not an image of yours (listed under \"ids\"); nothing was deleted."
+	}
+	return domain.WithIDs(domain.NewError(domain.KindNotFound, image.ErrNotFound.Code(), msg), ids)
 }
 
 // deleteOwned deletes owner's images with ids in one unit of work, with the job that removes

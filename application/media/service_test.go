@@ -178,6 +178,13 @@ func TestDeleteRemovesObjectsOnlyAfterCommitThroughTheJob(t *testing.T) {
 	if !errors.As(err, &withIDs) || len(withIDs.IDs) != 1 || withIDs.IDs[0] != string(imgs[0].ID()) {
 		t.Fatalf("err = %v, want a 404 listing the id", err)
 	}
+	if want := `1 of the ids is not an image of yours (listed under "ids"); nothing was deleted.`; err.Error() != want {
+		t.Errorf("message %q, want %q", err.Error(), want)
+	}
+	err = f.svc.DeleteMany(t.Context(), other, []string{string(imgs[0].ID()), string(imgs[1].ID())})
+	if want := `2 of the ids are not images of yours (listed under "ids"); nothing was deleted.`; err == nil || err.Error() != want {
+		t.Errorf("message %v, want %q", err, want)
+	}
 	if err := f.svc.DeleteMany(t.Context(), p, []string{string(imgs[0].ID()), string(imgs[1].ID())}); err != nil {
 		t.Fatal(err)
 	}
