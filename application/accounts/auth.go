@@ -151,9 +151,15 @@ func (s *Auth) Login(ctx context.Context, in accounts.LoginInput) (accounts.Auth
 	if err != nil {
 		return accounts.AuthResult{}, err
 	}
-	if err := s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
 		return s.store.Sessions(tx).Add(ctx, sess)
-	}); err != nil {
+	})
+	if errors.Is(err, user.ErrNotFound) {
+		// The account was deleted after its password was checked: it is now an unknown
+		// email, answered as such (404 user_not_found said, to anyone, that it had existed).
+		return accounts.AuthResult{}, user.ErrInvalidCredentials
+	}
+	if err != nil {
 		return accounts.AuthResult{}, err
 	}
 	return s.result(u, sess.ID(), refresh)

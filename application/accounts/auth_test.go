@@ -192,6 +192,39 @@ func TestLoginThrottlesAndReportsOutagesAsOutages(t *testing.T) {
 	}
 }
 
+// deletingHasher verifies as the fake does and then, the first time, runs del: an account
+// deleted by an admin while a login checked its password.
+type deletingHasher struct {
+	*accountsfake.Hasher
+	once sync.Once
+	del  func()
+}
+
+func (h *deletingHasher) Verify(ctx context.Context, client port.ClientKey, hash user.PasswordHash, plain string) (bool, error) {
+	ok, err := h.Hasher.Verify(ctx, client, hash, plain)
+	h.once.Do(h.del)
+	return ok, err
+}
+
+// TestLoginOfAnAccountDeletedMeanwhileIsInvalidCredentials: the right password of an account
+// deleted while the login checked it gets what an unknown email gets, 401 invalid_credentials.
+// An outside probe (logins racing DELETE /admin/users/{id}) saw 404 user_not_found on both
+// databases: an answer login does not have, which also told anyone the account had existed.
+func TestLoginOfAnAccountDeletedMeanwhileIsInvalidCredentials(t *testing.T) {
+	e := newEnv()
+	ctx := context.Background()
+	res := signup(t, e.auth(nil), "gone@x.io")
+	h := &deletingHasher{Hasher: e.Hasher, del: func() {
+		if err := e.users().Delete(ctx, res.User.ID()); err != nil {
+			t.Error(err)
+		}
+	}}
+	_, err := e.auth(h).Login(ctx, port.LoginInput{Email: "gone@x.io", Password: "correct horse", ClientAddr: "1.1.1.1"})
+	if !errors.Is(err, user.ErrInvalidCredentials) {
+		t.Fatalf("login of an account deleted during its password check: %v, want invalid credentials", err)
+	}
+}
+
 // TestLoginSuccessKeepsTheAddressFailures checks the two halves of what a success gives back:
 // the account's whole budget, and only its own attempt to the address, whose earlier failures
 // stay counted.

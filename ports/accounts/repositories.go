@@ -56,6 +56,7 @@ type UserQuery struct {
 
 // SessionRepository stores login sessions.
 type SessionRepository interface {
+	// Add inserts s; user.ErrNotFound when its user does not exist.
 	Add(ctx context.Context, s *session.Session) error
 	// ByID returns session.ErrNotFound when absent (revoked sessions are still returned).
 	ByID(ctx context.Context, id session.ID) (*session.Session, error)

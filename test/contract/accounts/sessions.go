@@ -57,6 +57,13 @@ func testSessionAddAndRead(t *testing.T, b Backend) {
 
 	_, err = b.Sessions().ByID(ctx, session.ID(contract.NewID(t)))
 	contract.WantErr(t, "ByID of a missing session", err, session.ErrNotFound)
+
+	// A session of a user deleted meanwhile (a login whose account an admin deleted after
+	// its password was checked) is refused as the user's, which login answers as an unknown
+	// email.
+	ghost, _, err := session.New(session.ID(contract.NewID(t)), identity.UserID(contract.NewID(t)), time.Now(), time.Hour)
+	contract.NoErr(t, "session.New", err)
+	contract.WantErr(t, "Add of a session of a missing user", b.Sessions().Add(ctx, ghost), user.ErrNotFound)
 }
 
 func testSessionUpdate(t *testing.T, b Backend) {
