@@ -88,7 +88,7 @@ func (s *server) accessLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
-		route := c.FullPath()
+		route := RouteOf(c)
 		status := c.Writer.Status()
 		level := slog.LevelInfo
 		switch {
@@ -117,6 +117,20 @@ func (s *server) accessLog() gin.HandlerFunc {
 	}
 }
 
+// UnmatchedRoute is the route the access log gives a request that no route matched (a 404
+// or 405), the same word as the metrics' route label (adapters/metrics), so a log line and
+// its series can be matched. The raw path is never logged: any client could write what it
+// likes into the log.
+const UnmatchedRoute = "unmatched"
+
+// RouteOf returns the route template that matched the request, or UnmatchedRoute.
+func RouteOf(c *gin.Context) string {
+	if route := c.FullPath(); route != "" {
+		return route
+	}
+	return UnmatchedRoute
+}
+
 // recovery turns a panic into a 500 problem document and logs it with its stack. The
 // http.ErrAbortHandler sentinel is re-raised: it asks net/http to drop the connection.
 func (s *server) recovery() gin.HandlerFunc {
@@ -132,7 +146,7 @@ func (s *server) recovery() gin.HandlerFunc {
 			s.log.LogAttrs(c.Request.Context(), slog.LevelError, "panic while handling request",
 				slog.String("request_id", RequestIDFrom(c.Request.Context())),
 				slog.String("method", c.Request.Method),
-				slog.String("route", c.FullPath()),
+				slog.String("route", RouteOf(c)),
 				slog.String("panic", fmt.Sprint(rec)),
 				slog.String("stack", string(debug.Stack())),
 			)

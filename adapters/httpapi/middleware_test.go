@@ -248,6 +248,19 @@ func TestAccessLog(t *testing.T) {
 	}
 }
 
+// TestAccessLogNamesUnmatchedRequests: a request no route matched is logged with the route
+// "unmatched", the metrics' label for it, not an empty route and never the raw path.
+func TestAccessLogNamesUnmatchedRequests(t *testing.T) {
+	hs := newHarness(t)
+	if rec := hs.do(request{Method: "GET", Path: "/no/such/path-that-a-client-chose"}); rec.Code != http.StatusNotFound {
+		t.Fatalf("status = %d", rec.Code)
+	}
+	logs := hs.logs.String()
+	if !strings.Contains(logs, `"route":"unmatched"`) || !strings.Contains(logs, `"status":404`) || strings.Contains(logs, "path-that-a-client-chose") {
+		t.Errorf("the access log of an unmatched request:\n%s", logs)
+	}
+}
+
 func TestCORS(t *testing.T) {
 	hs := newHarness(t, func(d *httpapi.RouterDeps) { d.HTTP.CORSOrigins = []string{"https://app.example"} })
 	rec := hs.do(request{Method: "OPTIONS", Path: "/api/v1/posts", Header: map[string]string{

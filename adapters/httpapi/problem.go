@@ -218,7 +218,7 @@ func (s *server) logAt(c *gin.Context, level slog.Level, msg string, err error) 
 	s.log.LogAttrs(c.Request.Context(), level, msg,
 		slog.String("request_id", RequestIDFrom(c.Request.Context())),
 		slog.String("method", c.Request.Method),
-		slog.String("route", c.FullPath()),
+		slog.String("route", RouteOf(c)),
 		slog.String("error", err.Error()),
 	)
 }
