@@ -82,8 +82,23 @@ func (s *Service) Upload(ctx context.Context, p identity.Principal, d ecg.Draft,
 	// A retry can meet the first attempt's ECG being deleted in between; a few rounds settle
 	// it either way.
 	for range 3 {
+		attempt := 0
 		err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-			if err := s.store.ECGs(tx).Add(ctx, e, signals); err != nil {
+			attempt++
+			repo := s.store.ECGs(tx)
+			if attempt > 1 {
+				// The unit of work runs again: it lost a deadlock. Uploads of one id that
+				// wait while a delete of that id commits all hold a shared lock on the
+				// deleted row's key and each waits for the others to insert, and each
+				// such round kills some of them again; three attempts were not always
+				// enough (503) when a delete raced retried uploads. Behind the owner's row
+				// lock the attempts that lost run one at a time; a first attempt takes no
+				// lock, so uploads that do not contend never wait for each other.
+				if err := repo.LockOwner(ctx, p.UserID); err != nil {
+					return err
+				}
+			}
+			if err := repo.Add(ctx, e, signals); err != nil {
 				return err
 			}
 			_, err := s.jobs.Enqueue(ctx, tx, ports.NewJob{Kind: AnalyseJob, Payload: []byte(e.Key()), MaxAttempts: analyseAttempts})

@@ -29,6 +29,11 @@ type Repository interface {
 	// owner does not exist. It may call blocks.Each more than once (a unit of work retried
 	// after a deadlock), so Each must be repeatable.
 	Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error
+	// LockOwner locks the owner's row until the unit of work ends, so that the owner's writes
+	// that take it run one at a time; identity.ErrUnknownUser when the owner does not exist.
+	// Where writers already take turns (SQLite), and on the pool's scope, it only checks that
+	// the owner exists.
+	LockOwner(ctx context.Context, owner identity.UserID) error
 	// Get returns the owner's ECG with id; ecg.ErrNotFound when there is none.
 	Get(ctx context.Context, owner identity.UserID, id ecg.ID) (*ecg.ECG, error)
 	// ByKey returns the ECG stored under key; ecg.ErrNotFound when there is none.

@@ -85,6 +85,25 @@ func (r repo) Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error {
 	})
 }
 
+// LockOwner locks the owner's users row (on MySQL, in a transaction): the lock that every
+// other write of the user takes first, and that the foreign key check of an ECG insert waits
+// for.
+func (r repo) LockOwner(ctx context.Context, owner identity.UserID) error {
+	db := r.db.WithContext(ctx)
+	q := "SELECT id FROM users WHERE id = ?"
+	if !r.pool && gormstore.IsMySQL(db) {
+		q += " FOR UPDATE"
+	}
+	var ids []string
+	if err := db.Raw(q, string(owner)).Scan(&ids).Error; err != nil {
+		return gormstore.MapErr(err)
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("ecggorm: ECG owner %s: %w", owner, identity.ErrUnknownUser)
+	}
+	return nil
+}
+
 // batchBufs holds the data buffers of blockWriters, each big enough for a whole batch (a
 // batch ends before its data passes maxBatchBytes, and a block adds at most ecg.MaxBlockBytes),
 // so a 64 MiB upload reuses one buffer instead of growing a new one per upload: with 64 such

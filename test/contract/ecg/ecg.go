@@ -36,6 +36,7 @@ func Tests() []contract.Group[Backend] {
 			{Name: "the owner must exist", Run: testUnknownOwner},
 			{Name: "a rolled-back unit of work leaves nothing", Run: testAddRollback},
 			{Name: "concurrent adds of one id: the unique index decides", Run: testConcurrentAdds},
+			{Name: "lock owner: a second holder waits, an unknown owner is refused", Run: testLockOwner},
 		}},
 		{Name: "blocks", Tests: []contract.Test[Backend]{
 			{Name: "a million-sample lead round-trips through pages", Run: testMillionSamples},
@@ -232,6 +233,50 @@ func testUnknownOwner(t *testing.T, b Backend) {
 	if n := blocksLeft(t, b, u.e.Key()); n != 0 {
 		t.Fatalf("%d blocks of an unknown owner's ECG were stored", n)
 	}
+}
+
+// testLockOwner: LockOwner holds the owner until its unit of work ends; another unit of work
+// taking it waits until then (the upload attempts that lost a deadlock queue there), and an
+// owner that does not exist is refused, on the pool too.
+func testLockOwner(t *testing.T, b Backend) {
+	ctx := t.Context()
+	owner := b.NewUser(t)
+	contract.NoErr(t, "LockOwner on the pool", b.ECGs().LockOwner(ctx, owner))
+	ghost := identity.UserID(contract.NewID(t))
+	contract.WantErr(t, "LockOwner of an unknown owner", b.ECGs().LockOwner(ctx, ghost), identity.ErrUnknownUser)
+	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error { return b.Store.ECGs(tx).LockOwner(ctx, ghost) })
+	contract.WantErr(t, "LockOwner of an unknown owner in a unit of work", err, identity.ErrUnknownUser)
+
+	locked, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	holder := make(chan error, 1)
+	go func() {
+		holder <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+			err := b.Store.ECGs(tx).LockOwner(ctx, owner)
+			close(locked)
+			if err != nil {
+				return err
+			}
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	second := make(chan error, 1)
+	go func() {
+		second <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error { return b.Store.ECGs(tx).LockOwner(ctx, owner) })
+	}()
+	select {
+	case err := <-second:
+		t.Fatalf("LockOwner returned while another unit of work held the owner (err %v)", err)
+	case err := <-holder:
+		t.Fatalf("the holder ended early: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	releaseOnce.Do(func() { close(release) })
+	contract.NoErr(t, "the holder", <-holder)
+	contract.NoErr(t, "the waiting LockOwner", <-second)
 }
 
 func testAddRollback(t *testing.T, b Backend) {

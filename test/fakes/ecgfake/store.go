@@ -196,6 +196,16 @@ func (r repo) List(_ context.Context, q ecgport.ListQuery) (ecgport.List, error)
 	return out, err
 }
 
+// LockOwner checks that the owner exists: the fake's units of work already run one at a time.
+func (r repo) LockOwner(_ context.Context, owner identity.UserID) error {
+	return fakes.Access(r.tx, false, func(v *fakes.View) error {
+		if !fakes.IdentityExists(v, owner) {
+			return fmt.Errorf("ecgfake: ECG owner %s: %w", owner, identity.ErrUnknownUser)
+		}
+		return nil
+	})
+}
+
 func (r repo) Delete(_ context.Context, owner identity.UserID, id ecg.ID) error {
 	return fakes.Access(r.tx, true, func(v *fakes.View) error {
 		all := ecgsOf(v)
