@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
@@ -32,12 +34,15 @@ func (u *UnitOfWork) Pool() ports.Scope { return scope{db: u.db, pool: true} }
 // caller unchanged. Only failures of BEGIN and COMMIT themselves go through mapErr here.
 //
 // A transaction that InnoDB chose as a deadlock victim was rolled back whole and is safe to run
-// again, so Do retries it, at most maxAttempts times in all; every other failure is returned at
-// once. fn must therefore not have effects outside the transaction, which the port's contract
-// already asks.
+// again, so Do retries it, at most maxAttempts times in all, each time after a random pause
+// (deadlockPause); every other failure is returned at once. fn must therefore not have effects
+// outside the transaction, which the port's contract already asks.
 func (u *UnitOfWork) Do(ctx context.Context, fn func(ctx context.Context, tx ports.Scope) error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		if attempt > 1 && !pause(ctx, attempt) {
+			return err
+		}
 		err = u.once(ctx, fn)
 		if !isDeadlock(err) || ctx.Err() != nil {
 			return err
@@ -46,9 +51,37 @@ func (u *UnitOfWork) Do(ctx context.Context, fn func(ctx context.Context, tx por
 	return err
 }
 
-// maxAttempts bounds deadlock retries: contention that survives three attempts is reported
+// maxAttempts bounds deadlock retries: contention that survives five attempts is reported
 // (as 503 with Retry-After) rather than retried without end.
-const maxAttempts = 3
+const maxAttempts = 5
+
+// deadlockPause bounds the pause before a deadlock victim's second attempt; each later one may
+// wait twice as long as the one before (at most about 120 ms in all). Run again at once, a
+// victim went back into the contention that had just chosen it: inserts of one unique key
+// that waited on a row being deleted (signups with the email of an account being deleted,
+// uploads of an ECG id being deleted) all hold a shared lock on the deleted key when the
+// delete commits, and each waits for the others to insert, so InnoDB kills them one after
+// another, and those that came straight back took the shared lock again and were killed
+// again. Retried at once, three attempts (and five) lost in every run of twenty such rounds
+// (signups racing the deletion, 503); after a pause the survivor has inserted and a victim
+// meets its row, a plain duplicate: three attempts then still lost about one run in ten,
+// five none in twenty.
+const deadlockPause = 8 * time.Millisecond
+
+// pause waits a random time between half of and the whole of deadlockPause, doubled for each
+// attempt after the second, so that victims of one deadlock do not come back together; false
+// when ctx ended first.
+func pause(ctx context.Context, attempt int) bool {
+	d := deadlockPause << (attempt - 2)
+	t := time.NewTimer(d/2 + rand.N(d/2))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 func (u *UnitOfWork) once(ctx context.Context, fn func(ctx context.Context, tx ports.Scope) error) error {
 	var (

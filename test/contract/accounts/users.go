@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ func userTests() []contract.Test[Backend] {
 		{Name: "add and read back", Run: testUserAddAndRead},
 		{Name: "duplicate email", Run: testUserDuplicateEmail},
 		{Name: "concurrent signups with one email", Run: testUserConcurrentDuplicate},
+		{Name: "concurrent signups with the email of an account being deleted", Run: testUserSignupsRacingDelete},
 		{Name: "not found", Run: testUserNotFound},
 		{Name: "update", Run: testUserUpdate},
 		{Name: "locked read waits for the holder and sees its commit", Run: testUserLockedRead},
@@ -102,6 +104,49 @@ func testUserConcurrentDuplicate(t *testing.T, b Backend) {
 	}
 	if won != 1 {
 		t.Fatalf("%d concurrent signups with one email succeeded, want exactly 1", won)
+	}
+}
+
+// testUserSignupsRacingDelete races signups with the email of an account that is being
+// deleted: each is either the one new account or email_taken, never an error of the storage.
+// On MySQL the inserts that waited on the deleted row's key deadlock each other once the delete
+// commits, round after round; a unit of work that retried its victims at once lost three
+// times in a row (503) in several rounds out of twenty.
+func testUserSignupsRacingDelete(t *testing.T, b Backend) {
+	const n = 24
+	ctx := t.Context()
+	for round := range 20 {
+		email := fmt.Sprintf("reused-%d@x.io", round)
+		old := addUser(t, b, email, "", identity.RoleUser)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			u := contract.MakeUser(t, email, "", identity.RoleUser)
+			wg.Go(func() {
+				<-start
+				errs[i] = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+					if i == 0 {
+						return b.Store.Users(tx).Delete(ctx, old.ID())
+					}
+					return b.Store.Users(tx).Add(ctx, u)
+				})
+			})
+		}
+		close(start)
+		wg.Wait()
+		contract.NoErr(t, "Delete", errs[0])
+		won := 0
+		for _, err := range errs[1:] {
+			if err == nil {
+				won++
+				continue
+			}
+			contract.WantErr(t, fmt.Sprintf("round %d: Add racing the delete", round), err, user.ErrEmailTaken)
+		}
+		if won > 1 {
+			t.Fatalf("round %d: %d signups with one email succeeded", round, won)
+		}
 	}
 }
 
