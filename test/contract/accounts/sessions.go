@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -276,33 +275,5 @@ func lockedReadWaits(t *testing.T, b Backend, what string,
 	read func(ctx context.Context, tx ports.Scope) error,
 ) {
 	t.Helper()
-	ctx := t.Context()
-	locked, release := make(chan struct{}), make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-	holder := make(chan error, 1)
-	go func() {
-		holder <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-			commit, err := hold(ctx, tx)
-			close(locked)
-			if err != nil {
-				return err
-			}
-			<-release
-			return commit()
-		})
-	}()
-	<-locked
-	second := make(chan error, 1)
-	go func() { second <- b.UoW.Do(ctx, read) }()
-	select {
-	case err := <-second:
-		t.Fatalf("a locked read returned while another unit of work held the %s (err %v)", what, err)
-	case err := <-holder:
-		t.Fatalf("the holder ended early: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	releaseOnce.Do(func() { close(release) })
-	contract.NoErr(t, "the holder's write", <-holder)
-	contract.NoErr(t, "the waiting locked read", <-second)
+	contract.SecondWaits(t, b.UoW, what, hold, read)
 }

@@ -247,36 +247,11 @@ func testLockOwner(t *testing.T, b Backend) {
 	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error { return b.Store.ECGs(tx).LockOwner(ctx, ghost) })
 	contract.WantErr(t, "LockOwner of an unknown owner in a unit of work", err, identity.ErrUnknownUser)
 
-	locked, release := make(chan struct{}), make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-	holder := make(chan error, 1)
-	go func() {
-		holder <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-			err := b.Store.ECGs(tx).LockOwner(ctx, owner)
-			close(locked)
-			if err != nil {
-				return err
-			}
-			<-release
-			return nil
-		})
-	}()
-	<-locked
-	second := make(chan error, 1)
-	go func() {
-		second <- b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error { return b.Store.ECGs(tx).LockOwner(ctx, owner) })
-	}()
-	select {
-	case err := <-second:
-		t.Fatalf("LockOwner returned while another unit of work held the owner (err %v)", err)
-	case err := <-holder:
-		t.Fatalf("the holder ended early: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	releaseOnce.Do(func() { close(release) })
-	contract.NoErr(t, "the holder", <-holder)
-	contract.NoErr(t, "the waiting LockOwner", <-second)
+	contract.SecondWaits(t, b.UoW, "owner's lock",
+		func(ctx context.Context, tx ports.Scope) (func() error, error) {
+			return func() error { return nil }, b.Store.ECGs(tx).LockOwner(ctx, owner)
+		},
+		func(ctx context.Context, tx ports.Scope) error { return b.Store.ECGs(tx).LockOwner(ctx, owner) })
 }
 
 func testAddRollback(t *testing.T, b Backend) {
