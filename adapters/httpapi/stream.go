@@ -120,6 +120,10 @@ func TimestampJSONBytes(t time.Time) int64 {
 // year of four digits) with room to spare; a longer one is still right, only allocated.
 const maxTimestampJSON = 64
 
+// MaxTimestampJSONBytes bounds TimestampJSONBytes for any time: 41 bytes at most, for a
+// year of twelve digits and a sign.
+const MaxTimestampJSONBytes = maxTimestampJSON
+
 func (j *JSONStream) flush() {
 	if j.buf.Len() > 0 && j.err == nil {
 		_, j.err = j.w.Write(j.buf.Bytes())
@@ -139,6 +143,10 @@ func JSONStringBytes(s string) int64 {
 	escapeJSONString(s, func(piece string) { n += int64(len(piece)) })
 	return n
 }
+
+// JSONStringMaxBytes is the most JSONStringBytes gives for a string of n bytes: every byte
+// escaped as \u00XX or \ufffd, six for one (U+2028 takes six for three), and the quotes.
+func JSONStringMaxBytes(n int64) int64 { return 2 + 6*n }
 
 // escapeJSONString hands emit the body of s as a JSON string (without the quotes), in pieces:
 // runs of bytes that need no escaping, and escapes. It follows encoding/json with HTML

@@ -56,6 +56,22 @@ func TestJSONStringBytesMatchesEncodingJSON(t *testing.T) {
 		if got := JSONStringBytes(s); got != want {
 			t.Fatalf("JSONStringBytes(%q) = %d, want %d", truncate(s), got, want)
 		}
+		if bound := JSONStringMaxBytes(int64(len(s))); want > bound {
+			t.Fatalf("JSONStringMaxBytes(%d) = %d, under the %d bytes of %q", len(s), bound, want, truncate(s))
+		}
+	}
+	// The bound is reached: a control character takes six bytes.
+	if got, want := JSONStringBytes("\x01\x02"), JSONStringMaxBytes(2); got != want {
+		t.Fatalf("two control characters take %d bytes, JSONStringMaxBytes(2) = %d", got, want)
+	}
+}
+
+// TestMaxTimestampJSONBytesBoundsEveryYear encodes the earliest and latest times Go has.
+func TestMaxTimestampJSONBytesBoundsEveryYear(t *testing.T) {
+	for _, tm := range []time.Time{time.Unix(-1<<63, 0), time.Unix(1<<63-1, 999999999), time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)} {
+		if got := TimestampJSONBytes(tm); got > MaxTimestampJSONBytes {
+			t.Errorf("%v takes %d bytes, MaxTimestampJSONBytes is %d", tm, got, MaxTimestampJSONBytes)
+		}
 	}
 }
 

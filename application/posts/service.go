@@ -28,6 +28,11 @@ type Settings struct {
 	// measure in; nil falls back to the text's length plus a fixed allowance for the id and
 	// timestamp, which undercounts only escaped characters.
 	PostSize func(*post.Post) int64
+	// PostSizeBound bounds PostSize from above for any post with that id and a text of that
+	// many bytes, so that a page that fits whatever its texts hold is not measured text by
+	// text (posts.PostListQuery.MaxSize). Nil measures every page, unless PostSize is nil too:
+	// then it is the fallback's own bound.
+	PostSizeBound func(id post.ID, textBytes int64) int64
 }
 
 // StampScope names the posts context's per-user change counter (ports.Stamps): bumped with
@@ -58,16 +63,17 @@ func NewService(uow ports.UnitOfWork, store posts.Store, stamps ports.Stamps, ca
 		settings.PageBytes = MaxPageBytes
 	}
 	if settings.PostSize == nil {
-		settings.PostSize = approximateSize
+		settings.PostSize, settings.PostSizeBound = approximateSize, approximateBound
 	}
 	return &Service{uow: uow, store: store, stamps: stamps, cache: cache, clock: clock, ids: ids, settings: settings}
 }
 
 // approximateSize is the fallback PostSize: the text, the id and room for the field names,
 // quotes and an RFC 3339 timestamp.
-func approximateSize(p *post.Post) int64 {
-	return int64(len(p.Text()) + len(p.ID()) + 64)
-}
+func approximateSize(p *post.Post) int64 { return approximateBound(p.ID(), int64(len(p.Text()))) }
+
+// approximateBound is approximateSize from the lengths alone, which is all it counts.
+func approximateBound(id post.ID, textBytes int64) int64 { return textBytes + int64(len(id)) + 64 }
 
 // contentOwner refuses admins: they manage accounts and hold no content.
 func contentOwner(p identity.Principal) error { return identity.RequireContentOwner(p) }
@@ -151,7 +157,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal, req ports.Page
 	return s.cache.GetOrLoad(ctx, key, func(ctx context.Context) (posts.PostPage, error) {
 		list, err := s.store.Posts(s.uow.Pool()).ListByAuthor(ctx, posts.PostListQuery{
 			Author: p.UserID, Before: post.ID(before), Limit: limit,
-			MaxBytes: s.settings.PageBytes, Size: s.settings.PostSize,
+			MaxBytes: s.settings.PageBytes, Size: s.settings.PostSize, MaxSize: s.settings.PostSizeBound,
 		})
 		if err != nil {
 			return posts.PostPage{}, err

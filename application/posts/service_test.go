@@ -323,3 +323,33 @@ func TestWritesOfACallerDeletedMeanwhileAreUnauthenticated(t *testing.T) {
 		t.Errorf("Delete: %v, want unauthenticated", err)
 	}
 }
+
+// TestPagesWithinTheirBoundAreNotMeasured lists posts whose size bounds fit the page budget:
+// with PostSizeBound set the posts are not sized one by one (PostSize walks every text);
+// without it they are.
+func TestPagesWithinTheirBoundAreNotMeasured(t *testing.T) {
+	for _, withBound := range []bool{true, false} {
+		sized := 0
+		settings := posts.Settings{PageBytes: 1000, PostSize: func(p *post.Post) int64 { sized++; return int64(len(p.Text())) }}
+		if withBound {
+			settings.PostSizeBound = func(_ post.ID, textBytes int64) int64 { return 2 * textBytes }
+		}
+		f := newFixtureWith(t, settings)
+		alice := f.principal(t, "alice@x.io", identity.RoleUser)
+		for range 3 {
+			if _, err := f.svc.Add(t.Context(), alice, strings.Repeat("a", 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		page, _, err := f.svc.List(t.Context(), f.refresh(t, alice), ports.PageRequest{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Posts) != 3 {
+			t.Fatalf("bound %v: %d posts, want 3", withBound, len(page.Posts))
+		}
+		if (sized > 0) == withBound {
+			t.Errorf("bound %v: PostSize called %d times", withBound, sized)
+		}
+	}
+}

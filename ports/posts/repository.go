@@ -50,6 +50,10 @@ type PostListQuery struct {
 	// the post's text in bytes: that is what lets a repository leave out, before reading them,
 	// the texts that cannot fit. Nil counts the text's length.
 	Size func(*post.Post) int64
+	// MaxSize, when set, is an upper bound of Size for any post with that id and a text of
+	// that many bytes. When the bounds of the posts a page keeps fit MaxBytes together, a
+	// repository may take them without calling Size, which walks every text.
+	MaxSize func(id post.ID, textBytes int64) int64
 }
 
 // PostList is a page of posts as a repository returns it.
@@ -65,6 +69,22 @@ func (q PostListQuery) SizeOf(p *post.Post) int64 {
 		return int64(len(p.Text()))
 	}
 	return q.Size(p)
+}
+
+// Unmeasured reports whether a page of posts whose MaxSize bounds add up to bound fits
+// MaxBytes whatever the texts hold, so that none of them needs Size: when MaxBytes is not
+// positive, or MaxSize is set and bound is within MaxBytes.
+func (q PostListQuery) Unmeasured(bound int64) bool {
+	return q.MaxBytes <= 0 || (q.MaxSize != nil && bound <= q.MaxBytes)
+}
+
+// Bound is MaxSize for a post with that id and a text of that many bytes; zero without
+// MaxSize (Unmeasured then holds only when MaxBytes is not positive).
+func (q PostListQuery) Bound(id post.ID, textBytes int64) int64 {
+	if q.MaxSize == nil {
+		return 0
+	}
+	return q.MaxSize(id, textBytes)
 }
 
 // Fits reports whether a post that counts n may join a page already holding taken posts that

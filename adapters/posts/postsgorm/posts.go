@@ -86,8 +86,8 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 		return posts.PostList{}, gormstore.MapErr(err)
 	}
 	var (
-		ids  = make([]string, 0, min(len(heads), q.Limit))
-		used int64
+		ids         = make([]string, 0, min(len(heads), q.Limit))
+		used, bound int64
 	)
 	for _, h := range heads {
 		if len(ids) == q.Limit || !q.Fits(len(ids), used, h.TextBytes) {
@@ -95,7 +95,11 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 		}
 		ids = append(ids, h.ID)
 		used += h.TextBytes
+		bound += q.Bound(post.ID(h.ID), h.TextBytes)
 	}
+	// Nearly always the kept posts fit whatever their texts hold, and the second step need
+	// not size them (Size walks every text, which the response's encoding does again).
+	measure := !q.Unmeasured(bound)
 	out := posts.PostList{Posts: make([]*post.Post, 0, len(ids)), More: len(heads) > len(ids)}
 	if len(ids) == 0 {
 		return out, nil
@@ -113,7 +117,7 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 	unseen := keptIDs(ids)
 	query, upper := textsSQL, ids[0]
 	for {
-		last, full, err := r.texts(ctx, q, query, upper, ids[len(ids)-1], &unseen, &out, &used)
+		last, full, err := r.texts(ctx, q, query, upper, ids[len(ids)-1], measure, &unseen, &out, &used)
 		if err != nil {
 			return posts.PostList{}, err
 		}
@@ -127,10 +131,11 @@ func (r postRepo) ListByAuthor(ctx context.Context, q posts.PostListQuery) (post
 // texts runs one statement of ListByAuthor's second step: the author's posts from upper (below
 // it for textsBelowSQL) down to lower, at most as many as unseen holds. It appends the kept
 // posts that fit to out, skipping posts written since the first step, and returns the id of
-// the last row it read and whether the page is full (a post did not fit). When the range ran
+// the last row it read and whether the page is full (a post did not fit; only sized when
+// measure is set, otherwise every kept post fits). When the range ran
 // out before the LIMIT, unseen is left empty: the kept posts not met were deleted since.
 func (r postRepo) texts(ctx context.Context, q posts.PostListQuery, query, upper, lower string,
-	unseen *keptIDs, out *posts.PostList, used *int64,
+	measure bool, unseen *keptIDs, out *posts.PostList, used *int64,
 ) (last string, full bool, err error) {
 	limit := len(*unseen)
 	rows, err := gormstore.QueryPrepared(ctx, r.db, query, string(q.Author), upper, lower, limit)
@@ -155,13 +160,15 @@ func (r postRepo) texts(ctx context.Context, q posts.PostListQuery, query, upper
 			continue // written after the first step: not on this page
 		}
 		p := post.Rehydrate(post.ID(id), q.Author, text, createdAt.T)
-		n := q.SizeOf(p)
-		if !q.Fits(len(out.Posts), *used, n) {
-			out.More = true
-			return last, true, nil
+		if measure {
+			n := q.SizeOf(p)
+			if !q.Fits(len(out.Posts), *used, n) {
+				out.More = true
+				return last, true, nil
+			}
+			*used += n
 		}
 		out.Posts = append(out.Posts, p)
-		*used += n
 	}
 	if err := rows.Err(); err != nil {
 		return "", false, gormstore.MapErr(err)

@@ -26,6 +26,14 @@ func PostWireBytes(p *post.Post) int64 {
 		httpapi.TimestampJSONBytes(p.CreatedAt())
 }
 
+// PostWireBytesBound bounds PostWireBytes from above for any post with that id and a text of
+// that many bytes: escaping makes a byte at most six (\u00XX), the timestamp takes at most
+// httpapi's longest. The posts use case leaves pages within it unmeasured.
+func PostWireBytesBound(id post.ID, textBytes int64) int64 {
+	return postFieldsBytes + httpapi.JSONStringMaxBytes(int64(len(id))) + httpapi.JSONStringMaxBytes(textBytes) +
+		httpapi.MaxTimestampJSONBytes
+}
+
 // writePost answers one post.
 func writePost(c *gin.Context, status int, p *post.Post) {
 	js := httpapi.StartJSONStream(c, status, PostWireBytes(p)+1)

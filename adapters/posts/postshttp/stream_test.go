@@ -102,6 +102,9 @@ func TestStreamedPostsMatchEncodingJSON(t *testing.T) {
 		if int64(len(got)) != PostWireBytes(p)+1 {
 			t.Fatalf("PostWireBytes = %d for %d encoded bytes", PostWireBytes(p), len(got)-1)
 		}
+		if bound := PostWireBytesBound(p.ID(), int64(len(p.Text()))); PostWireBytes(p) > bound {
+			t.Fatalf("PostWireBytesBound = %d, under PostWireBytes = %d, for text %q", bound, PostWireBytes(p), truncate(p.Text()))
+		}
 	}
 	pages := []posts.PostPage{
 		{Posts: nil},

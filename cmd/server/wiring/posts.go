@@ -26,5 +26,5 @@ var postsSet = wire.NewSet(
 // postsSettings bounds list pages by the size of posts as the HTTP module encodes them, so the
 // contract's 4 MiB is counted in the bytes a client receives.
 func postsSettings() postsapp.Settings {
-	return postsapp.Settings{PageBytes: postsapp.MaxPageBytes, PostSize: postshttp.PostWireBytes}
+	return postsapp.Settings{PageBytes: postsapp.MaxPageBytes, PostSize: postshttp.PostWireBytes, PostSizeBound: postshttp.PostWireBytesBound}
 }

@@ -21,6 +21,7 @@ func Tests() []contract.Group[Backend] {
 		{Name: "scoped by author", Run: testPostScopedByAuthor},
 		{Name: "list newest first in pages", Run: testPostListPaging},
 		{Name: "list pages end at their byte budget", Run: testPostListByteBudget},
+		{Name: "list pages within their bound are not measured", Run: testPostListUnmeasured},
 		{Name: "delete by author", Run: testPostDeleteByAuthor},
 		{Name: "author must exist", Run: testPostAuthorMustExist},
 		{Name: "malformed ids are not found", Run: testPostMalformedIDs},
@@ -263,6 +264,41 @@ func testPostListByteBudget(t *testing.T, b Backend) {
 	want := "[[4000 3000] [9000 1000] [12000] [3000 3000 3000]]"
 	if fmt.Sprint(pages) != want {
 		t.Fatalf("pages %v, want %s", pages, want)
+	}
+}
+
+// testPostListUnmeasured checks that a page whose posts' MaxSize bounds fit MaxBytes
+// together is taken without sizing a post (Size walks every text), and that one whose bounds
+// do not is still sized and ends at its budget.
+func testPostListUnmeasured(t *testing.T, b Backend) {
+	ctx := t.Context()
+	a := b.NewUser(t)
+	for range 5 {
+		addPost(t, b, a, strings.Repeat("x", 1000))
+	}
+	sized := 0
+	size := func(p *post.Post) int64 { sized++; return int64(len(p.Text())) * 2 }
+	bound := func(_ post.ID, textBytes int64) int64 { return textBytes * 2 }
+	for _, c := range []struct {
+		maxBytes         int64
+		wantPosts        int
+		wantMore, sizing bool
+	}{
+		{maxBytes: 8000, wantPosts: 4, wantMore: true}, // four bounds of 2000 fit exactly
+		{maxBytes: 7999, wantPosts: 3, wantMore: true, sizing: true},
+		{maxBytes: 0, wantPosts: 4, wantMore: true}, // no budget: nothing to measure
+	} {
+		sized = 0
+		list, err := b.Posts().ListByAuthor(ctx, port.PostListQuery{
+			Author: a, Limit: 4, MaxBytes: c.maxBytes, Size: size, MaxSize: bound,
+		})
+		contract.NoErr(t, "ListByAuthor", err)
+		if len(list.Posts) != c.wantPosts || list.More != c.wantMore {
+			t.Errorf("MaxBytes %d: %d posts, more %v; want %d, more %v", c.maxBytes, len(list.Posts), list.More, c.wantPosts, c.wantMore)
+		}
+		if (sized > 0) != c.sizing {
+			t.Errorf("MaxBytes %d: Size called %d times, want sizing %v", c.maxBytes, sized, c.sizing)
+		}
 	}
 }
 

@@ -101,16 +101,27 @@ func (r repo) ListByAuthor(_ context.Context, q posts.PostListQuery) (posts.Post
 		}
 		slices.Sort(ids)
 		slices.Reverse(ids)
-		var used int64
+		var used, bound int64
+		for _, id := range ids[:min(len(ids), q.Limit)] {
+			p := all[id]
+			bound += q.Bound(id, int64(len(p.Text())))
+		}
+		measure := !q.Unmeasured(bound)
 		for i, id := range ids {
 			p := all[id]
-			n := q.SizeOf(&p)
-			if i == q.Limit || !q.Fits(len(out.Posts), used, n) {
+			if i == q.Limit {
 				out.More = true
 				break
 			}
+			if measure {
+				n := q.SizeOf(&p)
+				if !q.Fits(len(out.Posts), used, n) {
+					out.More = true
+					break
+				}
+				used += n
+			}
 			out.Posts = append(out.Posts, &p)
-			used += n
 		}
 		return nil
 	})
