@@ -319,6 +319,24 @@ func (m cpuMeter) finish() (proc, self, machine time.Duration) {
 	return proc, self, machine
 }
 
+// backgroundWindow is the least time the machine's background load is measured over: the
+// kernel counts CPU time in ticks of 10 ms, so over a few milliseconds one tick reads as
+// several cores busy (a settle that ended at once reported 21.92 on two cores).
+const backgroundWindow = 3 * time.Second
+
+// coresBusy finishes m, started at start, once at least window has passed since then, and
+// returns how many cores the whole machine kept busy on average meanwhile.
+func coresBusy(ctx context.Context, m cpuMeter, start time.Time, window time.Duration) float64 {
+	if wait := window - time.Since(start); wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	_, _, busy := m.finish()
+	return busy.Seconds() / time.Since(start).Seconds()
+}
+
 // The machine is quiet when fewer than quietCores cores are busy over quietWindow, twice in a
 // row. Work that an earlier scenario left behind (the database purging deleted rows, flushing
 // pages, a server finishing background jobs) would otherwise land on the first turn of the next

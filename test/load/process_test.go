@@ -36,3 +36,19 @@ func TestWaitQuietWaitsOutABusyMachine(t *testing.T) {
 		t.Fatalf("waitQuiet waited %s, past its context's end", waited)
 	}
 }
+
+// TestCoresBusyWaitsOutItsWindow measures the machine's load over a window from a start that
+// has only just passed: it must wait the window out, and so never read more cores busy than
+// the machine has (one 10 ms tick over a millisecond read as 21.92 cores on two).
+func TestCoresBusyWaitsOutItsWindow(t *testing.T) {
+	const window = 300 * time.Millisecond
+	start := time.Now()
+	busy := coresBusy(t.Context(), startCPU(0), start, window)
+	if took := time.Since(start); took < window {
+		t.Fatalf("coresBusy returned after %s, before its window of %s", took, window)
+	}
+	// One tick either side of the window, and a little for other work on the machine.
+	if limit := float64(runtime.NumCPU()) + 0.1; busy < 0 || busy > limit {
+		t.Fatalf("coresBusy = %.2f cores on a machine of %d", busy, runtime.NumCPU())
+	}
+}

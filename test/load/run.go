@@ -179,15 +179,13 @@ func (r *runner) runBackend(ctx context.Context, be backend, first, last bool) e
 
 	// Idle: the server has migrated and answers, and has served nothing else yet. The
 	// machine's load meanwhile is other tenants' (the figures are only as steady as it is).
-	quiet := startCPU(0)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(3 * time.Second):
+	quiet, quietStart := startCPU(0), time.Now()
+	busyBefore := coresBusy(ctx, quiet, quietStart, backgroundWindow)
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	_, _, busyBefore := quiet.finish()
 	if first {
-		r.rep.backgroundBefore = busyBefore.Seconds() / 3
+		r.rep.backgroundBefore = busyBefore
 		if r.rep.backgroundBefore > 0.2 {
 			logf("warning: %.2f cores were busy before the load started; other processes will skew the figures", r.rep.backgroundBefore)
 		}
@@ -1088,12 +1086,7 @@ func (r *runner) settle(ctx context.Context) {
 	r.rep.cacheMax = r.cacheMax
 	start := time.Now()
 	quiet := startCPU(0)
-	defer func() {
-		_, _, busy := quiet.finish()
-		if d := time.Since(start); d > 0 {
-			r.rep.backgroundAfter = busy.Seconds() / d.Seconds()
-		}
-	}()
+	defer func() { r.rep.backgroundAfter = coresBusy(ctx, quiet, start, backgroundWindow) }()
 	logf("waiting up to %s for the server's RSS to fall to %s", r.opts.settle, mib(r.rep.settleLimit))
 	for {
 		rss, _, err := memStatus(r.server.pid())
