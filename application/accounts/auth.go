@@ -301,7 +301,9 @@ func (s *Auth) Refresh(ctx context.Context, refreshToken string) (accounts.AuthR
 // Logout revokes the caller's session and, when the client also sends a refresh token of
 // another of its own sessions, that one too. An unusable refresh token in the body is ignored
 // rather than refused (as RFC 7009 does for revocation): refusing it would leave the caller's
-// own session alive while the client, seeing a 401, believes it has logged out.
+// own session alive while the client, seeing a 401, believes it has logged out. A token that
+// names another session without carrying its family is unusable: the session id is the "sid"
+// of every access token, so it proves nothing, and Refresh refuses such a forgery too.
 func (s *Auth) Logout(ctx context.Context, p identity.Principal, refreshToken string) error {
 	if p.Credential.Kind != identity.CredentialSession {
 		// Only a login session can be logged out of; the HTTP module answers other
@@ -328,6 +330,9 @@ func (s *Auth) Logout(ctx context.Context, p identity.Principal, refreshToken st
 			sess, err := s.store.Sessions(tx).ByIDForUpdate(ctx, sid)
 			if errors.Is(err, session.ErrNotFound) || (err == nil && sess.UserID() != p.UserID) {
 				continue // not the caller's to revoke; revoking its own session still succeeds
+			}
+			if err == nil && sid != current && !sess.IssuedFor(refreshToken) {
+				continue // names the session without being one of its tokens
 			}
 			if err != nil {
 				return err

@@ -296,6 +296,61 @@ func TestLogoutKillsAccessAndRefreshAtOnce(t *testing.T) {
 	}
 }
 
+// TestLogoutRevokesAnotherSessionOnlyForOneOfItsTokens: a refresh token of another of the
+// caller's sessions in the logout body ends that session too, but a forgery that only names
+// it (the session id is the "sid" of every access token) does not, as Refresh refuses such a
+// forgery without touching the session. Before, Logout revoked whatever session the body's
+// first segment named.
+func TestLogoutRevokesAnotherSessionOnlyForOneOfItsTokens(t *testing.T) {
+	svc, _ := newService(t)
+	ctx := context.Background()
+	caller := signup(t, svc, "a@x.io")
+	login := func() port.AuthResult {
+		t.Helper()
+		res, err := svc.Login(ctx, port.LoginInput{Email: "a@x.io", Password: "correct horse", ClientAddr: "1.1.1.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	target := login()
+	sid, _, _ := strings.Cut(target.RefreshToken, ".")
+	secret := strings.Repeat("A", 43)
+	for name, forged := range map[string]string{
+		"another family":           sid + "." + strings.Repeat("F", 22) + "." + secret,
+		"the family-less form":     sid + "." + secret,
+		"an empty family":          sid + ".." + secret,
+		"the family of the caller": sid + "." + strings.Split(caller.RefreshToken, ".")[1] + "." + secret,
+	} {
+		p, err := svc.Authenticate(ctx, caller.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Logout(ctx, p, forged); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := svc.Authenticate(ctx, target.AccessToken); err != nil {
+			t.Fatalf("a forged refresh token (%s) in a logout revoked the session it names: %v", name, err)
+		}
+		caller = login()
+	}
+	// One of the session's own tokens, even a retired one, proves the caller holds it.
+	next, err := svc.Refresh(ctx, target.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Authenticate(ctx, caller.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Logout(ctx, p, target.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, next.AccessToken); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("a logout with a retired token of another own session left it alive: %v", err)
+	}
+}
+
 func TestAuthenticateRejectsExpiredTokensAndDeletedUsers(t *testing.T) {
 	svc, env := newService(t)
 	ctx := context.Background()

@@ -168,6 +168,17 @@ func TestLogoutRevokesTheSessionAtOnce(t *testing.T) {
 		expectRefreshRefused(t, s, d.Refresh, "refresh token named in the body")
 		expect(t, s.do("GET", "/api/v1/users/me", e.Access, nil), http.StatusOK)
 
+		// A forgery that only names another of the caller's sessions (its id is the "sid" of
+		// every access token) ends the caller's session alone, as Refresh refuses it.
+		g := s.loginAs(a.Email, a.Password)
+		h := s.loginAs(a.Email, a.Password)
+		hsid, _, _ := strings.Cut(h.Refresh, ".")
+		forged := hsid + "." + strings.Repeat("F", 22) + "." + strings.Repeat("A", 43)
+		expect(t, s.do("POST", "/api/v1/auth/logout", g.Access, map[string]any{"refresh_token": forged}), http.StatusNoContent)
+		expectUnauthenticated(t, s, g.Access, "caller's access token after a logout with a forged refresh token")
+		expect(t, s.do("GET", "/api/v1/users/me", h.Access, nil), http.StatusOK)
+		expect(t, s.refreshWith(h.Refresh), http.StatusOK)
+
 		// Someone else's refresh token in the body revokes nothing of theirs.
 		victim := s.signup(uniqueEmail("victim"))
 		expect(t, s.do("POST", "/api/v1/auth/logout", e.Access, map[string]any{"refresh_token": victim.Refresh}), http.StatusNoContent)

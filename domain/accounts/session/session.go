@@ -137,6 +137,21 @@ func (s *Session) Rotate(presented string, now time.Time) (string, error) {
 	return s.newRefreshToken(family)
 }
 
+// IssuedFor reports whether presented is a refresh token of this session's login, current or
+// retired: it names the session and carries its family (for a session opened before families
+// existed, it is the current token). The session id alone proves nothing, since every access
+// token shows it, so a token that only names the session is not one of its tokens.
+func (s *Session) IssuedFor(presented string) bool {
+	id, family, _, err := parseRefreshToken(presented)
+	if err != nil || id != s.id {
+		return false
+	}
+	if s.familyHash == "" {
+		return subtle.ConstantTimeCompare([]byte(HashRefreshToken(presented)), []byte(s.refreshHash)) == 1
+	}
+	return family != "" && subtle.ConstantTimeCompare([]byte(HashRefreshToken(family)), []byte(s.familyHash)) == 1
+}
+
 const (
 	familyBytes = 16 // 128 bits: the family secret
 	secretBytes = 32 // 256 bits: each token's own secret
