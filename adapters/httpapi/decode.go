@@ -143,7 +143,7 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		unsupportedMediaType(c)
 		return false
 	case first != '{':
-		malformed(c, "The request body must be a JSON object.")
+		malformed(c, notAnObject(body.Bytes()))
 		return false
 	}
 	if detail := checkShape(body.Bytes()); detail != "" {
@@ -163,6 +163,23 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 	}
 	pauseDeadline(c, time.Since(started))
 	return true
+}
+
+// utf8BOM is the UTF-8 encoding of U+FEFF, the byte order mark.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// BOMDetail is the detail of a body that starts with a UTF-8 byte order mark. Some clients
+// write one (PowerShell, .NET's UTF8Encoding(true), text editors saving "UTF-8 with BOM"), RFC
+// 8259 (section 8.1) forbids it in JSON sent over a network, and "must be a JSON object" alone
+// would send their authors looking for a brace that is there. The ECG decoder says the same.
+const BOMDetail = "The request body starts with a byte order mark (U+FEFF), which JSON sent over a network must not have (RFC 8259, section 8.1); send the JSON object without it."
+
+// notAnObject is the detail of a body that holds something other than a JSON object.
+func notAnObject(body []byte) string {
+	if bytes.HasPrefix(body, utf8BOM) {
+		return BOMDetail
+	}
+	return "The request body must be a JSON object."
 }
 
 // jsonMediaType accepts application/json, with an optional charset that must be UTF-8.

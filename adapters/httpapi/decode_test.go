@@ -41,6 +41,9 @@ func TestMalformedBodies(t *testing.T) {
 		{"trailing object", "application/json", `{"email":"a@x.io"} {"email":"b@x.io"}`, 400, "malformed_request", "nothing after it"},
 		{"trailing garbage", "application/json", `{"email":"a@x.io"}garbage`, 400, "malformed_request", "nothing after it"},
 		{"invalid utf-8", "application/json", "{\"email\":\"a\xff@x.io\",\"password\":\"password1\"}", 400, "malformed_request", "UTF-8"},
+		// A byte order mark is named as such, not as a missing object (it used to be).
+		{"byte order mark", "application/json", "\ufeff{\"email\":\"a@x.io\",\"password\":\"password1\"}", 400, "malformed_request", "byte order mark"},
+		{"utf-16 with its mark", "application/json", "\xff\xfe{\x00}\x00", 400, "malformed_request", "UTF-8"},
 		{"plain text", "text/plain", `{"email":"a@x.io","password":"password1"}`, 415, "unsupported_media_type", "application/json"},
 		{"no content type", "", `{"email":"a@x.io","password":"password1"}`, 415, "unsupported_media_type", "application/json"},
 		{"latin-1 charset", "application/json; charset=iso-8859-1", `{"email":"a@x.io","password":"password1"}`, 415, "unsupported_media_type", "application/json"},

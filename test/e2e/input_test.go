@@ -512,3 +512,51 @@ func TestRefusalsBeforeTheBodyAnswerAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestInputByteOrderMarksAreNamed: a JSON body that starts with a byte order mark (as
+// PowerShell and editors saving "UTF-8 with BOM" write it) is 400 with a detail that says so,
+// the same from the kernel's decoder and the ECG upload's, and a UTF-16 body is 400 for not
+// being UTF-8 on both. Before, the mark was answered "The request body must be a JSON object."
+// (and UTF-16 likewise by the ECG upload), which sent the client looking for a brace that is
+// there.
+func TestInputByteOrderMarksAreNamed(t *testing.T) {
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("bom"))
+		ecgBody := `{"id":"bom","date":"2026-01-01T00:00:00Z","leads":[{"name":"I","signal":[1,2]}]}`
+		var details []string
+		for _, c := range []struct{ path, token, body string }{
+			{"/api/v1/posts", a.Access, "\ufeff" + `{"text":"hello"}`},
+			{"/api/v1/auth/login", "", "\ufeff" + `{"email":"` + a.Email + `","password":"` + a.Password + `"}`},
+			{"/api/v1/ecgs", a.Access, "\ufeff" + ecgBody},
+		} {
+			p := expectProblem(t, s.do("POST", c.path, c.token, c.body), http.StatusBadRequest, "malformed_request")
+			d := fmt.Sprint(p["detail"])
+			if !strings.Contains(d, "byte order mark") {
+				t.Errorf("POST %s with a byte order mark: detail %q does not name it", c.path, d)
+			}
+			details = append(details, d)
+		}
+		if details[0] != details[2] {
+			t.Errorf("posts and ECGs name the byte order mark differently: %q, %q", details[0], details[2])
+		}
+		utf16 := func(s string) string {
+			b := []byte{0xff, 0xfe}
+			for _, r := range s {
+				b = append(b, byte(r), byte(r>>8))
+			}
+			return string(b)
+		}
+		for _, c := range []struct{ path, body string }{
+			{"/api/v1/posts", utf16(`{"text":"hello"}`)},
+			{"/api/v1/ecgs", utf16(ecgBody)},
+		} {
+			p := expectProblem(t, s.do("POST", c.path, a.Access, c.body), http.StatusBadRequest, "malformed_request")
+			if d := fmt.Sprint(p["detail"]); !strings.Contains(d, "valid UTF-8") {
+				t.Errorf("POST %s in UTF-16: detail %q, want it to say the body must be valid UTF-8", c.path, d)
+			}
+		}
+		if p, list := s.list(a.Access, ""); len(p.Posts) != 0 {
+			t.Fatalf("a refused post was stored: %s", truncate(list.Body))
+		}
+	})
+}

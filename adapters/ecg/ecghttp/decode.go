@@ -11,6 +11,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/ecg/ecg"
 )
@@ -85,7 +86,12 @@ var (
 	errEmpty     = &malformedError{detail: "The request body is empty; a JSON object is required."}
 	errTruncated = &malformedError{detail: "The request body ends before its JSON object is complete."}
 	errNotObject = &malformedError{detail: "The request body must be a JSON object."}
-	errTrailing  = &malformedError{detail: "The request body must hold a single JSON object and nothing after it."}
+	// errBOM and errUTF16 name the usual reasons a body does not start with "{": a UTF-8
+	// byte order mark (in the kernel decoder's words) and UTF-16, which the kernel's decoder
+	// refuses as invalid UTF-8 too.
+	errBOM      = &malformedError{detail: httpapi.BOMDetail}
+	errUTF16    = &malformedError{detail: "The request body must be valid UTF-8."}
+	errTrailing = &malformedError{detail: "The request body must hold a single JSON object and nothing after it."}
 	// errTooLong is returned by str when a kept string passes its bound; the caller turns it
 	// into the field's validation error.
 	errTooLong = errors.New("ecghttp: string too long")
@@ -296,6 +302,16 @@ func (d *decoder) document() (ecg.Draft, error) {
 		return draft, errEmpty
 	}
 	if d.buf[d.pos] != '{' {
+		d.want(3) // the longest mark; fewer bytes when the body is shorter
+		switch rest := d.buf[d.pos:d.end]; {
+		case len(rest) >= 3 && rest[0] == 0xef && rest[1] == 0xbb && rest[2] == 0xbf:
+			return draft, errBOM
+		case len(rest) >= 2 && (rest[0] == 0xff && rest[1] == 0xfe || rest[0] == 0xfe && rest[1] == 0xff):
+			return draft, errUTF16
+		}
+		if d.rerr != nil {
+			return draft, d.rerr
+		}
 		return draft, errNotObject
 	}
 	d.openObject()

@@ -429,7 +429,10 @@ func TestDecodeRefuses(t *testing.T) {
 		{"null", `null`, 400, "must be a JSON object"},
 		{"string", `"x"`, 400, "must be a JSON object"},
 		{"garbage", `hello`, 400, "must be a JSON object"},
-		{"byte order mark", "\ufeff{}", 400, "must be a JSON object"},
+		// Named as what they are, as the kernel's decoder does, not as a missing object.
+		{"byte order mark", "\ufeff{}", 400, "byte order mark (U+FEFF)"},
+		{"utf-16 little-endian with its mark", "\xff\xfe{\x00}\x00", 400, "valid UTF-8"},
+		{"utf-16 big-endian with its mark", "\xfe\xff\x00{\x00}", 400, "valid UTF-8"},
 		// An object too large to check for repeated names in bounded memory.
 		{"1025 members", many.String(), 400, "more than 1024 members"},
 		// Truncated or followed by more.
