@@ -99,6 +99,12 @@ func (s *server) authenticate(r Route) gin.HandlerFunc {
 				return
 			}
 		}
+		if r.Admin {
+			if err := identity.RequireAdmin(p); err != nil {
+				s.fail(c, err)
+				return
+			}
+		}
 		c.Set(principalKey{}, p)
 		c.Next()
 	}

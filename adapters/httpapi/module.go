@@ -44,6 +44,11 @@ type Route struct {
 	// the body or the parameters are looked at, so an admin never learns more from such a
 	// route than that it is refused. Anonymous callers of Optional routes pass.
 	Content bool
+	// Admin marks a route of the administration: a caller who is not an admin is answered 403
+	// as soon as it is authenticated, before the body or the parameters are looked at, so a
+	// non-admin gets the same refusal whatever it sends (not a 400, 415, 413 or 422 that
+	// depends on its input). The use case checks the role again.
+	Admin bool
 	// Credentials lists the credential kinds the route accepts; nil accepts every kind. A
 	// valid credential of another kind is answered 403 (personal API keys may not manage
 	// sessions or keys).

@@ -44,11 +44,11 @@ func (m *Module) Register(r *httpapi.Routes) {
 	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/api-keys", Auth: httpapi.Required, Credentials: sessionOnly, Handler: m.listAPIKeys})
 	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/api-keys/:id", Auth: httpapi.Required, Credentials: sessionOnly, Handler: m.deleteAPIKey})
 
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/admin/users", Auth: httpapi.Required, Handler: m.listUsers})
-	r.Handle(httpapi.Route{Method: http.MethodPost, Path: "/admin/users", Auth: httpapi.Required, BodyLimit: small, Handler: m.createUser})
-	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/admin/users/:id", Auth: httpapi.Required, Handler: m.getUser})
-	r.Handle(httpapi.Route{Method: http.MethodPatch, Path: "/admin/users/:id", Auth: httpapi.Required, BodyLimit: small, Handler: m.updateUser})
-	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/admin/users/:id", Auth: httpapi.Required, Handler: m.deleteUser})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/admin/users", Auth: httpapi.Required, Admin: true, Handler: m.listUsers})
+	r.Handle(httpapi.Route{Method: http.MethodPost, Path: "/admin/users", Auth: httpapi.Required, Admin: true, BodyLimit: small, Handler: m.createUser})
+	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/admin/users/:id", Auth: httpapi.Required, Admin: true, Handler: m.getUser})
+	r.Handle(httpapi.Route{Method: http.MethodPatch, Path: "/admin/users/:id", Auth: httpapi.Required, Admin: true, BodyLimit: small, Handler: m.updateUser})
+	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/admin/users/:id", Auth: httpapi.Required, Admin: true, Handler: m.deleteUser})
 
 	r.Problems(
 		httpapi.ProblemDoc{Code: "email_taken", Status: http.StatusConflict, Title: "Email already registered",
