@@ -651,3 +651,43 @@ func TestRoleChangesRacingRenamesAreNeverUndone(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminDirectoryFindsNamesHoweverAccentsAreTyped: a display name sent with a combining
+// accent ("e" and U+0301, as some keyboards and systems send it) is kept in NFC wherever it is
+// set (signup, an admin's create, the user's rename), counted in the characters people see,
+// and the directory finds it by a query typed either way. Before, the name was kept as typed
+// and searched as typed: "étienne" typed precomposed did not find a decomposed "Étienne" (nor
+// the other way round), and 60 decomposed "é" were refused as over 100 characters.
+func TestAdminDirectoryFindsNamesHoweverAccentsAreTyped(t *testing.T) {
+	forEachBackendWithAdmin(t, nil, func(t *testing.T, s *server, admin account) {
+		const composed, decomposed = "\u00c9tienne", "E\u0301tienne"
+		created := uniqueEmail("created")
+		s.createUser(admin.Access, created, decomposed+" Created", "user")
+		r := s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": uniqueEmail("signed"), "password": "correct horse battery", "name": decomposed + " Signed"})
+		expect(t, r, http.StatusCreated)
+		if got := r.JSON(t)["user"].(map[string]any)["name"]; got != composed+" Signed" {
+			t.Errorf("signup stored the name %+q, want the NFC form %+q", got, composed+" Signed")
+		}
+		renamed := s.signup(uniqueEmail("renamed"))
+		r = s.do("PATCH", "/api/v1/users/me", renamed.Access, map[string]any{"name": decomposed + " Renamed"})
+		expect(t, r, http.StatusOK)
+		if got := r.JSON(t)["name"]; got != composed+" Renamed" {
+			t.Errorf("rename stored %+q, want the NFC form %+q", got, composed+" Renamed")
+		}
+		for _, q := range []string{"\u00e9tienne", "e\u0301tienne", "\u00c9TIENNE", "E\u0301TIENNE"} {
+			var got []string
+			for _, u := range s.directory(admin.Access, q, 0) {
+				got = append(got, u.Name)
+			}
+			sort.Strings(got)
+			want := []string{composed + " Created", composed + " Renamed", composed + " Signed"}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("q=%+q found %+q, want %+q", q, got, want)
+			}
+		}
+		// 100 decomposed "é" are 100 characters, 101 are too many.
+		expect(t, s.do("PATCH", "/api/v1/users/me", renamed.Access, map[string]any{"name": strings.Repeat("e\u0301", 100)}), http.StatusOK)
+		expectProblem(t, s.do("PATCH", "/api/v1/users/me", renamed.Access, map[string]any{"name": strings.Repeat("e\u0301", 101)}),
+			http.StatusUnprocessableEntity, "validation_failed")
+	})
+}

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/acme/postsvc/adapters/gormstore"
-	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/accounts/session"
 	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
@@ -20,10 +19,11 @@ type userRow struct {
 	Email        string `gorm:"column:email"`
 	PasswordHash string `gorm:"column:password_hash"`
 	Name         string `gorm:"column:name"`
-	// NameLower is the name case folded by Go (domain.FoldCase), kept for Search. Matching
-	// it with a folded query gives the same case-insensitive match on MySQL and SQLite;
-	// SQLite's own LOWER and LIKE fold ASCII letters only, and MySQL's case-insensitive
-	// collations also fold accents, which would make "é" match "e".
+	// NameLower is the name in its search form (user.SearchForm: NFC, case folded by Go),
+	// kept for Search. Matching it with a query in the same form gives the same
+	// case-insensitive match on MySQL and SQLite; SQLite's own LOWER and LIKE fold ASCII
+	// letters only, and MySQL's case-insensitive collations also fold accents, which would
+	// make "é" match "e".
 	NameLower string    `gorm:"column:name_lower"`
 	Role      string    `gorm:"column:role"`
 	CreatedAt time.Time `gorm:"column:created_at;autoCreateTime:false"`
@@ -47,7 +47,7 @@ type sessionRow struct {
 func (sessionRow) TableName() string { return "sessions" }
 
 // foldName is the search form of a display name; see userRow.NameLower.
-func foldName(name string) string { return domain.FoldCase(name) }
+func foldName(name string) string { return user.SearchForm(name) }
 
 func toUserRow(u *user.User) userRow {
 	return userRow{

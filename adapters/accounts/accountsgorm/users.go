@@ -9,7 +9,6 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/acme/postsvc/adapters/gormstore"
-	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports/accounts"
@@ -113,10 +112,11 @@ func (r userRepo) Search(ctx context.Context, q accounts.UserQuery) ([]*user.Use
 	}
 	tx := r.db.WithContext(ctx).Model(&userRow{})
 	if q.Query != "" {
-		// Both sides are case folded by Go (domain.FoldCase: emails when they were parsed,
-		// names in name_lower, the query here) and the columns compare bytes, so the match is
-		// the same case-insensitive literal substring match on every dialect.
-		pattern := containsPattern(domain.FoldCase(q.Query))
+		// Both sides are in NFC and case folded by Go (emails when they were parsed, names in
+		// name_lower, the query here: user.SearchForm) and the columns compare bytes, so the
+		// match is the same case-insensitive literal substring match on every dialect, however
+		// the accents of the query or of the name were composed.
+		pattern := containsPattern(user.SearchForm(q.Query))
 		tx = tx.Where("(email LIKE ? ESCAPE '"+likeEscape+"' OR name_lower LIKE ? ESCAPE '"+likeEscape+"')", pattern, pattern)
 	}
 	if q.Before != "" {

@@ -11,4 +11,6 @@ import (
 )
 
 // All are the data migrations, in any order (each carries its version).
-var All = []gormstore.DataMigration{accountsgorm.RefoldMigration, mediagorm.ReindexMigration, mediagorm.SharpSReindexMigration}
+var All = []gormstore.DataMigration{
+	accountsgorm.RefoldMigration, mediagorm.ReindexMigration, mediagorm.SharpSReindexMigration, accountsgorm.NFCNamesMigration,
+}

@@ -174,6 +174,28 @@ func TestParseNameAndRole(t *testing.T) {
 	}
 }
 
+// TestNamesAreOneUnicodeForm: a display name is kept in NFC, so "é" typed precomposed
+// (U+00E9) and as "e" with a combining accent (U+0301) is one name, counted in the characters
+// people see, and its search form is the query's whichever way either was typed. Before, the
+// name was kept as typed: the admin directory did not find "e\u0301tienne" by "étienne" (nor
+// the other way round), and 60 decomposed "é" were refused as over 100 characters.
+func TestNamesAreOneUnicodeForm(t *testing.T) {
+	if n, err := user.ParseName(" e\u0301tienne "); err != nil || n != "\u00e9tienne" {
+		t.Fatalf("ParseName(e + U+0301 tienne) = %q, %v; want the NFC form \u00e9tienne", n, err)
+	}
+	if n, err := user.ParseName(strings.Repeat("e\u0301", 100)); err != nil || n != strings.Repeat("\u00e9", 100) {
+		t.Fatalf("100 decomposed é are 100 characters: %q, %v", n, err)
+	}
+	if _, err := user.ParseName(strings.Repeat("e\u0301", 101)); err == nil {
+		t.Fatal("101 decomposed é must be refused")
+	}
+	for _, q := range []string{"\u00e9tienne", "e\u0301tienne", "\u00c9TIENNE", "E\u0301TIENNE"} {
+		if got := user.SearchForm(q); got != "\u00e9tienne" {
+			t.Errorf("SearchForm(%q) = %q, want \u00e9tienne", q, got)
+		}
+	}
+}
+
 func TestNewRefusesInvalidState(t *testing.T) {
 	email, _ := user.ParseEmail("a@x.io")
 	now := time.Now()
