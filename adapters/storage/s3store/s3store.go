@@ -13,6 +13,9 @@
 //     its current offset on the first Read after a Seek, so Seek to the end (how
 //     http.ServeContent learns the size) downloads nothing, and a Range request downloads
 //     from its start only.
+//   - The object's reads are cancelled with Open's context but not by its deadline, and a
+//     request that makes no progress for the stall timeout fails without a retry (stall.go),
+//     so a server that stops answering never holds a caller longer than that.
 //   - Missing objects (NoSuchKey, 404) are ports.ErrObjectNotFound; Check is a HeadBucket.
 //
 // Credentials never appear in errors or logs: Settings prints its secret redacted.
@@ -88,6 +91,11 @@ type Settings struct {
 	PartSize int64
 	// CheckTimeout bounds Check (DefaultCheckTimeout when 0).
 	CheckTimeout time.Duration
+	// StallTimeout bounds how long one request may make no progress: its body not taken
+	// and no answer, or one read of the answer's body waiting on the server
+	// (DefaultStallTimeout when 0; no bound when negative). A stalled request fails without
+	// being tried again (see stallClient).
+	StallTimeout time.Duration
 	// MaxAttempts is how often a request is tried (the SDK's default, 3, when 0).
 	MaxAttempts int
 	// ListPageSize is how many keys List asks for per ListObjectsV2 page (the server's
@@ -166,6 +174,12 @@ func New(ctx context.Context, s Settings) (*Store, error) {
 	var httpClient aws.HTTPClient = newHTTPClient()
 	if s.HTTPClient != nil {
 		httpClient = s.HTTPClient
+	}
+	switch {
+	case s.StallTimeout == 0:
+		httpClient = stallClient{next: httpClient, timeout: DefaultStallTimeout}
+	case s.StallTimeout > 0:
+		httpClient = stallClient{next: httpClient, timeout: s.StallTimeout}
 	}
 	cfg, err := awsConfig(ctx, s, region, httpClient)
 	if err != nil {
@@ -405,13 +419,23 @@ func (s *Store) multipart(ctx context.Context, key string, body io.Reader, buf [
 	return total, nil
 }
 
-// Open implements ports.ObjectStore. The object reads with ctx: it must outlive the reads.
+// Open implements ports.ObjectStore. ctx bounds the opening (a HeadObject); the object's
+// reads are cancelled with ctx, but not by its deadline: how long a reader takes over the
+// bytes is its own time (a content request's deadline is for its own work, and cut every
+// download still going at 5 s, where the filesystem store's reads were never cut), and a
+// server that stops sending fails the read after the stall timeout. Close releases it.
 func (s *Store) Open(ctx context.Context, key string) (ports.Object, error) {
 	info, etag, err := s.head(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	return &object{ctx: ctx, store: s, info: info, etag: etag}, nil
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return &object{ctx: rctx, release: func() { stop(); cancel() }, store: s, info: info, etag: etag}, nil
 }
 
 // Stat implements ports.ObjectStore.
@@ -561,6 +585,7 @@ func isNotFound(err error) bool {
 // for concurrent use (nor is an *os.File's offset).
 type object struct {
 	ctx     context.Context //nolint:containedctx // the object reads with the context it was opened with
+	release context.CancelFunc
 	store   *Store
 	info    ports.ObjectInfo
 	etag    *string
@@ -644,6 +669,7 @@ func (o *object) Close() error {
 	}
 	o.closed = true
 	o.dropBody()
+	o.release()
 	return nil
 }
 
