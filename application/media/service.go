@@ -410,6 +410,12 @@ func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
 		made, err = s.imaging.Thumbnail(ctx, src, w, image.ThumbnailSide)
 		return err
 	})
+	if errors.Is(err, ports.ErrObjectNotFound) {
+		// The image's object went while it was read: an S3 object deleted after it was
+		// opened ends its reads, where an open file stays readable. Usually the image was
+		// deleted meanwhile (not found); with its row still there, a fault.
+		return s.objectMissing(ctx, img, img.ContentKey())
+	}
 	if err != nil {
 		return err
 	}
