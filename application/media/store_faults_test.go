@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,63 @@ import (
 	"github.com/acme/postsvc/test/fakes"
 	"github.com/acme/postsvc/test/fakes/mediafake"
 )
+
+// storedButFailed is an object store whose Put of the keys fail picks stores the object and
+// then fails, as an S3 PutObject does when the server has the whole body but its answer
+// never reaches the client (the request cancelled as the client went away, the connection
+// broken): the object exists, and the caller was told it does not.
+type storedButFailed struct {
+	*fakes.Objects
+	fail func(n int) bool // whether the nth Put (from 1) fails after storing
+	mu   sync.Mutex
+	puts int
+}
+
+func (s *storedButFailed) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (int64, error) {
+	n, err := s.Objects.Put(ctx, key, r, size, contentType)
+	s.mu.Lock()
+	s.puts++
+	fail := s.fail(s.puts)
+	s.mu.Unlock()
+	if err == nil && fail {
+		return 0, errors.New("read tcp 127.0.0.1:41234->127.0.0.1:7070: read: connection reset by peer")
+	}
+	return n, err
+}
+
+// TestFailedPutThatStoredItsObjectLeavesNothing: an upload whose Put failed after the store
+// kept the object removes that object with the rest when it is aborted. It removed only the
+// objects whose Put had succeeded, so the object of a Put whose answer was lost stayed,
+// without a row, until the sweep an hour later: an outside probe against versitygw, clients
+// closing the connection right after sending their whole upload, left such objects.
+func TestFailedPutThatStoredItsObjectLeavesNothing(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		files int
+		fail  func(int) bool
+	}{
+		{"the only file", 1, func(n int) bool { return n == 1 }},
+		{"the second of three files", 3, func(n int) bool { return n == 2 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, 1<<30)
+			store := &storedButFailed{Objects: f.objects.Objects, fail: c.fail}
+			f.svc = mediaapp.NewService(f.env.Store, mediafake.Store{}, store, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
+				f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour})
+			files := make([][]byte, c.files)
+			for i := range files {
+				files[i] = pngBytes(t, 10+i, 10)
+			}
+			_, err := f.upload(t, f.user(), files...)
+			if domain.KindOf(err) != domain.KindUnavailable {
+				t.Fatalf("err = %v, want unavailable (503)", err)
+			}
+			if keys := f.objects.keys(t); len(keys) != 0 {
+				t.Fatalf("a failed upload left objects %v", keys)
+			}
+		})
+	}
+}
 
 // vanishing is an object store whose content objects, once opened, fail their reads as an S3
 // object deleted after it was opened does (the filesystem keeps an open file readable); gone

@@ -50,8 +50,12 @@ type upload struct {
 	used    int64 // the owner's bytes when the upload began
 	added   int64
 	images  []*image.Image
-	stored  []string // keys of the objects stored so far
-	done    bool
+	// stored holds the keys of the objects stored so far, and of any whose Put failed: a
+	// failed Put may still have stored its object (S3 makes an object whole once the server
+	// has its bytes, even if the answer never arrives: the request cancelled as the client
+	// went away, the connection broken), so Abort removes those keys too.
+	stored []string
+	done   bool
 }
 
 // Add cleans one file and stores it under a new image's key.
@@ -63,6 +67,8 @@ func (u *upload) Add(ctx context.Context, filename string, r io.Reader) error {
 	key := image.ContentKey(u.owner, id)
 	hash := sha256.New()
 	var info mediaport.ImageInfo
+	// The key is the upload's own from now on, stored or not (see stored).
+	u.stored = append(u.stored, key)
 	size, err := u.s.put(ctx, key, "", func(w writer) error {
 		var err error
 		info, err = u.s.imaging.Clean(ctx, r, io.MultiWriter(w, hash), mediaport.CleanLimits{MaxPixels: image.MaxPixels})
@@ -75,7 +81,6 @@ func (u *upload) Add(ctx context.Context, filename string, r io.Reader) error {
 		}
 		return err
 	}
-	u.stored = append(u.stored, key)
 	u.added += size
 	if u.used+u.added > u.s.s.QuotaBytes {
 		u.s.stats.refused.Add(1)
@@ -169,7 +174,7 @@ func (u *upload) Commit(ctx context.Context) ([]*image.Image, error) {
 	return u.images, nil
 }
 
-// Abort removes the objects stored so far.
+// Abort removes the objects stored so far, and whatever a failed Put may have stored.
 func (u *upload) Abort() {
 	if u.done {
 		return
