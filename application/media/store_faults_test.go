@@ -76,6 +76,42 @@ func TestFailedPutThatStoredItsObjectLeavesNothing(t *testing.T) {
 	}
 }
 
+// partialWriter is an object store that keeps partial writes until told to remove them, as
+// the S3 store keeps unfinished multipart uploads.
+type partialWriter struct {
+	*fakes.Objects
+	mu    sync.Mutex
+	swept []time.Duration
+}
+
+func (p *partialWriter) Sweep(_ context.Context, olderThan time.Duration) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.swept = append(p.swept, olderThan)
+	return 0, nil
+}
+
+var _ ports.ObjectStore = (*partialWriter)(nil)
+
+// TestSweepRemovesPartialWrites: the media sweep (at start, periodically, "media gc") also
+// has the store remove the partial writes of killed uploads past the grace. The S3 store's
+// Sweep, which aborts the multipart uploads of a file over 8 MiB that a killed process left,
+// was called by nothing but its own test: their parts stayed in the bucket for good.
+func TestSweepRemovesPartialWrites(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	store := &partialWriter{Objects: f.objects.Objects}
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, store, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
+		f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: 90 * time.Minute})
+	if _, err := svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.swept) != 1 || store.swept[0] != 90*time.Minute {
+		t.Fatalf("the store's partial writes were swept %v, want once, older than the grace (1h30m)", store.swept)
+	}
+}
+
 // vanishing is an object store whose content objects, once opened, fail their reads as an S3
 // object deleted after it was opened does (the filesystem keeps an open file readable); gone
 // runs first, once (the test deletes the image there, or not).
