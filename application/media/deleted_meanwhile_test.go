@@ -15,7 +15,6 @@ import (
 	mediaimg "github.com/acme/postsvc/domain/media/image"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/fakes"
-	"github.com/acme/postsvc/test/fakes/mediafake"
 )
 
 // beforeThumbnailStored is an object store that runs a function once, right before the
@@ -61,20 +60,8 @@ func TestThumbnailOfAnImageDeletedMeanwhileLeavesNoObject(t *testing.T) {
 			f := newFixture(t, 1<<30)
 			owner := f.user()
 			store := &beforeThumbnailStored{Objects: f.objects.Objects}
-			svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, store, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
-				f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour})
-			up, err := svc.BeginUpload(t.Context(), owner, mediaimg.DetailsDraft{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := up.Add(t.Context(), "a.png", bytes.NewReader(pngBytes(t, 12, 12))); err != nil {
-				t.Fatal(err)
-			}
-			imgs, err := up.Commit(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := imgs[0].ID()
+			svc := f.useObjects(store, time.Hour)
+			id := f.uploadOne(t, owner)
 			jobs := map[string]func(context.Context, ports.Job) error{
 				mediaapp.ThumbnailJob: svc.MakeThumbnail, mediaapp.DeleteObjectsJob: svc.DeleteObjects,
 			}

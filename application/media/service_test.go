@@ -29,6 +29,7 @@ type fixture struct {
 	objects *objects
 	board   *fakes.Board
 	svc     *mediaapp.Service
+	quota   int64
 }
 
 // objects is the in-memory object store with a helper to list its keys.
@@ -39,11 +40,27 @@ func (o objects) keys(*testing.T) []string { return o.Keys() }
 func newFixture(t *testing.T, quota int64) *fixture {
 	t.Helper()
 	env := fakes.NewEnv()
-	store := &objects{fakes.NewObjects(env.Clock)}
-	board := fakes.NewBoard()
-	svc := mediaapp.NewService(env.Store, mediafake.Store{}, store, mediafake.Imaging{}, env.Jobs, fakes.Stamps{Board: board}, board,
-		env.Clock, env.IDs, mediaapp.Settings{QuotaBytes: quota, SweepGrace: time.Hour})
-	return &fixture{env: env, objects: store, board: board, svc: svc}
+	f := &fixture{env: env, objects: &objects{fakes.NewObjects(env.Clock)}, board: fakes.NewBoard(), quota: quota}
+	f.useObjects(f.objects, time.Hour)
+	return f
+}
+
+// useObjects makes the fixture's service store its objects in store (one that wraps
+// f.objects, to inject a fault), sweeping what is older than sweepGrace, and returns it.
+func (f *fixture) useObjects(store ports.ObjectStore, sweepGrace time.Duration) *mediaapp.Service {
+	f.svc = mediaapp.NewService(f.env.Store, mediafake.Store{}, store, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
+		f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: f.quota, SweepGrace: sweepGrace})
+	return f.svc
+}
+
+// uploadOne uploads one small PNG for p and returns its image's id.
+func (f *fixture) uploadOne(t *testing.T, p identity.Principal) mediaimg.ID {
+	t.Helper()
+	imgs, err := f.upload(t, p, pngBytes(t, 12, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imgs[0].ID()
 }
 
 func (f *fixture) user() identity.Principal {

@@ -1,7 +1,6 @@
 package media_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	mediaimg "github.com/acme/postsvc/domain/media/image"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/fakes"
-	"github.com/acme/postsvc/test/fakes/mediafake"
 )
 
 // storedButFailed is an object store whose Put of the keys fail picks stores the object and
@@ -59,8 +57,7 @@ func TestFailedPutThatStoredItsObjectLeavesNothing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, 1<<30)
 			store := &storedButFailed{Objects: f.objects.Objects, fail: c.fail}
-			f.svc = mediaapp.NewService(f.env.Store, mediafake.Store{}, store, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
-				f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour})
+			f.useObjects(store, time.Hour)
 			files := make([][]byte, c.files)
 			for i := range files {
 				files[i] = pngBytes(t, 10+i, 10)
@@ -100,8 +97,7 @@ var _ ports.ObjectStore = (*partialWriter)(nil)
 func TestSweepRemovesPartialWrites(t *testing.T) {
 	f := newFixture(t, 1<<30)
 	store := &partialWriter{Objects: f.objects.Objects}
-	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, store, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
-		f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: 90 * time.Minute})
+	svc := f.useObjects(store, 90*time.Minute)
 	if _, err := svc.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -155,20 +151,8 @@ func TestThumbnailOfAnImageDeletedWhileItIsReadIsNotFound(t *testing.T) {
 			f := newFixture(t, 1<<30)
 			owner := f.user()
 			store := &vanishing{Objects: f.objects.Objects}
-			svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, store, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
-				f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour})
-			up, err := svc.BeginUpload(t.Context(), owner, mediaimg.DetailsDraft{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := up.Add(t.Context(), "a.png", bytes.NewReader(pngBytes(t, 12, 12))); err != nil {
-				t.Fatal(err)
-			}
-			imgs, err := up.Commit(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := string(imgs[0].ID())
+			svc := f.useObjects(store, time.Hour)
+			id := string(f.uploadOne(t, owner))
 			store.gone = func() {
 				if c.deleted {
 					if err := svc.Delete(context.WithoutCancel(t.Context()), owner, id); err != nil {
@@ -177,8 +161,7 @@ func TestThumbnailOfAnImageDeletedWhileItIsReadIsNotFound(t *testing.T) {
 				}
 			}
 			if c.byJob {
-				err = svc.MakeThumbnail(t.Context(), ports.Job{Kind: mediaapp.ThumbnailJob, Payload: []byte(id)})
-				if err != nil {
+				if err := svc.MakeThumbnail(t.Context(), ports.Job{Kind: mediaapp.ThumbnailJob, Payload: []byte(id)}); err != nil {
 					t.Fatalf("the thumbnail job of an image deleted while it ran: %v, want done", err)
 				}
 				return
