@@ -137,21 +137,11 @@ func TestStalledServerFailsTheRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = obj.Close() }()
-		var got bytes.Buffer
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := obj.Read(buf)
-			got.Write(buf[:n])
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("after %d bytes read slowly: %v", got.Len(), err)
-			}
+		got := readInSteps(t, obj, "read slowly", func(int, int) {
 			time.Sleep(2 * stallTimeout) // the caller's time, not the server's
-		}
-		if !bytes.Equal(got.Bytes(), body) {
-			t.Fatalf("read %d bytes, not the %d served", got.Len(), size)
+		})
+		if !bytes.Equal(got, body) {
+			t.Fatalf("read %d bytes, not the %d served", len(got), size)
 		}
 	})
 }
@@ -175,22 +165,32 @@ func TestReadsOutliveTheOpeningDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = obj.Close() }()
+	got := readInSteps(t, obj, "read past the opening deadline", func(total, n int) {
+		if total == n {
+			<-ctx.Done() // the first read began the download; the rest comes after the deadline
+		}
+	})
+	if !bytes.Equal(got, body) {
+		t.Fatalf("read %d bytes, not the %d stored", len(got), len(body))
+	}
+}
+
+// readInSteps reads r to its end 64 KiB at a time, calling between after each read with the
+// bytes read so far and by that read, and fails the test (saying how it read: what) on an
+// error.
+func readInSteps(t *testing.T, r io.Reader, what string, between func(total, n int)) []byte {
+	t.Helper()
 	var got bytes.Buffer
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := obj.Read(buf)
+		n, err := r.Read(buf)
 		got.Write(buf[:n])
 		if errors.Is(err, io.EOF) {
-			break
+			return got.Bytes()
 		}
 		if err != nil {
-			t.Fatalf("after %d bytes, read past the opening deadline: %v", got.Len(), err)
+			t.Fatalf("after %d bytes, %s: %v", got.Len(), what, err)
 		}
-		if got.Len() == n {
-			<-ctx.Done() // the first read began the download; the rest comes after the deadline
-		}
-	}
-	if !bytes.Equal(got.Bytes(), body) {
-		t.Fatalf("read %d bytes, not the %d stored", got.Len(), len(body))
+		between(got.Len(), n)
 	}
 }
