@@ -54,3 +54,11 @@ type ObjectStore interface {
 	// Check reports whether the store can be reached and used (the readiness check).
 	Check(ctx context.Context) error
 }
+
+// PartialWriteSweeper is what an ObjectStore also is when killed writes can leave something
+// behind that is no object and that List never reports (the filesystem store's temporaries,
+// S3's unfinished multipart uploads): Sweep removes what is older than olderThan and returns
+// how many it removed. The media sweep calls it on stores that have it.
+type PartialWriteSweeper interface {
+	Sweep(ctx context.Context, olderThan time.Duration) (int, error)
+}

@@ -304,18 +304,12 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	// What a killed upload left half written is no object and is never listed: the S3
 	// store's unfinished multipart uploads (a file over 8 MiB), whose parts take space until
 	// aborted, and the filesystem store's temporaries. It is removed past the same grace.
-	if w, ok := s.objects.(partialWrites); ok {
+	if w, ok := s.objects.(ports.PartialWriteSweeper); ok {
 		if _, err := w.Sweep(ctx, s.s.SweepGrace); err != nil {
 			return removed, storageError(err)
 		}
 	}
 	return removed, nil
-}
-
-// partialWrites is an object store that keeps the partial writes of killed processes until
-// it is told to remove them (s3store.Store, fsstore.Store).
-type partialWrites interface {
-	Sweep(ctx context.Context, olderThan time.Duration) (int, error)
 }
 
 // sweepBatch is how many objects the sweep checks against the database at once.

@@ -56,7 +56,10 @@ type Store struct {
 	now  func() time.Time
 }
 
-var _ ports.ObjectStore = (*Store)(nil)
+var (
+	_ ports.ObjectStore         = (*Store)(nil)
+	_ ports.PartialWriteSweeper = (*Store)(nil) // the media sweep removes killed writes through it
+)
 
 // Options tune a Store; the zero value is the default.
 type Options struct {

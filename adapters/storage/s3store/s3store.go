@@ -146,7 +146,10 @@ type Store struct {
 	parts        sync.Pool // *[]byte of partSize
 }
 
-var _ ports.ObjectStore = (*Store)(nil)
+var (
+	_ ports.ObjectStore         = (*Store)(nil)
+	_ ports.PartialWriteSweeper = (*Store)(nil) // the media sweep removes killed writes through it
+)
 
 // New builds the store. It makes no request: Check tells whether the bucket answers.
 func New(ctx context.Context, s Settings) (*Store, error) {
