@@ -49,6 +49,17 @@ func TestSignupLoginAndProfile(t *testing.T) {
 		}
 		tooLong := s.do("PATCH", "/api/v1/users/me", token, map[string]any{"name": strings.Repeat("n", 101)})
 		expectProblem(t, tooLong, http.StatusUnprocessableEntity, "validation_failed")
+		// A name may not hold invisible characters (it would look like another name, or reorder
+		// the text after it); the joiners of Persian, Indic and emoji spelling are fine.
+		for raw, cp := range map[string]string{"Ada\u200b": "U+200B", "\ufeffAda": "U+FEFF", "Ada \u202eecalevoL": "U+202E"} {
+			r := s.do("PATCH", "/api/v1/users/me", token, map[string]any{"name": raw})
+			expectFieldMessage(t, r, "name", "must not contain invisible or control characters ("+cp+")")
+		}
+		joined := s.do("PATCH", "/api/v1/users/me", token, map[string]any{"name": "\u0645\u06cc\u200c\u062e\u0648 👩\u200d💻"})
+		expect(t, joined, http.StatusOK)
+		if got := joined.JSON(t)["name"]; got != "\u0645\u06cc\u200c\u062e\u0648 👩\u200d💻" {
+			t.Fatalf("a name with joiners is stored as %+q", got)
+		}
 	})
 }
 
@@ -81,6 +92,8 @@ func TestSignupValidationPerField(t *testing.T) {
 			{"password short", map[string]any{"email": uniqueEmail("v"), "password": "1234567"}, "password"},
 			{"password over 1024 bytes", map[string]any{"email": uniqueEmail("v"), "password": strings.Repeat("p", 1025)}, "password"},
 			{"name too long", map[string]any{"email": uniqueEmail("v"), "password": "correct horse", "name": strings.Repeat("é", 101)}, "name"},
+			{"name with a zero width space", map[string]any{"email": uniqueEmail("v"), "password": "correct horse", "name": "Ada\u200b"}, "name"},
+			{"name with a bidi override", map[string]any{"email": uniqueEmail("v"), "password": "correct horse", "name": "\u202eAda"}, "name"},
 		}
 		for _, c := range cases {
 			r := s.do("POST", "/api/v1/auth/signup", "", c.body)

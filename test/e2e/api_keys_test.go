@@ -171,13 +171,16 @@ func TestAPIKeyInputErrors(t *testing.T) {
 	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
 		a := s.signup(uniqueEmail("keys-input"))
 		for name, body := range map[string]map[string]any{
-			"no name":         {},
-			"empty name":      {"name": "   "},
-			"long name":       {"name": strings.Repeat("é", 101)},
-			"zero days":       {"name": "k", "expires_in_days": 0},
-			"negative days":   {"name": "k", "expires_in_days": -1},
-			"too many days":   {"name": "k", "expires_in_days": 366},
-			"control in name": {"name": "a\u0000b"},
+			"no name":           {},
+			"empty name":        {"name": "   "},
+			"long name":         {"name": strings.Repeat("é", 101)},
+			"zero days":         {"name": "k", "expires_in_days": 0},
+			"negative days":     {"name": "k", "expires_in_days": -1},
+			"too many days":     {"name": "k", "expires_in_days": 366},
+			"control in name":   {"name": "a\u0000b"},
+			"zero width name":   {"name": "\u200b"},
+			"invisible in name": {"name": "deploy\ufeff"},
+			"bidi in name":      {"name": "deploy \u202etpircs"},
 		} {
 			r := s.do("POST", "/api/v1/api-keys", a.Access, body)
 			if r.Status != http.StatusUnprocessableEntity {
@@ -186,6 +189,8 @@ func TestAPIKeyInputErrors(t *testing.T) {
 			}
 			expectProblem(t, r, http.StatusUnprocessableEntity, "validation_failed")
 		}
+		expectFieldMessage(t, s.do("POST", "/api/v1/api-keys", a.Access, map[string]any{"name": "deploy\u200b"}),
+			"name", "must not contain invisible or control characters (U+200B)")
 		// A JSON number is the right type however it is written; one that is not a plain
 		// integer in range is an invalid value, 422 naming the field.
 		for _, days := range []string{"1.5", "1e2", "30.0", "-0.5", "99999999999999999999", "1E400"} {

@@ -66,7 +66,7 @@ type Key struct {
 }
 
 // ParseName trims a key's name and checks it: 1 to 100 characters, the display-name rules of
-// accounts otherwise (valid UTF-8, no control characters).
+// accounts otherwise (valid UTF-8, Unicode NFC, no invisible or control characters).
 func ParseName(raw string) (string, error) {
 	name, err := user.ParseName(raw)
 	if err != nil {

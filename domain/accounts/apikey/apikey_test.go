@@ -96,6 +96,16 @@ func TestNewRefusesInvalidFields(t *testing.T) {
 	if _, err := apikey.ParseName(strings.Repeat("é", 100)); err != nil {
 		t.Errorf("100 characters refused: %v", err)
 	}
+	// A key's name is read in a list beside the others: invisible characters would make two
+	// names look alike, and a zero width space alone would be a name that shows as nothing.
+	for _, raw := range []string{"deploy\u200b", "\u200b", "\ufeffdeploy", "deploy \u202etpircs", "\u3164"} {
+		_, err := apikey.ParseName(raw)
+		var v *domain.ValidationError
+		if !errors.As(err, &v) || len(v.Fields) != 1 || v.Fields[0].Field != "name" ||
+			!strings.HasPrefix(v.Fields[0].Message, "must not contain invisible or control characters (U+") {
+			t.Errorf("ParseName(%+q) = %v; want the name refused for its invisible character", raw, err)
+		}
+	}
 	if _, _, err := apikey.New("", "u", "n", nil, now); err == nil {
 		t.Error("empty id accepted")
 	}

@@ -2,6 +2,7 @@ package user_test
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode"
@@ -22,10 +23,11 @@ import (
 //     normalising once);
 //   - an accepted name is the input without surrounding white space, in Unicode NFC, valid
 //     UTF-8, at most 100 characters (and so 400 bytes, the users.name and api_keys.name
-//     columns' width, as is its search form users.name_lower), with no control character and
-//     no white space at either end;
+//     columns' width, as is its search form users.name_lower), with no invisible or control
+//     character and no white space at either end;
 //   - it is refused exactly when the trimmed input is not UTF-8, or its NFC form is over 100
-//     characters or holds a control character (counted here rune by rune);
+//     characters or holds a character that domain.ForbiddenInName reports, outside a
+//     subdivision flag (counted here rune by rune);
 //   - apikey.ParseName accepts the same names, except the empty one.
 func FuzzName(f *testing.F) {
 	for _, seed := range []string{
@@ -34,6 +36,8 @@ func FuzzName(f *testing.F) {
 		strings.Repeat("é", 101), strings.Repeat("😀", 100), " " + strings.Repeat("a", 100) + " ", "a\u0085b",
 		"a\u2028b", "a\u202eb", "\u0000", "a\x7fb", "a\u009fb", strings.Repeat(" ", 300) + "x",
 		strings.Repeat("e\u0301", 100), strings.Repeat("e\u0301", 101), strings.Repeat("\u0958", 51),
+		"a\u200cb", "👩\u200d💻", "\u3164", "a\ufdd0", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F",
+		"🏴\U000E0067\U000E007F\U000E007F", "a\U000E0067\U000E007F", "\u00ad",
 	} {
 		f.Add(seed)
 	}
@@ -47,9 +51,9 @@ func FuzzName(f *testing.F) {
 		case utf8.RuneCountInString(norm.NFC.String(trimmed)) > 100:
 			wantRefusal = "over 100 characters"
 		default:
-			for _, r := range norm.NFC.String(trimmed) {
-				if unicode.IsControl(r) {
-					wantRefusal = "a control character"
+			for _, r := range stripFlags(norm.NFC.String(trimmed)) {
+				if unicode.IsControl(r) || domain.ForbiddenInName(r) {
+					wantRefusal = "an invisible or control character"
 				}
 			}
 		}
@@ -88,3 +92,11 @@ func FuzzName(f *testing.F) {
 		}
 	})
 }
+
+// stripFlags removes the well-formed subdivision flags (the black flag, 1 to 32 tag
+// characters and the cancel tag), whose tag characters a name may hold.
+func stripFlags(s string) string {
+	return flagSequence.ReplaceAllString(s, "")
+}
+
+var flagSequence = regexp.MustCompile("\U0001F3F4[\U000E0020-\U000E007E]{1,32}\U000E007F")

@@ -174,6 +174,38 @@ func TestParseNameAndRole(t *testing.T) {
 	}
 }
 
+// TestNamesRefuseInvisibleCharacters: a display name may not hold a character that does not
+// show as itself (domain.InvisibleInName), so two accounts cannot look alike on screen and a
+// name cannot reorder the text shown after it; the refusal names the character by its code
+// point. The joiners that Persian, Indic and emoji spelling need stay allowed.
+func TestNamesRefuseInvisibleCharacters(t *testing.T) {
+	for raw, cp := range map[string]string{
+		"Ada\u200b":         "U+200B",
+		"\ufeffAda":         "U+FEFF",
+		"Ada\u202eecalevol": "U+202E",
+		"A\u2066da\u2069":   "U+2066",
+		"Ada\u200f":         "U+200F",
+		"A\u00adda":         "U+00AD",
+		"A\u2060da":         "U+2060",
+		"\u3164":            "U+3164",
+		"Ada\u0007":         "U+0007",
+		"Ada\u0085x":        "U+0085",
+		"Ada\ufdd0":         "U+FDD0",
+	} {
+		_, err := user.ParseName(raw)
+		var v *domain.ValidationError
+		want := "must not contain invisible or control characters (" + cp + ")"
+		if !errors.As(err, &v) || len(v.Fields) != 1 || v.Fields[0].Field != "name" || v.Fields[0].Message != want {
+			t.Errorf("ParseName(%+q) = %v; want name %s", raw, err, want)
+		}
+	}
+	for _, raw := range []string{"\u0645\u06cc\u200c\u062e\u0648", "👩\u200d💻", "山田\u3000太郎", "Zoë ❤\ufe0f"} {
+		if n, err := user.ParseName(raw); err != nil || n != raw {
+			t.Errorf("ParseName(%+q) = %+q, %v; want it accepted as it is", raw, n, err)
+		}
+	}
+}
+
 // TestNamesAreOneUnicodeForm: a display name is kept in NFC, so "é" typed precomposed
 // (U+00E9) and as "e" with a combining accent (U+0301) is one name, counted in the characters
 // people see, and its search form is the query's whichever way either was typed. Before, the
