@@ -556,29 +556,33 @@ func TestECGInput(t *testing.T) {
 		}
 		seventeen := append(slices.Clone(sixteen), lead("X17", "1"))
 		for name, c := range map[string]struct{ body, field string }{
-			"1.5 sample":             {head + lead("I", "1,2") + "," + lead("II", "0,1,2,1.5,4") + `]}`, "leads[1].signal[3]"},
-			"1e3 sample":             {head + lead("I", "1e3") + `]}`, "leads[0].signal[0]"},
-			"above int32":            {head + lead("I", "1,2147483648") + `]}`, "leads[0].signal[1]"},
-			"below int32":            {head + lead("I", "-2147483649") + `]}`, "leads[0].signal[0]"},
-			"far out of range":       {head + lead("I", "0,0,99999999999999999999999") + `]}`, "leads[0].signal[2]"},
-			"17 leads":               {head + strings.Join(seventeen, ",") + `]}`, "leads"},
-			"no leads":               {head + `]}`, "leads"},
-			"duplicate lead names":   {head + lead("V1", "1") + "," + lead("v1", "2") + `]}`, "leads[1].name"},
-			"empty lead name":        {head + lead("", "1") + `]}`, "leads[0].name"},
-			"long lead name":         {head + lead(strings.Repeat("L", 17), "1") + `]}`, "leads[0].name"},
-			"lead name with a tab":   {head + lead(`V\t1`, "1") + `]}`, "leads[0].name"},
-			"lead name of spaces":    {head + lead("   ", "1") + `]}`, "leads[0].name"},
-			"one é written two ways": {head + lead(`\u00e9`, "1") + "," + lead(`e\u0301`, "1") + `]}`, "leads[1].name"},
-			"samples mismatch":       {head + lead("I", "1") + `,{"name":"II","samples":3,"signal":[1,2]}]}`, "leads[1].samples"},
-			"zero samples":           {head + `{"name":"I","samples":0,"signal":[1]}]}`, "leads[0].samples"},
-			"empty signal":           {head + lead("I", "") + `]}`, "leads[0].signal"},
-			"no date":                {`{"leads":[` + lead("I", "1") + `]}`, "date"},
-			"bad date":               {`{"date":"yesterday","leads":[` + lead("I", "1") + `]}`, "date"},
-			"date without zone":      {`{"date":"2024-05-01T09:30:00","leads":[` + lead("I", "1") + `]}`, "date"},
-			"id with a space":        {`{"id":"a b","date":"2024-05-01T09:30:00Z","leads":[` + lead("I", "1") + `]}`, "id"},
-			"id with a slash":        {`{"id":"a/b","date":"2024-05-01T09:30:00Z","leads":[` + lead("I", "1") + `]}`, "id"},
-			"empty id":               {`{"id":"","date":"2024-05-01T09:30:00Z","leads":[` + lead("I", "1") + `]}`, "id"},
-			"65-character id":        {`{"id":"` + strings.Repeat("a", 65) + `","date":"2024-05-01T09:30:00Z","leads":[` + lead("I", "1") + `]}`, "id"},
+			"1.5 sample":              {head + lead("I", "1,2") + "," + lead("II", "0,1,2,1.5,4") + `]}`, "leads[1].signal[3]"},
+			"1e3 sample":              {head + lead("I", "1e3") + `]}`, "leads[0].signal[0]"},
+			"above int32":             {head + lead("I", "1,2147483648") + `]}`, "leads[0].signal[1]"},
+			"below int32":             {head + lead("I", "-2147483649") + `]}`, "leads[0].signal[0]"},
+			"far out of range":        {head + lead("I", "0,0,99999999999999999999999") + `]}`, "leads[0].signal[2]"},
+			"17 leads":                {head + strings.Join(seventeen, ",") + `]}`, "leads"},
+			"no leads":                {head + `]}`, "leads"},
+			"duplicate lead names":    {head + lead("V1", "1") + "," + lead("v1", "2") + `]}`, "leads[1].name"},
+			"empty lead name":         {head + lead("", "1") + `]}`, "leads[0].name"},
+			"long lead name":          {head + lead(strings.Repeat("L", 17), "1") + `]}`, "leads[0].name"},
+			"lead name with a tab":    {head + lead(`V\t1`, "1") + `]}`, "leads[0].name"},
+			"lead name of spaces":     {head + lead("   ", "1") + `]}`, "leads[0].name"},
+			"I and I with a space":    {head + lead("I", "1") + "," + lead("I ", "1") + `]}`, "leads[1].name"},
+			"lead name after a space": {head + lead(" aVR", "1") + `]}`, "leads[0].name"},
+			"zero width in lead name": {head + lead(`V1\u200b`, "1") + `]}`, "leads[0].name"},
+			"bidi override lead name": {head + lead(`\u202eV1`, "1") + `]}`, "leads[0].name"},
+			"one é written two ways":  {head + lead(`\u00e9`, "1") + "," + lead(`e\u0301`, "1") + `]}`, "leads[1].name"},
+			"samples mismatch":        {head + lead("I", "1") + `,{"name":"II","samples":3,"signal":[1,2]}]}`, "leads[1].samples"},
+			"zero samples":            {head + `{"name":"I","samples":0,"signal":[1]}]}`, "leads[0].samples"},
+			"empty signal":            {head + lead("I", "") + `]}`, "leads[0].signal"},
+			"no date":                 {`{"leads":[` + lead("I", "1") + `]}`, "date"},
+			"bad date":                {`{"date":"yesterday","leads":[` + lead("I", "1") + `]}`, "date"},
+			"date without zone":       {`{"date":"2024-05-01T09:30:00","leads":[` + lead("I", "1") + `]}`, "date"},
+			"id with a space":         {`{"id":"a b","date":"2024-05-01T09:30:00Z","leads":[` + lead("I", "1") + `]}`, "id"},
+			"id with a slash":         {`{"id":"a/b","date":"2024-05-01T09:30:00Z","leads":[` + lead("I", "1") + `]}`, "id"},
+			"empty id":                {`{"id":"","date":"2024-05-01T09:30:00Z","leads":[` + lead("I", "1") + `]}`, "id"},
+			"65-character id":         {`{"id":"` + strings.Repeat("a", 65) + `","date":"2024-05-01T09:30:00Z","leads":[` + lead("I", "1") + `]}`, "id"},
 		} {
 			r := post(c.body)
 			if r.Status != http.StatusUnprocessableEntity {
@@ -587,6 +591,9 @@ func TestECGInput(t *testing.T) {
 			}
 			expectFieldError(t, r, c.field)
 		}
+		// The answer names the lead and says what is wrong with its name.
+		expectFieldMessage(t, post(head+lead("I", "1")+","+lead("II ", "1")+`]}`), "leads[1].name", "must not begin or end with a space")
+		expectFieldMessage(t, post(head+lead(`V1\u200b`, "1")+`]}`), "leads[0].name", "must not contain invisible or control characters (U+200B)")
 
 		// The edges that are valid: 16 leads, both ends of int32, 64-character id.
 		edges := ecgUpload{ID: strings.Repeat("z", 64), Date: ecgDate, Leads: []ecgLead{

@@ -209,20 +209,32 @@ func idByte(b byte) bool {
 func PlausibleID(id string) bool { return ValidateID(id) == nil }
 
 // ValidateLeadName checks the name of the lead at position i: 1 to 16 characters, none of
-// them a control or invisible character, and not all of them spaces. A plain space (U+0020) may
-// separate words ("V 1"); other white space (tabs, no-break and zero-width spaces) may not.
+// them a character a name may not contain (domain.InvisibleInName) nor any other format
+// character, and not all of them spaces. A plain space (U+0020) may separate words ("V 1");
+// other white space (tabs, no-break and zero-width spaces) may not, and neither may a space
+// at either end: "I " and "I" would be two leads that look alike. The name is refused rather
+// than trimmed, since a client's data is not changed behind its back. The zero width joiners
+// that display names allow are refused too: a lead's name is a label (I, aVR, V1), not a word
+// of a script that needs them. Names are counted and kept as sent, not normalised.
 func ValidateLeadName(i int, name string) error {
+	field := LeadField(i, "name")
 	n := utf8.RuneCountInString(name)
 	if n == 0 || n > MaxLeadNameChars {
-		return domain.Invalid(LeadField(i, "name"), "must be 1 to 16 characters")
+		return domain.Invalid(field, "must be 1 to 16 characters")
+	}
+	if err := domain.CheckNameChars(field, name); err != nil {
+		return err
 	}
 	for _, r := range name {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) && r != ' ' {
-			return domain.Invalid(LeadField(i, "name"), "must not hold control or invisible characters, nor white space other than a plain space")
+		if unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) && r != ' ' {
+			return domain.Invalid(field, "must not hold control or invisible characters, nor white space other than a plain space")
 		}
 	}
-	if strings.Trim(name, " ") == "" {
-		return domain.Invalid(LeadField(i, "name"), "must hold a character other than a space")
+	switch {
+	case strings.Trim(name, " ") == "":
+		return domain.Invalid(field, "must hold a character other than a space")
+	case name[0] == ' ' || name[len(name)-1] == ' ':
+		return domain.Invalid(field, "must not begin or end with a space")
 	}
 	return nil
 }

@@ -206,6 +206,12 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		"tab in name":     {func(d *Draft) { d.Leads[0].Name = ptr("V\t1") }, []string{"leads[0].name"}},
 		"no-break space":  {func(d *Draft) { d.Leads[0].Name = ptr("V\u00a01") }, []string{"leads[0].name"}},
 		"only spaces":     {func(d *Draft) { d.Leads[0].Name = ptr("   ") }, []string{"leads[0].name"}},
+		"trailing space":  {func(d *Draft) { d.Leads[0].Name = ptr("I ") }, []string{"leads[0].name"}},
+		"leading space":   {func(d *Draft) { d.Leads[1].Name = ptr(" aVR") }, []string{"leads[1].name"}},
+		"zero width":      {func(d *Draft) { d.Leads[0].Name = ptr("V\u200b1") }, []string{"leads[0].name"}},
+		"joiner":          {func(d *Draft) { d.Leads[0].Name = ptr("V\u200d1") }, []string{"leads[0].name"}},
+		"hangul filler":   {func(d *Draft) { d.Leads[0].Name = ptr("\u3164") }, []string{"leads[0].name"}},
+		"noncharacter":    {func(d *Draft) { d.Leads[0].Name = ptr("V\ufdd0") }, []string{"leads[0].name"}},
 		"two forms of é": {func(d *Draft) { d.Leads[0].Name, d.Leads[1].Name = ptr("\u00e9"), ptr("e\u0301") },
 			[]string{"leads[1].name"}},
 		"é and É decomposed": {func(d *Draft) { d.Leads[0].Name, d.Leads[1].Name = ptr("\u00c9"), ptr("e\u0301") },
@@ -230,11 +236,30 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	}
 	// A name of 16 characters, multi-byte ones included, is fine, and so are plain spaces
 	// between words.
-	for _, name := range []string{strings.Repeat("é", 16), "V 1", " lead II "} {
+	for _, name := range []string{strings.Repeat("é", 16), "V 1", "lead  II"} {
 		d := draft(t)
 		d.Leads[0].Name = ptr(name)
 		if _, err := New("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "owner", d, now); err != nil {
 			t.Fatalf("name %q: %v", name, err)
+		}
+	}
+}
+
+// TestLeadNameMessages: a lead name with a space at either end, or with an invisible
+// character, is refused with a message that names the lead and the problem; it is not
+// trimmed, since "I " and "I" would otherwise be two leads that look alike.
+func TestLeadNameMessages(t *testing.T) {
+	for name, want := range map[string]string{
+		"I ":       "leads[2].name must not begin or end with a space.",
+		" V1":      "leads[2].name must not begin or end with a space.",
+		"V1\u200b": "leads[2].name must not contain invisible or control characters (U+200B).",
+		"\ufeffI":  "leads[2].name must not contain invisible or control characters (U+FEFF).",
+		"I\u202e":  "leads[2].name must not contain invisible or control characters (U+202E).",
+		"\u3164":   "leads[2].name must not contain invisible or control characters (U+3164).",
+	} {
+		err := ValidateLeadName(2, name)
+		if err == nil || err.Error() != want {
+			t.Errorf("ValidateLeadName(%+q) = %v, want %q", name, err, want)
 		}
 	}
 }
