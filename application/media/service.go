@@ -335,21 +335,44 @@ func (s *Service) Thumbnail(ctx context.Context, p identity.Principal, id string
 
 // ensureThumbnail makes img's thumbnail once however many requests ask for it at once.
 func (s *Service) ensureThumbnail(ctx context.Context, img *image.Image) error {
-	f, first := s.thumbs.join(img.ID())
-	if first {
-		// The first caller's deadline bounds the work; callers that join it wait for its
-		// outcome within their own.
-		f.err = s.makeThumbnail(ctx, img)
-		s.thumbs.done(img.ID(), f)
+	for attempt := 0; ; attempt++ {
+		f, first := s.thumbs.join(img.ID())
+		if first {
+			// The work is shared: the first caller's client going away must not fail the
+			// callers that joined it, so it runs without the caller's cancellation, bounded
+			// by the caller's deadline (or sharedWorkTimeout without one).
+			wctx, cancel := sharedWork(ctx)
+			f.err = s.makeThumbnail(wctx, img)
+			cancel()
+			s.thumbs.done(img.ID(), f)
+		}
+		select {
+		case <-f.finished:
+			if !first && attempt == 0 && f.err != nil && ctx.Err() == nil &&
+				(errors.Is(f.err, context.DeadlineExceeded) || errors.Is(f.err, context.Canceled)) {
+				// The shared work ran out of the first caller's time, and this caller has
+				// some left: it tries once more, as the first caller of a new flight.
+				continue
+			}
+			return f.err
+		case <-ctx.Done():
+			// Not made within the caller's deadline: the thumbnail slots are busy (503
+			// overloaded, retry shortly); the work goes on for whoever asks next.
+			return fmt.Errorf("%w: the thumbnail was not made in time: %w", domain.ErrOverloaded, ctx.Err())
+		}
 	}
-	select {
-	case <-f.finished:
-		return f.err
-	case <-ctx.Done():
-		// Not made within the caller's deadline: the thumbnail slots are busy (503
-		// overloaded, retry shortly); the work goes on for whoever asks next.
-		return fmt.Errorf("%w: the thumbnail was not made in time: %w", domain.ErrOverloaded, ctx.Err())
+}
+
+// sharedWorkTimeout bounds work shared by several callers when the one that started it had
+// no deadline.
+const sharedWorkTimeout = time.Minute
+
+// sharedWork is ctx without its cancellation but with its deadline (or sharedWorkTimeout).
+func sharedWork(ctx context.Context) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	}
+	return context.WithTimeout(context.WithoutCancel(ctx), sharedWorkTimeout)
 }
 
 // flights lets concurrent requests for one image's thumbnail share the work of the first.

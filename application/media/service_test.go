@@ -717,3 +717,118 @@ func TestThumbnailOfPixelsThatDoNotDecodeIsAPlaceholder(t *testing.T) {
 		t.Fatalf("thumbnail %q of type %s, want the imaging's placeholder as image/png", body, contentType)
 	}
 }
+
+// TestThumbnailSharedWithARequestThatLeftIsStillMade: requests for one image's thumbnail
+// share the first one's work; that request's client going away must not fail the others.
+func TestThumbnailSharedWithARequestThatLeftIsStillMade(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
+		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 2})
+	p := f.user()
+	imgs, err := f.upload(t, p, pngBytes(t, 5, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := string(imgs[0].ID())
+	leaving, leave := context.WithCancel(t.Context())
+	firstDone := make(chan struct{})
+	go func() {
+		defer close(firstDone)
+		if _, obj, _, err := svc.Thumbnail(leaving, p, id); err == nil {
+			_ = obj.Close()
+		}
+	}()
+	for { // the first request is making the thumbnail
+		gate.mu.Lock()
+		inside := gate.inside
+		gate.mu.Unlock()
+		if inside == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, obj, _, err := svc.Thumbnail(t.Context(), p, id)
+		if err == nil {
+			_ = obj.Close()
+		}
+		second <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the second request joins the first one's work
+	leave()
+	gate.release <- struct{}{}
+	<-firstDone
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatalf("the request sharing the work of one that left: %v, want its thumbnail", err)
+		}
+	case gate.release <- struct{}{}:
+		// The second request made the thumbnail again itself; it must still succeed.
+		if err := <-second; err != nil {
+			t.Fatalf("the request sharing the work of one that left: %v, want its thumbnail", err)
+		}
+	}
+}
+
+// TestThumbnailSharedPastTheFirstDeadlineIsTriedAgain: a request that joined work which ran
+// out of the first request's time, with time of its own left, gets its thumbnail.
+func TestThumbnailSharedPastTheFirstDeadlineIsTriedAgain(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
+		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 1})
+	p := f.user()
+	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holderDone := make(chan struct{})
+	go func() { // holds the only slot until released
+		defer close(holderDone)
+		if _, obj, _, err := svc.Thumbnail(t.Context(), p, string(imgs[0].ID())); err == nil {
+			_ = obj.Close()
+		}
+	}()
+	for {
+		gate.mu.Lock()
+		inside := gate.inside
+		gate.mu.Unlock()
+		if inside == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	defer cancel()
+	firstDone := make(chan error, 1)
+	go func() {
+		_, _, _, err := svc.Thumbnail(short, p, string(imgs[1].ID()))
+		firstDone <- err
+	}()
+	second := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // joins the first request's flight
+		_, obj, _, err := svc.Thumbnail(t.Context(), p, string(imgs[1].ID()))
+		if err == nil {
+			_ = obj.Close()
+		}
+		second <- err
+	}()
+	if err := <-firstDone; domain.KindOf(err) != domain.KindOverloaded {
+		t.Fatalf("the first request: %v, want overloaded", err)
+	}
+	gate.release <- struct{}{} // the holder's thumbnail
+	<-holderDone
+	var err2 error
+	select {
+	case gate.release <- struct{}{}: // the second request's own attempt
+		err2 = <-second
+	case err2 = <-second:
+	}
+	if err2 != nil {
+		t.Fatalf("the request that joined work past its first caller's deadline: %v, want its thumbnail", err2)
+	}
+}
