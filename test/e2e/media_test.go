@@ -300,6 +300,10 @@ func TestImageUploadRefusals(t *testing.T) {
 			} {
 				s.uploadImages(a.Access, fields, []upload{{"ok.png", good}}, http.StatusUnprocessableEntity)
 			}
+			// A tag may not hold an invisible character: a Hangul filler is a letter drawn as
+			// nothing, so "ok, \u3164" would add an invisible tag. The answer names the tag.
+			_, r = s.uploadImages(a.Access, [][2]string{{"tags", "ok, \u3164"}}, []upload{{"ok.png", good}}, http.StatusUnprocessableEntity)
+			expectFieldMessage(t, r, "tags[1]", "must not contain invisible or control characters (U+3164)")
 			s.uploadImages(a.Access, nil, nil, http.StatusUnprocessableEntity)
 			// Text that is not Unicode is malformed, as in JSON bodies: 400 naming the field.
 			for _, name := range []string{"description", "tags", "visibility"} {
@@ -335,6 +339,14 @@ func TestImageUploadRefusals(t *testing.T) {
 			if got := r.JSON(t)["images"].([]any)[0].(map[string]any)["filename"]; got != "evilname.png" {
 				t.Errorf("an encoded file name with control characters is stored as %q, want them removed (evilname.png)", got)
 			}
+			// So are the invisible characters a name may not hold (a right-to-left override would
+			// show "photo<RLO>gnp.exe" as "photoexe.png"), but not the joiners of Persian words.
+			persian := "\u067e\u06cc\u0634\u200c\u0646\u0645\u0627\u06cc\u0634"
+			named, _ := s.uploadImages(a.Access, nil, []upload{{"photo\u202egnp.exe\u200b\u3164" + persian + ".png", good}}, http.StatusCreated)
+			if want := "photognp.exe" + persian + ".png"; named[0].Filename != want {
+				t.Errorf("a file name with invisible characters is stored as %+q, want %+q", named[0].Filename, want)
+			}
+			expect(t, s.do("DELETE", "/api/v1/images/"+named[0].ID, a.Access, nil), http.StatusNoContent)
 
 			// The quota (300,000 bytes): uploads that would pass it are refused whole.
 			var stored int64

@@ -140,7 +140,9 @@ func ValidateDescription(raw string) (string, error) {
 	return s, nil
 }
 
-// ValidateTags checks tags: at most 20, each 1 to 32 letters, digits, '-' or '_'. They are
+// ValidateTags checks tags: at most 20, each 1 to 32 letters, digits, '-' or '_', none of them
+// a character a name or a tag may not contain (domain.InvisibleInName: the Hangul fillers are
+// letters that are drawn as nothing, so a tag of them would be an invisible tag). They are
 // lower-cased (in NFC) and repeats dropped.
 func ValidateTags(raw []string) ([]string, error) {
 	out := make([]string, 0, len(raw))
@@ -153,6 +155,9 @@ func ValidateTags(raw []string) ([]string, error) {
 		n := utf8.RuneCountInString(t)
 		if n < 1 || n > MaxTagChars {
 			return nil, domain.Invalid(field, "must be 1 to 32 characters, got "+strconv.Itoa(n))
+		}
+		if err := domain.CheckNameChars(field, t); err != nil {
+			return nil, err
 		}
 		for _, r := range t {
 			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' {
@@ -183,15 +188,20 @@ func SplitTags(raw string) []string {
 }
 
 // CleanFilename reduces a part's file name to what is safe to keep and to send back in a
-// header: its last path element (either separator), without control or invisible format
-// characters, in NFC, at most 255 bytes (cut at a character boundary). A name with nothing
+// header: its last path element (either separator), without the characters a name may not
+// contain (domain.ForbiddenInName: control characters, invisible format characters such as a
+// right-to-left override, which would show "photo<RLO>gnp.exe" as "photoexe.png", Hangul
+// fillers, noncharacters), in NFC, at most 255 bytes (cut at a character boundary). The zero
+// width joiner and non-joiner are kept, as in every name: Persian and Indic words are spelled
+// with them. A file name is cleaned rather than refused, as the contract says: it comes from
+// the client's file system, not from a person typing it for this service. A name with nothing
 // left becomes "image" with the format's extension.
 func CleanFilename(raw string, f Format) string {
 	raw = strings.ToValidUTF8(raw, "")
 	raw = raw[strings.LastIndexAny(raw, `/\`)+1:]
 	var b strings.Builder
 	for _, r := range norm.NFC.String(raw) {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+		if domain.ForbiddenInName(r) || r == utf8.RuneError {
 			continue
 		}
 		b.WriteRune(r)

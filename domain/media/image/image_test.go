@@ -77,6 +77,18 @@ func TestDetails(t *testing.T) {
 	if _, err := image.ValidateTags(append(many[:20], "t")); err != nil {
 		t.Errorf("20 distinct tags and a repeat refused: %v", err)
 	}
+	// A tag may not hold a character a name may not contain, letters drawn as nothing
+	// included; the message names it by its code point.
+	for tag, want := range map[string]string{
+		"\u3164":    "tags[1] must not contain invisible or control characters (U+3164).",
+		"cat\u200b": "tags[1] must not contain invisible or control characters (U+200B).",
+		"\ufeffcat": "tags[1] must not contain invisible or control characters (U+FEFF).",
+		"ca\u115ft": "tags[1] must not contain invisible or control characters (U+115F).",
+	} {
+		if _, err := image.ValidateTags([]string{"ok", tag}); err == nil || err.Error() != want {
+			t.Errorf("tag %+q: %v, want %q", tag, err, want)
+		}
+	}
 	if _, err := image.ValidateDescription("a\x00b"); err == nil {
 		t.Error("a control character was accepted in a description")
 	}
@@ -127,6 +139,13 @@ func TestCleanFilename(t *testing.T) {
 		{"..", "image.png"},
 		{"dir/", "image.png"},
 		{"\xff\xfe.png", ".png"},
+		// The characters a name may not contain are removed; the joiners stay.
+		{"a\u200bb\ufeff.png", "ab.png"},
+		{"a\u2028b.png", "ab.png"},
+		{"\u3164.png", ".png"},
+		{"a\ufdd0.png", "a.png"},
+		{"\u067e\u06cc\u0634\u200c\u0646\u0645\u0627\u06cc\u0634.png", "\u067e\u06cc\u0634\u200c\u0646\u0645\u0627\u06cc\u0634.png"},
+		{"👩\u200d💻.png", "👩\u200d💻.png"},
 	}
 	for _, tc := range cases {
 		if got := image.CleanFilename(tc.in, image.FormatPNG); got != tc.want {
