@@ -92,6 +92,9 @@ func writeProblem(c *gin.Context, p Problem) {
 	// A Problem holds only strings and ints: encoding cannot fail.
 	_ = enc.Encode(p)
 	c.Header("Content-Type", problemContentType)
+	// Its length is known: a problem sent before the handler ends (flushed ahead of slow
+	// clean-up) is complete on arrival, not a chunked body that ends with the handler.
+	c.Header("Content-Length", strconv.Itoa(buf.Len()))
 	c.Status(p.Status)
 	_, _ = c.Writer.Write(buf.Bytes())
 	c.Abort()

@@ -62,6 +62,11 @@ func (m *Module) upload(c *gin.Context) {
 	var up mediaport.Upload
 	defer func() {
 		if up != nil {
+			// A failed upload's answer goes out before its objects are removed: removing
+			// them waits out a stalled object store (seconds), which the client need not.
+			if c.Writer.Written() {
+				c.Writer.Flush()
+			}
 			up.Abort() // no-op once committed
 		}
 	}()
