@@ -319,6 +319,28 @@ type gatedImaging struct {
 	release chan struct{}
 }
 
+// gatedService is a media service on f whose thumbnails are made by a gatedImaging, with
+// slots thumbnail slots.
+func (f *fixture) gatedService(slots int) (*mediaapp.Service, *gatedImaging) {
+	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
+		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: slots})
+	return svc, gate
+}
+
+// waitInside waits until n thumbnails are being made.
+func (g *gatedImaging) waitInside(n int) {
+	for {
+		g.mu.Lock()
+		inside := g.inside
+		g.mu.Unlock()
+		if inside == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (g *gatedImaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, side int) (mediaport.Thumbnail, error) {
 	g.mu.Lock()
 	g.inside++
@@ -333,9 +355,7 @@ func (g *gatedImaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, 
 
 func TestThumbnailsAreMadeAFewAtATime(t *testing.T) {
 	f := newFixture(t, 1<<30)
-	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
-	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
-		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 2})
+	svc, gate := f.gatedService(2)
 	p := f.user()
 	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6), pngBytes(t, 7, 7), pngBytes(t, 8, 8))
 	if err != nil {
@@ -395,9 +415,7 @@ func TestDetailsAfterTheFirstFileApplyToEveryFile(t *testing.T) {
 
 func TestThumbnailWaitingPastItsDeadlineIsOverloaded(t *testing.T) {
 	f := newFixture(t, 1<<30)
-	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
-	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
-		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 1})
+	svc, gate := f.gatedService(1)
 	p := f.user()
 	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6))
 	if err != nil {
@@ -410,15 +428,7 @@ func TestThumbnailWaitingPastItsDeadlineIsOverloaded(t *testing.T) {
 			_ = obj.Close()
 		}
 	}()
-	for { // the first request holds the only slot
-		gate.mu.Lock()
-		inside := gate.inside
-		gate.mu.Unlock()
-		if inside == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	gate.waitInside(1)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	_, _, _, err = svc.Thumbnail(ctx, p, string(imgs[1].ID()))
@@ -722,9 +732,7 @@ func TestThumbnailOfPixelsThatDoNotDecodeIsAPlaceholder(t *testing.T) {
 // share the first one's work; that request's client going away must not fail the others.
 func TestThumbnailSharedWithARequestThatLeftIsStillMade(t *testing.T) {
 	f := newFixture(t, 1<<30)
-	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
-	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
-		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 2})
+	svc, gate := f.gatedService(2)
 	p := f.user()
 	imgs, err := f.upload(t, p, pngBytes(t, 5, 5))
 	if err != nil {
@@ -739,15 +747,7 @@ func TestThumbnailSharedWithARequestThatLeftIsStillMade(t *testing.T) {
 			_ = obj.Close()
 		}
 	}()
-	for { // the first request is making the thumbnail
-		gate.mu.Lock()
-		inside := gate.inside
-		gate.mu.Unlock()
-		if inside == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	gate.waitInside(1)
 	second := make(chan error, 1)
 	go func() {
 		_, obj, _, err := svc.Thumbnail(t.Context(), p, id)
@@ -777,9 +777,7 @@ func TestThumbnailSharedWithARequestThatLeftIsStillMade(t *testing.T) {
 // out of the first request's time, with time of its own left, gets its thumbnail.
 func TestThumbnailSharedPastTheFirstDeadlineIsTriedAgain(t *testing.T) {
 	f := newFixture(t, 1<<30)
-	gate := &gatedImaging{Imaging: mediafake.Imaging{}, release: make(chan struct{})}
-	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, f.objects, gate, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board, f.env.Clock, f.env.IDs,
-		mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 1})
+	svc, gate := f.gatedService(1)
 	p := f.user()
 	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6))
 	if err != nil {
@@ -792,15 +790,7 @@ func TestThumbnailSharedPastTheFirstDeadlineIsTriedAgain(t *testing.T) {
 			_ = obj.Close()
 		}
 	}()
-	for {
-		gate.mu.Lock()
-		inside := gate.inside
-		gate.mu.Unlock()
-		if inside == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	gate.waitInside(1)
 	short, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
 	defer cancel()
 	firstDone := make(chan error, 1)
