@@ -7,7 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/acme/postsvc/domain"
+	"github.com/acme/postsvc/application/paging"
 	"github.com/acme/postsvc/ports"
 )
 
@@ -49,8 +49,8 @@ func Malformed(c *gin.Context, detail string) { malformed(c, detail) }
 
 // PageQuery reads a list endpoint's query string: limit and cursor, and the other parameters
 // names (their values in extra, "" when absent). On a query string that cannot be decoded, a
-// repeated parameter or a limit that is not a positive integer it has already answered (400 or
-// 422) and returns false. The limit's upper bound and the cursor are the use case's to check.
+// repeated parameter or a limit that is not 1 to paging.MaxLimit in decimal digits it has
+// already answered (400 or 422) and returns false. The cursor is the use case's to check.
 func PageQuery(c *gin.Context, names ...string) (page ports.PageRequest, extra map[string]string, ok bool) {
 	query, ok := queryParams(c, append([]string{"limit", "cursor"}, names...)...)
 	if !ok {
@@ -65,14 +65,28 @@ func PageQuery(c *gin.Context, names ...string) (page ports.PageRequest, extra m
 }
 
 // parseLimit reads the optional "limit" query parameter. Absent (or empty) is 0, which use
-// cases read as "the default"; since 0 means that, an explicit 0 is refused.
+// cases read as "the default"; since 0 means that, an explicit 0 is refused. Only ASCII
+// decimal digits are read: strconv.Atoi also takes a sign ("+5", "-1"), and a parser of
+// Unicode digits would take "٥"; a limit is a count, written one way. Every invalid limit,
+// 0 and anything over paging.MaxLimit included, gets paging.InvalidLimit: one message that
+// names the range, the one the use cases give.
 func parseLimit(raw string) (int, error) {
 	if raw == "" {
 		return 0, nil
 	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n == 0 {
-		return 0, domain.Invalid("limit", "must be an integer between 1 and 100")
+	n := 0
+	for i := range len(raw) {
+		c := raw[i]
+		if c < '0' || c > '9' {
+			return 0, paging.InvalidLimit()
+		}
+		n = n*10 + int(c-'0')
+		if n > paging.MaxLimit { // also bounds n, however many digits follow
+			return 0, paging.InvalidLimit()
+		}
+	}
+	if n == 0 {
+		return 0, paging.InvalidLimit()
 	}
 	return n, nil
 }

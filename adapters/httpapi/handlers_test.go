@@ -179,8 +179,15 @@ func TestListQueryParameters(t *testing.T) {
 		{"defaults", "", 0, "", false},
 		{"empty limit", "?limit=", 0, "", false},
 		{"limit and cursor", "?limit=50&cursor=abc", 50, "abc", false},
-		{"out of range passes to the use case", "?limit=101", 101, "", false},
-		{"negative passes to the use case", "?limit=-1", -1, "", false},
+		{"the largest", "?limit=100", 100, "", false},
+		{"leading zeros", "?limit=007", 7, "", false},
+		{"over the largest", "?limit=101", 0, "", true},
+		{"negative", "?limit=-1", 0, "", true},
+		{"plus sign", "?limit=%2B5", 0, "", true},
+		{"leading space", "?limit=+5", 0, "", true}, // '+' is a space in a query string
+		{"trailing space", "?limit=5%20", 0, "", true},
+		{"exponent", "?limit=1e2", 0, "", true},
+		{"Arabic-Indic digit", "?limit=%D9%A5", 0, "", true},
 		{"zero", "?limit=0", 0, "", true},
 		{"word", "?limit=ten", 0, "", true},
 		{"float", "?limit=2.5", 0, "", true},
@@ -193,8 +200,10 @@ func TestListQueryParameters(t *testing.T) {
 			recAdmin := hs.do(request{Method: "GET", Path: "/api/v1/admin/users" + tc.query, Token: adminToken})
 			if tc.invalid {
 				for _, r := range []*struct{ p problemBody }{{assertProblem(t, rec, 422, "validation_failed")}, {assertProblem(t, recAdmin, 422, "validation_failed")}} {
-					if len(r.p.Errors) != 1 || r.p.Errors[0].Field != "limit" {
-						t.Fatalf("errors = %+v, want the limit field", r.p.Errors)
+					// One message for every invalid limit, naming the range: the use cases' own.
+					if len(r.p.Errors) != 1 || r.p.Errors[0].Field != "limit" ||
+						r.p.Errors[0].Message != "must be an integer from 1 to 100, written in the digits 0-9" {
+						t.Fatalf("errors = %+v, want the limit field and its range", r.p.Errors)
 					}
 				}
 				if hs.posts.count() != 0 || hs.admin.count() != 0 {

@@ -28,8 +28,9 @@ import (
 //   - a query string that cannot be decoded (a '%' not followed by two hexadecimal digits, a
 //     ';', more than 10,000 parameters) is 400, whichever parameter holds it, read or not;
 //   - otherwise, against a percent-decoder written here: a read parameter given twice or not
-//     decoding to UTF-8 is 400; limit is absent or empty (the default) or a non-zero decimal
-//     integer, else 422; the page holds exactly the decoded values;
+//     decoding to UTF-8 is 400; limit is absent or empty (the default) or 1 to 100 written in
+//     ASCII decimal digits alone (no sign, space or other digits), else 422 with the one
+//     message of an invalid limit; the page holds exactly the decoded values;
 //   - a page's parameters, encoded again, give the same page (the query string's spelling does
 //     not matter);
 //   - the paging rules then give 1 to 100 items and a cursor this service issued, or 422.
@@ -39,8 +40,8 @@ func FuzzQuery(f *testing.F) {
 		"", "limit=5", "limit=100&cursor=" + cursor, "cursor=" + cursor + "&q=caf%C3%A9+100%25",
 		"limit=%35&cursor=a%2Bb&utm=1&utm=2", "cursor=%%%", "limit=%zz", "cursor=abc%2", "%zz=1",
 		"limit=5&other=%zz", "limit=5;cursor=x", "limit=5&limit=6", "cursor=a&cursor=b", "limit=&limit=5",
-		"cursor=%ff", "limit=5%c3", "q=a&q=b", "q=%ff", "limit=0", "limit=-1", "limit=+5", "limit=007",
-		"limit=101", "limit=99999999999999999999", "limit= 5", "limit=5.0", "limit=1e2", "limit=%EF%BC%95",
+		"cursor=%ff", "limit=5%c3", "q=a&q=b", "q=%ff", "limit=0", "limit=-1", "limit=+5", "limit=%2B5", "limit=007",
+		"limit=101", "limit=99999999999999999999", "limit= 5", "limit=5.0", "limit=1e2", "limit=%EF%BC%95", "limit=%D9%A5", "limit=100", "limit=0100",
 		"limit", "=5", "&&&limit=5&&", "limit=5=6", "LIMIT=5", "cursor=" + cursor + "%3D", "cursor=zzzz",
 		"q=" + strings.Repeat("a", 300), "q=%00", "q=%E2%80%8B", strings.Repeat("&", 10000),
 	} {
@@ -55,6 +56,9 @@ func FuzzQuery(f *testing.F) {
 		}
 		if got.status == 400 && !strings.Contains(got.detail, "query") {
 			t.Fatalf("%q: a 400 whose detail is not about the query: %s", rawQuery, got)
+		}
+		if got.field == "limit" && got.message != limitMessage {
+			t.Fatalf("%q: the limit refused with %q, want the one message %q", rawQuery, got.message, limitMessage)
 		}
 		if got.status != 200 {
 			return
@@ -96,12 +100,16 @@ var fuzzEngine = func() *gin.Engine {
 
 // queryResult is PageQuery's answer.
 type queryResult struct {
-	status int // 200 for a page
-	field  string
-	detail string
-	page   ports.PageRequest
-	q      string
+	status  int // 200 for a page
+	field   string
+	message string // the field's message
+	detail  string
+	page    ports.PageRequest
+	q       string
 }
+
+// limitMessage is the message of every invalid limit.
+const limitMessage = "must be an integer from 1 to 100, written in the digits 0-9"
 
 func (r queryResult) String() string {
 	if r.status == 200 {
@@ -127,7 +135,8 @@ func runPageQuery(t *testing.T, rawQuery string) queryResult {
 		Code   string `json:"code"`
 		Detail string `json:"detail"`
 		Errors []struct {
-			Field string `json:"field"`
+			Field   string `json:"field"`
+			Message string `json:"message"`
 		} `json:"errors"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != rec.Code {
@@ -137,7 +146,7 @@ func runPageQuery(t *testing.T, rawQuery string) queryResult {
 	switch {
 	case rec.Code == 400 && p.Code == "malformed_request" && len(p.Errors) == 0:
 	case rec.Code == 422 && p.Code == "validation_failed" && len(p.Errors) == 1:
-		out.field = p.Errors[0].Field
+		out.field, out.message = p.Errors[0].Field, p.Errors[0].Message
 	default:
 		t.Fatalf("%q: answered %d %s: %s", rawQuery, rec.Code, p.Code, rec.Body.String())
 	}
@@ -153,7 +162,7 @@ type referenceQueryResult struct {
 	q      string
 }
 
-var decimalInteger = regexp.MustCompile(`^[+-]?[0-9]+$`)
+var decimalDigits = regexp.MustCompile(`^[0-9]+$`)
 
 // referenceQuery decodes a query string by hand: parameters separated by '&' (empty ones
 // skipped), name and value split at the first '=', '+' for a space and %XX for a byte.
@@ -196,7 +205,7 @@ func referenceQuery(raw string) referenceQueryResult {
 	out := referenceQueryResult{status: 200, page: ports.PageRequest{Cursor: first(values["cursor"])}, q: first(values["q"])}
 	if limit := first(values["limit"]); limit != "" {
 		n, err := strconv.ParseInt(limit, 10, strconv.IntSize)
-		if !decimalInteger.MatchString(limit) || err != nil || n == 0 {
+		if !decimalDigits.MatchString(limit) || err != nil || n < 1 || n > paging.MaxLimit {
 			return refuse(422, "limit", "limit "+strconv.Quote(limit))
 		}
 		out.page.Limit = int(n)

@@ -4,6 +4,7 @@ package paging
 
 import (
 	"encoding/base64"
+	"strconv"
 
 	"github.com/acme/postsvc/domain"
 )
@@ -24,9 +25,17 @@ func Limit(requested int) (int, error) {
 	case requested == 0:
 		return DefaultLimit, nil
 	case requested < 1 || requested > MaxLimit:
-		return 0, domain.Invalid("limit", "must be between 1 and 100")
+		return 0, InvalidLimit()
 	}
 	return requested, nil
+}
+
+// InvalidLimit is the refusal of a limit that is not 1 to MaxLimit: one message whichever way
+// it is wrong (0, -1, 101, +5, 1e2, " 5", an Arabic-Indic digit), so a client reads the rule
+// once instead of a different message per mistake. Transports that read the limit from text
+// refuse with it too (httpapi.PageQuery).
+func InvalidLimit() error {
+	return domain.Invalid("limit", "must be an integer from 1 to "+strconv.Itoa(MaxLimit)+", written in the digits 0-9")
 }
 
 // Encode turns the id of the last item of a page into an opaque cursor.

@@ -21,6 +21,10 @@ func TestLimit(t *testing.T) {
 		if c.ok != (err == nil) || got != c.want {
 			t.Errorf("Limit(%d) = %d, %v", in, got, err)
 		}
+		// Every refusal is the one message of an invalid limit, which names the range.
+		if err != nil && err.Error() != "limit must be an integer from 1 to 100, written in the digits 0-9." {
+			t.Errorf("Limit(%d): %q", in, err)
+		}
 	}
 }
 

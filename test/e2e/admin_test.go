@@ -346,6 +346,9 @@ func TestAdminDirectoryPaging(t *testing.T) {
 		for _, q := range []string{"limit=0", "limit=-1", "limit=101", "limit=abc", "limit=1.5", "cursor=not-a-cursor!", "cursor=%00", "limit=2&cursor=" + url.QueryEscape("' OR 1=1")} {
 			expectProblem(t, s.do("GET", "/api/v1/admin/users?"+q, admin.Access, nil), http.StatusUnprocessableEntity, "validation_failed")
 		}
+		for _, q := range []string{"0", "-1", "101", "%2B5", "1e2", "%D9%A5"} {
+			expectFieldMessage(t, s.do("GET", "/api/v1/admin/users?limit="+q, admin.Access, nil), "limit", "must be an integer from 1 to 100, written in the digits 0-9")
+		}
 	})
 }
 

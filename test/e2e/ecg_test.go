@@ -126,6 +126,11 @@ func TestECGWalkThrough(t *testing.T) {
 		for _, q := range []string{"?limit=0", "?limit=101", "?limit=-1", "?limit=abc", "?cursor=bogus!", "?cursor=" + strings.Repeat("A", 500)} {
 			expectProblem(t, s.do("GET", "/api/v1/ecgs"+q, a.Access, nil), http.StatusUnprocessableEntity, "validation_failed")
 		}
+		// A limit is 1 to 100 in the digits 0-9 alone: no sign, exponent, space or other digits,
+		// and every invalid one gets the same message, which names the range.
+		for _, q := range []string{"0", "-1", "101", "%2B5", "+5", "1e2", "5%20", "%D9%A5", "99999999999999999999"} {
+			expectFieldMessage(t, s.do("GET", "/api/v1/ecgs?limit="+q, a.Access, nil), "limit", "must be an integer from 1 to 100, written in the digits 0-9")
+		}
 		expectProblem(t, s.do("GET", "/api/v1/ecgs?cursor=%%%", a.Access, nil), http.StatusBadRequest, "malformed_request")
 
 		// Delete: gone from every endpoint, with its signals and insights; the others stay.
