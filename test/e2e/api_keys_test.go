@@ -207,6 +207,20 @@ func TestAPIKeyInputErrors(t *testing.T) {
 			expectProblem(t, s.do("POST", "/api/v1/api-keys", a.Access, raw), http.StatusBadRequest, "malformed_request")
 			_ = name
 		}
+		// expires_in_days is optional, not nullable: leave it out for a key that never expires.
+		// null is the wrong type, 400 as for every other number field, with the same detail.
+		for raw, detail := range map[string]string{
+			`{"name": "k", "expires_in_days": null}`: `Field "expires_in_days" must be a number, not null.`,
+			`{"name": "k", "expires_in_days": "30"}`: `Field "expires_in_days" must be a number.`,
+			`{"name": "k", "expires_in_days": [30]}`: `Field "expires_in_days" must be a number.`,
+			`{"name": null, "expires_in_days": 30}`:  `Field "name" must be a string, not null.`,
+			`{"name": "k", "expires_in_days": true}`: `Field "expires_in_days" must be a number.`,
+		} {
+			p := expectProblem(t, s.do("POST", "/api/v1/api-keys", a.Access, raw), http.StatusBadRequest, "malformed_request")
+			if p["detail"] != detail {
+				t.Errorf("%s: detail %q, want %q", raw, p["detail"], detail)
+			}
+		}
 		expectProblem(t, s.do("GET", "/api/v1/api-keys", "", nil), http.StatusUnauthorized, "unauthenticated")
 		if n := len(s.listKeys(a.Access)); n != 0 {
 			t.Fatalf("%d keys made by refused requests", n)
