@@ -185,9 +185,18 @@ func (s *Service) Insights(ctx context.Context, p identity.Principal, id string)
 	}
 	var results []ecg.Result
 	if e.Status() == ecg.StatusDone {
-		stored, err := s.store.ECGs(s.uow.Pool()).Results(ctx, e.Key())
+		repo := s.store.ECGs(s.uow.Pool())
+		stored, err := repo.Results(ctx, e.Key())
 		if err != nil {
 			return ecg.Insights{}, err
+		}
+		if len(stored) == 0 {
+			// A done ECG has results: they are stored with its status, and replaced in one
+			// transaction. None means the ECG was deleted between the two reads, and its
+			// insights are those of a missing ECG, not "done" with leads that measure nothing.
+			if _, err := repo.ByKey(ctx, e.Key()); err != nil {
+				return ecg.Insights{}, err
+			}
 		}
 		results = s.analyses.order(stored)
 	}

@@ -694,3 +694,38 @@ func TestECGDeletedWhileAnalysedIsNotDamage(t *testing.T) {
 		t.Fatalf("the analysis of an ECG deleted while it was read: %v, want nothing to do", err)
 	}
 }
+
+// deletedBeforeResults deletes the ECG when its results are read: what an insights read
+// meets when the owner deletes the ECG between the read of its row and that of its results.
+type deletedBeforeResults struct {
+	ecgport.Repository
+	owner identity.UserID
+	id    ecg.ID
+}
+
+func (r deletedBeforeResults) Results(ctx context.Context, key ecg.Key) ([]ecg.Result, error) {
+	if err := r.Delete(ctx, r.owner, r.id); err != nil && !errors.Is(err, ecg.ErrNotFound) {
+		return nil, err
+	}
+	return r.Repository.Results(ctx, key)
+}
+
+// TestInsightsOfAnECGDeletedMeanwhileAreNotFound: an ECG deleted between the read of its row
+// (done) and that of its results is not found; it was answered "done" with leads that held
+// names and no measures (outside probe on MariaDB: 39 of 750 insights reads racing deletes).
+func TestInsightsOfAnECGDeletedMeanwhileAreNotFound(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user()
+	if _, _, err := f.upload(t, alice, "rec-1", []int32{1, -2, 3}, []int32{4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	f.runJobs(t)
+	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
+	f.svc = ecgapp.NewService(f.env.Store, storeWith{Store: ecgfake.Store{}, wrap: func(r ecgport.Repository) ecgport.Repository {
+		return deletedBeforeResults{Repository: r, owner: alice.UserID, id: "rec-1"}
+	}}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	in, err := f.svc.Insights(context.Background(), alice, "rec-1")
+	if !errors.Is(err, ecg.ErrNotFound) {
+		t.Fatalf("insights of an ECG deleted while they were read: %+v, %v; want ecg_not_found", in, err)
+	}
+}
