@@ -124,6 +124,12 @@ var textBuffers = sync.Pool{New: func() any {
 // writeECG answers GET /ecgs/{id}: the ECG with its signals, streamed block by block, with an
 // exact Content-Length computed from the text length recorded for each lead at upload. A HEAD
 // request gets the headers without the signals being read.
+//
+// The first batch of blocks is read before the headers are sent. Every stored ECG has
+// blocks, so a first read that finds none is an ECG deleted after its row was read: that is
+// answered 404, as it can be while no header is gone, instead of a 200 whose body stops short
+// of its Content-Length. A typical ECG fits in that one read, so it is also served from one
+// consistent read of its signals; a larger one deleted while it is streamed is still cut short.
 func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 	head := headOf(e)
 	leads := make([]string, len(e.Leads()))
@@ -131,6 +137,18 @@ func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 	for i, l := range e.Leads() {
 		leads[i] = leadHead(i, l)
 		size += int64(len(leads[i])) + l.Signal.TextBytes + int64(len("]}"))
+	}
+	var blocks []ecg.Block
+	if c.Request.Method != http.MethodHead {
+		var err error
+		blocks, err = m.svc.Blocks(c.Request.Context(), p, e, ecgport.BlockPos{}, blockBatchBytes)
+		if err == nil && len(blocks) == 0 {
+			err = ecg.ErrNotFound
+		}
+		if err != nil {
+			httpapi.Fail(c, err)
+			return
+		}
 	}
 	js := httpapi.StartJSONStream(c, http.StatusOK, size)
 	defer js.Finish()
@@ -145,13 +163,16 @@ func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 	lead := -1
 	var from ecgport.BlockPos
 	for !js.Failed() {
-		blocks, err := m.svc.Blocks(c.Request.Context(), p, e, from, blockBatchBytes)
-		if err != nil {
-			// The headers are gone; all that can be done is to cut the response short, which
-			// the client sees as a body shorter than its Content-Length.
-			_ = c.Error(err)
-			c.Abort()
-			return
+		if blocks == nil { // every batch but the first, which was read before the headers
+			var err error
+			blocks, err = m.svc.Blocks(c.Request.Context(), p, e, from, blockBatchBytes)
+			if err != nil {
+				// The headers are gone; all that can be done is to cut the response short,
+				// which the client sees as a body shorter than its Content-Length.
+				_ = c.Error(err)
+				c.Abort()
+				return
+			}
 		}
 		if len(blocks) == 0 {
 			break
@@ -170,6 +191,7 @@ func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 				}
 				js.Raw(leads[lead])
 			}
+			var err error
 			*samples, err = ecg.AppendUnpacked((*samples)[:0], b.Data)
 			if err != nil {
 				_ = c.Error(err)
@@ -183,6 +205,7 @@ func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 			}
 		}
 		from = ecgport.After(blocks[len(blocks)-1])
+		blocks = nil
 	}
 	if lead >= 0 {
 		js.Raw("]}")
