@@ -165,10 +165,12 @@ func (s *Service) measure(ctx context.Context, e *ecg.ECG, source blockSource) (
 }
 
 // failureMessage is what a failed ECG's insights say: for people, and without internal
-// detail (which goes to the log).
+// detail (which goes to the log). Each names a way out that works: uploading the same content
+// again under the same id is answered with this stored, failed ECG and changes nothing.
 func failureMessage(err error) string {
 	if errors.Is(err, errDamaged) {
-		return "The stored signal of this ECG is damaged, so it could not be analysed; upload it again."
+		return "The stored signal of this ECG is damaged, so it could not be analysed; " +
+			"upload it again under a new id, or delete this ECG first."
 	}
 	return "The analysis could not be completed after repeated attempts; upload the ECG again under a new id, or contact support."
 }

@@ -497,6 +497,15 @@ func TestDamagedSignalFailsAtOnce(t *testing.T) {
 	if in.Status != ecg.StatusFailed || !strings.Contains(in.Failure, "damaged") {
 		t.Fatalf("insights: %+v", in)
 	}
+	// The message's advice must work. Uploading the recording again under the same id
+	// changes nothing (the stored ECG, or ecg_exists), and the message said only "upload it
+	// again", which leads there.
+	if _, created, err := f.upload(t, alice, "rec-1", []int32{1, 2, 3}); created || err != nil && !errors.Is(err, ecg.ErrExists) {
+		t.Fatalf("the same upload again: created=%v, %v; want nothing changed", created, err)
+	}
+	if !strings.Contains(in.Failure, "new id") || !strings.Contains(in.Failure, "delete") {
+		t.Fatalf("failure message %q sends its reader to a retry that changes nothing; want a new id or a delete first", in.Failure)
+	}
 }
 
 // blockCounter counts the Blocks and BlocksOf reads of the repositories it hands out.
