@@ -37,16 +37,35 @@ func openBody(c *gin.Context, limit int64, compressed bool) (io.Reader, bool) {
 		return nil, false
 	}
 	body := io.Reader(http.MaxBytesReader(c.Writer, r.Body, limit))
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); {
-	case enc == "" || enc == "identity":
-	case enc == "gzip" && compressed:
+	switch codings := contentCodings(r.Header); {
+	case len(codings) == 0:
+	case len(codings) == 1 && codings[0] == "gzip" && compressed:
 		body = &gunzipLimited{src: body, limit: limit}
+	case len(codings) > 1 && compressed:
+		writeProblem(c, newProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			"The request body's Content-Encoding lists "+strconv.Itoa(len(codings))+" codings; one, gzip, is accepted here."))
+		return nil, false
 	default:
 		writeProblem(c, newProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
 			"The request body's Content-Encoding is not accepted here"+map[bool]string{true: " (gzip is).", false: "."}[compressed]))
 		return nil, false
 	}
 	return body, true
+}
+
+// contentCodings are the codings a request's Content-Encoding applied, in order, over every
+// line of the header (RFC 9110 section 8.4: several lines are one comma-separated list),
+// lower-cased, without "identity", which changes nothing.
+func contentCodings(h http.Header) []string {
+	var codings []string
+	for _, line := range h.Values("Content-Encoding") {
+		for coding := range strings.SplitSeq(line, ",") {
+			if coding = strings.ToLower(strings.TrimSpace(coding)); coding != "" && coding != "identity" {
+				codings = append(codings, coding)
+			}
+		}
+	}
+	return codings
 }
 
 // gunzipLimited decompresses src lazily (the gzip header is read on the first Read, so a

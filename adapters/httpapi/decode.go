@@ -115,7 +115,7 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		return false
 	}
 	declared := r.ContentLength
-	if opts.compressed && r.Header.Get("Content-Encoding") != "" {
+	if opts.compressed && len(contentCodings(r.Header)) > 0 {
 		declared = -1 // the decompressed length is unknown until read
 	}
 	started := time.Now()

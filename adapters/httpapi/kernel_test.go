@@ -289,6 +289,26 @@ func TestStreamBodiesAndMultipart(t *testing.T) {
 	assertProblem(t, call(h, http.MethodPost, "/api/v1/gzip", "", bytes.NewReader(zip(1001)), gz), 413, "payload_too_large")
 	assertProblem(t, call(h, http.MethodPost, "/api/v1/gzip", "", strings.NewReader("not gzip at all"), gz), 400, "malformed_request")
 	assertProblem(t, call(h, http.MethodPost, "/api/v1/stream", "", bytes.NewReader(zip(10)), gz), 415, "unsupported_media_type")
+	// Content-Encoding is one list however many lines carry it (RFC 9110 section 5.3):
+	// identity changes nothing, and a second gzip is not undone as if it were one.
+	for _, lines := range [][]string{{"GZIP"}, {"identity, gzip"}, {"gzip, identity"}, {"identity", "gzip"}} {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/gzip", bytes.NewReader(zip(5)))
+		req.Header["Content-Encoding"] = lines
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 || rec.Body.String() != "5" {
+			t.Fatalf("Content-Encoding %q = %d %s, want the body decompressed once", lines, rec.Code, rec.Body.String())
+		}
+	}
+	for _, lines := range [][]string{{"gzip", "gzip"}, {"gzip, gzip"}, {"gzip", "br"}} {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/gzip", bytes.NewReader(zip(5)))
+		req.Header["Content-Encoding"] = lines
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if p := assertProblem(t, rec, 415, "unsupported_media_type"); !strings.Contains(p.Detail, "2 codings") {
+			t.Fatalf("Content-Encoding %q: detail %q, want it to say how many codings were sent", lines, p.Detail)
+		}
+	}
 
 	var form bytes.Buffer
 	mw := multipart.NewWriter(&form)
