@@ -74,3 +74,14 @@ func TestDecodableQueryStrings(t *testing.T) {
 		t.Fatalf("ListUsers got %+v", arg)
 	}
 }
+
+// TestAccessIsCheckedBeforeTheQueryString: a caller without access to a route learns only
+// that, whatever query string it sent: 401 without a credential, 403 on an admin route.
+func TestAccessIsCheckedBeforeTheQueryString(t *testing.T) {
+	hs := newHarness(t)
+	assertProblem(t, hs.do(request{Method: "GET", Path: "/api/v1/posts?cursor=%%%"}), 401, "unauthenticated")
+	assertProblem(t, hs.do(request{Method: "GET", Path: "/api/v1/admin/users?cursor=%%%", Token: userToken}), 403, "forbidden")
+	assertProblem(t, hs.do(request{Method: "GET", Path: "/api/v1/admin/users?cursor=%%%", Token: adminToken}), 400, "malformed_request")
+	assertProblem(t, hs.do(request{Method: "GET", Path: "/livez?x=%%%"}), 400, "malformed_request")
+	assertProblem(t, hs.do(request{Method: "GET", Path: "/nowhere?x=%%%"}), 400, "malformed_request")
+}

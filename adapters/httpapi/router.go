@@ -125,23 +125,25 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	if len(deps.HTTP.CORSOrigins) > 0 {
 		e.Use(cors(deps.HTTP.CORSOrigins, routes.exposed))
 	}
-	e.Use(decodableQuery)
 	e.Use(deps.Middleware...)
-	e.NoRoute(func(c *gin.Context) {
+	// A query string that cannot be decoded is 400 on every route (decodableQuery): on a
+	// module's routes after authentication, so that a caller without access learns only
+	// that (401, or 403 on an admin route), whatever it sent; first on the others.
+	e.NoRoute(decodableQuery, func(c *gin.Context) {
 		writeProblem(c, newProblem(http.StatusNotFound, CodeNotFound, "There is no resource at this path."))
 	})
-	e.NoMethod(func(c *gin.Context) {
+	e.NoMethod(decodableQuery, func(c *gin.Context) {
 		// gin has already set the Allow header.
 		writeProblem(c, newProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "This path does not support the method."))
 	})
 
 	// Every GET route is registered through getAndHead, so it answers HEAD too.
-	getAndHead(e, "/livez", s.livez)
-	getAndHead(e, "/readyz", s.readyz)
-	getAndHead(e, "/openapi.json", s.openAPIDocument)
-	getAndHead(e, "/docs", s.docsPage)
-	getAndHead(e, "/docs/*asset", s.docsAsset)
-	getAndHead(e, "/problems/:code", s.problemTypePage)
+	getAndHead(e, "/livez", decodableQuery, s.livez)
+	getAndHead(e, "/readyz", decodableQuery, s.readyz)
+	getAndHead(e, "/openapi.json", decodableQuery, s.openAPIDocument)
+	getAndHead(e, "/docs", decodableQuery, s.docsPage)
+	getAndHead(e, "/docs/*asset", decodableQuery, s.docsAsset)
+	getAndHead(e, "/problems/:code", decodableQuery, s.problemTypePage)
 
 	v1 := e.Group(APIPrefix)
 	seen := map[string]bool{}
@@ -155,7 +157,7 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 		if r.Auth != Public {
 			handlers = append(handlers, s.authenticate(r))
 		}
-		handlers = append(handlers, r.Handler)
+		handlers = append(handlers, decodableQuery, r.Handler)
 		if r.Method == http.MethodGet {
 			getAndHead(v1, r.Path, handlers...)
 			continue
@@ -165,10 +167,10 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 
 	for _, r := range deps.Routes {
 		if r.Method == http.MethodGet {
-			getAndHead(e, r.Path, r.Handler)
+			getAndHead(e, r.Path, decodableQuery, r.Handler)
 			continue
 		}
-		e.Handle(r.Method, r.Path, r.Handler)
+		e.Handle(r.Method, r.Path, decodableQuery, r.Handler)
 	}
 	return e, nil
 }

@@ -251,6 +251,9 @@ func TestInputUndecodableQueryStrings(t *testing.T) {
 		for _, q := range []string{"?q=%", "?q=a&q=b", "?q=%c3"} {
 			expectProblem(t, s.do("GET", "/api/v1/admin/users"+q, admin.Access, nil), http.StatusBadRequest, "malformed_request")
 		}
+		// Access comes first: a caller without it learns only that, whatever it sent.
+		expectProblem(t, s.do("GET", "/api/v1/posts?cursor=%%%", "", nil), http.StatusUnauthorized, "unauthenticated")
+		expectProblem(t, s.do("GET", "/api/v1/admin/users?cursor=%%%", a.Access, nil), http.StatusForbidden, "forbidden")
 
 		// Routes that read no parameter hold the query string to the same rule (they used to
 		// ignore it): reads, writes, which then write nothing, the probes and the documents.
