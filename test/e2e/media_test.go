@@ -466,3 +466,23 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestImageTagsInEveryScript: a tag is letters as their script writes them, vowel signs and
+// joiners included, and searching for it finds its image.
+func TestImageTagsInEveryScript(t *testing.T) {
+	t.Parallel()
+	mediaBackends(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("img-tags"))
+		hindi, persian := "हिंदी", "می\u200cخواهم"
+		imgs, _ := s.uploadImages(a.Access, [][2]string{{"tags", hindi + ", " + persian}},
+			[]upload{{"a.png", pngFile(t, 8, 8)}}, http.StatusCreated)
+		if len(imgs) != 1 || !slices.Equal(imgs[0].Tags, []string{hindi, persian}) {
+			t.Fatalf("images %+v, want one tagged %q and %q", imgs, hindi, persian)
+		}
+		for _, q := range []string{hindi, persian} {
+			if got := ids(s.listImages(a.Access, "/api/v1/images?q="+urlQuery(q))); !slices.Equal(got, []string{imgs[0].ID}) {
+				t.Errorf("search %q found %v, want the image", q, got)
+			}
+		}
+	})
+}

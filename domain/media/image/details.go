@@ -159,10 +159,8 @@ func ValidateTags(raw []string) ([]string, error) {
 		if err := domain.CheckNameChars(field, t); err != nil {
 			return nil, err
 		}
-		for _, r := range t {
-			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' {
-				return nil, domain.Invalid(field, "may hold only letters, digits, '-' and '_', found "+strconv.QuoteRune(r))
-			}
+		if err := tagChars(field, t); err != nil {
+			return nil, err
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
@@ -172,6 +170,27 @@ func ValidateTags(raw []string) ([]string, error) {
 		return nil, domain.Invalid("tags", "must be at most 20 tags, got "+strconv.Itoa(len(out)))
 	}
 	return out, nil
+}
+
+// tagChars checks that a tag holds only letters, digits, '-' and '_'. A letter is written as
+// its script writes it: the combining marks that follow a letter or a digit (the vowel signs
+// of Devanagari, "हिंदी"; accents NFC has no precomposed form for) are part of it, and the
+// zero width non-joiner and joiner may stand between two of them (Persian "می‌خواهم").
+func tagChars(field, t string) error {
+	runes := []rune(t)
+	for i, r := range runes {
+		wordChar := func(j int) bool {
+			return j >= 0 && j < len(runes) && (unicode.IsLetter(runes[j]) || unicode.IsDigit(runes[j]) || unicode.Is(unicode.M, runes[j]))
+		}
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_':
+		case unicode.Is(unicode.M, r) && i > 0 && wordChar(i-1):
+		case (r == '\u200c' || r == '\u200d') && wordChar(i-1) && wordChar(i+1):
+		default:
+			return domain.Invalid(field, "may hold only letters, digits, '-' and '_', found "+strconv.QuoteRune(r))
+		}
+	}
+	return nil
 }
 
 // SplitTags splits the comma-separated tags of a multipart upload; spaces around commas are

@@ -62,7 +62,14 @@ func TestDetails(t *testing.T) {
 	if !errors.As(err, &ve) || len(ve.Fields) != 3 {
 		t.Fatalf("err = %v; want three field errors", err)
 	}
-	for _, tags := range [][]string{{""}, {strings.Repeat("x", 33)}, {"a,b"}, {"\xff"}} {
+	// Letters as their scripts write them: vowel signs and other combining marks after a
+	// letter, and the zero width non-joiner between two letters.
+	for _, tag := range []string{"हिंदी", "தமிழ்", "می\u200cخواهم", "a\u0331", "x2\u20e3"} {
+		if got, err := image.ValidateTags([]string{tag}); err != nil || len(got) != 1 {
+			t.Errorf("tag %q: %v, want it accepted", tag, err)
+		}
+	}
+	for _, tags := range [][]string{{""}, {strings.Repeat("x", 33)}, {"a,b"}, {"\xff"}, {"\u0301a"}, {"-\u0301"}, {"\u200ca"}, {"a\u200c"}, {"a\u200c-b"}} {
 		if _, err := image.ValidateTags(tags); err == nil {
 			t.Errorf("tags %q accepted", tags)
 		}
