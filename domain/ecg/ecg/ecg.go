@@ -271,7 +271,7 @@ func ParseDate(s string, now time.Time) (time.Time, error) {
 	case t.Before(EarliestDate):
 		return time.Time{}, domain.Invalid("date", "must not be before 1900-01-01")
 	case t.After(now.Add(FutureTolerance)):
-		return time.Time{}, domain.Invalid("date", "must not be in the future")
+		return time.Time{}, domain.Invalid("date", "must not be more than 24 hours in the future (device clocks may run ahead; later than that is a wrong clock)")
 	}
 	return t, nil
 }

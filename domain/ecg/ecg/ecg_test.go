@@ -366,3 +366,19 @@ func TestParseDateFollowsRFC3339(t *testing.T) {
 		}
 	}
 }
+
+// TestDateToleratesClocksAheadAndSaysBy: a device clock a day ahead is tolerated, and the
+// refusal past it says how far ahead a date may be (not "in the future", which a date an
+// hour ahead also is, and is accepted).
+func TestDateToleratesClocksAheadAndSaysBy(t *testing.T) {
+	d := draft(t)
+	d.Date = ptr(now.Add(FutureTolerance - time.Second).Format(time.RFC3339))
+	if _, err := New("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "owner", d, now); err != nil {
+		t.Fatalf("a date just within the tolerance: %v", err)
+	}
+	d.Date = ptr(now.Add(FutureTolerance + time.Second).Format(time.RFC3339))
+	_, err := New("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "owner", d, now)
+	if err == nil || !strings.Contains(err.Error(), "must not be more than 24 hours in the future") {
+		t.Fatalf("a date past the tolerance: %v, want a message that says 24 hours", err)
+	}
+}
