@@ -328,6 +328,19 @@ func (f *fixture) gatedService(slots int) (*mediaapp.Service, *gatedImaging) {
 	return svc, gate
 }
 
+// thumbnailInBackground asks svc for id's thumbnail on a goroutine of its own and closes
+// the channel it returns when the answer came, whatever it was.
+func thumbnailInBackground(ctx context.Context, svc *mediaapp.Service, p identity.Principal, id string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, obj, _, err := svc.Thumbnail(ctx, p, id); err == nil {
+			_ = obj.Close()
+		}
+	}()
+	return done
+}
+
 // waitInside waits until n thumbnails are being made.
 func (g *gatedImaging) waitInside(n int) {
 	for {
@@ -421,13 +434,7 @@ func TestThumbnailWaitingPastItsDeadlineIsOverloaded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if _, obj, _, err := svc.Thumbnail(t.Context(), p, string(imgs[0].ID())); err == nil {
-			_ = obj.Close()
-		}
-	}()
+	done := thumbnailInBackground(t.Context(), svc, p, string(imgs[0].ID()))
 	gate.waitInside(1)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
@@ -740,13 +747,7 @@ func TestThumbnailSharedWithARequestThatLeftIsStillMade(t *testing.T) {
 	}
 	id := string(imgs[0].ID())
 	leaving, leave := context.WithCancel(t.Context())
-	firstDone := make(chan struct{})
-	go func() {
-		defer close(firstDone)
-		if _, obj, _, err := svc.Thumbnail(leaving, p, id); err == nil {
-			_ = obj.Close()
-		}
-	}()
+	firstDone := thumbnailInBackground(leaving, svc, p, id)
 	gate.waitInside(1)
 	second := make(chan error, 1)
 	go func() {
@@ -783,13 +784,7 @@ func TestThumbnailSharedPastTheFirstDeadlineIsTriedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holderDone := make(chan struct{})
-	go func() { // holds the only slot until released
-		defer close(holderDone)
-		if _, obj, _, err := svc.Thumbnail(t.Context(), p, string(imgs[0].ID())); err == nil {
-			_ = obj.Close()
-		}
-	}()
+	holderDone := thumbnailInBackground(t.Context(), svc, p, string(imgs[0].ID())) // holds the only slot until released
 	gate.waitInside(1)
 	short, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
 	defer cancel()
