@@ -209,7 +209,12 @@ func (s *Admin) DeleteUser(ctx context.Context, p identity.Principal, id string)
 	uid := identity.UserID(id)
 	return s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
 		users := s.store.Users(tx)
-		u, err := users.ByID(ctx, uid)
+		// Locked, so the role read here is the committed one and stays so until this
+		// commits: a plain read let a user promoted meanwhile (while the other admins stepped
+		// down) be deleted as a "user", without the check below, leaving no admin at all. A
+		// user's deletion takes no other lock for the check; an admin's, which owns no
+		// content and so commits quickly, also locks the admin rows.
+		u, err := users.ByIDForUpdate(ctx, uid)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -514,6 +515,70 @@ func TestTheLastAdminStays(t *testing.T) {
 		expectUnauthenticated(t, s, second.Access, "deleted admin")
 		expectProblem(t, s.do("DELETE", "/api/v1/admin/users/"+first.ID, first.Access, nil), http.StatusConflict, "last_admin")
 	})
+}
+
+// TestDeletingAUserPromotedMeanwhileKeepsTheLastAdmin deletes a plain user while, in one
+// transaction, that user is promoted and the only other admin steps down (what an admin's
+// promotion followed by the first admin's own demotion commits). The deletion read the role
+// without a lock, so it saw "user", skipped the last-admin check and deleted what had become
+// the last admin: 204 and no admin left. Now it reads the committed role under the row lock
+// and answers 409 last_admin. MySQL only: SQLite's write transactions run one at a time, so a
+// deletion there never reads a role that changes before it commits.
+func TestDeletingAUserPromotedMeanwhileKeepsTheLastAdmin(t *testing.T) {
+	email := uniqueEmail("root")
+	env := withFastHashing("APP_BOOTSTRAP_ADMIN_EMAIL="+email, "APP_BOOTSTRAP_ADMIN_PASSWORD="+adminPassword)
+	s := startServer(t, backends()[1].env(t), env...)
+	first := s.loginAs(email, adminPassword)
+	target := s.signup(uniqueEmail("promoted-meanwhile"))
+
+	db, err := sql.Open("mysql", envValue(s.env, "APP_DATABASE_DSN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, "UPDATE users SET role = 'admin' WHERE id = ?", target.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE users SET role = 'user' WHERE id = ?", first.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	deleted := make(chan response, 1)
+	go func() { deleted <- s.do("DELETE", "/api/v1/admin/users/"+target.ID, first.Access, nil) }()
+	// The deletion has read what it reads without a lock once it waits for the lock of the
+	// user's row, which this transaction holds.
+	for waiting := 0; waiting == 0; {
+		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.processlist
+			WHERE db = DATABASE() AND id <> CONNECTION_ID() AND command <> 'Sleep'
+			AND info LIKE '%users%FOR UPDATE%' AND info NOT LIKE '%SKIP LOCKED%'`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-deleted:
+			t.Fatalf("the deletion was answered while the promotion was not committed: %d %s", r.Status, truncate(r.Body))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-deleted
+	var admins int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE role = 'admin'").Scan(&admins); err != nil {
+		t.Fatal(err)
+	}
+	if admins == 0 {
+		t.Fatalf("no admin left: the deletion of the user promoted meanwhile was answered %d %s", r.Status, truncate(r.Body))
+	}
+	expectProblem(t, r, http.StatusConflict, "last_admin")
 }
 
 // expectCleanupDone waits for the job that a user's deletion enqueues (each context cleaning
