@@ -33,6 +33,15 @@ type Object interface {
 	Info() ObjectInfo
 }
 
+// ReadBounder is what an Object also is when it reads from a remote store: BoundReads tells
+// it that its reader will read nothing at or past end (one past the last byte wanted), so
+// that it asks the store for no more (an S3 GET then asks for the range up to end, not
+// everything from its offset). A hint: a read past end still works, at the cost of another
+// request. The content routes call it for the byte ranges they serve.
+type ReadBounder interface {
+	BoundReads(end int64)
+}
+
 // ObjectStore keeps objects under keys. Implementations: the filesystem (the default) and S3.
 type ObjectStore interface {
 	// Put stores everything r yields under key, replacing any object there. It is all or

@@ -87,6 +87,10 @@ func serve(c *gin.Context, img *image.Image, obj ports.Object, contentType, etag
 		r = withRange(r, "")
 	case kind == rangeSelects:
 		r = withRange(r, header)
+		if b, ok := obj.(ports.ReadBounder); ok {
+			// A remote store then fetches the ranges, not everything from their offsets.
+			b.BoundReads(rangesEnd(header))
+		}
 	case !conditional(r):
 		refuseRange()
 		return
@@ -104,6 +108,19 @@ func serve(c *gin.Context, img *image.Image, obj ports.Object, contentType, etag
 	}
 	c.Writer = w
 	http.ServeContent(w, r, "", img.CreatedAt(), obj)
+}
+
+// rangesEnd is one past the last byte that a header byteRanges returned selects: its
+// ranges are "first-last", cut to the content.
+func rangesEnd(header string) int64 {
+	var end int64
+	for spec := range strings.SplitSeq(strings.TrimPrefix(header, "bytes="), ",") {
+		_, last, _ := strings.Cut(spec, "-")
+		if n, err := strconv.ParseInt(last, 10, 64); err == nil {
+			end = max(end, n+1)
+		}
+	}
+	return end
 }
 
 // withRange is r with its Range header replaced by value ("" removes it); r itself is left

@@ -438,7 +438,7 @@ func (s *Store) Open(ctx context.Context, key string) (ports.Object, error) {
 			cancel()
 		}
 	})
-	return &object{ctx: rctx, release: func() { stop(); cancel() }, store: s, info: info, etag: etag}, nil
+	return &object{ctx: rctx, release: func() { stop(); cancel() }, store: s, info: info, etag: etag, end: info.Size}, nil
 }
 
 // Stat implements ports.ObjectStore.
@@ -593,10 +593,18 @@ type object struct {
 	info    ports.ObjectInfo
 	etag    *string
 	off     int64
-	body    io.ReadCloser
-	bodyOff int64
-	closed  bool
+	// end bounds what a GET asks for (ports.ReadBounder); the object's size by default.
+	end  int64
+	body io.ReadCloser
+	// bodyOff is the position of body's next byte, bodyEnd one past its last.
+	bodyOff, bodyEnd int64
+	closed           bool
 }
+
+var _ ports.ReadBounder = (*object)(nil)
+
+// BoundReads implements ports.ReadBounder.
+func (o *object) BoundReads(end int64) { o.end = min(max(end, 0), o.info.Size) }
 
 func (o *object) Info() ports.ObjectInfo { return o.info }
 
@@ -614,25 +622,35 @@ func (o *object) Read(p []byte) (int, error) {
 		o.dropBody()
 	}
 	if o.body == nil {
+		// Up to the bound when the read starts before it, else to the end of the object.
+		rng, end := fmt.Sprintf("bytes=%d-", o.off), o.info.Size
+		if o.off < o.end && o.end < o.info.Size {
+			rng, end = fmt.Sprintf("bytes=%d-%d", o.off, o.end-1), o.end
+		}
 		out, err := o.store.client.GetObject(o.ctx, &s3.GetObjectInput{
 			Bucket: aws.String(o.store.bucket), Key: aws.String(o.info.Key),
-			Range:   aws.String(fmt.Sprintf("bytes=%d-", o.off)),
+			Range:   aws.String(rng),
 			IfMatch: o.etag, // the object that was opened, not one put since
 		})
 		if err != nil {
 			return 0, o.store.mapErr("read", o.info.Key, err)
 		}
-		o.body, o.bodyOff = out.Body, o.off
+		o.body, o.bodyOff, o.bodyEnd = out.Body, o.off, end
 	}
-	if rest := o.info.Size - o.off; int64(len(p)) > rest {
+	if rest := o.bodyEnd - o.off; int64(len(p)) > rest {
 		p = p[:rest]
 	}
 	n, err := o.body.Read(p)
 	o.off += int64(n)
 	o.bodyOff += int64(n)
+	if err == nil && o.off == o.bodyEnd && o.bodyEnd < o.info.Size {
+		// The bounded range is read: a read past it asks again.
+		o.dropBody()
+		return n, nil
+	}
 	if errors.Is(err, io.EOF) {
 		o.dropBody()
-		if o.off < o.info.Size {
+		if o.off < o.bodyEnd {
 			if n > 0 {
 				return n, nil // the next Read asks again from here
 			}

@@ -487,3 +487,43 @@ func TestListFollowsPages(t *testing.T) {
 		t.Fatalf("%d list requests for 7 keys 2 a page, want 4", pages)
 	}
 }
+
+// TestBoundedReadsAskForTheirRange: an object told where its reader stops (a Range request's
+// last byte) asks S3 for that range, not everything from its offset; a read past the bound
+// still works, with a request of its own.
+func TestBoundedReadsAskForTheirRange(t *testing.T) {
+	settings, rec := fake(t, "")
+	store := newStore(t, settings)
+	data := randomBytes(1 << 20)
+	if _, err := store.Put(t.Context(), "k", bytes.NewReader(data), int64(len(data)), ""); err != nil {
+		t.Fatal(err)
+	}
+	o, err := store.Open(t.Context(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = o.Close() }()
+	o.(ports.ReadBounder).BoundReads(1010)
+	rec.take()
+	if _, err := o.Seek(1000, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(io.LimitReader(o, 10))
+	if err != nil || !bytes.Equal(got, data[1000:1010]) {
+		t.Fatalf("the 10 bounded bytes: %v", err)
+	}
+	if reqs := rec.take(); len(reqs) != 1 || rangeOf(reqs) != "bytes=1000-1009" {
+		t.Fatalf("a bounded read sent %v (range %q), want one GET of bytes=1000-1009", kinds(reqs), rangeOf(reqs))
+	}
+	got = make([]byte, 20)
+	if _, err := io.ReadFull(o, got); err != nil || !bytes.Equal(got, data[1010:1030]) {
+		t.Fatalf("a read past the bound: %v", err)
+	}
+	if reqs := rec.take(); len(reqs) != 1 || rangeOf(reqs) != "bytes=1010-" {
+		t.Fatalf("a read past the bound sent %v (range %q), want one GET of bytes=1010-", kinds(reqs), rangeOf(reqs))
+	}
+	rest, err := io.ReadAll(o)
+	if err != nil || !bytes.Equal(rest, data[1030:]) {
+		t.Fatalf("the rest: %d bytes, %v", len(rest), err)
+	}
+}
