@@ -184,6 +184,22 @@ var readWriteTests = []contract.Test[Backend]{
 		if got := rec.Header().Get("Content-Range"); got != fmt.Sprintf("bytes 1000000-1000099/%d", len(data)) {
 			t.Fatalf("Content-Range %q", got)
 		}
+
+		// A store whose objects take a bound on reads (ports.ReadBounder) gives the same bytes
+		// within it and past it.
+		o3, err := b.Store.Open(t.Context(), "r")
+		contract.NoErr(t, "open", err)
+		defer func() { _ = o3.Close() }()
+		if bounder, ok := o3.(ports.ReadBounder); ok {
+			bounder.BoundReads(2100)
+			if _, err := o3.Seek(2000, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 300) // 100 within the bound, 200 past it
+			if _, err := io.ReadFull(o3, got); err != nil || !bytes.Equal(got, data[2000:2300]) {
+				t.Fatalf("300 bytes across the read bound at 2100: %v or different bytes", err)
+			}
+		}
 	}},
 	{Name: "Overwrite", Run: func(t *testing.T, b Backend) {
 		put(t, b.Store, "k", RandomBytes(5000, 3))
