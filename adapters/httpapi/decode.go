@@ -43,8 +43,9 @@ var errInvalidUTF8 = errors.New("request body is not valid UTF-8")
 //   - a member named twice is an error, being as ambiguous as a case variant;
 //   - null is a value of the wrong type for a field that is a string, a number or a boolean
 //     in Go (json v2 would leave the field at its zero value, so {"text": null} read as a
-//     missing text, 422, where the contract calls a wrong JSON type 400). Fields that may be
-//     null are pointers or json.RawMessage, which these unmarshalers do not see.
+//     missing text, 422, where the contract calls a wrong JSON type 400), and for an optional
+//     number (*Int), which is left out to be absent. Fields that may be null are other
+//     pointers or json.RawMessage, which these unmarshalers do not see.
 var decodeOptions = jsonv2.JoinOptions(
 	jsonv2.MatchCaseInsensitiveNames(false),
 	jsonv2.RejectUnknownMembers(false),
@@ -52,6 +53,9 @@ var decodeOptions = jsonv2.JoinOptions(
 	jsontext.AllowDuplicateNames(false),
 	jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
 		refuseNull[string](), refuseNull[bool](), refuseNull[int](), refuseNull[int64](), refuseNull[float64](),
+		// An optional number (*Int) is left out to be absent; null is the wrong type, as for
+		// every number (API keys' expires_in_days).
+		refuseNull[*Int](),
 	)),
 )
 

@@ -456,10 +456,9 @@ func referenceDecode(body []byte) referenceResult {
 			continue // unknown, "EMAIL" included
 		}
 		if name == "expires_in_days" {
-			// Int: null leaves it unset, any number sets it (Whole when a plain integer in
-			// int64), anything else is the wrong type.
+			// *Int: left out to be unset, any number sets it (Whole when a plain integer in
+			// int64), null or anything else is the wrong type.
 			switch {
-			case string(raw) == "null":
 			case raw[0] == '-' || '0' <= raw[0] && raw[0] <= '9':
 				if v, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
 					out.value.Days = &Int{Value: v, Whole: true}
@@ -492,7 +491,8 @@ func referenceDecode(body []byte) referenceResult {
 // nullOfScalar reports whether raw, valid JSON, holds null where t, its destination's type,
 // has a string, number or boolean: the decoder refuses that as a value of the wrong type
 // (decodeOptions), where encoding/json leaves the zero value. A pointer or a json.RawMessage
-// may hold null; a slice's elements are checked against the element type.
+// may hold null (an optional number, *Int, is the reference's own case); a slice's elements
+// are checked against the element type.
 func nullOfScalar(raw []byte, t reflect.Type) bool {
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {

@@ -13,7 +13,7 @@ import (
 // is the right type however it is written, so one that is not a plain integer within int64
 // (1.5, 1e2, 100.0, 99999999999999999999) decodes with Whole false, and the handler answers
 // it 422 naming the field (IntField), as an ECG sample's is; any other JSON kind is the
-// wrong type, 400. A pointer to Int is nil for an absent member or null.
+// wrong type, 400. A pointer to Int is nil for an absent member; null is the wrong type too.
 type Int struct {
 	Value int64
 	Whole bool
@@ -48,7 +48,7 @@ func (n Int) MarshalJSONTo(enc *jsontext.Encoder) error {
 }
 
 // IntField returns n's value for the use case, or a validation error naming field when the
-// number sent was not a plain integer in range; nil n (absent or null) gives nil.
+// number sent was not a plain integer in range; nil n (absent) gives nil.
 func IntField(field string, n *Int) (*int, error) {
 	if n == nil {
 		return nil, nil

@@ -1,13 +1,10 @@
 package accountshttp
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/domain/accounts/apikey"
@@ -16,12 +13,11 @@ import (
 
 type (
 	// apiKeyRequest creates a key; expires_in_days absent makes a key that never expires.
-	// The contract makes the field optional, not nullable, and null for a number is the wrong
-	// type (400) everywhere else, so it is kept raw: a *httpapi.Int cannot tell null from
-	// absent (both leave it nil).
+	// The contract makes it optional, not nullable: null is 400, as for every number (the
+	// kernel's decoder refuses null for an *httpapi.Int).
 	apiKeyRequest struct {
-		Name          string          `json:"name"`
-		ExpiresInDays json.RawMessage `json:"expires_in_days"`
+		Name          string       `json:"name"`
+		ExpiresInDays *httpapi.Int `json:"expires_in_days"`
 	}
 	apiKeyResponse struct {
 		ID         string  `json:"id"`
@@ -53,24 +49,6 @@ func toAPIKey(k *apikey.Key) apiKeyResponse {
 	}
 }
 
-// optionalNumber decodes a number member that may be left out but is not nullable: nil when
-// it was absent; for null or another JSON type, the detail of the 400 that the kernel gives a
-// number field holding one ("Field \"x\" must be a number, not null."). raw has already been
-// checked by the kernel's decoder (valid JSON, valid Unicode).
-func optionalNumber(field string, raw json.RawMessage) (*httpapi.Int, string) {
-	if raw == nil {
-		return nil, ""
-	}
-	if string(raw) == "null" {
-		return nil, fmt.Sprintf("Field %q must be a number, not null.", field)
-	}
-	var n httpapi.Int
-	if err := jsonv2.Unmarshal(raw, &n); err != nil {
-		return nil, fmt.Sprintf("Field %q must be a number.", field)
-	}
-	return &n, ""
-}
-
 // optionalTimestamp is a nullable timestamp: null when t is nil.
 func optionalTimestamp(t *time.Time) *string {
 	if t == nil {
@@ -89,12 +67,7 @@ func (m *Module) createAPIKey(c *gin.Context) {
 	if !httpapi.Decode(c, &req) {
 		return
 	}
-	sent, problem := optionalNumber("expires_in_days", req.ExpiresInDays)
-	if problem != "" {
-		httpapi.Malformed(c, problem)
-		return
-	}
-	days, err := httpapi.IntField("expires_in_days", sent)
+	days, err := httpapi.IntField("expires_in_days", req.ExpiresInDays)
 	if err != nil {
 		httpapi.Fail(c, err)
 		return
