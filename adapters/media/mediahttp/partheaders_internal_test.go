@@ -281,7 +281,8 @@ func FuzzPartHeaderFilter(f *testing.F) {
 		for i := range sizes {
 			sizes[i] = 1 + rng.IntN(40)
 		}
-		out, err := io.ReadAll(newPartHeaderFilter(&chunked{b: body, sizes: sizes}, testBoundary))
+		flt := newPartHeaderFilter(&chunked{b: body, sizes: sizes}, testBoundary)
+		out, err := io.ReadAll(flt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,9 +305,15 @@ func FuzzPartHeaderFilter(f *testing.F) {
 		// part's headers, Go 1.27's reader reports the end of the body (no error) and Go
 		// 1.26's an error, so whether such a body "reads whole" depends on the version, while
 		// the parts read are the same either way.
+		// For the same reason a body that ends inside a header block is not held to "reads
+		// whole": the reader may report the end before it judges the block's lines, and the
+		// filter, which removes control bytes anywhere in a header block, may have turned one
+		// malformed line into another that is judged first (" :" after "\x00 :", a
+		// continuation line at the start of a block). Its parts are still compared below.
+		endsInHeaders := flt.state == inHeader
 		rawParts, rawErr := parse(bytes.NewReader(body), testBoundary)
 		gotParts, gotErr := parse(bytes.NewReader(out), testBoundary)
-		if rawErr == nil && (gotErr != nil || len(gotParts) != len(rawParts)) {
+		if rawErr == nil && !endsInHeaders && (gotErr != nil || len(gotParts) != len(rawParts)) {
 			t.Fatalf("a body mime/multipart reads whole (%d parts) reads differently after the filter (%d parts, %v):\n got %q\nfrom %q",
 				len(rawParts), len(gotParts), gotErr, out, body)
 		}
