@@ -342,7 +342,13 @@ func (s *Service) ensureThumbnail(ctx context.Context, img *image.Image) error {
 			// callers that joined it, so it runs without the caller's cancellation, bounded
 			// by the caller's deadline (or sharedWorkTimeout without one).
 			wctx, cancel := sharedWork(ctx)
-			f.err = s.makeThumbnail(wctx, img)
+			if fresh, err := s.repo().Get(wctx, img.ID()); err == nil && fresh.HasThumbnail() {
+				// Made by a flight that ended after the caller read the image (the job and a
+				// request, one after the other): made once and kept.
+				f.err = nil
+			} else {
+				f.err = s.makeThumbnail(wctx, img)
+			}
 			cancel()
 			s.thumbs.done(img.ID(), f)
 		}
