@@ -11,7 +11,9 @@ export TEST_MYSQL_DSN
 run:
 	go run ./cmd/server
 
-## test: every test, race detector on, in random order; MySQL suites run when TEST_MYSQL_DSN is set.
+## test: every test, race detector on, in random order. The MySQL and Redis suites run against the
+## servers TEST_MYSQL_DSN and TEST_REDIS_URL name; without them, on testcontainers when a Docker
+## engine answers, and otherwise they skip (fail with CI=true).
 ## -timeout: the end-to-end package (real servers on both databases, under the race detector,
 ## beside the other packages on 2 cores) takes longer than go test's default of 10 minutes.
 test:
@@ -46,7 +48,7 @@ generate:
 check-generated: generate
 	@git diff --exit-code -- '*wire_gen.go' || { echo "generated code is stale: run make generate and commit"; exit 1; }
 
-## bench: Go benchmarks of the hot paths, then the load run against the MySQL server of
+## bench: every Go benchmark of the module (200 ms each), then the load run against the MySQL server of
 ## TEST_MYSQL_DSN, which writes bench/REPORT.md and bench/ratios.png (LOAD_FLAGS: go run ./test/load -h)
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime=200ms ./...
