@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/acme/postsvc/application/flight"
 	"github.com/acme/postsvc/application/paging"
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/identity"
@@ -75,7 +76,7 @@ type Service struct {
 	clock  ports.Clock
 	ids    ports.IDGenerator
 	s      Settings
-	thumbs flights
+	thumbs flight.Group[image.ID, struct{}]
 	// slots bounds concurrent thumbnail decodes (Settings.ThumbnailSlots).
 	slots chan struct{}
 	// uploads counts the uploads in flight; yieldTurn lets one thumbnail job at a time wait
@@ -333,86 +334,24 @@ func (s *Service) Thumbnail(ctx context.Context, p identity.Principal, id string
 	return img, obj, ThumbnailType(img.Content().Format), nil
 }
 
-// ensureThumbnail makes img's thumbnail once however many requests ask for it at once.
+// ensureThumbnail makes img's thumbnail once however many requests ask for it at once. The
+// work is shared (flight.Group): the first caller's client going away does not fail the
+// callers that joined it.
 func (s *Service) ensureThumbnail(ctx context.Context, img *image.Image) error {
-	for attempt := 0; ; attempt++ {
-		f, first := s.thumbs.join(img.ID())
-		if first {
-			// The work is shared: the first caller's client going away must not fail the
-			// callers that joined it, so it runs without the caller's cancellation, bounded
-			// by the caller's deadline (or sharedWorkTimeout without one).
-			wctx, cancel := sharedWork(ctx)
-			if fresh, err := s.repo().Get(wctx, img.ID()); err == nil && fresh.HasThumbnail() {
-				// Made by a flight that ended after the caller read the image (the job and a
-				// request, one after the other): made once and kept.
-				f.err = nil
-			} else {
-				f.err = s.makeThumbnail(wctx, img)
-			}
-			cancel()
-			s.thumbs.done(img.ID(), f)
+	_, _, err := s.thumbs.Do(ctx, img.ID(), func(wctx context.Context) (struct{}, error) {
+		if fresh, err := s.repo().Get(wctx, img.ID()); err == nil && fresh.HasThumbnail() {
+			// Made by a flight that ended after the caller read the image (the job and a
+			// request, one after the other): made once and kept.
+			return struct{}{}, nil
 		}
-		select {
-		case <-f.finished:
-			if !first && attempt == 0 && f.err != nil && ctx.Err() == nil &&
-				(errors.Is(f.err, context.DeadlineExceeded) || errors.Is(f.err, context.Canceled)) {
-				// The shared work ran out of the first caller's time, and this caller has
-				// some left: it tries once more, as the first caller of a new flight.
-				continue
-			}
-			return f.err
-		case <-ctx.Done():
-			// Not made within the caller's deadline: the thumbnail slots are busy (503
-			// overloaded, retry shortly); the work goes on for whoever asks next.
-			return fmt.Errorf("%w: the thumbnail was not made in time: %w", domain.ErrOverloaded, ctx.Err())
-		}
+		return struct{}{}, s.makeThumbnail(wctx, img)
+	})
+	if errors.Is(err, flight.ErrStoppedWaiting) {
+		// Not made within the caller's deadline: the thumbnail slots are busy (503
+		// overloaded, retry shortly); the work goes on for whoever asks next.
+		return fmt.Errorf("%w: the thumbnail was not made in time: %w", domain.ErrOverloaded, ctx.Err())
 	}
-}
-
-// sharedWorkTimeout bounds work shared by several callers when the one that started it had
-// no deadline.
-const sharedWorkTimeout = time.Minute
-
-// sharedWork is ctx without its cancellation but with its deadline (or sharedWorkTimeout).
-func sharedWork(ctx context.Context) (context.Context, context.CancelFunc) {
-	if deadline, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), sharedWorkTimeout)
-}
-
-// flights lets concurrent requests for one image's thumbnail share the work of the first.
-type flights struct {
-	mu     sync.Mutex
-	flying map[image.ID]*flight
-}
-
-type flight struct {
-	finished chan struct{}
-	err      error // set before finished is closed
-}
-
-// join returns the flight for id, and whether the caller started it (and must finish it).
-func (fs *flights) join(id image.ID) (*flight, bool) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if f, ok := fs.flying[id]; ok {
-		return f, false
-	}
-	if fs.flying == nil {
-		fs.flying = map[image.ID]*flight{}
-	}
-	f := &flight{finished: make(chan struct{})}
-	fs.flying[id] = f
-	return f, true
-}
-
-// done ends f, which id's next request will not join.
-func (fs *flights) done(id image.ID, f *flight) {
-	fs.mu.Lock()
-	delete(fs.flying, id)
-	fs.mu.Unlock()
-	close(f.finished)
+	return err
 }
 
 // makeThumbnail makes, stores and records img's thumbnail. It is idempotent: making it twice

@@ -6,9 +6,6 @@ package postcache
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,8 +13,8 @@ import (
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
-	"golang.org/x/sync/singleflight"
 
+	"github.com/acme/postsvc/application/flight"
 	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports/posts"
@@ -30,9 +27,6 @@ const (
 	// cleanupInterval is how often go-cache's janitor removes expired pages and so gives their
 	// bytes back to the budget. Until then an expired page is already a miss.
 	cleanupInterval = time.Minute
-	// detachedLoadTimeout bounds a shared load whose first caller had no deadline, so a load
-	// that outlives its callers can never run forever.
-	detachedLoadTimeout = 30 * time.Second
 	// entryShare is the largest share of the byte budget one page may take: a page bigger
 	// than budget/entryShare is served but not kept. Pages reach 4 MiB of posts, so without
 	// it a handful of users listing pages of 1 MiB posts would fill the whole cache and shut
@@ -68,7 +62,7 @@ type Stats struct {
 // stop its janitor goroutine.
 type Cache struct {
 	items  *gocache.Cache
-	flight singleflight.Group
+	flight flight.Group[string, result]
 	ledger *ledger
 	ttl    time.Duration
 	hits   atomic.Int64
@@ -109,72 +103,46 @@ type result struct {
 }
 
 // GetOrLoad returns the page for key from the cache, or loads it once for all concurrent
-// callers of the same key. Each caller receives its own copy of the Posts slice.
+// callers of the same key (flight.Group: the load runs on the first caller's goroutine). Each
+// caller receives its own copy of the Posts slice.
 //
 // The load runs detached from the cancellation of the caller that started it: if that caller
 // goes away, the others waiting on the same key still get the page. It keeps that caller's
-// deadline (or detachedLoadTimeout when it had none), so a stuck database still fails the
-// load within the usual request timeout. A caller whose own context ends stops waiting and
-// gets its context's error.
+// deadline (or flight's bound when it had none), so a stuck database still fails the load
+// within the usual request timeout. A caller that joined a load stops waiting when its own
+// context ends and gets its context's error; one whose shared load ran out of the first
+// caller's time tries once more.
 func (c *Cache) GetOrLoad(ctx context.Context, key posts.PostPageKey, load func(ctx context.Context) (posts.PostPage, error)) (posts.PostPage, bool, error) {
 	k := cacheKey(key)
 	if e, ok := c.lookup(k); ok {
 		c.hits.Add(1)
 		return copyPage(e.page), true, nil
 	}
-	// A shared load that failed only because the context of the caller who started it ran
-	// out says nothing about this caller's own chances: try once more with this caller
-	// leading, as long as its context is still alive. One retry bounds the extra work.
-	for attempt := 0; ; attempt++ {
-		ch := c.flight.DoChan(k, func() (any, error) { return c.loadShared(ctx, k, key.UserID, load) })
-		select {
-		case <-ctx.Done():
-			c.misses.Add(1)
-			return posts.PostPage{}, false, ctx.Err()
-		case r := <-ch:
-			if r.Err != nil && attempt == 0 && isContextError(r.Err) && ctx.Err() == nil {
-				continue
-			}
-			if r.Err != nil {
-				c.misses.Add(1)
-				return posts.PostPage{}, false, r.Err
-			}
-			res, ok := r.Val.(result)
-			if !ok {
-				c.misses.Add(1)
-				return posts.PostPage{}, false, fmt.Errorf("postcache: unexpected shared result %T", r.Val)
-			}
-			if res.hit {
-				c.hits.Add(1)
-			} else {
-				c.misses.Add(1)
-			}
-			return copyPage(res.page), res.hit, nil
-		}
+	res, _, err := c.flight.Do(ctx, k, func(ctx context.Context) (result, error) {
+		return c.loadShared(ctx, k, key.UserID, load)
+	})
+	if err != nil {
+		c.misses.Add(1)
+		return posts.PostPage{}, false, err
 	}
+	if res.hit {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return copyPage(res.page), res.hit, nil
 }
 
-func isContextError(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// loadShared runs once per flight. It checks the cache again first, because a flight for this
-// key may have stored the page between the caller's miss and this flight's start.
-func (c *Cache) loadShared(ctx context.Context, k string, owner identity.UserID, load func(context.Context) (posts.PostPage, error)) (any, error) {
+// loadShared runs once per flight, with the flight's detached context. It checks the cache
+// again first, because a flight for this key may have stored the page between the caller's
+// miss and this flight's start.
+func (c *Cache) loadShared(ctx context.Context, k string, owner identity.UserID, load func(context.Context) (posts.PostPage, error)) (result, error) {
 	if e, ok := c.lookup(k); ok {
 		return result{page: e.page, hit: true}, nil
 	}
-	loadCtx := context.WithoutCancel(ctx)
-	var cancel context.CancelFunc
-	if deadline, ok := ctx.Deadline(); ok {
-		loadCtx, cancel = context.WithDeadline(loadCtx, deadline)
-	} else {
-		loadCtx, cancel = context.WithTimeout(loadCtx, detachedLoadTimeout)
-	}
-	defer cancel()
-	page, err := safeLoad(loadCtx, load)
+	page, err := load(ctx)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	// The cache keeps its own copy, so neither the loader nor any caller can reach the
 	// stored slice, with a rendering its hits share (budgeted in pageBytes).
@@ -182,17 +150,6 @@ func (c *Cache) loadShared(ctx context.Context, k string, owner identity.UserID,
 	stored.Rendered = posts.NewRendering(int(renderBudget(stored)))
 	c.store(k, owner, stored)
 	return result{page: stored, hit: false}, nil
-}
-
-// safeLoad turns a panic in load into an error. DoChan would otherwise re-raise it on a fresh
-// goroutine, where no recovery middleware can catch it and the whole process would die.
-func safeLoad(ctx context.Context, load func(context.Context) (posts.PostPage, error)) (page posts.PostPage, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("postcache: page load panicked: %v\n%s", v, debug.Stack())
-		}
-	}()
-	return load(ctx)
 }
 
 func (c *Cache) lookup(k string) (*entry, bool) {
