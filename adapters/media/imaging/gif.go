@@ -91,6 +91,9 @@ func (c *cleaner) gifImage(width, height, global int) error {
 	if left+w > width || top+h > height {
 		return unsupported(fGIF, "frame %d×%d at %d,%d is outside the %d×%d screen", w, h, left, top, width, height)
 	}
+	if err := c.countFrame(fGIF, w, h); err != nil {
+		return err
+	}
 	if err := c.emit(desc); err != nil {
 		return err
 	}

@@ -17,6 +17,14 @@ import (
 // the limit Thumbnail refuses to decode beyond (50 megapixels, the contract's).
 const DefaultMaxPixels = 50_000_000
 
+// FramePixelsFactor bounds the pixels of all the frames of an animated GIF together, as a
+// multiple of the pixel limit: checking a frame decodes its LZW data, and a frame of 7000 ×
+// 7000 pixels of one colour compresses to 33 KB, so a 20 MiB GIF of 600 such frames (29
+// gigapixels) held a core for over a minute (a probe of two at once ended in 408s after 61 s
+// of CPU each). Four times the limit (200 megapixels at the contract's 50) is still a
+// 480 × 270 animation of 1,500 frames, and about 0.7 s of decoding.
+const FramePixelsFactor = 4
+
 // Config tunes the adapter; its zero value is ready to use.
 type Config struct {
 	// TempDir is where a WebP file larger than the in-memory spool is spooled while it is
@@ -98,6 +106,9 @@ type cleaner struct {
 	// check running.
 	verify bool
 	pixels *pixelCheck
+	// framePixels counts the pixels of the frames read so far (GIF), against
+	// FramePixelsFactor × maxPixels when verify is set.
+	framePixels int64
 }
 
 // startPixels starts a check of the pixel data about to be copied.
@@ -213,6 +224,17 @@ func (c *cleaner) checkPixels(format string, width, height int) error {
 	}
 	c.info.Width, c.info.Height = width, height
 	c.src.ahead = true
+	return nil
+}
+
+// countFrame adds a w×h frame to the file's frames and refuses the file once they hold more
+// than FramePixelsFactor × maxPixels together. Only an upload is refused so (verify):
+// Thumbnail decodes the first frame alone, and images stored before this limit keep theirs.
+func (c *cleaner) countFrame(format string, w, h int) error {
+	c.framePixels += int64(w) * int64(h)
+	if limit := FramePixelsFactor * c.maxPixels; c.verify && c.framePixels > limit {
+		return fmt.Errorf("%w: %s: its frames hold over %d pixels together", media.ErrTooManyPixels, format, limit)
+	}
 	return nil
 }
 
