@@ -71,3 +71,41 @@ func TestImageAnimatedGIFBomb(t *testing.T) {
 		}
 	})
 }
+
+// TestImagePartWithoutAName: RFC 7578 has every part name its field in a Content-Disposition:
+// form-data header. A part without one (no such header, another disposition, or a header that
+// does not parse, such as one with two filename parameters) is a malformed body: 400
+// malformed_request saying so, and nothing stored. It was read as a form field named "": 400
+// "The form field "" is not valid UTF-8" when the part held an image's bytes, 422 "unknown
+// form field" naming the field "" when it held text.
+func TestImagePartWithoutAName(t *testing.T) {
+	t.Parallel()
+	img := pngFile(t, 8, 8)
+	headers := map[string]string{
+		"no Content-Disposition":     "Content-Type: image/png",
+		"attachment":                 `Content-Disposition: attachment; filename="a.png"`,
+		"form-data without a name":   `Content-Disposition: form-data; filename="a.png"`,
+		"two filename parameters":    `Content-Disposition: form-data; name="file"; filename="a.png"; filename="b.png"`,
+		"a name that does not parse": `Content-Disposition: form-data; name="file`,
+	}
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("img-unnamed-part"))
+		for what, header := range headers {
+			for content, data := range map[string][]byte{"an image": img, "text": []byte("public")} {
+				body := "--XyZ\r\n" + header + "\r\n\r\n" + string(data) + "\r\n--XyZ--\r\n"
+				r := s.doWith("POST", "/api/v1/images", a.Access, body, map[string]string{"Content-Type": "multipart/form-data; boundary=XyZ"})
+				if r.Status != http.StatusBadRequest {
+					t.Errorf("%s holding %s: %d, want 400: %s", what, content, r.Status, truncate(r.Body))
+					continue
+				}
+				p := expectProblem(t, r, http.StatusBadRequest, "malformed_request")
+				if detail, _ := p["detail"].(string); !strings.Contains(detail, "Part 1") || !strings.Contains(detail, "name") {
+					t.Errorf("%s holding %s: detail %q does not say which part lacks what", what, content, detail)
+				}
+			}
+		}
+		if objs := s.storedObjects(""); len(objs) != 0 {
+			t.Fatalf("objects stored: %v", objs)
+		}
+	})
+}

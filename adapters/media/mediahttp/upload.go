@@ -71,13 +71,22 @@ func (m *Module) upload(c *gin.Context) {
 		}
 	}()
 	files := 0
-	for {
+	for parts := 1; ; parts++ {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			httpapi.BodyError(c, err)
+			return
+		}
+		if part.FormName() == "" {
+			// RFC 7578 section 4.2: every part names its field in a Content-Disposition:
+			// form-data header. One without (no such header, another disposition, a header
+			// that does not parse, such as one with two filename parameters) was read as an
+			// unnamed form field: 400 "The form field "" is not valid UTF-8" for a file's
+			// bytes, 422 for an "unknown form field" named "" for text.
+			httpapi.Malformed(c, fmt.Sprintf("Part %d of the multipart body has no Content-Disposition: form-data header with a name.", parts))
 			return
 		}
 		if part.FileName() == "" && part.FormName() != "file" {
