@@ -3,6 +3,7 @@ package mediahttp
 import (
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -107,5 +108,39 @@ func TestByteRanges(t *testing.T) {
 	r.Header.Set("Range", "bytes=0-")
 	if _, kind := byteRanges(r, 0); kind != rangeSelectsNothing {
 		t.Errorf("a range of empty content: %d, want unsatisfiable", kind)
+	}
+}
+
+// TestByteRangesIgnoresAmplifyingSets: a range set of more than maxByteRanges selecting
+// ranges, or of ranges that overlap, is ignored (RFC 9110 section 14.2); ranges that select
+// nothing are not counted, and up to maxByteRanges disjoint ones are served as ranges.
+func TestByteRangesIgnoresAmplifyingSets(t *testing.T) {
+	const size = 1000
+	spread := func(count int) string {
+		specs := make([]string, count)
+		for i := range specs {
+			specs[i] = strconv.Itoa(2*i) + "-" + strconv.Itoa(2*i)
+		}
+		return "bytes=" + strings.Join(specs, ",")
+	}
+	for header, want := range map[string]int{
+		spread(maxByteRanges):                                rangeSelects,
+		spread(maxByteRanges + 1):                            rangeIgnored,
+		spread(maxByteRanges) + strings.Repeat(",5000-", 50): rangeSelects,
+		"bytes=" + strings.Repeat("0-0,", 15000) + "0-0":     rangeIgnored,
+		"bytes=0-0,0-0":                                      rangeIgnored,
+		"bytes=0-9,9-20":                                     rangeIgnored,
+		"bytes=10-19,0-10":                                   rangeIgnored,
+		"bytes=-5,996-":                                      rangeIgnored,
+		"bytes=0-,500-501":                                   rangeIgnored,
+		"bytes=0-9,10-19":                                    rangeSelects,
+		"bytes=10-19,0-9":                                    rangeSelects,
+		"bytes=-5,0-0":                                       rangeSelects,
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Range", header)
+		if _, kind := byteRanges(r, size); kind != want {
+			t.Errorf("Range %.60q (%d bytes) of %d bytes: %d, want %d", header, len(header), size, kind, want)
+		}
 	}
 }
