@@ -5,6 +5,7 @@
 package postcache
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -33,6 +34,11 @@ const (
 	// everyone else out of it for the TTL. With the default 64 MiB budget a full 4 MiB page
 	// still fits.
 	entryShare = 16
+	// userShare is the largest share of the byte budget one user's pages may take together.
+	// Without it one user alone could fill the budget (a page per limit and cursor), and every
+	// other user's pages would be refused for the TTL. A user over it gives up its own pages
+	// kept longest, never another user's.
+	userShare = 4
 )
 
 // Estimated bytes a page costs beyond its strings: the post struct (two ids, text header and
@@ -79,7 +85,10 @@ func New(cfg config.Cache) *Cache {
 		ttl = DefaultTTL
 	}
 	maxBytes := max(cfg.PostsMaxBytes, 0)
-	l := &ledger{maxBytes: maxBytes, maxEntry: maxBytes / entryShare, byUser: make(map[identity.UserID]map[string]*entry)}
+	l := &ledger{
+		maxBytes: maxBytes, maxEntry: maxBytes / entryShare, maxUser: maxBytes / userShare,
+		byUser: make(map[identity.UserID]*userPages),
+	}
 	items := gocache.New(ttl, cleanupInterval)
 	items.OnEvicted(l.evicted)
 	return &Cache{items: items, ledger: l, ttl: ttl}
@@ -87,7 +96,12 @@ func New(cfg config.Cache) *Cache {
 
 // entry is what go-cache holds. Its page is never handed out directly; callers get copies.
 type entry struct {
-	user  identity.UserID
+	user identity.UserID
+	// version is the key's: the author's posts version the page was read under.
+	version int64
+	// seq orders a user's entries by when they were kept, so that a user over its share
+	// gives up the oldest first.
+	seq   uint64
 	page  posts.PostPage
 	bytes int64
 	// released is set, under ledger.mu, once the entry's bytes have been given back, so that
@@ -119,7 +133,7 @@ func (c *Cache) GetOrLoad(ctx context.Context, key posts.PostPageKey, load func(
 		return copyPage(e.page), true, nil
 	}
 	res, _, err := c.flight.Do(ctx, k, func(ctx context.Context) (result, error) {
-		return c.loadShared(ctx, k, key.UserID, load)
+		return c.loadShared(ctx, k, key.UserID, key.Version, load)
 	})
 	if err != nil {
 		c.misses.Add(1)
@@ -136,7 +150,7 @@ func (c *Cache) GetOrLoad(ctx context.Context, key posts.PostPageKey, load func(
 // loadShared runs once per flight, with the flight's detached context. It checks the cache
 // again first, because a flight for this key may have stored the page between the caller's
 // miss and this flight's start.
-func (c *Cache) loadShared(ctx context.Context, k string, owner identity.UserID, load func(context.Context) (posts.PostPage, error)) (result, error) {
+func (c *Cache) loadShared(ctx context.Context, k string, owner identity.UserID, version int64, load func(context.Context) (posts.PostPage, error)) (result, error) {
 	if e, ok := c.lookup(k); ok {
 		return result{page: e.page, hit: true}, nil
 	}
@@ -148,7 +162,7 @@ func (c *Cache) loadShared(ctx context.Context, k string, owner identity.UserID,
 	// stored slice, with a rendering its hits share (budgeted in pageBytes).
 	stored := copyPage(page)
 	stored.Rendered = posts.NewRendering(int(renderBudget(stored)))
-	c.store(k, owner, stored)
+	c.store(k, owner, version, stored)
 	return result{page: stored, hit: false}, nil
 }
 
@@ -163,20 +177,60 @@ func (c *Cache) lookup(k string) (*entry, bool) {
 
 // store keeps the page when it fits the budget. Reservation and insertion happen under the
 // ledger's lock so the byte count always matches what go-cache holds.
-func (c *Cache) store(k string, owner identity.UserID, page posts.PostPage) {
-	e := &entry{user: owner, page: page, bytes: pageBytes(k, page)}
+//
+// A user's kept pages are all of one version. Versions only move forward and every request
+// asks for its author's current one, so a page of an older version can never be asked for
+// again, and keeping it would only take budget from pages that can. Without this rule an
+// author who writes through one instance and lists through another (whose Forget never runs
+// for those writes) left a dead page there per write, for the TTL: 30 such writes and lists
+// of 50 KB posts filled 66 of the 67 MB budget with them, and every other user's lists then
+// missed on that instance. So keeping a page of a newer version retires the user's older
+// ones, and a page loaded under an older version than the user's kept ones (a load overtaken
+// by a write) is not kept at all.
+func (c *Cache) store(k string, owner identity.UserID, version int64, page posts.PostPage) {
+	e := &entry{user: owner, version: version, page: page, bytes: pageBytes(k, page)}
 	l := c.ledger
+	// Entries retired here leave go-cache once the lock is released (Delete runs the
+	// eviction callback, which takes it); the callback then finds them released.
+	var dropped []string
+	defer func() {
+		for _, d := range dropped {
+			c.items.Delete(d)
+		}
+	}()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	up := l.byUser[owner]
+	switch {
+	case up != nil && version < up.version:
+		return // superseded before it could be kept
+	case up != nil && version > up.version:
+		dropped = l.retireAll(up, dropped)
+		up = nil
+	}
 	// Add refuses a live entry but silently replaces an expired one that the janitor has not
 	// removed yet, without calling OnEvicted. The ledger still lists that one; its bytes are
 	// about to be freed, so they do not count against the new page, and it is retired below.
-	previous := l.byUser[owner][k]
-	held := l.bytes.Load()
+	var previous *entry
+	held, userHeld := l.bytes.Load(), int64(0)
+	if up != nil {
+		previous, userHeld = up.pages[k], up.bytes
+	}
 	if previous != nil {
 		held -= previous.bytes
+		userHeld -= previous.bytes
 	}
-	if e.bytes > l.maxEntry || held+e.bytes > l.maxBytes {
+	if e.bytes > l.maxEntry || e.bytes > l.maxUser {
+		l.rejected.Add(1)
+		return
+	}
+	// A user over its share makes room from its own pages, oldest first.
+	if over := userHeld + e.bytes - l.maxUser; over > 0 {
+		var freed int64
+		freed, dropped = l.retireOldest(up, k, over, dropped)
+		held -= freed
+	}
+	if held+e.bytes > l.maxBytes {
 		l.rejected.Add(1)
 		return
 	}
@@ -196,9 +250,12 @@ func (c *Cache) store(k string, owner identity.UserID, page posts.PostPage) {
 func (c *Cache) Forget(userID identity.UserID) {
 	l := c.ledger
 	l.mu.Lock()
-	keys := make([]string, 0, len(l.byUser[userID]))
-	for k := range l.byUser[userID] {
-		keys = append(keys, k)
+	var keys []string
+	if up := l.byUser[userID]; up != nil {
+		keys = make([]string, 0, len(up.pages))
+		for k := range up.pages {
+			keys = append(keys, k)
+		}
 	}
 	l.mu.Unlock()
 	// Delete runs the eviction callback, which takes the ledger's lock, so the lock must not
@@ -227,7 +284,11 @@ type ledger struct {
 	maxBytes int64
 	// maxEntry is the most one page may take (maxBytes / entryShare).
 	maxEntry int64
-	byUser   map[identity.UserID]map[string]*entry
+	// maxUser is the most one user's pages may take together (maxBytes / userShare).
+	maxUser int64
+	byUser  map[identity.UserID]*userPages
+	// seq numbers the entries in the order they were kept (entry.seq).
+	seq uint64
 
 	bytes     atomic.Int64
 	items     atomic.Int64
@@ -235,15 +296,65 @@ type ledger struct {
 	rejected  atomic.Int64
 }
 
+// userPages are the pages one user has in the cache, all of one version (see store).
+type userPages struct {
+	pages   map[string]*entry
+	bytes   int64
+	version int64
+}
+
 func (l *ledger) add(k string, e *entry) {
-	keys := l.byUser[e.user]
-	if keys == nil {
-		keys = make(map[string]*entry)
-		l.byUser[e.user] = keys
+	up := l.byUser[e.user]
+	if up == nil {
+		up = &userPages{pages: make(map[string]*entry), version: e.version}
+		l.byUser[e.user] = up
 	}
-	keys[k] = e
+	l.seq++
+	e.seq = l.seq
+	up.pages[k] = e
+	up.bytes += e.bytes
 	l.bytes.Add(e.bytes)
 	l.items.Add(1)
+}
+
+// retireAll retires every page of up and appends their keys to dropped, for the caller to
+// delete from go-cache once it has released mu. Callers hold mu.
+func (l *ledger) retireAll(up *userPages, dropped []string) []string {
+	for k, e := range up.pages {
+		l.retire(k, e)
+		dropped = append(dropped, k)
+	}
+	return dropped
+}
+
+// retireOldest retires up's pages other than the one under keep, oldest first, until at
+// least need bytes are freed or none is left, and returns the bytes freed. Their keys join
+// dropped, as in retireAll. Callers hold mu.
+func (l *ledger) retireOldest(up *userPages, keep string, need int64, dropped []string) (int64, []string) {
+	if up == nil {
+		return 0, dropped
+	}
+	type kept struct {
+		k string
+		e *entry
+	}
+	order := make([]kept, 0, len(up.pages))
+	for k, e := range up.pages {
+		if k != keep {
+			order = append(order, kept{k, e})
+		}
+	}
+	slices.SortFunc(order, func(a, b kept) int { return cmp.Compare(a.e.seq, b.e.seq) })
+	var freed int64
+	for _, o := range order {
+		if freed >= need {
+			break
+		}
+		freed += o.e.bytes
+		l.retire(o.k, o.e)
+		dropped = append(dropped, o.k)
+	}
+	return freed, dropped
 }
 
 // retire gives an entry's bytes back, once, and unlists it unless the key already lists a
@@ -257,9 +368,10 @@ func (l *ledger) retire(k string, e *entry) {
 	l.evictions.Add(1)
 	l.bytes.Add(-e.bytes)
 	l.items.Add(-1)
-	if keys := l.byUser[e.user]; keys[k] == e {
-		delete(keys, k)
-		if len(keys) == 0 {
+	if up := l.byUser[e.user]; up != nil && up.pages[k] == e {
+		delete(up.pages, k)
+		up.bytes -= e.bytes
+		if len(up.pages) == 0 {
 			delete(l.byUser, e.user)
 		}
 	}

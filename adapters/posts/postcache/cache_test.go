@@ -329,8 +329,9 @@ func TestPageOverBudgetIsReturnedButNotCached(t *testing.T) {
 	small := makePage("u1", 1, 10)
 	smallBytes := pageBytes(cacheKey(key("u1")), small)
 	c := New(config.Cache{PostsTTL: time.Minute, PostsMaxBytes: 2 * smallBytes})
-	// This test is about the total budget; the share one page may take has its own test.
-	c.ledger.maxEntry = c.ledger.maxBytes
+	// This test is about the total budget; the shares one page and one user may take have
+	// their own tests.
+	c.ledger.maxEntry, c.ledger.maxUser = c.ledger.maxBytes, c.ledger.maxBytes
 	var calls atomic.Int64
 
 	big := makePage("u1", 5, 1000)
@@ -504,9 +505,10 @@ func TestReturnedSliceIsACopy(t *testing.T) {
 func TestKeysDistinguishEveryField(t *testing.T) {
 	c := newCache(t)
 	base := posts.PostPageKey{UserID: "u1", Version: 1, Cursor: "abc", Limit: 20}
+	// A newer version retires the user's older pages (TestANewerVersionRetiresTheOlderPages),
+	// so the version is told apart last, below.
 	variants := []posts.PostPageKey{
 		base,
-		{UserID: "u1", Version: 2, Cursor: "abc", Limit: 20},
 		{UserID: "u1", Version: 1, Cursor: "abd", Limit: 20},
 		{UserID: "u1", Version: 1, Cursor: "", Limit: 20},
 		{UserID: "u1", Version: 1, Cursor: "abc", Limit: 10},
@@ -525,6 +527,12 @@ func TestKeysDistinguishEveryField(t *testing.T) {
 		if !hit || len(got.Posts) != i+1 {
 			t.Fatalf("key %+v: %d posts, hit %v; want its own page", k, len(got.Posts), hit)
 		}
+	}
+	newer := base
+	newer.Version = 2
+	got, hit, err := c.GetOrLoad(context.Background(), newer, loader(makePage("u1", 9, 1), &calls))
+	if err != nil || hit || len(got.Posts) != 9 {
+		t.Fatalf("key %+v: %d posts, hit %v, %v; want its own miss", newer, len(got.Posts), hit, err)
 	}
 }
 
@@ -581,7 +589,8 @@ func TestForgetOnlyAffectsThatUser(t *testing.T) {
 func TestConcurrentUseKeepsAccountingExact(t *testing.T) {
 	const ttl = 5 * time.Millisecond
 	c := New(config.Cache{PostsTTL: ttl, PostsMaxBytes: 64 << 10})
-	c.ledger.maxEntry = c.ledger.maxBytes // pages of up to 2 KiB must be able to fill it
+	// Pages of up to 2 KiB, of any user, must be able to fill it.
+	c.ledger.maxEntry, c.ledger.maxUser = c.ledger.maxBytes, c.ledger.maxBytes
 	users := []identity.UserID{"u1", "u2", "u3", "u4"}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
