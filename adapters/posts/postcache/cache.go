@@ -5,7 +5,6 @@
 package postcache
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -99,11 +98,8 @@ type entry struct {
 	user identity.UserID
 	// version is the key's: the author's posts version the page was read under.
 	version int64
-	// seq orders a user's entries by when they were kept, so that a user over its share
-	// gives up the oldest first.
-	seq   uint64
-	page  posts.PostPage
-	bytes int64
+	page    posts.PostPage
+	bytes   int64
 	// released is set, under ledger.mu, once the entry's bytes have been given back, so that
 	// the two paths that can retire an entry (an eviction callback and a silent overwrite of
 	// an expired key) give them back exactly once between them.
@@ -287,8 +283,6 @@ type ledger struct {
 	// maxUser is the most one user's pages may take together (maxBytes / userShare).
 	maxUser int64
 	byUser  map[identity.UserID]*userPages
-	// seq numbers the entries in the order they were kept (entry.seq).
-	seq uint64
 
 	bytes     atomic.Int64
 	items     atomic.Int64
@@ -298,9 +292,39 @@ type ledger struct {
 
 // userPages are the pages one user has in the cache, all of one version (see store).
 type userPages struct {
-	pages   map[string]*entry
+	pages map[string]*entry
+	// order lists the user's entries from head on in the order they were kept, oldest
+	// first, so that a user over its share gives up its oldest pages without sorting them
+	// (a store stays O(1) amortised however many pages the user has: a sort under the
+	// ledger's lock on every store would let one user's miss-heavy crawl slow every other
+	// user's). Entries retired since they were listed are skipped, and dropped from the
+	// list once they outnumber the live ones.
+	order   []keptPage
+	head    int
 	bytes   int64
 	version int64
+}
+
+type keptPage struct {
+	k string
+	e *entry
+}
+
+// live reports whether o is still the user's page under its key.
+func (up *userPages) live(o keptPage) bool { return up.pages[o.k] == o.e }
+
+// compact drops the retired entries from order once they outnumber the live ones.
+func (up *userPages) compact() {
+	if len(up.order)-up.head <= 2*len(up.pages)+16 {
+		return
+	}
+	kept := make([]keptPage, 0, len(up.pages))
+	for _, o := range up.order[up.head:] {
+		if up.live(o) {
+			kept = append(kept, o)
+		}
+	}
+	up.order, up.head = kept, 0
 }
 
 func (l *ledger) add(k string, e *entry) {
@@ -309,9 +333,9 @@ func (l *ledger) add(k string, e *entry) {
 		up = &userPages{pages: make(map[string]*entry), version: e.version}
 		l.byUser[e.user] = up
 	}
-	l.seq++
-	e.seq = l.seq
 	up.pages[k] = e
+	up.order = append(up.order, keptPage{k, e})
+	up.compact()
 	up.bytes += e.bytes
 	l.bytes.Add(e.bytes)
 	l.items.Add(1)
@@ -334,25 +358,29 @@ func (l *ledger) retireOldest(up *userPages, keep string, need int64, dropped []
 	if up == nil {
 		return 0, dropped
 	}
-	type kept struct {
-		k string
-		e *entry
-	}
-	order := make([]kept, 0, len(up.pages))
-	for k, e := range up.pages {
-		if k != keep {
-			order = append(order, kept{k, e})
+	var (
+		freed  int64
+		kept   keptPage
+		passed bool
+	)
+	for up.head < len(up.order) && freed < need {
+		o := up.order[up.head]
+		up.order[up.head] = keptPage{}
+		up.head++
+		switch {
+		case !up.live(o):
+		case o.k == keep:
+			kept, passed = o, true
+		default:
+			freed += o.e.bytes
+			l.retire(o.k, o.e)
+			dropped = append(dropped, o.k)
 		}
 	}
-	slices.SortFunc(order, func(a, b kept) int { return cmp.Compare(a.e.seq, b.e.seq) })
-	var freed int64
-	for _, o := range order {
-		if freed >= need {
-			break
-		}
-		freed += o.e.bytes
-		l.retire(o.k, o.e)
-		dropped = append(dropped, o.k)
+	if passed {
+		// keep's page stays listed where it was: the head's slot before it was consumed.
+		up.head--
+		up.order[up.head] = kept
 	}
 	return freed, dropped
 }

@@ -112,3 +112,83 @@ func TestOneUserTakesAQuarterAtMost(t *testing.T) {
 		t.Fatalf("after Forget: %+v, %d users listed", s, len(c.ledger.byUser))
 	}
 }
+
+// TestAUserOverItsShareGivesUpItsOldestPagesInOrder: a user crawling many distinct pages at its
+// share keeps its newest ones, and the list that orders its pages stays within a small
+// multiple of the pages it holds, however many it has stored and given up.
+func TestAUserOverItsShareGivesUpItsOldestPagesInOrder(t *testing.T) {
+	const budget = 1 << 20
+	c := New(config.Cache{PostsTTL: time.Minute, PostsMaxBytes: budget})
+	var calls atomic.Int64
+	page := makePage("crawler", 4, 2000)
+	key := func(i int) posts.PostPageKey {
+		return posts.PostPageKey{UserID: "crawler", Version: 1, Cursor: fmt.Sprint("c", i), Limit: 4}
+	}
+	const pages = 5000
+	for i := range pages {
+		if _, _, err := c.GetOrLoad(context.Background(), key(i), loader(page, &calls)); err != nil {
+			t.Fatal(err)
+		}
+		// Some pages go early, as Forget and expiry remove them, so the list has holes.
+		if i%7 == 0 {
+			c.items.Delete(cacheKey(key(i)))
+		}
+	}
+	up := c.ledger.byUser["crawler"]
+	if up == nil || len(up.pages) == 0 {
+		t.Fatal("the crawler keeps no page")
+	}
+	if listed := len(up.order) - up.head; listed > 2*len(up.pages)+16 {
+		t.Fatalf("%d entries listed for %d pages held", listed, len(up.pages))
+	}
+	// The pages kept are the newest ones (less those deleted early), with no gap.
+	kept := 0
+	for i := pages - 1; i >= 0; i-- {
+		_, ok := up.pages[cacheKey(key(i))]
+		switch {
+		case ok:
+			kept++
+		case i%7 == 0:
+		default:
+			if kept != len(up.pages) {
+				t.Fatalf("page %d was given up while older ones are kept", i)
+			}
+		}
+		if kept == len(up.pages) {
+			break
+		}
+	}
+	if kept != len(up.pages) {
+		t.Fatalf("found %d of the %d pages kept among the newest", kept, len(up.pages))
+	}
+	if s := c.Stats(); s.Bytes > budget/4 || s.Rejected != 0 {
+		t.Fatalf("stats %+v: want at most a quarter of %d and nothing refused", s, budget)
+	}
+}
+
+// BenchmarkMissAtTheUsersShare is a user crawling distinct pages once at its share of the
+// budget: every miss keeps its page by giving up the user's oldest.
+func BenchmarkMissAtTheUsersShare(b *testing.B) {
+	c := New(config.Cache{PostsTTL: time.Minute, PostsMaxBytes: 64 << 20})
+	page := makePage("crawler", 20, 280)
+	load := func(context.Context) (posts.PostPage, error) { return page, nil }
+	key := func(i int) posts.PostPageKey {
+		return posts.PostPageKey{UserID: "crawler", Version: 1, Cursor: fmt.Sprint("c", i), Limit: 20}
+	}
+	// Fill the user's share first.
+	i := 0
+	for c.Stats().Bytes < (64<<20)/4-64<<10 {
+		if _, _, err := c.GetOrLoad(context.Background(), key(i), load); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, hit, err := c.GetOrLoad(context.Background(), key(i), load); hit || err != nil {
+			b.Fatal(hit, err)
+		}
+		i++
+	}
+}
