@@ -324,3 +324,44 @@ func FuzzPartHeaderFilter(f *testing.F) {
 		}
 	})
 }
+
+// TestPartHeaderFilterBoundsAHeaderBlock: each part's header block (its lines and their line
+// ends, up to the blank line) may hold maxPartHeaderBytes; one byte more fails the body with
+// errPartHeaderTooLarge, in whichever part and whatever the reads' sizes, and the count starts
+// again at each part.
+func TestPartHeaderFilterBoundsAHeaderBlock(t *testing.T) {
+	block := func(size int) string { // a header block of size bytes, blank line included
+		const start = "Content-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nX-Junk: "
+		return start + strings.Repeat("a", size-len(start)-4) + "\r\n\r\n"
+	}
+	body := func(sizes ...int) []byte {
+		var b strings.Builder
+		for _, size := range sizes {
+			b.WriteString("--" + testBoundary + "\r\n" + block(size) + "content\r\n")
+		}
+		b.WriteString("--" + testBoundary + "--\r\n")
+		return []byte(b.String())
+	}
+	for _, tc := range []struct {
+		sizes   []int
+		refused bool
+	}{
+		{[]int{maxPartHeaderBytes}, false},
+		{[]int{maxPartHeaderBytes, maxPartHeaderBytes}, false},
+		{[]int{maxPartHeaderBytes + 1}, true},
+		{[]int{100, maxPartHeaderBytes + 1}, true},
+		{[]int{9 << 20}, true},
+	} {
+		for _, split := range []int{1, 7, 4096, 1 << 20} {
+			f := newPartHeaderFilter(&chunked{b: body(tc.sizes...), sizes: []int{split}}, testBoundary)
+			parts, err := parse(f, testBoundary)
+			if tc.refused != (err != nil) || tc.refused != errors.Is(f.Err(), errPartHeaderTooLarge) {
+				t.Errorf("header blocks of %v bytes, reads of %d: %d parts, %v, filter %v; refused want %v",
+					tc.sizes, split, len(parts), err, f.Err(), tc.refused)
+			}
+			if !tc.refused && len(parts) != len(tc.sizes) {
+				t.Errorf("header blocks of %v bytes, reads of %d: %d parts", tc.sizes, split, len(parts))
+			}
+		}
+	}
+}

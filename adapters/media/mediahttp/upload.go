@@ -52,7 +52,7 @@ func (m *Module) upload(c *gin.Context) {
 		}
 		return m.svc.BeginUpload(ctx, p, draft)
 	}
-	filterPartHeaders(c)
+	filter := filterPartHeaders(c)
 	mr, release, ok := httpapi.Multipart(c)
 	if !ok {
 		return
@@ -75,6 +75,11 @@ func (m *Module) upload(c *gin.Context) {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil && filter.Err() != nil {
+			c.Header("Connection", "close") // the rest of the body is not read
+			httpapi.Malformed(c, fmt.Sprintf("The headers of part %d of the multipart body are over %d bytes.", parts, maxPartHeaderBytes))
+			return
 		}
 		if err != nil {
 			httpapi.BodyError(c, err)
