@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -272,6 +273,20 @@ func (c *Config) finish(prior []error) error {
 		// job write to the database several times a second.
 		bad("jobs.lease", "must be at least 1s")
 	}
+	c.HTTP.TrustedProxies = listItems(c.HTTP.TrustedProxies)
+	for _, p := range c.HTTP.TrustedProxies {
+		if !isAddressOrCIDR(p) {
+			bad("http.trusted_proxies", "must list IP addresses or CIDRs separated by commas, such as 10.0.0.0/8,192.168.1.7; %q is neither", p)
+		}
+	}
+	c.HTTP.CORSOrigins = listItems(c.HTTP.CORSOrigins)
+	for i, o := range c.HTTP.CORSOrigins {
+		origin, ok := corsOrigin(o)
+		if !ok {
+			bad("http.cors_origins", "must list origins separated by commas, each a scheme, host and optional port such as https://app.example or http://localhost:3000 (no path, not even /), or *; %q is not one", o)
+		}
+		c.HTTP.CORSOrigins[i] = origin
+	}
 	if c.HTTP.PprofAddr != "" && !isLoopbackAddr(c.HTTP.PprofAddr) {
 		bad("http.pprof_addr", "must be a loopback host:port such as 127.0.0.1:6060 (profiles expose the process's internals)")
 	}
@@ -382,6 +397,46 @@ func (c *Config) resolveSecret() error {
 	}
 	c.Auth.JWTSecret = secret
 	return nil
+}
+
+// listItems trims the spaces around each item of a comma-separated list setting and drops the
+// empty ones: "a, b," is the list a, b, as someone writing it would expect.
+func listItems(items []string) []string {
+	out := items[:0:0]
+	for _, item := range items {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// isAddressOrCIDR reports whether s is an IP address or a CIDR, as gin's SetTrustedProxies
+// takes them.
+func isAddressOrCIDR(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
+// corsOrigin returns the origin o names as browsers send it in Origin (scheme and host in
+// lower case), or false when o is not an origin: an http or https URL with a host and
+// nothing after it. "*" allows every origin.
+func corsOrigin(o string) (string, bool) {
+	if o == "*" {
+		return o, true
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Opaque != "" {
+		return "", false
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return "", false
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), true
 }
 
 // isLoopbackAddr reports whether addr is host:port with a loopback host (an IP in 127.0.0.0/8

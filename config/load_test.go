@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,12 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_MEDIA_MAX_FILE_BYTES": "0"}, "APP_MEDIA_MAX_FILE_BYTES"},
 		{map[string]string{"APP_MEDIA_QUOTA_BYTES": "-5"}, "APP_MEDIA_QUOTA_BYTES"},
 		{map[string]string{"APP_MEDIA_SWEEP_GRACE": "0s"}, "APP_MEDIA_SWEEP_GRACE"},
+		{map[string]string{"APP_HTTP_TRUSTED_PROXIES": "bogus"}, "APP_HTTP_TRUSTED_PROXIES"},
+		{map[string]string{"APP_HTTP_TRUSTED_PROXIES": "10.0.0.0/33"}, "APP_HTTP_TRUSTED_PROXIES"},
+		{map[string]string{"APP_HTTP_CORS_ORIGINS": "https://app.example/"}, "APP_HTTP_CORS_ORIGINS"},
+		{map[string]string{"APP_HTTP_CORS_ORIGINS": "app.example"}, "APP_HTTP_CORS_ORIGINS"},
+		{map[string]string{"APP_HTTP_CORS_ORIGINS": "ftp://app.example"}, "APP_HTTP_CORS_ORIGINS"},
+		{map[string]string{"APP_HTTP_CORS_ORIGINS": "https://app.example?x=1"}, "APP_HTTP_CORS_ORIGINS"},
 	}...)
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {
@@ -149,6 +156,45 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 				t.Fatalf("env %v: error %v, want it to name %s", c.env, err, c.want)
 			}
 		})
+	}
+}
+
+// TestListSettingsTrimTheirItems: a space after a comma, or a trailing comma, in a list
+// setting is what people write. Before, "127.0.0.1, 10.0.0.0/8" stopped the router at start
+// ("invalid CIDR address:  10.0.0.0/8") after the other settings had been checked, and a
+// CORS origin after ", " silently never matched (its preflight got 405). Origins are kept as
+// browsers send them, in lower case.
+func TestListSettingsTrimTheirItems(t *testing.T) {
+	isolate(t)
+	t.Setenv("APP_HTTP_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8 ,")
+	t.Setenv("APP_HTTP_CORS_ORIGINS", " https://App.Example, http://localhost:3000 ,")
+	cfg, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.HTTP.TrustedProxies, []string{"127.0.0.1", "10.0.0.0/8"}; !slices.Equal(got, want) {
+		t.Errorf("trusted proxies %q, want %q", got, want)
+	}
+	if got, want := cfg.HTTP.CORSOrigins, []string{"https://app.example", "http://localhost:3000"}; !slices.Equal(got, want) {
+		t.Errorf("CORS origins %q, want %q", got, want)
+	}
+}
+
+// TestListSettingsNameEveryBadItemWithTheOthers: a bad proxy or origin is reported at start
+// with every other bad setting, not alone and later by the router.
+func TestListSettingsNameEveryBadItemWithTheOthers(t *testing.T) {
+	isolate(t)
+	t.Setenv("APP_HTTP_TRUSTED_PROXIES", "bogus")
+	t.Setenv("APP_HTTP_CORS_ORIGINS", "https://ok.example,https://bad.example/path")
+	t.Setenv("APP_MEDIA_WORKERS", "0")
+	_, err := config.Load("", nil)
+	for _, want := range []string{"APP_HTTP_TRUSTED_PROXIES", `"bogus"`, "APP_HTTP_CORS_ORIGINS", `"https://bad.example/path"`, "APP_MEDIA_WORKERS"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to name %s", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "ok.example") {
+		t.Errorf("error %v names a good origin", err)
 	}
 }
 
