@@ -76,7 +76,7 @@ func ParseNewEmail(raw string) (Email, error) {
 		return e, err
 	}
 	if strings.LastIndexByte(e.value, '@') > MaxLocalPartLength {
-		return Email{}, domain.Invalid("email", "the part before the @ must be at most 64 bytes of UTF-8")
+		return Email{}, domain.Invalid("email", "must have at most 64 bytes of UTF-8 before the @")
 	}
 	return e, nil
 }

@@ -117,6 +117,11 @@ func TestParseNewEmailLimitsTheLocalPart(t *testing.T) {
 	if !errors.As(err, &ve) || !strings.Contains(ve.Fields[0].Message, "64 bytes") {
 		t.Errorf("ParseNewEmail(%q) = %v, want a message naming the 64-byte limit", long, err)
 	}
+	// The problem's detail puts the field before the message: it must read as a sentence
+	// (it read "email the part before the @ must be ...").
+	if want := "email must have at most 64 bytes of UTF-8 before the @."; err == nil || err.Error() != want {
+		t.Errorf("ParseNewEmail(%q) = %v, want %q", long, err, want)
+	}
 }
 
 // TestEmailLengthMessageSaysBytes keeps the message in step with what is counted.
