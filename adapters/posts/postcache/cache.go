@@ -30,8 +30,10 @@ const (
 	// entryShare is the largest share of the byte budget one page may take: a page bigger
 	// than budget/entryShare is served but not kept. Pages reach 4 MiB of posts, so without
 	// it a handful of users listing pages of 1 MiB posts would fill the whole cache and shut
-	// everyone else out of it for the TTL. With the default 64 MiB budget a full 4 MiB page
-	// still fits.
+	// everyone else out of it for the TTL. A page is charged its texts about twice (the posts
+	// and their rendering, see pageBytes), so with the default 64 MiB budget a page of up to
+	// about 1.9 MiB of text is kept; a larger one (two or more posts near 1 MiB) is read from
+	// the database on every request.
 	entryShare = 16
 	// userShare is the largest share of the byte budget one user's pages may take together.
 	// Without it one user alone could fill the budget (a page per limit and cursor), and every
