@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"compress/lzw"
 	"encoding/binary"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -196,6 +197,46 @@ func TestImagePartHeadersAreBounded(t *testing.T) {
 			if !strings.Contains(obj, imgs[0].ID) {
 				t.Errorf("an object of a refused upload is stored: %s", obj)
 			}
+		}
+	})
+}
+
+// TestImagePatchRefusesNull: null is the wrong type for a field of PATCH /images/{id} (400
+// malformed_request naming the field), as for every string field of the API: it was read as
+// an absent field, a 200 that changed nothing. The image is unchanged after each refusal, and
+// an empty tags array still clears the tags.
+func TestImagePatchRefusesNull(t *testing.T) {
+	t.Parallel()
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("img-patch-null"))
+		imgs, _ := s.uploadImages(a.Access, [][2]string{{"visibility", "public"}, {"description", "kept"}, {"tags", "one,two"}},
+			[]upload{{"n.png", pngFile(t, 6, 6)}}, http.StatusCreated)
+		path := "/api/v1/images/" + imgs[0].ID
+		for field, body := range map[string]string{
+			"visibility":  `{"visibility": null}`,
+			"description": `{"description": null, "visibility": "private"}`,
+			"tags":        `{"tags": null}`,
+			"tags ":       `{"tags": ["three", null]}`,
+		} {
+			r := s.doWith("PATCH", path, a.Access, body, nil)
+			p := expectProblem(t, r, http.StatusBadRequest, "malformed_request")
+			if detail, _ := p["detail"].(string); !strings.Contains(detail, `"`+strings.TrimSpace(field)+`"`) {
+				t.Errorf("%s: detail %q does not name the field", body, detail)
+			}
+		}
+		var img imageDoc
+		r := s.do("GET", path, a.Access, nil)
+		expect(t, r, http.StatusOK)
+		if err := json.Unmarshal(r.Body, &img); err != nil {
+			t.Fatal(err)
+		}
+		if img.Visibility != "public" || img.Description != "kept" || strings.Join(img.Tags, ",") != "one,two" {
+			t.Fatalf("after refused changes: %+v", img)
+		}
+		r = s.doWith("PATCH", path, a.Access, `{"tags": []}`, nil)
+		expect(t, r, http.StatusOK)
+		if err := json.Unmarshal(r.Body, &img); err != nil || len(img.Tags) != 0 {
+			t.Fatalf("tags after [] : %v, %v", img.Tags, err)
 		}
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/identity"
-	"github.com/acme/postsvc/domain/media/image"
 	mediaport "github.com/acme/postsvc/ports/media"
 )
 
@@ -71,7 +70,12 @@ func (m *Module) update(c *gin.Context) {
 	if !httpapi.Decode(c, &body) {
 		return
 	}
-	img, err := m.svc.Update(c.Request.Context(), p, c.Param("id"), image.DetailsDraft(body))
+	draft, problem := body.draft()
+	if problem != "" {
+		httpapi.Malformed(c, problem)
+		return
+	}
+	img, err := m.svc.Update(c.Request.Context(), p, c.Param("id"), draft)
 	if err == nil && img == nil {
 		err = httpapi.ErrNoResult
 	}
