@@ -240,3 +240,34 @@ func TestImagePatchRefusesNull(t *testing.T) {
 		}
 	})
 }
+
+// TestImageLongFileNameKeepsWholeCharacters: a file name over 255 bytes is cut at most at 255
+// bytes without splitting a character as a reader sees it, and stored and answered so on both
+// databases. Cut at a rune, a family emoji at the end kept its first person ("👨"), a flag
+// its first regional indicator, and a letter lost one of its combining marks.
+func TestImageLongFileNameKeepsWholeCharacters(t *testing.T) {
+	t.Parallel()
+	tails := map[string]string{ // the end of the name: what of it survives
+		"👨\u200d👩\u200d👧": "",
+		"🇫🇷🇩🇪":            "🇫🇷",
+		"x\u0323\u0307":   "",
+		"👍\U0001F3FD":     "",
+	}
+	img := pngFile(t, 4, 4)
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("img-long-name"))
+		for tail, keep := range tails {
+			pad := strings.Repeat("a", 255+2-len(tail))
+			imgs, _ := s.uploadImages(a.Access, nil, []upload{{pad + tail, img}}, http.StatusCreated)
+			if want := pad + keep; imgs[0].Filename != want {
+				t.Errorf("%q at the end of a %d-byte name: kept %q", tail, len(pad+tail), strings.TrimPrefix(imgs[0].Filename, pad))
+			}
+			r := s.do("GET", "/api/v1/images/"+imgs[0].ID, a.Access, nil)
+			expect(t, r, http.StatusOK)
+			var stored imageDoc
+			if err := json.Unmarshal(r.Body, &stored); err != nil || stored.Filename != imgs[0].Filename {
+				t.Errorf("stored name %q, answered %q (%v)", stored.Filename, imgs[0].Filename, err)
+			}
+		}
+	})
+}

@@ -206,6 +206,59 @@ func SplitTags(raw string) []string {
 	return parts
 }
 
+// clusterCut is where s is cut to keep at most n of its bytes without splitting a character
+// as a reader sees one: the cut falls on a rune boundary, and is moved back past a rune that
+// would end the kept part apart from what follows it (a base before its combining marks,
+// variation selector or skin tone, either side of a zero width joiner, the first half of a
+// flag's pair of regional indicators). Cut at the rune alone, "👨‍👩‍👧" kept "👨" or "👨" and a
+// dangling joiner, "🇩🇪" a lone "🇩", and "e" lost its accent when no precomposed form exists.
+// These are the extending rules of Unicode's grapheme clusters (UAX #29) that names meet; a
+// run of joined runes longer than n is cut at a rune.
+func clusterCut(s string, n int) int {
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	for back := cut; back > 0; {
+		next, _ := utf8.DecodeRuneInString(s[back:])
+		prev, size := utf8.DecodeLastRuneInString(s[:back])
+		joined := extendsCluster(next) || prev == zwj ||
+			isRegionalIndicator(prev) && isRegionalIndicator(next) && regionalRun(s[:back])%2 == 1
+		if !joined {
+			return back
+		}
+		back -= size
+	}
+	return cut
+}
+
+const zwj = '\u200d'
+
+// extendsCluster reports whether r belongs to the character before it: a combining mark, a
+// zero width joiner, a variation selector, an emoji skin tone or a tag character.
+func extendsCluster(r rune) bool {
+	return unicode.In(r, unicode.Mn, unicode.Me, unicode.Mc) || r == zwj ||
+		unicode.Is(unicode.Variation_Selector, r) ||
+		r >= 0x1F3FB && r <= 0x1F3FF || r >= 0xE0020 && r <= 0xE007F
+}
+
+func isRegionalIndicator(r rune) bool { return r >= 0x1F1E6 && r <= 0x1F1FF }
+
+// regionalRun counts the regional indicators that end s: pairs make flags, so an odd count
+// leaves the last one waiting for its pair.
+func regionalRun(s string) int {
+	n := 0
+	for len(s) > 0 {
+		r, size := utf8.DecodeLastRuneInString(s)
+		if !isRegionalIndicator(r) {
+			break
+		}
+		n++
+		s = s[:len(s)-size]
+	}
+	return n
+}
+
 // CleanFilename reduces a part's file name to what is safe to keep and to send back in a
 // header: its last path element (either separator), without the characters a name may not
 // contain (domain.ForbiddenInName: control characters, invisible format characters such as a
@@ -229,9 +282,8 @@ func CleanFilename(raw string, f Format) string {
 	if name == "." || name == ".." {
 		name = ""
 	}
-	for len(name) > MaxFilenameBytes {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
+	if len(name) > MaxFilenameBytes {
+		name = name[:clusterCut(name, MaxFilenameBytes)]
 	}
 	if name == "" {
 		ext := string(f)
