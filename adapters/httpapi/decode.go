@@ -88,6 +88,8 @@ type bodyOptions struct {
 	// compressed accepts a gzip-compressed body (Content-Encoding: gzip); limit then bounds
 	// the decompressed size too.
 	compressed bool
+	// stringLimits bound top-level string members as the body arrives (stringLimiter).
+	stringLimits []StringLimit
 }
 
 // decodeJSON reads a request body of at most opts.limit bytes holding exactly one JSON object
@@ -123,7 +125,11 @@ func (s *server) decodeJSON(c *gin.Context, opts bodyOptions, dst any) bool {
 		declared = -1 // the decompressed length is unknown until read
 	}
 	started := time.Now()
-	body, release, err := s.bodies.read(r.Context(), declared, opts.limit, &utf8Reader{r: src})
+	in := src
+	if len(opts.stringLimits) > 0 {
+		in = newStringLimiter(in, opts.stringLimits)
+	}
+	body, release, err := s.bodies.read(r.Context(), declared, opts.limit, &utf8Reader{r: in})
 	defer release()
 	if err != nil {
 		if errors.Is(err, domain.ErrOverloaded) {
@@ -205,13 +211,16 @@ func unsupportedMediaType(c *gin.Context) {
 // echoing the input beyond a character or an escape sequence.
 func (s *server) bodyReadError(c *gin.Context, err error) {
 	var (
-		tooLarge *http.MaxBytesError
-		syntax   *jsontext.SyntacticError
-		semantic *jsonv2.SemanticError
+		tooLarge    *http.MaxBytesError
+		stringLarge *StringTooLargeError
+		syntax      *jsontext.SyntacticError
+		semantic    *jsonv2.SemanticError
 	)
 	switch {
 	case errors.As(err, &tooLarge):
 		s.fail(c, err)
+	case errors.As(err, &stringLarge):
+		s.fail(c, stringLarge.Limit.Err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// The connection's read deadline (http.Server.ReadTimeout, APP_HTTP_READ_TIMEOUT)
 		// passed while the body was still arriving: the client is too slow, which is neither

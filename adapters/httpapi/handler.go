@@ -27,14 +27,14 @@ const SmallBodyLimit int64 = 64 << 10
 // valid Unicode.
 func Decode(c *gin.Context, dst any) bool {
 	rs := settingsOf(c)
-	return kernelOf(c).decodeJSON(c, bodyOptions{limit: rs.bodyLimit, compressed: rs.compressed}, dst)
+	return kernelOf(c).decodeJSON(c, bodyOptions{limit: rs.bodyLimit, compressed: rs.compressed, stringLimits: rs.stringLimits}, dst)
 }
 
 // DecodeOptional is Decode for a body the client may leave out: an absent or empty body
 // leaves dst untouched.
 func DecodeOptional(c *gin.Context, dst any) bool {
 	rs := settingsOf(c)
-	return kernelOf(c).decodeJSON(c, bodyOptions{limit: rs.bodyLimit, compressed: rs.compressed, optional: true}, dst)
+	return kernelOf(c).decodeJSON(c, bodyOptions{limit: rs.bodyLimit, compressed: rs.compressed, stringLimits: rs.stringLimits, optional: true}, dst)
 }
 
 // Fail answers err: an error that describes itself (domain.Error) by its kind, code and

@@ -61,6 +61,12 @@ type Route struct {
 	// the decompressed size as well, so a small gzip bomb is refused with 413. Other routes
 	// answer a compressed body 415.
 	Compressed bool
+	// StringLimits bound the decoded size of top-level string members of the route's JSON
+	// body (Decode): a body whose member passes its bound is answered with the limit's error
+	// as soon as the bound is passed, without reading the rest. BodyLimit must admit the
+	// largest valid value however it is escaped (six bytes of JSON for a byte of text), so
+	// without them a value just over its bound is refused only once the whole body is read.
+	StringLimits []StringLimit
 	// Timeout bounds the request's own work (not the upload of its body); 0 means the
 	// service's APP_HTTP_REQUEST_TIMEOUT.
 	Timeout time.Duration
@@ -98,8 +104,9 @@ func (r *Routes) Problems(docs ...ProblemDoc) { r.problems = append(r.problems, 
 
 // routeSettings is what a route's first handler records for the kernel's helpers.
 type routeSettings struct {
-	bodyLimit  int64
-	compressed bool
+	bodyLimit    int64
+	compressed   bool
+	stringLimits []StringLimit
 }
 
 type routeSettingsKey struct{}

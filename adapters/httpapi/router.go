@@ -181,7 +181,7 @@ const APIPrefix = "/api/v1"
 // routeSettings records the route's limits for the kernel's helpers and starts its own
 // request timeout when it has one.
 func (s *server) routeSettings(r Route) gin.HandlerFunc {
-	rs := routeSettings{bodyLimit: r.BodyLimit, compressed: r.Compressed}
+	rs := routeSettings{bodyLimit: r.BodyLimit, compressed: r.Compressed, stringLimits: r.StringLimits}
 	return func(c *gin.Context) {
 		c.Set(routeSettingsKey{}, rs)
 		if r.Timeout > 0 {

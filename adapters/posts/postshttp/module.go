@@ -13,10 +13,13 @@ import (
 )
 
 // bodyLimit admits the largest valid post however it is escaped: one byte of text is at most
-// six bytes of JSON (\u00XX), plus room for the envelope. Text just over the limit is
-// therefore read and refused by the domain (413), while anything far larger is refused before
-// it is read.
+// six bytes of JSON (\u00XX), plus room for the envelope. Anything larger is refused before
+// it is read; text over its limit within a smaller body is refused as soon as the kernel has
+// counted one byte too many of it (textLimit), without the rest of the body.
 const bodyLimit int64 = 6*post.MaxTextBytes + 4096
+
+// textLimit bounds the decoded text while the body arrives, with the domain's own answer.
+var textLimit = []httpapi.StringLimit{{Member: "text", Bytes: post.MaxTextBytes, Err: post.ErrTextTooLarge}}
 
 // headerCache tells whether a list page came from the in-memory cache.
 const headerCache = "X-Cache"
@@ -33,7 +36,7 @@ func New(svc posts.PostService) *Module { return &Module{posts: svc} }
 
 // Register adds the posts routes and documents their problem codes.
 func (m *Module) Register(r *httpapi.Routes) {
-	r.Handle(httpapi.Route{Method: http.MethodPost, Path: "/posts", Auth: httpapi.Required, Content: true, BodyLimit: bodyLimit, Handler: m.addPost})
+	r.Handle(httpapi.Route{Method: http.MethodPost, Path: "/posts", Auth: httpapi.Required, Content: true, BodyLimit: bodyLimit, StringLimits: textLimit, Handler: m.addPost})
 	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/posts", Auth: httpapi.Required, Content: true, Handler: m.listPosts})
 	r.Handle(httpapi.Route{Method: http.MethodGet, Path: "/posts/:id", Auth: httpapi.Required, Content: true, Handler: m.getPost})
 	r.Handle(httpapi.Route{Method: http.MethodDelete, Path: "/posts/:id", Auth: httpapi.Required, Content: true, Handler: m.deletePost})
