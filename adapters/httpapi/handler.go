@@ -91,6 +91,13 @@ func parseLimit(raw string) (int, error) {
 	return n, nil
 }
 
+// PreconditionFailed answers 412 (RFC 9110 section 13.1.1: an If-Match or If-Unmodified-Since
+// the content does not meet) as a problem document like every other error.
+func PreconditionFailed(c *gin.Context) {
+	writeProblem(c, newProblem(http.StatusPreconditionFailed, CodePreconditionFailed,
+		"The If-Match or If-Unmodified-Since header does not match the content's current version (its ETag and Last-Modified)."))
+}
+
 // RangeNotSatisfiable answers 416 for content of size bytes, with Content-Range: bytes */size
 // (RFC 9110 section 15.5.17), as a problem document like every other error.
 func RangeNotSatisfiable(c *gin.Context, size int64) {

@@ -37,15 +37,18 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	// CodeRangeNotSatisfiable: a Range header that selects none of the content's bytes.
 	CodeRangeNotSatisfiable = "range_not_satisfiable"
-	CodeUnauthenticated     = "unauthenticated"
-	CodeForbidden           = "forbidden"
-	CodeNotFound            = "not_found"
-	CodeMethodNotAllowed    = "method_not_allowed"
-	CodeTooManyAttempts     = "too_many_attempts"
-	CodeUnavailable         = "unavailable"
-	CodeOverloaded          = "overloaded"
-	CodeRequestTimeout      = "request_timeout"
-	CodeInternalError       = "internal_error"
+	// CodePreconditionFailed: an If-Match or If-Unmodified-Since that the content's current
+	// version does not meet.
+	CodePreconditionFailed = "precondition_failed"
+	CodeUnauthenticated    = "unauthenticated"
+	CodeForbidden          = "forbidden"
+	CodeNotFound           = "not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeTooManyAttempts    = "too_many_attempts"
+	CodeUnavailable        = "unavailable"
+	CodeOverloaded         = "overloaded"
+	CodeRequestTimeout     = "request_timeout"
+	CodeInternalError      = "internal_error"
 )
 
 // problemContentType is the media type of RFC 9457 problem documents.

@@ -108,6 +108,12 @@ func serve(c *gin.Context, img *image.Image, obj ports.Object, contentType, etag
 		c.Writer = orig
 		refuseRange()
 	}
+	w.refuseCondition = func() {
+		c.Writer = orig
+		h.Del("Content-Disposition")
+		h.Del("Content-Type")
+		httpapi.PreconditionFailed(c)
+	}
 	c.Writer = w
 	http.ServeContent(w, r, "", img.CreatedAt(), obj)
 }
@@ -304,20 +310,30 @@ func contentDisposition(filename string) string {
 // what ReadFrom sent.
 //
 // It also stands in for http.ServeContent's plain-text 416 (a range that selects nothing,
-// under a precondition that let it apply): refuseRange answers instead, and what
-// ServeContent writes after its status is dropped.
+// under a precondition that let it apply) and its bodiless 412 (an If-Match or
+// If-Unmodified-Since the content does not meet, which it sent with the image's type):
+// refuseRange and refuseCondition answer problem documents instead, and what ServeContent
+// writes after its status is dropped.
 type fileWriter struct {
 	gin.ResponseWriter
-	sent        int64
-	refuseRange func()
-	refused     bool
+	sent            int64
+	refuseRange     func()
+	refuseCondition func()
+	refused         bool
 }
 
 func (w *fileWriter) WriteHeader(code int) {
-	if code == http.StatusRequestedRangeNotSatisfiable && w.refuseRange != nil {
+	var refuse func()
+	switch code {
+	case http.StatusRequestedRangeNotSatisfiable:
+		refuse = w.refuseRange
+	case http.StatusPreconditionFailed:
+		refuse = w.refuseCondition
+	}
+	if refuse != nil {
 		if !w.refused {
 			w.refused = true
-			w.refuseRange()
+			refuse()
 		}
 		return
 	}

@@ -165,3 +165,57 @@ func TestContentRange(t *testing.T) {
 		}
 	}
 }
+
+// TestContentPreconditionsAreProblemDocuments: an If-Match or If-Unmodified-Since the content
+// does not meet is 412 precondition_failed as a problem document. http.ServeContent answered
+// it with no body under the image's Content-Type.
+func TestContentPreconditionsAreProblemDocuments(t *testing.T) {
+	router := contentRouter(t)
+	sum := servedImage().SHA256Hex()
+	modified := time.Unix(1700000000, 0).UTC()
+	for path, etag := range map[string]string{
+		"/api/v1/images/0190a1b2-0000-7000-8000-000000000001/content":   `"` + sum + `"`,
+		"/api/v1/images/0190a1b2-0000-7000-8000-000000000001/thumbnail": `"` + sum + `-thumb"`,
+	} {
+		for _, tc := range []struct {
+			headers map[string]string
+			status  int
+		}{
+			{map[string]string{"If-Match": `"other"`}, http.StatusPreconditionFailed},
+			{map[string]string{"If-Match": `"other"`, "Range": "bytes=0-1"}, http.StatusPreconditionFailed},
+			{map[string]string{"If-Unmodified-Since": modified.Add(-time.Hour).Format(http.TimeFormat)}, http.StatusPreconditionFailed},
+			{map[string]string{"If-Match": etag}, http.StatusOK},
+			{map[string]string{"If-Match": "*"}, http.StatusOK},
+			{map[string]string{"If-Unmodified-Since": modified.Add(time.Hour).Format(http.TimeFormat)}, http.StatusOK},
+		} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			router.ServeHTTP(rec, req)
+			res := rec.Result()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tc.status {
+				t.Errorf("%s %v: %d, want %d", path, tc.headers, res.StatusCode, tc.status)
+				continue
+			}
+			if tc.status != http.StatusPreconditionFailed {
+				if !bytes.Equal(body, served) {
+					t.Errorf("%s %v: body %v, want the content", path, tc.headers, body)
+				}
+				continue
+			}
+			var p struct {
+				Code   string `json:"code"`
+				Status int    `json:"status"`
+			}
+			if res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(body, &p) != nil ||
+				p.Code != "precondition_failed" || p.Status != http.StatusPreconditionFailed ||
+				res.Header.Get("Content-Disposition") != "" || res.Header.Get("X-Request-ID") == "" {
+				t.Errorf("%s %v: 412 %q %q (Content-Disposition %q), want a precondition_failed problem document",
+					path, tc.headers, res.Header.Get("Content-Type"), body, res.Header.Get("Content-Disposition"))
+			}
+		}
+	}
+}
