@@ -244,7 +244,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.s.FailedRetention > 0 {
 		background.Go(func() { r.purgeLoop(ctx) })
 	}
-	r.log.Info("job worker started", "kinds", r.kinds, "workers", r.s.Workers)
+	r.log.Info("job worker started", "kinds", r.kinds, "jobs_at_once", r.s.Workers)
 	r.dispatch(ctx, hard, slots, &inflight)
 	r.drain(slots, &inflight, stopHard)
 	background.Wait()

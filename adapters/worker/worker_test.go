@@ -683,3 +683,18 @@ func TestBacklogIsClaimedManyJobsAtATime(t *testing.T) {
 		t.Fatalf("%d claims for %d jobs (sizes %v): a claim per freed slot", len(src.claims), jobs, src.claims)
 	}
 }
+
+// TestStartLineSaysHowManyJobsRunAtOnce: the start line names the pool's slots as jobs that run
+// at once. It said "workers", which for the ECG pool (analysis workers × the jobs a batch
+// takes) read as 32 workers on a two-CPU machine.
+func TestStartLineSaysHowManyJobsRunAtOnce(t *testing.T) {
+	e := newEnv()
+	s := fast()
+	s.Workers = 3
+	stop := start(t, e.runner(t, s, map[string]worker.Handler{"noop": func(context.Context, ports.Job) error { return nil }}))
+	eventually(t, "the start line", func() bool { return strings.Contains(e.logs.String(), "job worker started") })
+	stop()
+	if line := e.logs.String(); !strings.Contains(line, "jobs_at_once=3") || strings.Contains(line, " workers=") {
+		t.Fatalf("start line %q, want jobs_at_once=3 and no workers=", line)
+	}
+}
