@@ -127,7 +127,13 @@ var errMalformedGzip = errors.New("the request body is not valid gzip")
 // receiving it from counting against the request timeout.
 func StreamBody(c *gin.Context) (io.Reader, bool) {
 	rs := settingsOf(c)
-	c.Set(receiveStartKey{}, time.Now())
+	now := time.Now()
+	c.Set(receiveStartKey{}, now)
+	if rt := kernelOf(c).readTimeout; rt > 0 {
+		// net/http set the connection's read deadline to the request's start plus the read
+		// timeout, a little before now: this is that deadline or a little after it.
+		c.Set(readDeadlineKey{}, &readDeadline{at: now.Add(rt)})
+	}
 	return openBody(c, rs.bodyLimit, rs.compressed)
 }
 
@@ -142,6 +148,29 @@ func StreamJSON(c *gin.Context) (io.Reader, bool) {
 }
 
 type receiveStartKey struct{}
+
+type readDeadlineKey struct{}
+
+// readDeadline is the connection's read deadline for the request's body, as ReadTimeFor
+// moves it.
+type readDeadline struct{ at time.Time }
+
+// ReadTimeFor tells the kernel that the server worked for d of its own while reading a
+// StreamBody or Multipart body (cleaning and storing an upload's files as they arrive): the
+// connection's read deadline, the request's start plus APP_HTTP_READ_TIMEOUT, moves later by
+// d, so that the read timeout bounds the client's sending and not the server's work. Without
+// it, an upload whose files took the server long to clean got 408 "not received within the
+// read timeout" although the client had sent everything. The route bounds its work itself
+// (the media upload's APP_MEDIA_UPLOAD_TIMEOUT).
+func ReadTimeFor(c *gin.Context, d time.Duration) {
+	v, _ := c.Get(readDeadlineKey{})
+	rd, ok := v.(*readDeadline)
+	if !ok || d <= 0 {
+		return
+	}
+	rd.at = rd.at.Add(d)
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(rd.at)
+}
 
 // Received tells the kernel that the route has read its whole StreamBody: as with Decode, the
 // time spent receiving it (bounded by the read timeout) does not count against the request

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/wire"
@@ -63,6 +64,8 @@ type server struct {
 	bodies *byteBudget
 	// problems documents every problem code, the kernel's and the modules'.
 	problems *problemRegistry
+	// readTimeout is the server's APP_HTTP_READ_TIMEOUT (0: none), which ReadTimeFor moves.
+	readTimeout time.Duration
 }
 
 type serverKey struct{}
@@ -82,7 +85,10 @@ func kernelOf(c *gin.Context) *server {
 // documentation and the problem pages. It fails on an invalid trusted-proxy setting and on a
 // module that registers a route twice or documents a problem code twice.
 func NewRouter(deps RouterDeps) (*gin.Engine, error) {
-	s := &server{authenticators: deps.Authenticators, readiness: deps.Readiness, log: deps.Logger, problems: newProblemRegistry()}
+	s := &server{
+		authenticators: deps.Authenticators, readiness: deps.Readiness, log: deps.Logger, problems: newProblemRegistry(),
+		readTimeout: deps.HTTP.ReadTimeout,
+	}
 	if s.readiness == nil {
 		s.readiness = NewReadiness(nil)
 	}

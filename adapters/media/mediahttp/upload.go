@@ -154,8 +154,12 @@ func (m *Module) upload(c *gin.Context) {
 // read the body (too large, too slow, malformed) is answered as such, whatever cleaning the
 // file made of it.
 func (m *Module) addFile(ctx context.Context, c *gin.Context, up mediaport.Upload, part *multipart.Part) bool {
-	r := &fileReader{r: part, limit: m.s.MaxFileBytes, left: m.s.MaxFileBytes, name: image.CleanFilename(part.FileName(), "")}
+	r := &fileReader{
+		r: part, limit: m.s.MaxFileBytes, left: m.s.MaxFileBytes, name: image.CleanFilename(part.FileName(), ""),
+		worked: func(d time.Duration) { httpapi.ReadTimeFor(c, d) },
+	}
 	err := up.Add(ctx, part.FileName(), r)
+	r.reportWork() // after the file's last read: finishing the object in the store
 	if err == nil {
 		// Bytes after the image's end are not stored, but they count against the file's
 		// limit like the rest of the part.
@@ -209,7 +213,9 @@ func filesContext(req context.Context, d time.Duration) (context.Context, func()
 }
 
 // fileReader reads one file part, failing once it passes the file limit, and remembers the
-// first error of the body so that the handler can tell it from a failure of the image.
+// first error of the body so that the handler can tell it from a failure of the image. The
+// time between one read's return and the next read is the server's (cleaning, storing):
+// worked hears of it, so that it does not count against the client's read timeout.
 type fileReader struct {
 	r        io.Reader
 	limit    int64
@@ -217,12 +223,31 @@ type fileReader struct {
 	name     string
 	err      error
 	tooLarge bool
+	worked   func(time.Duration)
+	lastRead time.Time
+}
+
+// minWorkReported is the least work between two reads that moves the read deadline: shorter
+// gaps are the cleaner's ordinary pace and would only cost a deadline update per read.
+const minWorkReported = 5 * time.Millisecond
+
+// reportWork hands worked the time since the last read returned, once.
+func (f *fileReader) reportWork() {
+	if f.worked == nil || f.lastRead.IsZero() {
+		return
+	}
+	if work := time.Since(f.lastRead); work >= minWorkReported {
+		f.worked(work)
+		f.lastRead = time.Now()
+	}
 }
 
 func (f *fileReader) Read(p []byte) (int, error) {
 	if f.err != nil {
 		return 0, f.err
 	}
+	f.reportWork()
+	defer func() { f.lastRead = time.Now() }()
 	if int64(len(p)) > f.left+1 {
 		p = p[:f.left+1]
 	}

@@ -1,0 +1,150 @@
+package mediahttp_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/adapters/media/mediahttp"
+	"github.com/acme/postsvc/config"
+	"github.com/acme/postsvc/domain/identity"
+	"github.com/acme/postsvc/domain/media/image"
+	"github.com/acme/postsvc/ports"
+	mediaport "github.com/acme/postsvc/ports/media"
+)
+
+// slowCleaning's uploads take their time over each file, as cleaning a large image does:
+// they read it in 16 KiB pieces and work 20 ms after each.
+type slowCleaning struct{ mediaport.Service }
+
+func (slowCleaning) BeginUpload(_ context.Context, _ identity.Principal, d image.DetailsDraft) (mediaport.Upload, error) {
+	details, err := image.ParseDetails(d)
+	if err != nil {
+		return nil, err
+	}
+	return &slowUpload{fakeUpload: &fakeUpload{details: details}}, nil
+}
+
+type slowUpload struct{ *fakeUpload }
+
+func (u *slowUpload) Add(ctx context.Context, filename string, r io.Reader) error {
+	piece := make([]byte, 16<<10)
+	for {
+		if _, err := io.ReadFull(r, piece); err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// What was read stands for a file the fake takes whole.
+	return u.fakeUpload.Add(ctx, filename, bytes.NewReader([]byte("\x89PNG\r\n\x1a\n")))
+}
+
+// TestUploadWorkDoesNotCountAgainstTheReadTimeout: an upload the server takes longer to clean
+// than the read timeout, from a client that sent everything at once, is stored (201). The
+// read timeout bounds the client's sending: before, the server's own work counted against
+// it and the client got 408 "not received within the read timeout".
+func TestUploadWorkDoesNotCountAgainstTheReadTimeout(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	const readTimeout = 300 * time.Millisecond
+	r, err := httpapi.NewRouter(httpapi.RouterDeps{
+		Modules: []httpapi.Module{mediahttp.New(slowCleaning{}, mediahttp.Settings{
+			MaxFileBytes: 4 << 20, MaxFiles: 5, MaxRequestBytes: 8 << 20, UploadTimeout: 30 * time.Second,
+		})},
+		Authenticators: []ports.Authenticator{fakeAuth{}},
+		HTTP:           config.HTTP{ReadTimeout: readTimeout, RequestTimeout: 30 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(r)
+	srv.Config.ReadTimeout = readTimeout
+	srv.Start()
+	defer srv.Close()
+
+	// Two files of 1 MiB: 64 pieces each, about 1.3 s of cleaning each, in a body sent whole.
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for _, name := range []string{"a.png", "b.png"} {
+		w, _ := mw.CreateFormFile("file", name)
+		_, _ = w.Write(append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 1<<20)...))
+	}
+	_ = mw.Close()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/api/v1/images", &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer t")
+	started := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("after %v: status %d %s; want 201 (the client sent its body at once)", time.Since(started), res.StatusCode, answer)
+	}
+	if took := time.Since(started); took < 4*readTimeout {
+		t.Fatalf("the upload took %v: too little work to outlast the %v read timeout, so the test shows nothing", took, readTimeout)
+	}
+}
+
+// TestUploadFromAStalledClientStillTimesOut: the server's work moves the read deadline, the
+// client's silence does not: a client that stops sending halfway gets 408 at the read timeout.
+func TestUploadFromAStalledClientStillTimesOut(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	const readTimeout = 300 * time.Millisecond
+	r, err := httpapi.NewRouter(httpapi.RouterDeps{
+		Modules: []httpapi.Module{mediahttp.New(slowCleaning{}, mediahttp.Settings{
+			MaxFileBytes: 4 << 20, MaxFiles: 5, MaxRequestBytes: 8 << 20, UploadTimeout: 30 * time.Second,
+		})},
+		Authenticators: []ports.Authenticator{fakeAuth{}},
+		HTTP:           config.HTTP{ReadTimeout: readTimeout, RequestTimeout: 30 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(r)
+	srv.Config.ReadTimeout = readTimeout
+	srv.Start()
+	defer srv.Close()
+
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	w, _ := mw.CreateFormFile("file", "a.png")
+	_, _ = w.Write(append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 1<<20)...))
+	_ = mw.Close()
+	half := body.Bytes()[:body.Len()/2]
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = pw.Write(half) // then nothing more, until the test ends
+		<-t.Context().Done()
+		_ = pw.Close()
+	}()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/api/v1/images", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(body.Len())
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer t")
+	started := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("after %v: status %d %s; want 408 for a client that stopped sending", time.Since(started), res.StatusCode, answer)
+	}
+}
