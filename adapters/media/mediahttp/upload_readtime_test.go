@@ -47,13 +47,13 @@ func (u *slowUpload) Add(ctx context.Context, filename string, r io.Reader) erro
 	return u.fakeUpload.Add(ctx, filename, bytes.NewReader([]byte("\x89PNG\r\n\x1a\n")))
 }
 
-// TestUploadWorkDoesNotCountAgainstTheReadTimeout: an upload the server takes longer to clean
-// than the read timeout, from a client that sent everything at once, is stored (201). The
-// read timeout bounds the client's sending: before, the server's own work counted against
-// it and the client got 408 "not received within the read timeout".
-func TestUploadWorkDoesNotCountAgainstTheReadTimeout(t *testing.T) {
+// readTimeout is the read timeout of slowCleaningServer, its router's and its http.Server's.
+const readTimeout = 300 * time.Millisecond
+
+// slowCleaningServer serves the media module on slowCleaning over real HTTP with readTimeout.
+func slowCleaningServer(t *testing.T) *httptest.Server {
+	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
-	const readTimeout = 300 * time.Millisecond
 	r, err := httpapi.NewRouter(httpapi.RouterDeps{
 		Modules: []httpapi.Module{mediahttp.New(slowCleaning{}, mediahttp.Settings{
 			MaxFileBytes: 4 << 20, MaxFiles: 5, MaxRequestBytes: 8 << 20, UploadTimeout: 30 * time.Second,
@@ -67,7 +67,16 @@ func TestUploadWorkDoesNotCountAgainstTheReadTimeout(t *testing.T) {
 	srv := httptest.NewUnstartedServer(r)
 	srv.Config.ReadTimeout = readTimeout
 	srv.Start()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestUploadWorkDoesNotCountAgainstTheReadTimeout: an upload the server takes longer to clean
+// than the read timeout, from a client that sent everything at once, is stored (201). The
+// read timeout bounds the client's sending: before, the server's own work counted against
+// it and the client got 408 "not received within the read timeout".
+func TestUploadWorkDoesNotCountAgainstTheReadTimeout(t *testing.T) {
+	srv := slowCleaningServer(t)
 
 	// Two files of 1 MiB: 64 pieces each, about 1.3 s of cleaning each, in a body sent whole.
 	var body bytes.Buffer
@@ -101,22 +110,7 @@ func TestUploadWorkDoesNotCountAgainstTheReadTimeout(t *testing.T) {
 // TestUploadFromAStalledClientStillTimesOut: the server's work moves the read deadline, the
 // client's silence does not: a client that stops sending halfway gets 408 at the read timeout.
 func TestUploadFromAStalledClientStillTimesOut(t *testing.T) {
-	gin.SetMode(gin.ReleaseMode)
-	const readTimeout = 300 * time.Millisecond
-	r, err := httpapi.NewRouter(httpapi.RouterDeps{
-		Modules: []httpapi.Module{mediahttp.New(slowCleaning{}, mediahttp.Settings{
-			MaxFileBytes: 4 << 20, MaxFiles: 5, MaxRequestBytes: 8 << 20, UploadTimeout: 30 * time.Second,
-		})},
-		Authenticators: []ports.Authenticator{fakeAuth{}},
-		HTTP:           config.HTTP{ReadTimeout: readTimeout, RequestTimeout: 30 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(r)
-	srv.Config.ReadTimeout = readTimeout
-	srv.Start()
-	defer srv.Close()
+	srv := slowCleaningServer(t)
 
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
