@@ -116,6 +116,8 @@ func (s *Admin) CreateAccount(ctx context.Context, client accounts.ClientKey, in
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := afterHashing(ctx)
+	defer cancel()
 	u, err := user.New(identity.UserID(s.ids.NewID()), email, hash, name, role, s.clock.Now())
 	if err != nil {
 		return nil, err

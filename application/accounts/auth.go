@@ -93,6 +93,8 @@ func (s *Auth) Signup(ctx context.Context, in accounts.SignupInput) (accounts.Au
 		s.throttle.Refund(ctx, key)
 		return accounts.AuthResult{}, err
 	}
+	ctx, cancel := afterHashing(ctx)
+	defer cancel()
 	now := s.clock.Now()
 	u, err := user.New(identity.UserID(s.ids.NewID()), email, hash, name, identity.RoleUser, now)
 	if err != nil {
@@ -134,6 +136,8 @@ func (s *Auth) Login(ctx context.Context, in accounts.LoginInput) (accounts.Auth
 		return accounts.AuthResult{}, err
 	}
 	u, err := s.checkPassword(ctx, client, in.Email, in.Password)
+	ctx, cancel := afterHashing(ctx)
+	defer cancel()
 	if errors.Is(err, user.ErrInvalidCredentials) {
 		return accounts.AuthResult{}, err
 	}
