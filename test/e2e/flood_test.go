@@ -134,10 +134,16 @@ func (t *tally) check(tt *testing.T, allowed ...string) {
 	for _, err := range t.errs {
 		tt.Errorf("flood request: %v", err)
 	}
+	bad := false
 	for kind, n := range t.counts {
 		if !slices.Contains(allowed, kind) {
 			tt.Errorf("%d answers %q; only %q are allowed", n, kind, allowed)
+			bad = true
 		}
+	}
+	if bad {
+		// The server logs why at warn level or above, which is all it logs here.
+		tt.Logf("the server's log:\n%s", t.s.stderr.String())
 	}
 }
 
