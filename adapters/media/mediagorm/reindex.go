@@ -21,11 +21,28 @@ var ReindexMigration = gormstore.DataMigration{Name: "media: case-folded search 
 // "Straße". It is the same recomputation as ReindexMigration's, again.
 var SharpSReindexMigration = gormstore.DataMigration{Name: "media: search documents with ß folded to ss", Version: 12, Up: reindexImages}
 
+// LongWordsReindexMigration recomputes the search documents stored while a word over 41
+// bytes was cut to its first 41 (and so matched any word that began with them): such a word's
+// token is now a hash of the whole word (image.Token). A cut word's token was 83 characters
+// long, so only documents at least that long are read.
+var LongWordsReindexMigration = gormstore.DataMigration{Name: "media: search documents with long words whole", Version: 14,
+	Up: func(ctx context.Context, tx *sql.Tx, _ string) error {
+		return reindexWhere(ctx, tx, "LENGTH(search_doc) >= 83")
+	}}
+
+// reindexImages recomputes the search documents of the images whose text holds a character
+// outside ASCII: only their words change when folding does.
 func reindexImages(ctx context.Context, tx *sql.Tx, driver string) error {
+	return reindexWhere(ctx, tx, gormstore.NonASCII(driver, "filename")+" OR "+gormstore.NonASCII(driver, "description")+" OR "+
+		gormstore.NonASCII(driver, "tags"))
+}
+
+// reindexWhere recomputes the search documents of the images that cond selects, and writes
+// those that change.
+func reindexWhere(ctx context.Context, tx *sql.Tx, cond string) error {
 	type stored struct{ id, filename, description, tags, doc string }
 	return gormstore.EachInBatches(ctx, tx, "SELECT id, filename, description, tags, search_doc FROM images WHERE ("+
-		gormstore.NonASCII(driver, "filename")+" OR "+gormstore.NonASCII(driver, "description")+" OR "+
-		gormstore.NonASCII(driver, "tags")+") AND id > ? ORDER BY id LIMIT ?", nil,
+		cond+") AND id > ? ORDER BY id LIMIT ?", nil,
 		func(rows *sql.Rows) (string, stored, error) {
 			var s stored
 			err := rows.Scan(&s.id, &s.filename, &s.description, &s.tags, &s.doc)

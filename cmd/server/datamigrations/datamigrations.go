@@ -13,4 +13,5 @@ import (
 // All are the data migrations, in any order (each carries its version).
 var All = []gormstore.DataMigration{
 	accountsgorm.RefoldMigration, mediagorm.ReindexMigration, mediagorm.SharpSReindexMigration, accountsgorm.NFCNamesMigration,
+	mediagorm.LongWordsReindexMigration,
 }

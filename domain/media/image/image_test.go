@@ -225,3 +225,32 @@ func TestSearch(t *testing.T) {
 		t.Error("a query of 17 distinct words was accepted")
 	}
 }
+
+// TestLongWordsMatchOnlyThemselves: a word of any length matches itself, however it is
+// spelled, and no other word; its token stays within what InnoDB indexes (84 characters).
+// Long words were cut to their first 41 bytes, so any word beginning with the same 41
+// bytes matched.
+func TestLongWordsMatchOnlyThemselves(t *testing.T) {
+	stem := strings.Repeat("pneumono", 5) // 40 bytes
+	for _, word := range []string{stem + "x", stem + "xy", stem + "éé", strings.Repeat("界", 30)} {
+		doc := image.SearchDocument("a.png", image.Details{Description: "The " + word + "!"})
+		has := func(q string) bool {
+			query, _ := image.ParseQuery(q)
+			return len(query.Tokens) == 1 && slices.Contains(strings.Fields(doc), query.Tokens[0])
+		}
+		if !has(word) || !has(strings.ToUpper(word)) {
+			t.Errorf("%q (or in upper case) does not find %q", word, doc)
+		}
+		shorter := string([]rune(word)[:len([]rune(word))-1])
+		for _, other := range []string{stem + "z", stem + "xyz", stem + "xz", word + "s", shorter} {
+			if other != word && has(other) {
+				t.Errorf("%q finds the document of %q", other, word)
+			}
+		}
+		for _, tok := range strings.Fields(doc) {
+			if len(tok) > 84 || len(tok) < 3 || strings.Trim(tok, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+				t.Errorf("token %q is not 3 to 84 characters of [a-z0-9]", tok)
+			}
+		}
+	}
+}

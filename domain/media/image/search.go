@@ -1,6 +1,7 @@
 package image
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 	"unicode"
@@ -19,11 +20,14 @@ import (
 // innodb_ft_min_token_size (3, a read-only server setting) and a list of stop words ("the",
 // "a", "it"); MariaDB has no ngram parser. So the stored search document is not the words but
 // one token per word, made of the folded word's bytes in hex behind a letter: "ox" is
-// "w6f78". Every token is at least 3 characters of [a-z0-9], no stop word, and indexed alike
+// "w6f78" (a word over maxWordBytes has a hash instead). Every token is at least 3 characters of [a-z0-9], no stop word, and indexed alike
 // by InnoDB FULLTEXT and SQLite FTS5, which then only ever match whole tokens.
 
-// maxWordBytes bounds a folded word before it becomes a token: InnoDB indexes tokens of up to
-// 84 characters. Longer words are cut, so they match any word with the same first 41 bytes.
+// maxWordBytes is the longest folded word whose token is its bytes in hex: InnoDB indexes
+// tokens of up to 84 characters, and "w" and 82 hex digits make 83. A longer word's token is
+// "h" and the first 20 bytes of the word's SHA-256 in hex, so a long word, too, matches only
+// itself (until migration 14, long words were cut to their first 41 bytes and matched any word
+// that began with them).
 const maxWordBytes = 41
 
 // MaxQueryWords bounds the words of a search query.
@@ -59,7 +63,8 @@ func fold(s string) string {
 // Token is the indexed form of a folded word.
 func Token(word string) string {
 	if len(word) > maxWordBytes {
-		word = word[:maxWordBytes]
+		sum := sha256.Sum256([]byte(word))
+		return "h" + hex.EncodeToString(sum[:20])
 	}
 	return "w" + hex.EncodeToString([]byte(word))
 }

@@ -171,6 +171,11 @@ func testSearchLong(t *testing.T, b Backend) {
 	assertSearch(t, b, mediaport.ListQuery{Owner: owner}, tags[19], []image.ID{tagged.ID()})
 	assertSearch(t, b, mediaport.ListQuery{Owner: owner}, tags[0]+" "+tags[19]+" png", []image.ID{tagged.ID()})
 	assertSearch(t, b, mediaport.ListQuery{Owner: owner}, "a", []image.ID{longImg.ID()})
+	// A long word matches itself only: not a longer or shorter word that shares its first
+	// 41 bytes, as it did while long words were cut.
+	assertSearch(t, b, mediaport.ListQuery{Owner: owner}, strings.Repeat("x", 61), nil)
+	assertSearch(t, b, mediaport.ListQuery{Owner: owner}, strings.Repeat("x", 59), nil)
+	assertSearch(t, b, mediaport.ListQuery{Owner: owner}, strings.Repeat("X", 60), []image.ID{longImg.ID()})
 }
 
 // testSearchForeignToken hands the repository tokens that image.ParseQuery would never make:
