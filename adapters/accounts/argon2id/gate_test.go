@@ -601,6 +601,33 @@ func TestACheckThatCouldNotFinishInTimeIsShedAtOnce(t *testing.T) {
 	}
 }
 
+// TestOneStalledHashDoesNotShedChecksThatWouldFinish: one hash stalled for a second among
+// hashes of 30 ms moves the average by an eighth at most, so a client's 62 waiting checks
+// (64 clients behind one address, two slots) with 5 s left are still queued; hashes that stay
+// slow do make the gate shed.
+func TestOneStalledHashDoesNotShedChecksThatWouldFinish(t *testing.T) {
+	g := newGate(2, 2, 1000, 1000)
+	for range 20 {
+		g.observe(30 * time.Millisecond)
+	}
+	g.observe(time.Second)
+	if got := time.Duration(g.hashTime.Load()); got > 30*time.Millisecond*9/8 {
+		t.Fatalf("after one stalled hash the average is %v, want at most an eighth over 30 ms", got)
+	}
+	c := &client{waiters: make([]*waiter, 62)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if late, ahead := g.tooLate(ctx, c); late {
+		t.Fatalf("a check behind 62 of its client's with 5 s left is shed (estimate %v)", ahead)
+	}
+	for range 40 {
+		g.observe(time.Second)
+	}
+	if late, ahead := g.tooLate(ctx, c); !late {
+		t.Fatalf("after 40 hashes of 1 s the check is still queued (estimate %v)", ahead)
+	}
+}
+
 func TestTheHashTimeIsAMovingAverage(t *testing.T) {
 	g := newGate(1, 1, 16, 4)
 	g.observe(80 * time.Millisecond)
