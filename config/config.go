@@ -184,6 +184,9 @@ type ECG struct {
 	// SpoolDisk bounds what those files hold, all uploads together; an upload that would pass
 	// it is answered 503 overloaded.
 	SpoolDisk int64 `mapstructure:"spool_disk" unit:"bytes"`
+	// QuotaBytes bounds the total size of one user's ECGs, counted as the packed bytes of
+	// their samples (what the database stores); an upload past it is refused (403).
+	QuotaBytes int64 `mapstructure:"quota_bytes" unit:"bytes"`
 	// StoreTimePerMiB is the time an upload gets to be stored, per MiB of its body, on top
 	// of the request timeout (which alone bounds a typical upload's database work): a 64 MiB
 	// upload writes tens of megabytes in one transaction, which takes longer than a post.

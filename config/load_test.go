@@ -52,6 +52,9 @@ func TestDefaults(t *testing.T) {
 	if m := cfg.Media; m.MaxFileBytes != 20<<20 || m.QuotaBytes != 1<<30 || m.MaxFiles != 50 || m.MaxRequestBytes != 200<<20 {
 		t.Fatalf("media settings %+v, want the contract's 20 MiB a file, 1 GiB a user, 50 files and 200 MiB a request", m)
 	}
+	if cfg.ECG.QuotaBytes != 1<<30 {
+		t.Fatalf("ECG quota %d, want 1 GiB a user", cfg.ECG.QuotaBytes)
+	}
 	if cfg.Database.DSN != filepath.Join(dir, "postsvc.db") {
 		t.Fatalf("default DSN %q", cfg.Database.DSN)
 	}
@@ -137,6 +140,8 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{map[string]string{"APP_JOBS_FAILED_RETENTION": "0s"}, "APP_JOBS_FAILED_RETENTION"},
 		{map[string]string{"APP_MEDIA_MAX_FILE_BYTES": "0"}, "APP_MEDIA_MAX_FILE_BYTES"},
 		{map[string]string{"APP_MEDIA_QUOTA_BYTES": "-5"}, "APP_MEDIA_QUOTA_BYTES"},
+		{map[string]string{"APP_ECG_QUOTA_BYTES": "0"}, "APP_ECG_QUOTA_BYTES"},
+		{map[string]string{"APP_ECG_QUOTA_BYTES": "-5"}, "APP_ECG_QUOTA_BYTES"},
 		{map[string]string{"APP_MEDIA_SWEEP_GRACE": "0s"}, "APP_MEDIA_SWEEP_GRACE"},
 		{map[string]string{"APP_HTTP_TRUSTED_PROXIES": "bogus"}, "APP_HTTP_TRUSTED_PROXIES"},
 		{map[string]string{"APP_HTTP_TRUSTED_PROXIES": "10.0.0.0/33"}, "APP_HTTP_TRUSTED_PROXIES"},

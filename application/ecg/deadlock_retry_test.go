@@ -48,7 +48,7 @@ func (r callLog) log(name string) {
 	r.mu.Unlock()
 }
 
-func (r callLog) LockOwner(ctx context.Context, owner identity.UserID) error {
+func (r callLog) LockOwner(ctx context.Context, owner identity.UserID) (int64, error) {
 	r.log("LockOwner")
 	return r.Repository.LockOwner(ctx, owner)
 }
@@ -61,8 +61,8 @@ func (r callLog) Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error {
 // TestUploadRetriedAfterADeadlockTakesTheOwnersLock: an upload whose unit of work lost a
 // deadlock runs again behind the owner's row lock, so that the uploads of one id that deadlock
 // each other when a delete of that id commits go one at a time instead of losing again, and
-// again (three lost attempts were answered 503). A first attempt takes no lock: uploads that
-// do not contend never wait for each other.
+// again (three lost attempts were answered 503). Every attempt takes the lock first: the quota
+// is checked under it (the first call is Receive's read of the owner's bytes, on the pool).
 func TestUploadRetriedAfterADeadlockTakesTheOwnersLock(t *testing.T) {
 	f := newFixture(t)
 	var (
@@ -72,14 +72,14 @@ func TestUploadRetriedAfterADeadlockTakesTheOwnersLock(t *testing.T) {
 	store := storeWith{Store: ecgfake.Store{}, wrap: func(r ecgport.Repository) ecgport.Repository {
 		return callLog{Repository: r, mu: &mu, calls: &calls}
 	}}
-	f.svc = ecgapp.NewService(&deadlockOnce{Store: f.env.Store}, store, f.spools, f.env.Jobs, ecgapp.Analyses{sumAnalysis{}}, f.env.Clock, f.env.IDs)
+	f.svc = ecgapp.NewService(&deadlockOnce{Store: f.env.Store}, store, f.spools, f.env.Jobs, ecgapp.Analyses{sumAnalysis{}}, f.env.Clock, f.env.IDs, f.settings)
 	alice := f.user()
 	stored, created, err := f.upload(t, alice, "rec-1", []int32{1, 2, 3})
 	if err != nil || !created {
 		t.Fatalf("upload retried after a deadlock: created %v, %v", created, err)
 	}
-	if want := []string{"Add", "LockOwner", "Add"}; !slices.Equal(calls, want) {
-		t.Fatalf("calls %v, want %v: the second attempt must take the owner's lock first, the first none", calls, want)
+	if want := []string{"LockOwner", "LockOwner", "Add", "LockOwner", "Add"}; !slices.Equal(calls, want) {
+		t.Fatalf("calls %v, want %v: each attempt must take the owner's lock first", calls, want)
 	}
 	if got, err := f.svc.Get(context.Background(), alice, "rec-1"); err != nil || got.Key() != stored.Key() {
 		t.Fatalf("stored ECG: %v", err)

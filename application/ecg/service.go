@@ -33,8 +33,17 @@ const (
 // hour, enough to ride out a database failover.
 const analyseAttempts = 12
 
+// Settings are the use case's limits.
+type Settings struct {
+	// QuotaBytes is the most that one user's ECGs may take together, counted as the packed
+	// bytes of their samples (what the database stores of them): an upload that would take
+	// the owner past it is refused with ecg.ErrQuotaExceeded.
+	QuotaBytes int64
+}
+
 // Service implements ecgport.Service and the context's job handlers.
 type Service struct {
+	s        Settings
 	uow      ports.UnitOfWork
 	store    ecgport.Store
 	spools   ecgport.Spools
@@ -52,9 +61,9 @@ var (
 
 // NewService builds the ECG use case.
 func NewService(uow ports.UnitOfWork, store ecgport.Store, spools ecgport.Spools, jobs ports.JobQueue,
-	analyses Analyses, clock ports.Clock, ids ports.IDGenerator,
+	analyses Analyses, clock ports.Clock, ids ports.IDGenerator, settings Settings,
 ) *Service {
-	s := &Service{uow: uow, store: store, spools: spools, jobs: jobs, analyses: analyses, clock: clock, ids: ids}
+	s := &Service{s: settings, uow: uow, store: store, spools: spools, jobs: jobs, analyses: analyses, clock: clock, ids: ids}
 	s.batches = newAnalysisBatches(s.analyseBatch)
 	return s
 }
@@ -62,12 +71,52 @@ func NewService(uow ports.UnitOfWork, store ecgport.Store, spools ecgport.Spools
 // contentOwner refuses admins: they manage accounts and hold no content.
 func contentOwner(p identity.Principal) error { return identity.RequireContentOwner(p) }
 
-// Receive checks the caller before any of an upload is read and hands out its spool.
-func (s *Service) Receive(_ context.Context, p identity.Principal) (ecgport.Spool, error) {
+// Receive checks the caller before any of an upload is read and hands out its spool. An owner
+// already at or over the quota gets a spool that keeps nothing (atQuota): none of the upload
+// is spooled or stored, and Upload refuses it unless it retries an ECG already stored, which
+// only the draft's id tells, and which must be answered as before (200, or 409).
+func (s *Service) Receive(ctx context.Context, p identity.Principal) (ecgport.Spool, error) {
 	if err := contentOwner(p); err != nil {
 		return nil, err
 	}
+	// One plain read of the committed sum, without waiting for an upload of the owner that
+	// holds the lock while it commits (Repository.LockOwner on the pool).
+	used, err := s.store.ECGs(s.uow.Pool()).LockOwner(ctx, p.UserID)
+	if err != nil {
+		return nil, identity.AsCaller(err)
+	}
+	if used >= s.s.QuotaBytes {
+		return &atQuota{}, nil
+	}
 	return s.spools.New()
+}
+
+// atQuota is the spool of an upload whose owner is at the quota when it begins: it keeps no
+// block, only counts their bytes, and holds no share of the spools' memory or disk.
+type atQuota struct{ bytes int64 }
+
+func (a *atQuota) Put(b ecg.Block) error { a.bytes += int64(len(b.Data)); return nil }
+func (a *atQuota) Bytes() int64          { return a.bytes }
+func (a *atQuota) Close() error          { return nil }
+func (a *atQuota) Each(func(ecg.Block) error) error {
+	return errors.New("ecg: the blocks of an upload over the quota were not kept")
+}
+
+// uploadAtQuota answers an upload whose owner was at the quota when it began: the stored ECG
+// when it retries one with the same content (nothing new is stored), ecg.ErrExists when the id
+// holds other content, else ecg.ErrQuotaExceeded.
+func (s *Service) uploadAtQuota(ctx context.Context, e *ecg.ECG) (*ecg.ECG, bool, error) {
+	stored, err := s.store.ECGs(s.uow.Pool()).Get(ctx, e.Owner(), e.ID())
+	switch {
+	case errors.Is(err, ecg.ErrNotFound):
+		return nil, false, ecg.ErrQuotaExceeded
+	case err != nil:
+		return nil, false, err
+	case stored.SameContent(e):
+		return stored, false, nil
+	default:
+		return nil, false, ecg.ErrExists
+	}
 }
 
 // Upload validates and stores an ECG with its analysis job.
@@ -79,29 +128,42 @@ func (s *Service) Upload(ctx context.Context, p identity.Principal, d ecg.Draft,
 	if err != nil {
 		return nil, false, err
 	}
+	if _, ok := signals.(*atQuota); ok {
+		return s.uploadAtQuota(ctx, e)
+	}
+	size := signals.Bytes()
 	// A retry can meet the first attempt's ECG being deleted in between; a few rounds settle
 	// it either way.
 	for range 3 {
-		attempt := 0
 		err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
-			attempt++
 			repo := s.store.ECGs(tx)
-			if attempt > 1 {
-				// The unit of work runs again: it lost a deadlock. Uploads of one id that
-				// wait while a delete of that id commits all hold a shared lock on the
-				// deleted row's key and each waits for the others to insert, and each
-				// such round kills some of them again; three attempts were not always
-				// enough (503) when a delete raced retried uploads. Behind the owner's row
-				// lock the attempts that lost run one at a time; a first attempt takes no
-				// lock, so uploads that do not contend never wait for each other.
-				if err := repo.LockOwner(ctx, p.UserID); err != nil {
+			// The quota is checked under the owner's row lock, the transaction's first read,
+			// so concurrent uploads of one owner commit one at a time, each seeing the bytes
+			// of those before it: together they can never pass the quota. (The lock also
+			// keeps attempts that lost a deadlock from losing again: uploads of one id that
+			// wait while a delete of that id commits all hold a shared lock on the deleted
+			// row's key and each waits for the others to insert, and three attempts were
+			// not always enough when a delete raced retried uploads.) Uploads of different
+			// owners never wait for each other.
+			used, err := repo.LockOwner(ctx, p.UserID)
+			if err != nil {
+				return err
+			}
+			if used+size > s.s.QuotaBytes {
+				// A retry of an ECG already stored stores nothing new: it is answered as a
+				// duplicate (below), not refused.
+				switch _, err := repo.Get(ctx, p.UserID, e.ID()); {
+				case err == nil:
+					return fmt.Errorf("ecg: %q over the quota: %w", e.ID(), ecgport.ErrDuplicate)
+				case !errors.Is(err, ecg.ErrNotFound):
 					return err
 				}
+				return ecg.ErrQuotaExceeded
 			}
 			if err := repo.Add(ctx, e, signals); err != nil {
 				return err
 			}
-			_, err := s.jobs.Enqueue(ctx, tx, ports.NewJob{Kind: AnalyseJob, Payload: []byte(e.Key()), MaxAttempts: analyseAttempts})
+			_, err = s.jobs.Enqueue(ctx, tx, ports.NewJob{Kind: AnalyseJob, Payload: []byte(e.Key()), MaxAttempts: analyseAttempts})
 			return err
 		})
 		if !errors.Is(err, ecgport.ErrDuplicate) {

@@ -58,6 +58,7 @@ func (sumAnalysis) Analyse(samples []int32) ([]ecg.Measure, error) {
 type fixture struct {
 	env      *fakes.Env
 	spools   *ecgfake.Spools
+	settings ecgapp.Settings
 	svc      *ecgapp.Service
 	failNext error
 	runs     int
@@ -65,14 +66,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, analyses ...ecgport.Analysis) *fixture {
 	t.Helper()
-	f := &fixture{env: fakes.NewEnv(), spools: &ecgfake.Spools{}}
+	f := &fixture{env: fakes.NewEnv(), spools: &ecgfake.Spools{}, settings: ecgapp.Settings{QuotaBytes: 1 << 40}}
 	if analyses == nil {
 		analyses = []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
 	}
 	if err := ecgapp.Analyses(analyses).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	f.svc = ecgapp.NewService(f.env.Store, ecgfake.Store{}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	f.svc = ecgapp.NewService(f.env.Store, ecgfake.Store{}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs, f.settings)
 	return f
 }
 
@@ -249,7 +250,7 @@ func TestUploadIsOneUnitOfWork(t *testing.T) {
 	d := ecg.Draft{ID: "rec-1", IDSent: true, Date: ptr("2026-01-01T10:00:00Z"), Leads: []ecg.LeadDraft{{Name: ptr("I"), Signal: sig, SignalSent: true}}}
 	store := ecgfake.Store{}
 	failing := failingJobs{}
-	svc := ecgapp.NewService(f.env.Store, store, f.spools, failing, ecgapp.Analyses{sumAnalysis{}}, f.env.Clock, f.env.IDs)
+	svc := ecgapp.NewService(f.env.Store, store, f.spools, failing, ecgapp.Analyses{sumAnalysis{}}, f.env.Clock, f.env.IDs, f.settings)
 	if _, _, err := svc.Upload(context.Background(), alice, d, spool); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("upload with the queue down: %v", err)
 	}
@@ -366,7 +367,7 @@ func TestReanalysisBringsResultsUpToDate(t *testing.T) {
 	v2 := newFixture(t, countAnalysis{name: "count", version: 2}, sumAnalysis{})
 	v2.env = f.env
 	v2.svc = ecgapp.NewService(f.env.Store, ecgfake.Store{}, f.spools, f.env.Jobs,
-		ecgapp.Analyses{countAnalysis{name: "count", version: 2}, sumAnalysis{}}, f.env.Clock, f.env.IDs)
+		ecgapp.Analyses{countAnalysis{name: "count", version: 2}, sumAnalysis{}}, f.env.Clock, f.env.IDs, f.settings)
 	ctx := context.Background()
 	if _, err := v2.svc.StartReanalysis(ctx); err != nil {
 		t.Fatal(err)
@@ -539,7 +540,7 @@ func TestAnalysisReadsTheSignalOnce(t *testing.T) {
 	f := newFixture(t)
 	reads := 0
 	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
-	f.svc = ecgapp.NewService(f.env.Store, blockCounter{Store: ecgfake.Store{}, reads: &reads}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	f.svc = ecgapp.NewService(f.env.Store, blockCounter{Store: ecgfake.Store{}, reads: &reads}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs, f.settings)
 	alice := f.user()
 	if _, _, err := f.upload(t, alice, "rec-1", []int32{1, -2, 3}, []int32{4, 5}); err != nil {
 		t.Fatal(err)
@@ -574,7 +575,7 @@ func TestBatchSaveFallsBackToOneByOne(t *testing.T) {
 	f := newFixture(t)
 	store := storeWith{Store: ecgfake.Store{}, wrap: func(r ecgport.Repository) ecgport.Repository { return failingBatchSave{r} }}
 	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
-	f.svc = ecgapp.NewService(f.env.Store, store, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	f.svc = ecgapp.NewService(f.env.Store, store, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs, f.settings)
 	alice := f.user()
 	for _, id := range []string{"a", "b"} {
 		if _, _, err := f.upload(t, alice, id, []int32{1, 2, 3}); err != nil {
@@ -619,7 +620,7 @@ func TestLargeECGIsReadPageByPage(t *testing.T) {
 		return pageCounter{Repository: r, paged: &paged, whole: &whole}
 	}}
 	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
-	f.svc = ecgapp.NewService(f.env.Store, store, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	f.svc = ecgapp.NewService(f.env.Store, store, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs, f.settings)
 	alice := f.user()
 	// 2 × 600,000 samples may pack to 4.8 MB, over the 4 MiB a read takes.
 	long := make([]int32, 600_000)
@@ -693,7 +694,7 @@ func TestECGDeletedWhileAnalysedIsNotDamage(t *testing.T) {
 	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
 	f.svc = ecgapp.NewService(f.env.Store, storeWith{Store: ecgfake.Store{}, wrap: func(r ecgport.Repository) ecgport.Repository {
 		return deletedWhileRead{Repository: r, owner: alice.UserID, id: "rec-1"}
-	}}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	}}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs, f.settings)
 	e, _, err := f.upload(t, alice, "rec-1", []int32{1, -2, 3}, []int32{4, 5})
 	if err != nil {
 		t.Fatal(err)
@@ -732,7 +733,7 @@ func TestInsightsOfAnECGDeletedMeanwhileAreNotFound(t *testing.T) {
 	analyses := []ecgport.Analysis{countAnalysis{name: "count", version: 1, fail: &f.failNext, runs: &f.runs}, sumAnalysis{}}
 	f.svc = ecgapp.NewService(f.env.Store, storeWith{Store: ecgfake.Store{}, wrap: func(r ecgport.Repository) ecgport.Repository {
 		return deletedBeforeResults{Repository: r, owner: alice.UserID, id: "rec-1"}
-	}}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs)
+	}}, f.spools, f.env.Jobs, analyses, f.env.Clock, f.env.IDs, f.settings)
 	in, err := f.svc.Insights(context.Background(), alice, "rec-1")
 	if !errors.Is(err, ecg.ErrNotFound) {
 		t.Fatalf("insights of an ECG deleted while they were read: %+v, %v; want ecg_not_found", in, err)

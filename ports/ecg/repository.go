@@ -24,16 +24,20 @@ type Store interface {
 // through them; the methods keyed by ecg.Key alone serve the background jobs. Every method
 // wraps domain.ErrUnavailable when the database cannot be reached.
 type Repository interface {
-	// Add stores e and its blocks. When the owner already has an ECG with e's ID it stores
+	// Add stores e and its blocks, and counts their packed bytes towards the owner's (see
+	// LockOwner) until e is deleted. When the owner already has an ECG with e's ID it stores
 	// nothing and returns an error wrapping ErrDuplicate; identity.ErrUnknownUser when the
 	// owner does not exist. It may call blocks.Each more than once (a unit of work retried
 	// after a deadlock), so Each must be repeatable.
 	Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error
 	// LockOwner locks the owner's row until the unit of work ends, so that the owner's writes
-	// that take it run one at a time; identity.ErrUnknownUser when the owner does not exist.
-	// Where writers already take turns (SQLite), and on the pool's scope, it only checks that
-	// the owner exists.
-	LockOwner(ctx context.Context, owner identity.UserID) error
+	// that take it run one at a time, and returns what the owner's ECGs take: the packed bytes
+	// of their samples (ecg.Block.Data, summed), which the quota counts. It must be the unit
+	// of work's first read, so that the sum sees every write committed before the lock was
+	// granted. identity.ErrUnknownUser when the owner does not exist. Where writers already
+	// take turns (SQLite) it locks nothing more; on the pool's scope it locks nothing and
+	// reads the sum as committed, without waiting for a holder of the lock.
+	LockOwner(ctx context.Context, owner identity.UserID) (used int64, err error)
 	// Get returns the owner's ECG with id; ecg.ErrNotFound when there is none.
 	Get(ctx context.Context, owner identity.UserID, id ecg.ID) (*ecg.ECG, error)
 	// ByKey returns the ECG stored under key; ecg.ErrNotFound when there is none.

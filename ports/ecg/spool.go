@@ -14,8 +14,12 @@ type Spools interface {
 // Spool receives an upload's blocks and hands them back in order. Put fails (wrapping
 // domain.ErrUnavailable) when the blocks cannot be kept. Close releases what it holds; it
 // must be called once the upload is stored or refused.
+//
+// Bytes is the packed data of the blocks put so far (the sum of their Data's lengths): what
+// storing them takes, and what the owner's quota counts.
 type Spool interface {
 	ecg.BlockSink
 	ecg.Blocks
+	Bytes() int64
 	Close() error
 }

@@ -54,8 +54,10 @@ func (r repo) atomic(ctx context.Context, fn func(db *gorm.DB) error) error {
 }
 
 // Add inserts the ECG's row first, so that a duplicate id or an unknown owner fails before any
-// block is written, then its blocks in batches (blockWriter). On the pool it is one
-// transaction: all or nothing.
+// block is written, then its blocks in batches (blockWriter), then records on the row the
+// blocks' packed bytes that the writer counted (one update by primary key of a row the
+// transaction already holds): the row's size is what was stored, whoever built e. On the pool
+// it is one transaction: all or nothing.
 func (r repo) Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error {
 	row, err := toECGRow(e)
 	if err != nil {
@@ -81,27 +83,59 @@ func (r repo) Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error {
 		if err := blocks.Each(w.put); err != nil {
 			return err
 		}
-		return w.flush()
+		if err := w.flush(); err != nil {
+			return err
+		}
+		return gormstore.MapErr(db.Exec("UPDATE ecgs SET data_bytes = ? WHERE ecg_key = ?", w.total, row.Key).Error)
 	})
 }
 
 // LockOwner locks the owner's users row (on MySQL, in a transaction): the lock that every
 // other write of the user takes first, and that the foreign key check of an ECG insert waits
-// for.
-func (r repo) LockOwner(ctx context.Context, owner identity.UserID) error {
+// for; then it sums the data_bytes of the owner's ECGs, from the owner index alone
+// (idx_ecgs_owner_key_bytes). SQLite needs no row lock: its write transactions begin
+// IMMEDIATE and run one at a time.
+//
+// On MySQL the sum is a consistent read, and InnoDB's REPEATABLE READ fixes a transaction's
+// snapshot at its first consistent read: LockOwner must come before any other read of the
+// transaction (as it does in the upload), so that the sum, taken once the lock is granted,
+// sees every upload committed before. A locking read of the sum would not depend on that, but
+// it would take gap locks on the owner index that deadlock the uploads of two owners whose ids
+// are neighbours (as media's quota found).
+//
+// On the pool there is no transaction to hold a lock: the owner's row and the sum are merely
+// read, in one statement, so an upload beginning does not wait behind another of the owner's
+// uploads committing (which holds the row's lock).
+func (r repo) LockOwner(ctx context.Context, owner identity.UserID) (int64, error) {
 	db := r.db.WithContext(ctx)
+	if r.pool {
+		var used []int64
+		err := db.Raw("SELECT (SELECT COALESCE(SUM(data_bytes), 0) FROM ecgs WHERE owner_id = u.id) FROM users u WHERE u.id = ?",
+			string(owner)).Scan(&used).Error
+		if err != nil {
+			return 0, gormstore.MapErr(err)
+		}
+		if len(used) == 0 {
+			return 0, fmt.Errorf("ecggorm: ECG owner %s: %w", owner, identity.ErrUnknownUser)
+		}
+		return used[0], nil
+	}
 	q := "SELECT id FROM users WHERE id = ?"
-	if !r.pool && gormstore.IsMySQL(db) {
+	if gormstore.IsMySQL(db) {
 		q += " FOR UPDATE"
 	}
 	var ids []string
 	if err := db.Raw(q, string(owner)).Scan(&ids).Error; err != nil {
-		return gormstore.MapErr(err)
+		return 0, gormstore.MapErr(err)
 	}
 	if len(ids) == 0 {
-		return fmt.Errorf("ecggorm: ECG owner %s: %w", owner, identity.ErrUnknownUser)
+		return 0, fmt.Errorf("ecggorm: ECG owner %s: %w", owner, identity.ErrUnknownUser)
 	}
-	return nil
+	var used int64
+	if err := db.Raw("SELECT COALESCE(SUM(data_bytes), 0) FROM ecgs WHERE owner_id = ?", string(owner)).Scan(&used).Error; err != nil {
+		return 0, gormstore.MapErr(err)
+	}
+	return used, nil
 }
 
 // batchBufs holds the data buffers of blockWriters, each big enough for a whole batch (a
@@ -125,6 +159,8 @@ type blockWriter struct {
 	buf        []byte
 	args       []any
 	bundle     openBundle
+	// total is the packed data of every block put, as ecgs.data_bytes records it.
+	total int64
 }
 
 // openBundle is the row being filled: where its data starts in the writer's buffer, where its
@@ -194,6 +230,7 @@ func (w *blockWriter) put(b ecg.Block) error {
 	w.bundle.blocks++
 	w.bundle.samples += b.Samples
 	w.bundle.dataBytes += len(b.Data)
+	w.total += int64(len(b.Data))
 	w.bundle.last = ecg.Block{Lead: b.Lead, Seq: b.Seq}
 	return nil
 }

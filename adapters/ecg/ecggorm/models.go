@@ -29,6 +29,10 @@ type ecgRow struct {
 	Analyses   string     `gorm:"column:analyses"`
 	CreatedAt  time.Time  `gorm:"column:created_at;autoCreateTime:false"`
 	AnalysedAt *time.Time `gorm:"column:analysed_at"`
+	// DataBytes is the packed data of the ECG's blocks, summed (as ecg_blocks.data_bytes
+	// counts it): what the owner's quota counts (00015_ecg_data_bytes.sql). Add writes it once
+	// the blocks are written.
+	DataBytes int64 `gorm:"column:data_bytes"`
 }
 
 func (ecgRow) TableName() string { return "ecgs" }

@@ -133,6 +133,8 @@ type spool struct {
 	file   *os.File
 	w      *bufio.Writer
 	header []byte
+	// bytes is the packed data put so far, in memory and in the file.
+	bytes int64
 	// read is set by Each: the upload is complete, and Each may run again (a retried unit of
 	// work) but Put may not.
 	read   bool
@@ -147,6 +149,7 @@ func (s *spool) Put(b ecg.Block) error {
 	n := int64(len(b.Data))
 	if s.file == nil && s.held+n <= s.parent.perItem && s.parent.take(n) {
 		s.held += n
+		s.bytes += n
 		b.Data = append([]byte(nil), b.Data...)
 		s.mem = append(s.mem, b)
 		return nil
@@ -175,8 +178,12 @@ func (s *spool) Put(b ecg.Block) error {
 	if _, err := s.w.Write(b.Data); err != nil {
 		return unavailable(err)
 	}
+	s.bytes += n
 	return nil
 }
+
+// Bytes is the packed data put so far.
+func (s *spool) Bytes() int64 { return s.bytes }
 
 // Each hands back every block in the order it was put; it may run more than once. The Data
 // of a block is valid only during fn.

@@ -114,10 +114,17 @@ func TestLargeUploadSpillsInOrder(t *testing.T) {
 	if held := 16*4096 - sp.Free(); held > 4096 {
 		t.Fatalf("one upload holds %d bytes of memory, its share is 4096", held)
 	}
+	// What the quota counts: the blocks' data, in memory and in the file alike.
+	if n := s.Bytes(); n != 3*4*1500 {
+		t.Fatalf("Bytes = %d, want %d", n, 3*4*1500)
+	}
 	equalBlocks(t, collect(t, s), want)
 	equalBlocks(t, collect(t, s), want)
 	if err := s.Put(block(9, 0, 10)); err == nil {
 		t.Fatal("Put after Each: want an error")
+	}
+	if n := s.Bytes(); n != 3*4*1500 {
+		t.Fatalf("Bytes after a refused Put = %d, want %d", n, 3*4*1500)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

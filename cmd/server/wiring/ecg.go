@@ -31,6 +31,7 @@ var ecgCoreSet = wire.NewSet(
 	ecgSpools,
 	wire.Bind(new(ecgport.Spools), new(*ecgspool.Spools)),
 	ecgAnalyses,
+	ecgSettings,
 	ecgapp.NewService,
 	wire.Bind(new(ecgport.Service), new(*ecgapp.Service)),
 )
@@ -43,6 +44,10 @@ func ecgAnalyses() (ecgapp.Analyses, error) {
 
 func ecgSpools(cfg config.ECG) (*ecgspool.Spools, error) {
 	return ecgspool.New(ecgspool.Settings{Memory: cfg.SpoolMemory, Dir: cfg.SpoolDir, Disk: cfg.SpoolDisk})
+}
+
+func ecgSettings(cfg config.ECG) ecgapp.Settings {
+	return ecgapp.Settings{QuotaBytes: cfg.QuotaBytes}
 }
 
 func ecgHTTPSettings(cfg config.ECG) ecghttp.Settings {

@@ -88,7 +88,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		cleanup()
 		return nil, nil, err
 	}
-	ecgService := ecg.NewService(unitOfWork, ecggormStore, spools, jobQueue, analyses, clock, iDs)
+	settings2 := ecgSettings(configECG)
+	ecgService := ecg.NewService(unitOfWork, ecggormStore, spools, jobQueue, analyses, clock, iDs, settings2)
 	mediagormStore := mediagorm.NewStore()
 	storage := cfg.Storage
 	objectStore, cleanup4, err := openObjectStore(storage, logger)
@@ -100,8 +101,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	}
 	imaging := mediaImaging(logger)
 	configMedia := cfg.Media
-	settings2 := mediaSettings(configMedia)
-	mediaService := media.NewService(unitOfWork, mediagormStore, objectStore, imaging, jobQueue, stamps, stampBoard, clock, iDs, settings2)
+	settings3 := mediaSettings(configMedia)
+	mediaService := media.NewService(unitOfWork, mediagormStore, objectStore, imaging, jobQueue, stamps, stampBoard, clock, iDs, settings3)
 	v := dataOwners(service, ecgService, mediaService)
 	admin := accounts.NewAdmin(unitOfWork, store, hasher, jobQueue, stamps, v, clock, iDs)
 	accountsAPIKeySettings := apiKeySettings(auth)
@@ -273,7 +274,8 @@ func NewECG(cfg *config.Config) (*ECG, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	service := ecg.NewService(unitOfWork, store, spools, jobQueue, analyses, clock, iDs)
+	settings := ecgSettings(configECG)
+	service := ecg.NewService(unitOfWork, store, spools, jobQueue, analyses, clock, iDs, settings)
 	wiringECG := &ECG{
 		Config:   cfg,
 		Migrator: migrator,

@@ -15,6 +15,11 @@ var (
 	// upload with the same content is not an error (the stored ECG is returned).
 	ErrExists = domain.NewError(domain.KindConflict, "ecg_exists",
 		"An ECG with this id already exists with different content; nothing was changed.")
+	// ErrQuotaExceeded: storing the upload would take the owner past their ECG storage quota
+	// (the packed samples of all their ECGs). A retried upload of an ECG already stored is not
+	// refused: it stores nothing new.
+	ErrQuotaExceeded = domain.NewError(domain.KindForbidden, "quota_exceeded",
+		"Storing this ECG would exceed your ECG storage quota; delete some ECGs first. Nothing was stored.")
 )
 
 // LeadField names a lead's field in validation errors: leads[3].name.

@@ -38,6 +38,10 @@ func Tests() []contract.Group[Backend] {
 			{Name: "concurrent adds of one id: the unique index decides", Run: testConcurrentAdds},
 			{Name: "lock owner: a second holder waits, an unknown owner is refused", Run: testLockOwner},
 		}},
+		{Name: "quota", Tests: []contract.Test[Backend]{
+			{Name: "lock owner counts the packed bytes of the owner's ECGs; deletes free them", Run: testUsage},
+			{Name: "concurrent checked adds of one owner never pass the limit", Run: testQuotaConcurrent},
+		}},
 		{Name: "blocks", Tests: []contract.Test[Backend]{
 			{Name: "a million-sample lead round-trips through pages", Run: testMillionSamples},
 			{Name: "pages start anywhere and keep their budget", Run: testBlocksFrom},
@@ -241,17 +245,140 @@ func testUnknownOwner(t *testing.T, b Backend) {
 func testLockOwner(t *testing.T, b Backend) {
 	ctx := t.Context()
 	owner := b.NewUser(t)
-	contract.NoErr(t, "LockOwner on the pool", b.ECGs().LockOwner(ctx, owner))
+	used, err := b.ECGs().LockOwner(ctx, owner)
+	contract.NoErr(t, "LockOwner on the pool", err)
+	if used != 0 {
+		t.Fatalf("LockOwner of an owner without ECGs = %d bytes, want 0", used)
+	}
 	ghost := identity.UserID(contract.NewID(t))
-	contract.WantErr(t, "LockOwner of an unknown owner", b.ECGs().LockOwner(ctx, ghost), identity.ErrUnknownUser)
-	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error { return b.Store.ECGs(tx).LockOwner(ctx, ghost) })
+	_, err = b.ECGs().LockOwner(ctx, ghost)
+	contract.WantErr(t, "LockOwner of an unknown owner", err, identity.ErrUnknownUser)
+	err = b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		_, err := b.Store.ECGs(tx).LockOwner(ctx, ghost)
+		return err
+	})
 	contract.WantErr(t, "LockOwner of an unknown owner in a unit of work", err, identity.ErrUnknownUser)
 
 	contract.SecondWaits(t, b.UoW, "owner's lock",
 		func(ctx context.Context, tx ports.Scope) (func() error, error) {
-			return func() error { return nil }, b.Store.ECGs(tx).LockOwner(ctx, owner)
+			_, err := b.Store.ECGs(tx).LockOwner(ctx, owner)
+			return func() error { return nil }, err
 		},
-		func(ctx context.Context, tx ports.Scope) error { return b.Store.ECGs(tx).LockOwner(ctx, owner) })
+		func(ctx context.Context, tx ports.Scope) error {
+			_, err := b.Store.ECGs(tx).LockOwner(ctx, owner)
+			return err
+		})
+}
+
+// used is what LockOwner counts of owner's ECGs, read on the pool and in a unit of work, which
+// must agree.
+func used(t *testing.T, b Backend, owner identity.UserID) int64 {
+	t.Helper()
+	onPool, err := b.ECGs().LockOwner(t.Context(), owner)
+	contract.NoErr(t, "LockOwner on the pool", err)
+	var inTx int64
+	err = b.UoW.Do(t.Context(), func(ctx context.Context, tx ports.Scope) error {
+		var err error
+		inTx, err = b.Store.ECGs(tx).LockOwner(ctx, owner)
+		return err
+	})
+	contract.NoErr(t, "LockOwner in a unit of work", err)
+	if onPool != inTx {
+		t.Fatalf("LockOwner: %d bytes on the pool, %d in a unit of work", onPool, inTx)
+	}
+	return onPool
+}
+
+// testUsage: LockOwner counts the packed bytes of the owner's stored ECGs (what the quota
+// counts): not another owner's, not a rolled-back add's, nor a duplicate's; a delete frees
+// the ECG's, and deleting by owner frees them all (before their blocks are purged).
+func testUsage(t *testing.T, b Backend) {
+	ctx := t.Context()
+	alice, bob := b.NewUser(t), b.NewUser(t)
+	one := addECG(t, b, alice, "one", lead{"I", walk(5000, 1)}, lead{"II", wild(70000, 2)})
+	two := addECG(t, b, alice, "two", lead{"I", walk(300, 3)})
+	other := addECG(t, b, bob, "one", lead{"I", walk(800, 4)})
+	want := int64(one.blocks.bytes() + two.blocks.bytes())
+	if n := used(t, b, alice); n != want || want <= 0 {
+		t.Fatalf("alice's ECGs take %d bytes, want %d (their blocks' packed data)", n, want)
+	}
+	if n := used(t, b, bob); n != int64(other.blocks.bytes()) {
+		t.Fatalf("bob's ECG takes %d bytes, want %d", n, other.blocks.bytes())
+	}
+	dup := makeECG(t, alice, "one", lead{"I", walk(9000, 5)})
+	contract.WantErr(t, "Add of a duplicate id", b.ECGs().Add(ctx, dup.e, dup.blocks), ecgport.ErrDuplicate)
+	rolled := makeECG(t, alice, "rolled-back", lead{"I", walk(9000, 6)})
+	err := b.UoW.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
+		if err := b.Store.ECGs(tx).Add(ctx, rolled.e, rolled.blocks); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	contract.WantErr(t, "Do", err, errBoom)
+	if n := used(t, b, alice); n != want {
+		t.Fatalf("after a duplicate and a rolled-back add alice's ECGs take %d bytes, want %d", n, want)
+	}
+	contract.NoErr(t, "Delete", b.ECGs().Delete(ctx, alice, "one"))
+	if n := used(t, b, alice); n != int64(two.blocks.bytes()) {
+		t.Fatalf("after deleting one, alice's ECGs take %d bytes, want %d", n, two.blocks.bytes())
+	}
+	contract.NoErr(t, "DeleteByOwner", b.ECGs().DeleteByOwner(ctx, alice))
+	if n := used(t, b, alice); n != 0 {
+		t.Fatalf("after deleting by owner, alice's ECGs take %d bytes, want 0", n)
+	}
+	if n := used(t, b, bob); n != int64(other.blocks.bytes()) {
+		t.Fatalf("bob's ECG takes %d bytes after alice's went, want %d", n, other.blocks.bytes())
+	}
+}
+
+// testQuotaConcurrent runs uploads of one owner at once, each checking a quota inside its unit
+// of work as the upload does: LockOwner, then Add if the sum stays within the limit. The units
+// of work hold on between the check and the add, so without the lock several would pass the
+// check on the same sum.
+func testQuotaConcurrent(t *testing.T, b Backend) {
+	const uploads = 8
+	errQuota := errors.New("quota exceeded")
+	owner := b.NewUser(t)
+	ups := make([]upload, uploads)
+	for i := range ups {
+		ups[i] = makeECG(t, owner, fmt.Sprintf("rec-%d", i), lead{"I", walk(2000, 1)})
+	}
+	size := int64(ups[0].blocks.bytes())
+	limit := 3*size + size/2 // room for three
+	start := make(chan struct{})
+	errs := make([]error, uploads)
+	var wg sync.WaitGroup
+	for i := range uploads {
+		wg.Go(func() {
+			<-start
+			errs[i] = b.UoW.Do(t.Context(), func(ctx context.Context, tx ports.Scope) error {
+				repo := b.Store.ECGs(tx)
+				used, err := repo.LockOwner(ctx, owner)
+				if err != nil {
+					return err
+				}
+				if used+size > limit {
+					return errQuota
+				}
+				time.Sleep(20 * time.Millisecond)
+				return repo.Add(ctx, ups[i].e, ups[i].blocks)
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, errQuota):
+			t.Fatalf("upload %d: %v", i, err)
+		}
+	}
+	if n := used(t, b, owner); n > limit || ok != 3 || n != int64(ok)*size {
+		t.Fatalf("%d uploads stored, %d bytes used; want 3 uploads, %d bytes (limit %d)", ok, n, 3*size, limit)
+	}
 }
 
 func testAddRollback(t *testing.T, b Backend) {

@@ -47,6 +47,14 @@ func (s *spool) Each(fn func(ecg.Block) error) error {
 	return nil
 }
 
+func (s *spool) Bytes() int64 {
+	var n int64
+	for _, b := range s.blocks {
+		n += int64(len(b.Data))
+	}
+	return n
+}
+
 func (s *spool) Close() error {
 	if !s.closed {
 		s.closed = true

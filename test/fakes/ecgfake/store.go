@@ -41,6 +41,8 @@ func init() {
 type ecgRow struct {
 	stored   ecg.Stored
 	analyses string
+	// bytes is the packed data of the ECG's blocks, which the owner's quota counts.
+	bytes int64
 }
 
 type blockKey struct {
@@ -130,16 +132,22 @@ func (r repo) Add(_ context.Context, e *ecg.ECG, blocks ecg.Blocks) error {
 		if _, ok := all[e.Key()]; ok {
 			return fmt.Errorf("ecgfake: duplicate ECG key %s", e.Key())
 		}
-		all[e.Key()] = toRow(e)
+		row := toRow(e)
 		stored := blocksOf(v)
-		return blocks.Each(func(b ecg.Block) error {
+		err := blocks.Each(func(b ecg.Block) error {
 			k := blockKey{key: e.Key(), lead: b.Lead, seq: b.Seq}
 			if _, ok := stored[k]; ok {
 				return fmt.Errorf("ecgfake: duplicate block %d/%d of ECG %s", b.Lead, b.Seq, e.Key())
 			}
 			stored[k] = blockRow{owner: e.Owner(), samples: b.Samples, data: slices.Clone(b.Data)}
+			row.bytes += int64(len(b.Data))
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		all[e.Key()] = row
+		return nil
 	})
 }
 
@@ -196,14 +204,22 @@ func (r repo) List(_ context.Context, q ecgport.ListQuery) (ecgport.List, error)
 	return out, err
 }
 
-// LockOwner checks that the owner exists: the fake's units of work already run one at a time.
-func (r repo) LockOwner(_ context.Context, owner identity.UserID) error {
-	return fakes.Access(r.tx, false, func(v *fakes.View) error {
+// LockOwner checks that the owner exists and sums the bytes of their ECGs: the fake's units of
+// work already run one at a time.
+func (r repo) LockOwner(_ context.Context, owner identity.UserID) (int64, error) {
+	var used int64
+	err := fakes.Access(r.tx, false, func(v *fakes.View) error {
 		if !fakes.IdentityExists(v, owner) {
 			return fmt.Errorf("ecgfake: ECG owner %s: %w", owner, identity.ErrUnknownUser)
 		}
+		for _, row := range ecgsOf(v) {
+			if row.stored.Owner == owner {
+				used += row.bytes
+			}
+		}
 		return nil
 	})
+	return used, err
 }
 
 func (r repo) Delete(_ context.Context, owner identity.UserID, id ecg.ID) error {
