@@ -403,9 +403,16 @@ func (r *runner) serverEnvironment(addr string) []string {
 		"APP_AUTH_MAX_QUEUED_PER_CLIENT=1000000",
 		// The seeded tokens must outlive the run.
 		"APP_AUTH_ACCESS_TOKEN_TTL=2h",
+		// The ECG scenarios upload without deleting, the first user most (ecgIdle, then a
+		// share of every turn), with 64 MiB bodies under -ecg-large-uploads: a long run
+		// would pass the default quota of 1 GiB a user, and measure refusals, not uploads.
+		"APP_ECG_QUOTA_BYTES=" + strconv.FormatInt(runECGQuotaBytes, 10),
 	}
 	return append(env, r.redisEnvironment("")...)
 }
+
+// runECGQuotaBytes is the ECG quota of the run's servers: 1 PiB a user, which no run reaches.
+const runECGQuotaBytes int64 = 1 << 50
 
 // redisEnvironment is the Redis settings of a MySQL server of the run: none without Redis
 // or on SQLite. Every server of the backend shares the run's prefix; sub, when not empty,
