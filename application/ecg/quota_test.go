@@ -10,6 +10,7 @@ import (
 	"github.com/acme/postsvc/domain/ecg/ecg"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/ports"
+	ecgport "github.com/acme/postsvc/ports/ecg"
 	"github.com/acme/postsvc/test/fakes/ecgfake"
 )
 
@@ -129,6 +130,16 @@ func TestOwnerAtTheQuotaIsRefusedBeforeSpooling(t *testing.T) {
 	}
 	if f.spools.Open != 0 {
 		t.Fatalf("an owner at the quota took %d spools", f.spools.Open)
+	}
+	// Told the id, the spool refuses a new one at once (the decoder then stops reading), and
+	// lets a retry of the stored one through.
+	w, ok := spool.(ecgport.IDWatcher)
+	if !ok {
+		t.Fatalf("the spool of an owner at the quota (%T) is not told the id", spool)
+	}
+	wantQuotaExceeded(t, "WatchID of a new id", w.WatchID("two"))
+	if err := w.WatchID("one"); err != nil {
+		t.Fatalf("WatchID of the stored id: %v", err)
 	}
 	_ = spool.Close()
 	_, _, err = f.upload(t, alice, "two", []int32{1})

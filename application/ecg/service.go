@@ -73,8 +73,9 @@ func contentOwner(p identity.Principal) error { return identity.RequireContentOw
 
 // Receive checks the caller before any of an upload is read and hands out its spool. An owner
 // already at or over the quota gets a spool that keeps nothing (atQuota): none of the upload
-// is spooled or stored, and Upload refuses it unless it retries an ECG already stored, which
-// only the draft's id tells, and which must be answered as before (200, or 409).
+// is spooled or stored, and it is refused as soon as its id is read, or once decoded when it
+// has none, unless it retries an ECG already stored, which only the id tells, and which must
+// be answered as before (200, or 409).
 func (s *Service) Receive(ctx context.Context, p identity.Principal) (ecgport.Spool, error) {
 	if err := contentOwner(p); err != nil {
 		return nil, err
@@ -86,14 +87,37 @@ func (s *Service) Receive(ctx context.Context, p identity.Principal) (ecgport.Sp
 		return nil, identity.AsCaller(err)
 	}
 	if used >= s.s.QuotaBytes {
-		return &atQuota{}, nil
+		return &atQuota{ctx: ctx, s: s, owner: p.UserID}, nil
 	}
 	return s.spools.New()
 }
 
 // atQuota is the spool of an upload whose owner is at the quota when it begins: it keeps no
-// block, only counts their bytes, and holds no share of the spools' memory or disk.
-type atQuota struct{ bytes int64 }
+// block, only counts their bytes, and holds no share of the spools' memory or disk. Told the
+// upload's id (ecgport.IDWatcher), it refuses at once an id that is not stored: the rest of
+// the body is then not read.
+type atQuota struct {
+	ctx   context.Context // the upload's, for WatchID's look-up
+	s     *Service
+	owner identity.UserID
+	bytes int64
+}
+
+var _ ecgport.IDWatcher = (*atQuota)(nil)
+
+// WatchID refuses the upload with ecg.ErrQuotaExceeded unless the owner has an ECG under id:
+// a retry, which Upload answers once the body is decoded (200 or 409). An id that cannot be
+// one, or a look-up that fails, is left to Upload too.
+func (a *atQuota) WatchID(id string) error {
+	if !ecg.PlausibleID(id) {
+		return nil
+	}
+	_, err := a.s.store.ECGs(a.s.uow.Pool()).Get(a.ctx, a.owner, ecg.ID(id))
+	if errors.Is(err, ecg.ErrNotFound) {
+		return ecg.ErrQuotaExceeded
+	}
+	return nil
+}
 
 func (a *atQuota) Put(b ecg.Block) error { a.bytes += int64(len(b.Data)); return nil }
 func (a *atQuota) Bytes() int64          { return a.bytes }

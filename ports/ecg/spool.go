@@ -23,3 +23,11 @@ type Spool interface {
 	Bytes() int64
 	Close() error
 }
+
+// IDWatcher is what a Spool may also be: the decoder tells it the upload's id as soon as it has
+// read it, and an error ends the decoding there, before the rest of the body is read. The
+// spool the service hands an owner already at the quota is one: it refuses an id that is not
+// a retry of a stored ECG.
+type IDWatcher interface {
+	WatchID(id string) error
+}

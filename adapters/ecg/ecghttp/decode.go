@@ -14,6 +14,7 @@ import (
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/ecg/ecg"
+	ecgport "github.com/acme/postsvc/ports/ecg"
 )
 
 // The upload decoder. An ECG body is mostly integers (a 12-lead, 5,000-sample recording is
@@ -103,7 +104,8 @@ var (
 // declared samples, ecg.Signal summaries). It never holds a whole signal in memory.
 //
 // Its errors are a *malformedError (400), a *domain.ValidationError (422), what sink.Put
-// returned, or an error of r wrapped with %w.
+// returned, what sink's WatchID returned when it is an ecgport.IDWatcher (told the id as
+// soon as it is read: the rest of the body is then not read), or an error of r wrapped with %w.
 func decodeECG(r io.Reader, sink ecg.BlockSink) (ecg.Draft, error) {
 	d := getDecoder(r, sink)
 	defer putDecoder(d)
@@ -330,6 +332,11 @@ func (d *decoder) document() (ecg.Draft, error) {
 				return ecg.Draft{}, err
 			}
 			draft.ID, draft.IDSent = s, true
+			if w, ok := d.sink.(ecgport.IDWatcher); ok {
+				if err := w.WatchID(s); err != nil {
+					return ecg.Draft{}, err
+				}
+			}
 		case "date":
 			s, err := d.knownString(-1, "date", maxDateBytes,
 				"must be an RFC 3339 date and time of at most 64 characters, such as 2024-05-01T09:30:00Z")

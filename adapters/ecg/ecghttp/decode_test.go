@@ -810,6 +810,56 @@ func TestDecodeSinkError(t *testing.T) {
 	}
 }
 
+// watchSink is a memSink told the upload's id (ecgport.IDWatcher), which it refuses with err.
+type watchSink struct {
+	memSink
+	ids []string
+	err error
+}
+
+func (s *watchSink) WatchID(id string) error {
+	s.ids = append(s.ids, id)
+	return s.err
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestDecodeTellsTheIDToAWatcher: a sink that watches ids is told the id as soon as it is
+// read, and its refusal ends the decoding there, the rest of the body unread (the spool of an
+// owner at the ECG quota refuses a new id so); a watcher that accepts changes nothing.
+func TestDecodeTellsTheIDToAWatcher(t *testing.T) {
+	body := ecgBody(12, 50000)
+	refused := errors.New("refused")
+	sink := &watchSink{err: refused}
+	r := &countReader{r: bytes.NewReader(body)}
+	_, err := decodeECG(r, sink)
+	if !errors.Is(err, refused) {
+		t.Fatalf("error %v, want the watcher's", err)
+	}
+	if len(sink.ids) != 1 || sink.ids[0] != "ecg-12x50000" || len(sink.blocks) != 0 {
+		t.Fatalf("watcher told %q, %d blocks put; want the id once and no block", sink.ids, len(sink.blocks))
+	}
+	if r.n > 128<<10 || r.n >= len(body) {
+		t.Fatalf("%d bytes of %d read after the id was refused", r.n, len(body))
+	}
+	want, _ := mustDecode(t, string(body))
+	sink = &watchSink{}
+	got, err := decodeECG(bytes.NewReader(body), sink)
+	if err != nil || len(sink.ids) != 1 || got.ID != want.ID || len(got.Leads) != 12 || len(sink.blocks) == 0 {
+		t.Fatalf("with an accepting watcher: %v, told %q, draft %q of %d leads", err, sink.ids, got.ID, len(got.Leads))
+	}
+}
+
 // TestDecodeReusesItsState: a decoder that failed anywhere leaves nothing behind for the
 // next, and decoders run concurrently.
 func TestDecodeReusesItsState(t *testing.T) {
