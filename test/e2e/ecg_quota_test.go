@@ -128,3 +128,32 @@ func TestECGQuotaHoldsUnderConcurrentUploads(t *testing.T) {
 		}
 	})
 }
+
+// TestECGOwnerAtTheQuota: a user whose ECGs take exactly APP_ECG_QUOTA_BYTES is refused from
+// the start of an upload (nothing is spooled; the id, read first, is not stored: 403
+// quota_exceeded), with and without an id, while a retry of the stored ECG is still 200 and
+// other content under its id 409; after a DELETE the user can upload again.
+func TestECGOwnerAtTheQuota(t *testing.T) {
+	t.Parallel()
+	first := makeECG("full-0", 2, 1500, 43)
+	quota := packedSize(first)
+	ecgBackends(t, []string{"APP_ECG_QUOTA_BYTES=" + strconv.FormatInt(quota, 10)}, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("ecg-full"))
+		s.uploadECG(a.Access, first, http.StatusAccepted)
+		tiny := makeECG("full-1", 1, 1, 44)
+		_, r := s.uploadECG(a.Access, tiny, http.StatusForbidden)
+		expectProblem(t, r, http.StatusForbidden, "quota_exceeded")
+		tiny.ID = ""
+		_, r = s.uploadECG(a.Access, tiny, http.StatusForbidden)
+		expectProblem(t, r, http.StatusForbidden, "quota_exceeded")
+		s.uploadECG(a.Access, first, http.StatusOK)
+		other := makeECG("full-0", 1, 1, 45)
+		_, r = s.uploadECG(a.Access, other, http.StatusConflict)
+		expectProblem(t, r, http.StatusConflict, "ecg_exists")
+		if n := len(s.listECGs(a.Access, 0)); n != 1 {
+			t.Fatalf("the user lists %d ECGs, want 1", n)
+		}
+		expect(t, s.do("DELETE", ecgPath(first.ID), a.Access, nil), http.StatusNoContent)
+		s.uploadECG(a.Access, makeECG("full-1", 1, 1, 44), http.StatusAccepted)
+	})
+}
