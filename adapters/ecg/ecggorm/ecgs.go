@@ -54,14 +54,21 @@ func (r repo) atomic(ctx context.Context, fn func(db *gorm.DB) error) error {
 }
 
 // Add inserts the ECG's row first, so that a duplicate id or an unknown owner fails before any
-// block is written, then its blocks in batches (blockWriter), then records on the row the
-// blocks' packed bytes that the writer counted (one update by primary key of a row the
-// transaction already holds): the row's size is what was stored, whoever built e. On the pool
-// it is one transaction: all or nothing.
+// block is written, then its blocks in batches (blockWriter). The row's data_bytes is the
+// blocks' packed bytes that the writer counted: blocks that know their size (an upload's
+// spool, ecgport.Spool.Bytes) have it inserted with the row, and only when they do not, or
+// when what was written differs, is it recorded after the blocks (one update by primary key
+// of a row the transaction already holds), so the row's size is what was stored, whoever
+// built e and blocks. On the pool it is one transaction: all or nothing.
 func (r repo) Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error {
 	row, err := toECGRow(e)
 	if err != nil {
 		return err
+	}
+	declared := int64(-1)
+	if sized, ok := blocks.(interface{ Bytes() int64 }); ok {
+		declared = sized.Bytes()
+		row.DataBytes = declared
 	}
 	return r.atomic(ctx, func(db *gorm.DB) error {
 		err := db.Create(&row).Error
@@ -85,6 +92,9 @@ func (r repo) Add(ctx context.Context, e *ecg.ECG, blocks ecg.Blocks) error {
 		}
 		if err := w.flush(); err != nil {
 			return err
+		}
+		if w.total == declared {
+			return nil
 		}
 		return gormstore.MapErr(db.Exec("UPDATE ecgs SET data_bytes = ? WHERE ecg_key = ?", w.total, row.Key).Error)
 	})

@@ -1,8 +1,10 @@
 package ecggorm
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -69,5 +71,51 @@ func TestDataBytesMigrationMeasuresStoredECGs(t *testing.T) {
 		}
 		testdb.Migrate(t, db, driver)
 		check("after migration 15")
+	})
+}
+
+// sizedList is a blockList that declares its packed size, as an upload's spool does: Add
+// then inserts the ECG's row with it.
+type sizedList struct {
+	blockList
+	declared int64
+}
+
+func (l sizedList) Bytes() int64 { return l.declared }
+
+// TestDataBytesIsWhatWasWritten: blocks that declare their size have the ECG's row inserted
+// with it; a declared size that differs from what was written (or none) is corrected from
+// the blocks the writer counted.
+func TestDataBytesIsWhatWasWritten(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		owner := newOwner(t, db)
+		r := rand.New(rand.NewPCG(7, 8))
+		var blocks blockList
+		for lead := range 3 {
+			b := packedWalk(r, 4000)
+			b.Lead = lead
+			blocks = append(blocks, b)
+		}
+		want := int64(packedBytes(blocks))
+		for i, declared := range []int64{want, want - 1, want + 1000} {
+			key := ecg.Key(fmt.Sprintf("01900000-0000-7000-8000-0000000000e%d", i))
+			date := "2025-01-02T03:04:05Z"
+			d := ecg.Draft{Date: &date}
+			for _, b := range blocks {
+				name := fmt.Sprintf("L%d", b.Lead)
+				d.Leads = append(d.Leads, ecg.LeadDraft{Name: &name, Signal: ecg.Signal{Samples: b.Samples, TextBytes: 1}, SignalSent: true})
+			}
+			e, err := ecg.New(key, owner, d, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sized := sizedList{blockList: blocks, declared: declared}
+			if err := NewStore().ECGs(gormstore.NewUnitOfWork(db).Pool()).Add(t.Context(), e, sized); err != nil {
+				t.Fatal(err)
+			}
+			if n := ecgDataBytes(t, db, key); n != want {
+				t.Fatalf("blocks of %d bytes declaring %d: data_bytes %d, want %d", want, declared, n, want)
+			}
+		}
 	})
 }
