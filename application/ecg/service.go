@@ -130,16 +130,25 @@ func (a *atQuota) Each(func(ecg.Block) error) error {
 // when it retries one with the same content (nothing new is stored), ecg.ErrExists when the id
 // holds other content, else ecg.ErrQuotaExceeded.
 func (s *Service) uploadAtQuota(ctx context.Context, e *ecg.ECG) (*ecg.ECG, bool, error) {
+	stored, err := s.storedUnderID(ctx, e)
+	if errors.Is(err, ecg.ErrNotFound) {
+		return nil, false, ecg.ErrQuotaExceeded
+	}
+	return stored, false, err
+}
+
+// storedUnderID answers an upload of e whose id the owner already uses: the stored ECG when
+// its content is the same (a retry, nothing to store), ecg.ErrExists when it differs, and
+// ecg.ErrNotFound when no ECG is stored under the id (any more).
+func (s *Service) storedUnderID(ctx context.Context, e *ecg.ECG) (*ecg.ECG, error) {
 	stored, err := s.store.ECGs(s.uow.Pool()).Get(ctx, e.Owner(), e.ID())
 	switch {
-	case errors.Is(err, ecg.ErrNotFound):
-		return nil, false, ecg.ErrQuotaExceeded
 	case err != nil:
-		return nil, false, err
+		return nil, err
 	case stored.SameContent(e):
-		return stored, false, nil
+		return stored, nil
 	default:
-		return nil, false, ecg.ErrExists
+		return nil, ecg.ErrExists
 	}
 }
 
@@ -193,17 +202,11 @@ func (s *Service) Upload(ctx context.Context, p identity.Principal, d ecg.Draft,
 		if !errors.Is(err, ecgport.ErrDuplicate) {
 			break
 		}
-		stored, err := s.store.ECGs(s.uow.Pool()).Get(ctx, p.UserID, e.ID())
-		switch {
-		case errors.Is(err, ecg.ErrNotFound):
+		stored, err := s.storedUnderID(ctx, e)
+		if errors.Is(err, ecg.ErrNotFound) {
 			continue
-		case err != nil:
-			return nil, false, err
-		case stored.SameContent(e):
-			return stored, false, nil
-		default:
-			return nil, false, ecg.ErrExists
 		}
+		return stored, false, err
 	}
 	switch {
 	case errors.Is(err, ecgport.ErrDuplicate):
