@@ -49,6 +49,13 @@ const (
 	CodeOverloaded         = "overloaded"
 	CodeRequestTimeout     = "request_timeout"
 	CodeInternalError      = "internal_error"
+	// The requests net/http refuses before routing (refusals.go): request line and headers
+	// over MaxHeaderBytes (a long URL counts), a Transfer-Encoding other than chunked, a
+	// version other than HTTP/1.x, an Expect other than 100-continue.
+	CodeHeadersTooLarge             = "headers_too_large"
+	CodeUnsupportedTransferEncoding = "unsupported_transfer_encoding"
+	CodeHTTPVersionNotSupported     = "http_version_not_supported"
+	CodeExpectationFailed           = "expectation_failed"
 )
 
 // problemContentType is the media type of RFC 9457 problem documents.

@@ -21,7 +21,7 @@ var kernelDocs = []ProblemDoc{
 		Meaning: "The request was well-formed, but one or more values are not acceptable: an email that is not an address, a password that is too short, a limit out of range, a cursor the service did not issue.",
 		Action:  "Read errors in the problem document: each entry names a field and says what is wrong with it. Correct those values and send the request again; sending it unchanged fails the same way."},
 	{Code: CodeMalformedRequest, Status: http.StatusBadRequest, Title: "Malformed request",
-		Meaning: "The request could not be read: the body is not a single JSON object, a field has the wrong JSON type, text is not valid Unicode, or the query string cannot be decoded.",
+		Meaning: "The request could not be read: the body is not a single JSON object, a field has the wrong JSON type, text is not valid Unicode, the query string cannot be decoded, or the request is not valid HTTP/1.1 (a request line or header that cannot be parsed, a missing Host header, Content-Length given twice).",
 		Action:  "Fix how the client encodes the request; sending it unchanged fails the same way."},
 	{Code: CodePayloadTooLarge, Status: http.StatusRequestEntityTooLarge, Title: "Payload too large",
 		Meaning: "The request body is larger than the endpoint accepts (a post's text is at most 1 MiB). It was refused without being read to the end, and the connection was closed.",
@@ -62,6 +62,18 @@ var kernelDocs = []ProblemDoc{
 	{Code: CodeInternalError, Status: http.StatusInternalServerError, Title: "Internal server error",
 		Meaning: "Something unexpected failed inside the service. The cause is logged with the request's id and never sent to clients.",
 		Action:  "Retry later. If it keeps happening, report the X-Request-ID header of the response."},
+	{Code: CodeHeadersTooLarge, Status: http.StatusRequestHeaderFieldsTooLarge, Title: "Request headers too large",
+		Meaning: "The request line and headers together are larger than the server reads (64 KiB). A very long URL or query string counts. The connection was closed.",
+		Action:  "Send a shorter URL or fewer, smaller headers; long values belong in a request body."},
+	{Code: CodeUnsupportedTransferEncoding, Status: http.StatusNotImplemented, Title: "Unsupported transfer encoding",
+		Meaning: "The request's Transfer-Encoding is not one the server understands: only chunked is. The connection was closed.",
+		Action:  "Send the body with Content-Length or Transfer-Encoding: chunked. To compress a body, use Content-Encoding where an operation accepts it."},
+	{Code: CodeHTTPVersionNotSupported, Status: http.StatusHTTPVersionNotSupported, Title: "HTTP version not supported",
+		Meaning: "The request line names an HTTP version the server does not serve over this connection: it serves HTTP/1.1 (and HTTP/1.0). The connection was closed.",
+		Action:  "Send the request as HTTP/1.1."},
+	{Code: CodeExpectationFailed, Status: http.StatusExpectationFailed, Title: "Expectation failed",
+		Meaning: "The request's Expect header asks for something other than 100-continue, the only expectation the server meets. The connection was closed.",
+		Action:  "Leave out Expect, or send Expect: 100-continue."},
 }
 
 // problemRegistry holds the documentation of every problem code the router can answer.

@@ -134,7 +134,10 @@ func (a *app) newServer(handler http.Handler) *http.Server {
 		WriteTimeout:      h.WriteTimeout,
 		IdleTimeout:       h.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		// OPTIONS * reaches the router (which answers it like any other request, with
+		// X-Request-ID) instead of net/http's own empty 200.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
 }
 
@@ -151,7 +154,10 @@ func (a *app) serve(ctx context.Context, ln, opsLn net.Listener) error {
 	}
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
-		go func() { served <- srv.Serve(listeners[i]) }()
+		// The requests net/http refuses on its own are answered as problem documents with
+		// X-Request-ID, like every other answer.
+		guarded := httpapi.GuardRefusals(srv, listeners[i], a.logger)
+		go func() { served <- srv.Serve(guarded) }()
 	}
 	// A server that stops on its own ends the process; the other one must not linger.
 	closeAll := func() {

@@ -563,3 +563,57 @@ func TestInputByteOrderMarksAreNamed(t *testing.T) {
 		}
 	})
 }
+
+// TestInputRequestsNetHTTPRefusesAreProblems: the requests Go's HTTP server refuses before any
+// handler runs are answered like every other error, on the API's listener and on the
+// operations listener: a problem document with its status and code, X-Request-ID, and the
+// connection closed; OPTIONS * reaches the API's router. Before, each got net/http's plain
+// text without X-Request-ID (OPTIONS *: an empty 200).
+func TestInputRequestsNetHTTPRefusesAreProblems(t *testing.T) {
+	opsPort := freePort(t)
+	s := startServer(t, backends()[0].env(t), "APP_HTTP_OPS_ADDR=127.0.0.1:"+opsPort)
+	for _, addr := range []string{strings.TrimPrefix(s.base, "http://"), "127.0.0.1:" + opsPort} {
+		for _, c := range []struct {
+			name, raw, code string
+			status          int
+		}{
+			{"a 100,000-character query", "GET /api/v1/posts?cursor=" + strings.Repeat("a", 100_000) + " HTTP/1.1\r\nHost: x\r\n\r\n", "headers_too_large", 431},
+			{"a header line without a colon", "GET /livez HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n", "malformed_request", 400},
+			{"a control byte in a header", "GET /livez HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", "malformed_request", 400},
+			{"no Host", "GET /livez HTTP/1.1\r\n\r\n", "malformed_request", 400},
+			{"Transfer-Encoding: gzip", "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "unsupported_transfer_encoding", 501},
+			{"HTTP/3.0", "GET /livez HTTP/3.0\r\nHost: x\r\n\r\n", "http_version_not_supported", 505},
+			{"Expect: magic", "GET /livez HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", "expectation_failed", 417},
+			{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "not_found", 404},
+		} {
+			if c.name == "OPTIONS *" && !strings.HasSuffix(s.base, addr) {
+				continue // the operations listener's mux answers paths it does not serve itself
+			}
+			t.Run(addr+" "+c.name, func(t *testing.T) {
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() { _ = conn.Close() }()
+				if _, err := io.WriteString(conn, c.raw); err != nil {
+					t.Fatal(err)
+				}
+				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("no answer: %v", err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+				expectProblem(t, r, c.status, c.code)
+				if id := resp.Header.Get("X-Request-ID"); id == "" || !resp.Close {
+					t.Fatalf("X-Request-ID %q, Connection: close %v; want an id and the connection closed", id, resp.Close)
+				}
+			})
+		}
+	}
+}

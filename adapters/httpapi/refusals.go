@@ -1,0 +1,236 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Answers net/http writes on its own.
+//
+// net/http refuses some requests before any handler sees them: a request line and headers
+// over MaxHeaderBytes (431), a request line or header it cannot parse, a missing or malformed
+// Host header, a repeated Content-Length (400), an HTTP version it does not serve (505), a
+// transfer coding it does not know (501) and an Expect other than 100-continue (417). It
+// writes those answers straight to the connection as plain text without X-Request-ID, which
+// breaks two promises of the contract: every response carries X-Request-ID, and every error is
+// a problem document. net/http has no hook for them, so the connection rewrites them: while no
+// handler's response is being written on it, a write that is one of those answers (a status
+// line, then headers without X-Request-ID) is replaced by the same status as a problem
+// document with a fresh request id and the headers every response carries. A response body
+// can never be mistaken for one: body bytes are written only while a handler's response is
+// under way, from the moment its handler starts until net/http marks the connection idle again
+// after the last byte.
+
+// GuardRefusals makes the answers net/http writes on its own (see above) problem documents
+// with X-Request-ID. It installs its hooks on srv (the handler, ConnContext and ConnState,
+// keeping any already set) and returns ln wrapped: srv must serve the returned listener.
+// Every refusal is logged on log at Info, with its request id.
+func GuardRefusals(srv *http.Server, ln net.Listener, log *slog.Logger) net.Listener {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	next := srv.Handler
+	if next == nil {
+		next = http.DefaultServeMux
+	}
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := r.Context().Value(guardedConnKey{}).(*guardedConn); ok {
+			c.responding.Store(true)
+		}
+		next.ServeHTTP(w, r)
+	})
+	connContext := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if connContext != nil {
+			ctx = connContext(ctx, c)
+		}
+		if gc, ok := c.(*guardedConn); ok {
+			ctx = context.WithValue(ctx, guardedConnKey{}, gc)
+		}
+		return ctx
+	}
+	connState := srv.ConnState
+	srv.ConnState = func(c net.Conn, state http.ConnState) {
+		// Idle comes after the last byte of a response has been written, and before the
+		// next request is read.
+		if gc, ok := c.(*guardedConn); ok && state == http.StateIdle {
+			gc.responding.Store(false)
+		}
+		if connState != nil {
+			connState(c, state)
+		}
+	}
+	limit := srv.MaxHeaderBytes
+	if limit <= 0 {
+		limit = http.DefaultMaxHeaderBytes
+	}
+	return &guardedListener{Listener: ln, log: log, headerLimit: limit}
+}
+
+type guardedConnKey struct{}
+
+// guardedListener hands out guardedConns.
+type guardedListener struct {
+	net.Listener
+	log *slog.Logger
+	// headerLimit is the server's MaxHeaderBytes, which a 431 names.
+	headerLimit int
+}
+
+func (l *guardedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &guardedConn{Conn: c, log: l.log, headerLimit: l.headerLimit}, nil
+}
+
+// guardedConn rewrites net/http's own refusals written on it while no handler's response is.
+type guardedConn struct {
+	net.Conn
+	log         *slog.Logger
+	headerLimit int
+	// responding is true from the start of a handler until net/http marks the connection
+	// idle after its response.
+	responding atomic.Bool
+}
+
+func (c *guardedConn) Write(p []byte) (int, error) {
+	if c.responding.Load() {
+		return c.Conn.Write(p)
+	}
+	r, ok := parseRefusal(p, c.headerLimit)
+	if !ok {
+		return c.Conn.Write(p)
+	}
+	id := uuid.NewString()
+	// Logged first, so the line is there by the time the client has the answer.
+	c.log.Info("http request refused before routing",
+		slog.Int("status", r.status), slog.String("code", r.code), slog.String("detail", r.detail),
+		slog.String("request_id", id))
+	if _, err := c.Conn.Write(r.answer(id, time.Now())); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// ReadFrom keeps net/http's sendfile path for file bodies (a response is under way then).
+func (c *guardedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{c.Conn}, r)
+}
+
+// CloseWrite half-closes the connection, as net/http does after a 431 so the client reads
+// the answer before the reset.
+func (c *guardedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// writerOnly hides a writer's ReadFrom, so io.Copy does not call it back.
+type writerOnly struct{ io.Writer }
+
+// refusal is one of net/http's own answers, read back from its bytes.
+type refusal struct {
+	status       int
+	code, detail string
+}
+
+// refusalHeaderLimit bounds the header block of an answer parseRefusal reads: net/http's own
+// are under 150 bytes.
+const refusalHeaderLimit = 512
+
+// parseRefusal recognises one of net/http's own answers: the whole of p is one response (a
+// status line and headers without X-Request-ID, so not one of the router's). net/http writes
+// each of them with a single Write.
+func parseRefusal(p []byte, headerLimit int) (refusal, bool) {
+	const prefix = "HTTP/1.1 "
+	if !bytes.HasPrefix(p, []byte(prefix)) {
+		return refusal{}, false
+	}
+	end := bytes.Index(p, []byte("\r\n\r\n"))
+	if end < 0 || end > refusalHeaderLimit {
+		return refusal{}, false
+	}
+	head := p[:end]
+	if bytes.Contains(bytes.ToLower(head), []byte("\r\nx-request-id:")) {
+		return refusal{}, false
+	}
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	rest := line[len(prefix):]
+	if len(rest) < 3 {
+		return refusal{}, false
+	}
+	status, err := strconv.Atoi(string(rest[:3]))
+	if err != nil || status < 400 || status > 599 {
+		return refusal{}, false
+	}
+	// A parse error with a reason is "400 Bad Request: missing required Host header".
+	var reason string
+	if _, after, found := bytes.Cut(rest, []byte(": ")); found {
+		reason = string(after)
+	}
+	return describeRefusal(status, reason, headerLimit), true
+}
+
+// describeRefusal is the problem code and detail of a refusal with status and net/http's
+// reason ("" when it gave none); headerLimit is the server's MaxHeaderBytes.
+func describeRefusal(status int, reason string, headerLimit int) refusal {
+	switch status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		limit := strconv.Itoa(headerLimit) + " bytes"
+		if headerLimit%1024 == 0 {
+			limit = strconv.Itoa(headerLimit/1024) + " KiB"
+		}
+		return refusal{status, CodeHeadersTooLarge, "The request line and headers together exceed " + limit + "."}
+	case http.StatusNotImplemented:
+		return refusal{status, CodeUnsupportedTransferEncoding, "The request's Transfer-Encoding is not supported: only chunked is."}
+	case http.StatusHTTPVersionNotSupported:
+		return refusal{status, CodeHTTPVersionNotSupported, "The request's HTTP version is not supported: send HTTP/1.1."}
+	case http.StatusExpectationFailed:
+		return refusal{status, CodeExpectationFailed, "The request's Expect header asks for something other than 100-continue."}
+	}
+	detail := "The request is not valid HTTP/1.1: its request line or a header could not be parsed."
+	if reason != "" {
+		detail = "The request is not valid HTTP/1.1: " + reason + "."
+	}
+	return refusal{http.StatusBadRequest, CodeMalformedRequest, detail}
+}
+
+// answer is the refusal as a complete response: a problem document with the headers every
+// response carries, and Connection: close, as net/http closes the connection after it.
+func (r refusal) answer(requestID string, now time.Time) []byte {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(newProblem(r.status, r.code, r.detail)) // strings and an int: cannot fail
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 " + strconv.Itoa(r.status) + " " + http.StatusText(r.status) + "\r\n")
+	h := http.Header{}
+	h.Set("Content-Type", problemContentType)
+	h.Set("Content-Length", strconv.Itoa(body.Len()))
+	h.Set(HeaderRequestID, requestID)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", APIContentSecurityPolicy)
+	h.Set("Connection", "close")
+	h.Set("Date", now.UTC().Format(http.TimeFormat))
+	_ = h.Write(&b) // into a bytes.Buffer: cannot fail
+	b.WriteString("\r\n")
+	b.Write(body.Bytes())
+	return b.Bytes()
+}

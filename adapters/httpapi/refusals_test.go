@@ -1,0 +1,197 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acme/postsvc/adapters/httpapi"
+)
+
+// refusalServer serves handler behind GuardRefusals on a loopback port, with the service's
+// header limit, and returns its address and the log it writes.
+func refusalServer(t *testing.T, handler http.Handler) (string, *syncBuffer) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
+	guarded := httpapi.GuardRefusals(srv, ln, slog.New(slog.NewTextHandler(&logs, nil)))
+	go func() { _ = srv.Serve(guarded) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String(), &logs
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// rawExchange writes raw on a fresh connection and reads the responses until the server
+// closes it.
+func rawExchange(t *testing.T, addr, raw string) []*http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	var out []*http.Response
+	for {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			if len(out) == 0 {
+				t.Fatalf("no response: %v", err)
+			}
+			return out
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("reading a body: %v", err)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		out = append(out, resp)
+		if resp.Close {
+			return out
+		}
+	}
+}
+
+// TestRefusalsAreProblemDocuments: every request net/http refuses before a handler runs is
+// answered with its status as a problem document carrying X-Request-ID and the security
+// headers, and logged with that id. Before, each was net/http's plain text without
+// X-Request-ID.
+func TestRefusalsAreProblemDocuments(t *testing.T) {
+	addr, logs := refusalServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	for _, c := range []struct {
+		name, raw, code, detail string
+		status                  int
+	}{
+		{"a URL over the header limit", "GET /x?q=" + strings.Repeat("a", 100_000) + " HTTP/1.1\r\nHost: x\r\n\r\n",
+			"headers_too_large", "64 KiB", 431},
+		{"a header over the limit", "GET /x HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 70_000) + "\r\n\r\n",
+			"headers_too_large", "64 KiB", 431},
+		{"a header line without a colon", "GET /x HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+			"malformed_request", "could not be parsed", 400},
+		{"no Host", "GET /x HTTP/1.1\r\n\r\n", "malformed_request", "missing required Host header", 400},
+		{"Content-Length twice", "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+			"malformed_request", "not valid HTTP/1.1", 400},
+		{"not HTTP at all", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", "malformed_request", "not valid HTTP/1.1", 400},
+		{"an unknown transfer coding", "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+			"unsupported_transfer_encoding", "only chunked", 501},
+		{"HTTP/2 over HTTP/1 framing", "GET /x HTTP/2.0\r\nHost: x\r\n\r\n", "http_version_not_supported", "HTTP/1.1", 505},
+		{"an unknown expectation", "GET /x HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", "expectation_failed", "100-continue", 417},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resps := rawExchange(t, addr, c.raw)
+			resp := resps[0]
+			body, _ := io.ReadAll(resp.Body)
+			id := resp.Header.Get("X-Request-ID")
+			if resp.StatusCode != c.status || id == "" || !resp.Close ||
+				resp.Header.Get("Content-Type") != "application/problem+json" ||
+				resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("answer %d, headers %v, body %q; want %d, a problem document with X-Request-ID and nosniff, connection closed",
+					resp.StatusCode, resp.Header, body, c.status)
+			}
+			var p httpapi.Problem
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatalf("body %q: %v", body, err)
+			}
+			if p.Status != c.status || p.Code != c.code || p.Type != "/problems/"+c.code || p.Title == "" ||
+				!strings.Contains(p.Detail, c.detail) {
+				t.Fatalf("problem %+v, want status %d, code %s and a detail that says %q", p, c.status, c.code, c.detail)
+			}
+			if !strings.Contains(logs.String(), "request_id="+id) {
+				t.Fatalf("no log line with request_id=%s:\n%s", id, logs.String())
+			}
+		})
+	}
+}
+
+// refusalLookalike is a response body that starts with exactly what net/http writes for a
+// malformed request, longer than net/http's write buffers, so that it reaches the connection
+// as a write of its own that begins with a status line.
+var refusalLookalike = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request" +
+	strings.Repeat("x", 64<<10)
+
+// TestResponseBodiesAreNeverRewritten: a handler's body that begins like one of net/http's
+// refusals reaches the client byte for byte, written directly or from a file (the sendfile
+// path), and a refusal that follows it on the same keep-alive connection is still rewritten.
+func TestResponseBodiesAreNeverRewritten(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "lookalike")
+	if err := os.WriteFile(file, []byte(refusalLookalike), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := refusalServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/file" {
+			http.ServeFile(w, r, file)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", strconv.Itoa(len(refusalLookalike)))
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Error(err)
+		}
+		_, _ = io.WriteString(w, refusalLookalike)
+	}))
+	for _, path := range []string{"/direct", "/file"} {
+		t.Run(path, func(t *testing.T) {
+			resps := rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\nGET "+path+" HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n")
+			if len(resps) != 3 {
+				t.Fatalf("%d responses, want 3 (two bodies, then the refusal)", len(resps))
+			}
+			for i, resp := range resps[:2] {
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK || string(body) != refusalLookalike {
+					t.Fatalf("response %d: %d with %d bytes starting %q; want 200 with the body unchanged",
+						i, resp.StatusCode, len(body), truncated(body))
+				}
+			}
+			last := resps[2]
+			if last.StatusCode != http.StatusBadRequest || last.Header.Get("X-Request-ID") == "" ||
+				last.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("the refusal after the bodies: %d %v", last.StatusCode, last.Header)
+			}
+		})
+	}
+}
+
+func truncated(b []byte) []byte {
+	if len(b) > 80 {
+		return b[:80]
+	}
+	return b
+}
