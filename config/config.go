@@ -23,6 +23,7 @@ type Config struct {
 	Log       Log       `mapstructure:"log"`
 	Bootstrap Bootstrap `mapstructure:"bootstrap"`
 	Jobs      Jobs      `mapstructure:"jobs"`
+	Posts     Posts     `mapstructure:"posts"`
 	ECG       ECG       `mapstructure:"ecg"`
 	Media     Media     `mapstructure:"media"`
 	Storage   Storage   `mapstructure:"storage"`
@@ -164,6 +165,13 @@ type Jobs struct {
 	// FailedRetention is how long jobs that failed for good are kept for operators to read
 	// their reasons before they are purged.
 	FailedRetention time.Duration `mapstructure:"failed_retention"`
+}
+
+// Posts configures the posts context.
+type Posts struct {
+	// QuotaBytes bounds the total size of one user's post texts; an add past it is refused
+	// (403 quota_exceeded).
+	QuotaBytes int64 `mapstructure:"quota_bytes" unit:"bytes"`
 }
 
 // ECG configures the ECG context: uploads and their analysis workers.

@@ -90,7 +90,7 @@ func TestCommitRacingItsDeadline(t *testing.T) {
 				if err := store.bump(ctx, scope, author.ID()); err != nil {
 					return err
 				}
-				return tx.Posts().Add(ctx, p)
+				return tx.Posts().Add(ctx, p, 1<<30)
 			})
 		}
 		// Calibrate: the slowest of n concurrent adds without a deadline sets the range the

@@ -42,13 +42,16 @@ const (
 	CodePreconditionFailed = "precondition_failed"
 	CodeUnauthenticated    = "unauthenticated"
 	CodeForbidden          = "forbidden"
-	CodeNotFound           = "not_found"
-	CodeMethodNotAllowed   = "method_not_allowed"
-	CodeTooManyAttempts    = "too_many_attempts"
-	CodeUnavailable        = "unavailable"
-	CodeOverloaded         = "overloaded"
-	CodeRequestTimeout     = "request_timeout"
-	CodeInternalError      = "internal_error"
+	// CodeQuotaExceeded: a write that would take the caller past a storage quota (posts,
+	// ECGs, images each have one); the contexts' errors carry it.
+	CodeQuotaExceeded    = "quota_exceeded"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeTooManyAttempts  = "too_many_attempts"
+	CodeUnavailable      = "unavailable"
+	CodeOverloaded       = "overloaded"
+	CodeRequestTimeout   = "request_timeout"
+	CodeInternalError    = "internal_error"
 	// The requests net/http refuses before routing (refusals.go): request line and headers
 	// over MaxHeaderBytes (a long URL counts), a Transfer-Encoding other than chunked, a
 	// version other than HTTP/1.x, an Expect other than 100-continue.

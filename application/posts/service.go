@@ -33,7 +33,14 @@ type Settings struct {
 	// text (posts.PostListQuery.MaxSize). Nil measures every page, unless PostSize is nil too:
 	// then it is the fallback's own bound.
 	PostSizeBound func(id post.ID, textBytes int64) int64
+	// QuotaBytes bounds the total bytes of one author's post texts: an add past it is
+	// refused with post.ErrQuotaExceeded. Zero means DefaultQuotaBytes.
+	QuotaBytes int64
 }
+
+// DefaultQuotaBytes is the posts quota when Settings leave it out (APP_POSTS_QUOTA_BYTES
+// has the same default): 1 GiB of text per user, as images and ECGs have.
+const DefaultQuotaBytes = 1 << 30
 
 // StampScope names the posts context's per-user change counter (ports.Stamps): bumped with
 // every post write, carried by every principal.
@@ -62,6 +69,9 @@ func NewService(uow ports.UnitOfWork, store posts.Store, stamps ports.Stamps, ca
 	if settings.PageBytes <= 0 {
 		settings.PageBytes = MaxPageBytes
 	}
+	if settings.QuotaBytes <= 0 {
+		settings.QuotaBytes = DefaultQuotaBytes
+	}
 	if settings.PostSize == nil {
 		settings.PostSize, settings.PostSizeBound = approximateSize, approximateBound
 	}
@@ -78,7 +88,7 @@ func approximateBound(id post.ID, textBytes int64) int64 { return textBytes + in
 // contentOwner refuses admins: they manage accounts and hold no content.
 func contentOwner(p identity.Principal) error { return identity.RequireContentOwner(p) }
 
-// Add stores a new post of the caller.
+// Add stores a new post of the caller, within the caller's posts quota.
 func (s *Service) Add(ctx context.Context, p identity.Principal, text string) (*post.Post, error) {
 	if err := contentOwner(p); err != nil {
 		return nil, err
@@ -94,7 +104,7 @@ func (s *Service) Add(ctx context.Context, p identity.Principal, text string) (*
 		if err := s.stamps.Bump(ctx, tx, p.UserID, StampScope); err != nil {
 			return err
 		}
-		return s.store.Posts(tx).Add(ctx, created)
+		return s.store.Posts(tx).Add(ctx, created, s.settings.QuotaBytes)
 	})
 	if err != nil {
 		return nil, identity.AsCaller(err)

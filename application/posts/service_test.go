@@ -353,3 +353,34 @@ func TestPagesWithinTheirBoundAreNotMeasured(t *testing.T) {
 		}
 	}
 }
+
+// TestAddWithinTheQuota: Settings.QuotaBytes bounds an author's texts (an add past it is
+// post.ErrQuotaExceeded, stores nothing and leaves the author's stamp, and so their cached
+// pages, as they were), and zero means DefaultQuotaBytes.
+func TestAddWithinTheQuota(t *testing.T) {
+	ctx := context.Background()
+	f := newFixtureWith(t, posts.Settings{QuotaBytes: 10})
+	p := f.principal(t, "", identity.RoleUser)
+	if _, err := f.svc.Add(ctx, p, "123456"); err != nil {
+		t.Fatal(err)
+	}
+	p = f.refresh(t, p)
+	if _, err := f.svc.Add(ctx, p, "12345"); !errors.Is(err, post.ErrQuotaExceeded) {
+		t.Fatalf("add past the quota: %v, want post.ErrQuotaExceeded", err)
+	}
+	if after := f.refresh(t, p); after.Stamp(posts.StampScope) != p.Stamp(posts.StampScope) {
+		t.Fatalf("a refused add moved the author's stamp from %d to %d", p.Stamp(posts.StampScope), after.Stamp(posts.StampScope))
+	}
+	if _, err := f.svc.Add(ctx, p, "1234"); err != nil {
+		t.Fatalf("add up to the quota: %v", err)
+	}
+	page, _, err := f.svc.List(ctx, f.refresh(t, p), ports.PageRequest{})
+	if err != nil || len(page.Posts) != 2 {
+		t.Fatalf("list: %d posts, %v; want the 2 within the quota", len(page.Posts), err)
+	}
+	d := newFixture(t)
+	q := d.principal(t, "", identity.RoleUser)
+	if _, err := d.svc.Add(ctx, q, strings.Repeat("x", post.MaxTextBytes)); err != nil {
+		t.Fatalf("a 1 MiB add under the default quota: %v", err)
+	}
+}

@@ -20,8 +20,12 @@ type Store interface {
 // never reach another's post through it. Every method wraps domain.ErrUnavailable when the
 // database cannot be reached.
 type PostRepository interface {
-	// Add inserts p; identity.ErrUnknownUser when its author does not exist.
-	Add(ctx context.Context, p *post.Post) error
+	// Add inserts p when the author's stored texts and p's text together stay within quota
+	// bytes, and post.ErrQuotaExceeded, storing nothing, when they would not;
+	// identity.ErrUnknownUser when its author does not exist. The caller holds the author's
+	// lock in the same transaction (ports.Stamps.Bump), which serialises the check of
+	// concurrent adds of one author.
+	Add(ctx context.Context, p *post.Post, quota int64) error
 	// ByID returns post.ErrNotFound when absent or owned by someone else.
 	ByID(ctx context.Context, author identity.UserID, id post.ID) (*post.Post, error)
 	// Delete returns post.ErrNotFound when absent or owned by someone else.

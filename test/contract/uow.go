@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	postsapp "github.com/acme/postsvc/application/posts"
 	"github.com/acme/postsvc/domain/accounts/session"
 	"github.com/acme/postsvc/domain/accounts/user"
 	"github.com/acme/postsvc/domain/identity"
@@ -47,7 +48,7 @@ func txWrites(t *testing.T, b Backend, tx ports.Scope, ctx context.Context, u *u
 	if err := b.Accounts.Users(tx).Add(ctx, u); err != nil {
 		return err
 	}
-	if err := b.Posts.Posts(tx).Add(ctx, p); err != nil {
+	if err := b.Posts.Posts(tx).Add(ctx, p, postsapp.DefaultQuotaBytes); err != nil {
 		return err
 	}
 	if err := b.Accounts.Sessions(tx).Add(ctx, s); err != nil {
@@ -100,7 +101,7 @@ func addUser(t *testing.T, b Backend, email, name string, role identity.Role) *u
 func addPost(t *testing.T, b Backend, author identity.UserID, text string) *post.Post {
 	t.Helper()
 	p := makePost(t, author, text)
-	NoErr(t, "add post", b.Posts.Posts(b.UoW.Pool()).Add(t.Context(), p))
+	NoErr(t, "add post", b.Posts.Posts(b.UoW.Pool()).Add(t.Context(), p, postsapp.DefaultQuotaBytes))
 	return p
 }
 

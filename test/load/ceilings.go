@@ -259,6 +259,9 @@ const (
 	stampsForUpdateSQL = gormstore.StampsReadForUpdateSQL
 	bumpStampsSQL      = gormstore.StampsBumpSQL
 	insertPostSQL      = postsgorm.InsertSQL
+	// The post's bytes are counted into the author's total within the posts quota
+	// (postsgorm's Add), before the insert.
+	usageAddSQL = postsgorm.UsageAddSQL
 	// A list page is two statements: the ids and text lengths from the index, then the texts
 	// of the posts that fit the page's byte budget (postsgorm's ListByAuthor, which issues
 	// them on the connection itself, the same SQL on both dialects).
@@ -273,24 +276,24 @@ WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 // statements are the SQL texts of the DB ceilings for one database, as the service issues
 // them there.
 type statements struct {
-	stampsRead, bumpStamps, insertPost, listHeads, listTexts string
+	stampsRead, bumpStamps, usageAdd, insertPost, listHeads, listTexts string
 }
 
 // all returns every statement, for preparedIssuer.
 func (st statements) all() []string {
-	return []string{st.stampsRead, st.bumpStamps, st.insertPost, st.listHeads, st.listTexts}
+	return []string{st.stampsRead, st.bumpStamps, st.usageAdd, st.insertPost, st.listHeads, st.listTexts}
 }
 
 // mysqlStatements are the service's statements on MySQL.
 var mysqlStatements = statements{
-	stampsRead: stampsForUpdateSQL, bumpStamps: bumpStampsSQL, insertPost: insertPostSQL,
+	stampsRead: stampsForUpdateSQL, bumpStamps: bumpStampsSQL, usageAdd: usageAddSQL, insertPost: insertPostSQL,
 	listHeads: listHeadsSQL, listTexts: listTextsSQL,
 }
 
 // sqliteStatements are the service's statements on SQLite: the stamps are read without a
 // row lock (SQLite has none; the transaction began IMMEDIATE, holding the write lock).
 var sqliteStatements = statements{
-	stampsRead: gormstore.StampsReadSQL, bumpStamps: bumpStampsSQL, insertPost: insertPostSQL,
+	stampsRead: gormstore.StampsReadSQL, bumpStamps: bumpStampsSQL, usageAdd: usageAddSQL, insertPost: insertPostSQL,
 	listHeads: listHeadsSQL, listTexts: listTextsSQL,
 }
 
@@ -318,8 +321,8 @@ func (p *principalReader) read(ctx context.Context, sessionID string) error {
 	return p.stmt.QueryRowContext(ctx, sessionID, dbNow()).Scan(&id, &role, &stamps)
 }
 
-// insertCeiling is the add-post transaction issued directly: the author's stamps bump and
-// the insert, committed together, as posts.Service.Add does. withPrincipal first does the
+// insertCeiling is the add-post transaction issued directly: the author's stamps bump, the
+// quota's count and the insert, committed together, as posts.Service.Add does. withPrincipal first does the
 // per-request authentication read, as every authenticated request does.
 func insertCeiling(is *issuer, st statements, users []*loadUser, text string, principal *principalReader) op {
 	return func(ctx context.Context, w *worker, _ int64) (bool, error) {
@@ -348,6 +351,11 @@ func insertCeiling(is *issuer, st statements, users []*loadUser, text string, pr
 			return false, err
 		}
 		if err := is.exec(ctx, tx, st.bumpStamps, string(next), u.id); err != nil {
+			_ = tx.Rollback()
+			return false, err
+		}
+		n := int64(len(text))
+		if err := is.exec(ctx, tx, st.usageAdd, n, u.id, n, posts.DefaultQuotaBytes); err != nil {
 			_ = tx.Rollback()
 			return false, err
 		}

@@ -68,10 +68,5 @@ func (m *Module) Register(r *httpapi.Routes) {
 				"A bulk delete lists the ids that are not the caller's under \"ids\" and deletes nothing.",
 			Action: "Check the id; the image may have been deleted or made private.",
 		},
-		httpapi.ProblemDoc{
-			Code: "quota_exceeded", Status: http.StatusForbidden, Title: "Storage quota exceeded",
-			Meaning: "Storing the upload would take the caller's images past their storage quota. Nothing of the request was stored.",
-			Action:  "Delete images you no longer need, then upload again.",
-		},
 	)
 }

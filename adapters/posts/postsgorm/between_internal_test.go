@@ -40,7 +40,7 @@ func TestListKeepsItsPostsWhenOthersAreWrittenBetweenItsSteps(t *testing.T) {
 		id := func(n int) post.ID { return post.ID(fmt.Sprintf("01900000-0000-7000-8000-%012d", 300+n)) }
 		add := func(t *testing.T, n int) {
 			t.Helper()
-			if err := repo.Add(context.WithoutCancel(t.Context()), post.Rehydrate(id(n), author, "text", now)); err != nil {
+			if err := repo.Add(context.WithoutCancel(t.Context()), post.Rehydrate(id(n), author, "text", now), 1<<30); err != nil {
 				t.Fatal(err)
 			}
 		}

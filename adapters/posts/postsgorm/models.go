@@ -23,6 +23,15 @@ type postRow struct {
 
 func (postRow) TableName() string { return "posts" }
 
+// usageRow is one row of the post_usage table: the bytes of an author's post texts, checked
+// against the posts quota on every add.
+type usageRow struct {
+	AuthorID  string `gorm:"column:author_id;primaryKey"`
+	TextBytes int64  `gorm:"column:text_bytes"`
+}
+
+func (usageRow) TableName() string { return "post_usage" }
+
 func (r *postRow) toDomain() *post.Post {
 	return post.Rehydrate(post.ID(r.ID), identity.UserID(r.AuthorID), r.Text, r.CreatedAt)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/acme/postsvc/adapters/gormstore"
 	"github.com/acme/postsvc/domain/identity"
@@ -26,7 +27,13 @@ type postRepo struct {
 
 var _ posts.PostRepository = postRepo{}
 
-func (r postRepo) Add(ctx context.Context, p *post.Post) error {
+// Add counts p's text into its author's total (post_usage) within quota, then inserts it. The
+// total's row is made on the author's first post; the count is one conditional UPDATE, atomic
+// on its own, so concurrent adds can never pass the quota together, whoever holds which lock.
+func (r postRepo) Add(ctx context.Context, p *post.Post, quota int64) error {
+	if err := r.reserve(ctx, p.AuthorID(), int64(len(p.Text())), quota); err != nil {
+		return err
+	}
 	_, err := gormstore.ExecPrepared(ctx, r.db, InsertSQL,
 		string(p.ID()), string(p.AuthorID()), p.Text(), int64(len(p.Text())), gormstore.DBTime(p.CreatedAt()))
 	switch {
@@ -37,6 +44,32 @@ func (r postRepo) Add(ctx context.Context, p *post.Post) error {
 		return fmt.Errorf("gormstore: post %s already exists", p.ID())
 	}
 	return gormstore.MapErr(err)
+}
+
+// reserve adds n bytes to author's total when it stays within quota, and answers
+// post.ErrQuotaExceeded otherwise.
+func (r postRepo) reserve(ctx context.Context, author identity.UserID, n, quota int64) error {
+	for attempt := 0; ; attempt++ {
+		res, err := gormstore.ExecPrepared(ctx, r.db, UsageAddSQL, n, string(author), n, quota)
+		if err != nil {
+			return gormstore.MapErr(err)
+		}
+		if rows, err := res.RowsAffected(); err != nil || rows == 1 {
+			return gormstore.MapErr(err)
+		}
+		// No row counted it: the author is past the quota, or has no total yet.
+		if attempt > 0 || n > quota {
+			return post.ErrQuotaExceeded
+		}
+		err = r.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&usageRow{AuthorID: string(author)}).Error
+		if errors.Is(err, gorm.ErrForeignKeyViolated) {
+			return fmt.Errorf("gormstore: post author %s: %w", author, identity.ErrUnknownUser)
+		}
+		if err != nil {
+			return gormstore.MapErr(err)
+		}
+	}
 }
 
 func (r postRepo) ByID(ctx context.Context, author identity.UserID, id post.ID) (*post.Post, error) {
@@ -52,6 +85,11 @@ func (r postRepo) ByID(ctx context.Context, author identity.UserID, id post.ID) 
 }
 
 func (r postRepo) Delete(ctx context.Context, author identity.UserID, id post.ID) error {
+	// The author's total first gives the post's bytes back (none when there is no such post:
+	// the delete below then finds nothing and the transaction is rolled back).
+	if _, err := gormstore.ExecPrepared(ctx, r.db, UsageSubSQL, string(id), string(author), string(author)); err != nil {
+		return gormstore.MapErr(err)
+	}
 	res := r.db.WithContext(ctx).Where("id = ? AND author_id = ?", string(id), string(author)).Delete(&postRow{})
 	if res.Error != nil {
 		return gormstore.MapErr(res.Error)
@@ -233,7 +271,10 @@ func (r postRepo) heads(ctx context.Context, q posts.PostListQuery) ([]postHead,
 // DeleteByAuthor deletes the author's posts (the foreign key would cascade when the user
 // goes; deleting here keeps the context correct on its own).
 func (r postRepo) DeleteByAuthor(ctx context.Context, author identity.UserID) error {
-	return gormstore.MapErr(r.db.WithContext(ctx).Where("author_id = ?", string(author)).Delete(&postRow{}).Error)
+	if err := r.db.WithContext(ctx).Where("author_id = ?", string(author)).Delete(&postRow{}).Error; err != nil {
+		return gormstore.MapErr(err)
+	}
+	return gormstore.MapErr(r.db.WithContext(ctx).Where("author_id = ?", string(author)).Delete(&usageRow{}).Error)
 }
 
 // The list's statements: the same on both dialects. HeadsBeforeSQL and TextsSQL are what the
@@ -252,4 +293,10 @@ const (
 	// InsertSQL adds a post (Add, prepared once per connection); the load runner's add
 	// ceiling runs it too.
 	InsertSQL = "INSERT INTO posts (id, author_id, text, text_bytes, created_at) VALUES (?, ?, ?, ?, ?)"
+	// UsageAddSQL counts a new post's bytes into its author's total while the total stays
+	// within the quota (Add; the add ceiling runs it too): one row changed, or none when the
+	// post does not fit or the author has no total yet.
+	UsageAddSQL = "UPDATE post_usage SET text_bytes = text_bytes + ? WHERE author_id = ? AND text_bytes + ? <= ?"
+	// UsageSubSQL gives a deleted post's bytes back to its author's total.
+	UsageSubSQL = "UPDATE post_usage SET text_bytes = text_bytes - COALESCE((SELECT text_bytes FROM posts WHERE id = ? AND author_id = ?), 0) WHERE author_id = ?"
 )

@@ -26,7 +26,7 @@ func TestListRunsPreparedOnThePool(t *testing.T) {
 	uow := gormstore.NewUnitOfWork(db)
 	for i := range 5 {
 		p := post.Rehydrate(post.ID("01900000-0000-7000-8000-00000000010"+string(rune('0'+i))), author, "text", time.Now().UTC())
-		if err := store.Posts(uow.Pool()).Add(t.Context(), p); err != nil {
+		if err := store.Posts(uow.Pool()).Add(t.Context(), p, 1<<30); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -69,7 +69,7 @@ func TestSQLiteHandsTheListTimestampOverAsText(t *testing.T) {
 	}
 	const id = "01900000-0000-7000-8000-000000000201"
 	created := gormstore.DBTime(now)
-	if err := NewStore(db).Posts(gormstore.NewUnitOfWork(db).Pool()).Add(t.Context(), post.Rehydrate(id, author, "text", created)); err != nil {
+	if err := NewStore(db).Posts(gormstore.NewUnitOfWork(db).Pool()).Add(t.Context(), post.Rehydrate(id, author, "text", created), 1<<30); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

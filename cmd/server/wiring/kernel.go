@@ -133,7 +133,7 @@ func (a *Accounts) MigrateIfEnabled(ctx context.Context) error {
 //
 //nolint:unused // used by the wireinject injectors
 var kernelSet = wire.NewSet(
-	wire.FieldsOf(new(*config.Config), "HTTP", "Database", "Auth", "Cache", "Throttle", "Jobs", "ECG", "Media", "Storage"),
+	wire.FieldsOf(new(*config.Config), "HTTP", "Database", "Auth", "Cache", "Throttle", "Jobs", "Posts", "ECG", "Media", "Storage"),
 	system.ProviderSet,
 	gormstore.ProviderSet,
 	newMigrator,

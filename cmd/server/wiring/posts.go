@@ -7,6 +7,7 @@ import (
 	"github.com/acme/postsvc/adapters/posts/postsgorm"
 	"github.com/acme/postsvc/adapters/posts/postshttp"
 	postsapp "github.com/acme/postsvc/application/posts"
+	"github.com/acme/postsvc/config"
 	"github.com/acme/postsvc/ports/posts"
 )
 
@@ -24,7 +25,10 @@ var postsSet = wire.NewSet(
 )
 
 // postsSettings bounds list pages by the size of posts as the HTTP module encodes them, so the
-// contract's 4 MiB is counted in the bytes a client receives.
-func postsSettings() postsapp.Settings {
-	return postsapp.Settings{PageBytes: postsapp.MaxPageBytes, PostSize: postshttp.PostWireBytes, PostSizeBound: postshttp.PostWireBytesBound}
+// contract's 4 MiB is counted in the bytes a client receives, and carries the posts quota.
+func postsSettings(cfg config.Posts) postsapp.Settings {
+	return postsapp.Settings{
+		PageBytes: postsapp.MaxPageBytes, PostSize: postshttp.PostWireBytes, PostSizeBound: postshttp.PostWireBytesBound,
+		QuotaBytes: cfg.QuotaBytes,
+	}
 }

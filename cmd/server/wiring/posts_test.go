@@ -1,6 +1,7 @@
 package wiring
 
 import (
+	"github.com/acme/postsvc/config"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 // bytes the HTTP module writes, and is handed a bound of them, so that a page that fits
 // whatever its texts hold is not measured text by text.
 func TestPostsSettingsMeasureInWireBytes(t *testing.T) {
-	s := postsSettings()
+	s := postsSettings(config.Posts{})
 	if s.PostSize == nil || s.PostSizeBound == nil {
 		t.Fatalf("postsSettings: PostSize set %v, PostSizeBound set %v; want both", s.PostSize != nil, s.PostSizeBound != nil)
 	}

@@ -70,7 +70,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 	postsgormStore := postsgorm.NewStore(db)
 	cache := cfg.Cache
 	postcacheCache := postcache.New(cache)
-	settings := postsSettings()
+	configPosts := cfg.Posts
+	settings := postsSettings(configPosts)
 	service := posts.NewService(unitOfWork, postsgormStore, stamps, postcacheCache, clock, iDs, settings)
 	ecggormStore := ecggorm.NewStore()
 	configECG := cfg.ECG

@@ -20,6 +20,10 @@ var (
 	ErrNotFound = domain.NewError(domain.KindNotFound, "post_not_found", "There is no such post.")
 	// ErrTextTooLarge: the text is over MaxTextBytes.
 	ErrTextTooLarge = domain.TooLarge("A post's text is at most 1048576 bytes (1 MiB) of UTF-8.")
+	// ErrQuotaExceeded: storing the post would take its author's post texts past their quota
+	// (APP_POSTS_QUOTA_BYTES).
+	ErrQuotaExceeded = domain.NewError(domain.KindForbidden, "quota_exceeded",
+		"Storing this post would exceed your post storage quota; delete some posts first. Nothing was stored.")
 )
 
 // ID identifies a post. IDs are time-ordered: sorting by ID sorts by creation time, which is

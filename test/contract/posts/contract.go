@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	postsapp "github.com/acme/postsvc/application/posts"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/domain/posts/post"
 	"github.com/acme/postsvc/ports"
@@ -37,7 +38,7 @@ func makePost(t testing.TB, author identity.UserID, text string) *post.Post {
 func addPost(t *testing.T, b Backend, author identity.UserID, text string) *post.Post {
 	t.Helper()
 	p := makePost(t, author, text)
-	if err := b.Posts().Add(t.Context(), p); err != nil {
+	if err := b.Posts().Add(t.Context(), p, postsapp.DefaultQuotaBytes); err != nil {
 		t.Fatalf("add post: %v", err)
 	}
 	return p

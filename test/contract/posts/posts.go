@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	postsapp "github.com/acme/postsvc/application/posts"
 	"github.com/acme/postsvc/domain/identity"
 	"github.com/acme/postsvc/domain/posts/post"
 	port "github.com/acme/postsvc/ports/posts"
@@ -25,6 +26,10 @@ func Tests() []contract.Group[Backend] {
 		{Name: "delete by author", Run: testPostDeleteByAuthor},
 		{Name: "author must exist", Run: testPostAuthorMustExist},
 		{Name: "malformed ids are not found", Run: testPostMalformedIDs},
+	}}, {Name: "quota", Tests: []contract.Test[Backend]{
+		{Name: "an add past the quota stores nothing", Run: testPostQuotaRefusesWhatPassesIt},
+		{Name: "deletes give their bytes back", Run: testPostQuotaDeletesGiveBytesBack},
+		{Name: "concurrent adds never pass it together", Run: testPostQuotaHoldsUnderConcurrentAdds},
 	}}}
 }
 
@@ -206,7 +211,7 @@ func testPostDeleteByAuthor(t *testing.T, b Backend) {
 func testPostAuthorMustExist(t *testing.T, b Backend) {
 	ctx := t.Context()
 	p := makePost(t, identity.UserID(contract.NewID(t)), "orphan")
-	if err := b.Posts().Add(ctx, p); err == nil {
+	if err := b.Posts().Add(ctx, p, postsapp.DefaultQuotaBytes); err == nil {
 		t.Fatalf("a post of an unknown author was stored")
 	}
 }

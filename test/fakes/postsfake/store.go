@@ -47,7 +47,7 @@ func postsOf(v *fakes.View) map[post.ID]post.Post {
 	return fakes.Table[post.ID, post.Post](v, postsTable)
 }
 
-func (r repo) Add(_ context.Context, p *post.Post) error {
+func (r repo) Add(_ context.Context, p *post.Post, quota int64) error {
 	return fakes.Access(r.tx, true, func(v *fakes.View) error {
 		if !fakes.IdentityExists(v, p.AuthorID()) {
 			return fmt.Errorf("postsfake: post author %s: %w", p.AuthorID(), identity.ErrUnknownUser)
@@ -55,6 +55,16 @@ func (r repo) Add(_ context.Context, p *post.Post) error {
 		all := postsOf(v)
 		if _, ok := all[p.ID()]; ok {
 			return fmt.Errorf("postsfake: duplicate post id %s", p.ID())
+		}
+		// The author's total, summed: the fake holds few posts.
+		used := int64(len(p.Text()))
+		for _, q := range all {
+			if q.AuthorID() == p.AuthorID() {
+				used += int64(len(q.Text()))
+			}
+		}
+		if used > quota {
+			return post.ErrQuotaExceeded
 		}
 		all[p.ID()] = *p
 		return nil
