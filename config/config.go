@@ -57,6 +57,9 @@ type HTTP struct {
 	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	// MaxConnections caps the connections each listener holds open at once; one past it is
+	// answered 503 overloaded and closed (httpapi.LimitConnections).
+	MaxConnections int `mapstructure:"max_connections"`
 	// ShutdownDelay is how long the server keeps serving after SIGTERM with /readyz already
 	// answering 503, so load balancers (Kubernetes endpoints) stop sending new requests
 	// before the listener closes. ShutdownGrace starts after it.

@@ -52,6 +52,9 @@ func TestDefaults(t *testing.T) {
 	if m := cfg.Media; m.MaxFileBytes != 20<<20 || m.QuotaBytes != 1<<30 || m.MaxFiles != 50 || m.MaxRequestBytes != 200<<20 {
 		t.Fatalf("media settings %+v, want the contract's 20 MiB a file, 1 GiB a user, 50 files and 200 MiB a request", m)
 	}
+	if cfg.HTTP.MaxConnections != 10000 {
+		t.Fatalf("HTTP.MaxConnections %d, want 10000", cfg.HTTP.MaxConnections)
+	}
 	if cfg.Posts.QuotaBytes != 1<<30 {
 		t.Fatalf("posts quota %d, want 1 GiB a user", cfg.Posts.QuotaBytes)
 	}

@@ -57,7 +57,7 @@ var kernelDocs = []ProblemDoc{
 		Meaning: "A dependency of the service, usually its database, cannot be reached right now, or this instance is shutting down. It says nothing about the request itself.",
 		Action:  "Retry after the number of seconds in the Retry-After header, backing off if it happens again."},
 	{Code: CodeOverloaded, Status: http.StatusServiceUnavailable, Title: "Service overloaded",
-		Meaning: "The service is busy (more password checks are waiting than it can run soon) and shed this request at once, without working on it.",
+		Meaning: "The service is busy and shed this request at once, without working on it: more password checks are waiting than it can run soon, the request bodies being read already hold the memory set aside for them, or the server already holds as many connections as it serves at once (the request was then not read, and the connection was closed).",
 		Action:  "Retry after the number of seconds in the Retry-After header."},
 	{Code: CodeRequestTimeout, Status: http.StatusRequestTimeout, Title: "Request timeout",
 		Meaning: "The request body did not arrive completely within the server's read timeout, so the request was abandoned and the connection closed.",

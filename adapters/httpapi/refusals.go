@@ -144,10 +144,13 @@ func (c *guardedConn) CloseWrite() error {
 // writerOnly hides a writer's ReadFrom, so io.Copy does not call it back.
 type writerOnly struct{ io.Writer }
 
-// refusal is one of net/http's own answers, read back from its bytes.
+// refusal is an answer written on a connection outside any handler: one of net/http's own,
+// read back from its bytes, or a connection refused past the cap (connlimit.go).
 type refusal struct {
 	status       int
 	code, detail string
+	// retryAfter, when set, is the Retry-After header's value.
+	retryAfter string
 }
 
 // refusalHeaderLimit bounds the header block of an answer parseRefusal reads: net/http's own
@@ -196,19 +199,19 @@ func describeRefusal(status int, reason string, headerLimit int) refusal {
 		if headerLimit%1024 == 0 {
 			limit = strconv.Itoa(headerLimit/1024) + " KiB"
 		}
-		return refusal{status, CodeHeadersTooLarge, "The request line and headers together exceed " + limit + "."}
+		return refusal{status: status, code: CodeHeadersTooLarge, detail: "The request line and headers together exceed " + limit + "."}
 	case http.StatusNotImplemented:
-		return refusal{status, CodeUnsupportedTransferEncoding, "The request's Transfer-Encoding is not supported: only chunked is."}
+		return refusal{status: status, code: CodeUnsupportedTransferEncoding, detail: "The request's Transfer-Encoding is not supported: only chunked is."}
 	case http.StatusHTTPVersionNotSupported:
-		return refusal{status, CodeHTTPVersionNotSupported, "The request's HTTP version is not supported: send HTTP/1.1."}
+		return refusal{status: status, code: CodeHTTPVersionNotSupported, detail: "The request's HTTP version is not supported: send HTTP/1.1."}
 	case http.StatusExpectationFailed:
-		return refusal{status, CodeExpectationFailed, "The request's Expect header asks for something other than 100-continue."}
+		return refusal{status: status, code: CodeExpectationFailed, detail: "The request's Expect header asks for something other than 100-continue."}
 	}
 	detail := "The request is not valid HTTP/1.1: its request line or a header could not be parsed."
 	if reason != "" {
 		detail = "The request is not valid HTTP/1.1: " + reason + "."
 	}
-	return refusal{http.StatusBadRequest, CodeMalformedRequest, detail}
+	return refusal{status: http.StatusBadRequest, code: CodeMalformedRequest, detail: detail}
 }
 
 // answer is the refusal as a complete response: a problem document with the headers every
@@ -227,6 +230,9 @@ func (r refusal) answer(requestID string, now time.Time) []byte {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", APIContentSecurityPolicy)
+	if r.retryAfter != "" {
+		h.Set("Retry-After", r.retryAfter)
+	}
 	h.Set("Connection", "close")
 	h.Set("Date", now.UTC().Format(http.TimeFormat))
 	_ = h.Write(&b) // into a bytes.Buffer: cannot fail

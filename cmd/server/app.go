@@ -154,9 +154,11 @@ func (a *app) serve(ctx context.Context, ln, opsLn net.Listener) error {
 	}
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
-		// The requests net/http refuses on its own are answered as problem documents with
+		// At most APP_HTTP_MAX_CONNECTIONS connections are held open on each listener, and the
+		// requests net/http refuses on its own are answered as problem documents with
 		// X-Request-ID, like every other answer.
-		guarded := httpapi.GuardRefusals(srv, listeners[i], a.logger)
+		limited := httpapi.LimitConnections(listeners[i], h.MaxConnections, a.logger)
+		guarded := httpapi.GuardRefusals(srv, limited, a.logger)
 		go func() { served <- srv.Serve(guarded) }()
 	}
 	// A server that stops on its own ends the process; the other one must not linger.

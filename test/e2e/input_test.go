@@ -617,3 +617,56 @@ func TestInputRequestsNetHTTPRefusesAreProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestInputConnectionsPastTheCapAreOverloaded: with APP_HTTP_MAX_CONNECTIONS connections held
+// open (idle keep-alive ones), the real server answers one more at once with 503 overloaded,
+// Retry-After and X-Request-ID and closes it, and goes on serving the connections it holds.
+// Before, every connection was accepted, however many: a client opening them faster than they
+// time out grew the process without bound.
+func TestInputConnectionsPastTheCapAreOverloaded(t *testing.T) {
+	const limit = 3
+	s := startServer(t, backends()[0].env(t), fmt.Sprintf("APP_HTTP_MAX_CONNECTIONS=%d", limit))
+	addr := strings.TrimPrefix(s.base, "http://")
+	get := func(conn net.Conn, r *bufio.Reader, extra string) response {
+		t.Helper()
+		if _, err := io.WriteString(conn, "GET /livez HTTP/1.1\r\nHost: x\r\n"+extra+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	}
+	type held struct {
+		conn net.Conn
+		r    *bufio.Reader
+	}
+	var open []held
+	for range limit {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = conn.Close() }()
+		h := held{conn, bufio.NewReader(conn)}
+		expect(t, get(h.conn, h.r, ""), http.StatusOK)
+		open = append(open, h)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	r := get(conn, bufio.NewReader(conn), "")
+	expectProblem(t, r, http.StatusServiceUnavailable, "overloaded")
+	if r.Header.Get("Retry-After") == "" || r.Header.Get("X-Request-ID") == "" {
+		t.Fatalf("the refusal's headers %v lack Retry-After or X-Request-ID", r.Header)
+	}
+	for _, h := range open {
+		expect(t, get(h.conn, h.r, ""), http.StatusOK)
+	}
+}
