@@ -23,12 +23,16 @@ import (
 // already connected keep being served and a new client is told to come back rather than
 // left waiting in the kernel's accept queue. Refusals are logged at most every 10 s, with how
 // many there were.
-func LimitConnections(ln net.Listener, limit int, log *slog.Logger) net.Listener {
+// counts, when not nil, counts the open and the refused connections for /metrics.
+func LimitConnections(ln net.Listener, limit int, log *slog.Logger, counts *Connections) net.Listener {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if counts == nil {
+		counts = &Connections{}
+	}
 	return &limitedListener{
-		Listener: ln, limit: limit, log: log,
+		Listener: ln, limit: limit, log: log, counts: counts,
 		slots:    make(chan struct{}, limit),
 		refusing: make(chan struct{}, maxConcurrentRefusals),
 	}
@@ -44,10 +48,28 @@ const refusalLinger = time.Second
 // refusalLogEvery spaces the log lines about refused connections.
 const refusalLogEvery = 10 * time.Second
 
+// Connections counts, for /metrics, the connections of the listeners it is handed to: those
+// open now, those refused past the cap and the requests net/http refused before routing
+// (GuardRefusals), since start. The zero value is ready; one Connections may serve several
+// listeners, and then counts them together.
+type Connections struct {
+	open, refused, unparsed atomic.Int64
+}
+
+// NewConnections returns zeroed counters, for wire.
+func NewConnections() *Connections { return &Connections{} }
+
+// Stats returns the connections open now, the connections refused past the cap and the
+// requests refused before routing since start.
+func (c *Connections) Stats() (open, refused, unparsed int64) {
+	return c.open.Load(), c.refused.Load(), c.unparsed.Load()
+}
+
 type limitedListener struct {
 	net.Listener
 	limit    int
 	log      *slog.Logger
+	counts   *Connections
 	slots    chan struct{}
 	refusing chan struct{}
 	// refused counts the refusals since the last log line, at lastLog (Unix nanoseconds).
@@ -63,7 +85,8 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.slots <- struct{}{}:
-			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+			l.counts.open.Add(1)
+			return &limitedConn{Conn: c, release: func() { l.counts.open.Add(-1); <-l.slots }}, nil
 		default:
 			l.refuse(c)
 		}
@@ -72,6 +95,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 
 // refuse answers c with 503 overloaded and closes it, in the background.
 func (l *limitedListener) refuse(c net.Conn) {
+	l.counts.refused.Add(1)
 	l.logRefusal()
 	select {
 	case l.refusing <- struct{}{}:

@@ -16,7 +16,7 @@ import (
 
 // limitedServer serves an answer-everything handler on a loopback port behind
 // LimitConnections(limit) and GuardRefusals, as the service does.
-func limitedServer(t *testing.T, limit int) (string, *syncBuffer) {
+func limitedServer(t *testing.T, limit int) (string, *syncBuffer, *httpapi.Connections) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,10 +28,11 @@ func limitedServer(t *testing.T, limit int) (string, *syncBuffer) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = io.WriteString(w, "ok")
 	})}
-	guarded := httpapi.GuardRefusals(srv, httpapi.LimitConnections(ln, limit, log), log)
+	conns := httpapi.NewConnections()
+	guarded := httpapi.GuardRefusals(srv, httpapi.LimitConnections(ln, limit, log, conns), log, conns)
 	go func() { _ = srv.Serve(guarded) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String(), &logs
+	return ln.Addr().String(), &logs, conns
 }
 
 // keptConn is a client connection that has had one request answered and stays open.
@@ -72,7 +73,7 @@ func ask(t *testing.T, c net.Conn, r *bufio.Reader, raw string, status int) *htt
 // even when its client sent a body first) and closed, the connections already open go on
 // being served, and a closed connection makes room for a new one.
 func TestConnectionsPastTheCapAreOverloaded(t *testing.T) {
-	addr, logs := limitedServer(t, 2)
+	addr, logs, conns := limitedServer(t, 2)
 	c1, r1 := keptConn(t, addr)
 	c2, r2 := keptConn(t, addr)
 	for _, raw := range []string{
@@ -102,6 +103,11 @@ func TestConnectionsPastTheCapAreOverloaded(t *testing.T) {
 	ask(t, c2, r2, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusOK)
 	if !strings.Contains(logs.String(), "connections refused") {
 		t.Fatalf("no log line about the refusal:\n%s", logs.String())
+	}
+	// A request that is not HTTP, on a held connection, is counted apart (and closes it).
+	ask(t, c2, r2, "NOT HTTP\r\n\r\n", http.StatusBadRequest)
+	if open, refused, unparsed := conns.Stats(); open > 2 || refused != 2 || unparsed != 1 {
+		t.Fatalf("counted %d open, %d refused, %d unparsed; want at most 2, 2 and 1", open, refused, unparsed)
 	}
 	// Closing one makes room: the server notices the close and gives its slot back.
 	_ = c1.Close()

@@ -34,8 +34,9 @@ import (
 // GuardRefusals makes the answers net/http writes on its own (see above) problem documents
 // with X-Request-ID. It installs its hooks on srv (the handler, ConnContext and ConnState,
 // keeping any already set) and returns ln wrapped: srv must serve the returned listener.
-// Every refusal is logged on log at Info, with its request id.
-func GuardRefusals(srv *http.Server, ln net.Listener, log *slog.Logger) net.Listener {
+// Every refusal is logged on log at Info, with its request id, and counted in counts when it
+// is not nil.
+func GuardRefusals(srv *http.Server, ln net.Listener, log *slog.Logger, counts *Connections) net.Listener {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -74,7 +75,10 @@ func GuardRefusals(srv *http.Server, ln net.Listener, log *slog.Logger) net.List
 	if limit <= 0 {
 		limit = http.DefaultMaxHeaderBytes
 	}
-	return &guardedListener{Listener: ln, log: log, headerLimit: limit}
+	if counts == nil {
+		counts = &Connections{}
+	}
+	return &guardedListener{Listener: ln, log: log, headerLimit: limit, counts: counts}
 }
 
 type guardedConnKey struct{}
@@ -85,6 +89,7 @@ type guardedListener struct {
 	log *slog.Logger
 	// headerLimit is the server's MaxHeaderBytes, which a 431 names.
 	headerLimit int
+	counts      *Connections
 }
 
 func (l *guardedListener) Accept() (net.Conn, error) {
@@ -92,7 +97,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &guardedConn{Conn: c, log: l.log, headerLimit: l.headerLimit}, nil
+	return &guardedConn{Conn: c, log: l.log, headerLimit: l.headerLimit, counts: l.counts}, nil
 }
 
 // guardedConn rewrites net/http's own refusals written on it while no handler's response is.
@@ -100,6 +105,7 @@ type guardedConn struct {
 	net.Conn
 	log         *slog.Logger
 	headerLimit int
+	counts      *Connections
 	// responding is true from the start of a handler until net/http marks the connection
 	// idle after its response.
 	responding atomic.Bool
@@ -114,6 +120,7 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 		return c.Conn.Write(p)
 	}
 	id := uuid.NewString()
+	c.counts.unparsed.Add(1)
 	// Logged first, so the line is there by the time the client has the answer.
 	c.log.Info("http request refused before routing",
 		slog.Int("status", r.status), slog.String("code", r.code), slog.String("detail", r.detail),

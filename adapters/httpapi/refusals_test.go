@@ -29,7 +29,7 @@ func refusalServer(t *testing.T, handler http.Handler) (string, *syncBuffer) {
 	}
 	var logs syncBuffer
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
-	guarded := httpapi.GuardRefusals(srv, ln, slog.New(slog.NewTextHandler(&logs, nil)))
+	guarded := httpapi.GuardRefusals(srv, ln, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	go func() { _ = srv.Serve(guarded) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String(), &logs

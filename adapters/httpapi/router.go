@@ -16,9 +16,9 @@ import (
 
 // ProviderSet builds the router for wire. The injector supplies the modules of the bounded
 // contexts, the credential schemes (Authenticators), a ReadyFunc, a *slog.Logger, config.HTTP
-// and RouterExtras; it gets back the *gin.Engine and the *Readiness whose SetShuttingDown the
-// shutdown sequence calls.
-var ProviderSet = wire.NewSet(NewReadiness, ProvideRouter)
+// and RouterExtras; it gets back the *gin.Engine, the *Readiness whose SetShuttingDown the
+// shutdown sequence calls and the *Connections its listeners count into.
+var ProviderSet = wire.NewSet(NewReadiness, ProvideRouter, NewConnections)
 
 // Authenticators are the credential schemes a request may present (session access tokens,
 // personal API keys); a type of its own for wire.

@@ -56,8 +56,11 @@ type HashesInFlightFunc func() int64
 // Sources are where the gauges and counters that the service does not update itself come
 // from. A nil source leaves its metrics out.
 type Sources struct {
-	DBStats        DBStatsFunc
-	Cache          CacheStatsFunc
+	DBStats DBStatsFunc
+	Cache   CacheStatsFunc
+	// Connections returns the HTTP connections open now, those refused past
+	// APP_HTTP_MAX_CONNECTIONS and the requests refused before routing, since start.
+	Connections    func() (open, refused, unparsed int64)
 	HashesInFlight HashesInFlightFunc
 	// HashesQueued returns how many password checks wait for a hashing slot, and HashesShed
 	// how many have been refused as overloaded since start.
@@ -147,6 +150,22 @@ func New(src Sources) (*Metrics, error) {
 	}
 	if src.DBStats != nil {
 		cs = append(cs, newDBCollector(src.DBStats))
+	}
+	if src.Connections != nil {
+		f := src.Connections
+		cs = append(cs,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: Namespace, Subsystem: "http", Name: "open_connections",
+				Help: "Connections the HTTP listeners (the API's and the operations one) hold open now, idle keep-alive ones included.",
+			}, func() float64 { n, _, _ := f(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "http", Name: "connections_refused_total",
+				Help: "Connections answered 503 overloaded and closed because a listener held APP_HTTP_MAX_CONNECTIONS already.",
+			}, func() float64 { _, n, _ := f(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "http", Name: "requests_refused_before_routing_total",
+				Help: "Requests refused before any route saw them because they are not valid HTTP/1.1 (headers too large, unparsable, unsupported transfer coding or version, unknown Expect); not in http_requests_total.",
+			}, func() float64 { _, _, n := f(); return float64(n) }))
 	}
 	if src.Cache != nil {
 		cs = append(cs, newCacheCollector(src.Cache))

@@ -157,8 +157,8 @@ func (a *app) serve(ctx context.Context, ln, opsLn net.Listener) error {
 		// At most APP_HTTP_MAX_CONNECTIONS connections are held open on each listener, and the
 		// requests net/http refuses on its own are answered as problem documents with
 		// X-Request-ID, like every other answer.
-		limited := httpapi.LimitConnections(listeners[i], h.MaxConnections, a.logger)
-		guarded := httpapi.GuardRefusals(srv, limited, a.logger)
+		limited := httpapi.LimitConnections(listeners[i], h.MaxConnections, a.logger, a.srv.Connections)
+		guarded := httpapi.GuardRefusals(srv, limited, a.logger, a.srv.Connections)
 		go func() { served <- srv.Serve(guarded) }()
 	}
 	// A server that stops on its own ends the process; the other one must not linger.

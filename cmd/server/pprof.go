@@ -36,7 +36,7 @@ func (a *app) startProfiler(ctx context.Context) (stop func(), err error) {
 	// No write timeout: a CPU profile or trace answers after the seconds it was asked for.
 	// Its answers carry X-Request-ID like those of every listener of the service.
 	srv := &http.Server{Handler: httpapi.RequestID(mux), ReadHeaderTimeout: 5 * time.Second}
-	guarded := httpapi.GuardRefusals(srv, ln, a.logger)
+	guarded := httpapi.GuardRefusals(srv, ln, a.logger, nil)
 	go func() {
 		if err := srv.Serve(guarded); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Warn("profiler stopped", "error", err)

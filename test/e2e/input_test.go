@@ -669,4 +669,19 @@ func TestInputConnectionsPastTheCapAreOverloaded(t *testing.T) {
 	for _, h := range open {
 		expect(t, get(h.conn, h.r, ""), http.StatusOK)
 	}
+	// /metrics, read on a held connection, counts the refusal and the connections held.
+	if _, err := io.WriteString(open[0].conn, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(open[0].r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	for _, want := range []string{"postsvc_http_connections_refused_total 1\n", fmt.Sprintf("postsvc_http_open_connections %d\n", limit)} {
+		if !strings.Contains(string(scrape), want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
 }

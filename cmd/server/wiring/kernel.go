@@ -60,6 +60,9 @@ type Server struct {
 	// Board is where stamps are published (nil: MySQL without Redis); MigrateIfEnabled lets
 	// it read the tables it depends on once they exist.
 	Board ports.StampBoard
+	// Connections counts the listeners' connections (httpapi.LimitConnections,
+	// GuardRefusals) for /metrics.
+	Connections *httpapi.Connections
 }
 
 // Migration is what `server migrate` needs: the database and its migrator, nothing else.
@@ -217,7 +220,7 @@ func newScrapeHandler(m *metrics.Metrics) ScrapeHandler { return m.Handler() }
 // slots and the job counts at scrape time. adapters/metrics sees them only through these
 // functions, so it imports no other adapter.
 func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher, jobs *gormstore.JobQueue, runners worker.Group,
-	media *mediaapp.Service, principals *accountsapp.Principals, health *redisx.Health,
+	media *mediaapp.Service, principals *accountsapp.Principals, health *redisx.Health, conns *httpapi.Connections,
 ) (metrics.Sources, error) {
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -231,6 +234,7 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 		redis, cutoffs = health.Stats, health.Cutoffs
 	}
 	return metrics.Sources{
+		Connections:  conns.Stats,
 		DBStats:      sqlDB.Stats,
 		Principals:   principals.Stats,
 		Redis:        redis,

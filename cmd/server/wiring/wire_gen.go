@@ -130,7 +130,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		cleanup()
 		return nil, nil, err
 	}
-	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group, mediaService, principals, health)
+	connections := httpapi.NewConnections()
+	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group, mediaService, principals, health, connections)
 	if err != nil {
 		cleanup4()
 		cleanup3()
@@ -165,20 +166,21 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		return nil, nil, err
 	}
 	server := &Server{
-		Config:    cfg,
-		Logger:    logger,
-		Router:    engine,
-		Scrape:    scrapeHandler,
-		Readiness: readiness,
-		Migrator:  migrator,
-		Admin:     admin,
-		Jobs:      group,
-		Auth:      accountsAuth,
-		Tokens:    issuer,
-		PostCache: postcacheCache,
-		APIKeys:   apiKeys,
-		Media:     mediaService,
-		Board:     stampBoard,
+		Config:      cfg,
+		Logger:      logger,
+		Router:      engine,
+		Scrape:      scrapeHandler,
+		Readiness:   readiness,
+		Migrator:    migrator,
+		Admin:       admin,
+		Jobs:        group,
+		Auth:        accountsAuth,
+		Tokens:      issuer,
+		PostCache:   postcacheCache,
+		APIKeys:     apiKeys,
+		Media:       mediaService,
+		Board:       stampBoard,
+		Connections: connections,
 	}
 	return server, func() {
 		cleanup4()
