@@ -12,17 +12,18 @@ import (
 	"time"
 
 	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/test/fakes"
 )
 
 // limitedServer serves an answer-everything handler on a loopback port behind
 // LimitConnections(limit) and GuardRefusals, as the service does.
-func limitedServer(t *testing.T, limit int) (string, *syncBuffer, *httpapi.Connections) {
+func limitedServer(t *testing.T, limit int) (string, *fakes.LogBuffer, *httpapi.Connections) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs fakes.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)

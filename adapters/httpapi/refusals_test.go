@@ -12,45 +12,27 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/acme/postsvc/adapters/httpapi"
+	"github.com/acme/postsvc/test/fakes"
 )
 
 // refusalServer serves handler behind GuardRefusals on a loopback port, with the service's
 // header limit, and returns its address and the log it writes.
-func refusalServer(t *testing.T, handler http.Handler) (string, *syncBuffer) {
+func refusalServer(t *testing.T, handler http.Handler) (string, *fakes.LogBuffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs fakes.LogBuffer
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
 	guarded := httpapi.GuardRefusals(srv, ln, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	go func() { _ = srv.Serve(guarded) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String(), &logs
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // rawExchange writes raw on a fresh connection and reads the responses until the server
