@@ -86,7 +86,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		select {
 		case l.slots <- struct{}{}:
 			l.counts.open.Add(1)
-			return &limitedConn{Conn: c, release: func() { l.counts.open.Add(-1); <-l.slots }}, nil
+			return &limitedConn{wrappedConn: wrappedConn{c}, release: func() { l.counts.open.Add(-1); <-l.slots }}, nil
 		default:
 			l.refuse(c)
 		}
@@ -136,7 +136,7 @@ func (l *limitedListener) logRefusal() {
 
 // limitedConn gives its slot back once, when it is closed.
 type limitedConn struct {
-	net.Conn
+	wrappedConn
 	once    sync.Once
 	release func()
 }
@@ -145,20 +145,4 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
-}
-
-// ReadFrom and CloseWrite keep what the connection underneath offers net/http (sendfile, the
-// half-close after a 431).
-func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(writerOnly{c.Conn}, r)
-}
-
-func (c *limitedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

@@ -97,12 +97,12 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &guardedConn{Conn: c, log: l.log, headerLimit: l.headerLimit, counts: l.counts}, nil
+	return &guardedConn{wrappedConn: wrappedConn{c}, log: l.log, headerLimit: l.headerLimit, counts: l.counts}, nil
 }
 
 // guardedConn rewrites net/http's own refusals written on it while no handler's response is.
 type guardedConn struct {
-	net.Conn
+	wrappedConn
 	log         *slog.Logger
 	headerLimit int
 	counts      *Connections
@@ -131,17 +131,19 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// ReadFrom keeps net/http's sendfile path for file bodies (a response is under way then).
-func (c *guardedConn) ReadFrom(r io.Reader) (int64, error) {
+// wrappedConn is a net.Conn wrapped by this package: it passes on the optional methods net/http
+// looks for on the connection it serves (ReadFrom for sendfile, CloseWrite for the half-close
+// after a 431), which embedding the net.Conn interface alone would hide.
+type wrappedConn struct{ net.Conn }
+
+func (c wrappedConn) ReadFrom(r io.Reader) (int64, error) {
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}
 	return io.Copy(writerOnly{c.Conn}, r)
 }
 
-// CloseWrite half-closes the connection, as net/http does after a 431 so the client reads
-// the answer before the reset.
-func (c *guardedConn) CloseWrite() error {
+func (c wrappedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
