@@ -22,9 +22,9 @@ type Store interface {
 type PostRepository interface {
 	// Add inserts p when the author's stored texts and p's text together stay within quota
 	// bytes, and post.ErrQuotaExceeded, storing nothing, when they would not;
-	// identity.ErrUnknownUser when its author does not exist. The caller holds the author's
-	// lock in the same transaction (ports.Stamps.Bump), which serialises the check of
-	// concurrent adds of one author.
+	// identity.ErrUnknownUser when its author does not exist. Concurrent adds of one author
+	// never pass the quota together. Run it in a transaction: the count and the insert are
+	// two writes, and a rollback undoes both.
 	Add(ctx context.Context, p *post.Post, quota int64) error
 	// ByID returns post.ErrNotFound when absent or owned by someone else.
 	ByID(ctx context.Context, author identity.UserID, id post.ID) (*post.Post, error)
