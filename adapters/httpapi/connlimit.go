@@ -40,7 +40,7 @@ func LimitConnections(ln net.Listener, limit int, log *slog.Logger, counts *Conn
 
 // maxConcurrentRefusals bounds the refused connections being answered at once; past it, a
 // refused connection is closed without an answer.
-const maxConcurrentRefusals = 64
+const maxConcurrentRefusals = 256
 
 // refusalLinger bounds how long a refused connection is kept to deliver its answer.
 const refusalLinger = time.Second
