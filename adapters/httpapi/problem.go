@@ -99,18 +99,29 @@ func newProblem(status int, code, detail string) Problem {
 
 // writeProblem sends p and stops the handler chain.
 func writeProblem(c *gin.Context, p Problem) {
+	sendProblem(c.Writer, p)
+	c.Abort()
+}
+
+// WriteProblem answers a request served outside the API's router (the operations listener's
+// unknown paths) with the problem document of a kernel code, as the router would.
+func WriteProblem(w http.ResponseWriter, status int, code, detail string) {
+	sendProblem(w, newProblem(status, code, detail))
+}
+
+// sendProblem writes p as the whole response.
+func sendProblem(w http.ResponseWriter, p Problem) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	// A Problem holds only strings and ints: encoding cannot fail.
 	_ = enc.Encode(p)
-	c.Header("Content-Type", problemContentType)
+	w.Header().Set("Content-Type", problemContentType)
 	// Its length is known: a problem sent before the handler ends (flushed ahead of slow
 	// clean-up) is complete on arrival, not a chunked body that ends with the handler.
-	c.Header("Content-Length", strconv.Itoa(buf.Len()))
-	c.Status(p.Status)
-	_, _ = c.Writer.Write(buf.Bytes())
-	c.Abort()
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // statusOf is the HTTP status of each kind of failure. The mapper knows kinds, never a

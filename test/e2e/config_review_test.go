@@ -115,7 +115,8 @@ var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // TestEveryListenerAnswersWithARequestID starts the server with the operations and profiler
 // listeners: every answer of every listener carries X-Request-ID, a fresh one or the client's
-// sane one echoed, for the scrape, the probes, HEAD, 404s and 405s alike.
+// sane one echoed, for the scrape, the probes, HEAD, 404s and 405s alike; the operations
+// listener's 404s and 405s are problem documents.
 func TestEveryListenerAnswersWithARequestID(t *testing.T) {
 	opsAddr := "127.0.0.1:" + freePort(t)
 	pprofAddr := "127.0.0.1:" + freePort(t)
@@ -170,6 +171,8 @@ func TestEveryListenerAnswersWithARequestID(t *testing.T) {
 				t.Errorf("%s %s: X-Request-ID %q, want the client's %q echoed", c.method, c.url, got[0], sent)
 			case sent == "not sane!" && got[0] == sent:
 				t.Errorf("%s %s: an insane X-Request-ID was echoed", c.method, c.url)
+			case strings.HasPrefix(c.url, ops) && c.status >= 400 && resp.Header.Get("Content-Type") != "application/problem+json":
+				t.Errorf("%s %s: Content-Type %q, want a problem document like the API's", c.method, c.url, resp.Header.Get("Content-Type"))
 			}
 		}
 	}
