@@ -192,20 +192,25 @@ func TestProbes(t *testing.T) {
 
 func TestClientAddress(t *testing.T) {
 	cases := []struct {
-		name    string
-		proxies []string
-		want    string
+		name      string
+		proxies   []string
+		forwarded string
+		want      string
 	}{
-		{"no trusted proxies ignores X-Forwarded-For", nil, "192.0.2.1"},
-		{"trusted proxy is believed", []string{"192.0.2.0/24"}, "203.0.113.9"},
-		{"untrusted proxy is not", []string{"10.0.0.0/8"}, "192.0.2.1"},
+		{"no trusted proxies ignores X-Forwarded-For", nil, "203.0.113.9", "192.0.2.1"},
+		{"trusted proxy is believed", []string{"192.0.2.0/24"}, "203.0.113.9", "203.0.113.9"},
+		{"untrusted proxy is not", []string{"10.0.0.0/8"}, "203.0.113.9", "192.0.2.1"},
+		// An IPv6 client picks any address of its /64: the network is what is counted.
+		{"IPv6 counts as its /64", []string{"192.0.2.0/24"}, "2001:db8:7:7:abcd::5", "2001:db8:7:7::/64"},
+		{"IPv6 written otherwise, same /64", []string{"192.0.2.0/24"}, "2001:DB8:7:7:0:0:0:1", "2001:db8:7:7::/64"},
+		{"IPv4 mapped into IPv6 is IPv4", []string{"192.0.2.0/24"}, "::ffff:203.0.113.9", "203.0.113.9"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := newHarness(t, func(d *httpapi.RouterDeps) { d.HTTP.TrustedProxies = tc.proxies })
 			rec := hs.do(request{
 				Method: "POST", Path: "/api/v1/auth/login", Body: `{"email":"a@x.io","password":"password1"}`,
-				Header: map[string]string{"X-Forwarded-For": "203.0.113.9"},
+				Header: map[string]string{"X-Forwarded-For": tc.forwarded},
 			})
 			if rec.Code != 200 {
 				t.Fatalf("status = %d", rec.Code)

@@ -357,6 +357,16 @@ func TestForwardedForIsHonouredOnlyFromTrustedProxies(t *testing.T) {
 		// Another forwarded address is still served.
 		a := s.signup(uniqueEmail("neighbour"))
 		expect(t, s.loginFrom("198.51.100.21", a.Email, a.Password), http.StatusOK)
+
+		// An IPv6 client may send from any address of its /64: the network has one budget,
+		// and a new address in it does not buy a new one. Another /64 is someone else.
+		for i := range 3 {
+			r := s.loginFrom("2001:db8:7:7::"+strconv.Itoa(i+1), uniqueEmail("v6"), "whatever")
+			expectProblem(t, r, http.StatusUnauthorized, "invalid_credentials")
+		}
+		r = s.loginFrom("2001:db8:7:7:ffff::99", uniqueEmail("v6"), "whatever")
+		expectProblem(t, r, http.StatusTooManyRequests, "too_many_attempts")
+		expectProblem(t, s.loginFrom("2001:db8:7:8::1", uniqueEmail("v6"), "whatever"), http.StatusUnauthorized, "invalid_credentials")
 	})
 }
 

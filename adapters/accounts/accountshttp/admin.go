@@ -47,7 +47,7 @@ func (m *Module) createUser(c *gin.Context) {
 		return
 	}
 	u, err := m.admin.CreateUser(c.Request.Context(), p, accounts.NewUserInput{
-		Email: req.Email, Password: req.Password, Name: req.Name, Role: req.Role, ClientAddr: c.ClientIP(),
+		Email: req.Email, Password: req.Password, Name: req.Name, Role: req.Role, ClientAddr: httpapi.ClientAddress(c),
 	})
 	if err == nil && u != nil {
 		c.Header("Location", "/api/v1/admin/users/"+url.PathEscape(string(u.ID())))

@@ -16,7 +16,7 @@ func (m *Module) signup(c *gin.Context) {
 		return
 	}
 	res, err := m.auth.Signup(c.Request.Context(), accounts.SignupInput{
-		Email: req.Email, Password: req.Password, Name: req.Name, ClientAddr: c.ClientIP(),
+		Email: req.Email, Password: req.Password, Name: req.Name, ClientAddr: httpapi.ClientAddress(c),
 	})
 	m.sendSession(c, http.StatusCreated, res, err)
 }
@@ -27,7 +27,7 @@ func (m *Module) login(c *gin.Context) {
 		return
 	}
 	res, err := m.auth.Login(c.Request.Context(), accounts.LoginInput{
-		Email: req.Email, Password: req.Password, ClientAddr: c.ClientIP(),
+		Email: req.Email, Password: req.Password, ClientAddr: httpapi.ClientAddress(c),
 	})
 	m.sendSession(c, http.StatusOK, res, err)
 }
