@@ -145,6 +145,22 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 	for _, path := range []string{"/nope", "/api/v1/posts/", "/api/v2/posts", "/api/v1/posts/a/b"} {
 		assertProblem(t, hs.do(request{Method: "GET", Path: path, Token: userToken}), 404, "not_found")
 	}
+	// A path that is a route but for its slashes names the route: clients slip there most.
+	for path, meant := range map[string]string{
+		"/api/v1/posts/":         "/api/v1/posts",
+		"/api/v1//posts":         "/api/v1/posts",
+		"/api/v1/posts/some-id/": "/api/v1/posts/some-id",
+		"//api/v1/users/me//":    "/api/v1/users/me",
+		"/api/v1/posts/a/b/":     "",
+		"/nope/":                 "",
+		"/api/v1/posts/" + "x/" + strings.Repeat("y", 3000): "",
+	} {
+		p := assertProblem(t, hs.do(request{Method: "GET", Path: path, Token: userToken}), 404, "not_found")
+		detail := p.Detail
+		if got := strings.Contains(detail, "Did you mean"); got != (meant != "") || (meant != "" && !strings.Contains(detail, " "+meant+"?")) {
+			t.Errorf("GET %s: detail %q, want a hint naming %q (none when empty)", path, detail, meant)
+		}
+	}
 	rec := hs.do(request{Method: "PUT", Path: "/api/v1/posts", Token: userToken})
 	assertProblem(t, rec, 405, "method_not_allowed")
 	if allow := rec.Header().Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {

@@ -135,8 +135,14 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	// A query string that cannot be decoded is 400 on every route (decodableQuery): on a
 	// module's routes after authentication, so that a caller without access learns only
 	// that (401, or 403 on an admin route), whatever it sent; first on the others.
+	// hints is filled once every route is registered (below).
+	var hints pathHints
 	e.NoRoute(decodableQuery, func(c *gin.Context) {
-		writeProblem(c, newProblem(http.StatusNotFound, CodeNotFound, "There is no resource at this path."))
+		detail := "There is no resource at this path."
+		if meant := hints.hint(c.Request.URL.Path); meant != "" {
+			detail = "There is no resource at this path. Did you mean " + meant + "? Paths take no trailing or repeated slashes."
+		}
+		writeProblem(c, newProblem(http.StatusNotFound, CodeNotFound, detail))
 	})
 	e.NoMethod(decodableQuery, func(c *gin.Context) {
 		// gin has already set the Allow header.
@@ -178,6 +184,7 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 		}
 		e.Handle(r.Method, r.Path, decodableQuery, r.Handler)
 	}
+	hints = newPathHints(e.Routes())
 	return e, nil
 }
 
