@@ -186,14 +186,15 @@ type ECG struct {
 	// They run beside the general job workers (Jobs.Workers), so analyses never wait behind
 	// other jobs, nor other jobs behind a burst of uploads.
 	Workers int `mapstructure:"workers"`
-	// SpoolMemory bounds the memory that the signals of uploads being received take, all
-	// uploads together; each upload keeps at most a sixteenth of it in memory, and what does
-	// not fit goes to a temporary file in SpoolDir until the upload is stored.
+	// SpoolMemory bounds the memory that the signals of uploads being received, and of large
+	// ECGs being read back, take, all together; each keeps at most a sixteenth of it in
+	// memory, and what does not fit goes to a temporary file in SpoolDir until the upload is
+	// stored or the read answered.
 	SpoolMemory int64 `mapstructure:"spool_memory" unit:"bytes"`
 	// SpoolDir is where those temporary files go; empty means the system's temporary folder.
 	SpoolDir string `mapstructure:"spool_dir"`
-	// SpoolDisk bounds what those files hold, all uploads together; an upload that would pass
-	// it is answered 503 overloaded.
+	// SpoolDisk bounds what those files hold, all together; an upload or a read that would
+	// pass it is answered 503 overloaded.
 	SpoolDisk int64 `mapstructure:"spool_disk" unit:"bytes"`
 	// QuotaBytes bounds the total size of one user's ECGs, counted as the packed bytes of
 	// their samples (what the database stores); an upload past it is refused (403).

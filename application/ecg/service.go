@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/acme/postsvc/application/paging"
 	"github.com/acme/postsvc/domain"
@@ -254,16 +255,103 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id string) (*ec
 	return s.store.ECGs(s.uow.Pool()).Get(ctx, p.UserID, ecg.ID(id))
 }
 
-// Blocks returns packed samples of one of the caller's ECGs, which Get returned.
-func (s *Service) Blocks(ctx context.Context, p identity.Principal, e *ecg.ECG, from ecgport.BlockPos, maxBytes int) ([]ecg.Block, error) {
+// signalBatchBytes is how much packed signal one read of Signals takes from storage (about one
+// full block): a short query each, so that no read holds a pool connection for long. A
+// typical ECG (12 leads of 5,000 samples pack to about 100 KB) is one read.
+var signalBatchBytes = 256 << 10
+
+// Signals reads the packed samples of one of the caller's ECGs, which Get returned, whole
+// before the caller writes any of them out. A typical ECG is one read, kept in memory; a
+// larger one is read on batch by batch into a spool (the uploads' memory budget, then a
+// temporary file). Every lead's samples are counted against the ECG's: an ECG deleted while
+// it is read, which loses its blocks, is ecg.ErrNotFound, never a part of its signals. Past the
+// spools' disk budget the read is domain.ErrOverloaded. The caller closes the result.
+func (s *Service) Signals(ctx context.Context, p identity.Principal, e *ecg.ECG) (ecgport.Signals, error) {
 	if err := contentOwner(p); err != nil {
 		return nil, err
 	}
 	if e.Owner() != p.UserID {
 		return nil, ecg.ErrNotFound
 	}
-	return s.store.ECGs(s.uow.Pool()).Blocks(ctx, e.Key(), from, maxBytes)
+	repo := s.store.ECGs(s.uow.Pool())
+	count := newSampleCount(e)
+	blocks, err := repo.Blocks(ctx, e.Key(), ecgport.BlockPos{}, signalBatchBytes)
+	if err != nil {
+		return nil, err
+	}
+	count.add(blocks)
+	if count.whole() {
+		return heldBlocks(blocks), nil
+	}
+	if len(blocks) == 0 {
+		return nil, ecg.ErrNotFound
+	}
+	spool, err := s.spools.New()
+	if err != nil {
+		return nil, err
+	}
+	for len(blocks) > 0 {
+		for _, b := range blocks {
+			if err := spool.Put(b); err != nil {
+				_ = spool.Close()
+				return nil, err
+			}
+		}
+		from := ecgport.After(blocks[len(blocks)-1])
+		if blocks, err = repo.Blocks(ctx, e.Key(), from, signalBatchBytes); err != nil {
+			_ = spool.Close()
+			return nil, err
+		}
+		count.add(blocks)
+	}
+	if !count.whole() {
+		_ = spool.Close()
+		return nil, ecg.ErrNotFound
+	}
+	return spool, nil
 }
+
+// sampleCount tallies the samples read of each lead of an ECG against what it holds.
+type sampleCount struct {
+	want, got []int
+	// broken is set by a block of no lead of the ECG.
+	broken bool
+}
+
+func newSampleCount(e *ecg.ECG) *sampleCount {
+	c := &sampleCount{want: make([]int, len(e.Leads())), got: make([]int, len(e.Leads()))}
+	for i, l := range e.Leads() {
+		c.want[i] = l.Signal.Samples
+	}
+	return c
+}
+
+func (c *sampleCount) add(blocks []ecg.Block) {
+	for _, b := range blocks {
+		if b.Lead < 0 || b.Lead >= len(c.got) {
+			c.broken = true
+			continue
+		}
+		c.got[b.Lead] += b.Samples
+	}
+}
+
+// whole reports whether every lead's samples were read, no more and no fewer.
+func (c *sampleCount) whole() bool { return !c.broken && slices.Equal(c.want, c.got) }
+
+// heldBlocks are signals read in one go, held in memory.
+type heldBlocks []ecg.Block
+
+func (h heldBlocks) Each(fn func(ecg.Block) error) error {
+	for _, b := range h {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (heldBlocks) Close() error { return nil }
 
 // Insights returns the analysis state of one of the caller's ECGs and, once it is done, the
 // measures of every analysis, in the order the analyses are registered.

@@ -194,13 +194,12 @@ func TestUploadAnalyseAndRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks, err := f.svc.Blocks(ctx, alice, got, ecgport.BlockPos{}, 1<<20)
-	if err != nil || len(blocks) != 2 {
-		t.Fatalf("blocks: %d, %v", len(blocks), err)
+	if samples := readSignals(t, f, alice, got); !slices.Equal(samples[0], []int32{1, 2, 3}) || !slices.Equal(samples[1], []int32{-5, 5}) {
+		t.Fatalf("signals read back: %v", samples)
 	}
 	bob := f.user()
-	if _, err := f.svc.Blocks(ctx, bob, got, ecgport.BlockPos{}, 1<<20); !errors.Is(err, ecg.ErrNotFound) {
-		t.Fatalf("another user's blocks: %v", err)
+	if _, err := f.svc.Signals(ctx, bob, got); !errors.Is(err, ecg.ErrNotFound) {
+		t.Fatalf("another user's signals: %v", err)
 	}
 	for _, id := range []string{"rec-1", "REC-1", "", "../x"} {
 		if _, err := f.svc.Get(ctx, bob, id); !errors.Is(err, ecg.ErrNotFound) {
@@ -737,5 +736,100 @@ func TestInsightsOfAnECGDeletedMeanwhileAreNotFound(t *testing.T) {
 	in, err := f.svc.Insights(context.Background(), alice, "rec-1")
 	if !errors.Is(err, ecg.ErrNotFound) {
 		t.Fatalf("insights of an ECG deleted while they were read: %+v, %v; want ecg_not_found", in, err)
+	}
+}
+
+// readSignals reads an ECG's signals through Signals, unpacked lead by lead.
+func readSignals(t *testing.T, f *fixture, p identity.Principal, e *ecg.ECG) [][]int32 {
+	t.Helper()
+	signals, err := f.svc.Signals(context.Background(), p, e)
+	if err != nil {
+		t.Fatalf("signals: %v", err)
+	}
+	defer func() { _ = signals.Close() }()
+	out := make([][]int32, len(e.Leads()))
+	err = signals.Each(func(b ecg.Block) error {
+		var err error
+		out[b.Lead], err = ecg.AppendUnpacked(out[b.Lead], b.Data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// blocksHook is the fixture's store with a hook called after every read of blocks.
+type blocksHook struct {
+	ecgport.Store
+	after func()
+}
+
+func (h blocksHook) ECGs(s ports.Scope) ecgport.Repository {
+	return hookedRepo{h.Store.ECGs(s), h.after}
+}
+
+type hookedRepo struct {
+	ecgport.Repository
+	after func()
+}
+
+func (r hookedRepo) Blocks(ctx context.Context, key ecg.Key, from ecgport.BlockPos, maxBytes int) ([]ecg.Block, error) {
+	blocks, err := r.Repository.Blocks(ctx, key, from, maxBytes)
+	r.after()
+	return blocks, err
+}
+
+// TestSignalsAreWholeOrNotFound: an ECG larger than one read of storage is read on into a
+// spool, and handed out whole; one deleted while its signals are read is not found, never a
+// part of them (GET /ecgs/{id} then answers 404 instead of a body cut short), and its spool
+// is closed. A typical ECG is one read, held in memory.
+func TestSignalsAreWholeOrNotFound(t *testing.T) {
+	restore := ecgapp.SetSignalBatchBytes(64)
+	defer restore()
+	f := newFixture(t)
+	alice := f.user()
+	ctx := context.Background()
+	long := make([]int32, 3*ecg.MaxBlockSamples+17)
+	for i := range long {
+		long[i] = int32(i%977) - 400
+	}
+	e, _, err := f.upload(t, alice, "long", long, []int32{7, -7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	var onRead func()
+	f.svc = ecgapp.NewService(f.env.Store, blocksHook{ecgfake.Store{}, func() {
+		reads++
+		if onRead != nil {
+			onRead()
+		}
+	}}, f.spools, f.env.Jobs, []ecgport.Analysis{sumAnalysis{}}, f.env.Clock, f.env.IDs, f.settings)
+	got := readSignals(t, f, alice, e)
+	if !slices.Equal(got[0], long) || !slices.Equal(got[1], []int32{7, -7}) {
+		t.Fatalf("signals read back differ from the upload (%d and %d samples)", len(got[0]), len(got[1]))
+	}
+	if reads < 3 || f.spools.Open != 0 {
+		t.Fatalf("%d reads of storage, %d spools open: want several reads, into a spool closed since", reads, f.spools.Open)
+	}
+
+	// Deleted after the first read: the rest of the blocks are gone.
+	reads = 0
+	onRead = func() {
+		if reads == 1 {
+			if err := f.svc.Delete(ctx, alice, "long"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if s, err := f.svc.Signals(ctx, alice, e); !errors.Is(err, ecg.ErrNotFound) {
+		if s != nil {
+			_ = s.Close()
+		}
+		t.Fatalf("signals of an ECG deleted while they were read: %v, want ecg.ErrNotFound", err)
+	}
+	if f.spools.Open != 0 {
+		t.Fatalf("%d spools left open after the refused read", f.spools.Open)
 	}
 }

@@ -22,11 +22,12 @@ type Service interface {
 	Upload(ctx context.Context, p identity.Principal, d ecg.Draft, signals Spool) (e *ecg.ECG, created bool, err error)
 	// List returns a page of the caller's ECGs, newest upload first.
 	List(ctx context.Context, p identity.Principal, req ports.PageRequest) (Page, error)
-	// Get returns one of the caller's ECGs (without its samples; see Blocks).
+	// Get returns one of the caller's ECGs (without its samples; see Signals).
 	Get(ctx context.Context, p identity.Principal, id string) (*ecg.ECG, error)
-	// Blocks returns the packed samples of one of the caller's ECGs from position from on,
-	// up to about maxBytes at a time (see Repository.Blocks).
-	Blocks(ctx context.Context, p identity.Principal, e *ecg.ECG, from BlockPos, maxBytes int) ([]ecg.Block, error)
+	// Signals returns the packed samples of one of the caller's ECGs, which Get returned,
+	// read whole before any is handed out: an ECG deleted meanwhile is ecg.ErrNotFound, never
+	// a part of its signals. The caller closes them.
+	Signals(ctx context.Context, p identity.Principal, e *ecg.ECG) (Signals, error)
 	// Insights returns the analysis state and, once done, the measures of one of the
 	// caller's ECGs.
 	Insights(ctx context.Context, p identity.Principal, id string) (ecg.Insights, error)

@@ -5,6 +5,7 @@ import "github.com/acme/postsvc/domain/ecg/ecg"
 // Spools hold the signals of uploads while they are received: the whole body has to be read
 // and checked before anything is stored, and an upload may be 64 MiB, so an implementation
 // keeps a bounded amount in memory, all uploads together, and the rest elsewhere (a file).
+// Service.Signals spools a large stored ECG the same way while it is read back.
 type Spools interface {
 	// New starts the spool of one upload. It fails with domain.ErrOverloaded when there is no
 	// room for another.
@@ -21,6 +22,14 @@ type Spool interface {
 	ecg.BlockSink
 	ecg.Blocks
 	Bytes() int64
+	Close() error
+}
+
+// Signals are the packed samples of one stored ECG, read whole (Service.Signals), handed back
+// lead by lead and each lead's blocks in order; the Data of a block is valid only during the
+// call that gets it. Close releases what they hold.
+type Signals interface {
+	ecg.Blocks
 	Close() error
 }
 

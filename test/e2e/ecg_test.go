@@ -1096,3 +1096,61 @@ func TestECGConcurrentUploadsOfOneID(t *testing.T) {
 		}
 	})
 }
+
+// TestECGReadsRacingItsDeleteAreWholeOrNotFound: clients read an ECG of several storage reads
+// (16 leads of 40,000 samples, over a megabyte packed) while its owner deletes it. Every read
+// is a 200 with the whole ECG and its exact length, or a 404: never a 200 whose body stops
+// short, which it was when the delete landed between two of the reads that streamed it
+// (the headers were gone, so the connection was cut).
+func TestECGReadsRacingItsDeleteAreWholeOrNotFound(t *testing.T) {
+	t.Parallel()
+	ecgBackends(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("ecg-read-race"))
+		for round := range 3 {
+			up := makeECG(fmt.Sprintf("read-race-%d", round), 16, 40_000, uint64(100+round))
+			s.uploadECG(a.Access, up, http.StatusAccepted)
+			var (
+				wg              sync.WaitGroup
+				mu              sync.Mutex
+				whole, notFound int
+				started         = make(chan struct{}, 64)
+			)
+			for range 6 {
+				wg.Go(func() {
+					for {
+						started <- struct{}{}
+						_, err := s.getECG(a.Access, up.ID, up)
+						mu.Lock()
+						switch {
+						case err == nil:
+							whole++
+						case strings.Contains(err.Error(), "status 404"):
+							notFound++
+						default:
+							t.Errorf("round %d: a read racing the delete: %v", round, err)
+						}
+						mu.Unlock()
+						if err != nil {
+							return
+						}
+					}
+				})
+			}
+			// Delete once the readers are going, so that the delete lands among reads.
+			for range 8 {
+				<-started
+			}
+			expect(t, s.do("DELETE", ecgPath(up.ID), a.Access, nil), http.StatusNoContent)
+			go func() {
+				for range started {
+				}
+			}()
+			wg.Wait()
+			close(started)
+			t.Logf("round %d: %d whole reads, %d not found", round, whole, notFound)
+			if notFound != 6 {
+				t.Fatalf("round %d: %d readers saw the delete, want all 6", round, notFound)
+			}
+		}
+	})
+}

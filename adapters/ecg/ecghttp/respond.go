@@ -3,6 +3,7 @@ package ecghttp
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -12,7 +13,6 @@ import (
 	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/domain/ecg/ecg"
 	"github.com/acme/postsvc/domain/identity"
-	ecgport "github.com/acme/postsvc/ports/ecg"
 )
 
 // summaryJSON is an ECG without its signals: the answer to an upload and an item of a list.
@@ -101,11 +101,6 @@ func insightsOf(in ecg.Insights) insightsJSON {
 	return out
 }
 
-// blockBatchBytes is how much packed signal one read of GET /ecgs/{id} takes from storage
-// (about one full block): a short query each, so a slow client holds no connection of the
-// pool while it reads, and a request holds little memory however large the ECG.
-const blockBatchBytes = 256 << 10
-
 // textChunk is how many samples are written as text at a time.
 const textChunk = 4096
 
@@ -125,11 +120,10 @@ var textBuffers = sync.Pool{New: func() any {
 // exact Content-Length computed from the text length recorded for each lead at upload. A HEAD
 // request gets the headers without the signals being read.
 //
-// The first batch of blocks is read before the headers are sent. Every stored ECG has
-// blocks, so a first read that finds none is an ECG deleted after its row was read: that is
-// answered 404, as it can be while no header is gone, instead of a 200 whose body stops short
-// of its Content-Length. A typical ECG fits in that one read, so it is also served from one
-// consistent read of its signals; a larger one deleted while it is streamed is still cut short.
+// The signals are read whole before the headers are sent (Service.Signals): an ECG deleted
+// after its row was read, before or while its signals are, is answered 404, never a 200 whose
+// body stops short of its Content-Length. Only a failure to write to the client, or storage
+// failing under a spool file, can cut the body short once it has started.
 func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 	head := headOf(e)
 	leads := make([]string, len(e.Leads()))
@@ -138,80 +132,67 @@ func (m *Module) writeECG(c *gin.Context, p identity.Principal, e *ecg.ECG) {
 		leads[i] = leadHead(i, l)
 		size += int64(len(leads[i])) + l.Signal.TextBytes + int64(len("]}"))
 	}
-	var blocks []ecg.Block
-	if c.Request.Method != http.MethodHead {
-		var err error
-		blocks, err = m.svc.Blocks(c.Request.Context(), p, e, ecgport.BlockPos{}, blockBatchBytes)
-		if err == nil && len(blocks) == 0 {
-			err = ecg.ErrNotFound
-		}
-		if err != nil {
-			httpapi.Fail(c, err)
-			return
-		}
-	}
-	js := httpapi.StartJSONStream(c, http.StatusOK, size)
-	defer js.Finish()
 	if c.Request.Method == http.MethodHead {
+		httpapi.StartJSONStream(c, http.StatusOK, size).Finish()
 		return
 	}
+	signals, err := m.svc.Signals(c.Request.Context(), p, e)
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	defer func() { _ = signals.Close() }()
+	js := httpapi.StartJSONStream(c, http.StatusOK, size)
+	defer js.Finish()
 	samples, _ := sampleBuffers.Get().(*[]int32) // the pools' New make nothing else
 	defer sampleBuffers.Put(samples)
 	text, _ := textBuffers.Get().(*[]byte)
 	defer textBuffers.Put(text)
 	js.Raw(head)
 	lead := -1
-	var from ecgport.BlockPos
-	for !js.Failed() {
-		if blocks == nil { // every batch but the first, which was read before the headers
-			var err error
-			blocks, err = m.svc.Blocks(c.Request.Context(), p, e, from, blockBatchBytes)
-			if err != nil {
-				// The headers are gone; all that can be done is to cut the response short,
-				// which the client sees as a body shorter than its Content-Length.
-				_ = c.Error(err)
-				c.Abort()
-				return
-			}
+	err = signals.Each(func(b ecg.Block) error {
+		if js.Failed() {
+			return errClientGone
 		}
-		if len(blocks) == 0 {
-			break
+		first := b.Lead != lead
+		if first {
+			if lead >= 0 {
+				js.Raw("]}")
+			}
+			lead = b.Lead
+			if lead >= len(leads) {
+				return ecg.ErrCorruptBlock
+			}
+			js.Raw(leads[lead])
 		}
-		for _, b := range blocks {
-			first := b.Lead != lead
-			if first {
-				if lead >= 0 {
-					js.Raw("]}")
-				}
-				lead = b.Lead
-				if lead >= len(leads) {
-					_ = c.Error(ecg.ErrCorruptBlock)
-					c.Abort()
-					return
-				}
-				js.Raw(leads[lead])
-			}
-			var err error
-			*samples, err = ecg.AppendUnpacked((*samples)[:0], b.Data)
-			if err != nil {
-				_ = c.Error(err)
-				c.Abort()
-				return
-			}
-			for i := 0; i < len(*samples); i += textChunk {
-				chunk := (*samples)[i:min(i+textChunk, len(*samples))]
-				*text = ecg.AppendSignalText((*text)[:0], chunk, first && i == 0)
-				js.Bytes(*text)
-			}
+		var err error
+		if *samples, err = ecg.AppendUnpacked((*samples)[:0], b.Data); err != nil {
+			return err
 		}
-		from = ecgport.After(blocks[len(blocks)-1])
-		blocks = nil
+		for i := 0; i < len(*samples); i += textChunk {
+			chunk := (*samples)[i:min(i+textChunk, len(*samples))]
+			*text = ecg.AppendSignalText((*text)[:0], chunk, first && i == 0)
+			js.Bytes(*text)
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errClientGone) {
+			// The headers are gone; all that can be done is to cut the response short,
+			// which the client sees as a body shorter than its Content-Length.
+			_ = c.Error(err)
+		}
+		c.Abort()
+		return
 	}
 	if lead >= 0 {
 		js.Raw("]}")
 	}
 	js.Raw("]}\n")
 }
+
+// errClientGone ends the writing of signals to a client that stopped reading.
+var errClientGone = errors.New("ecghttp: the client is gone")
 
 // headOf is the document up to its first lead: {"id":...,"date":...,"status":...,
 // "created_at":...,"leads":[

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -14,17 +15,19 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/ecg/ecg"
 	"github.com/acme/postsvc/domain/identity"
 	ecgport "github.com/acme/postsvc/ports/ecg"
 )
 
-// memBlocks is the blocks of one stored ECG, served as the repository does: from a position,
-// within a byte budget, at least one.
+// memBlocks is the blocks of one stored ECG, handed out as the service's Signals does: all of
+// them, or ecg.ErrNotFound when there are none (the ECG was deleted), or err when set.
 type memBlocks struct {
 	ecgport.Service
 	blocks []ecg.Block
 	calls  int
+	err    error
 }
 
 func (m *memBlocks) Put(b ecg.Block) error {
@@ -33,22 +36,29 @@ func (m *memBlocks) Put(b ecg.Block) error {
 	return nil
 }
 
-func (m *memBlocks) Blocks(_ context.Context, _ identity.Principal, _ *ecg.ECG, from ecgport.BlockPos, maxBytes int) ([]ecg.Block, error) {
+func (m *memBlocks) Signals(context.Context, identity.Principal, *ecg.ECG) (ecgport.Signals, error) {
 	m.calls++
-	var out []ecg.Block
-	used := 0
-	for _, b := range m.blocks {
-		if b.Lead < from.Lead || b.Lead == from.Lead && b.Seq < from.Seq {
-			continue
-		}
-		if len(out) > 0 && used+len(b.Data) > maxBytes {
-			break
-		}
-		out = append(out, b)
-		used += len(b.Data)
+	switch {
+	case m.err != nil:
+		return nil, m.err
+	case len(m.blocks) == 0:
+		return nil, ecg.ErrNotFound
 	}
-	return out, nil
+	return blockList(m.blocks), nil
 }
+
+type blockList []ecg.Block
+
+func (l blockList) Each(fn func(ecg.Block) error) error {
+	for _, b := range l {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (blockList) Close() error { return nil }
 
 // TestWriteECGIsWhatEncodingJSONWrites: the streamed ECG, over leads of several blocks and
 // text chunks, is byte for byte the document encoding/json makes, with its exact length.
@@ -124,8 +134,8 @@ func TestWriteECGIsWhatEncodingJSONWrites(t *testing.T) {
 		if !bytes.Equal(rec.Body.Bytes(), want.Bytes()) {
 			t.Fatalf("body differs from encoding/json's:\n got %.200q\nwant %.200q", rec.Body.String(), want.String())
 		}
-		if svc.calls < 2 {
-			t.Fatalf("the signals were read in %d calls; blocks beyond the budget need more", svc.calls)
+		if svc.calls != 1 {
+			t.Fatalf("the signals were read %d times, want once", svc.calls)
 		}
 	}
 }
@@ -173,5 +183,15 @@ func TestWriteECGOfAnECGDeletedMeanwhileIsNotFound(t *testing.T) {
 	m.writeECG(c, identity.Principal{UserID: "u", Role: identity.RoleUser}, e)
 	if rec.Code != http.StatusOK || deleted.calls != 1 {
 		t.Fatalf("HEAD: %d after %d signal reads, want 200 after only GET's one", rec.Code, deleted.calls)
+	}
+	// Signals that cannot be read whole now (the spools' disk budget is taken) are a 503
+	// before anything of the ECG is sent, not a body that stops.
+	busy := &memBlocks{blocks: stored.blocks, err: fmt.Errorf("%w: spool full", domain.ErrOverloaded)}
+	rec = httptest.NewRecorder()
+	c, _ = gin.CreateTestContext(rec)
+	c.Request = httptest.NewRequest(http.MethodGet, "/api/v1/ecgs/rec-1", nil)
+	New(busy, Settings{}).writeECG(c, identity.Principal{UserID: "u", Role: identity.RoleUser}, e)
+	if rec.Code != http.StatusServiceUnavailable || json.Unmarshal(rec.Body.Bytes(), &problem) != nil || problem.Code != "overloaded" || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("GET while the signals cannot be read whole: %d %q, want 503 overloaded with Retry-After", rec.Code, rec.Body.String())
 	}
 }

@@ -4,7 +4,9 @@
 // memory while its share and the shared budget allow, and writes the rest to a temporary file
 // that is removed when the upload ends. Typical uploads (12 leads of 5,000 samples pack to
 // about 100 KB) never touch the disk; 64 concurrent 64 MiB uploads take the budget and
-// their files, not 64 times their size in memory.
+// their files, not 64 times their size in memory. A read of a large stored ECG is spooled the
+// same way (application/ecg Service.Signals): its blocks are read whole before the answer
+// starts, so that a delete meanwhile is a 404 and not an answer cut short.
 package ecgspool
 
 import (
