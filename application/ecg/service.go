@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/acme/postsvc/application/paging"
 	"github.com/acme/postsvc/domain"
@@ -53,6 +54,9 @@ type Service struct {
 	clock    ports.Clock
 	ids      ports.IDGenerator
 	batches  *analysisBatches
+	// sending counts, per owner, the large ECGs being sent from a spool (see Signals).
+	sendingMu sync.Mutex
+	sending   map[identity.UserID]int
 }
 
 var (
@@ -64,7 +68,8 @@ var (
 func NewService(uow ports.UnitOfWork, store ecgport.Store, spools ecgport.Spools, jobs ports.JobQueue,
 	analyses Analyses, clock ports.Clock, ids ports.IDGenerator, settings Settings,
 ) *Service {
-	s := &Service{s: settings, uow: uow, store: store, spools: spools, jobs: jobs, analyses: analyses, clock: clock, ids: ids}
+	s := &Service{s: settings, uow: uow, store: store, spools: spools, jobs: jobs, analyses: analyses, clock: clock, ids: ids,
+		sending: map[identity.UserID]int{}}
 	s.batches = newAnalysisBatches(s.analyseBatch)
 	return s
 }
@@ -286,10 +291,16 @@ func (s *Service) Signals(ctx context.Context, p identity.Principal, e *ecg.ECG)
 	if len(blocks) == 0 {
 		return nil, ecg.ErrNotFound
 	}
-	spool, err := s.spools.New()
+	release, err := s.startSending(p.UserID)
 	if err != nil {
 		return nil, err
 	}
+	spool, err := s.spools.New()
+	if err != nil {
+		release()
+		return nil, err
+	}
+	spool = &sendingSpool{Spool: spool, release: release}
 	for len(blocks) > 0 {
 		for _, b := range blocks {
 			if err := spool.Put(b); err != nil {
@@ -309,6 +320,45 @@ func (s *Service) Signals(ctx context.Context, p identity.Principal, e *ecg.ECG)
 		return nil, ecg.ErrNotFound
 	}
 	return spool, nil
+}
+
+// MaxSpooledReads is how many large ECGs (those Signals spools) one owner may be sent at once.
+// A spool is held until its answer is sent, for up to the write timeout to a slow client, and
+// the spools' disk budget is shared with uploads: without a bound one account reading slowly
+// could take it all, and every upload would be refused meanwhile.
+const MaxSpooledReads = 8
+
+// startSending counts one more large ECG being sent to owner, or refuses it with
+// domain.ErrOverloaded when MaxSpooledReads are already; release undoes it.
+func (s *Service) startSending(owner identity.UserID) (release func(), err error) {
+	s.sendingMu.Lock()
+	defer s.sendingMu.Unlock()
+	if s.sending[owner] >= MaxSpooledReads {
+		return nil, fmt.Errorf("%w: %d large ECGs are being sent to this account already; retry once one has arrived",
+			domain.ErrOverloaded, MaxSpooledReads)
+	}
+	s.sending[owner]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.sendingMu.Lock()
+			defer s.sendingMu.Unlock()
+			if s.sending[owner]--; s.sending[owner] == 0 {
+				delete(s.sending, owner)
+			}
+		})
+	}, nil
+}
+
+// sendingSpool is the spool of a large ECG being sent: closing it ends the sending too.
+type sendingSpool struct {
+	ecgport.Spool
+	release func()
+}
+
+func (s *sendingSpool) Close() error {
+	defer s.release()
+	return s.Spool.Close()
 }
 
 // sampleCount tallies the samples read of each lead of an ECG against what it holds.

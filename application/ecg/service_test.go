@@ -814,6 +814,47 @@ func TestSignalsAreWholeOrNotFound(t *testing.T) {
 		t.Fatalf("%d reads of storage, %d spools open: want several reads, into a spool closed since", reads, f.spools.Open)
 	}
 
+	// One owner is sent at most MaxSpooledReads large ECGs at once (each holds a spool until
+	// it is sent); past them the read is shed, and a typical ECG, held in memory, is not.
+	small, _, err := f.upload(t, alice, "small", []int32{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []ecgport.Signals
+	for range ecgapp.MaxSpooledReads {
+		sig, err := f.svc.Signals(ctx, alice, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, sig)
+	}
+	if sig, err := f.svc.Signals(ctx, alice, e); !errors.Is(err, domain.ErrOverloaded) {
+		if sig != nil {
+			_ = sig.Close()
+		}
+		t.Fatalf("a large read past %d at once: %v, want domain.ErrOverloaded", ecgapp.MaxSpooledReads, err)
+	}
+	if got := readSignals(t, f, alice, small); !slices.Equal(got[0], []int32{1, 2}) {
+		t.Fatalf("a typical ECG while large ones are sent: %v", got)
+	}
+	_ = open[0].Close()
+	_ = open[0].Close() // closing twice gives back one place only
+	if open[0], err = f.svc.Signals(ctx, alice, e); err != nil {
+		t.Fatalf("a large read once another was sent: %v", err)
+	}
+	if sig, err := f.svc.Signals(ctx, alice, e); !errors.Is(err, domain.ErrOverloaded) {
+		if sig != nil {
+			_ = sig.Close()
+		}
+		t.Fatalf("a spool closed twice gave back two places: %v", err)
+	}
+	for _, sig := range open {
+		_ = sig.Close()
+	}
+	if f.spools.Open != 0 {
+		t.Fatalf("%d spools left open", f.spools.Open)
+	}
+
 	// Deleted after the first read: the rest of the blocks are gone.
 	reads = 0
 	onRead = func() {
