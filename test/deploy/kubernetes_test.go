@@ -478,9 +478,16 @@ func TestKubernetesBase(t *testing.T) {
 				t.Errorf("Service targetPort %v resolves to %d, want %d", p.TargetPort, got, listen)
 			}
 		}
+		// The probes go to the operations listener when there is one: the API's port refuses
+		// connections past its cap during a flood (APP_HTTP_MAX_CONNECTIONS counts each
+		// listener apart), and a probe refused there would restart a pod that is well.
+		probed := listen
+		if ops != 0 {
+			probed = ops
+		}
 		for name, pr := range map[string]*probe{"liveness": app.LivenessProbe, "readiness": app.ReadinessProbe, "startup": app.StartupProbe} {
-			if pr != nil && pr.HTTPGet != nil && resolve(pr.HTTPGet.Port) != listen {
-				t.Errorf("%s probe port %v is not the listening port %d", name, pr.HTTPGet.Port, listen)
+			if pr != nil && pr.HTTPGet != nil && resolve(pr.HTTPGet.Port) != probed {
+				t.Errorf("%s probe port %v is not %d, where the probes must go (the operations listener when there is one)", name, pr.HTTPGet.Port, probed)
 			}
 		}
 		// The Dockerfile exposes the same port.
