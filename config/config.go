@@ -194,7 +194,8 @@ type ECG struct {
 	// SpoolDir is where those temporary files go; empty means the system's temporary folder.
 	SpoolDir string `mapstructure:"spool_dir"`
 	// SpoolDisk bounds what those files hold, all together; an upload or a read that would
-	// pass it is answered 503 overloaded.
+	// pass it is answered 503 overloaded. Reads take at most half of it, and of SpoolMemory,
+	// so that readers slow to take their answers always leave uploads the other half.
 	SpoolDisk int64 `mapstructure:"spool_disk" unit:"bytes"`
 	// QuotaBytes bounds the total size of one user's ECGs, counted as the packed bytes of
 	// their samples (what the database stores); an upload past it is refused (403).

@@ -267,10 +267,11 @@ var signalBatchBytes = 256 << 10
 
 // Signals reads the packed samples of one of the caller's ECGs, which Get returned, whole
 // before the caller writes any of them out. A typical ECG is one read, kept in memory; a
-// larger one is read on batch by batch into a spool (the uploads' memory budget, then a
-// temporary file). Every lead's samples are counted against the ECG's: an ECG deleted while
-// it is read, which loses its blocks, is ecg.ErrNotFound, never a part of its signals. Past the
-// spools' disk budget the read is domain.ErrOverloaded. The caller closes the result.
+// larger one is read on batch by batch into a read-back spool (Spools.NewRead: memory, then a
+// temporary file, within the half of the budgets that reads may hold). Every lead's samples
+// are counted against the ECG's: an ECG deleted while it is read, which loses its blocks, is
+// ecg.ErrNotFound, never a part of its signals. Past the reads' share of the spools' disk
+// budget the read is domain.ErrOverloaded. The caller closes the result.
 func (s *Service) Signals(ctx context.Context, p identity.Principal, e *ecg.ECG) (ecgport.Signals, error) {
 	if err := contentOwner(p); err != nil {
 		return nil, err
@@ -295,7 +296,7 @@ func (s *Service) Signals(ctx context.Context, p identity.Principal, e *ecg.ECG)
 	if err != nil {
 		return nil, err
 	}
-	spool, err := s.spools.New()
+	spool, err := s.spools.NewRead()
 	if err != nil {
 		release()
 		return nil, err

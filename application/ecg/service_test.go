@@ -813,6 +813,10 @@ func TestSignalsAreWholeOrNotFound(t *testing.T) {
 	if reads < 3 || f.spools.Open != 0 {
 		t.Fatalf("%d reads of storage, %d spools open: want several reads, into a spool closed since", reads, f.spools.Open)
 	}
+	// The spool is a read-back one, which leaves uploads their part of the budgets.
+	if f.spools.Reads != 1 {
+		t.Fatalf("%d read-back spools (Spools.NewRead) for one large read, want 1", f.spools.Reads)
+	}
 
 	// One owner is sent at most MaxSpooledReads large ECGs at once (each holds a spool until
 	// it is sent); past them the read is shed, and a typical ECG, held in memory, is not.

@@ -10,6 +10,11 @@ type Spools interface {
 	// New starts the spool of one upload. It fails with domain.ErrOverloaded when there is no
 	// room for another.
 	New() (Spool, error)
+	// NewRead starts the spool of a stored ECG read back (Service.Signals). It is held until
+	// the answer is sent, which a slow client may make long, so such spools together take only
+	// a part of the budgets and leave the rest to uploads; past it Put is
+	// domain.ErrOverloaded.
+	NewRead() (Spool, error)
 }
 
 // Spool receives an upload's blocks and hands them back in order. Put fails (wrapping

@@ -6,7 +6,9 @@
 // about 100 KB) never touch the disk; 64 concurrent 64 MiB uploads take the budget and
 // their files, not 64 times their size in memory. A read of a large stored ECG is spooled the
 // same way (application/ecg Service.Signals): its blocks are read whole before the answer
-// starts, so that a delete meanwhile is a 404 and not an answer cut short.
+// starts, so that a delete meanwhile is a 404 and not an answer cut short. Such a read holds
+// its spool until its answer is sent, up to the write timeout to a slow client, so reads
+// together may take only half of each budget: slow readers cannot leave uploads no room.
 package ecgspool
 
 import (
@@ -55,6 +57,9 @@ type Spools struct {
 	free     atomic.Int64
 	diskFree atomic.Int64
 	perItem  int64
+	// readFloor and readDiskFloor are the memory and disk a read-back spool leaves free:
+	// half of each budget (see NewRead).
+	readFloor, readDiskFloor int64
 }
 
 var _ ecgport.Spools = (*Spools)(nil)
@@ -72,7 +77,7 @@ func New(s Settings) (*Spools, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ecgspool: %w", err)
 	}
-	sp := &Spools{dir: dir, perItem: max(s.Memory/16, 1)}
+	sp := &Spools{dir: dir, perItem: max(s.Memory/16, 1), readFloor: s.Memory / 2, readDiskFloor: s.Disk / 2}
 	sp.free.Store(s.Memory)
 	sp.diskFree.Store(s.Disk)
 	sp.removeStale(time.Now())
@@ -101,14 +106,11 @@ func (sp *Spools) Free() int64 { return sp.free.Load() }
 // DiskFree is the disk budget not taken, for tests and metrics.
 func (sp *Spools) DiskFree() int64 { return sp.diskFree.Load() }
 
-// take reserves n bytes of the shared memory budget if they are free.
-func (sp *Spools) take(n int64) bool { return reserve(&sp.free, n) }
-
-// reserve takes n from budget if that much is left.
-func reserve(budget *atomic.Int64, n int64) bool {
+// reserve takes n from budget if that much is left above floor.
+func reserve(budget *atomic.Int64, n, floor int64) bool {
 	for {
 		free := budget.Load()
-		if free < n {
+		if free-floor < n {
 			return false
 		}
 		if budget.CompareAndSwap(free, free-n) {
@@ -117,19 +119,35 @@ func reserve(budget *atomic.Int64, n int64) bool {
 	}
 }
 
-// errDiskFull refuses an upload whose spool file would pass the disk budget.
-var errDiskFull = fmt.Errorf("%w: ecgspool: the uploads being received fill the spool's disk budget", domain.ErrOverloaded)
+// errDiskFull refuses an upload whose spool file would pass the disk budget, and errReadsFull
+// a read whose file would pass the reads' half of it.
+var (
+	errDiskFull  = fmt.Errorf("%w: ecgspool: the uploads being received fill the spool's disk budget", domain.ErrOverloaded)
+	errReadsFull = fmt.Errorf("%w: ecgspool: the large ECGs being sent hold the reads' half of the spool's disk budget", domain.ErrOverloaded)
+)
 
 // New starts the spool of one upload.
-func (sp *Spools) New() (ecgport.Spool, error) { return &spool{parent: sp}, nil }
+func (sp *Spools) New() (ecgport.Spool, error) { return &spool{parent: sp, full: errDiskFull}, nil }
+
+// NewRead starts the spool of a stored ECG read back. It takes memory and disk only while
+// half of each budget stays free after it, for uploads: a read's spool is held until its answer
+// is sent, up to the write timeout to a slow client, so slow readers together hold at most
+// half. Past that, Put is domain.ErrOverloaded.
+func (sp *Spools) NewRead() (ecgport.Spool, error) {
+	return &spool{parent: sp, floor: sp.readFloor, diskFloor: sp.readDiskFloor, full: errReadsFull}, nil
+}
 
 // spool is one upload's blocks: first in memory, then, once its share or the budget is used
 // up, in a temporary file. Blocks keep their order: once an upload spills, all its later
 // blocks go to the file.
 type spool struct {
 	parent *Spools
-	mem    []ecg.Block
-	held   int64
+	// floor and diskFloor are the memory and disk budget this spool leaves free (NewRead);
+	// full is its error past the disk budget.
+	floor, diskFloor int64
+	full             error
+	mem              []ecg.Block
+	held             int64
 	// onDisk is the disk budget this upload's file has taken.
 	onDisk int64
 	file   *os.File
@@ -149,7 +167,7 @@ func (s *spool) Put(b ecg.Block) error {
 		return errors.New("ecgspool: put after the blocks were read back")
 	}
 	n := int64(len(b.Data))
-	if s.file == nil && s.held+n <= s.parent.perItem && s.parent.take(n) {
+	if s.file == nil && s.held+n <= s.parent.perItem && reserve(&s.parent.free, n, s.floor) {
 		s.held += n
 		s.bytes += n
 		b.Data = append([]byte(nil), b.Data...)
@@ -158,8 +176,8 @@ func (s *spool) Put(b ecg.Block) error {
 	}
 	// A header takes at most 4 varints of 10 bytes.
 	need := n + 4*binary.MaxVarintLen64
-	if !reserve(&s.parent.diskFree, need) {
-		return errDiskFull
+	if !reserve(&s.parent.diskFree, need, s.diskFloor) {
+		return s.full
 	}
 	s.onDisk += need
 	if s.file == nil {

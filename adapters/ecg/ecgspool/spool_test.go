@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,5 +253,82 @@ func TestDiskBudgetBoundsAllUploads(t *testing.T) {
 	}
 	if sp.DiskFree() != 3000 {
 		t.Fatalf("disk budget after every upload ended: %d, want 3000", sp.DiskFree())
+	}
+}
+
+// TestReadsLeaveUploadsHalfOfTheBudgets: spools of ECGs read back (held while a slow client is
+// sent its answer) together take at most half of the disk budget, and spill to disk once half
+// of the memory budget is taken; uploads may still take all that is left.
+func TestReadsLeaveUploadsHalfOfTheBudgets(t *testing.T) {
+	// A memory share of 2000 bytes a spool, 32000 in all; 8000 bytes of disk.
+	sp, err := New(Settings{Memory: 16 * 2000, Dir: t.TempDir(), Disk: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads []interface{ Close() error }
+	defer func() {
+		for _, r := range reads {
+			_ = r.Close()
+		}
+	}()
+	// Memory: reads take their shares while half the budget (16000) stays free: 8 reads of
+	// 2000 bytes; a ninth spills to its file.
+	for i := range 8 {
+		r, _ := sp.NewRead()
+		reads = append(reads, r)
+		if err := r.Put(block(0, 0, 2000)); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	if sp.Free() != 16000 || len(spoolFiles(t, sp)) != 0 {
+		t.Fatalf("after 8 reads of a share each: %d bytes of memory free, %d files; want 16000 and none", sp.Free(), len(spoolFiles(t, sp)))
+	}
+	r, _ := sp.NewRead()
+	reads = append(reads, r)
+	if err := r.Put(block(0, 0, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Free() != 16000 || len(spoolFiles(t, sp)) != 1 {
+		t.Fatalf("a read past half the memory: %d bytes of memory free, %d files; want 16000 and its file", sp.Free(), len(spoolFiles(t, sp)))
+	}
+	// Disk: that read holds 1040 bytes of the 4000 reads may take; 2 blocks more fit, a third not.
+	for seq := 1; seq <= 2; seq++ {
+		if err := r.Put(block(0, seq, 1000)); err != nil {
+			t.Fatalf("block %d of the read: %v", seq, err)
+		}
+	}
+	err = r.Put(block(0, 3, 1000))
+	if !errors.Is(err, domain.ErrOverloaded) || !strings.Contains(err.Error(), "reads' half") {
+		t.Fatalf("a read past half the disk budget: %v, want overloaded naming the reads' half", err)
+	}
+	// An upload still has the memory and the disk the reads left, past the reads' floor: its
+	// share of memory, then four 1040-byte blocks of the 4880 bytes of disk left.
+	up, _ := sp.New()
+	defer up.Close()
+	if err := up.Put(block(1, 0, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Free() != 14000 {
+		t.Fatalf("the upload's first block is not in memory: %d bytes free, want 14000", sp.Free())
+	}
+	for seq := 1; seq <= 4; seq++ {
+		if err := up.Put(block(1, seq, 1000)); err != nil {
+			t.Fatalf("upload block %d (on the disk the reads left): %v", seq, err)
+		}
+	}
+	if sp.DiskFree() != 8000-3*1040-4*1040 {
+		t.Fatalf("disk free after the upload: %d, want %d", sp.DiskFree(), 8000-3*1040-4*1040)
+	}
+	for _, r := range reads {
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reads = nil
+	if err := up.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Free() != 32000 || sp.DiskFree() != 8000 {
+		t.Fatalf("budgets after every spool closed: %d memory, %d disk; want 32000 and 8000", sp.Free(), sp.DiskFree())
 	}
 }

@@ -13,6 +13,8 @@ import (
 // test can check that every upload released its own.
 type Spools struct {
 	Open int
+	// Reads counts the spools started with NewRead.
+	Reads int
 }
 
 var _ ecgport.Spools = (*Spools)(nil)
@@ -21,6 +23,12 @@ var _ ecgport.Spools = (*Spools)(nil)
 func (s *Spools) New() (ecgport.Spool, error) {
 	s.Open++
 	return &spool{parent: s}, nil
+}
+
+// NewRead starts a spool for a read back, counted in Reads too.
+func (s *Spools) NewRead() (ecgport.Spool, error) {
+	s.Reads++
+	return s.New()
 }
 
 type spool struct {
