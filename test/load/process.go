@@ -138,6 +138,15 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// tail is the last n lines written, for an error that the child's log may explain.
+func (b *lockedBuffer) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
 // memStatus reads VmRSS and VmHWM (peak RSS) of pid from /proc, in bytes.
 func memStatus(pid int) (rss, hwm int64, err error) {
 	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))

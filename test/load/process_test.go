@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -50,5 +51,22 @@ func TestCoresBusyWaitsOutItsWindow(t *testing.T) {
 	// One tick either side of the window, and a little for other work on the machine.
 	if limit := float64(runtime.NumCPU()) + 0.1; busy < 0 || busy > limit {
 		t.Fatalf("coresBusy = %.2f cores on a machine of %d", busy, runtime.NumCPU())
+	}
+}
+
+// TestLogTailIsTheLastLines: a failed seeding quotes the server's last log lines, which say
+// why it answered 5xx.
+func TestLogTailIsTheLastLines(t *testing.T) {
+	var b lockedBuffer
+	for i := range 30 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	if got, want := b.tail(3), "line 27\nline 28\nline 29"; got != want {
+		t.Fatalf("tail(3) = %q, want %q", got, want)
+	}
+	var short lockedBuffer
+	fmt.Fprint(&short, "only\n")
+	if got := short.tail(20); got != "only" {
+		t.Fatalf("tail of one line = %q", got)
 	}
 }

@@ -197,7 +197,8 @@ func (r *runner) runBackend(ctx context.Context, be backend, first, last bool) e
 	r.dbr.idleRSS = idle
 	logf("server idle RSS %s", mib(idle))
 	if err := r.seed(ctx); err != nil {
-		return err
+		// The server logs every 5xx with its cause at warn, the level it runs at here.
+		return fmt.Errorf("%w\nthe server's last log lines:\n%s", err, r.server.stderr.tail(20))
 	}
 	if be.driver == dbSQLite {
 		pool, cleanup, err := r.openSQLiteCeiling(ctx)
