@@ -74,7 +74,8 @@ func securityHeaders(c *gin.Context) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	csp := APIContentSecurityPolicy
-	if p := c.Request.URL.Path; p == "/docs" || strings.HasPrefix(p, "/docs/") {
+	// The path as sent, which the routes match (an encoded slash is not a separator).
+	if p := c.Request.URL.EscapedPath(); p == "/docs" || strings.HasPrefix(p, "/docs/") {
 		csp = DocsContentSecurityPolicy
 	}
 	h.Set("Content-Security-Policy", csp)

@@ -161,9 +161,39 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 			t.Errorf("GET %s: detail %q, want a hint naming %q (none when empty)", path, detail, meant)
 		}
 	}
+	// An encoded slash is part of a segment, never a separator: a proxy or firewall rule on
+	// /api/v1/admin/... must not be passed by writing /api/v1/admin%2Fusers.
+	for _, c := range []struct{ path, token string }{
+		{"/api/v1/admin%2Fusers", adminToken},
+		{"/api/v1/admin%2fusers", adminToken},
+		{"/api/v1/users%2Fme", userToken},
+		{"/api%2Fv1/users/me", userToken},
+	} {
+		assertProblem(t, hs.do(request{Method: "GET", Path: c.path, Token: c.token}), 404, "not_found")
+	}
+	// Routes match the path as sent, so an escaped letter in a route's own segment is no
+	// route either (a parameter's escapes are decoded: see TestPathParametersAreDecoded).
+	if rec := hs.do(request{Method: "GET", Path: "/api/v1/users/m%65", Token: userToken}); rec.Code != 404 {
+		t.Errorf("GET /api/v1/users/m%%65: %d, want 404", rec.Code)
+	}
 	rec := hs.do(request{Method: "PUT", Path: "/api/v1/posts", Token: userToken})
 	assertProblem(t, rec, 405, "method_not_allowed")
 	if allow := rec.Header().Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
 		t.Fatalf("Allow = %q", allow)
+	}
+}
+
+// TestPathParametersAreDecoded: routes match the path as sent (an encoded slash stays within
+// its segment), and a parameter is handed on decoded.
+func TestPathParametersAreDecoded(t *testing.T) {
+	hs := newHarness(t)
+	if rec := hs.do(request{Method: "GET", Path: "/api/v1/admin/users/u%2Dalice", Token: adminToken}); rec.Code != 200 {
+		t.Fatalf("GET /api/v1/admin/users/u%%2Dalice: %d %s, want 200 (the id u-alice, decoded)", rec.Code, rec.Body)
+	}
+	// An encoded slash is a character of the id, which no user has: the module's 404, not the
+	// router's, and the handler was given it decoded.
+	assertProblem(t, hs.do(request{Method: "GET", Path: "/api/v1/admin/users/u-alice%2Fx", Token: adminToken}), 404, "user_not_found")
+	if name, arg := hs.admin.last(); name != "GetUser" || arg != "u-alice/x" {
+		t.Fatalf("last call %s(%v), want GetUser(u-alice/x)", name, arg)
 	}
 }

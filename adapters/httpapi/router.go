@@ -115,6 +115,11 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = true
+	// Routes match the path as sent: an encoded slash (%2F) stays within its segment instead
+	// of splitting it, so /api/v1/admin%2Fusers is no route, as a proxy or firewall matching
+	// the raw path sees it too. Parameters are decoded as before.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
 	e.ContextWithFallback = true
 	// X-Forwarded-For is believed only from the configured proxies; with none, c.ClientIP()
 	// is the connection's remote address.
