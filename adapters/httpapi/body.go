@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -36,7 +37,9 @@ func openBody(c *gin.Context, limit int64, compressed bool) (io.Reader, bool) {
 			"The request body must be at most "+strconv.FormatInt(limit, 10)+" bytes."))
 		return nil, false
 	}
-	body := io.Reader(http.MaxBytesReader(c.Writer, r.Body, limit))
+	watch := &deadlineWatch{ReadCloser: r.Body}
+	c.Set(deadlineWatchKey{}, watch)
+	body := io.Reader(http.MaxBytesReader(c.Writer, watch, limit))
 	switch codings := contentCodings(r.Header); {
 	case len(codings) == 0:
 	case len(codings) == 1 && codings[0] == "gzip" && compressed:
@@ -51,6 +54,33 @@ func openBody(c *gin.Context, limit int64, compressed bool) (io.Reader, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// deadlineWatch notes that a read of the request's body passed the connection's read deadline
+// (APP_HTTP_READ_TIMEOUT). net/http cancels the request's context as that read fails, and a
+// buffered reader above it (the multipart reader's) may still hand out what it holds, so the
+// route's next step (a database call) can fail with the cancelled context before the read
+// error reaches the route: fail answers that as the 408 it is, not as a 503.
+type deadlineWatch struct {
+	io.ReadCloser
+	hit atomic.Bool
+}
+
+type deadlineWatchKey struct{}
+
+func (d *deadlineWatch) Read(p []byte) (int, error) {
+	n, err := d.ReadCloser.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		d.hit.Store(true)
+	}
+	return n, err
+}
+
+// bodyTimedOut reports whether a read of c's body passed the read deadline (deadlineWatch).
+func bodyTimedOut(c *gin.Context) bool {
+	v, _ := c.Get(deadlineWatchKey{})
+	d, ok := v.(*deadlineWatch)
+	return ok && d.hit.Load()
 }
 
 // contentCodings are the codings a request's Content-Encoding applied, in order, over every

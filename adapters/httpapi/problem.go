@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -151,6 +153,10 @@ func (s *server) fail(c *gin.Context, err error) {
 	kind := domain.KindOf(err)
 	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.Is(err, context.Canceled) && bodyTimedOut(c):
+		// Cancelled because the client was too slow to send its body (see deadlineWatch).
+		// The context error is only quoted: wrapped, it would bring the answer back here.
+		s.bodyReadError(c, fmt.Errorf("%w (the request was cancelled with it: %v)", os.ErrDeadlineExceeded, err))
 	case kind == domain.KindOverloaded:
 		c.Header("Retry-After", overloadedRetryAfter)
 		s.describe(c, http.StatusServiceUnavailable, domain.ErrOverloaded.Code(), domain.ErrOverloaded.Error())

@@ -1,10 +1,13 @@
 package mediahttp_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -25,7 +28,14 @@ import (
 // they read it in 16 KiB pieces and work 20 ms after each.
 type slowCleaning struct{ mediaport.Service }
 
-func (slowCleaning) BeginUpload(_ context.Context, _ identity.Principal, d image.DetailsDraft) (mediaport.Upload, error) {
+func (slowCleaning) BeginUpload(ctx context.Context, _ identity.Principal, d image.DetailsDraft) (mediaport.Upload, error) {
+	// The real service's quota check is a database call, which fails once ctx has ended
+	// (cancellation reaches it a moment after the request's: context.AfterFunc).
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(20 * time.Millisecond):
+	}
 	details, err := image.ParseDetails(d)
 	if err != nil {
 		return nil, err
@@ -34,6 +44,14 @@ func (slowCleaning) BeginUpload(_ context.Context, _ identity.Principal, d image
 }
 
 type slowUpload struct{ *fakeUpload }
+
+// Commit, like the real one's transaction, fails once ctx has ended.
+func (u *slowUpload) Commit(ctx context.Context) ([]*image.Image, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return u.fakeUpload.Commit(ctx)
+}
 
 func (u *slowUpload) Add(ctx context.Context, filename string, r io.Reader) error {
 	piece := make([]byte, 16<<10)
@@ -140,5 +158,48 @@ func TestUploadFromAStalledClientStillTimesOut(t *testing.T) {
 	_ = res.Body.Close()
 	if res.StatusCode != http.StatusRequestTimeout {
 		t.Fatalf("after %v: status %d %s; want 408 for a client that stopped sending", time.Since(started), res.StatusCode, answer)
+	}
+}
+
+// TestChunkedUploadStalledMidChunkTimesOut: a chunked body that stops inside a chunk is the
+// client's slowness like any other: 408 request_timeout, not 503 (an outside probe got 503
+// "canceled" when the stall came early in a file, as the quota check ran on the request's
+// context that the read timeout had cancelled).
+func TestChunkedUploadStalledMidChunkTimesOut(t *testing.T) {
+	srv := slowCleaningServer(t)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	w, _ := mw.CreateFormFile("file", "a.png")
+	_, _ = w.Write(append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 64<<10)...))
+	_ = mw.Close()
+	for name, sent := range map[string][]byte{
+		"within a file": fmt.Appendf(nil, "%x\r\n%s", body.Len(), body.Bytes()[:body.Len()/2]),
+		// The multipart reader holds the part's header and the first bytes of the file when
+		// the read under it times out, and hands them out: the upload begins with the request
+		// already cancelled.
+		"within the first file's first bytes": fmt.Appendf(nil, "%x\r\n%s", body.Len(), body.Bytes()[:bytes.Index(body.Bytes(), []byte("PNG"))+100]),
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			head := "POST /api/v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Type: " +
+				mw.FormDataContentType() + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+			if _, err := conn.Write(append([]byte(head), sent...)); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			if res.StatusCode != http.StatusRequestTimeout || !bytes.Contains(answer, []byte(`"request_timeout"`)) {
+				t.Fatalf("status %d %s; want 408 request_timeout for a client that stopped inside a chunk", res.StatusCode, answer)
+			}
+		})
 	}
 }
