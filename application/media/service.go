@@ -79,6 +79,9 @@ type Service struct {
 	thumbs flight.Group[image.ID, struct{}]
 	// slots bounds concurrent thumbnail decodes (Settings.ThumbnailSlots).
 	slots chan struct{}
+	// opening counts the slot holders waiting for the object store to open an image: while
+	// one does, a thumbnail not made in time is put down to the store (see thumbnailLate).
+	opening atomic.Int64
 	// uploads counts the uploads in flight; yieldTurn lets one thumbnail job at a time wait
 	// for them (Settings.ThumbnailYield).
 	uploads   *inFlight
@@ -347,11 +350,22 @@ func (s *Service) ensureThumbnail(ctx context.Context, img *image.Image) error {
 		return struct{}{}, s.makeThumbnail(wctx, img)
 	})
 	if errors.Is(err, flight.ErrStoppedWaiting) {
-		// Not made within the caller's deadline: the thumbnail slots are busy (503
-		// overloaded, retry shortly); the work goes on for whoever asks next.
-		return fmt.Errorf("%w: the thumbnail was not made in time: %w", domain.ErrOverloaded, ctx.Err())
+		// Not made within the caller's deadline; the work goes on for whoever asks next.
+		return s.thumbnailLate(ctx, "the thumbnail was not made in time")
 	}
 	return err
+}
+
+// thumbnailLate is the error of a caller whose thumbnail was not made within its deadline:
+// the object store is slow (503 unavailable) while a slot holder is waiting for it to open an
+// image, as every one does when the store stalls; otherwise the slots are busy with work and
+// the service sheds this request (503 overloaded, retry shortly). An outside probe that
+// stalled the S3 server got overloaded, which clients and alerts acting on the code misread.
+func (s *Service) thumbnailLate(ctx context.Context, what string) error {
+	if s.opening.Load() > 0 {
+		return fmt.Errorf("%w: %s: the object store is slow to open the images being thumbnailed: %w", domain.ErrUnavailable, what, ctx.Err())
+	}
+	return fmt.Errorf("%w: %s: %w", domain.ErrOverloaded, what, ctx.Err())
 }
 
 // makeThumbnail makes, stores and records img's thumbnail. It is idempotent: making it twice
@@ -361,11 +375,12 @@ func (s *Service) makeThumbnail(ctx context.Context, img *image.Image) error {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
 	case <-ctx.Done():
-		// Every slot stayed busy until the caller's deadline: the service is shedding work
-		// (503 overloaded, retry shortly), not missing a dependency.
-		return fmt.Errorf("%w: no thumbnail slot came free in time: %w", domain.ErrOverloaded, ctx.Err())
+		// Every slot stayed busy until the caller's deadline.
+		return s.thumbnailLate(ctx, "no thumbnail slot came free in time")
 	}
+	s.opening.Add(1)
 	src, err := s.objects.Open(ctx, img.ContentKey())
+	s.opening.Add(-1)
 	if errors.Is(err, ports.ErrObjectNotFound) {
 		return s.objectMissing(ctx, img, img.ContentKey())
 	}

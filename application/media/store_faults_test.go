@@ -15,6 +15,7 @@ import (
 	mediaimg "github.com/acme/postsvc/domain/media/image"
 	"github.com/acme/postsvc/ports"
 	"github.com/acme/postsvc/test/fakes"
+	"github.com/acme/postsvc/test/fakes/mediafake"
 )
 
 // storedButFailed is an object store whose Put of the keys fail picks stores the object and
@@ -178,4 +179,54 @@ func TestThumbnailOfAnImageDeletedWhileItIsReadIsNotFound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stallingOpens is an object store whose opening of an image (not of a thumbnail) waits until
+// the caller's context ends, as a stalled S3 server's does; entered hears of each.
+type stallingOpens struct {
+	*fakes.Objects
+	entered chan struct{}
+}
+
+func (s *stallingOpens) Open(ctx context.Context, key string) (ports.Object, error) {
+	if strings.HasSuffix(key, ".thumb") {
+		return s.Objects.Open(ctx, key)
+	}
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return nil, fmt.Errorf("s3store: open %s: %w", key, ctx.Err())
+}
+
+// TestThumbnailLateOnAStalledStoreIsUnavailable: while the object store does not answer, the
+// thumbnail slot holders wait on it, and a thumbnail that is not made in time for lack of a
+// slot is 503 unavailable (a dependency), not overloaded (shedding). An outside probe that
+// stopped the S3 server got overloaded for the first thumbnail request.
+func TestThumbnailLateOnAStalledStoreIsUnavailable(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	imgs, err := f.upload(t, p, pngBytes(t, 5, 5), pngBytes(t, 6, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &stallingOpens{Objects: f.objects.Objects, entered: make(chan struct{}, 4)}
+	svc := mediaapp.NewService(f.env.Store, mediafake.Store{}, store, mediafake.Imaging{}, f.env.Jobs, fakes.Stamps{Board: f.board}, f.board,
+		f.env.Clock, f.env.IDs, mediaapp.Settings{QuotaBytes: 1 << 30, SweepGrace: time.Hour, ThumbnailSlots: 1})
+	// The holder's work is shared (flight), so it ends at its deadline, not when it is cancelled.
+	holder, release := context.WithTimeout(t.Context(), time.Second)
+	defer release()
+	done := thumbnailInBackground(holder, svc, p, string(imgs[0].ID())) // takes the only slot, then waits on the store
+	<-store.entered
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, _, _, err = svc.Thumbnail(ctx, p, string(imgs[1].ID()))
+	if domain.KindOf(err) != domain.KindUnavailable {
+		t.Fatalf("no slot in time while the slot holder waits on the store: %v, want unavailable", err)
+	}
+	// A caller that joins the stalled thumbnail's own making stops waiting unavailable too.
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel2()
+	if _, _, _, err = svc.Thumbnail(ctx2, p, string(imgs[0].ID())); domain.KindOf(err) != domain.KindUnavailable {
+		t.Fatalf("joining a thumbnail that waits on the store: %v, want unavailable", err)
+	}
+	<-done
 }
