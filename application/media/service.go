@@ -207,6 +207,9 @@ func (s *Service) listQuery(req mediaport.ListRequest, visibility bool) (mediapo
 }
 
 func (s *Service) page(ctx context.Context, q mediaport.ListQuery) (mediaport.Page, error) {
+	if q.Search.Nothing {
+		return mediaport.Page{Images: []*image.Image{}}, nil
+	}
 	list, err := s.repo().List(ctx, q)
 	if err != nil {
 		return mediaport.Page{}, err

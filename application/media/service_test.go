@@ -817,3 +817,19 @@ func TestThumbnailSharedPastTheFirstDeadlineIsTriedAgain(t *testing.T) {
 		t.Fatalf("the request that joined work past its first caller's deadline: %v, want its thumbnail", err2)
 	}
 }
+
+// TestQueryWithoutWordsFindsNothing: a q with text but no word ("%", an emoji) matches no
+// image (both lists share page); a blank q is no search.
+func TestQueryWithoutWordsFindsNothing(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	p := f.user()
+	if _, err := f.upload(t, p, pngBytes(t, 5, 5)); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]int{"%": 0, "🎉": 0, "*_": 0, " ": 1, "": 1} {
+		page, err := f.svc.List(t.Context(), p, mediaport.ListRequest{Query: q})
+		if err != nil || len(page.Images) != want {
+			t.Errorf("q=%q: %d images, %v; want %d", q, len(page.Images), err, want)
+		}
+	}
+}

@@ -214,8 +214,13 @@ func TestSearch(t *testing.T) {
 			t.Errorf("token %q is not 3+ characters of [a-z0-9]", tok)
 		}
 	}
-	if q, _ := image.ParseQuery(" ,.!? "); len(q.Tokens) != 0 {
-		t.Errorf("punctuation only gave tokens %q", q.Tokens)
+	if q, _ := image.ParseQuery(" ,.!? "); len(q.Tokens) != 0 || !q.Nothing {
+		t.Errorf("punctuation only gave tokens %q, nothing %v; want none, matching nothing", q.Tokens, q.Nothing)
+	}
+	for _, blank := range []string{"", "   "} {
+		if q, _ := image.ParseQuery(blank); len(q.Tokens) != 0 || q.Nothing {
+			t.Errorf("%q gave %+v, want no search", blank, q)
+		}
 	}
 	words := strings.Fields("a b c d e f g h i j k l m n o p")
 	if q, ok := image.ParseQuery(strings.Join(words, " ") + " a A"); !ok || len(q.Tokens) != 16 {

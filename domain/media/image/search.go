@@ -90,9 +90,14 @@ func SearchDocument(filename string, d Details) string {
 	return strings.Join(tokens, " ")
 }
 
-// Query is a parsed search: the tokens every match must hold. Empty means no search.
+// Query is a parsed search: the tokens every match must hold. No tokens means no search,
+// unless Nothing is set.
 type Query struct {
 	Tokens []string
+	// Nothing marks a query with text but no word in it ("%", "🎉", "..."): it matches no
+	// image. With no word to hold, every image would match, and a search for "%" that lists
+	// everything reads as a wildcard let through to the database.
+	Nothing bool
 }
 
 // ParseQuery splits q into words; punctuation and operators are separators like spaces.
@@ -106,5 +111,6 @@ func ParseQuery(q string) (Query, bool) {
 			out.Tokens = append(out.Tokens, t)
 		}
 	}
+	out.Nothing = len(out.Tokens) == 0 && strings.TrimSpace(q) != ""
 	return out, len(out.Tokens) <= MaxQueryWords
 }
