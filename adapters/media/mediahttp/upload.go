@@ -73,7 +73,11 @@ func (m *Module) upload(c *gin.Context) {
 	files := 0
 	for parts := 1; ; parts++ {
 		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		// Only the reader's own io.EOF, after the closing boundary, ends the parts. It wraps
+		// io.EOF for a body that ends before that (none at all, another boundary than the
+		// Content-Type's, a cut-off body), which was taken for the end and answered 422 "at
+		// least one file part is required": it is a malformed body (400, BodyError).
+		if err == io.EOF { //nolint:errorlint // see above: a wrapped io.EOF is a body cut short
 			break
 		}
 		if err != nil && filter.Err() != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,6 +200,46 @@ func TestChunkedUploadStalledMidChunkTimesOut(t *testing.T) {
 			_ = res.Body.Close()
 			if res.StatusCode != http.StatusRequestTimeout || !bytes.Contains(answer, []byte(`"request_timeout"`)) {
 				t.Fatalf("status %d %s; want 408 request_timeout for a client that stopped inside a chunk", res.StatusCode, answer)
+			}
+		})
+	}
+}
+
+// TestMultipartBodyWithoutItsBoundaryIsMalformed: a body that ends before the closing
+// boundary its Content-Type declares (none at all, another boundary, empty) is 400
+// malformed_request; it was taken for a well-formed body without files (422). A well-formed
+// body with no file part is still 422.
+func TestMultipartBodyWithoutItsBoundaryIsMalformed(t *testing.T) {
+	srv := slowCleaningServer(t)
+	var fieldOnly bytes.Buffer
+	mw := multipart.NewWriter(&fieldOnly)
+	_ = mw.WriteField("description", "no file")
+	_ = mw.Close()
+	for name, c := range map[string]struct {
+		body   string
+		status int
+		code   string
+	}{
+		"another boundary":  {"--other\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\nPNG\r\n--other--\r\n", 400, "malformed_request"},
+		"empty":             {"", 400, "malformed_request"},
+		"no closing":        {"--" + mw.Boundary() + "\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\nx\r\n", 400, "malformed_request"},
+		"a field, no files": {fieldOnly.String(), 422, "validation_failed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/api/v1/images", strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			req.Header.Set("Authorization", "Bearer t")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			if res.StatusCode != c.status || !bytes.Contains(answer, []byte(`"`+c.code+`"`)) {
+				t.Fatalf("status %d %s; want %d %s", res.StatusCode, answer, c.status, c.code)
 			}
 		})
 	}
