@@ -113,7 +113,20 @@ func startServer(t *testing.T, env []string, extra ...string) *server {
 	s := &server{t: t, base: "http://127.0.0.1:" + port, env: full}
 	s.start()
 	t.Cleanup(s.stop)
+	// A failed test shows what the server logged (warn and up: every 5xx with its cause), so
+	// that a failure in CI can be understood from its output alone.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the server's log at %s (last lines):\n%s", s.base, lastLines(s.stderr.String(), 40))
+		}
+	})
 	return s
+}
+
+// lastLines is the last n lines of text.
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
 func (s *server) start() {
