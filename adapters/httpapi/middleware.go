@@ -90,7 +90,7 @@ func (s *server) accessLog() gin.HandlerFunc {
 		start := time.Now()
 		c.Next()
 		route := RouteOf(c)
-		status := c.Writer.Status()
+		status := RecordedStatus(c)
 		level := slog.LevelInfo
 		switch {
 		case status >= http.StatusInternalServerError:
@@ -116,6 +116,23 @@ func (s *server) accessLog() gin.HandlerFunc {
 		}
 		s.log.LogAttrs(c.Request.Context(), level, "http request", attrs...)
 	}
+}
+
+// StatusClientClosedRequest is the status the access log and the metrics record for a
+// request whose client went away before it was answered (nginx's 499): the 503 written then
+// reaches nobody, and counted as a 5xx it would page an operator for the clients' hang-ups.
+const StatusClientClosedRequest = 499
+
+type clientGoneKey struct{}
+
+// RecordedStatus is the status to record for c once it has been answered: the one written,
+// or StatusClientClosedRequest when the request was cancelled because its client went away
+// (fail answered context.Canceled).
+func RecordedStatus(c *gin.Context) int {
+	if gone, _ := c.Get(clientGoneKey{}); gone == true {
+		return StatusClientClosedRequest
+	}
+	return c.Writer.Status()
 }
 
 // UnmatchedRoute is the route the access log gives a request that no route matched (a 404

@@ -165,6 +165,8 @@ func (s *server) fail(c *gin.Context, err error) {
 		s.unavailable(c, domain.ErrUnavailable.Error())
 	case errors.Is(err, context.Canceled):
 		// The client went away or the server is stopping; nobody is likely to read this.
+		// The log and the metrics record it as 499, not as the 503 sent (RecordedStatus).
+		c.Set(clientGoneKey{}, true)
 		s.logAt(c, slog.LevelInfo, "request canceled", err)
 		s.unavailable(c, "The request was canceled before it completed.")
 	case errors.As(err, &tooLarge):

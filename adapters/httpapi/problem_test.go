@@ -95,6 +95,25 @@ func TestInternalErrorIsLoggedWithRequestID(t *testing.T) {
 	}
 }
 
+// TestClientGoneIsRecordedAs499: a request cancelled because its client went away is answered
+// 503 (nobody reads it) and logged at info as 499, not at warn as a server error.
+func TestClientGoneIsRecordedAs499(t *testing.T) {
+	hs := newHarness(t)
+	hs.posts.get = func(context.Context, string) (*post.Post, error) { return nil, fmt.Errorf("get: %w", context.Canceled) }
+	rec := hs.do(request{Method: "GET", Path: "/api/v1/posts/p-1", Token: userToken, Header: map[string]string{"X-Request-ID": "req-gone"}})
+	assertProblem(t, rec, 503, "unavailable")
+	for _, line := range strings.Split(hs.logs.String(), "\n") {
+		if !strings.Contains(line, `"msg":"http request"`) || !strings.Contains(line, "req-gone") {
+			continue
+		}
+		if !strings.Contains(line, `"status":499`) || !strings.Contains(line, `"level":"INFO"`) {
+			t.Fatalf("access log line of a client gone: %s, want status 499 at INFO", line)
+		}
+		return
+	}
+	t.Fatalf("no access log line for the request:\n%s", hs.logs.String())
+}
+
 func TestIDsErrorListsTheIDs(t *testing.T) {
 	hs := newHarness(t)
 	hs.posts.get = func(context.Context, string) (*post.Post, error) {

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/acme/postsvc/adapters/httpapi"
 )
 
 // Namespace prefixes every metric the service defines itself.
@@ -288,7 +290,7 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 		start := time.Now()
 		panicked := true
 		defer func() {
-			status := c.Writer.Status()
+			status := httpapi.RecordedStatus(c) // 499 for a client gone, not the 503 sent
 			if panicked {
 				status = http.StatusInternalServerError
 			}

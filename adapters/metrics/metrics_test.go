@@ -1,7 +1,9 @@
 package metrics_test
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/adapters/metrics"
 )
 
@@ -70,6 +73,9 @@ func TestRequestsAreLabelledByRouteTemplate(t *testing.T) {
 	e.GET("/api/v1/posts/:id", func(c *gin.Context) { c.Status(http.StatusOK) })
 	e.DELETE("/api/v1/posts/:id", func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	e.GET("/boom", func(*gin.Context) { panic("boom") })
+	// A request whose client went away is answered 503 by httpapi.Fail, which nobody reads;
+	// it is counted as 499, so that clients' hang-ups do not count as server errors.
+	e.GET("/gone", func(c *gin.Context) { httpapi.Fail(c, fmt.Errorf("list: %w", context.Canceled)) })
 	e.GET("/metrics", gin.WrapH(m.Handler()))
 
 	serve := func(method, path string) {
@@ -84,6 +90,7 @@ func TestRequestsAreLabelledByRouteTemplate(t *testing.T) {
 	serve("PUT", "/api/v1/posts/p-1")
 	serve("BREW", "/api/v1/posts/p-1")
 	serve("GET", "/boom")
+	serve("GET", "/gone")
 
 	text := scrape(t, e)
 	assertLines(t, text,
@@ -93,6 +100,7 @@ func TestRequestsAreLabelledByRouteTemplate(t *testing.T) {
 		`postsvc_http_requests_total{method="PUT",route="unmatched",status="405"} 1`,
 		`postsvc_http_requests_total{method="OTHER",route="unmatched",status="405"} 1`,
 		`postsvc_http_requests_total{method="GET",route="/boom",status="500"} 1`,
+		`postsvc_http_requests_total{method="GET",route="/gone",status="499"} 1`,
 		`postsvc_http_request_duration_seconds_bucket{method="GET",route="/api/v1/posts/:id",status="200",le="0.005"}`,
 		`postsvc_http_request_duration_seconds_count{method="GET",route="/api/v1/posts/:id",status="200"} 3`,
 	)
