@@ -20,8 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/acme/postsvc/adapters/httpapi"
 )
 
 // Namespace prefixes every metric the service defines itself.
@@ -285,16 +283,23 @@ func (m *Metrics) Handler() http.Handler {
 // route label is the matched route template (c.FullPath(), "/api/v1/posts/:id"), or
 // UnmatchedRoute; never the raw path. A panic passing through is recorded as a 500 and
 // re-raised for the recovery middleware.
-func (m *Metrics) Middleware() gin.HandlerFunc {
+//
+// status is the status to record for an answered request (the HTTP kernel's
+// httpapi.RecordedStatus, which gives a request whose client went away 499 rather than the
+// 503 sent); nil records the status written.
+func (m *Metrics) Middleware(status func(*gin.Context) int) gin.HandlerFunc {
+	if status == nil {
+		status = func(c *gin.Context) int { return c.Writer.Status() }
+	}
 	return func(c *gin.Context) {
 		start := time.Now()
 		panicked := true
 		defer func() {
-			status := httpapi.RecordedStatus(c) // 499 for a client gone, not the 503 sent
+			code := status(c)
 			if panicked {
-				status = http.StatusInternalServerError
+				code = http.StatusInternalServerError
 			}
-			hs := m.seriesOf(seriesKey{route: routeLabel(c.FullPath()), method: methodLabel(c.Request.Method), status: status})
+			hs := m.seriesOf(seriesKey{route: routeLabel(c.FullPath()), method: methodLabel(c.Request.Method), status: code})
 			hs.requests.Inc()
 			hs.latency.Observe(time.Since(start).Seconds())
 		}()

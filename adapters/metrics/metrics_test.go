@@ -69,7 +69,7 @@ func TestRequestsAreLabelledByRouteTemplate(t *testing.T) {
 	m := newMetrics(t)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(m.Middleware())
+	e.Use(m.Middleware(httpapi.RecordedStatus))
 	e.GET("/api/v1/posts/:id", func(c *gin.Context) { c.Status(http.StatusOK) })
 	e.DELETE("/api/v1/posts/:id", func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	e.GET("/boom", func(*gin.Context) { panic("boom") })
@@ -159,7 +159,7 @@ func TestNilSourcesAreLeftOut(t *testing.T) {
 func TestRegistriesAreIndependent(t *testing.T) {
 	a, b := newMetrics(t), newMetrics(t)
 	e := gin.New()
-	e.Use(a.Middleware())
+	e.Use(a.Middleware(nil))
 	e.GET("/x", func(c *gin.Context) { c.Status(http.StatusOK) })
 	e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
 	if strings.Contains(scrape(t, b.Handler()), `route="/x"`) {

@@ -274,7 +274,7 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 // only, and the API's address answers it 404 like any unknown path, so request counts and pool
 // statistics are not readable by whoever can reach the API.
 func routerExtras(m *metrics.Metrics, scrape ScrapeHandler, cfg config.HTTP) httpapi.RouterExtras {
-	extras := httpapi.RouterExtras{Middleware: []gin.HandlerFunc{m.Middleware()}}
+	extras := httpapi.RouterExtras{Middleware: []gin.HandlerFunc{m.Middleware(httpapi.RecordedStatus)}}
 	if cfg.OpsAddr == "" {
 		extras.Routes = append(extras.Routes, httpapi.OpsRoute{Method: http.MethodGet, Path: "/metrics", Handler: gin.WrapH(scrape)})
 	}
