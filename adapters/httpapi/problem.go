@@ -156,7 +156,7 @@ func (s *server) fail(c *gin.Context, err error) {
 	case errors.Is(err, context.Canceled) && bodyTimedOut(c):
 		// Cancelled because the client was too slow to send its body (see deadlineWatch).
 		// The context error is only quoted: wrapped, it would bring the answer back here.
-		s.bodyReadError(c, fmt.Errorf("%w (the request was cancelled with it: %v)", os.ErrDeadlineExceeded, err))
+		s.bodyReadError(c, fmt.Errorf("%w (the request was cancelled with it: %s)", os.ErrDeadlineExceeded, err.Error()))
 	case kind == domain.KindOverloaded:
 		c.Header("Retry-After", overloadedRetryAfter)
 		s.describe(c, http.StatusServiceUnavailable, domain.ErrOverloaded.Code(), domain.ErrOverloaded.Error())
