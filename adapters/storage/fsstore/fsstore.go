@@ -28,6 +28,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,6 +55,10 @@ type Store struct {
 	root *os.Root
 	dir  string
 	now  func() time.Time
+	// folders orders the making of an object's folders and its rename into them (shared)
+	// against Delete's removal of the folders it left empty (exclusive), within this
+	// process; install retries for other processes sharing the folder.
+	folders sync.RWMutex
 }
 
 var (
@@ -155,19 +160,26 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, _ 
 	return written, nil
 }
 
+// installAttempts bounds install's attempts when another process removes the folders it
+// makes.
+const installAttempts = 5
+
 // install renames the synced temporary tmp to key's path, creating (and syncing) the folders
 // on the way, then syncs the key's folder so the rename itself is durable.
 func (s *Store) install(tmp, key string) error {
 	dst := objectPath(key)
 	parent := path.Dir(dst)
 	var err error
-	// A concurrent Delete may remove a folder that has just become empty between MkdirAll and
-	// Rename; then the folder is made again.
-	for range 3 {
-		if err = s.mkdirs(parent); err != nil {
-			return err
+	// A Delete may remove the folders it left empty while they are made again here and before
+	// the rename fills them: in this process it waits (folders), and another process's is met
+	// by making them again. Without either, an upload right after another's objects were
+	// removed failed with "mkdirat objects/media/<owner>: no such file or directory".
+	s.folders.RLock()
+	defer s.folders.RUnlock()
+	for range installAttempts {
+		if err = s.mkdirs(parent); err == nil {
+			err = s.root.Rename(tmp, dst)
 		}
-		err = s.root.Rename(tmp, dst)
 		if !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -295,6 +307,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	// Remove the folders left empty; Remove fails (and the walk stops) at the first one
 	// that still holds something.
+	s.folders.Lock()
+	defer s.folders.Unlock()
 	for d := path.Dir(p); d != objectsDir && d != "."; d = path.Dir(d) {
 		if !s.removeIfEmpty(d) {
 			break

@@ -3,11 +3,13 @@ package fsstore_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,5 +214,36 @@ func TestCheckFailsWhenTheFolderIsGone(t *testing.T) {
 	}
 	if _, err := s.Put(t.Context(), "k", bytes.NewReader([]byte("x")), 1, ""); err == nil {
 		t.Fatal("put succeeded on a store that cannot write")
+	}
+}
+
+// TestPutRacingDeletesOfItsFoldersSucceeds: Delete removes the folders it leaves empty, up to
+// the top; a Put making those folders again at the same moment must not fail. It did: an e2e
+// upload right after another upload's objects were removed got 503, "mkdirat
+// objects/media/<owner>: no such file or directory", once the "media" folder had gone between
+// the Put's check and its mkdir.
+func TestPutRacingDeletesOfItsFoldersSucceeds(t *testing.T) {
+	s := newStore(t, t.TempDir(), fsstore.Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 150 {
+				key := fmt.Sprintf("media/owner%d/obj%d-%d", w%2, w, i)
+				if _, err := s.Put(t.Context(), key, strings.NewReader("x"), 1, ""); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.Delete(t.Context(), key); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
