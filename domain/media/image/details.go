@@ -259,6 +259,9 @@ func regionalRun(s string) int {
 	return n
 }
 
+// maxKeptExtBytes is the longest extension (its dot included) that a cut name keeps.
+const maxKeptExtBytes = 16
+
 // CleanFilename reduces a part's file name to what is safe to keep and to send back in a
 // header: its last path element (either separator), without the characters a name may not
 // contain (domain.ForbiddenInName: control characters, invisible format characters such as a
@@ -267,7 +270,8 @@ func regionalRun(s string) int {
 // width joiner and non-joiner are kept, as in every name: Persian and Indic words are spelled
 // with them. A file name is cleaned rather than refused, as the contract says: it comes from
 // the client's file system, not from a person typing it for this service. A name with nothing
-// left becomes "image" with the format's extension.
+// left becomes "image" with the format's extension. A name cut to 255 bytes keeps its
+// extension (up to maxKeptExtBytes) and loses the end of its stem instead.
 func CleanFilename(raw string, f Format) string {
 	raw = strings.ToValidUTF8(raw, "")
 	raw = raw[strings.LastIndexAny(raw, `/\`)+1:]
@@ -283,7 +287,14 @@ func CleanFilename(raw string, f Format) string {
 		name = ""
 	}
 	if len(name) > MaxFilenameBytes {
-		name = name[:clusterCut(name, MaxFilenameBytes)]
+		// The stem is cut and a short extension kept: a name cut to 255 bytes that lost its
+		// ".png" no longer says what it holds to whoever saves the image under it.
+		if ext := path.Ext(name); len(ext) > 1 && len(ext) <= maxKeptExtBytes {
+			stem := name[:len(name)-len(ext)]
+			name = stem[:clusterCut(stem, MaxFilenameBytes-len(ext))] + ext
+		} else {
+			name = name[:clusterCut(name, MaxFilenameBytes)]
+		}
 	}
 	if name == "" {
 		ext := string(f)

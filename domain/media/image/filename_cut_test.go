@@ -43,3 +43,23 @@ func TestCleanFilenameCutsBetweenCharacters(t *testing.T) {
 		t.Errorf("a letter with 200 marks: %d bytes", len(got))
 	}
 }
+
+// TestCleanFilenameKeepsTheExtensionWhenCut: a name over 255 bytes loses the end of its stem,
+// not its extension (an outside probe's 400 x's and ".png" came back as 255 x's); an
+// extension too long to be one is cut like the rest.
+func TestCleanFilenameKeepsTheExtensionWhenCut(t *testing.T) {
+	for _, tc := range []struct{ raw, suffix string }{
+		{strings.Repeat("x", 400) + ".png", strings.Repeat("x", 10) + ".png"},
+		{strings.Repeat("é", 200) + ".jpeg", "é.jpeg"},
+		{"a." + strings.Repeat("y", 300), strings.Repeat("y", 10)},
+	} {
+		got := image.CleanFilename(tc.raw, image.FormatPNG)
+		if len(got) > image.MaxFilenameBytes || !utf8.ValidString(got) || !strings.HasSuffix(got, tc.suffix) {
+			t.Errorf("%.20q...: %d bytes, ends %q; want at most %d bytes ending %q",
+				tc.raw, len(got), got[max(len(got)-16, 0):], image.MaxFilenameBytes, tc.suffix)
+		}
+	}
+	if got := image.CleanFilename(strings.Repeat("x", 400)+".png", image.FormatPNG); len(got) != image.MaxFilenameBytes {
+		t.Errorf("cut to %d bytes, want %d", len(got), image.MaxFilenameBytes)
+	}
+}
