@@ -65,7 +65,8 @@ func Tests() []contract.Group[Backend] {
 func testAddAndRead(t *testing.T, b Backend) {
 	ctx := t.Context()
 	owner := b.NewUser(t)
-	long := strings.Repeat("é", 126) + ".png" // 256 bytes, cut to 255 at a character boundary
+	// 257 bytes; the stem is cut at a character boundary and ".png" kept: 255 bytes.
+	long := "a" + strings.Repeat("é", 126) + ".png"
 	cases := []*image.Image{
 		makeImage(t, owner, "photo.png", details(t, image.Private, ""), 1),
 		makeImage(t, owner, long, details(t, image.Public, "Un café ☕ au lait\nsur la 😀 table", "été", "a_b-1", "Cat"), 20<<20),
