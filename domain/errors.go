@@ -166,11 +166,29 @@ func (v *Validator) Err() error {
 // when the caller may try again.
 type ThrottledError struct {
 	RetryAfter time.Duration
+	// What names what was counted ("failed logins for this account or address", say); empty
+	// says "attempts". The throttle does not know; the use case that asked it does.
+	What string
 }
 
 func (e *ThrottledError) Error() string {
 	secs := max(int64((e.RetryAfter+time.Second-1)/time.Second), 1)
-	return fmt.Sprintf("Too many failed attempts; retry after %d seconds.", secs)
+	what := e.What
+	if what == "" {
+		what = "attempts"
+	}
+	return fmt.Sprintf("Too many %s; retry after %d seconds.", what, secs)
+}
+
+// Throttled names what err's *ThrottledError counted, leaving any other error as it is.
+func Throttled(err error, what string) error {
+	var te *ThrottledError
+	if !errors.As(err, &te) {
+		return err
+	}
+	named := *te
+	named.What = what
+	return &named
 }
 
 func (e *ThrottledError) Kind() Kind { return KindThrottled }

@@ -63,3 +63,25 @@ func TestValidatorCollectsEveryField(t *testing.T) {
 		t.Fatal("a validation error must describe itself as validation_failed")
 	}
 }
+
+func TestThrottledNamesWhatWasCounted(t *testing.T) {
+	base := &domain.ThrottledError{RetryAfter: 1500 * time.Millisecond}
+	if got := base.Error(); got != "Too many attempts; retry after 2 seconds." {
+		t.Fatalf("unnamed: %q", got)
+	}
+	err := domain.Throttled(fmt.Errorf("admit: %w", base), "signups from this address")
+	var te *domain.ThrottledError
+	if !errors.As(err, &te) || te.RetryAfter != base.RetryAfter {
+		t.Fatalf("named: %v, want the same wait", err)
+	}
+	if got := err.Error(); got != "Too many signups from this address; retry after 2 seconds." {
+		t.Fatalf("named: %q", got)
+	}
+	if base.What != "" {
+		t.Fatal("naming changed the throttle's error")
+	}
+	other := errors.New("boom")
+	if domain.Throttled(other, "x") != other {
+		t.Fatal("another error was changed")
+	}
+}

@@ -85,7 +85,7 @@ func (s *Auth) Signup(ctx context.Context, in accounts.SignupInput) (accounts.Au
 	// when nothing was hashed.
 	key := signupKey(in.ClientAddr)
 	if err := s.throttle.Admit(ctx, key); err != nil {
-		return accounts.AuthResult{}, err
+		return accounts.AuthResult{}, domain.Throttled(err, "signups from this address")
 	}
 	// Hashing is slow and memory-hard: it happens before the transaction opens.
 	hash, err := s.hasher.Hash(ctx, client, in.Password)
@@ -133,7 +133,7 @@ func (s *Auth) Login(ctx context.Context, in accounts.LoginInput) (accounts.Auth
 	defer release()
 	keys := throttleKeys(in.Email, in.ClientAddr)
 	if err := s.throttle.Admit(ctx, keys...); err != nil {
-		return accounts.AuthResult{}, err
+		return accounts.AuthResult{}, domain.Throttled(err, "failed logins for this account or address")
 	}
 	u, err := s.checkPassword(ctx, client, in.Email, in.Password)
 	ctx, cancel := afterHashing(ctx)

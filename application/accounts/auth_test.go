@@ -134,6 +134,9 @@ func TestSignupIsThrottledPerAddress(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("sixth signup from one address: got %v, want throttled", err)
 	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "Too many signups from this address; retry after ") {
+		t.Fatalf("throttled signup says %q, want it to name signups", msg)
+	}
 	if env.Hasher.Hashes.Load() != hashes {
 		t.Fatal("a throttled signup was hashed")
 	}
@@ -177,6 +180,9 @@ func TestLoginThrottlesAndReportsOutagesAsOutages(t *testing.T) {
 	var te *domain.ThrottledError
 	if !errors.As(err, &te) {
 		t.Fatalf("sixth attempt: got %v, want throttled", err)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "Too many failed logins for this account or address; retry after ") {
+		t.Fatalf("throttled login says %q, want it to name failed logins", msg)
 	}
 	if env.Throttle.Attempts("addr:9.9.9.9") != 5 || env.Throttle.Attempts("account:a@x.io") != 5 {
 		t.Fatal("failures must be recorded per account and per address")
