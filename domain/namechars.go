@@ -120,11 +120,33 @@ func flagTags(s string) (int, bool) {
 // CheckNameChars returns a validation error of field when s holds a character a name or a tag
 // may not contain, naming the first one by its code point: the character itself would not
 // show in the message either.
+//
+// A name that is not empty must also hold a character that shows by itself: one made only of
+// the joiners, combining marks or spaces that the rule above lets through (a key named U+200D,
+// a name that is one accent) would be an entry nobody can see or tell apart.
 func CheckNameChars(field, s string) error {
 	if r, bad := InvisibleInName(s); bad {
 		return Invalid(field, NameCharsMessage(r))
 	}
+	if s != "" && !hasVisible(s) {
+		return Invalid(field, "must contain a visible character, not only joiners, combining marks or spaces")
+	}
 	return nil
+}
+
+// hasVisible reports whether s holds a character that is drawn by itself: not a space
+// separator, a combining mark (whose glyph sits on the character before it, variation
+// selectors included) or a zero width joiner or non-joiner.
+func hasVisible(s string) bool {
+	for _, r := range s {
+		if r > ' ' && r < 0x7f {
+			return true // printable ASCII other than the space: the common case
+		}
+		if r != zeroWidthNonJoiner && r != zeroWidthJoiner && !unicode.In(r, unicode.Z, unicode.Mn, unicode.Me) {
+			return true
+		}
+	}
+	return false
 }
 
 // NameCharsMessage is the message of a name holding r, which ForbiddenInName reports.

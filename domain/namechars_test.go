@@ -106,3 +106,19 @@ func TestCheckNameChars(t *testing.T) {
 		t.Fatalf("err = %#v", err)
 	}
 }
+
+func TestCheckNameCharsWantsAVisibleCharacter(t *testing.T) {
+	for _, ok := range []string{"", "a\u200d", "\u0915\u094d\u200d\u0937", "\U0001F469\u200d\U0001F4BB", "\u2764\ufe0f", "e\u0301", " x "} {
+		if err := domain.CheckNameChars("name", ok); err != nil {
+			t.Errorf("%+q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"\u200d", "\u200c\u200d", "\u0301", "\u0301\u0302", "\ufe0f", "\u20dd", " ", "\u3000\u200d"} {
+		err := domain.CheckNameChars("name", bad)
+		var v *domain.ValidationError
+		if !errors.As(err, &v) || len(v.Fields) != 1 || v.Fields[0].Field != "name" ||
+			v.Fields[0].Message != "must contain a visible character, not only joiners, combining marks or spaces" {
+			t.Errorf("%+q: %#v, want it refused as invisible", bad, err)
+		}
+	}
+}
