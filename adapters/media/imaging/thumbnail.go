@@ -126,17 +126,22 @@ func fit(w, h, maxSide int) (int, int) {
 }
 
 // scale scales src to fit maxSide×maxSide once oriented, then orients it. A source at least
-// twice the thumbnail's size each way is first shrunk by the largest whole factor that keeps
-// it so (shrink, a box filter), and Catmull-Rom reduces the rest, at most 4× per side: run
-// over the whole source, Catmull-Rom's kernel widens with the ratio and took most of a
-// thumbnail's time (about 330 ms of a 12-megapixel photo's). libvips makes thumbnails the same
-// way (shrink, then reduce).
+// twice the thumbnail's size along an axis is first shrunk along it by the largest whole
+// factor that keeps it so (shrink, a box filter), each axis by its own factor, and
+// Catmull-Rom reduces the rest, at most 4× per side: run over the whole source, Catmull-Rom's
+// kernel widens with the ratio and took most of a thumbnail's time (about 330 ms of a
+// 12-megapixel photo's). libvips makes thumbnails the same way (shrink, then reduce).
+//
+// The factors are per axis because a source can be narrow: an outside probe's PNG of 1 ×
+// 50,000,000 pixels (97 KB, within the pixel limit) has a thumbnail 1 pixel wide, so one
+// factor for both axes (the smaller) was 1, nothing was shrunk, and Catmull-Rom's weights
+// for 50 million source rows took 3 to 5 GB.
 func scale(src image.Image, maxSide, orientation int) image.Image {
 	b := src.Bounds()
 	sw, sh := b.Dx(), b.Dy()
 	tw, th := thumbnailSize(sw, sh, maxSide, orientation)
-	if k := min(sw/(2*tw), sh/(2*th)); k >= 2 {
-		src = shrink(src, k)
+	if kx, ky := max(1, sw/(2*tw)), max(1, sh/(2*th)); kx >= 2 || ky >= 2 {
+		src = shrink(src, kx, ky)
 		b = src.Bounds()
 		sw, sh = b.Dx(), b.Dy()
 	}
@@ -149,39 +154,52 @@ func scale(src image.Image, maxSide, orientation int) image.Image {
 	return orient(dst, orientation)
 }
 
-// shrink reduces src by the whole factor k each way with a box filter: each pixel of the
-// result is the mean of a k×k block of the source (of what is left of one at the right and
-// bottom edges), in premultiplied RGBA. It converts k rows at a time (draw.Draw, which has
-// fast paths for what the decoders return), so besides the result it holds one strip of
-// the source, whatever the source's type.
-func shrink(src image.Image, k int) *image.RGBA {
+// shrinkTilePixels bounds the source pixels shrink converts at once (4 bytes each); a
+// variable so that tests can make tiles small.
+var shrinkTilePixels = 1 << 18
+
+// shrink reduces src by the whole factors kx across and ky down with a box filter: each pixel
+// of the result is the mean of a kx×ky block of the source (of what is left of one at the
+// right and bottom edges), in premultiplied RGBA. It converts a tile of whole blocks at a time
+// (draw.Draw, which has fast paths for what the decoders return): ky rows by as many columns
+// as keep the tile near shrinkTilePixels, so besides the result it holds one tile of the
+// source whatever the source's type and shape (a row of a 50,000,000 × 1 image would be
+// 200 MB). A block is small: scale asks for kx×ky ≤ the source's pixels / (4 × the
+// thumbnail's), a few hundred KB at the pixel limit.
+func shrink(src image.Image, kx, ky int) *image.RGBA {
 	b := src.Bounds()
 	sw, sh := b.Dx(), b.Dy()
-	ow, oh := (sw+k-1)/k, (sh+k-1)/k
+	ow, oh := (sw+kx-1)/kx, (sh+ky-1)/ky
 	dst := image.NewRGBA(image.Rect(0, 0, ow, oh))
-	strip := image.NewRGBA(image.Rect(0, 0, sw, k))
+	blocksPerTile := max(1, shrinkTilePixels/(kx*ky))
+	tileW := min(sw, blocksPerTile*kx)
+	tile := image.NewRGBA(image.Rect(0, 0, tileW, ky))
 	sums := make([]int, 4*ow)
 	for oy := range oh {
-		y0 := b.Min.Y + oy*k
-		rows := min(k, b.Max.Y-y0)
-		draw.Draw(strip, image.Rect(0, 0, sw, rows), src, image.Pt(b.Min.X, y0), draw.Src)
+		y0 := b.Min.Y + oy*ky
+		rows := min(ky, b.Max.Y-y0)
 		clear(sums)
-		for r := range rows {
-			row := strip.Pix[r*strip.Stride : r*strip.Stride+4*sw]
-			for ox := range ow {
-				px := row[4*ox*k : 4*min(ox*k+k, sw)]
-				s := sums[4*ox : 4*ox+4 : 4*ox+4]
-				for i := 0; i+3 < len(px); i += 4 {
-					s[0] += int(px[i])
-					s[1] += int(px[i+1])
-					s[2] += int(px[i+2])
-					s[3] += int(px[i+3])
+		for x0 := 0; x0 < sw; x0 += tileW {
+			cols := min(tileW, sw-x0)
+			draw.Draw(tile, image.Rect(0, 0, cols, rows), src, image.Pt(b.Min.X+x0, y0), draw.Src)
+			first := x0 / kx // tiles hold whole blocks: x0 is a multiple of kx
+			for r := range rows {
+				row := tile.Pix[r*tile.Stride : r*tile.Stride+4*cols]
+				for ox := first; ox*kx < x0+cols; ox++ {
+					px := row[4*(ox*kx-x0) : 4*(min(ox*kx+kx, sw)-x0)]
+					s := sums[4*ox : 4*ox+4 : 4*ox+4]
+					for i := 0; i+3 < len(px); i += 4 {
+						s[0] += int(px[i])
+						s[1] += int(px[i+1])
+						s[2] += int(px[i+2])
+						s[3] += int(px[i+3])
+					}
 				}
 			}
 		}
 		out := dst.Pix[oy*dst.Stride : oy*dst.Stride+4*ow]
 		for ox := range ow {
-			n := (min(ox*k+k, sw) - ox*k) * rows
+			n := (min(ox*kx+kx, sw) - ox*kx) * rows
 			for c := range 4 {
 				out[4*ox+c] = uint8((sums[4*ox+c] + n/2) / n) //nolint:gosec // G115: the mean of n bytes is a byte
 			}

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/color/palette"
 	"image/draw"
 	"image/jpeg"
+	"image/png"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
@@ -188,34 +191,88 @@ func TestFit(t *testing.T) {
 	}
 }
 
-// TestShrinkAveragesBlocks: each pixel of a shrunk image is the rounded mean of its k×k block,
-// and of what is left of a block at the right and bottom edges.
+// TestShrinkAveragesBlocks: each pixel of a shrunk image is the rounded mean of its kx×ky
+// block, and of what is left of a block at the right and bottom edges, whatever the tiles
+// the source is converted in.
 func TestShrinkAveragesBlocks(t *testing.T) {
-	src := image.NewRGBA(image.Rect(10, 20, 15, 23)) // 5×3, not at the origin
+	src := image.NewRGBA(image.Rect(10, 20, 23, 27)) // 13×7, not at the origin
 	for i := range src.Pix {
 		src.Pix[i] = uint8(i * 37 % 251)
 	}
-	const k = 2
-	got := shrink(src, k)
-	if b := got.Bounds(); b.Dx() != 3 || b.Dy() != 2 {
-		t.Fatalf("shrunk to %v, want 3×2", b)
-	}
-	for oy := range 2 {
-		for ox := range 3 {
-			for c := range 4 {
-				var sum, n int
-				for y := oy * k; y < min(oy*k+k, 3); y++ {
-					for x := ox * k; x < min(ox*k+k, 5); x++ {
-						sum += int(src.Pix[src.PixOffset(10+x, 20+y)+c])
-						n++
+	defer func(p int) { shrinkTilePixels = p }(shrinkTilePixels)
+	for _, tile := range []int{1 << 18, 1, 12} { // one tile; a block a tile; two blocks of 2×3
+		shrinkTilePixels = tile
+		for _, k := range [][2]int{{2, 2}, {2, 3}, {3, 1}, {1, 4}, {5, 2}} {
+			kx, ky := k[0], k[1]
+			got := shrink(src, kx, ky)
+			ow, oh := (13+kx-1)/kx, (7+ky-1)/ky
+			if b := got.Bounds(); b.Dx() != ow || b.Dy() != oh {
+				t.Fatalf("%d×%d: shrunk to %v, want %d×%d", kx, ky, b, ow, oh)
+			}
+			for oy := range oh {
+				for ox := range ow {
+					for c := range 4 {
+						var sum, n int
+						for y := oy * ky; y < min(oy*ky+ky, 7); y++ {
+							for x := ox * kx; x < min(ox*kx+kx, 13); x++ {
+								sum += int(src.Pix[src.PixOffset(10+x, 20+y)+c])
+								n++
+							}
+						}
+						want := uint8((sum + n/2) / n)
+						if g := got.Pix[got.PixOffset(ox, oy)+c]; g != want {
+							t.Errorf("tile %d, %d×%d: pixel (%d,%d) channel %d = %d, want %d (mean of %d)", tile, kx, ky, ox, oy, c, g, want, n)
+						}
 					}
-				}
-				want := uint8((sum + n/2) / n)
-				if g := got.Pix[got.PixOffset(ox, oy)+c]; g != want {
-					t.Errorf("pixel (%d,%d) channel %d = %d, want %d (mean of %d)", ox, oy, c, g, want, n)
 				}
 			}
 		}
+	}
+}
+
+// TestThumbnailOfANarrowImageIsCheap: a PNG one pixel wide (or high) and millions long, within
+// the pixel limit, is shrunk along its long axis before Catmull-Rom runs. Catmull-Rom over the
+// whole of an outside probe's 1 × 50,000,000 PNG took 3 to 5 GB for its weights; here the
+// 4,000,000-pixel one took about 256 MB that way, against the decoded image (4 MB) and a
+// few MB now.
+func TestThumbnailOfANarrowImageIsCheap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decodes 4-megapixel images")
+	}
+	for _, size := range [][2]int{{1, 4_000_000}, {4_000_000, 1}, {3, 1_500_000}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			src := image.NewGray(image.Rect(0, 0, size[0], size[1]))
+			for i := range src.Pix {
+				src.Pix[i] = uint8(i % 253)
+			}
+			var file bytes.Buffer
+			if err := png.Encode(&file, src); err != nil {
+				t.Fatal(err)
+			}
+			m := New(Config{})
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			var out bytes.Buffer
+			if _, err := m.Thumbnail(context.Background(), bytes.NewReader(file.Bytes()), &out, 256); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			thumb, err := png.Decode(&out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tw, th := fit(size[0], size[1], 256)
+			if b := thumb.Bounds(); b.Dx() != tw || b.Dy() != th {
+				t.Fatalf("thumbnail %v, want %d×%d", b, tw, th)
+			}
+			const bound = 48 << 20
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > bound {
+				t.Fatalf("the thumbnail allocated %d MB, want under %d MB", alloc>>20, bound>>20)
+			} else {
+				t.Logf("allocated %d KB", alloc>>10)
+			}
+		})
 	}
 }
 
@@ -235,7 +292,7 @@ func TestShrinkReadsEveryImageType(t *testing.T) {
 		rgba := image.NewRGBA(src.Bounds())
 		draw.Draw(rgba, rgba.Bounds(), src, src.Bounds().Min, draw.Src)
 		for _, k := range []int{2, 3, 7} {
-			if got, want := shrink(src, k), shrink(rgba, k); !bytes.Equal(got.Pix, want.Pix) || got.Rect != want.Rect {
+			if got, want := shrink(src, k, k), shrink(rgba, k, k); !bytes.Equal(got.Pix, want.Pix) || got.Rect != want.Rect {
 				t.Errorf("%s, k=%d: differs from shrinking its RGBA conversion", name, k)
 			}
 		}
