@@ -120,7 +120,9 @@ func fileError(i int, name string, err error) error {
 		return domain.NewError(domain.KindUnsupported, "unsupported_media_type",
 			fmt.Sprintf("The file %s is not a PNG, JPEG, GIF or WebP image, or does not decode as one (%v); nothing was stored.", strconv.Quote(name), err))
 	case errors.Is(err, mediaport.ErrTooManyPixels):
-		return domain.Invalid("files["+strconv.Itoa(i)+"]", fmt.Sprintf("%s has more than %d pixels (%v)", strconv.Quote(name), image.MaxPixels, err))
+		// "x.png" is too large to decode: png: 100000×100000 is over 50000000 pixels; the
+		// adapter says which limit (pixels, a GIF's frames, a JPEG's scans).
+		return domain.Invalid("files["+strconv.Itoa(i)+"]", fmt.Sprintf("%s is %v", strconv.Quote(name), err))
 	}
 	return storageError(err)
 }

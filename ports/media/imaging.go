@@ -20,9 +20,12 @@ var (
 	// format they claim (a truncated or corrupt header, an impossible size). The client is
 	// answered 415.
 	ErrUnsupportedFormat = errors.New("not a supported image")
-	// ErrTooManyPixels: the header declares more pixels than the limit (a decompression
-	// bomb). Detected from the header, before the pixel data is read. The client is answered 422.
-	ErrTooManyPixels = errors.New("image has too many pixels")
+	// ErrTooManyPixels: decoding the file would take more than the limits allow: the header
+	// declares more pixels than the limit (a decompression bomb, detected before the pixel
+	// data is read), or the frames or scans together pass over too many pixels. Its text
+	// reads after the file's name ("x.png" is too large to decode: ...). The client is
+	// answered 422.
+	ErrTooManyPixels = errors.New("too large to decode")
 )
 
 // ImageInfo is what cleaning an image learnt about it.

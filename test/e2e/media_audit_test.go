@@ -8,10 +8,12 @@ import (
 	"compress/lzw"
 	"encoding/binary"
 	"encoding/json"
+	"image/jpeg"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // animatedGIF is a GIF of frames full-screen frames of w × h pixels of one colour: each
@@ -71,6 +73,44 @@ func TestImageAnimatedGIFBomb(t *testing.T) {
 		if imgs := s.listImages(a.Access, "/api/v1/images"); len(imgs) != 0 {
 			t.Fatalf("images after a refused upload: %v", ids(imgs))
 		}
+	})
+}
+
+// TestImageJPEGScanBomb: a JPEG decoder walks every block of the image once per scan, and a
+// scan costs a few bytes: an outside probe's 245 KB progressive JPEG of 7000 × 7000 pixels in
+// 2,000 scans was stored, and its thumbnail held a slot for 40 s while every user's
+// thumbnails were answered 503. More than 100 scans (progressive encoders write about 10) is
+// 422 naming the file and its scans, and nothing is stored; 100 are stored.
+func TestImageJPEGScanBomb(t *testing.T) {
+	t.Parallel()
+	var one bytes.Buffer
+	if err := jpeg.Encode(&one, picture(32, 24), nil); err != nil {
+		t.Fatal(err)
+	}
+	raw := one.Bytes()
+	sos := bytes.Index(raw, []byte{0xff, 0xda})
+	withScans := func(n int) []byte { // the one scan, n times
+		out := bytes.Clone(raw[:sos])
+		for range n {
+			out = append(out, raw[sos:len(raw)-2]...)
+		}
+		return append(out, 0xff, 0xd9)
+	}
+	forEachBackendWith(t, nil, func(t *testing.T, s *server) {
+		a := s.signup(uniqueEmail("img-scan-bomb"))
+		_, r := s.uploadImages(a.Access, nil, []upload{{"ok.jpg", withScans(1)}, {"scans.jpg", withScans(101)}}, http.StatusUnprocessableEntity)
+		p := expectProblem(t, r, http.StatusUnprocessableEntity, "validation_failed")
+		if errs, _ := p["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "files[1]" ||
+			!strings.Contains(errs[0].(map[string]any)["message"].(string), `"scans.jpg" is too large to decode`) ||
+			!strings.Contains(errs[0].(map[string]any)["message"].(string), "more than 100 scans") {
+			t.Fatalf("errors %v, want one naming files[1], scans.jpg and its scans", p["errors"])
+		}
+		// ok.jpg was stored before scans.jpg was read; the refusal removes it.
+		waitFor(t, 10*time.Second, "the refused upload's objects to be removed", func() bool { return len(s.storedObjects("")) == 0 })
+		if imgs := s.listImages(a.Access, "/api/v1/images"); len(imgs) != 0 {
+			t.Fatalf("images after a refused upload: %v", ids(imgs))
+		}
+		s.uploadImages(a.Access, nil, []upload{{"hundred.jpg", withScans(100)}}, http.StatusCreated)
 	})
 }
 

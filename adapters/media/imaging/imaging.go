@@ -25,6 +25,15 @@ const DefaultMaxPixels = 50_000_000
 // 480 × 270 animation of 1,500 frames, and about 0.7 s of decoding.
 const FramePixelsFactor = 4
 
+// MaxJPEGScans bounds the scans of a JPEG. A decoder walks every block of the image once per
+// scan, and scans cost a few bytes each: an outside probe's 245 KB progressive JPEG of 7000 ×
+// 7000 pixels in 2,000 scans took 40 s of a thumbnail slot to decode (and 20,000 scans would
+// fit in 2 MB), where the image's pixels alone take about a second. Encoders write 1 to 4
+// scans (baseline) or about 10 (progressive: libjpeg's script has 10 for colour, 6 for grey;
+// mozjpeg's and Photoshop's are of that order), so 100 refuses no photo while bounding a
+// decode to about 100 passes over at most the pixel limit.
+const MaxJPEGScans = 100
+
 // Config tunes the adapter; its zero value is ready to use.
 type Config struct {
 	// TempDir is where a WebP file larger than the in-memory spool is spooled while it is
@@ -109,6 +118,10 @@ type cleaner struct {
 	// framePixels counts the pixels of the frames read so far (GIF), against
 	// FramePixelsFactor × maxPixels when verify is set.
 	framePixels int64
+	// scans counts a JPEG's scans; overScans: more than MaxJPEGScans, in a file read
+	// without verify (an upload with verify is refused at the first one over).
+	scans     int
+	overScans bool
 }
 
 // startPixels starts a check of the pixel data about to be copied.
@@ -144,10 +157,14 @@ func (c *cleaner) pixelsFailed() error {
 // Clean implements media.Imaging. On error w may have received part of an output, which
 // the caller discards.
 func (m *Imaging) Clean(ctx context.Context, r io.Reader, w io.Writer, limits media.CleanLimits) (media.ImageInfo, error) {
-	return m.clean(ctx, r, w, limits.MaxPixels, false)
+	info, _, err := m.clean(ctx, r, w, limits.MaxPixels, false)
+	return info, err
 }
 
-func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels int64, discard bool) (media.ImageInfo, error) {
+// clean cleans r into w. costly reports a file read without verify (discard) whose pixels
+// would take more decoding than an upload is allowed (more than MaxJPEGScans scans): one
+// stored before that limit, which Thumbnail does not decode.
+func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels int64, discard bool) (info media.ImageInfo, costly bool, err error) {
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
 	}
@@ -175,7 +192,7 @@ func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels
 	}()
 	head, err := c.src.peek(12)
 	if err != nil && !errors.Is(err, errTruncated) {
-		return media.ImageInfo{}, err
+		return media.ImageInfo{}, false, err
 	}
 	if err != nil {
 		// Shorter than 12 bytes: no image of any of the formats is that small.
@@ -192,7 +209,7 @@ func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels
 	case media.FormatWebP:
 		err = c.webp()
 	default:
-		return media.ImageInfo{}, fmt.Errorf("%w: not PNG, JPEG, GIF or WebP", media.ErrUnsupportedFormat)
+		return media.ImageInfo{}, false, fmt.Errorf("%w: not PNG, JPEG, GIF or WebP", media.ErrUnsupportedFormat)
 	}
 	if err == nil {
 		err = c.out.Flush()
@@ -201,11 +218,11 @@ func (m *Imaging) clean(ctx context.Context, r io.Reader, w io.Writer, maxPixels
 		if errors.Is(err, errTruncated) {
 			err = fmt.Errorf("%w: %s: %s runs past the end of the file (%d bytes)", media.ErrUnsupportedFormat, format, c.where, c.src.off+int64(c.src.buffered()))
 		}
-		return media.ImageInfo{}, err
+		return media.ImageInfo{}, false, err
 	}
 	c.info.Format = format
 	c.info.ContentType = "image/" + format
-	return c.info, nil
+	return c.info, c.overScans, nil
 }
 
 // unsupported wraps media.ErrUnsupportedFormat with what is wrong.

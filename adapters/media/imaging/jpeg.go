@@ -3,6 +3,7 @@ package imaging
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"image/jpeg"
 
 	"github.com/acme/postsvc/ports/media"
@@ -89,6 +90,12 @@ func (c *cleaner) jpeg() error {
 				return unsupported(fJPEG, "scan before the frame header")
 			}
 			seenSOS = true
+			if c.scans++; c.scans > MaxJPEGScans {
+				if c.verify {
+					return fmt.Errorf("%w: jpeg: more than %d scans (passes over its pixels)", media.ErrTooManyPixels, MaxJPEGScans)
+				}
+				c.overScans = true
+			}
 			if err := c.keepSegment(head, n); err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package imaging
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -23,6 +24,9 @@ import (
 // maxThumbnailInput bounds what Thumbnail reads: a cleaned file is at most the upload
 // limit (20 MiB) plus a few bytes.
 const maxThumbnailInput = 64 << 20
+
+// errTooCostly stands for the decode of a stored file with more scans than MaxJPEGScans.
+var errTooCostly = errors.New("imaging: more decoding than an upload is allowed")
 
 // thumbnailQuality is the JPEG quality of thumbnails of JPEG sources.
 const thumbnailQuality = 80
@@ -52,18 +56,25 @@ func (m *Imaging) Thumbnail(ctx context.Context, r io.Reader, w io.Writer, maxSi
 	if len(data) > maxThumbnailInput {
 		return media.Thumbnail{}, fmt.Errorf("%w: over %d bytes", media.ErrUnsupportedFormat, maxThumbnailInput)
 	}
-	info, err := m.clean(ctx, bytes.NewReader(data), io.Discard, m.cfg.ThumbnailMaxPixels, true)
+	info, costly, err := m.clean(ctx, bytes.NewReader(data), io.Discard, m.cfg.ThumbnailMaxPixels, true)
 	if err != nil {
 		return media.Thumbnail{}, err
 	}
-	release, err := m.acquireDecode(ctx, decodeBytes(info.Format, info.Width, info.Height))
-	if err != nil {
-		return media.Thumbnail{}, err
-	}
-	defer release()
-	src, _, err := image.Decode(bytes.NewReader(data))
-	if err := ctx.Err(); err != nil {
-		return media.Thumbnail{}, err
+	var src image.Image
+	if costly {
+		// Stored before uploads were held to MaxJPEGScans: not decoded, like pixels that
+		// do not decode.
+		err = errTooCostly
+	} else {
+		release, aerr := m.acquireDecode(ctx, decodeBytes(info.Format, info.Width, info.Height))
+		if aerr != nil {
+			return media.Thumbnail{}, aerr
+		}
+		defer release()
+		src, _, err = image.Decode(bytes.NewReader(data))
+		if cerr := ctx.Err(); cerr != nil {
+			return media.Thumbnail{}, cerr
+		}
 	}
 	if err != nil {
 		tw, th := thumbnailSize(info.Width, info.Height, maxSide, info.Orientation)

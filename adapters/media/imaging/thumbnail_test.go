@@ -14,6 +14,7 @@ import (
 	"image/png"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -343,5 +344,51 @@ func TestThumbnailsShareTheDecodeBudget(t *testing.T) {
 	release()
 	if _, err := m.Thumbnail(context.Background(), bytes.NewReader(big), io.Discard, 256); err != nil {
 		t.Fatalf("once the budget is back: %v", err)
+	}
+}
+
+// jpegWithScans returns a baseline JPEG whose one scan is repeated n times: what the cleaner
+// counts (it does not decode scan data), in a file small enough for a test.
+func jpegWithScans(t *testing.T, n int) []byte {
+	t.Helper()
+	src := encodeJPEG(t, pattern(64, 48))
+	sos := bytes.Index(src, []byte{0xff, 0xda})
+	if sos < 0 || !bytes.HasSuffix(src, []byte{0xff, 0xd9}) {
+		t.Fatal("no scan in the encoded JPEG")
+	}
+	scan := src[sos : len(src)-2]
+	out := append([]byte{}, src[:sos]...)
+	for range n {
+		out = append(out, scan...)
+	}
+	return append(out, 0xff, 0xd9)
+}
+
+// TestJPEGScansAreBounded: an upload of a JPEG with more than MaxJPEGScans scans is refused
+// as too large to decode (each scan is a pass over every block of the image: an outside
+// probe's 245 KB file of 2,000 scans held a thumbnail slot for 40 s), one with MaxJPEGScans is
+// not; a stored file over the limit (uploaded before it) gets a placeholder thumbnail rather
+// than a decode.
+func TestJPEGScansAreBounded(t *testing.T) {
+	m := New(Config{})
+	if _, err := m.Clean(context.Background(), bytes.NewReader(jpegWithScans(t, MaxJPEGScans)), io.Discard, media.CleanLimits{}); err != nil {
+		t.Fatalf("%d scans: %v", MaxJPEGScans, err)
+	}
+	over := jpegWithScans(t, MaxJPEGScans+1)
+	_, err := m.Clean(context.Background(), bytes.NewReader(over), io.Discard, media.CleanLimits{})
+	if !errors.Is(err, media.ErrTooManyPixels) || !strings.Contains(err.Error(), "more than 100 scans") {
+		t.Fatalf("%d scans: %v, want too large to decode for its scans", MaxJPEGScans+1, err)
+	}
+	var out bytes.Buffer
+	thumb, err := m.Thumbnail(context.Background(), bytes.NewReader(over), &out, 256)
+	if err != nil || !thumb.Placeholder || thumb.ContentType != "image/jpeg" {
+		t.Fatalf("thumbnail of a stored file over the limit: %+v, %v, want a JPEG placeholder", thumb, err)
+	}
+	if img, err := jpeg.Decode(&out); err != nil || img.Bounds().Dx() != 64 || img.Bounds().Dy() != 48 {
+		t.Fatalf("placeholder: %v", err)
+	}
+	thumb, err = m.Thumbnail(context.Background(), bytes.NewReader(jpegWithScans(t, 2)), io.Discard, 256)
+	if err != nil || thumb.Placeholder {
+		t.Fatalf("thumbnail of two scans: %+v, %v, want it decoded", thumb, err)
 	}
 }
