@@ -30,6 +30,8 @@ import (
 //     (Config.DecodeMemory), so large ones take turns instead of holding a frame each. (The alpha of a lossy file, ALPH, is not
 //     checked.)
 //   - JPEG: not checked; the standard library's decoder accepts any scan data it can read.
+//     Its scans are counted, though (MaxJPEGScans, in jpeg.go): each costs a decode a pass
+//     over the whole image.
 
 // pixelCheck decodes what the cleaner writes to it in a goroutine of its own (the decoders
 // pull; the cleaner pushes).
