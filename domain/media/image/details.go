@@ -296,12 +296,16 @@ func CleanFilename(raw string, f Format) string {
 			name = name[:clusterCut(name, MaxFilenameBytes)]
 		}
 	}
-	if name == "" {
-		ext := string(f)
-		if f == FormatJPEG {
-			ext = "jpg"
-		}
-		name = "image." + ext
+	switch {
+	case name != "":
+	case f == "":
+		// Not known yet (a refusal names the file before its format is): no extension
+		// rather than "image.".
+		name = "image"
+	case f == FormatJPEG:
+		name = "image.jpg"
+	default:
+		name = "image." + string(f)
 	}
 	return path.Clean(name)
 }

@@ -63,3 +63,15 @@ func TestCleanFilenameKeepsTheExtensionWhenCut(t *testing.T) {
 		t.Errorf("cut to %d bytes, want %d", len(got), image.MaxFilenameBytes)
 	}
 }
+
+// TestCleanFilenameOfANamelessFile: a part without a name is named image.<format>, and just
+// "image" while its format is unknown (a 415 named it "image.").
+func TestCleanFilenameOfANamelessFile(t *testing.T) {
+	for f, want := range map[image.Format]string{"": "image", image.FormatJPEG: "image.jpg", image.FormatPNG: "image.png"} {
+		for _, raw := range []string{"", " ", "dir/", "\u200b", ".."} {
+			if got := image.CleanFilename(raw, f); got != want {
+				t.Errorf("CleanFilename(%q, %q) = %q, want %q", raw, f, got, want)
+			}
+		}
+	}
+}
