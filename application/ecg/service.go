@@ -57,6 +57,9 @@ type Service struct {
 	// sending counts, per owner, the large ECGs being sent from a spool (see Signals).
 	sendingMu sync.Mutex
 	sending   map[identity.UserID]int
+	// storing holds, per owner with an upload being stored, the turn to store (storeTurn).
+	storingMu sync.Mutex
+	storing   map[identity.UserID]*storeTurns
 }
 
 var (
@@ -69,7 +72,7 @@ func NewService(uow ports.UnitOfWork, store ecgport.Store, spools ecgport.Spools
 	analyses Analyses, clock ports.Clock, ids ports.IDGenerator, settings Settings,
 ) *Service {
 	s := &Service{s: settings, uow: uow, store: store, spools: spools, jobs: jobs, analyses: analyses, clock: clock, ids: ids,
-		sending: map[identity.UserID]int{}}
+		sending: map[identity.UserID]int{}, storing: map[identity.UserID]*storeTurns{}}
 	s.batches = newAnalysisBatches(s.analyseBatch)
 	return s
 }
@@ -171,6 +174,11 @@ func (s *Service) Upload(ctx context.Context, p identity.Principal, d ecg.Draft,
 		return s.uploadAtQuota(ctx, e)
 	}
 	size := signals.Bytes()
+	done, err := s.storeTurn(ctx, p.UserID)
+	if err != nil {
+		return nil, false, err
+	}
+	defer done()
 	// A retry can meet the first attempt's ECG being deleted in between; a few rounds settle
 	// it either way.
 	for range 3 {
@@ -321,6 +329,56 @@ func (s *Service) Signals(ctx context.Context, p identity.Principal, e *ecg.ECG)
 		return nil, ecg.ErrNotFound
 	}
 	return spool, nil
+}
+
+// storeTurns is the turn of one owner's uploads to be stored: a slot, and how many uploads
+// hold it or wait for it.
+type storeTurns struct {
+	slot  chan struct{}
+	users int
+}
+
+// storeTurn waits until no other upload of owner is being stored by this process, and
+// returns the function that ends this one's turn. Uploads of one owner are stored one at a
+// time anyway (the quota is checked under the owner's row lock, see Upload); waiting here
+// instead of on that lock keeps the wait out of the database, where a lock wait longer than
+// the driver's read timeout (10 s) was cut as a broken connection, and lets a wait that
+// outlasts the upload's deadline be told for what it is: the account's own uploads queued
+// ahead (503 overloaded, retry), not the database unreachable (503 unavailable), which an
+// outside probe's 25 uploads of 52 MiB at once by one account got for a third of them.
+// Uploads of other owners, and of this owner on other instances, do not wait here.
+func (s *Service) storeTurn(ctx context.Context, owner identity.UserID) (done func(), err error) {
+	s.storingMu.Lock()
+	t := s.storing[owner]
+	if t == nil {
+		t = &storeTurns{slot: make(chan struct{}, 1)}
+		s.storing[owner] = t
+	}
+	t.users++
+	s.storingMu.Unlock()
+	leave := func() {
+		s.storingMu.Lock()
+		defer s.storingMu.Unlock()
+		if t.users--; t.users == 0 {
+			delete(s.storing, owner)
+		}
+	}
+	select {
+	case t.slot <- struct{}{}:
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				<-t.slot
+				leave()
+			})
+		}, nil
+	case <-ctx.Done():
+		leave()
+		// The context's error is named, not wrapped: a deadline in the chain would read as
+		// the database's.
+		return nil, fmt.Errorf("%w: this account's other ECG uploads were being stored until this one's time to be stored ran out (%v); retry it",
+			domain.ErrOverloaded, ctx.Err())
+	}
 }
 
 // MaxSpooledReads is how many large ECGs (those Signals spools) one owner may be sent at once.

@@ -93,12 +93,20 @@ func ptr[T any](v T) *T { return &v }
 // caller's spool, then the draft.
 func (f *fixture) upload(t *testing.T, p identity.Principal, id string, leads ...[]int32) (*ecg.ECG, bool, error) {
 	t.Helper()
-	ctx := context.Background()
+	return f.uploadWith(t, context.Background(), p, id, nil, leads...)
+}
+
+// uploadWith is upload with the caller's context, its spool wrapped by wrap when not nil.
+func (f *fixture) uploadWith(t *testing.T, ctx context.Context, p identity.Principal, id string, wrap func(ecgport.Spool) ecgport.Spool, leads ...[]int32) (*ecg.ECG, bool, error) {
+	t.Helper()
 	spool, err := f.svc.Receive(ctx, p)
 	if err != nil {
 		return nil, false, err
 	}
 	defer func() { _ = spool.Close() }()
+	if wrap != nil {
+		spool = wrap(spool)
+	}
 	d := ecg.Draft{ID: id, IDSent: id != "", Date: ptr("2026-01-01T10:00:00Z")}
 	var w *ecg.SignalWriter
 	for i, samples := range leads {
