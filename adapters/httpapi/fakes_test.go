@@ -166,10 +166,15 @@ type fakePosts struct {
 	calls
 	get  func(ctx context.Context, id string) (*post.Post, error)
 	list func(req ports.PageRequest) (posts.PostPage, bool, error)
+	// adding, when set, runs in Add before the post is made (to hold an add in the service).
+	adding func(text string)
 }
 
 func (f *fakePosts) Add(_ context.Context, p identity.Principal, text string) (*post.Post, error) {
 	f.add("Add", text)
+	if f.adding != nil {
+		f.adding(text)
+	}
 	return post.New("p-1", p.UserID, text, epoch)
 }
 

@@ -132,7 +132,7 @@ func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	}
 
 	e.Use(func(c *gin.Context) { c.Set(serverKey{}, s) })
-	e.Use(requestID(), closeUnreadBodies, securityHeaders, s.accessLog(), s.recovery(), timeout(deps.HTTP.RequestTimeout))
+	e.Use(requestID(), closeUnreadBodies, securityHeaders, s.accessLog(), s.recovery(), releaseKeptBodies, timeout(deps.HTTP.RequestTimeout))
 	if len(deps.HTTP.CORSOrigins) > 0 {
 		e.Use(cors(deps.HTTP.CORSOrigins, routes.exposed))
 	}

@@ -57,6 +57,7 @@ type stringLimiter struct {
 	pending  *StringLimit // the limit of the member whose name was just read
 	counting *StringLimit // the limit of the string value being read
 	n        int64        // decoded bytes of that value so far
+	total    int64        // decoded bytes of every limited value so far (what decoding keeps)
 
 	esc int  // 0: none; 1: after a backslash; 2 to 5: that many hex digits of \u read, plus 1
 	hex rune // the \u escape's value so far
@@ -237,6 +238,7 @@ func (l *stringLimiter) count(size int64) bool {
 		return false
 	}
 	l.n += size
+	l.total += size
 	return l.n > l.counting.Bytes
 }
 
