@@ -81,7 +81,7 @@ func TestThrottledNamesWhatWasCounted(t *testing.T) {
 		t.Fatal("naming changed the throttle's error")
 	}
 	other := errors.New("boom")
-	if domain.Throttled(other, "x") != other {
+	if got := domain.Throttled(other, "x"); !errors.Is(got, other) || got.Error() != "boom" {
 		t.Fatal("another error was changed")
 	}
 }

@@ -376,8 +376,8 @@ func (s *Service) storeTurn(ctx context.Context, owner identity.UserID) (done fu
 		leave()
 		// The context's error is named, not wrapped: a deadline in the chain would read as
 		// the database's.
-		return nil, fmt.Errorf("%w: this account's other ECG uploads were being stored until this one's time to be stored ran out (%v); retry it",
-			domain.ErrOverloaded, ctx.Err())
+		return nil, fmt.Errorf("%w: this account's other ECG uploads were being stored until this one's time to be stored ran out (%s); retry it",
+			domain.ErrOverloaded, ctx.Err().Error())
 	}
 }
 

@@ -66,7 +66,9 @@ func TestUploadsOfOneOwnerTakeTurnsAndShedWhenTheirTimeRunsOut(t *testing.T) {
 		t.Fatalf("the first upload: %v", err)
 	}
 	if !ended {
-		<-second
+		if err := <-second; err == nil {
+			t.Error("an upload that outwaited its deadline was stored")
+		}
 	}
 	if _, created, err := f.upload(t, owner, "second", signal(100, 2)); err != nil || !created {
 		t.Fatalf("the second upload again, with the turn free: created %v, %v", created, err)
