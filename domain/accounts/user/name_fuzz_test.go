@@ -27,7 +27,8 @@ import (
 //     character and no white space at either end;
 //   - it is refused exactly when the trimmed input is not UTF-8, or its NFC form is over 100
 //     characters or holds a character that domain.ForbiddenInName reports, outside a
-//     subdivision flag (counted here rune by rune);
+//     subdivision flag (counted here rune by rune), or is not empty and holds no character
+//     drawn by itself (only joiners, combining marks or spaces);
 //   - apikey.ParseName accepts the same names, except the empty one.
 func FuzzName(f *testing.F) {
 	for _, seed := range []string{
@@ -37,7 +38,7 @@ func FuzzName(f *testing.F) {
 		"a\u2028b", "a\u202eb", "\u0000", "a\x7fb", "a\u009fb", strings.Repeat(" ", 300) + "x",
 		strings.Repeat("e\u0301", 100), strings.Repeat("e\u0301", 101), strings.Repeat("\u0958", 51),
 		"a\u200cb", "👩\u200d💻", "\u3164", "a\ufdd0", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F",
-		"🏴\U000E0067\U000E007F\U000E007F", "a\U000E0067\U000E007F", "\u00ad",
+		"🏴\U000E0067\U000E007F\U000E007F", "a\U000E0067\U000E007F", "\u00ad", "\u0308", "\u200d\u200c", "a\u0308",
 	} {
 		f.Add(seed)
 	}
@@ -55,6 +56,15 @@ func FuzzName(f *testing.F) {
 				if unicode.IsControl(r) || domain.ForbiddenInName(r) {
 					wantRefusal = "an invisible or control character"
 				}
+			}
+			visible := false // a flag's black flag is drawn
+			for _, r := range norm.NFC.String(trimmed) {
+				if r != '\u200c' && r != '\u200d' && !unicode.In(r, unicode.Z, unicode.Mn, unicode.Me) {
+					visible = true
+				}
+			}
+			if wantRefusal == "" && trimmed != "" && !visible {
+				wantRefusal = "nothing visible (only joiners, combining marks or spaces)"
 			}
 		}
 		if err != nil {
