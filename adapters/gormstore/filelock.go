@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/acme/postsvc/adapters/system"
 	"github.com/acme/postsvc/config"
 )
 
@@ -22,9 +23,6 @@ type inUseError string
 
 func (e inUseError) Error() string        { return string(e) }
 func (e inUseError) Is(target error) bool { return target == ErrSQLiteInUse }
-
-// errLockBusy is what tryLockFile returns when another open file description holds the lock.
-var errLockBusy = errors.New("lock held elsewhere")
 
 // heldLocks keeps every lock file LockSQLite holds reachable until its release: an *os.File
 // that nothing refers to is closed by the garbage collector, and closing it would drop the
@@ -65,7 +63,7 @@ func LockSQLite(dsn string) (release func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: open SQLite lock file: %w", err)
 	}
-	if err := tryLockFile(f); err != nil {
+	if err := system.TryLockFile(f); err != nil {
 		pid := "pid unknown"
 		if b, rerr := os.ReadFile(lockPath); rerr == nil { //nolint:gosec // G304: as above
 			if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && n > 0 {
@@ -73,7 +71,7 @@ func LockSQLite(dsn string) (release func(), err error) {
 			}
 		}
 		_ = f.Close()
-		if !errors.Is(err, errLockBusy) {
+		if !errors.Is(err, system.ErrFileLocked) {
 			return nil, fmt.Errorf("gormstore: lock %s: %w", lockPath, err)
 		}
 		return nil, inUseError(fmt.Sprintf("database file %s is in use by another postsvc process (%s) holding %s; "+

@@ -1,6 +1,6 @@
 //go:build unix
 
-package gormstore
+package system
 
 import (
 	"errors"
@@ -8,10 +8,15 @@ import (
 	"syscall"
 )
 
-// tryLockFile takes an exclusive flock(2) on f without waiting: errLockBusy when another open
-// file description (in this process or another) holds it. The lock belongs to f's open file
-// description, so the kernel drops it when the last descriptor closes, at exit or death.
-func tryLockFile(f *os.File) error {
+// FileLocksEnforced reports whether TryLockFile takes real locks here.
+const FileLocksEnforced = true
+
+// TryLockFile takes an exclusive flock(2) on f without waiting: ErrFileLocked when another
+// open file description (in this process or another) holds it. The lock belongs to f's open
+// file description, so the kernel drops it when the last descriptor closes, at exit or death
+// (SIGKILL included): a crash never leaves a stale lock. Keep f reachable while the lock is
+// needed: the garbage collector closes an *os.File nothing refers to.
+func TryLockFile(f *os.File) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) //nolint:gosec // G115: a file descriptor fits an int
 		switch {
@@ -20,7 +25,7 @@ func tryLockFile(f *os.File) error {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case errors.Is(err, syscall.EWOULDBLOCK):
-			return errLockBusy
+			return ErrFileLocked
 		default:
 			return err
 		}

@@ -1,14 +1,20 @@
 package ecgspool
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/acme/postsvc/adapters/system"
 	"github.com/acme/postsvc/domain"
 	"github.com/acme/postsvc/domain/ecg/ecg"
 )
@@ -331,4 +337,88 @@ func TestReadsLeaveUploadsHalfOfTheBudgets(t *testing.T) {
 	if sp.Free() != 32000 || sp.DiskFree() != 8000 {
 		t.Fatalf("budgets after every spool closed: %d memory, %d disk; want 32000 and 8000", sp.Free(), sp.DiskFree())
 	}
+}
+
+// TestSpoolChildProcess is the process TestKilledProcessSpoolRemovedAtRestart kills: run with
+// ECGSPOOL_CHILD_BASE set, it spools an upload to disk in that folder, prints the file's path
+// and waits to be killed.
+func TestSpoolChildProcess(t *testing.T) {
+	base := os.Getenv("ECGSPOOL_CHILD_BASE")
+	if base == "" {
+		t.Skip("the child of TestKilledProcessSpoolRemovedAtRestart")
+	}
+	sp, err := New(Settings{Memory: 16, Dir: base, Disk: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := sp.New()
+	if err := s.Put(block(0, 0, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	files := spoolFiles(t, sp)
+	if len(files) != 1 {
+		t.Fatalf("%d spool files", len(files))
+	}
+	fmt.Println("spooled", files[0])
+	time.Sleep(time.Minute)
+}
+
+// TestKilledProcessSpoolRemovedAtRestart: a process killed with SIGKILL while it receives an
+// upload leaves its spool file behind; the next process to start removes it at once (its
+// owner's lock is free), where before it waited an hour (an outside probe's crash loop piled
+// up 12 to 21 MB a killed upload). The folder of a process still running is left alone.
+func TestKilledProcessSpoolRemovedAtRestart(t *testing.T) {
+	if !system.FileLocksEnforced {
+		t.Skip("no flock here: leftovers go by age")
+	}
+	base := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSpoolChildProcess$", "-test.v") //nolint:gosec // G204: the test binary itself
+	cmd.Env = append(os.Environ(), "ECGSPOOL_CHILD_BASE="+base)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var file string
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if rest, ok := strings.CutPrefix(lines.Text(), "spooled "); ok {
+			file = rest
+			break
+		}
+	}
+	if file == "" {
+		t.Fatal("the child spooled nothing")
+	}
+	// The child runs: a process starting beside it keeps its file.
+	first, err := New(Settings{Memory: 1 << 20, Dir: base, Disk: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("a running process's spool file was removed: %v", err)
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("the killed process's file is already gone: %v", err)
+	}
+	sp, err := New(Settings{Memory: 1 << 20, Dir: base, Disk: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(file)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the killed process's spool folder is still there: %v", err)
+	}
+	// This process's first folder (its lock still held) and its new one are kept.
+	owners, _ := filepath.Glob(filepath.Join(base, "postsvc-ecg-spool", ownerPattern))
+	if len(owners) != 2 || !slices.Contains(owners, sp.dir) {
+		t.Fatalf("owner folders %v, want this process's two, %s among them", owners, sp.dir)
+	}
+	runtime.KeepAlive(first) // its lock file must not be closed by the collector meanwhile
 }
