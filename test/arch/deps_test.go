@@ -48,6 +48,10 @@ var kernelAdapters = []string{"adapters/httpapi", "adapters/gormstore"}
 // settings the adapters using it depend on; any adapter may build on them.
 var sharedClients = []string{"adapters/redisx"}
 
+// processResources adapt the process's own resources (the clock, identifiers, file locks);
+// any adapter may build on them, as on the standard library.
+var processResources = []string{"adapters/system"}
+
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -227,6 +231,8 @@ func TestAdaptersBuildOnlyOnKernelAdapters(t *testing.T) {
 		switch {
 		case slices.ContainsFunc(sharedClients, func(k string) bool { return under(rel, k) }):
 			// A connection to a shared service, such as Redis.
+		case slices.ContainsFunc(processResources, func(k string) bool { return under(rel, k) }):
+			// The process's own resources, such as a file lock.
 		case from != "" && to == from:
 			// A context's adapters may share its own packages.
 		case from != "" && slices.ContainsFunc(kernelAdapters, func(k string) bool { return under(rel, k) }):
