@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,9 +93,18 @@ const DefaultRedisTimeout = 500 * time.Millisecond
 // receives with the full limits: N instances admit up to N times each limit in total (a client
 // spread over all of them gets N times the budget, one pinned to one instance gets the
 // budget), less what each already counted locally. Attempts decided locally are not written
-// to Redis afterwards, so after the outage the shared budgets have not seen them; refunds and
-// resets that could not reach Redis are lost there too (a lost refund or reset errs on the side
-// of counting, and an attempt whose call timed out may still reach Redis late and count).
+// to Redis afterwards, so after the outage the shared budgets have not seen them.
+//
+// Refunds and resets that were never sent to Redis (skipped while it was down, or whose
+// connection could not be opened) are kept, up to maxMissed of them, and sent before the next
+// call that reaches Redis, in their order and before that call's own script: an attempt that
+// tested nothing (a login shed or cancelled during a Redis hiccup) or a success that cleared
+// an account's failures is not counted against the account for a whole window after Redis
+// comes back. Without that, one timeout in a flood left the shared budget an attempt short
+// of the local one. A refund or reset whose call was sent and then failed or timed out is not
+// kept: Redis may have run it, and running it twice would give back an attempt that was made
+// (a lost one errs on the side of counting, as does an attempt whose call timed out and that
+// still reaches Redis late).
 //
 // After a failure, calls do not all wait for Redis again: for ProbeInterval every call decides
 // locally at once, then one call at a time probes Redis while the others still decide locally,
@@ -114,7 +126,25 @@ type Shared struct {
 	down     atomic.Bool  // the last Redis call of this throttle failed
 	failedAt atomic.Int64 // when it failed, in wall-clock nanoseconds
 	probing  atomic.Bool  // a call is trying Redis while it is down
+
+	// missed holds the refunds and resets Redis has not received, oldest first; missedN is
+	// its length, read without the lock on every call. replaying is held while they are sent.
+	missedMu  sync.Mutex
+	missed    []missedCall
+	missedN   atomic.Int64
+	replaying sync.Mutex
 }
+
+// missedCall is a refund or reset that was never sent to Redis, with its keys as Redis names
+// them and the scripts' arguments.
+type missedCall struct {
+	reset      bool
+	keys, args []string
+}
+
+// maxMissed bounds the refunds and resets kept for Redis while it is down (each a few hundred
+// bytes); beyond it they are lost there, which errs on the side of counting.
+const maxMissed = 4096
 
 // ProbeInterval is how long after a failed Redis call the throttle decides locally before it
 // tries Redis again. A refused connection fails at once, but a stalled one costs the timeout:
@@ -268,9 +298,7 @@ func (s *Shared) Refund(ctx context.Context, keys ...string) {
 		return
 	}
 	s.local.Refund(ctx, keys...)
-	_ = s.call(ctx, func(ctx context.Context) error {
-		return refundScript.Exec(ctx, s.client, s.redisKeys(keys), s.args(keys)).Error()
-	})
+	s.send(ctx, missedCall{keys: s.redisKeys(keys), args: s.args(keys)})
 }
 
 // Reset forgets every attempt of keys, in Redis and locally. One DEL of all the keys is
@@ -281,19 +309,51 @@ func (s *Shared) Reset(ctx context.Context, keys ...string) {
 		return
 	}
 	s.local.Reset(ctx, keys...)
-	_ = s.call(ctx, func(ctx context.Context) error {
-		return s.client.Do(ctx, s.client.B().Del().Key(s.redisKeys(keys)...).Build()).Error()
-	})
+	s.send(ctx, missedCall{reset: true, keys: s.redisKeys(keys)})
 }
+
+// send runs a refund or a reset in Redis, and keeps it for later when it was not sent.
+func (s *Shared) send(ctx context.Context, m missedCall) {
+	err := s.call(ctx, func(ctx context.Context) error { return s.run(ctx, m) })
+	if notSent(err) {
+		s.missedMu.Lock()
+		if len(s.missed) < maxMissed {
+			s.missed = append(s.missed, m)
+			s.missedN.Store(int64(len(s.missed)))
+		}
+		s.missedMu.Unlock()
+	}
+}
+
+// run sends one refund or reset. One DEL of all of a reset's keys is atomic, so it needs no
+// script.
+func (s *Shared) run(ctx context.Context, m missedCall) error {
+	if m.reset {
+		return s.client.Do(ctx, s.client.B().Del().Key(m.keys...).Build()).Error()
+	}
+	return refundScript.Exec(ctx, s.client, m.keys, m.args).Error()
+}
+
+// errNotSent marks a Redis call that was not sent: skipped because Redis is down and another
+// call is probing it, or held back because what Redis missed could not be sent first.
+var errNotSent = errors.New("throttle: not sent to redis")
 
 // errSkipped stands for a Redis call not made because Redis is down and another call is
 // already probing it.
-var errSkipped = errors.New("throttle: redis is down and another call is probing it")
+var errSkipped = fmt.Errorf("%w: redis is down and another call is probing it", errNotSent)
+
+// notSent reports whether err says that Redis never received the call: a call skipped or held
+// back, or a connection that could not be opened. Any other failure may have reached Redis.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, errNotSent) || errors.As(err, &op) && op.Op == "dial"
+}
 
 // call runs one Redis call within the timeout, records its outcome, and returns its error.
 // While Redis is down, only one call at a time tries it, and not before ProbeInterval has
 // passed since the last failure; the others return errSkipped at once without reporting
-// anything.
+// anything. The refunds and resets Redis missed are sent first, within the same timeout; if
+// they cannot all be, the call is not sent either.
 func (s *Shared) call(ctx context.Context, do func(context.Context) error) error {
 	if s.down.Load() {
 		if time.Since(time.Unix(0, s.failedAt.Load())) < ProbeInterval || !s.probing.CompareAndSwap(false, true) {
@@ -303,12 +363,52 @@ func (s *Shared) call(ctx context.Context, do func(context.Context) error) error
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
-	err := do(ctx)
+	var err error
+	if s.missedN.Load() > 0 {
+		if err = s.replay(ctx); err != nil {
+			err = fmt.Errorf("%w: sending the refunds and resets redis missed: %w", errNotSent, err)
+		}
+	}
+	if err == nil {
+		err = do(ctx)
+	}
 	if err != nil {
 		s.failedAt.Store(time.Now().UnixNano())
 	}
 	s.down.Store(err != nil)
 	s.health.Report(err)
+	return err
+}
+
+// replay sends the refunds and resets Redis missed, oldest first, one at a time. Calls that
+// arrive meanwhile wait for it, so that none is decided before them. What could not be sent is
+// kept, ahead of what was missed meanwhile; a call that failed after it was sent is dropped
+// (see "When Redis fails").
+func (s *Shared) replay(ctx context.Context) error {
+	s.replaying.Lock()
+	defer s.replaying.Unlock()
+	s.missedMu.Lock()
+	todo := s.missed
+	s.missed = nil
+	s.missedMu.Unlock()
+	var err error
+	sent := 0
+	for sent < len(todo) {
+		if err = s.run(ctx, todo[sent]); err != nil {
+			if !notSent(err) {
+				sent++ // it may have reached Redis: not sent again
+			}
+			break
+		}
+		sent++
+	}
+	s.missedMu.Lock()
+	s.missed = slices.Concat(todo[sent:], s.missed)
+	if len(s.missed) > maxMissed {
+		s.missed = s.missed[:maxMissed]
+	}
+	s.missedN.Store(int64(len(s.missed)))
+	s.missedMu.Unlock()
 	return err
 }
 

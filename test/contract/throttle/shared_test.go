@@ -281,6 +281,48 @@ func TestSharedFallsBackWhenRedisStalls(t *testing.T) {
 	o.wantRedisAgain(t)
 }
 
+// TestSharedSendsWhatRedisMissedWhenItIsBack: refunds and resets made while Redis is down are
+// not lost there. They were applied locally at once; when Redis answers again they reach it
+// before the instance's next call, so the other instance sees the budgets they gave back
+// instead of counting those attempts for the rest of the window.
+func TestSharedSendsWhatRedisMissedWhenItIsBack(t *testing.T) {
+	o := newOutage(t, false)
+	const refunded, reset, untouched = "account:refunded@x.io", "account:reset@x.io", "account:untouched@x.io"
+	admitN(t, o.viaPxy, 10, refunded)
+	admitN(t, o.viaPxy, 10, reset)
+	admitN(t, o.viaPxy, 10, untouched)
+
+	// Redis measures with its own clock, and the test takes seconds: the oldest attempt
+	// left leaves the window a little less than 15 minutes from now.
+	refusedForAWindow := func(what, key string) {
+		t.Helper()
+		if d := refusal(t, o.direct, key); d < 14*time.Minute || d > 15*time.Minute {
+			t.Fatalf("%s: RetryAfter = %v (0 is admitted), want about 15m", what, d)
+		}
+	}
+	o.proxy.Refuse()
+	wantRefused(t, o.viaPxy, 15*time.Minute, "the local budget when Redis is first found down", refunded)
+	o.wantOneOutage(t)
+	for range 3 {
+		o.viaPxy.Refund(t.Context(), refunded) // skipped: Redis was found down a moment ago
+	}
+	o.viaPxy.Reset(t.Context(), reset)
+	// Once ProbeInterval has passed, a refund tries Redis itself, and cannot connect.
+	time.Sleep(throttle.ProbeInterval + 100*time.Millisecond)
+	o.viaPxy.Refund(t.Context(), refunded)
+	// Redis has seen none of them yet.
+	refusedForAWindow("the other instance during the outage", refunded)
+	refusedForAWindow("the other instance during the outage", reset)
+
+	o.proxy.Restore()
+	o.wantRedisAgain(t)
+	admitN(t, o.direct, 4, refunded)
+	refusedForAWindow("the other instance after the 4 refunds", refunded)
+	admitN(t, o.direct, 10, reset)
+	refusedForAWindow("the other instance after the reset", reset)
+	refusedForAWindow("the other instance, for an account nothing was given back to", untouched)
+}
+
 // TestSharedStartsWithRedisDown: an instance whose Redis is down when it starts throttles
 // locally, and uses Redis once it answers.
 func TestSharedStartsWithRedisDown(t *testing.T) {
