@@ -66,6 +66,9 @@ type server struct {
 	problems *problemRegistry
 	// readTimeout is the server's APP_HTTP_READ_TIMEOUT (0: none), which ReadTimeFor moves.
 	readTimeout time.Duration
+	// writeTimeout is the server's APP_HTTP_WRITE_TIMEOUT (0: none), which SendTimeFor
+	// extends for large answers.
+	writeTimeout time.Duration
 }
 
 type serverKey struct{}
@@ -87,7 +90,7 @@ func kernelOf(c *gin.Context) *server {
 func NewRouter(deps RouterDeps) (*gin.Engine, error) {
 	s := &server{
 		authenticators: deps.Authenticators, readiness: deps.Readiness, log: deps.Logger, problems: newProblemRegistry(),
-		readTimeout: deps.HTTP.ReadTimeout,
+		readTimeout: deps.HTTP.ReadTimeout, writeTimeout: deps.HTTP.WriteTimeout,
 	}
 	if s.readiness == nil {
 		s.readiness = NewReadiness(nil)

@@ -40,6 +40,7 @@ func StartJSONStream(c *gin.Context, status int, size int64) *JSONStream {
 	h.Set("Content-Type", jsonContentType)
 	h.Set("Content-Length", strconv.FormatInt(size, 10))
 	c.Status(status)
+	SendTimeFor(c, size)
 	return &JSONStream{w: c.Writer, buf: streamBuffers.get()}
 }
 
@@ -55,6 +56,7 @@ func WriteEncodedJSON(c *gin.Context, status int, body []byte) {
 	h.Set("Content-Type", jsonContentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	c.Status(status)
+	SendTimeFor(c, int64(len(body)))
 	_, _ = c.Writer.Write(body)
 }
 

@@ -114,6 +114,7 @@ func serve(c *gin.Context, img *image.Image, obj ports.Object, contentType, etag
 		h.Del("Content-Type")
 		httpapi.PreconditionFailed(c)
 	}
+	httpapi.SendTimeFor(c, size) // before c.Writer is w, whose writer ResponseController cannot reach
 	c.Writer = w
 	http.ServeContent(w, r, "", img.CreatedAt(), obj)
 }
