@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -42,16 +41,12 @@ func TestLargeAnswersOutlastTheWriteTimeoutForSteadyReaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(e)
-	srv.Config.WriteTimeout = writeTimeout
-	srv.Config.ConnState = testhttp.SmallSendBuffers
-	srv.Start()
-	defer srv.Close()
+	addr := testhttp.ServeWithWriteTimeout(t, e, writeTimeout)
 
 	var wg sync.WaitGroup
 	for _, path := range []string{"/streamed", "/encoded"} {
 		wg.Go(func() {
-			status, got, err := testhttp.ReadSlowly(srv.Listener.Addr().String(), "/api/v1"+path, 3<<20)
+			status, got, err := testhttp.ReadSlowly(addr, "/api/v1"+path, 3<<20)
 			if err != nil || status != http.StatusOK || got != size {
 				t.Errorf("GET %s read at 3 MiB/s: status %d, %d of %d bytes, %v", path, status, got, size, err)
 			}

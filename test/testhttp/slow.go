@@ -7,16 +7,26 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"testing"
 	"time"
 )
 
-// SmallSendBuffers is an http.Server ConnState hook that gives each new connection a 32 KiB
-// send buffer, so that a large answer is still being written, not queued in the kernel, while
-// a slow client reads it.
-func SmallSendBuffers(c net.Conn, s http.ConnState) {
-	if tc, ok := c.(*net.TCPConn); ok && s == http.StateNew {
-		_ = tc.SetWriteBuffer(32 << 10)
+// ServeWithWriteTimeout serves h over real HTTP on loopback with writeTimeout as the
+// http.Server's write timeout, until the test ends, and returns its address. Each connection
+// gets a 32 KiB send buffer, so that a large answer is still being written, not queued in the
+// kernel, while a slow client reads it.
+func ServeWithWriteTimeout(t testing.TB, h http.Handler, writeTimeout time.Duration) string {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = writeTimeout
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if tc, ok := c.(*net.TCPConn); ok && s == http.StateNew {
+			_ = tc.SetWriteBuffer(32 << 10)
+		}
 	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
 }
 
 // ReadSlowly GETs path from the server at addr, with header lines such as

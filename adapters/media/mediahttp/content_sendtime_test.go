@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -50,12 +49,8 @@ func TestLargeContentOutlastsTheWriteTimeoutForSteadyReaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(r)
-	srv.Config.WriteTimeout = writeTimeout
-	srv.Config.ConnState = testhttp.SmallSendBuffers
-	srv.Start()
-	defer srv.Close()
-	status, got, err := testhttp.ReadSlowly(srv.Listener.Addr().String(), "/api/v1/images/x/content", 3<<20)
+	addr := testhttp.ServeWithWriteTimeout(t, r, writeTimeout)
+	status, got, err := testhttp.ReadSlowly(addr, "/api/v1/images/x/content", 3<<20)
 	if err != nil || status != http.StatusOK || got != largeSize {
 		t.Fatalf("image content read at 3 MiB/s: status %d, %d of %d bytes, %v", status, got, largeSize, err)
 	}
