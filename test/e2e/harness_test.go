@@ -94,6 +94,8 @@ type server struct {
 	env    []string
 	stderr *fakes.LogBuffer
 	exited chan struct{}
+	// racesChecked is set once stderr has been searched for data races (checkRaces).
+	racesChecked bool
 }
 
 // startServer launches the binary with env and waits until /readyz answers 200. The process
@@ -108,6 +110,9 @@ func startServer(t *testing.T, env []string, extra ...string) *server {
 		"APP_DATA_DIR=" + t.TempDir(),
 		"APP_HTTP_ADDR=127.0.0.1:" + port,
 		"APP_LOG_LEVEL=warn",
+		// A binary built with -race sleeps a second at exit by default, which every server
+		// the suite stops paid: minutes in all.
+		"GORACE=atexit_sleep_ms=0",
 	}, env...)
 	full = append(full, extra...)
 	s := &server{t: t, base: "http://127.0.0.1:" + port, env: full}
@@ -131,7 +136,8 @@ func lastLines(text string, n int) string {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.stderr = &fakes.LogBuffer{}
+	s.checkRaces() // of the process this one replaces
+	s.stderr, s.racesChecked = &fakes.LogBuffer{}, false
 	s.cmd = exec.Command(serverBinary)
 	s.cmd.Env = s.env
 	s.cmd.Stdout = io.Discard
@@ -165,6 +171,7 @@ func (s *server) stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
+	defer s.checkRaces()
 	select {
 	case <-s.exited:
 		return
@@ -177,6 +184,21 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 		s.t.Errorf("server did not stop within 30s of SIGTERM")
+	}
+}
+
+// checkRaces fails the test when the server, built with the race detector, reported a data
+// race: the detector prints it to stderr and lets the process go on, so without this check a
+// race in the server never failed the suite. Each process's log is checked once, when it is
+// stopped or replaced by a new start.
+func (s *server) checkRaces() {
+	if s.stderr == nil || s.racesChecked {
+		return
+	}
+	s.racesChecked = true
+	log := s.stderr.String()
+	if i := strings.Index(log, "WARNING: DATA RACE"); i >= 0 {
+		s.t.Errorf("the server at %s reported a data race:\n%s", s.base, log[i:min(len(log), i+8000)])
 	}
 }
 
