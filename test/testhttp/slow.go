@@ -3,6 +3,7 @@ package testhttp
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -34,12 +35,14 @@ func ServeWithWriteTimeout(t testing.TB, h http.Handler, writeTimeout time.Durat
 // through a 32 KiB receive buffer. It returns the status and how many body bytes arrived; an
 // error when the body stopped short of its Content-Length.
 func ReadSlowly(addr, path string, rate int, header ...string) (status, got int, err error) {
-	conn, err := net.Dial("tcp", addr)
+	conn, err := new(net.Dialer).DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer conn.Close()
-	_ = conn.(*net.TCPConn).SetReadBuffer(32 << 10)
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(32 << 10)
+	}
 	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
 	req := "GET " + path + " HTTP/1.1\r\nHost: x\r\n"
 	for _, h := range header {
