@@ -93,18 +93,22 @@ const DefaultRedisTimeout = 500 * time.Millisecond
 // receives with the full limits: N instances admit up to N times each limit in total (a client
 // spread over all of them gets N times the budget, one pinned to one instance gets the
 // budget), less what each already counted locally. Attempts decided locally are not written
-// to Redis afterwards, so after the outage the shared budgets have not seen them.
+// to Redis during the outage.
 //
-// Refunds and resets that were never sent to Redis (skipped while it was down, or whose
-// connection could not be opened) are kept, up to maxMissed of them, and sent before the next
-// call that reaches Redis, in their order and before that call's own script: an attempt that
-// tested nothing (a login shed or cancelled during a Redis hiccup) or a success that cleared
-// an account's failures is not counted against the account for a whole window after Redis
-// comes back. Without that, one timeout in a flood left the shared budget an attempt short
-// of the local one. A refund or reset whose call was sent and then failed or timed out is not
-// kept: Redis may have run it, and running it twice would give back an attempt that was made
-// (a lost one errs on the side of counting, as does an attempt whose call timed out and that
-// still reaches Redis late).
+// Calls that were never sent to Redis (skipped while it was down, or whose connection could
+// not be opened) are kept, up to maxMissed of them, and sent before the next call that reaches
+// Redis, in their order and before that call's own script:
+//   - refunds and resets, so that an attempt that tested nothing (a login shed or cancelled
+//     during a Redis hiccup) or a success that cleared an account's failures is not counted
+//     against the account for a whole window after Redis comes back (one timeout in a flood
+//     left the shared budget an attempt short of the local one that way);
+//   - the attempts the local budget admitted, recorded then (at Redis's time of sending, so
+//     they leave the window later than they would have), so that after a short outage the
+//     other instances, and this one once it decides with Redis again, count them.
+//
+// A call that was sent and then failed or timed out is not kept: Redis may have run it, and
+// running a refund twice would give back an attempt that was made (a lost refund errs on the
+// side of counting; a lost record, on the side of admitting, as during the outage itself).
 //
 // After a failure, calls do not all wait for Redis again: for ProbeInterval every call decides
 // locally at once, then one call at a time probes Redis while the others still decide locally,
@@ -127,7 +131,7 @@ type Shared struct {
 	failedAt atomic.Int64 // when it failed, in wall-clock nanoseconds
 	probing  atomic.Bool  // a call is trying Redis while it is down
 
-	// missed holds the refunds and resets Redis has not received, oldest first; missedN is
+	// missed holds the calls Redis has not received, oldest first; missedN is
 	// its length, read without the lock on every call. replaying is held while they are sent.
 	missedMu  sync.Mutex
 	missed    []missedCall
@@ -135,15 +139,16 @@ type Shared struct {
 	replaying sync.Mutex
 }
 
-// missedCall is a refund or reset that was never sent to Redis, with its keys as Redis names
-// them and the scripts' arguments.
+// missedCall is a call that was never sent to Redis: a refund, a reset, or the record of an
+// attempt the local budget admitted instead; with its keys as Redis names them and the
+// scripts' arguments.
 type missedCall struct {
-	reset      bool
-	keys, args []string
+	reset, record bool
+	keys, args    []string
 }
 
-// maxMissed bounds the refunds and resets kept for Redis while it is down (each a few hundred
-// bytes); beyond it they are lost there, which errs on the side of counting.
+// maxMissed bounds the calls kept for Redis while it is down (each a few hundred bytes);
+// beyond it they are lost there.
 const maxMissed = 4096
 
 // ProbeInterval is how long after a failed Redis call the throttle decides locally before it
@@ -265,6 +270,20 @@ end
 return 0
 `)
 
+// recordScript records an attempt that was admitted without Redis in every log in KEYS,
+// with the arguments of admitScript: the log keeps at most its limit of attempts, so a log
+// that other instances filled meanwhile stays full rather than growing past it.
+var recordScript = rueidis.NewLuaScript(logLua + `
+for i, key in ipairs(KEYS) do
+  local window, limit = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
+  prune(key, window)
+  redis.call('RPUSH', key, nowText)
+  redis.call('LTRIM', key, -limit, -1)
+  redis.call('PEXPIRE', key, math.ceil(window / 1000))
+end
+return 0
+`)
+
 // Admit takes one attempt from every key's budget in Redis, or none; see Shared for what
 // happens when Redis cannot answer.
 func (s *Shared) Admit(ctx context.Context, keys ...string) error {
@@ -279,7 +298,11 @@ func (s *Shared) Admit(ctx context.Context, keys ...string) error {
 		return err
 	})
 	if err != nil {
-		return s.local.Admit(ctx, keys...)
+		lerr := s.local.Admit(ctx, keys...)
+		if lerr == nil && notSent(err) {
+			s.keep(missedCall{record: true, keys: s.redisKeys(keys), args: s.args(keys)})
+		}
+		return lerr
 	}
 	if wait > 0 {
 		return &domain.ThrottledError{RetryAfter: roundUpToSecond(time.Duration(wait) * time.Microsecond)}
@@ -314,24 +337,32 @@ func (s *Shared) Reset(ctx context.Context, keys ...string) {
 
 // send runs a refund or a reset in Redis, and keeps it for later when it was not sent.
 func (s *Shared) send(ctx context.Context, m missedCall) {
-	err := s.call(ctx, func(ctx context.Context) error { return s.run(ctx, m) })
-	if notSent(err) {
-		s.missedMu.Lock()
-		if len(s.missed) < maxMissed {
-			s.missed = append(s.missed, m)
-			s.missedN.Store(int64(len(s.missed)))
-		}
-		s.missedMu.Unlock()
+	if err := s.call(ctx, func(ctx context.Context) error { return s.run(ctx, m) }); notSent(err) {
+		s.keep(m)
 	}
 }
 
-// run sends one refund or reset. One DEL of all of a reset's keys is atomic, so it needs no
-// script.
-func (s *Shared) run(ctx context.Context, m missedCall) error {
-	if m.reset {
-		return s.client.Do(ctx, s.client.B().Del().Key(m.keys...).Build()).Error()
+// keep holds m until Redis answers again, unless maxMissed calls are already held.
+func (s *Shared) keep(m missedCall) {
+	s.missedMu.Lock()
+	defer s.missedMu.Unlock()
+	if len(s.missed) < maxMissed {
+		s.missed = append(s.missed, m)
+		s.missedN.Store(int64(len(s.missed)))
 	}
-	return refundScript.Exec(ctx, s.client, m.keys, m.args).Error()
+}
+
+// run sends one call Redis missed. One DEL of all of a reset's keys is atomic, so it needs
+// no script.
+func (s *Shared) run(ctx context.Context, m missedCall) error {
+	switch {
+	case m.reset:
+		return s.client.Do(ctx, s.client.B().Del().Key(m.keys...).Build()).Error()
+	case m.record:
+		return recordScript.Exec(ctx, s.client, m.keys, m.args).Error()
+	default:
+		return refundScript.Exec(ctx, s.client, m.keys, m.args).Error()
+	}
 }
 
 // errNotSent marks a Redis call that was not sent: skipped because Redis is down and another
@@ -352,7 +383,7 @@ func notSent(err error) bool {
 // call runs one Redis call within the timeout, records its outcome, and returns its error.
 // While Redis is down, only one call at a time tries it, and not before ProbeInterval has
 // passed since the last failure; the others return errSkipped at once without reporting
-// anything. The refunds and resets Redis missed are sent first, within the same timeout; if
+// anything. The calls Redis missed are sent first, within the same timeout; if
 // they cannot all be, the call is not sent either.
 func (s *Shared) call(ctx context.Context, do func(context.Context) error) error {
 	if s.down.Load() {
@@ -366,7 +397,7 @@ func (s *Shared) call(ctx context.Context, do func(context.Context) error) error
 	var err error
 	if s.missedN.Load() > 0 {
 		if err = s.replay(ctx); err != nil {
-			err = fmt.Errorf("%w: sending the refunds and resets redis missed: %w", errNotSent, err)
+			err = fmt.Errorf("%w: sending the calls redis missed: %w", errNotSent, err)
 		}
 	}
 	if err == nil {
@@ -380,7 +411,7 @@ func (s *Shared) call(ctx context.Context, do func(context.Context) error) error
 	return err
 }
 
-// replay sends the refunds and resets Redis missed, oldest first, one at a time. Calls that
+// replay sends the calls Redis missed, oldest first, one at a time. Calls that
 // arrive meanwhile wait for it, so that none is decided before them. What could not be sent is
 // kept, ahead of what was missed meanwhile; a call that failed after it was sent is dropped
 // (see "When Redis fails").

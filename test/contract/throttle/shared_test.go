@@ -281,13 +281,15 @@ func TestSharedFallsBackWhenRedisStalls(t *testing.T) {
 	o.wantRedisAgain(t)
 }
 
-// TestSharedSendsWhatRedisMissedWhenItIsBack: refunds and resets made while Redis is down are
-// not lost there. They were applied locally at once; when Redis answers again they reach it
-// before the instance's next call, so the other instance sees the budgets they gave back
-// instead of counting those attempts for the rest of the window.
+// TestSharedSendsWhatRedisMissedWhenItIsBack: refunds, resets and attempts admitted locally
+// while Redis is down are not lost there. They were applied locally at once; when Redis
+// answers again they reach it before the instance's next call, so the other instance sees the
+// budgets they gave back instead of counting those attempts for the rest of the window, and
+// counts the attempts it did not see.
 func TestSharedSendsWhatRedisMissedWhenItIsBack(t *testing.T) {
 	o := newOutage(t, false)
 	const refunded, reset, untouched = "account:refunded@x.io", "account:reset@x.io", "account:untouched@x.io"
+	const admitted = "account:admitted-locally@x.io"
 	admitN(t, o.viaPxy, 10, refunded)
 	admitN(t, o.viaPxy, 10, reset)
 	admitN(t, o.viaPxy, 10, untouched)
@@ -307,6 +309,7 @@ func TestSharedSendsWhatRedisMissedWhenItIsBack(t *testing.T) {
 		o.viaPxy.Refund(t.Context(), refunded) // skipped: Redis was found down a moment ago
 	}
 	o.viaPxy.Reset(t.Context(), reset)
+	admitN(t, o.viaPxy, 3, admitted) // by the local budget
 	// Once ProbeInterval has passed, a refund tries Redis itself, and cannot connect.
 	time.Sleep(throttle.ProbeInterval + 100*time.Millisecond)
 	o.viaPxy.Refund(t.Context(), refunded)
@@ -321,6 +324,8 @@ func TestSharedSendsWhatRedisMissedWhenItIsBack(t *testing.T) {
 	admitN(t, o.direct, 10, reset)
 	refusedForAWindow("the other instance after the reset", reset)
 	refusedForAWindow("the other instance, for an account nothing was given back to", untouched)
+	admitN(t, o.direct, 7, admitted)
+	refusedForAWindow("the other instance after 3 attempts admitted locally and 7 by Redis", admitted)
 }
 
 // TestSharedStartsWithRedisDown: an instance whose Redis is down when it starts throttles
