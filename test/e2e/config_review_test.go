@@ -23,13 +23,12 @@ func runUntilExit(t *testing.T, env []string, args ...string) (string, int) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, serverBinary, args...)
-	cmd.Env = append([]string{
+	cmd := serverCommand(ctx, append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"APP_ENV=development", "APP_DATA_DIR=" + dir,
 		"APP_DATABASE_DSN=" + filepath.Join(dir, "e2e.db"),
 		"APP_HTTP_ADDR=127.0.0.1:" + freePort(t),
-	}, env...)
+	}, env...), args...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	err := cmd.Run()

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -49,6 +50,15 @@ func TestMain(m *testing.M) {
 	storage.Stop()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// serverCommand runs the server binary with env and args. A binary built with -race sleeps a
+// second at exit by default, which each of the suite's few hundred runs paid: minutes in all;
+// GORACE turns that off.
+func serverCommand(ctx context.Context, env []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, serverBinary, args...)
+	cmd.Env = append(slices.Clip(env), "GORACE=atexit_sleep_ms=0")
+	return cmd
 }
 
 // backend is a database the suite runs against.
@@ -110,9 +120,6 @@ func startServer(t *testing.T, env []string, extra ...string) *server {
 		"APP_DATA_DIR=" + t.TempDir(),
 		"APP_HTTP_ADDR=127.0.0.1:" + port,
 		"APP_LOG_LEVEL=warn",
-		// A binary built with -race sleeps a second at exit by default, which every server
-		// the suite stops paid: minutes in all.
-		"GORACE=atexit_sleep_ms=0",
 	}, env...)
 	full = append(full, extra...)
 	s := &server{t: t, base: "http://127.0.0.1:" + port, env: full}
@@ -138,8 +145,7 @@ func (s *server) start() {
 	s.t.Helper()
 	s.checkRaces() // of the process this one replaces
 	s.stderr, s.racesChecked = &fakes.LogBuffer{}, false
-	s.cmd = exec.Command(serverBinary)
-	s.cmd.Env = s.env
+	s.cmd = serverCommand(context.Background(), s.env)
 	s.cmd.Stdout = io.Discard
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {

@@ -184,8 +184,7 @@ func runCLI(t *testing.T, env []string, stdin string, args ...string) cliResult 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, serverBinary, args...)
-	cmd.Env = env
+	cmd := serverCommand(ctx, env, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

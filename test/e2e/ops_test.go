@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -120,14 +119,13 @@ func TestOpsListenerAddressInUse(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, serverBinary)
-	cmd.Env = []string{
+	cmd := serverCommand(ctx, []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"APP_ENV=development", "APP_DATA_DIR=" + dir,
 		"APP_DATABASE_DSN=" + filepath.Join(dir, "e2e.db"),
 		"APP_HTTP_ADDR=127.0.0.1:" + freePort(t),
 		"APP_HTTP_OPS_ADDR=" + taken.Addr().String(),
-	}
+	})
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "APP_HTTP_OPS_ADDR") {
 		t.Fatalf("start-up with a taken operations address: %v\n%s", err, out)
