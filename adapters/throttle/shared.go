@@ -97,7 +97,8 @@ const DefaultRedisTimeout = 500 * time.Millisecond
 //
 // Calls that were never sent to Redis (skipped while it was down, or whose connection could
 // not be opened) are kept, up to maxMissed of them, and sent before the next call that reaches
-// Redis, in their order and before that call's own script:
+// Redis, in their order and before that call's own script (at most replayBatch of them per
+// call):
 //   - refunds and resets, so that an attempt that tested nothing (a login shed or cancelled
 //     during a Redis hiccup) or a success that cleared an account's failures is not counted
 //     against the account for a whole window after Redis comes back (one timeout in a flood
@@ -411,16 +412,21 @@ func (s *Shared) call(ctx context.Context, do func(context.Context) error) error
 	return err
 }
 
-// replay sends the calls Redis missed, oldest first, one at a time. Calls that
-// arrive meanwhile wait for it, so that none is decided before them. What could not be sent is
-// kept, ahead of what was missed meanwhile; a call that failed after it was sent is dropped
-// (see "When Redis fails").
+// replayBatch is how many missed calls one call sends before its own, one round trip each:
+// a queue of maxMissed drains over that many calls instead of making one of them wait for
+// all (and time out).
+const replayBatch = 64
+
+// replay sends the oldest replayBatch calls Redis missed, one at a time. Calls that arrive
+// meanwhile wait for it, so that none is decided before them. What could not be sent is kept,
+// ahead of what was missed meanwhile; a call that failed after it was sent is dropped (see
+// "When Redis fails").
 func (s *Shared) replay(ctx context.Context) error {
 	s.replaying.Lock()
 	defer s.replaying.Unlock()
 	s.missedMu.Lock()
-	todo := s.missed
-	s.missed = nil
+	todo := s.missed[:min(len(s.missed), replayBatch)]
+	s.missed = s.missed[len(todo):]
 	s.missedMu.Unlock()
 	var err error
 	sent := 0

@@ -328,6 +328,34 @@ func TestSharedSendsWhatRedisMissedWhenItIsBack(t *testing.T) {
 	refusedForAWindow("the other instance after 3 attempts admitted locally and 7 by Redis", admitted)
 }
 
+// TestSharedSendsALongQueueOverSeveralCalls: 150 attempts admitted locally while Redis was
+// down (more than one call sends, throttle's replayBatch of 64) all reach Redis over the
+// instance's next calls, oldest first, without any of those calls failing for it.
+func TestSharedSendsALongQueueOverSeveralCalls(t *testing.T) {
+	o := newOutage(t, false)
+	o.proxy.Refuse()
+	wantRefused(t, o.viaPxy, 0, "an attempt when Redis is first found down", "account:first@x.io")
+	const n = 150
+	for i := range n {
+		admitN(t, o.viaPxy, 1, fmt.Sprintf("account:queued%d@x.io", i))
+	}
+	o.proxy.Restore()
+	o.wantRedisAgain(t)
+	for range 3 { // with wantRedisAgain's, enough calls to send 150 in batches of 64
+		admitN(t, o.viaPxy, 1, "account:another@x.io")
+	}
+	if up, _, outages := o.health.Stats(); !up || outages != 1 {
+		t.Fatalf("health: up %t after %d outages; want up, after the one", up, outages)
+	}
+	for i := range n {
+		key := fmt.Sprintf("account:queued%d@x.io", i)
+		admitN(t, o.direct, 9, key)
+		if d := refusal(t, o.direct, key); d == 0 {
+			t.Fatalf("attempt %d of %d admitted while Redis was down never reached it", i+1, n)
+		}
+	}
+}
+
 // TestSharedStartsWithRedisDown: an instance whose Redis is down when it starts throttles
 // locally, and uses Redis once it answers.
 func TestSharedStartsWithRedisDown(t *testing.T) {
