@@ -252,8 +252,14 @@ func moveDeadline(c *gin.Context, move func(time.Time) time.Time) {
 // requests. With no origins configured it is not installed at all. Other origins get no CORS
 // header, so their browsers refuse to hand them the response; their preflight requests fall
 // through to the router (405). Credentials (cookies) are never allowed: the API authenticates
-// with bearer tokens.
-func cors(origins, exposed []string) gin.HandlerFunc {
+// with bearer tokens. Origins are compared ignoring case, as scheme and host are: a client
+// that sends HTTPS://APP.EXAMPLE is the origin https://app.example (the answer echoes the
+// Origin as sent).
+func cors(configured, exposed []string) gin.HandlerFunc {
+	origins := make([]string, len(configured))
+	for i, o := range configured {
+		origins[i] = strings.ToLower(o)
+	}
 	anyOrigin := slices.Contains(origins, "*")
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
@@ -261,7 +267,7 @@ func cors(origins, exposed []string) gin.HandlerFunc {
 		// must not hand one origin's answer to another.
 		h.Add("Vary", "Origin")
 		origin := c.GetHeader("Origin")
-		if origin == "" || (!anyOrigin && !slices.Contains(origins, origin)) {
+		if origin == "" || (!anyOrigin && !slices.Contains(origins, strings.ToLower(origin))) {
 			c.Next()
 			return
 		}

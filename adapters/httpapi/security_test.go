@@ -178,6 +178,16 @@ func TestCORSPolicy(t *testing.T) {
 		}
 	})
 
+	t.Run("allowed origin in other case", func(t *testing.T) {
+		hs := newHarness(t, func(d *httpapi.RouterDeps) { d.HTTP.CORSOrigins = []string{"https://App.Example"} })
+		for _, origin := range []string{allowed, "HTTPS://APP.EXAMPLE", "https://app.Example"} {
+			rec := preflight(hs, origin, "POST", "authorization")
+			if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != origin {
+				t.Fatalf("preflight from %s = %d %v; want 204 allowing it", origin, rec.Code, rec.Header())
+			}
+		}
+	})
+
 	t.Run("disallowed origin", func(t *testing.T) {
 		hs := newHarness(t, func(d *httpapi.RouterDeps) { d.HTTP.CORSOrigins = []string{allowed} })
 		for _, origin := range []string{"https://evil.example", "https://app.example.evil.example", "http://app.example", "null"} {
