@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,7 +28,9 @@ import (
 // a problem document. net/http has no hook for them, so the connection rewrites them: while no
 // handler's response is being written on it, a write that is one of those answers (a status
 // line, then headers without X-Request-ID) is replaced by the same status as a problem
-// document with a fresh request id and the headers every response carries. A response body
+// document with the headers every response carries and a request id: the client's, when the
+// head it sent has a sane X-Request-ID before the point where net/http gave up (requestIDScan
+// watches the bytes read while no handler runs), a fresh one otherwise. A response body
 // can never be mistaken for one: body bytes are written only while a handler's response is
 // under way, from the moment its handler starts until net/http marks the connection idle again
 // after the last byte.
@@ -66,6 +70,7 @@ func GuardRefusals(srv *http.Server, ln net.Listener, log *slog.Logger, counts *
 		// next request is read.
 		if gc, ok := c.(*guardedConn); ok && state == http.StateIdle {
 			gc.responding.Store(false)
+			gc.newHead()
 		}
 		if connState != nil {
 			connState(c, state)
@@ -109,6 +114,38 @@ type guardedConn struct {
 	// responding is true from the start of a handler until net/http marks the connection
 	// idle after its response.
 	responding atomic.Bool
+	// scan finds the client's X-Request-ID in the head being read; scanMu guards it (the
+	// reads and a refusal are on net/http's connection goroutine, but Idle resets it from
+	// ConnState).
+	scanMu sync.Mutex
+	scan   requestIDScan
+}
+
+func (c *guardedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.responding.Load() {
+		c.scanMu.Lock()
+		c.scan.feed(p[:n])
+		c.scanMu.Unlock()
+	}
+	return n, err
+}
+
+// newHead starts the scan of a new request's head.
+func (c *guardedConn) newHead() {
+	c.scanMu.Lock()
+	c.scan = requestIDScan{}
+	c.scanMu.Unlock()
+}
+
+// clientRequestID is the sane X-Request-ID of the head being read, or "".
+func (c *guardedConn) clientRequestID() string {
+	c.scanMu.Lock()
+	defer c.scanMu.Unlock()
+	if id := strings.TrimSpace(string(c.scan.value)); c.scan.done && saneRequestID(id) {
+		return id
+	}
+	return ""
 }
 
 func (c *guardedConn) Write(p []byte) (int, error) {
@@ -119,7 +156,10 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 	if !ok {
 		return c.Conn.Write(p)
 	}
-	id := uuid.NewString()
+	id := c.clientRequestID()
+	if id == "" {
+		id = uuid.NewString()
+	}
 	c.counts.unparsed.Add(1)
 	// Logged first, so the line is there by the time the client has the answer.
 	c.log.Info("http request refused before routing",
@@ -129,6 +169,72 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// requestIDScan finds the value of the first X-Request-ID header line in a request head fed
+// to it in pieces as they are read, keeping no more than the longest sane id (and one byte
+// more, so that a longer value is not taken for a sane one cut short). It looks only at the
+// start of each line, so it costs one IndexByte per line.
+type requestIDScan struct {
+	// matched is how much of "\nx-request-id:" the bytes fed last ended in (ignoring case);
+	// 0 before anything is fed, which counts as the start of a line.
+	matched int
+	started bool
+	// capturing is set once the name and colon have been seen, until the line ends.
+	capturing, done bool
+	value           []byte
+}
+
+const requestIDLine = "\nx-request-id:"
+
+func (s *requestIDScan) feed(p []byte) {
+	if !s.started {
+		s.started, s.matched = true, 1 // a head starts at the start of a line
+	}
+	for len(p) > 0 && !s.done {
+		if s.capturing {
+			end := bytes.IndexAny(p, "\r\n")
+			piece := p
+			if end >= 0 {
+				piece = p[:end]
+			}
+			if len(s.value) == 0 {
+				piece = bytes.TrimLeft(piece, " \t") // the whitespace before a value
+			}
+			if room := maxRequestIDLength + 1 - len(s.value); room > 0 {
+				s.value = append(s.value, piece[:min(len(piece), room)]...)
+			}
+			if end < 0 {
+				return
+			}
+			s.done = true
+			return
+		}
+		if s.matched == 0 {
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				return
+			}
+			p, s.matched = p[i+1:], 1
+			continue
+		}
+		// Compare what follows with the rest of the line's expected start, ignoring case.
+		for s.matched < len(requestIDLine) && len(p) > 0 {
+			b := p[0]
+			if b >= 'A' && b <= 'Z' {
+				b += 'a' - 'A'
+			}
+			if b != requestIDLine[s.matched] {
+				s.matched = 0
+				break
+			}
+			s.matched++
+			p = p[1:]
+		}
+		if s.matched == len(requestIDLine) {
+			s.capturing = true
+		}
+	}
 }
 
 // wrappedConn is a net.Conn wrapped by this package: it passes on the optional methods net/http

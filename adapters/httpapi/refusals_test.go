@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -122,6 +123,52 @@ func TestRefusalsAreProblemDocuments(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalsKeepTheClientsRequestID: a refused request whose head carried a sane
+// X-Request-ID before the point where net/http gave up is answered and logged with that id,
+// whatever the case of the header's name; an id that is not sane, or a head without one, gets
+// a fresh one, also on a keep-alive connection whose earlier request carried an id.
+func TestRefusalsKeepTheClientsRequestID(t *testing.T) {
+	addr, logs := refusalServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	long := strings.Repeat("a", 129)
+	for _, c := range []struct {
+		name, raw, want string // want "" is a fresh id
+		status          int
+	}{
+		{"an unknown expectation", "GET /x HTTP/1.1\r\nHost: x\r\nX-Request-ID: client-abc-123\r\nExpect: magic\r\n\r\n", "client-abc-123", 417},
+		{"no Host, the name in lower case", "GET /x HTTP/1.1\r\nx-request-id:  Abc.1_2 \r\n\r\n", "Abc.1_2", 400},
+		{"a header over the limit after the id", "GET /x HTTP/1.1\r\nHost: x\r\nX-REQUEST-ID: big-one\r\nX-Big: " + strings.Repeat("b", 70_000) + "\r\n\r\n", "big-one", 431},
+		{"an unknown transfer coding", "POST /x HTTP/1.1\r\nX-Request-Id: te-1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "te-1", 501},
+		{"the first of two", "GET /x HTTP/1.1\r\nX-Request-ID: first\r\nX-Request-ID: second\r\n\r\n", "first", 400},
+		{"an id that is not sane", "GET /x HTTP/1.1\r\nX-Request-ID: not sane!\r\n\r\n", "", 400},
+		{"an id too long", "GET /x HTTP/1.1\r\nX-Request-ID: " + long + "\r\n\r\n", "", 400},
+		{"a longer header name", "GET /x HTTP/1.1\r\nX-Request-ID-Other: other-1\r\n\r\n", "", 400},
+		{"after a request with an id on the same connection",
+			"GET /x HTTP/1.1\r\nHost: x\r\nX-Request-ID: earlier-1\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", "", 417},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resps := rawExchange(t, addr, c.raw)
+			resp := resps[len(resps)-1]
+			id := resp.Header.Get("X-Request-ID")
+			if resp.StatusCode != c.status || id == "" {
+				t.Fatalf("answer %d with X-Request-ID %q, want %d", resp.StatusCode, id, c.status)
+			}
+			if c.want != "" && id != c.want {
+				t.Fatalf("X-Request-ID %q, want the client's %q", id, c.want)
+			}
+			if c.want == "" && !uuidShape.MatchString(id) {
+				t.Fatalf("X-Request-ID %q, want a fresh one", id)
+			}
+			if !strings.Contains(logs.String(), "request_id="+id) {
+				t.Fatalf("no log line with request_id=%s:\n%s", id, logs.String())
+			}
+		})
+	}
+}
+
+var uuidShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // refusalLookalike is a response body that starts with exactly what net/http writes for a
 // malformed request, longer than net/http's write buffers, so that it reaches the connection
