@@ -230,3 +230,32 @@ func TestThumbnailLateOnAStalledStoreIsUnavailable(t *testing.T) {
 	}
 	<-done
 }
+
+// fullDisk is an object store whose Puts of thumbnails fail as a full filesystem's do.
+type fullDisk struct{ *fakes.Objects }
+
+func (s fullDisk) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (int64, error) {
+	if strings.HasSuffix(key, ".thumb") {
+		// The first write fails: nothing is read, so the thumbnail's maker sees the failure.
+		return 0, errors.New("fsstore: put " + key + ": write /data/media/tmp/.tmp-1: no space left on device")
+	}
+	return s.Objects.Put(ctx, key, r, size, contentType)
+}
+
+// TestThumbnailThatCannotBeStoredIsUnavailable: a thumbnail made on request whose object the
+// store cannot write (a full disk) is 503 unavailable, as an upload on that disk is. It was a
+// 500 internal_error: an outside probe that filled the data folder got one for every
+// thumbnail not yet made, while every other write answered 503.
+func TestThumbnailThatCannotBeStoredIsUnavailable(t *testing.T) {
+	f := newFixture(t, 1<<30)
+	owner := f.user()
+	id := string(f.uploadOne(t, owner))
+	svc := f.useObjects(fullDisk{f.objects.Objects}, time.Hour)
+	_, obj, _, err := svc.Thumbnail(t.Context(), owner, id)
+	if obj != nil {
+		_ = obj.Close()
+	}
+	if domain.KindOf(err) != domain.KindUnavailable || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("thumbnail that cannot be stored: %v (kind %v), want unavailable naming the cause", err, domain.KindOf(err))
+	}
+}

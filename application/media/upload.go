@@ -227,6 +227,11 @@ func (s *Service) put(ctx context.Context, key, contentType string, produce func
 	}
 	res := <-done
 	switch {
+	case perr != nil && res.err != nil && errors.Is(perr, res.err):
+		// The store failed (a full disk, a broken connection) and stopped reading, and the
+		// producer's write got its error back through the pipe: the store's failure is the
+		// cause, a dependency's (503), not the producer's own.
+		return 0, storageError(res.err)
 	case perr != nil:
 		if res.err == nil {
 			// The store finished before it saw the failure: remove what it stored.
