@@ -113,7 +113,7 @@ func (s *Auth) Signup(ctx context.Context, in accounts.SignupInput) (accounts.Au
 	if err != nil {
 		return accounts.AuthResult{}, err
 	}
-	return s.result(u, sess.ID(), refresh)
+	return s.result(u, sess.ID(), refresh, sess.ExpiresAt())
 }
 
 // Login checks a password and opens a session. Unknown emails and wrong passwords get the
@@ -166,7 +166,7 @@ func (s *Auth) Login(ctx context.Context, in accounts.LoginInput) (accounts.Auth
 	if err != nil {
 		return accounts.AuthResult{}, err
 	}
-	return s.result(u, sess.ID(), refresh)
+	return s.result(u, sess.ID(), refresh, sess.ExpiresAt())
 }
 
 // checkPassword returns the account when email and password match, user.ErrInvalidCredentials
@@ -249,8 +249,9 @@ func (s *Auth) Refresh(ctx context.Context, refreshToken string) (accounts.AuthR
 		return accounts.AuthResult{}, err
 	}
 	var (
-		next   string
-		reused bool
+		next        string
+		reused      bool
+		sessionEnds time.Time
 	)
 	now := s.clock.Now()
 	err = s.uow.Do(ctx, func(ctx context.Context, tx ports.Scope) error {
@@ -264,6 +265,7 @@ func (s *Auth) Refresh(ctx context.Context, refreshToken string) (accounts.AuthR
 		if err != nil {
 			return err
 		}
+		sessionEnds = sess.ExpiresAt()
 		next, err = sess.Rotate(refreshToken, now)
 		if errors.Is(err, session.ErrReuse) {
 			// The revocation must commit, so this is not returned as an error from the
@@ -299,7 +301,7 @@ func (s *Auth) Refresh(ctx context.Context, refreshToken string) (accounts.AuthR
 	if err != nil {
 		return accounts.AuthResult{}, err
 	}
-	return s.result(u, sid, next)
+	return s.result(u, sid, next, sessionEnds)
 }
 
 // Logout revokes the caller's session and, when the client also sends a refresh token of
@@ -413,11 +415,15 @@ func (s *Auth) UpdateMe(ctx context.Context, p identity.Principal, in accounts.P
 	return u, nil
 }
 
-// result signs the access token after the session is committed.
-func (s *Auth) result(u *user.User, sid session.ID, refresh string) (accounts.AuthResult, error) {
+// result signs the access token after the session is committed. expires_in is the token's
+// lifetime, cut to what is left of the session (sessionEnds): a token is refused once its
+// session has ended, whatever its own expiry says, and a refresh does not extend a session,
+// so a token issued near the session's end was announced with more life than it had.
+func (s *Auth) result(u *user.User, sid session.ID, refresh string, sessionEnds time.Time) (accounts.AuthResult, error) {
 	token, lifetime, err := s.tokens.Issue(u.ID(), sid)
 	if err != nil {
 		return accounts.AuthResult{}, err
 	}
+	lifetime = max(min(lifetime, sessionEnds.Sub(s.clock.Now())), 0)
 	return accounts.AuthResult{AccessToken: token, ExpiresInSeconds: int64(lifetime / time.Second), RefreshToken: refresh, User: u}, nil
 }

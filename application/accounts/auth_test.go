@@ -276,6 +276,31 @@ func TestRefreshRotatesAndReuseRevokesTheSession(t *testing.T) {
 	}
 }
 
+// TestExpiresInNeverOutlastsTheSession: a session lasts RefreshTokenTTL (24 h here) and a
+// refresh does not extend it, so an access token issued 5 minutes before its end is announced
+// with those 5 minutes, not the token's 15, and stops working when the session ends. It was
+// announced with 15, so a client that planned its refresh from expires_in met a 401 first.
+func TestExpiresInNeverOutlastsTheSession(t *testing.T) {
+	svc, env := newService(t)
+	ctx := context.Background()
+	first := signup(t, svc, "a@x.io")
+	if first.ExpiresInSeconds != 15*60 {
+		t.Fatalf("expires_in at signup = %d, want the token's lifetime, 900", first.ExpiresInSeconds)
+	}
+	env.Clock.Advance(24*time.Hour - 5*time.Minute)
+	late, err := svc.Refresh(ctx, first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late.ExpiresInSeconds != 5*60 {
+		t.Fatalf("expires_in 5 minutes before the session ends = %d, want 300", late.ExpiresInSeconds)
+	}
+	env.Clock.Advance(5*time.Minute + time.Second)
+	if _, err := svc.Authenticate(ctx, late.AccessToken); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("access token after its session ended: %v, want unauthenticated", err)
+	}
+}
+
 func TestLogoutKillsAccessAndRefreshAtOnce(t *testing.T) {
 	svc, _ := newService(t)
 	ctx := context.Background()
