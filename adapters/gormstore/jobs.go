@@ -247,6 +247,22 @@ func (q *JobQueue) claimOnce(ctx context.Context, c ports.JobClaim) ([]ports.Job
 	return jobs, nil
 }
 
+// ReleaseLeases makes every running job due now, without waiting for its lease to run out,
+// and returns how many it released. Only a process that knows that no other one runs jobs on
+// the database may call it: the SQLite server at start, which holds the database's
+// single-process lock (LockSQLite), so that the process that held the leases is dead. Without
+// it, a job that a killed process was running waited the whole APP_JOBS_LEASE after the
+// restart (an ECG answered 202 stayed pending for 30 s). The attempts are left as they are:
+// the interrupted attempt counts, as when a lease runs out.
+func (q *JobQueue) ReleaseLeases(ctx context.Context) (int64, error) {
+	now := DBTime(q.clock.Now())
+	res := q.db.WithContext(ctx).Exec(`UPDATE jobs SET due_at = ? WHERE status = ? AND due_at > ?`, now, jobRunning, now)
+	if res.Error != nil {
+		return 0, fmt.Errorf("gormstore: release the leases of running jobs: %w", MapErr(res.Error))
+	}
+	return res.RowsAffected, nil
+}
+
 // held runs an update of the job that applies only while job.Lease still holds it, and
 // reports ErrJobLeaseLost when it does not. set assigns the columns; its arguments come first.
 func (q *JobQueue) held(ctx context.Context, what string, job ports.Job, set string, args ...any) error {

@@ -155,6 +155,43 @@ func TestJobQueueRefusesForeignScopes(t *testing.T) {
 	})
 }
 
+// TestReleaseLeasesMakesRunningJobsDueNow: jobs claimed with a long lease (by a process that
+// then died) are claimed again at once after ReleaseLeases, as their next attempt; jobs not
+// yet due stay where they are.
+func TestReleaseLeasesMakesRunningJobsDueNow(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		q := gormstore.NewJobQueue(db, system.NewClock(), system.NewIDs())
+		pool := gormstore.NewUnitOfWork(db).Pool()
+		ids := enqueueDue(t, q, pool, 2)
+		later, err := q.Enqueue(t.Context(), pool, ports.NewJob{Kind: "k", RunAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := claimWithin(t, q, 10); len(got) != 2 {
+			t.Fatalf("claimed %d jobs, want the 2 due", len(got))
+		}
+		if got := claimWithin(t, q, 10); len(got) != 0 {
+			t.Fatalf("claimed %v while their leases (a minute) hold", jobIDs(got))
+		}
+		n, err := q.ReleaseLeases(t.Context())
+		if err != nil || n != 2 {
+			t.Fatalf("ReleaseLeases = %d, %v; want the 2 running jobs", n, err)
+		}
+		again := claimWithin(t, q, 10)
+		slices.Sort(ids)
+		got := jobIDs(again)
+		slices.Sort(got)
+		if !slices.Equal(got, ids) || slices.Contains(got, later) {
+			t.Fatalf("after ReleaseLeases claimed %v, want %v", got, ids)
+		}
+		for _, j := range again {
+			if j.Attempt != 2 {
+				t.Fatalf("job %s claimed again as attempt %d, want 2", j.ID, j.Attempt)
+			}
+		}
+	})
+}
+
 type foreignScope struct{}
 
 func (foreignScope) StorageScope() {}

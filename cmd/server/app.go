@@ -88,6 +88,16 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err := s.MigrateIfEnabled(ctx); err != nil {
 		return err
 	}
+	if cfg.Database.Driver == config.DriverSQLite {
+		// This process holds the database's lock, so the process that left jobs running
+		// is dead: they are taken back now rather than when their leases run out.
+		// Failing to is no reason not to start: the leases run out by themselves.
+		if n, err := s.JobQueue.ReleaseLeases(ctx); err != nil {
+			logger.Warn("jobs a previous process was running wait for their leases to run out", "err", err)
+		} else if n > 0 {
+			logger.Info("jobs a previous process was running are taken back at once", "jobs", n)
+		}
+	}
 	if err := a.bootstrapAdmin(ctx); err != nil {
 		return err
 	}

@@ -510,3 +510,29 @@ func TestECGAnalysisKilledOnItsLastAttemptIsFailed(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLiteRestartTakesBackRunningJobsAtOnce: with a job lease of 10 minutes, the SQLite
+// server killed while an analysis runs analyses it again within seconds of its restart. It
+// holds the database's single-process lock, so the process that held the lease is dead and
+// the job is released at start; before, it stayed pending until the lease ran out (30 s with
+// the default lease, found by an outside probe).
+func TestSQLiteRestartTakesBackRunningJobsAtOnce(t *testing.T) {
+	t.Parallel()
+	sqlite := backends()[0]
+	s := startServer(t, sqlite.env(t), withFastHashing("APP_JOBS_LEASE=10m", "APP_ECG_SPOOL_DIR="+t.TempDir(), "APP_ECG_WORKERS=1")...)
+	a := s.signup(uniqueEmail("ecg-release"))
+	db := s.openDB()
+	sent := []*sentECG{{id: "r-1", shape: newShape(1, 1000000, 201)}, {id: "r-2", shape: newShape(1, 1000000, 201)}}
+	uploadAll(s, a.Access, sent, 2, nil)
+	for _, e := range sent {
+		if !e.acknowledged() {
+			t.Fatalf("upload %s: %d %v %s", e.id, e.status, e.err, truncate(e.body))
+		}
+	}
+	pending := killWhenRunning(t, s, db, rand.New(rand.NewPCG(1, 2)), 0)
+	t.Logf("killed with an analysis running: %d of %d ECGs pending", pending, len(sent))
+	s.start()
+	if stored := verifySettled(t, s, a.Access, sent, 30*time.Second); stored != len(sent) {
+		t.Fatalf("%d of %d acknowledged ECGs stored", stored, len(sent))
+	}
+}

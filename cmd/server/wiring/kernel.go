@@ -47,6 +47,9 @@ type Server struct {
 	Migrator  *gormstore.Migrator
 	Admin     *accountsapp.Admin
 	Jobs      worker.Group
+	// JobQueue is the queue the workers claim from; with SQLite the server releases, at
+	// start, the leases that a previous process of its own left (gormstore.ReleaseLeases).
+	JobQueue *gormstore.JobQueue
 	// Auth, Tokens and PostCache are reached by the benchmarks (test/bench), which measure
 	// authentication, token verification and cache misses through the same wiring.
 	Auth      *accountsapp.Auth

@@ -174,6 +174,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		Migrator:    migrator,
 		Admin:       admin,
 		Jobs:        group,
+		JobQueue:    jobQueue,
 		Auth:        accountsAuth,
 		Tokens:      issuer,
 		PostCache:   postcacheCache,
