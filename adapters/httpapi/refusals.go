@@ -29,7 +29,7 @@ import (
 // handler's response is being written on it, a write that is one of those answers (a status
 // line, then headers without X-Request-ID) is replaced by the same status as a problem
 // document with the headers every response carries and a request id: the client's, when the
-// head it sent has a sane X-Request-ID before the point where net/http gave up (requestIDScan
+// head it sent has a sane X-Request-ID before the point where net/http gave up (headScan
 // watches the bytes read while no handler runs), a fresh one otherwise. A response body
 // can never be mistaken for one: body bytes are written only while a handler's response is
 // under way, from the moment its handler starts until net/http marks the connection idle again
@@ -51,6 +51,14 @@ func GuardRefusals(srv *http.Server, ln net.Listener, log *slog.Logger, counts *
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, ok := r.Context().Value(guardedConnKey{}).(*guardedConn); ok {
 			c.responding.Store(true)
+			if c.framedTwice() {
+				// RFC 9112 section 6.3: a request with both Transfer-Encoding and
+				// Content-Length may be an attempt to smuggle a request past a proxy that
+				// read the other length; net/http reads it by Transfer-Encoding and drops
+				// Content-Length, and the server must close the connection after answering,
+				// so that nothing sent after it on the connection is read as a request.
+				w.Header().Set("Connection", "close")
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -114,11 +122,11 @@ type guardedConn struct {
 	// responding is true from the start of a handler until net/http marks the connection
 	// idle after its response.
 	responding atomic.Bool
-	// scan finds the client's X-Request-ID in the head being read; scanMu guards it (the
-	// reads and a refusal are on net/http's connection goroutine, but Idle resets it from
-	// ConnState).
+	// scan reads the head being read (its X-Request-ID, how its body is framed). scanMu
+	// guards it: the reads and a refusal are on net/http's connection goroutine, but Idle
+	// resets it from ConnState.
 	scanMu sync.Mutex
-	scan   requestIDScan
+	scan   headScan
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {
@@ -134,15 +142,23 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 // newHead starts the scan of a new request's head.
 func (c *guardedConn) newHead() {
 	c.scanMu.Lock()
-	c.scan = requestIDScan{}
+	c.scan = headScan{}
 	c.scanMu.Unlock()
+}
+
+// framedTwice reports whether the head just read had both a Content-Length and a
+// Transfer-Encoding line.
+func (c *guardedConn) framedTwice() bool {
+	c.scanMu.Lock()
+	defer c.scanMu.Unlock()
+	return c.scan.contentLength && c.scan.transferEncoding
 }
 
 // clientRequestID is the sane X-Request-ID of the head being read, or "".
 func (c *guardedConn) clientRequestID() string {
 	c.scanMu.Lock()
 	defer c.scanMu.Unlock()
-	if id := strings.TrimSpace(string(c.scan.value)); c.scan.done && saneRequestID(id) {
+	if id := strings.TrimSpace(string(c.scan.value)); c.scan.idDone && saneRequestID(id) {
 		return id
 	}
 	return ""
@@ -171,28 +187,33 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// requestIDScan finds the value of the first X-Request-ID header line in a request head fed
-// to it in pieces as they are read, keeping no more than the longest sane id (and one byte
-// more, so that a longer value is not taken for a sane one cut short). It looks only at the
-// start of each line, so it costs one IndexByte per line.
-type requestIDScan struct {
-	// matched is how much of "\nx-request-id:" the bytes fed last ended in (ignoring case);
-	// 0 before anything is fed, which counts as the start of a line.
-	matched int
+// headScan reads a request head fed to it in pieces as they are read, for what the
+// connection needs to know of it: the value of its first X-Request-ID line (at most the
+// longest sane id and one byte more, so that a longer value is not taken for a sane one cut
+// short), and whether it has both a Content-Length and a Transfer-Encoding line. It reads each
+// line's name byte by byte up to its colon, giving up on names longer than any it looks for,
+// and skips the rest of the line with one IndexByte.
+type headScan struct {
 	started bool
-	// capturing is set once the name and colon have been seen, until the line ends.
-	capturing, done bool
-	value           []byte
+	// inName is set while a line's name is read; name holds its first bytes, lower-cased,
+	// and nameLen counts them all.
+	inName  bool
+	name    [len("transfer-encoding")]byte
+	nameLen int
+	// capturing is set while X-Request-ID's value is read, until its line ends.
+	capturing, idDone bool
+	value             []byte
+	// contentLength and transferEncoding tell which of those header lines the head had.
+	contentLength, transferEncoding bool
 }
 
-const requestIDLine = "\nx-request-id:"
-
-func (s *requestIDScan) feed(p []byte) {
+func (s *headScan) feed(p []byte) {
 	if !s.started {
-		s.started, s.matched = true, 1 // a head starts at the start of a line
+		s.started, s.inName = true, true // a head starts at the start of a line
 	}
-	for len(p) > 0 && !s.done {
-		if s.capturing {
+	for len(p) > 0 {
+		switch {
+		case s.capturing:
 			end := bytes.IndexAny(p, "\r\n")
 			piece := p
 			if end >= 0 {
@@ -207,33 +228,46 @@ func (s *requestIDScan) feed(p []byte) {
 			if end < 0 {
 				return
 			}
-			s.done = true
-			return
-		}
-		if s.matched == 0 {
+			s.capturing, s.idDone = false, true
+			p = p[end:] // the line's end, which the next case skips to
+		case s.inName:
+			b := p[0]
+			p = p[1:]
+			switch {
+			case b == '\n':
+				s.nameLen = 0
+			case b == ':':
+				s.inName = false
+				s.named()
+			case s.nameLen >= len(s.name):
+				s.inName = false // longer than any name looked for: skip the line
+			default:
+				if b >= 'A' && b <= 'Z' {
+					b += 'a' - 'A'
+				}
+				s.name[s.nameLen] = b
+				s.nameLen++
+			}
+		default:
 			i := bytes.IndexByte(p, '\n')
 			if i < 0 {
 				return
 			}
-			p, s.matched = p[i+1:], 1
-			continue
+			p = p[i+1:]
+			s.inName, s.nameLen = true, 0
 		}
-		// Compare what follows with the rest of the line's expected start, ignoring case.
-		for s.matched < len(requestIDLine) && len(p) > 0 {
-			b := p[0]
-			if b >= 'A' && b <= 'Z' {
-				b += 'a' - 'A'
-			}
-			if b != requestIDLine[s.matched] {
-				s.matched = 0
-				break
-			}
-			s.matched++
-			p = p[1:]
-		}
-		if s.matched == len(requestIDLine) {
-			s.capturing = true
-		}
+	}
+}
+
+// named acts on the name of a header line whose colon has just been read.
+func (s *headScan) named() {
+	switch string(s.name[:s.nameLen]) {
+	case "x-request-id":
+		s.capturing = !s.idDone
+	case "content-length":
+		s.contentLength = true
+	case "transfer-encoding":
+		s.transferEncoding = true
 	}
 }
 

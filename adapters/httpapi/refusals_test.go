@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,6 +164,48 @@ func TestRefusalsKeepTheClientsRequestID(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), "request_id="+id) {
 				t.Fatalf("no log line with request_id=%s:\n%s", id, logs.String())
+			}
+		})
+	}
+}
+
+// TestRequestFramedTwiceClosesTheConnection: a request with both Content-Length and
+// Transfer-Encoding (a request smuggling attempt against a proxy that reads the other length)
+// is answered, by its chunked body, and then the connection is closed, so the request sent
+// after it on the connection is never read (RFC 9112 section 6.3). Before, the connection
+// stayed open and the second request was served. A request framed one way keeps its
+// connection.
+func TestRequestFramedTwiceClosesTheConnection(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	addr, _ := refusalServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+string(body))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	const next = "GET /smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	for _, c := range []struct {
+		name, head string
+		answers    int
+	}{
+		{"both", "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", 1},
+		{"both, the other way round and in other cases", "transfer-ENCODING: chunked\r\nCONTENT-length: 4\r\n", 1},
+		{"chunked only", "Transfer-Encoding: chunked\r\n", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			resps := rawExchange(t, addr, "POST /first HTTP/1.1\r\nHost: x\r\n"+c.head+"\r\n5\r\nhello\r\n0\r\n\r\n"+next)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(resps) != c.answers || len(seen) != c.answers || seen[0] != "/first hello" {
+				t.Fatalf("%d answers, the handler saw %q; want %d, the first with its chunked body", len(resps), seen, c.answers)
+			}
+			if c.answers == 1 && !resps[0].Close {
+				t.Fatal("the answer to a request framed twice does not say Connection: close")
 			}
 		})
 	}
