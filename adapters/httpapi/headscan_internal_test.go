@@ -20,6 +20,9 @@ func TestHeadScanIsTheSameHoweverTheHeadIsSplit(t *testing.T) {
 		{"GET /a:b HTTP/1.1\r\nX-Request-ID-Other: no\r\nXX-Request-ID: no\r\nTransfer-Encodings: no\r\n\r\n", "", false, false},
 		{"GET /" + strings.Repeat("p", 5000) + " HTTP/1.1\r\nContent-Length:0\r\n\r\n", "", true, false},
 		{"GET /x HTTP/1.1\nX-Request-ID: lf-only\n\n", "lf-only", false, false},
+		// What follows the blank line is a body, not headers.
+		{"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n--b\r\nContent-Length: 3\r\nX-Request-ID: body\r\n", "", false, true},
+		{"POST /x HTTP/1.1\nHost: x\n\nContent-Length: 3\nTransfer-Encoding: chunked\n", "", false, false},
 	}
 	for _, h := range heads {
 		check := func(how string, s *headScan) {

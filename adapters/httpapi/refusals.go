@@ -194,7 +194,9 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 // line's name byte by byte up to its colon, giving up on names longer than any it looks for,
 // and skips the rest of the line with one IndexByte.
 type headScan struct {
-	started bool
+	// started is set by the first byte fed; ended by the blank line that ends the head, after
+	// which nothing is read (a body's lines are not headers).
+	started, ended bool
 	// inName is set while a line's name is read; name holds its first bytes, lower-cased,
 	// and nameLen counts them all.
 	inName  bool
@@ -211,7 +213,7 @@ func (s *headScan) feed(p []byte) {
 	if !s.started {
 		s.started, s.inName = true, true // a head starts at the start of a line
 	}
-	for len(p) > 0 {
+	for len(p) > 0 && !s.ended {
 		switch {
 		case s.capturing:
 			end := bytes.IndexAny(p, "\r\n")
@@ -235,6 +237,9 @@ func (s *headScan) feed(p []byte) {
 			p = p[1:]
 			switch {
 			case b == '\n':
+				// A line that was empty (or held only its CR) ends the head; the request
+				// line, which has no colon, ends here too.
+				s.ended = s.nameLen == 0 || s.nameLen == 1 && s.name[0] == '\r'
 				s.nameLen = 0
 			case b == ':':
 				s.inName = false
