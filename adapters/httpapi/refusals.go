@@ -35,6 +35,21 @@ import (
 // under way, from the moment its handler starts until net/http marks the connection idle again
 // after the last byte.
 
+// HeadBytes is the longest request head the service reads: the request line, the headers and
+// the blank line after them, in bytes. A longer one is answered 431 headers_too_large, whose
+// detail names this limit.
+const HeadBytes = 64 << 10
+
+// headSlack is what net/http reads past http.Server.MaxHeaderBytes before it gives up on a
+// head (its initialReadLimitSize): a head is refused only once it is longer than
+// MaxHeaderBytes + headSlack bytes.
+const headSlack = 4096
+
+// MaxHeaderBytes is the http.Server setting that makes net/http refuse a head longer than
+// HeadBytes, no sooner and no later. Setting it to HeadBytes itself would let heads of up to
+// HeadBytes + 4 KiB through, which the 431 would then misstate.
+const MaxHeaderBytes = HeadBytes - headSlack
+
 // GuardRefusals makes the answers net/http writes on its own (see above) problem documents
 // with X-Request-ID. It installs its hooks on srv (the handler, ConnContext and ConnState,
 // keeping any already set) and returns ln wrapped: srv must serve the returned listener.
@@ -88,6 +103,7 @@ func GuardRefusals(srv *http.Server, ln net.Listener, log *slog.Logger, counts *
 	if limit <= 0 {
 		limit = http.DefaultMaxHeaderBytes
 	}
+	limit += headSlack
 	if counts == nil {
 		counts = &Connections{}
 	}
@@ -100,7 +116,8 @@ type guardedConnKey struct{}
 type guardedListener struct {
 	net.Listener
 	log *slog.Logger
-	// headerLimit is the server's MaxHeaderBytes, which a 431 names.
+	// headerLimit is how long a head the server reads (its MaxHeaderBytes plus headSlack),
+	// which a 431 names.
 	headerLimit int
 	counts      *Connections
 }
@@ -345,7 +362,7 @@ func parseRefusal(p []byte, headerLimit int) (refusal, bool) {
 }
 
 // describeRefusal is the problem code and detail of a refusal with status and net/http's
-// reason ("" when it gave none); headerLimit is the server's MaxHeaderBytes.
+// reason ("" when it gave none); headerLimit is the longest head the server reads.
 func describeRefusal(status int, reason string, headerLimit int) refusal {
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:

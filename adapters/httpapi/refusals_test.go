@@ -30,7 +30,7 @@ func refusalServer(t *testing.T, handler http.Handler) (string, *fakes.LogBuffer
 		t.Fatal(err)
 	}
 	var logs fakes.LogBuffer
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: httpapi.MaxHeaderBytes}
 	guarded := httpapi.GuardRefusals(srv, ln, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	go func() { _ = srv.Serve(guarded) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -122,6 +122,34 @@ func TestRefusalsAreProblemDocuments(t *testing.T) {
 				t.Fatalf("no log line with request_id=%s:\n%s", id, logs.String())
 			}
 		})
+	}
+}
+
+// TestHeadLimitIsTheOneThe431Names: a head (request line, headers and the blank line) of
+// exactly httpapi.HeadBytes is served, and one byte more is refused with 431 naming that
+// limit. Before, the server was set to MaxHeaderBytes = 64 KiB, which net/http reads 4 KiB
+// past, so heads of up to 68 KiB were served while the 431 said 64 KiB.
+func TestHeadLimitIsTheOneThe431Names(t *testing.T) {
+	addr, _ := refusalServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	head := func(n int) string {
+		const start, end = "GET /x HTTP/1.1\r\nHost: x\r\nX-Pad: ", "\r\n\r\n"
+		h := start + strings.Repeat("p", n-len(start)-len(end)) + end
+		if len(h) != n {
+			t.Fatalf("built a head of %d bytes, want %d", len(h), n)
+		}
+		return h
+	}
+	if resp := rawExchange(t, addr, head(httpapi.HeadBytes)+"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0]; resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("a head of exactly %d bytes: %d, want 204", httpapi.HeadBytes, resp.StatusCode)
+	}
+	for _, n := range []int{httpapi.HeadBytes + 1, httpapi.HeadBytes + 2048} {
+		resp := rawExchange(t, addr, head(n))[0]
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !strings.Contains(string(body), "exceed 64 KiB") {
+			t.Fatalf("a head of %d bytes: %d %s, want 431 naming 64 KiB", n, resp.StatusCode, body)
+		}
 	}
 }
 

@@ -143,7 +143,7 @@ func (a *app) newServer(handler http.Handler) *http.Server {
 		ReadTimeout:       h.ReadTimeout,
 		WriteTimeout:      h.WriteTimeout,
 		IdleTimeout:       h.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 		// OPTIONS * reaches the router (which answers it like any other request, with
 		// X-Request-ID) instead of net/http's own empty 200.
 		DisableGeneralOptionsHandler: true,

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/acme/postsvc/adapters/gormstore"
+	"github.com/acme/postsvc/adapters/httpapi"
 	"github.com/acme/postsvc/adapters/posts/postsgorm"
 	"github.com/acme/postsvc/application/posts"
 	"github.com/acme/postsvc/config"
@@ -191,7 +192,7 @@ func listenCeiling(addr string, handler http.Handler) error {
 		Addr: addr, Handler: handler,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
+		MaxHeaderBytes: httpapi.MaxHeaderBytes,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
