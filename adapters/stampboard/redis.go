@@ -191,6 +191,7 @@ func openRedis(cfg config.Redis, health *redisx.Health, cutoffs Cutoffs, timing 
 		return context.WithTimeout(context.Background(), r.timeout)
 	}
 	r.barrier.gap = barrierGap
+	r.barrier.fresh = barrierFresh
 	if err := r.renew(); err != nil {
 		r.fail(err)
 	}
@@ -339,21 +340,32 @@ func (r *Redis) Publish(ctx context.Context, user identity.UserID, stamps identi
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	defer cancel()
-	if err := r.publish(ctx, user, stamps); err != nil {
+	changed, err := r.publish(ctx, user, stamps)
+	if err != nil {
 		r.keep(user, stamps)
 		r.fail(err)
 		r.awaitAnswerable()
+		return
+	}
+	if changed {
+		// Reads let through by a fresh barrier round trip (see barrier.Wait) began at most
+		// barrierFresh after a round trip that may have started before Redis ran this: once
+		// that much time has passed, every read that begins waits for one that started after.
+		time.Sleep(barrierFresh + freshMargin)
 	}
 }
 
-func (r *Redis) publish(ctx context.Context, user identity.UserID, stamps identity.Stamps) error {
+// publish runs publishScript and reports whether it changed the user's hash (and so sent
+// invalidations).
+func (r *Redis) publish(ctx context.Context, user identity.UserID, stamps identity.Stamps) (changed bool, err error) {
 	counters := stamps.Counters()
 	args := make([]string, 0, 1+2*len(counters))
 	args = append(args, strconv.FormatInt(keyTTL.Milliseconds(), 10))
 	for scope, n := range counters {
 		args = append(args, scope, strconv.FormatInt(n, 10))
 	}
-	return publishScript.Exec(ctx, r.client, []string{r.key(user)}, args).Error()
+	n, err := publishScript.Exec(ctx, r.client, []string{r.key(user)}, args).AsInt64()
+	return n == 1, err
 }
 
 // keepWhileDown keeps the publication if the board is still down, and reports whether it
@@ -425,7 +437,7 @@ func (r *Redis) publishPending() error {
 			return nil
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		err := r.publish(ctx, user, stamps)
+		_, err := r.publish(ctx, user, stamps)
 		cancel()
 		if err != nil {
 			return err

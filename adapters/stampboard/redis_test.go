@@ -67,6 +67,12 @@ func mustRead(t *testing.T, b *stampboard.Redis, user identity.UserID) identity.
 	return s
 }
 
+// afterFresh waits until the last barrier round trip before it is no longer fresh
+// (stampboard.BarrierFresh): reads that begin after that wait for a round trip of their own.
+// A read that begins sooner may still be served from memory, which is safe: a change it must
+// see is answered only that long after Redis ran it (TestRedisBoardFreshReadsSeeEveryAnsweredPublish).
+func afterFresh() { time.Sleep(stampboard.BarrierFresh + 2*time.Millisecond) }
+
 func TestRedisBoardCountersOnlyMoveForward(t *testing.T) {
 	cfg := testredis.Config(t)
 	a, _ := openBoard(t, cfg)
@@ -134,6 +140,64 @@ func TestRedisBoardReadWaitsForInvalidationsOnASlowLink(t *testing.T) {
 	}
 }
 
+// TestRedisBoardFreshReadsSeeEveryAnsweredPublish is the guarantee for reads let through by
+// a fresh round trip (no round trip of their own): the reader's link delays every byte by
+// 1 ms, so each invalidation reaches it about 1 ms after the writer's publication ran, while
+// reads of another user keep its round trips coming and fresh. A publication is answered only
+// BarrierFresh (and a margin) after Redis ran it, so a read that begins afterwards either
+// finds a round trip fresh that started after the publication (and came back after its
+// invalidation) or waits for one. Without that wait the reader served its stale copy.
+func TestRedisBoardFreshReadsSeeEveryAnsweredPublish(t *testing.T) {
+	cfg := testredis.Config(t)
+	slowCfg, proxy := behindProxy(t, cfg)
+	writer, _ := openBoard(t, cfg)
+	reader, _ := openBoard(t, slowCfg)
+	ctx := t.Context()
+	writer.Publish(ctx, "other", "auth=1")
+	proxy.Delay(time.Millisecond)
+	// The reads of the other user pause while one of u is measured, so that the count of
+	// reads let through tells whether u's was.
+	var (
+		pause sync.Mutex
+		done  = make(chan struct{})
+		wg    sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			pause.Lock()
+			reader.Read(ctx, "other")
+			pause.Unlock()
+		}
+	})
+	defer func() { close(done); wg.Wait() }()
+	fast := 0
+	const rounds = 200
+	for i := 1; i <= rounds; i++ {
+		reader.Read(ctx, "u") // cache the current value locally
+		want := identity.Stamps(fmt.Sprintf("auth=%d", i))
+		writer.Publish(ctx, "u", want)
+		pause.Lock()
+		before := stampboard.FreshReads(reader)
+		got := mustRead(t, reader, "u")
+		if stampboard.FreshReads(reader) > before {
+			fast++
+		}
+		pause.Unlock()
+		if got != want {
+			t.Fatalf("round %d: the reader read %q after the publication of %q was answered", i, got, want)
+		}
+	}
+	if fast < rounds/10 {
+		t.Fatalf("only %d of %d reads were let through without a round trip of their own; the test did not exercise them", fast, rounds)
+	}
+	t.Logf("%d of %d reads let through by a fresh round trip", fast, rounds)
+}
+
 func TestRedisBoardOutageRefused(t *testing.T) {
 	cfg := testredis.Config(t)
 	cfg.Timeout = 300 * time.Millisecond
@@ -147,6 +211,7 @@ func TestRedisBoardOutageRefused(t *testing.T) {
 	gen := b.Generation()
 
 	proxy.Refuse()
+	afterFresh()
 	start := time.Now()
 	if _, ok := b.Read(ctx, "u"); ok {
 		t.Fatal("Read vouched while Redis was unreachable")
@@ -188,6 +253,7 @@ func TestRedisBoardOutageStalled(t *testing.T) {
 	mustRead(t, b, "u")
 
 	proxy.Stall()
+	afterFresh()
 	// The value is still in the local cache, but the barrier cannot complete: a stalled
 	// connection must not serve what may have been invalidated meanwhile.
 	start := time.Now()
