@@ -2,6 +2,7 @@ package stampboard
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,4 +130,122 @@ func timeWait(t *testing.T, b *barrier) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Since(start)
+}
+
+// TestBarrierLetsReadsThroughOnlyWhileARoundTripIsFresh: with fresh set, reads that begin
+// within fresh of the start of the last round trip that completed return at once, even while
+// the next round trip hangs; a read that begins later waits for a round trip that started
+// after it.
+func TestBarrierLetsReadsThroughOnlyWhileARoundTripIsFresh(t *testing.T) {
+	const fresh = 300 * time.Millisecond
+	release := make(chan struct{})
+	var sends atomic.Int64
+	b := newTestBarrier(0, func(ctx context.Context) error {
+		if sends.Add(1) > 1 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	b.fresh = fresh
+	defer close(release)
+	ctx := t.Context()
+	first := time.Now()
+	if err := b.Wait(ctx, ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		err := b.Wait(short, short)
+		cancel()
+		if err != nil {
+			if time.Since(first) < fresh {
+				t.Fatalf("read %d, %v after the first round trip started, waited: %v", i, time.Since(first), err)
+			}
+			t.Skipf("this machine took %v for 100 reads; the fresh window of %v had passed", time.Since(first), fresh)
+		}
+	}
+	if got := b.freshReads.Load(); got != 100 {
+		t.Fatalf("%d reads let through, want 100", got)
+	}
+	for wait := time.Now().Add(time.Second); sends.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("the reads let through did not start the next round trip")
+		}
+	}
+	time.Sleep(time.Until(first.Add(fresh + 50*time.Millisecond)))
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := b.Wait(short, short); err == nil {
+		t.Fatal("a read that began after the fresh window returned while every round trip since hung")
+	}
+}
+
+// TestBarrierFreshReadsFollowARecentRoundTrip: however reads and round trips interleave
+// (reads come in bursts and after pauses longer than fresh), a read returns only once a round
+// trip that started at most fresh before the read began has completed; some reads are let
+// through and some wait.
+func TestBarrierFreshReadsFollowARecentRoundTrip(t *testing.T) {
+	const fresh = 2 * time.Millisecond
+	var (
+		mu        sync.Mutex
+		starts    []time.Time // the barrier's start of each round trip, in order
+		completed int
+	)
+	b := newTestBarrier(100*time.Microsecond, func(context.Context) error {
+		time.Sleep(time.Duration(rand.IntN(3)) * 300 * time.Microsecond)
+		mu.Lock()
+		completed++
+		mu.Unlock()
+		return nil
+	})
+	b.fresh = fresh
+	b.now = func() time.Time {
+		now := time.Now()
+		mu.Lock()
+		starts = append(starts, now)
+		mu.Unlock()
+		return now
+	}
+	ctx := t.Context()
+	deadline := time.Now().Add(400 * time.Millisecond)
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if rand.IntN(4) == 0 {
+					time.Sleep(time.Duration(rand.IntN(4)) * fresh)
+				}
+				begin := time.Now()
+				if err := b.Wait(ctx, ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				var latest time.Time
+				if completed > 0 {
+					latest = starts[completed-1]
+				}
+				mu.Unlock()
+				if latest.Before(begin.Add(-fresh)) {
+					t.Errorf("a read that began at %v returned when the last completed round trip had started at %v, more than %v before",
+						begin.Format(time.StampMicro), latest.Format(time.StampMicro), fresh)
+					return
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	let := b.freshReads.Load()
+	if let == 0 || let == reads.Load() {
+		t.Fatalf("%d of %d reads let through: want some let through and some waiting", let, reads.Load())
+	}
+	mu.Lock() // round trips the last reads started may still run
+	defer mu.Unlock()
+	t.Logf("%d of %d reads let through, %d round trips", let, reads.Load(), len(starts))
 }
