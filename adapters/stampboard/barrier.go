@@ -16,6 +16,10 @@ import (
 // to be sent, at most one is in flight, and a round trip starts at least gap after the one
 // before it, so under load the cost is one round trip per gap (or per round trip time, if
 // longer), not one per request. A read that finds none in flight or due is sent at once.
+//
+// With fresh set, a read does not wait at all when the last round trip that completed started
+// at most fresh before it, and the writers wait instead (see Wait): that is the board's mode.
+// Round trips then go on while reads keep coming, so that under load reads find one fresh.
 type barrier struct {
 	mu       sync.Mutex
 	next     *round // collecting reads, not sent yet

@@ -87,8 +87,9 @@ return tonumber(redis.call('GET', KEYS[2]) or '0')
 // Redis is the board shared by instances through Redis. Reads are served from the client's
 // memory (RESP3 CLIENT TRACKING: Redis pushes an invalidation when a key this client read
 // changes, and the client drops its whole cache when the connection breaks); a barrier round
-// trip before each read makes sure every invalidation sent before the read began has been
-// applied (see barrier). While Redis cannot be reached the board vouches for nothing, so
+// trip that started at most barrierFresh before each read, and a publication answered only
+// barrierFresh + freshMargin after Redis ran it, make sure every invalidation sent before the
+// read began has been applied (see barrier). While Redis cannot be reached the board vouches for nothing, so
 // principals are read from the database; publications that failed are retried, in order,
 // before it vouches again.
 //
