@@ -137,7 +137,7 @@ func timeWait(t *testing.T, b *barrier) time.Duration {
 // the next round trip hangs; a read that begins later waits for a round trip that started
 // after it.
 func TestBarrierLetsReadsThroughOnlyWhileARoundTripIsFresh(t *testing.T) {
-	const fresh = 300 * time.Millisecond
+	const fresh = time.Second
 	release := make(chan struct{})
 	var sends atomic.Int64
 	b := newTestBarrier(0, func(ctx context.Context) error {
@@ -162,10 +162,7 @@ func TestBarrierLetsReadsThroughOnlyWhileARoundTripIsFresh(t *testing.T) {
 		err := b.Wait(short, short)
 		cancel()
 		if err != nil {
-			if time.Since(first) < fresh {
-				t.Fatalf("read %d, %v after the first round trip started, waited: %v", i, time.Since(first), err)
-			}
-			t.Skipf("this machine took %v for 100 reads; the fresh window of %v had passed", time.Since(first), fresh)
+			t.Fatalf("read %d, %v after the first round trip started (within %v), waited: %v", i, time.Since(first), fresh, err)
 		}
 	}
 	if got := b.freshReads.Load(); got != 100 {
