@@ -84,6 +84,9 @@ type Sources struct {
 	// RedisCutoffs returns how many other instances said, through the database, that they
 	// cannot reach Redis (this one then reads principals from the database); nil without Redis.
 	RedisCutoffs func() int64
+	// BoardReads returns how many reads of the principal board a recent Redis round trip let
+	// through and how many waited for one of their own; nil without Redis.
+	BoardReads func() (fresh, waited int64)
 }
 
 // MediaStats are the image repository's counters; each only grows.
@@ -254,6 +257,18 @@ func New(src Sources) (*Metrics, error) {
 			Namespace: Namespace, Subsystem: "redis", Name: "cutoff_instances",
 			Help: "Other instances that said, through the database, that they cannot reach Redis; while any does, principals and post lists are read from the database.",
 		}, func() float64 { return float64(f()) }))
+	}
+	if src.BoardReads != nil {
+		f := src.BoardReads
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "redis", Name: "board_reads_fresh_total",
+				Help: "Reads of users' stamps served from memory without waiting: a round trip to Redis that started at most 4 ms before had come back.",
+			}, func() float64 { n, _ := f(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: Namespace, Subsystem: "redis", Name: "board_reads_waited_total",
+				Help: "Reads of users' stamps that waited for a round trip to Redis of their own (an idle instance, or round trips slower than 4 ms).",
+			}, func() float64 { _, n := f(); return float64(n) }))
 	}
 	var errs []error
 	for _, c := range cs {

@@ -31,6 +31,7 @@ func newMetrics(t *testing.T) *metrics.Metrics {
 		HashesInFlight: func() int64 { return 2 },
 		HashesQueued:   func() int64 { return 5 },
 		HashesShed:     func() int64 { return 9 },
+		BoardReads:     func() (int64, int64) { return 40, 3 },
 		Media: func() metrics.MediaStats {
 			return metrics.MediaStats{Uploaded: 6, UploadedBytes: 123456, Refused: 2, Thumbnails: 5, Placeholders: 1, Swept: 3}
 		},
@@ -135,6 +136,8 @@ func TestSourcesAreExported(t *testing.T) {
 		"postsvc_media_thumbnails_made_total 5",
 		"postsvc_media_thumbnail_placeholders_total 1",
 		"postsvc_media_objects_swept_total 3",
+		"postsvc_redis_board_reads_fresh_total 40",
+		"postsvc_redis_board_reads_waited_total 3",
 		"go_goroutines ",
 		"# TYPE postsvc_post_cache_hits_total counter",
 		"# TYPE postsvc_post_cache_bytes gauge",
@@ -147,7 +150,7 @@ func TestNilSourcesAreLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := scrape(t, m.Handler())
-	for _, absent := range []string{"postsvc_db_", "postsvc_post_cache_", "postsvc_password_", "postsvc_media_"} {
+	for _, absent := range []string{"postsvc_db_", "postsvc_post_cache_", "postsvc_password_", "postsvc_media_", "postsvc_redis_"} {
 		if strings.Contains(text, absent) {
 			t.Errorf("metrics without a source include %s", absent)
 		}

@@ -46,8 +46,10 @@ type barrier struct {
 	lastStart atomic.Int64
 	lastRead  atomic.Int64
 	running   atomic.Bool
-	// freshReads counts the reads let through by a fresh round trip (for the tests).
-	freshReads atomic.Int64
+	// freshReads counts the reads let through by a fresh round trip, waitedReads those that
+	// waited for a round trip of their own (with fresh set).
+	freshReads  atomic.Int64
+	waitedReads atomic.Int64
 }
 
 // monoBase is the origin of the barrier's times: a reading of the monotonic clock, so that
@@ -98,6 +100,7 @@ func (b *barrier) Wait(ctx, limit context.Context) error {
 			b.freshReads.Add(1)
 			return nil
 		}
+		b.waitedReads.Add(1)
 	}
 	b.mu.Lock()
 	if b.next == nil {

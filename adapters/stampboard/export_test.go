@@ -3,6 +3,3 @@ package stampboard
 // BarrierFresh is how long after a completed barrier round trip reads are let through without
 // one of their own (barrierFresh), for the tests of package stampboard_test.
 const BarrierFresh = barrierFresh
-
-// FreshReads is how many reads of r were let through by a fresh round trip.
-func FreshReads(r *Redis) int64 { return r.barrier.freshReads.Load() }

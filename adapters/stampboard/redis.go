@@ -298,6 +298,13 @@ func (r *Redis) hasPending() bool {
 // after an outage, or an instance's lease lapsed (the board's epoch moved).
 func (r *Redis) Generation() uint64 { return r.gen.Load() }
 
+// ReadStats reports how many reads a fresh barrier round trip let through and how many
+// waited for a round trip of their own (see barrier.Wait); reads made while the board was
+// down count in neither.
+func (r *Redis) ReadStats() (fresh, waited int64) {
+	return r.barrier.freshReads.Load(), r.barrier.waitedReads.Load()
+}
+
 // Up reports whether the board vouches for what it reads.
 func (r *Redis) Up() bool { return !r.down.Load() }
 

@@ -130,6 +130,7 @@ func TestRedisBoardReadWaitsForInvalidationsOnASlowLink(t *testing.T) {
 	reader, _ := openBoard(t, slowCfg)
 	ctx := t.Context()
 	proxy.Delay(30 * time.Millisecond)
+	fresh0, waited0 := reader.ReadStats()
 	for i := 1; i <= 5; i++ {
 		reader.Read(ctx, "u")
 		want := identity.Stamps(fmt.Sprintf("auth=%d", i))
@@ -137,6 +138,10 @@ func TestRedisBoardReadWaitsForInvalidationsOnASlowLink(t *testing.T) {
 		if got := mustRead(t, reader, "u"); got != want {
 			t.Fatalf("round %d: the reader on the slow link read %q after the publication of %q was answered", i, got, want)
 		}
+	}
+	// A round trip takes longer than the fresh window here, so every read waited for one.
+	if fresh, waited := reader.ReadStats(); fresh != fresh0 || waited-waited0 != 10 {
+		t.Fatalf("ReadStats moved by %d let through and %d waited, want 0 and 10", fresh-fresh0, waited-waited0)
 	}
 }
 
@@ -182,9 +187,9 @@ func TestRedisBoardFreshReadsSeeEveryAnsweredPublish(t *testing.T) {
 		want := identity.Stamps(fmt.Sprintf("auth=%d", i))
 		writer.Publish(ctx, "u", want)
 		pause.Lock()
-		before := stampboard.FreshReads(reader)
+		before, _ := reader.ReadStats()
 		got := mustRead(t, reader, "u")
-		if stampboard.FreshReads(reader) > before {
+		if after, _ := reader.ReadStats(); after > before {
 			fast++
 		}
 		pause.Unlock()

@@ -96,6 +96,17 @@ func TestMultiInstance(t *testing.T) {
 					t.Errorf("no principal served from memory on %s: the cache under test was not used", c.name(i))
 				}
 			}
+			// Every stamp read went through the barrier, let through by a recent round trip
+			// or waiting for one of its own: both counters are the board's, per instance.
+			fresh, sumFresh := perInstance(texts, "postsvc_redis_board_reads_fresh_total")
+			waited, sumWaited := perInstance(texts, "postsvc_redis_board_reads_waited_total")
+			t.Logf("stamp reads let through by a fresh round trip %v (total %.0f), waited for one %v (total %.0f)",
+				fresh, sumFresh, waited, sumWaited)
+			for i := range fresh {
+				if fresh[i]+waited[i] == 0 {
+					t.Errorf("no stamp read counted on %s (postsvc_redis_board_reads_*_total)", c.name(i))
+				}
+			}
 		})
 		t.Run("logs", func(t *testing.T) { checkLogs(t, c) })
 	})

@@ -224,6 +224,7 @@ func newScrapeHandler(m *metrics.Metrics) ScrapeHandler { return m.Handler() }
 // functions, so it imports no other adapter.
 func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher, jobs *gormstore.JobQueue, runners worker.Group,
 	media *mediaapp.Service, principals *accountsapp.Principals, health *redisx.Health, conns *httpapi.Connections,
+	board ports.StampBoard,
 ) (metrics.Sources, error) {
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -236,12 +237,17 @@ func metricsSources(db *gorm.DB, cache *postcache.Cache, hasher *argon2id.Hasher
 	if health != nil {
 		redis, cutoffs = health.Stats, health.Cutoffs
 	}
+	var boardReads func() (int64, int64)
+	if rb, ok := board.(*stampboard.Redis); ok {
+		boardReads = rb.ReadStats
+	}
 	return metrics.Sources{
 		Connections:  conns.Stats,
 		DBStats:      sqlDB.Stats,
 		Principals:   principals.Stats,
 		Redis:        redis,
 		RedisCutoffs: cutoffs,
+		BoardReads:   boardReads,
 		Cache: func() metrics.CacheStats {
 			s := cache.Stats()
 			return metrics.CacheStats{

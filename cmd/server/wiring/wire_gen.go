@@ -131,7 +131,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger) (*Server, func(), error)
 		return nil, nil, err
 	}
 	connections := httpapi.NewConnections()
-	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group, mediaService, principals, health, connections)
+	sources, err := metricsSources(db, postcacheCache, hasher, jobQueue, group, mediaService, principals, health, connections, stampBoard)
 	if err != nil {
 		cleanup4()
 		cleanup3()
