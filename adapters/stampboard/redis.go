@@ -43,22 +43,36 @@ const (
 
 // publishScript raises each counter of the user's hash to the published value, never lowers
 // one, and writes nothing when nothing rises, so a publication of known values invalidates no
-// instance's cache. KEYS[1] is the hash, ARGV[1] its TTL in milliseconds, then scope/value
-// pairs.
+// instance's cache. KEYS[1] is the hash and KEYS[2] the time of its last raise; ARGV[1] is the
+// hash's TTL in milliseconds, ARGV[2] how long after a raise reads may still be let through
+// by a barrier round trip that started before it (see barrier.Wait), in microseconds, then
+// scope/value pairs. It returns how many microseconds the publisher must still wait before it
+// answers: the whole window after a raise of its own; what is left of the window of the last
+// raise when another publisher's raise already holds its values (that publisher's write, or a
+// later one, is what made them visible, and may have run a moment ago); 0 otherwise.
 var publishScript = rueidis.NewLuaScript(`
 local changed = redis.call('HEXISTS', KEYS[1], '_') == 0
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0') or 0
   if tonumber(ARGV[i+1]) > cur then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1])
     changed = true
   end
 end
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if changed then
   redis.call('HSET', KEYS[1], '_', '1')
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], string.format('%d', now), 'PX', math.ceil(window / 1000) + 1)
+  return window
 end
-return changed and 1 or 0
+local last = tonumber(redis.call('GET', KEYS[2]) or '')
+if not last then
+  return 0
+end
+return math.max(0, last + window - now)
 `)
 
 // membershipScript is run by every barrier round trip (without arguments) and by every
@@ -348,32 +362,35 @@ func (r *Redis) Publish(ctx context.Context, user identity.UserID, stamps identi
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	defer cancel()
-	changed, err := r.publish(ctx, user, stamps)
+	wait, err := r.publish(ctx, user, stamps)
 	if err != nil {
 		r.keep(user, stamps)
 		r.fail(err)
 		r.awaitAnswerable()
 		return
 	}
-	if changed {
-		// Reads let through by a fresh barrier round trip (see barrier.Wait) began at most
-		// barrierFresh after a round trip that may have started before Redis ran this: once
-		// that much time has passed, every read that begins waits for one that started after.
-		time.Sleep(barrierFresh + freshMargin)
+	// Reads let through by a fresh barrier round trip (see barrier.Wait) began at most
+	// barrierFresh after a round trip that may have started before Redis ran the raise that
+	// holds these values (this publication's, or another's a moment ago): once the window
+	// has passed, every read that begins waits for a round trip that started after it.
+	if wait > 0 {
+		time.Sleep(wait)
 	}
 }
 
-// publish runs publishScript and reports whether it changed the user's hash (and so sent
-// invalidations).
-func (r *Redis) publish(ctx context.Context, user identity.UserID, stamps identity.Stamps) (changed bool, err error) {
+// publish runs publishScript and returns how long the publisher must still wait before it
+// answers (see publishScript).
+func (r *Redis) publish(ctx context.Context, user identity.UserID, stamps identity.Stamps) (time.Duration, error) {
 	counters := stamps.Counters()
-	args := make([]string, 0, 1+2*len(counters))
-	args = append(args, strconv.FormatInt(keyTTL.Milliseconds(), 10))
+	args := make([]string, 0, 2+2*len(counters))
+	args = append(args, strconv.FormatInt(keyTTL.Milliseconds(), 10),
+		strconv.FormatInt((r.barrier.fresh+freshMargin).Microseconds(), 10))
 	for scope, n := range counters {
 		args = append(args, scope, strconv.FormatInt(n, 10))
 	}
-	n, err := publishScript.Exec(ctx, r.client, []string{r.key(user)}, args).AsInt64()
-	return n == 1, err
+	key := r.key(user)
+	us, err := publishScript.Exec(ctx, r.client, []string{key, key + ":t"}, args).AsInt64()
+	return time.Duration(us) * time.Microsecond, err
 }
 
 // keepWhileDown keeps the publication if the board is still down, and reports whether it
